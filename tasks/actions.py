@@ -1,0 +1,27 @@
+"""The edge between task actions and doit: user errors become one-line failures."""
+from __future__ import annotations
+
+import functools
+from typing import Callable
+
+from doit.exceptions import TaskFailed
+
+from tasks.errors import UserError
+
+
+def user_action(func: Callable) -> Callable:
+    """Run a task action; a `UserError` fails the task with its one-line message.
+
+    doit prints an exception raised by an action with its traceback; a returned
+    `TaskFailed` is shown as its message alone.  Anything else (a bug) still
+    raises and keeps its traceback.  The wrapper stays a module-level function of
+    the same name, so actions remain picklable for `doit -n`.
+    """
+    @functools.wraps(func)
+    def run(*args, **kwargs):
+        try:
+            result = func(*args, **kwargs)
+        except UserError as err:
+            return TaskFailed(str(err))
+        return result if isinstance(result, (dict, str, bool)) or result is None else None
+    return run

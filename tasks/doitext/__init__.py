@@ -1,0 +1,1 @@
+"""Small doit extensions: xxhash file checker, crash-safe backend, run lock."""

@@ -1,0 +1,94 @@
+"""`conductor`: a doit dependency backend that is fast to open and safe to crash.
+
+doit's default backend on Python 3.11 here is `dbm.dumb`, slow to open and not
+crash-safe; its `json` backend rewrites the file in place.  This one keeps the
+whole DB as one JSON document behind a checksummed header:
+
+* opening is one read and one `json.loads`;
+* saving happens only when something changed, through a temporary file, fsync
+  and rename, so a crash leaves the previous DB or the new one, never a mix;
+* a file whose checksum or JSON does not verify is reported in one line, moved
+  aside (`<name>.corrupt`) and replaced by an empty DB: every task re-runs,
+  which is slow but never wrong.
+
+The document also carries the xxhash checker's digest table (see `checker.py`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import xxhash
+
+from tasks.doitext import checker
+from tasks.fsio import atomic_write
+
+MAGIC = b"conductor-db 1 "
+
+
+class ConductorDB:
+    """doit backend interface: set/get/in_/remove/remove_all/dump."""
+
+    desc = "single checksummed JSON file, atomic and crash-safe (doit-conductor)"
+
+    def __init__(self, name, codec=None, *, module_name=None):
+        self.name = name
+        self._dirty = False
+        self._db, digests = self._load()
+        checker.DIGESTS.update(digests)
+
+    def _load(self) -> tuple[dict, dict]:
+        try:
+            with open(self.name, "rb") as handle:
+                raw = handle.read()
+        except FileNotFoundError:
+            return {}, {}
+        try:
+            header, payload = raw.split(b"\n", 1)
+            if not header.startswith(MAGIC):
+                raise ValueError("not a conductor DB")
+            if header[len(MAGIC):].decode() != xxhash.xxh3_64_hexdigest(payload):
+                raise ValueError("checksum mismatch")
+            document = json.loads(payload)
+            tasks, digests = document["tasks"], document["digests"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+            self._quarantine(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+            return {}, {}
+        return tasks, {path: tuple(value) for path, value in digests.items()}
+
+    def _quarantine(self, reason: str) -> None:
+        aside = f"{self.name}.corrupt"
+        os.replace(self.name, aside)
+        sys.stderr.write(f"WARNING: {self.name}: unreadable dependency DB ({reason}); "
+                         f"moved to {aside}, every task will re-run\n")
+        self._dirty = True
+
+    def dump(self):
+        if not (self._dirty or checker.DIGESTS_DIRTY):
+            return
+        payload = json.dumps({"tasks": self._db, "digests": checker.DIGESTS},
+                             separators=(",", ":")).encode()
+        header = MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n"
+        atomic_write(self.name, header + payload, fsync=True)
+        self._dirty = False
+        checker.DIGESTS_DIRTY = False
+
+    def set(self, task_id, dependency, value):
+        self._db.setdefault(task_id, {})[dependency] = value
+        self._dirty = True
+
+    def get(self, task_id, dependency):
+        values = self._db.get(task_id)
+        return None if values is None else values.get(dependency)
+
+    def in_(self, task_id):
+        return task_id in self._db
+
+    def remove(self, task_id):
+        if self._db.pop(task_id, None) is not None:
+            self._dirty = True
+
+    def remove_all(self):
+        self._db = {}
+        self._dirty = True

@@ -1,0 +1,1 @@
+"""Reports over recorded runs: pure analysis, then one renderer per format."""

@@ -1,0 +1,1 @@
+"""Actions of the workflow tasks other than codegen, one module per phase."""
