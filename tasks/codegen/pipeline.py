@@ -1,0 +1,146 @@
+"""Task 8's actions: build one pattern's files, and finish the codegen run.
+
+`build_pattern` is the action of each `codegen:<pattern>` sub-task.  It renders
+every output in memory, validates and checks the ones whose content changed,
+and only when all passed writes them (atomically, unchanged files untouched),
+prunes files the pattern no longer produces and records its manifest fragment.
+A failure leaves every file on disk as it was.
+
+Both are plain module-level functions taking plain data, so doit can pickle the
+tasks for `-n` workers (and, later, remote executors).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tasks.actions import user_action
+from tasks.codegen import checks, outputs, render, validate
+from tasks.codegen.pattern_cache import load_pattern
+from tasks.codegen.plan import plan_entry_from_json
+from tasks.codegen.templates import environment
+from tasks.profiling import counters
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What codegen needs from the config (written by task 7 as codegen-settings.json)."""
+
+    templates_dir: str
+    output_dir: str
+    cache_dir: str
+    sandbox: bool
+    line_length: int
+    validators: dict[str, str]
+    checks: dict[str, str]
+    kinds_digest: str
+    template_cache: bool = True
+
+
+@user_action
+def build_pattern(entry: dict, settings: dict) -> None:
+    """Render, validate, check and write the files of one pattern."""
+    plan = plan_entry_from_json(entry)
+    cfg = Settings(**settings)
+    pattern = load_pattern(plan.source, cfg.cache_dir, cfg.templates_dir, cfg.kinds_digest)
+    deps = {d: load_pattern(s, cfg.cache_dir, cfg.templates_dir, cfg.kinds_digest)
+            for d, s in zip(plan.depends_on, plan.dep_sources)}
+    env = environment(cfg.templates_dir, cfg.sandbox,
+                      str(Path(cfg.cache_dir) / "templates") if cfg.template_cache else None)
+    context = render.render_context(pattern, deps)
+    previous = outputs.read_fragment(cfg.cache_dir, plan.name)
+
+    # Everything is rendered and validated before anything is written.
+    staged: list[tuple[str, bytes, outputs.FileEntry]] = []
+    for output in plan.outputs:
+        text = render.render(env, output.template, context)
+        data = text.encode()
+        checksum = outputs.content_checksum(data)
+        counters.add("files_rendered")
+        known = previous.get(output.path)
+        if known and known.checksum == checksum and outputs.file_matches(output.path, checksum):
+            counters.add("files_skipped")
+            staged.append((output.path, data, known))
+            continue
+        validator = _compile_and_check(output.path, text, cfg)
+        counters.add("files_compiled")
+        staged.append((output.path, data, outputs.FileEntry(
+            checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
+            template=output.template, validator=validator)))
+
+    recorded = {}
+    for path, data, entry_ in staged:
+        outputs.write_output(path, data, cfg.output_dir)
+        recorded[path] = _with_mtime(entry_, path)
+    stale = sorted(set(previous) - set(recorded))
+    removed = outputs.prune(stale, cfg.output_dir)
+    for path in removed:
+        sys.stderr.write(f"pruned {path} (no longer produced by {plan.source})\n")
+    counters.add("files_pruned", len(removed))
+    outputs.write_fragment(cfg.cache_dir, plan.name, recorded)
+
+
+@user_action
+def finish_codegen(pattern_names: list[str], settings: dict) -> None:
+    """Prune the outputs of patterns that were removed, then merge the manifest."""
+    cfg = Settings(**settings)
+    keep = set(pattern_names)
+    for name in outputs.fragment_names(cfg.cache_dir):
+        if name in keep:
+            continue
+        stale = list(outputs.read_fragment(cfg.cache_dir, name))
+        removed = outputs.prune(stale, cfg.output_dir)
+        for path in removed:
+            sys.stderr.write(f"pruned {path} (pattern '{name}' was removed)\n")
+        counters.add("files_pruned", len(removed))
+        outputs.drop_fragment(cfg.cache_dir, name)
+    outputs.merge_manifest(cfg.cache_dir)
+
+
+_MERGED_IN = None
+
+
+def merge_manifest_once(settings: dict) -> None:
+    """Teardown of every codegen sub-task: merge the manifest once per process at
+    the end of the run, so it is accurate after failed runs too."""
+    global _MERGED_IN
+    if _MERGED_IN == os.getpid():
+        return
+    _MERGED_IN = os.getpid()
+    outputs.merge_manifest(settings["cache_dir"])
+
+
+def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
+    """Quality checks, then the type's compiler; configured external commands run
+    on a scratch copy, since nothing is written until every file passed."""
+    checks.check(path, text, cfg.line_length)
+    validator = validate.validate_builtin(path, text)
+    suffix = Path(path).suffix
+    commands = []
+    if validator is None and suffix in cfg.validators:
+        commands.append((cfg.validators[suffix], "does not compile"))
+    if suffix in cfg.checks:
+        commands.append((cfg.checks[suffix], "quality check failed"))
+    if commands:
+        with tempfile.TemporaryDirectory(prefix=".conductor-check-") as scratch:
+            copy = os.path.join(scratch, os.path.basename(path))
+            Path(copy).write_text(text)
+            for command, failure in commands:
+                program = validate.run_command(command, copy, failure, report_as=path)
+                if program and failure == "does not compile":
+                    validator = program
+                elif program:
+                    counters.add("external_checks")
+    return validator or "none"
+
+
+def _with_mtime(entry: outputs.FileEntry, path: str) -> outputs.FileEntry:
+    mtime_ns = os.stat(path).st_mtime_ns
+    if entry.mtime_ns == mtime_ns:
+        return entry
+    return outputs.FileEntry(entry.checksum, entry.size, mtime_ns, entry.last_compiled,
+                             entry.template, entry.validator)

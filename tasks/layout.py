@@ -1,0 +1,25 @@
+"""Where the workflow keeps its state: everything under `.conductor/`, nothing elsewhere.
+
+    .conductor/doit.db            doit's dependency state (conductor backend)
+    .conductor/state/*.json       what each workflow task produced for the next
+    .conductor/cache/             content-addressed caches and the compile manifest
+    .conductor/metrics/           run records (profiling reporter)
+    .conductor/hand-edits/        generated files someone edited, set aside
+"""
+from __future__ import annotations
+
+CONDUCTOR = ".conductor"
+STATE = f"{CONDUCTOR}/state"
+CACHE = f"{CONDUCTOR}/cache"
+HAND_EDITS = f"{CONDUCTOR}/hand-edits"
+REPORTS = f"{CONDUCTOR}/reports"
+
+ENV = f"{STATE}/env.json"
+CONFIG = f"{STATE}/config.json"
+PATTERNS = f"{STATE}/patterns.json"
+TEMPLATES = f"{STATE}/templates.json"
+SCAN = f"{STATE}/scan.json"
+ORDER = f"{STATE}/order.json"
+PLAN = f"{STATE}/plan.json"
+CODEGEN_SETTINGS = f"{STATE}/codegen-settings.json"
+MANIFEST = f"{CACHE}/compile.manifest"

@@ -1,0 +1,186 @@
+"""Phase 2 and 3 actions before code generation: tasks 3 to 7.
+
+Each reads the previous tasks' state files, calls the pure logic in
+`tasks.codegen`, and writes its own state file only when its content changed, so
+an edit that changes nothing downstream stops here.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from tasks import layout
+from tasks.actions import user_action
+from tasks.codegen import outputs
+from tasks.codegen.graph import resolve_order
+from tasks.codegen.pattern_cache import kinds_digest, load_pattern
+from tasks.codegen.patterns import pattern_from_json, pattern_to_json
+from tasks.codegen.plan import plan_codegen, plan_entry_to_json
+from tasks.codegen.templates import (direct_references, environment, load_kinds,
+                                     reference_closure)
+from tasks.config import config_from_json
+from tasks.errors import UserError
+from tasks.fsio import write_json_if_changed
+
+
+def read_state(path: str) -> dict | list:
+    try:
+        return json.loads(Path(path).read_bytes())
+    except (OSError, ValueError) as exc:
+        raise UserError(f"workflow state is missing or unreadable ({exc}); "
+                        "run the full workflow with `doit`", path) from None
+
+
+def _config():
+    return config_from_json(read_state(layout.CONFIG))
+
+
+def pattern_files(patterns_dir: str) -> list[str]:
+    """The pattern library's files, sorted (cheap: runs when dodo.py loads)."""
+    try:
+        names = sorted(e.name for e in os.scandir(patterns_dir)
+                       if e.name.endswith(".yaml") and not e.name.startswith("."))
+    except FileNotFoundError:
+        return []
+    return [f"{patterns_dir}/{name}" for name in names]
+
+
+def template_files(templates_dir: str) -> list[str]:
+    root = Path(templates_dir)
+    return sorted(str(p) for p in root.rglob("*.j2")) if root.is_dir() else []
+
+
+@user_action
+def validate_patterns() -> None:
+    """Task 3: every pattern parsed and validated (from the content cache when its
+    bytes were seen before) into one index."""
+    config = _config()
+    digest = kinds_digest(config.templates_dir)
+    load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
+    index = {}
+    for source in pattern_files(config.patterns_dir):
+        pattern = load_pattern(source, layout.CACHE, config.templates_dir, digest)
+        index[pattern.name] = pattern_to_json(pattern)
+    if not index:
+        raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
+    write_json_if_changed(layout.PATTERNS, {"kinds_digest": digest, "patterns": index})
+
+
+@user_action
+def lint_templates() -> None:
+    """Task 4: parse every template; record what each includes, imports or extends."""
+    config = _config()
+    env = environment(config.templates_dir, config.sandbox, None)
+    names = [str(Path(p).relative_to(config.templates_dir)) for p in
+             template_files(config.templates_dir)]
+    direct = {name: direct_references(env, name) for name in names}
+    for name, refs in direct.items():
+        for ref in refs:
+            if ref not in direct:
+                raise UserError(f"references template '{ref}', which does not exist",
+                                f"{config.templates_dir}/{name}")
+    kinds = load_kinds(config.templates_dir)
+    write_json_if_changed(layout.TEMPLATES, {
+        "kinds": kinds,
+        "templates": {name: {"direct": list(refs), "closure": list(reference_closure(direct, name))}
+                      for name, refs in sorted(direct.items())},
+    })
+
+
+def outputs_untouched() -> bool:
+    """uptodate check of task 5: every file the manifest lists still has the size
+    and mtime recorded for it (or verified since)."""
+    manifest = outputs.read_manifest(layout.CACHE)
+    if manifest is None:
+        return not Path(layout.MANIFEST).exists()
+    verified = _verified()
+    for path, entry in manifest.items():
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            continue  # missing files are codegen's to restore
+        seen = (stat.st_mtime_ns, stat.st_size)
+        if seen != (entry["mtime_ns"], entry["size"]) and verified.get(path) != list(seen):
+            return False
+    return True
+
+
+@user_action
+def scan_output() -> None:
+    """Task 5: hash generated files whose stat moved; set hand-edited ones aside
+    (so codegen restores them) and remember touched-but-identical ones."""
+    manifest = outputs.read_manifest(layout.CACHE)
+    if manifest is None:
+        if Path(layout.MANIFEST).exists():
+            sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable, removed; "
+                             "codegen rebuilds it from its fragments\n")
+            os.unlink(layout.MANIFEST)
+        write_json_if_changed(layout.SCAN, {"verified": {}, "hand_edited": []})
+        return
+    verified, edited = {}, []
+    for path, entry in sorted(manifest.items()):
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            continue
+        seen = [stat.st_mtime_ns, stat.st_size]
+        if seen == [entry["mtime_ns"], entry["size"]]:
+            continue
+        if outputs.file_matches(path, entry["checksum"]):
+            verified[path] = seen
+            continue
+        aside = Path(layout.HAND_EDITS) / path
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, aside)
+        edited.append(path)
+        sys.stderr.write(f"{path} was edited by hand: your version is kept as {aside}; "
+                         "codegen regenerates the file (change the pattern or template instead)\n")
+    write_json_if_changed(layout.SCAN, {"verified": verified, "hand_edited": edited})
+
+
+def _verified() -> dict[str, list[int]]:
+    try:
+        return json.loads(Path(layout.SCAN).read_bytes()).get("verified", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+@user_action
+def resolve_patterns() -> None:
+    """Task 6: dependency order of the patterns; unknown names and cycles are errors."""
+    index = read_state(layout.PATTERNS)["patterns"]
+    patterns = {name: pattern_from_json(data) for name, data in index.items()}
+    sources = {name: p.source for name, p in patterns.items()}
+    order = resolve_order({name: p.depends_on for name, p in patterns.items()}, sources)
+    for pattern in patterns.values():
+        targets = [f["references"] for f in pattern.params.get("fields", [])
+                   + pattern.params.get("request", []) if f["references"]]
+        if pattern.kind == "endpoint":
+            targets.append(pattern.params["entity"])
+        for target in targets:
+            if patterns[target].kind != "entity":
+                raise UserError(f"refers to '{target}', a {patterns[target].kind}; "
+                                "only entities can be referenced", pattern.source)
+    write_json_if_changed(layout.ORDER, order)
+
+
+@user_action
+def plan_outputs() -> None:
+    """Task 7: pattern x template -> output path, with collisions and escapes refused."""
+    config = _config()
+    index = read_state(layout.PATTERNS)
+    templates = read_state(layout.TEMPLATES)
+    patterns = {name: pattern_from_json(data) for name, data in index["patterns"].items()}
+    closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
+    plan = plan_codegen(patterns, read_state(layout.ORDER), templates["kinds"], closures,
+                        config.output_dir)
+    write_json_if_changed(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
+    write_json_if_changed(layout.CODEGEN_SETTINGS, {
+        "templates_dir": config.templates_dir, "output_dir": config.output_dir,
+        "cache_dir": layout.CACHE, "sandbox": config.sandbox,
+        "line_length": config.line_length, "validators": config.validators,
+        "checks": config.checks, "kinds_digest": index["kinds_digest"],
+    })

@@ -1,0 +1,46 @@
+"""Phase 1 actions: record the environment (task 1) and validate the config (task 2)."""
+from __future__ import annotations
+
+import platform
+import shutil
+import sqlite3
+import sys
+from importlib import metadata
+
+from tasks import layout
+from tasks.actions import user_action
+from tasks.config import config_to_json, load_config
+from tasks.fsio import write_json_if_changed
+
+PACKAGES = ("doit", "jinja2", "pyyaml", "xxhash", "psutil")
+TOOLS = ("tsc", "ruff", "git")
+
+
+def environment_record() -> dict:
+    """Interpreter, package and tool versions: what the generated output depends on
+    besides the repository's files.  No timestamps, so an unchanged environment
+    leaves env.json (and everything downstream) untouched."""
+    packages = {}
+    for name in PACKAGES:
+        try:
+            packages[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            packages[name] = None
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": sys.platform,
+        "sqlite": sqlite3.sqlite_version,
+        "packages": packages,
+        "tools": {tool: shutil.which(tool) is not None for tool in TOOLS},
+    }
+
+
+@user_action
+def check_env() -> None:
+    write_json_if_changed(layout.ENV, environment_record())
+
+
+@user_action
+def load_settings() -> None:
+    write_json_if_changed(layout.CONFIG, config_to_json(load_config(".")))
