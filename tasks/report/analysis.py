@@ -168,9 +168,10 @@ def _counts(records: Sequence[TaskRecord]) -> dict[str, int]:
 
 
 def _top(values: dict[str, float], n: int) -> tuple[Ranked, ...]:
-    """The `n` largest values (ties by name), each with its share of the sum."""
+    """The `n` largest positive values (ties by name), each with its share of the sum."""
     total = sum(values.values())
-    ranked = sorted(values.items(), key=lambda item: (-item[1], item[0]))[:n]
+    ranked = sorted(((k, v) for k, v in values.items() if v > 0),
+                    key=lambda item: (-item[1], item[0]))[:n]
     return tuple(Ranked(name, value, value / total if total > 0 else 0.0) for name, value in ranked)
 
 

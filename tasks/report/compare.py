@@ -4,8 +4,9 @@ Pure functions on records: no I/O, no printing.
 
 Regression rules (documented in docs/profile-report.md):
 
-* only tasks that *executed in both runs* can regress; a task that was
-  up-to-date in one run did different work and is listed, not flagged;
+* only tasks that *ran successfully in both runs* can regress; a task that
+  was up-to-date or failed in one run did different work and is listed, not
+  flagged;
 * time regressed: new wall_s exceeds old wall_s by more than `threshold_pct`
   percent **and** by at least `noise_floor_s` seconds (default 0.05 s: below
   that, process start-up jitter dominates a task's time);
@@ -18,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tasks.profiling.records import TaskRecord
+from tasks.profiling.records import RAN, TaskRecord
 from tasks.report.counters import COUNTER_NAMES, summed_counters
 from tasks.report.dag import EXECUTED
 
@@ -112,7 +113,7 @@ def compare_runs(old_run: str, old: Sequence[TaskRecord], old_wall_s: float | No
     for name in sorted(names):
         before, after = old_by_name.get(name), new_by_name.get(name)
         comparable = (before is not None and after is not None
-                      and before.status in EXECUTED and after.status in EXECUTED)
+                      and before.status == RAN and after.status == RAN)
         old_wall = _wall(before)
         new_wall = _wall(after)
         old_rss = before.peak_rss_bytes if before else None

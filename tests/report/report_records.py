@@ -1,13 +1,13 @@
 """Hand-made records and run directories with known answers (imported by the report tests)."""
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from tasks.fsio import dump_json
-from tasks.profiling.records import (RAN, RunSummary, TaskRecord, run_summary_to_json,
-                                     task_record_to_json)
+from tasks.profiling.records import RAN, RunSummary, TaskRecord
+from tasks.profiling.store import RunWriter, metrics_root
+from tasks.report.trace import chrome_trace
 
 RUN_START = 1_700_000_000.0
 
@@ -21,7 +21,7 @@ def record(name: str, wall: float = 0.0, deps: Sequence[str] = (), status: str =
                       task_dep=tuple(deps), **fields)
 
 
-def summary(run_id: str = "20240101T000000-000001", workers: int = 1, wall: float | None = 10.0,
+def summary(run_id: str = "20240101T000000.000000Z-1", workers: int = 1, wall: float | None = 10.0,
             completed: bool = True, start: float = RUN_START) -> RunSummary:
     return RunSummary(run_id=run_id, command=("doit",), doit_version="0.37.0", workers=workers,
                       parallel_type="process", start=start,
@@ -30,11 +30,15 @@ def summary(run_id: str = "20240101T000000-000001", workers: int = 1, wall: floa
 
 
 def write_run(root: Path, run_summary: RunSummary, records: Sequence[TaskRecord]) -> Path:
-    """A run directory as the profiling reporter writes it."""
-    run_dir = root / ".conductor" / "metrics" / "runs" / run_summary.run_id
-    run_dir.mkdir(parents=True)
-    (run_dir / "summary.json").write_bytes(dump_json(run_summary_to_json(run_summary)))
-    lines = [json.dumps(task_record_to_json(r), sort_keys=True) for r in records]
-    (run_dir / "tasks.jsonl").write_text("".join(line + "\n" for line in lines))
-    (run_dir / "trace.json").write_text('{"traceEvents": []}\n')
-    return run_dir
+    """A run directory written by the profiling store's own writer.
+
+    A summary with `completed=False` leaves the run as an interrupted one would:
+    records appended, no trace, the summary still saying it is incomplete.
+    """
+    writer = RunWriter(metrics_root(root), replace(run_summary, completed=False))
+    for task in records:
+        writer.append(task)
+    if run_summary.completed:
+        writer.finish(run_summary, chrome_trace(run_summary, records))
+    writer.close()
+    return writer.path

@@ -1,0 +1,58 @@
+"""How figures are written in the text and HTML reports (one place, so they agree)."""
+from __future__ import annotations
+
+import datetime as dt
+
+
+def seconds(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if abs(value) < 10:
+        return f"{value:.3f}"
+    if abs(value) < 1000:
+        return f"{value:.2f}"
+    return f"{value:.0f}"
+
+
+def signed_seconds(value: float | None) -> str:
+    return "-" if value is None else ("+" if value >= 0 else "-") + seconds(abs(value))
+
+
+def size(value: float | None) -> str:
+    """Bytes in binary units: 512 B, 1.5 KiB, 12.0 MiB."""
+    if value is None:
+        return "-"
+    amount = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if abs(amount) < 1024 or unit == "GiB":
+            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
+        amount /= 1024
+    raise AssertionError("unreachable")
+
+
+def percent(fraction: float | None) -> str:
+    """A 0..1 fraction as a percentage."""
+    return "-" if fraction is None else f"{fraction * 100:.1f}%"
+
+
+def signed_percent(value: float | None) -> str:
+    """A percent change (already in percent) with its sign."""
+    return "-" if value is None else f"{value:+.1f}%"
+
+
+def count(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}"
+
+
+def timestamp(epoch: float) -> str:
+    return dt.datetime.fromtimestamp(epoch, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def shorten(text: str, width: int) -> str:
+    """`text` cut to `width` characters, the middle replaced by '~' when cut."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return text[:width]
+    head = (width - 1) // 2
+    return text[:head] + "~" + text[len(text) - (width - 1 - head):]
