@@ -1,0 +1,175 @@
+"""`doit profile-report` run for real, in a subprocess, on hand-made run directories."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from tasks.profiling.records import FAILED, UP_TO_DATE
+from tasks.profiling.store import metrics_root
+
+from report_records import record, summary, write_run
+
+RUN1 = "20240101T000000.000000Z-1"
+RUN2 = "20240102T000000.000000Z-2"
+RUN3 = "20240103T000000.000000Z-3"
+
+COLD = [
+    record("load-config", 0.2, start=0.0, worker=0, peak_rss_bytes=40_000_000),
+    record("render", 2.0, ["load-config"], start=0.2, worker=1, peak_rss_bytes=60_000_000,
+           counters={"template_cache_misses": 10, "files_rendered": 30}),
+    record("compile", 1.0, ["render"], start=2.2, worker=1, counters={"files_compiled": 30}),
+    record("docs", 0.5, ["load-config"], start=0.2, worker=2),
+]
+WARM = [
+    record("load-config", 0.2, start=0.0, worker=0, peak_rss_bytes=40_000_000),
+    record("render", 0.5, ["load-config"], start=0.2, worker=1, peak_rss_bytes=60_000_000,
+           counters={"template_cache_hits": 10, "files_rendered": 30}),
+    record("compile", 0.1, ["render"], start=0.7, worker=1,
+           counters={"files_compiled": 2, "files_skipped": 28}),
+    record("docs", 0.5, ["load-config"], status=UP_TO_DATE),
+]
+SLOWER = [replace(r, wall_s=0.75, end=r.start + 0.75) if r.name == "render" else r for r in WARM]
+
+
+def profile_report(project: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "doit", "profile-report", *args], cwd=project,
+                          capture_output=True, text=True, timeout=120)
+
+
+def assert_user_error(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode == 3, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("profile-report: "), result.stderr
+    for word in words:
+        assert word in lines[0]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    write_run(tmp_path, summary(RUN1, workers=2, wall=3.5), COLD)
+    write_run(tmp_path, summary(RUN2, workers=2, wall=1.0), WARM)
+    return tmp_path
+
+
+def test_default_is_the_latest_run_as_text(project):
+    result = profile_report(project)
+    assert result.returncode == 0, result.stderr
+    assert f"Run {RUN2}" in result.stdout
+    assert "Critical path: 0.800 s through 3 task(s)" in result.stdout
+    assert max(len(line) for line in result.stdout.splitlines()) <= 100
+
+
+def test_json_of_a_chosen_run(project):
+    result = profile_report(project, "--run", RUN1[:9], "--format", "json", "--workers", "1,3")
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["run"]
+    assert run["run_id"] == RUN1
+    assert run["critical_path"]["tasks"] == ["load-config", "render", "compile"]
+    assert run["critical_path"]["duration_s"] == pytest.approx(3.2)
+    assert {t["name"]: t["slack_s"] for t in run["tasks"]}["docs"] == pytest.approx(2.5)
+    assert [(w["workers"], w["predicted_wall_s"]) for w in run["what_if"]] == [
+        (1, pytest.approx(3.7)), (2, pytest.approx(3.2)), (3, pytest.approx(3.2))]
+    assert run["what_if"][1]["actual_wall_s"] == 3.5
+
+
+def test_compare_reproduces_the_before_after_table(project):
+    result = profile_report(project, "--compare", RUN2, "--against", RUN1)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.split(f"\nCompare {RUN2} against {RUN1}\n")[1].splitlines()
+    row = next(line.split() for line in lines if line.strip().startswith("template_cache_hits"))
+    assert row[1:] == ["0", "10", "10"]
+    row = next(line.split() for line in lines if line.strip().startswith("files_skipped"))
+    assert row[1:] == ["0", "28", "28"]
+    row = next(line.split() for line in lines if line.strip().startswith("render "))
+    assert row[1:4] == ["2.000", "0.500", "-1.500"]
+    assert "No regressions." in result.stdout
+
+
+def test_regression_gate_exit_codes(project):
+    write_run(project, summary(RUN3, workers=2, wall=1.3), SLOWER)
+    gated = profile_report(project, "--compare", "latest", "--against", RUN2,
+                           "--fail-on-regression", "20", "--format", "json")
+    assert gated.returncode == 1
+    assert [r["name"] for r in json.loads(gated.stdout)["regressions"]] == ["render"]
+    assert "1 task(s) regressed by more than 20%" in gated.stderr
+    assert profile_report(project, "--compare", "latest", "--fail-on-regression", "60").returncode == 0
+    # render grew by 0.25 s: under a 0.3 s noise floor it is not a regression.
+    assert profile_report(project, "--compare", "latest", "--fail-on-regression", "20",
+                          "--noise-floor", "0.3").returncode == 0
+
+
+def test_baselines_save_and_gate(project):
+    saved = profile_report(project, "--run", RUN2, "--save-baseline", "main", "--format", "json")
+    assert saved.returncode == 0, saved.stderr
+    assert "as baseline 'main'" in saved.stderr
+    write_run(project, summary(RUN3, workers=2, wall=1.3), SLOWER)
+    gated = profile_report(project, "--baseline", "main", "--fail-on-regression", "20")
+    assert gated.returncode == 1
+    assert f"against baseline:main ({RUN2})" in gated.stdout
+    assert_user_error(profile_report(project, "--baseline", "nightly"), "no baseline named 'nightly'")
+
+
+def test_history(project):
+    write_run(project, summary(RUN3, workers=2, wall=1.3), SLOWER)
+    result = profile_report(project, "--history", "2", "--format", "json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)["history"]
+    assert data["run_ids"] == [RUN2, RUN3]
+    assert data["cache_hit_rates"] == [1.0, 1.0]
+    assert {t["name"]: t["wall_s"] for t in data["tasks"]}["render"] == [0.5, 0.75]
+    text = profile_report(project, "--history", "5")
+    assert text.returncode == 0 and "History of 3 run(s)" in text.stdout
+
+
+def test_output_file_and_trace(project, tmp_path):
+    target = tmp_path / "out" / "trace.json"
+    result = profile_report(project, "--format", "trace", "--output", str(target))
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    events = json.loads(target.read_text())["traceEvents"]
+    assert {e["name"] for e in events if e["ph"] == "X"} == {"load-config", "render", "compile"}
+
+
+def test_no_runs_yet(tmp_path):
+    assert_user_error(profile_report(tmp_path), "no runs recorded")
+
+
+def test_unknown_run_and_bad_options(project):
+    assert_user_error(profile_report(project, "--run", "1999"), "no run '1999'")
+    assert_user_error(profile_report(project, "--run", "2024"), "ambiguous")
+    assert_user_error(profile_report(project, "--workers", "0,2"), "--workers")
+    assert_user_error(profile_report(project, "--fail-on-regression", "5"), "needs a comparison")
+    assert_user_error(profile_report(project, "--history", "2", "--format", "trace"), "one run")
+
+
+def test_garbled_and_other_schema_runs_are_one_line_errors(project):
+    run_dir = metrics_root(project) / "runs" / RUN2
+    (run_dir / "summary.json").write_text("{not json")
+    assert_user_error(profile_report(project), "summary.json", "not valid JSON")
+    data = json.loads((metrics_root(project) / "runs" / RUN1 / "summary.json").read_text())
+    data["schema_version"] = 99
+    (run_dir / "summary.json").write_text(json.dumps(data))
+    assert_user_error(profile_report(project), "schema version 99")
+    # History skips the unreadable run and says so.
+    history = profile_report(project, "--history", "5")
+    assert history.returncode == 0
+    assert f"skipped run {RUN2}" in history.stderr
+
+
+def test_incomplete_run_and_failed_tasks_are_reported(project):
+    failing = [*COLD[:2], record("compile", 0.3, ["render"], start=2.2, worker=1, status=FAILED,
+                                 error="tsc exited 2")]
+    write_run(project, summary(RUN3, wall=None, completed=False), failing)
+    result = profile_report(project)
+    assert result.returncode == 0, result.stderr
+    assert "INCOMPLETE" in result.stdout
+    assert "failed compile: tsc exited 2" in result.stdout
+    as_json = profile_report(project, "--format", "json")
+    assert "warning: run is incomplete" in as_json.stderr
+    assert json.loads(as_json.stdout)["run"]["completed"] is False

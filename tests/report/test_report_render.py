@@ -1,0 +1,76 @@
+"""The per-run analysis and what the text and JSON renderers make of it."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tasks.profiling.records import FAILED, UP_TO_DATE
+from tasks.report.analysis import Report, analyse_run
+from tasks.report.compare import compare_runs
+from tasks.report.history import history
+from tasks.report.render_json import REPORT_SCHEMA_VERSION, report_to_json
+from tasks.report.render_text import WIDTH, render_text
+
+from report_records import record, summary
+
+LONG = "codegen:" + "very-long-pattern-name-" * 6
+RECORDS = [
+    record("config", 1.0, start=0.0, worker=0, peak_rss_bytes=100, cpu_user_s=0.5, cpu_sys_s=0.1),
+    record(LONG, 3.0, ["config"], start=1.0, worker=1, peak_rss_bytes=300),
+    record("docs", 2.0, ["config"], start=1.0, worker=2, peak_rss_bytes=600),
+    record("package", 1.0, [LONG, "docs"], start=4.0, worker=1, status=FAILED, error="boom"),
+    record("lint", 0.4, start=5.0, status=UP_TO_DATE),
+]
+
+
+@pytest.fixture
+def run():
+    return analyse_run("r2", summary("r2", workers=2, wall=5.5), RECORDS, workers=(1, 2), top=2)
+
+
+def test_run_figures(run):
+    assert run.task_time_s == 7.0
+    assert run.parallelism == pytest.approx(7.0 / 5.5)
+    assert run.counts == {"ran": 3, "up-to-date": 1, "failed": 1, "ignored": 0, "not-run": 0}
+    assert [(r.name, r.value, r.share) for r in run.top_wall] == [(LONG, 3.0, 3 / 7), ("docs", 2.0, 2 / 7)]
+    assert [(r.name, r.share) for r in run.top_memory] == [("docs", 0.6), (LONG, 0.3)]
+    assert run.critical_path.tasks == ("config", LONG, "package")
+    rows = {t.name: t for t in run.tasks}
+    # lint was up-to-date: it weighs 0, so it could grow by the whole 5 s path.
+    assert rows["docs"].slack_s == 1.0 and rows["lint"].slack_s == 5.0
+    assert rows["config"].cpu_s == pytest.approx(0.6)
+    assert [t.name for t in run.failed] == ["package"]
+    assert any("1 task(s) failed: package" in w for w in run.warnings)
+    assert [(w.workers, w.predicted_wall_s, w.actual_wall_s) for w in run.what_if] == [
+        (1, 7.0, None), (2, 5.0, 5.5)]
+
+
+def test_incomplete_run_is_flagged_and_uses_what_its_tasks_spanned():
+    run = analyse_run("r", summary("r", wall=None, completed=False), RECORDS[:2])
+    assert not run.completed
+    assert run.wall_s == 4.0
+    assert any("incomplete" in w for w in run.warnings)
+
+
+def test_text_fits_100_columns(run):
+    comparison = compare_runs("r1", RECORDS, 5.0, "r2", RECORDS, 5.5)
+    many = [(f"run-{i:02d}", 5.0, RECORDS) for i in range(20)]
+    text = render_text(Report(run, comparison, history(many)), top=0)
+    assert max(len(line) for line in text.splitlines()) <= WIDTH
+    assert "Critical path: 5.000 s through 3 task(s)" in text
+    assert "showing the last" in text
+    assert "failed package: boom" in text
+
+
+def test_json_schema_carries_the_documented_keys(run):
+    comparison = compare_runs("r1", [record("package", 0.5)], 5.0, "r2",
+                              [record("package", 1.0)], 5.5)
+    data = json.loads(json.dumps(report_to_json(Report(run, comparison))))
+    assert data["schema_version"] == REPORT_SCHEMA_VERSION
+    assert data["run"]["critical_path"] == {
+        "tasks": ["config", LONG, "package"], "durations_s": [1.0, 3.0, 1.0], "duration_s": 5.0}
+    assert {t["name"]: t["slack_s"] for t in data["run"]["tasks"]}["docs"] == 1.0
+    assert data["run"]["what_if"][1] == {"workers": 2, "predicted_wall_s": 5.0, "actual_wall_s": 5.5}
+    assert [r["name"] for r in data["regressions"]] == ["package"]
+    assert data["history"] is None
