@@ -198,7 +198,8 @@ def timeline_svg(run: RunAnalysis) -> str:
         x = LABEL_WIDTH + (t.start_offset_s or 0.0) * scale
         y = lane_of[-1 if t.worker is None else t.worker] * LANE_HEIGHT + 2
         css = "bar" + (" critical" if t.critical else "") + (" failed" if t.status != "ran" else "")
-        out.append(f'<rect class="{css}" x="{x:.2f}" y="{y}" width="{max(t.wall_s * scale, 0.5):.2f}" '
+        out.append(f'<rect class="{css}" data-task="{escape(t.name)}" x="{x:.2f}" y="{y}" '
+                   f'width="{max(t.wall_s * scale, 0.5):.2f}" '
                    f'height="{LANE_HEIGHT - 4}"><title>{escape(t.name)}: '
                    f"{fmt.seconds(t.wall_s)} s, slack {fmt.seconds(t.slack_s)} s</title></rect>")
     out.append("</svg>")
