@@ -34,6 +34,7 @@ from tasks.profiling.runner import SERIAL
 
 BY_REPORTER_CLOCK = "reporter-clock"
 _ERROR_LIMIT = 4000  # characters of a failure kept in its record
+_INTERRUPTED = "interrupted before it finished"
 
 
 class ConductorReporter(ConsoleReporter):
@@ -135,7 +136,8 @@ class ConductorReporter(ConsoleReporter):
             self._in_run = progress.tasks_in_run(self._tasks, self._selected) | {task.name}
         if self._writer is not None:
             self._writer.append(record)
-        if measurement is not None and task.actions and not task.name.startswith("_"):
+        if (measurement is not None and task.actions and not task.name.startswith("_")
+                and error != _INTERRUPTED):
             self.write(self._progress(task.name, record.wall_s) + "\n")
 
     def _clock_measurement(self, name: str, *, failed: bool) -> Measurement:
@@ -166,12 +168,12 @@ class ConductorReporter(ConsoleReporter):
     def complete_run(self):
         # Inside doit's `finally`: an exception in flight means an interrupted run.
         interrupted = sys.exc_info()[1] is not None
+        # Started but never finished: the run was interrupted under them.
+        for name in sorted(set(self._clock).difference(self._records)):
+            self._finish(self._tasks[name], FAILED, _INTERRUPTED)
         in_run = progress.tasks_in_run(self._tasks, self._selected) | self._in_run
         for name in sorted(in_run.difference(self._records)):
-            record = task_record(self._tasks[name], NOT_RUN, None, None, None)
-            self._records[name] = record
-            if self._writer is not None:
-                self._writer.append(record)
+            self._finish(self._tasks[name], NOT_RUN)
         super().complete_run()
         if self._writer is None or self._summary is None:
             return
