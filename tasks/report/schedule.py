@@ -54,8 +54,7 @@ def simulate_schedule(graph: TaskGraph, workers: int) -> Schedule:
     """Replay `graph` on `workers` workers; see the module docstring for the policy."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    durations = graph.durations
-    rank = graph.rank
+    durations, rank, successors = graph.durations, graph.rank, graph.successors
     pending = {name: len(deps) for name, deps in graph.deps.items()}
     ready: list[tuple[int, str]] = []  # tasks that need a worker, by dispatch rank
     free = list(range(workers))
@@ -63,8 +62,8 @@ def simulate_schedule(graph: TaskGraph, workers: int) -> Schedule:
     slots: dict[str, Slot] = {}
     now = 0.0
 
-    def make_ready(names: Iterable[str]) -> None:
-        # Weightless tasks complete on the spot, which may ready their dependants too.
+    def release(names: Iterable[str]) -> None:
+        # Weightless tasks complete on the spot, which may release their dependants too.
         stack = list(names)
         while stack:
             name = stack.pop()
@@ -72,20 +71,12 @@ def simulate_schedule(graph: TaskGraph, workers: int) -> Schedule:
                 heapq.heappush(ready, (rank[name], name))
                 continue
             slots[name] = Slot(now, now, None)
-            for dependant in graph.successors[name]:
+            for dependant in successors[name]:
                 pending[dependant] -= 1
                 if pending[dependant] == 0:
                     stack.append(dependant)
 
-    def finish(name: str) -> None:
-        unblocked = []
-        for dependant in graph.successors[name]:
-            pending[dependant] -= 1
-            if pending[dependant] == 0:
-                unblocked.append(dependant)
-        make_ready(unblocked)
-
-    make_ready(name for name, count in pending.items() if count == 0)
+    release([name for name, count in pending.items() if count == 0])
     while True:
         while ready and free:
             _, name = heapq.heappop(ready)
@@ -97,12 +88,17 @@ def simulate_schedule(graph: TaskGraph, workers: int) -> Schedule:
             break
         # Advance to the next completion; free every worker finishing then.
         now = running[0][0]
+        unblocked = []
         while running and running[0][0] <= now:
             _, _, name, worker = heapq.heappop(running)
             heapq.heappush(free, worker)
-            finish(name)
-    wall = max((slot.end_s for slot in slots.values()), default=0.0)
-    return Schedule(workers, wall, slots)
+            for dependant in successors[name]:
+                pending[dependant] -= 1
+                if pending[dependant] == 0:
+                    unblocked.append(dependant)
+        release(unblocked)
+    # The clock stops at the last completion: that is the predicted wall time.
+    return Schedule(workers, now, slots)
 
 
 def what_if(graph: TaskGraph, workers: Iterable[int], measured_workers: int | None = None,
