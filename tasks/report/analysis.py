@@ -120,7 +120,8 @@ def analyse_run(run_id: str, summary: RunSummary, records: Sequence[TaskRecord],
         critical_path=path,
         groups=tuple(concurrency_groups(graph, (r.name for r in executed))),
         counters=counter_summary(records),
-        what_if=tuple(what_if(graph, workers, summary.workers, wall)),
+        # A serial run (doit records 0 workers) is what one worker does.
+        what_if=tuple(what_if(graph, workers, max(summary.workers, 1), wall)),
         warnings=tuple(_warnings(summary, records)),
     )
 
@@ -168,10 +169,11 @@ def _counts(records: Sequence[TaskRecord]) -> dict[str, int]:
 
 
 def _top(values: dict[str, float], n: int) -> tuple[Ranked, ...]:
-    """The `n` largest positive values (ties by name), each with its share of the sum."""
+    """The `n` largest positive values (all for n = 0; ties by name), with their share of the sum."""
     total = sum(values.values())
     ranked = sorted(((k, v) for k, v in values.items() if v > 0),
-                    key=lambda item: (-item[1], item[0]))[:n]
+                    key=lambda item: (-item[1], item[0]))
+    ranked = ranked[:n] if n > 0 else ranked
     return tuple(Ranked(name, value, value / total if total > 0 else 0.0) for name, value in ranked)
 
 

@@ -30,6 +30,23 @@ def size(value: float | None) -> str:
     raise AssertionError("unreachable")
 
 
+def compact_size(value: float | None) -> str:
+    """Bytes in at most six characters, for narrow tables: 512B, 1.5K, 12.0M, 1.2G."""
+    if value is None:
+        return "-"
+    amount = float(value)
+    for unit in ("B", "K", "M", "G"):
+        if abs(amount) < 1024 or unit == "G":
+            return f"{amount:.0f}{unit}" if unit == "B" else f"{amount:.1f}{unit}"
+        amount /= 1024
+    raise AssertionError("unreachable")
+
+
+def workers(count: int, parallel_type: str) -> str:
+    """How a run was parallelised: doit records 0 workers for a serial run."""
+    return "serial" if count <= 0 else f"{count} worker(s), {parallel_type}"
+
+
 def percent(fraction: float | None) -> str:
     """A 0..1 fraction as a percentage."""
     return "-" if fraction is None else f"{fraction * 100:.1f}%"

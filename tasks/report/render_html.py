@@ -116,7 +116,7 @@ def run_html(run: RunAnalysis) -> str:
     parts = [
         "<section id=\"summary\"><h2>Run</h2><p>",
         f"<b>{escape(run.run_id)}</b> - {'completed' if run.completed else 'INCOMPLETE'}, "
-        f"{run.workers} worker(s), {escape(run.parallel_type)}, started {fmt.timestamp(run.start)}"
+        f"{escape(fmt.workers(run.workers, run.parallel_type))}, started {fmt.timestamp(run.start)}"
         f"<br>command: <code>{escape(' '.join(run.command))}</code>"
         f"<br>wall {fmt.seconds(run.wall_s)} s, summed task time {fmt.seconds(run.task_time_s)} s, "
         f"achieved parallelism {'-' if run.parallelism is None else f'{run.parallelism:.2f}x'}"

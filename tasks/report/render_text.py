@@ -53,7 +53,7 @@ def run_section(run: RunAnalysis, top: int) -> str:
     state = "completed" if run.completed else "INCOMPLETE"
     counts = ", ".join(f"{n} {status}" for status, n in run.counts.items() if n)
     lines = [
-        f"Run {run.run_id}  ({state}, {run.workers} worker(s), {run.parallel_type}, "
+        f"Run {run.run_id}  ({state}, {fmt.workers(run.workers, run.parallel_type)}, "
         f"started {fmt.timestamp(run.start)})",
         f"  command: {fmt.shorten(' '.join(run.command), WIDTH - 11)}",
         f"  wall {fmt.seconds(run.wall_s)} s   summed task time {fmt.seconds(run.task_time_s)} s   "
@@ -99,14 +99,15 @@ def task_lines(run: RunAnalysis, top: int) -> list[str]:
     for t in run.tasks:
         rows.append([
             ("* " if t.critical else "  ") + t.name, t.status, fmt.seconds(t.wall_s),
-            fmt.seconds(t.cpu_s), fmt.size(t.peak_rss_bytes), fmt.size(t.io_read_bytes),
-            fmt.size(t.io_write_bytes), "-" if t.worker is None else str(t.worker),
+            fmt.seconds(t.cpu_s), fmt.compact_size(t.peak_rss_bytes),
+            f"{fmt.compact_size(t.io_read_bytes)}/{fmt.compact_size(t.io_write_bytes)}",
+            "-" if t.worker is None else str(t.worker),
             fmt.seconds(t.start_offset_s), fmt.seconds(t.slack_s)])
     shown, more = limited(rows, top)
     lines = ["Tasks, in start order (* on the critical path; slack: how much longer a task "
              "could take)"]
-    lines += table(["  task", "status", "wall s", "cpu s", "peak RSS", "read", "written",
-                    "worker", "start s", "slack s"], shown)
+    lines += table(["  task", "status", "wall s", "cpu s", "RSS", "io read/written", "worker",
+                    "start s", "slack s"], shown)
     return lines + ([more] if more else [])
 
 

@@ -74,3 +74,10 @@ def test_json_schema_carries_the_documented_keys(run):
     assert data["run"]["what_if"][1] == {"workers": 2, "predicted_wall_s": 5.0, "actual_wall_s": 5.5}
     assert [r["name"] for r in data["regressions"]] == ["package"]
     assert data["history"] is None
+
+
+def test_serial_run_is_compared_with_one_worker_and_top_zero_lists_all():
+    run = analyse_run("r", summary("r", workers=0, wall=7.5), RECORDS, workers=(2,), top=0)
+    assert [(w.workers, w.actual_wall_s) for w in run.what_if] == [(1, 7.5), (2, None)]
+    assert len(run.top_wall) == 4 and len(run.top_memory) == 3
+    assert "(completed, serial," in render_text(Report(run), top=0)
