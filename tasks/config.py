@@ -17,6 +17,7 @@ PYPROJECT = "pyproject.toml"
 
 @dataclass(frozen=True, slots=True)
 class CacheLimits:
+    enabled: bool = True
     max_entries: int = 2000
     max_bytes: int = 64 * 1024 * 1024
 
@@ -91,7 +92,8 @@ def parse_config(section: dict, text: str = "") -> Config:
                                 "containing {file}")
         values[key] = dict(table)
     values["template_cache"] = CacheLimits(**_typed(section, "template_cache",
-                                                    {"max_entries": int, "max_bytes": int}, fail))
+                                                    {"enabled": bool, "max_entries": int,
+                                                     "max_bytes": int}, fail))
     metrics = _typed(section, "metrics", {"keep_runs": int}, fail)
     if "keep_runs" in metrics:
         values["keep_runs"] = metrics["keep_runs"]

@@ -147,15 +147,12 @@ def task_codegen():
         yield {"basename": "codegen", "name": None, "meta": _meta(8, 3)}
         return
     templates = settings["templates_dir"]
-    yield {
-        "basename": "codegen",
-        "name": None,
-        "doc": task_codegen.__doc__,
-        "actions": [(pipeline.finish_codegen, [[e["name"] for e in plan], settings])],
-        "file_dep": [layout.PLAN],
-        "targets": [layout.MANIFEST],
-        "meta": _meta(8, 3),
-    }
+    names = [entry["name"] for entry in plan]
+    # The group comes first: doit would replace a group defined after its
+    # sub-tasks.  It has no work of its own (doit drops a group's actions), so it
+    # is up to date by definition rather than "run" on every invocation.
+    yield {"basename": "codegen", "name": None, "doc": task_codegen.__doc__,
+           "uptodate": [True], "meta": _meta(8, 3)}
     for entry in plan:
         yield {
             "basename": "codegen",
@@ -170,3 +167,15 @@ def task_codegen():
             "targets": [o["path"] for o in entry["outputs"]],
             "clean": True,
         }
+    # doit drops a group task's own actions, so the closing step is a sub-task
+    # too; its name cannot clash with a pattern's (those start with a letter).
+    yield {
+        "basename": "codegen",
+        "name": "_manifest",
+        "doc": "prune outputs of removed patterns; merge compile.manifest",
+        "actions": [(pipeline.finish_codegen, [names, settings])],
+        "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS],
+        "task_dep": [f"codegen:{name}" for name in names],
+        "targets": [layout.MANIFEST],
+        "clean": True,
+    }

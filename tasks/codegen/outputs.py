@@ -3,9 +3,11 @@
 Each codegen sub-task owns one manifest fragment
 (`.conductor/cache/manifest.d/<pattern>.json`) listing the files it produced,
 with their checksum, size, mtime and when they were last compiled.  Workers never
-share a file.  `compile.manifest` is the merged view, rebuilt from the fragments
-at the end of every run that generated code (see `pipeline.finish_codegen`), so
-it agrees with doit's state after failed runs too.
+share a file.  A fragment is written before its files (with the checksums they
+had, as `previous`) and again after, so whatever moment a crash hits, every
+file's content is one the fragment knows: a generated file is never mistaken for
+a hand edit.  `compile.manifest` is the merged view for people and tools,
+rebuilt from the fragments at the end of every run that generated code.
 """
 from __future__ import annotations
 
@@ -39,6 +41,10 @@ class FileEntry:
     last_compiled: float
     template: str
     validator: str
+    previous: str | None = None   # checksum before an unfinished write
+
+    def knows(self, checksum: str) -> bool:
+        return checksum in (self.checksum, self.previous)
 
 
 def read_fragment(cache_dir: str, pattern: str) -> dict[str, FileEntry]:
@@ -72,6 +78,21 @@ def fragment_names(cache_dir: str) -> list[str]:
     return sorted(p.stem for p in (Path(cache_dir) / FRAGMENTS).glob("*.json"))
 
 
+def read_fragments(cache_dir: str) -> dict[str, FileEntry]:
+    """Every recorded generated file, from all fragments."""
+    files: dict[str, FileEntry] = {}
+    for name in fragment_names(cache_dir):
+        files.update(read_fragment(cache_dir, name))
+    return files
+
+
+def has_fragments(cache_dir: str) -> bool:
+    try:
+        return any(os.scandir(Path(cache_dir) / FRAGMENTS))
+    except FileNotFoundError:
+        return False
+
+
 def merge_manifest(cache_dir: str) -> bool:
     """Rebuild `compile.manifest` from the fragments; returns True if it changed.
 
@@ -85,6 +106,7 @@ def merge_manifest(cache_dir: str) -> bool:
         for name in fragment_names(cache_dir):
             for path, entry in read_fragment(cache_dir, name).items():
                 files[path] = dict(_entry_json(entry), pattern=name)
+                files[path].pop("previous", None)
         document = {"version": MANIFEST_VERSION, "files": dict(sorted(files.items()))}
         return write_if_changed(Path(cache_dir) / MANIFEST, dump_json(document))
 
@@ -110,11 +132,15 @@ def write_output(path: str, data: bytes, output_dir: str) -> bool:
         raise UserError(f"cannot write generated file: {exc.strerror}", path) from None
 
 
-def file_matches(path: str, checksum: str) -> bool:
+def file_checksum(path: str) -> str | None:
     try:
-        return content_checksum(Path(path).read_bytes()) == checksum
+        return content_checksum(Path(path).read_bytes())
     except OSError:
-        return False
+        return None
+
+
+def file_matches(path: str, checksum: str) -> bool:
+    return file_checksum(path) == checksum
 
 
 def prune(paths: list[str], output_dir: str) -> list[str]:
@@ -140,6 +166,9 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
 
 
 def _entry_json(entry: FileEntry) -> dict:
-    return {"checksum": entry.checksum, "size": entry.size, "mtime_ns": entry.mtime_ns,
+    data = {"checksum": entry.checksum, "size": entry.size, "mtime_ns": entry.mtime_ns,
             "last_compiled": entry.last_compiled, "template": entry.template,
             "validator": entry.validator}
+    if entry.previous is not None:
+        data["previous"] = entry.previous
+    return data

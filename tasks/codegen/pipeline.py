@@ -11,6 +11,7 @@ tasks for `-n` workers (and, later, remote executors).
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from tasks.actions import user_action
 from tasks.codegen import checks, outputs, render, validate
+from tasks.codegen.bytecode_cache import collect_garbage
 from tasks.codegen.pattern_cache import load_pattern
 from tasks.codegen.plan import plan_entry_from_json
 from tasks.codegen.templates import environment
@@ -38,6 +40,8 @@ class Settings:
     validators: dict[str, str]
     checks: dict[str, str]
     kinds_digest: str
+    cache_max_entries: int
+    cache_max_bytes: int
     template_cache: bool = True
 
 
@@ -72,6 +76,12 @@ def build_pattern(entry: dict, settings: dict) -> None:
             checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
             template=output.template, validator=validator)))
 
+    # Record the new checksums (keeping the old ones as `previous`) before writing,
+    # so a crash mid-way leaves no file that the fragment does not account for.
+    pending = {path: dataclasses.replace(entry_, previous=_previous(previous, path, entry_))
+               for path, _, entry_ in staged}
+    if any(e.previous is not None for e in pending.values()):
+        outputs.write_fragment(cfg.cache_dir, plan.name, {**previous, **pending})
     recorded = {}
     for path, data, entry_ in staged:
         outputs.write_output(path, data, cfg.output_dir)
@@ -105,13 +115,16 @@ _MERGED_IN = None
 
 
 def merge_manifest_once(settings: dict) -> None:
-    """Teardown of every codegen sub-task: merge the manifest once per process at
-    the end of the run, so it is accurate after failed runs too."""
+    """Teardown of every codegen sub-task, once per process at the end of the run:
+    merge the manifest (so it is accurate after failed runs too) and keep the
+    template cache within its bounds."""
     global _MERGED_IN
     if _MERGED_IN == os.getpid():
         return
     _MERGED_IN = os.getpid()
     outputs.merge_manifest(settings["cache_dir"])
+    collect_garbage(Path(settings["cache_dir"]) / "templates",
+                    settings["cache_max_entries"], settings["cache_max_bytes"])
 
 
 def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
@@ -138,9 +151,13 @@ def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
     return validator or "none"
 
 
+def _previous(previous: dict, path: str, entry: outputs.FileEntry) -> str | None:
+    known = previous.get(path)
+    return known.checksum if known and known.checksum != entry.checksum else None
+
+
 def _with_mtime(entry: outputs.FileEntry, path: str) -> outputs.FileEntry:
     mtime_ns = os.stat(path).st_mtime_ns
-    if entry.mtime_ns == mtime_ns:
+    if entry.mtime_ns == mtime_ns and entry.previous is None:
         return entry
-    return outputs.FileEntry(entry.checksum, entry.size, mtime_ns, entry.last_compiled,
-                             entry.template, entry.validator)
+    return dataclasses.replace(entry, mtime_ns=mtime_ns, previous=None)

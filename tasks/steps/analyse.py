@@ -91,11 +91,11 @@ def lint_templates() -> None:
 
 
 def outputs_untouched() -> bool:
-    """uptodate check of task 5: every file the manifest lists still has the size
-    and mtime recorded for it (or verified since)."""
+    """uptodate check of task 5, on the no-op path: every file compile.manifest
+    lists still has the size and mtime recorded for it (or verified since)."""
     manifest = outputs.read_manifest(layout.CACHE)
     if manifest is None:
-        return not Path(layout.MANIFEST).exists()
+        return not outputs.has_fragments(layout.CACHE)
     verified = _verified()
     for path, entry in manifest.items():
         try:
@@ -111,25 +111,24 @@ def outputs_untouched() -> bool:
 @user_action
 def scan_output() -> None:
     """Task 5: hash generated files whose stat moved; set hand-edited ones aside
-    (so codegen restores them) and remember touched-but-identical ones."""
-    manifest = outputs.read_manifest(layout.CACHE)
-    if manifest is None:
-        if Path(layout.MANIFEST).exists():
-            sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable, removed; "
-                             "codegen rebuilds it from its fragments\n")
-            os.unlink(layout.MANIFEST)
-        write_json_if_changed(layout.SCAN, {"verified": {}, "hand_edited": []})
-        return
+    (so codegen restores them) and remember touched-but-identical ones.
+
+    Judged against the per-pattern fragments, which are exact even after a
+    crash; compile.manifest is only the fast index, rebuilt here when stale."""
+    if Path(layout.MANIFEST).exists() and outputs.read_manifest(layout.CACHE) is None:
+        sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
+                         "per-pattern fragments\n")
     verified, edited = {}, []
-    for path, entry in sorted(manifest.items()):
+    for path, entry in sorted(outputs.read_fragments(layout.CACHE).items()):
         try:
             stat = os.stat(path)
         except FileNotFoundError:
             continue
         seen = [stat.st_mtime_ns, stat.st_size]
-        if seen == [entry["mtime_ns"], entry["size"]]:
+        if seen == [entry.mtime_ns, entry.size]:
             continue
-        if outputs.file_matches(path, entry["checksum"]):
+        checksum = outputs.file_checksum(path)
+        if checksum is not None and entry.knows(checksum):
             verified[path] = seen
             continue
         aside = Path(layout.HAND_EDITS) / path
@@ -138,6 +137,7 @@ def scan_output() -> None:
         edited.append(path)
         sys.stderr.write(f"{path} was edited by hand: your version is kept as {aside}; "
                          "codegen regenerates the file (change the pattern or template instead)\n")
+    outputs.merge_manifest(layout.CACHE)
     write_json_if_changed(layout.SCAN, {"verified": verified, "hand_edited": edited})
 
 
@@ -183,4 +183,7 @@ def plan_outputs() -> None:
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,
         "line_length": config.line_length, "validators": config.validators,
         "checks": config.checks, "kinds_digest": index["kinds_digest"],
+        "template_cache": config.template_cache.enabled,
+        "cache_max_entries": config.template_cache.max_entries,
+        "cache_max_bytes": config.template_cache.max_bytes,
     })

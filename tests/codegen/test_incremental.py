@@ -1,0 +1,184 @@
+"""Task 8's promises, through the real `doit`: incremental work, template caching,
+pruning and byte-identical output however the build is run."""
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+from tests.conftest import copy_project
+
+ENTITY_OR_ENDPOINT = {"users", "products", "orders", "order_items",
+                      "create_order", "get_user", "list_products"}
+ENUMS = {"currency", "order_status", "user_role"}
+
+
+def ran(project, prefix="codegen:") -> set[str]:
+    return {name.split(":", 1)[1] for name, status in project.statuses(prefix).items()
+            if status == "ran"}
+
+
+def changed_files(before: dict, after: dict) -> set[str]:
+    return {path for path in set(before) | set(after) if before.get(path) != after.get(path)}
+
+
+def test_second_build_renders_compiles_and_checks_nothing(built):
+    result = built.doit("codegen", check=True)
+    statuses = built.statuses()
+    assert statuses and set(statuses.values()) == {"up-to-date"}, result.stdout
+    counters = [r.counters for r in built.last_run().values()]
+    assert not any(c.get("files_rendered") for c in counters)
+
+
+def test_editing_one_pattern_regenerates_exactly_its_files(built):
+    before = built.mtimes()
+    source = built.path("patterns/currency.yaml")
+    source.write_text(source.read_text().replace("[EUR, USD, GBP, CHF]", "[EUR, USD, GBP, CHF, JPY]"))
+    built.doit("codegen", check=True)
+    assert ran(built) == {"currency"}
+    assert changed_files(before, built.mtimes()) == {
+        "python/conductor_models/currency.py", "python/tests/test_currency.py",
+        "sql/currency.sql", "schemas/currency.schema.json"}
+    record = built.last_run()["codegen:currency"]
+    assert record.counters["files_compiled"] == 4
+
+
+def test_editing_a_partial_rerenders_exactly_the_patterns_that_reach_it(built):
+    before = built.tree()
+    partial = built.path("templates/_partials/field_checks.py.j2")
+    partial.write_text(partial.read_text().replace('": required"', '": is required"'))
+    built.doit("codegen", check=True)
+    # field_checks is included by the entity and endpoint modules, never by enums
+    assert ran(built) == ENTITY_OR_ENDPOINT
+    changed = changed_files(before, built.tree())
+    assert changed and all(re.match(r"python/(conductor_models|tests)/", p) for p in changed)
+    assert not any(name in p for p in changed for name in ENUMS)
+
+
+def test_a_template_change_that_renders_the_same_compiles_nothing(built):
+    before = built.mtimes()
+    template = built.path("templates/sql/enum.sql.j2")
+    template.write_text(template.read_text() + "{# a comment renders as nothing #}\n")
+    built.doit("codegen", check=True)
+    assert ran(built) == ENUMS
+    records = built.last_run()
+    assert all(records[f"codegen:{n}"].counters.get("files_compiled", 0) == 0 for n in ENUMS)
+    assert built.mtimes() == before  # identical content is not rewritten
+
+
+def test_touching_files_without_changing_them_reruns_nothing(built):
+    for path in [*built.path("patterns").iterdir(), *built.path("templates").rglob("*.j2")]:
+        os.utime(path)
+    built.doit(check=True)
+    assert set(built.statuses().values()) == {"up-to-date"}
+    built.doit(check=True)
+    assert set(built.statuses().values()) == {"up-to-date"}
+
+
+def test_removing_a_pattern_prunes_its_outputs_and_says_so(built):
+    built.path("patterns/create_order.yaml").unlink()
+    result = built.doit("codegen", check=True)
+    tree = built.tree()
+    assert not [p for p in tree if "create_order" in p]
+    assert "pruned output/python/conductor_models/create_order.py" in result.stderr
+    manifest = built.path(".conductor/cache/compile.manifest").read_text()
+    assert "create_order" not in manifest
+
+
+def test_a_template_a_pattern_stops_using_is_pruned(built):
+    source = built.path("patterns/users.yaml")
+    source.write_text(source.read_text().replace(
+        "kind: entity\n", "kind: entity\ntemplates: [python/entity.py.j2, sql/entity.sql.j2]\n"))
+    result = built.doit("codegen", check=True)
+    assert "pruned output/schemas/users.schema.json" in result.stderr
+    assert not built.path("output/schemas/users.schema.json").exists()
+    assert built.path("output/sql/users.sql").exists()
+
+
+def test_output_is_identical_however_it_is_built(tmp_path):
+    # the reference: sequential, no template cache, from nothing
+    slow = copy_project(tmp_path / "slow")
+    config = slow.path("pyproject.toml")
+    config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
+    slow.doit("codegen", check=True)
+    reference = slow.tree()
+    assert len(reference) == 37
+    assert not list(slow.path(".conductor/cache/templates").glob("*.jbc"))
+
+    for workers in ("1", "3"):
+        fresh = copy_project(tmp_path / f"n{workers}")
+        fresh.doit("-n", workers, "codegen", check=True)
+        assert fresh.tree() == reference, f"-n {workers}"
+
+    # edits and reverts, three times over, rebuilt warm in parallel each time
+    warm = fresh
+    pattern = warm.path("patterns/orders.yaml")
+    partial = warm.path("templates/_partials/types.j2")
+    original_pattern, original_partial = pattern.read_text(), partial.read_text()
+    for _ in range(3):
+        pattern.write_text(original_pattern.replace("max_length: 500", "max_length: 400"))
+        partial.write_text(original_partial.replace('"REAL"', '"DOUBLE"'))
+        warm.doit("-n", "3", "codegen", check=True)
+        assert warm.tree() != reference
+        pattern.write_text(original_pattern)
+        partial.write_text(original_partial)
+        warm.doit("-n", "3", "codegen", check=True)
+        assert warm.tree() == reference
+
+
+def test_template_cache_survives_a_restart_and_misses_on_change(built):
+    shutil.rmtree(built.path("output"))
+    built.doit("codegen", check=True)
+    records = built.last_run().values()
+    hits = sum(r.counters.get("template_cache_hits", 0) for r in records)
+    misses = sum(r.counters.get("template_cache_misses", 0) for r in records)
+    assert hits > 0 and misses == 0
+
+    template = built.path("templates/json/enum.schema.json.j2")
+    template.write_text(template.read_text().replace('"enum":', '"enum" :'))
+    built.doit("codegen", check=True)
+    records = built.last_run().values()
+    assert sum(r.counters.get("template_cache_misses", 0) for r in records) >= 1
+
+
+def test_a_corrupted_cache_entry_is_rebuilt_not_used(built):
+    reference = built.tree()
+    entries = sorted(built.path(".conductor/cache/templates").glob("*.jbc"))
+    for entry in entries:
+        data = entry.read_bytes()
+        entry.write_bytes(data[: len(data) // 2])      # truncated
+    shutil.rmtree(built.path("output"))
+    built.doit("codegen", check=True)
+    assert built.tree() == reference
+    records = built.last_run().values()
+    assert sum(r.counters.get("template_cache_misses", 0) for r in records) >= len(entries)
+    # rebuilt: the next fresh process hits again
+    shutil.rmtree(built.path("output"))
+    built.doit("codegen", check=True)
+    assert sum(r.counters.get("template_cache_misses", 0)
+               for r in built.last_run().values()) == 0
+
+
+def test_cache_gc_bounds_the_cache(built):
+    cache = built.path(".conductor/cache/templates")
+    assert len(list(cache.glob("*.jbc"))) > 3
+    result = built.doit("cache-gc", "--max-entries", "3", check=True)
+    assert "removed" in result.stdout
+    assert len(list(cache.glob("*.jbc"))) == 3
+    built.doit("cache-gc", "--max-entries", "100", "--max-bytes", "1", check=True)
+    assert list(cache.glob("*.jbc")) == []
+
+
+def test_manifest_lists_every_generated_file_with_its_checksum(built):
+    import json
+    from tasks.codegen.outputs import content_checksum
+    manifest = json.loads(built.path(".conductor/cache/compile.manifest").read_text())
+    assert manifest["version"] == 1
+    generated = {p for p in built.tree() if p.count("/") and not p.startswith(("docs", "dist"))}
+    listed = {p.removeprefix("output/") for p in manifest["files"]}
+    assert listed <= set(built.tree())
+    for path, entry in manifest["files"].items():
+        data = built.path(path).read_bytes()
+        assert entry["checksum"] == content_checksum(data) and entry["size"] == len(data)
+    assert {p for p in listed} >= {p for p in generated if p.endswith((".sql", ".schema.json"))
+                                   and "/" in p and p.split("/")[-1] != "index.json"}
