@@ -53,8 +53,9 @@ def run_section(run: RunAnalysis, top: int) -> str:
     state = "completed" if run.completed else "INCOMPLETE"
     counts = ", ".join(f"{n} {status}" for status, n in run.counts.items() if n)
     lines = [
-        f"Run {run.run_id}  ({state}, {fmt.workers(run.workers, run.parallel_type)}, "
-        f"started {fmt.timestamp(run.start)})",
+        fmt.shorten(f"Run {run.run_id}  ({state}, {fmt.workers(run.workers, run.parallel_type)})",
+                    WIDTH),
+        f"  started {fmt.timestamp(run.start)}",
         f"  command: {fmt.shorten(' '.join(run.command), WIDTH - 11)}",
         f"  wall {fmt.seconds(run.wall_s)} s   summed task time {fmt.seconds(run.task_time_s)} s   "
         f"achieved parallelism {_times(run.parallelism)}",
@@ -134,10 +135,11 @@ def counter_lines(run: RunAnalysis) -> list[str]:
 def comparison_section(comparison: Comparison, top: int) -> str:
     c = comparison
     lines = [
-        f"Compare {c.new_run} against {c.old_run}",
+        fmt.shorten(f"Compare {c.new_run} against {c.old_run}", WIDTH),
         f"  run wall {fmt.seconds(c.old_wall_s)} s -> {fmt.seconds(c.new_wall_s)} s "
-        f"({fmt.signed_percent(percent_change(c.old_wall_s, c.new_wall_s))})   regression threshold {c.threshold_pct:g}% "
-        f"and at least {c.noise_floor_s:g} s / {fmt.size(c.noise_floor_rss_bytes)}",
+        f"({fmt.signed_percent(percent_change(c.old_wall_s, c.new_wall_s))})",
+        f"  a task regressed: it grew by more than {c.threshold_pct:g}% and by at least "
+        f"{c.noise_floor_s:g} s (time) or {fmt.size(c.noise_floor_rss_bytes)} (peak RSS)",
     ]
     rows = []
     for t in sorted(c.tasks, key=lambda t: (-(abs(t.delta_s or 0.0)), t.name)):
@@ -177,7 +179,7 @@ def history_section(history: History, top: int) -> str:
     if first:
         lines.append(f"  showing the last {count}; --format json or html has all of them")
     for index, run_id in enumerate(history.run_ids[first:], start=first + 1):
-        lines.append(f"  #{index}: {run_id}")
+        lines.append(fmt.shorten(f"  #{index}: {run_id}", WIDTH))
     headers = ["task", *(f"#{i}" for i in range(first + 1, len(history.run_ids) + 1))]
     rows = [["(run wall)", *(fmt.seconds(w) for w in history.run_wall_s[first:])],
             ["(cache hit rate)", *(fmt.percent(r) for r in history.cache_hit_rates[first:])]]

@@ -53,8 +53,12 @@ def test_incomplete_run_is_flagged_and_uses_what_its_tasks_spanned():
     assert any("incomplete" in w for w in run.warnings)
 
 
-def test_text_fits_100_columns(run):
-    comparison = compare_runs("r1", RECORDS, 5.0, "r2", RECORDS, 5.5)
+def test_text_fits_100_columns():
+    run_id = "20261124T114629.976749Z-8230"
+    run = analyse_run(run_id, summary(run_id, workers=16, wall=5.5, completed=False), RECORDS)
+    baseline = f"baseline:{'b' * 64} ({run_id})"
+    comparison = compare_runs(baseline, RECORDS, 5.0, run_id, RECORDS, 5.5, threshold_pct=12.5,
+                              noise_floor_s=0.125)
     many = [(f"run-{i:02d}", 5.0, RECORDS) for i in range(20)]
     text = render_text(Report(run, comparison, history(many)), top=0)
     assert max(len(line) for line in text.splitlines()) <= WIDTH
@@ -80,4 +84,4 @@ def test_serial_run_is_compared_with_one_worker_and_top_zero_lists_all():
     run = analyse_run("r", summary("r", workers=0, wall=7.5), RECORDS, workers=(2,), top=0)
     assert [(w.workers, w.actual_wall_s) for w in run.what_if] == [(1, 7.5), (2, None)]
     assert len(run.top_wall) == 4 and len(run.top_memory) == 3
-    assert "(completed, serial," in render_text(Report(run), top=0)
+    assert "(completed, serial)" in render_text(Report(run), top=0)
