@@ -1,0 +1,105 @@
+"""Pure pieces of codegen on hand-made input with known answers."""
+from __future__ import annotations
+
+import pytest
+
+from tasks.codegen.graph import resolve_order
+from tasks.codegen.patterns import MAX_PATTERN_BYTES, parse_pattern, read_pattern_bytes
+from tasks.codegen.plan import output_path
+from tasks.codegen.templates import reference_closure
+from tasks.errors import UserError
+
+KINDS = {"enum": {"python/enum.py.j2": "python/{name}.py"},
+         "entity": {"python/entity.py.j2": "python/{name}.py"}}
+
+
+def parse(text: str, source: str = "patterns/colour.yaml"):
+    return parse_pattern(text.encode(), source, KINDS)
+
+
+def error_of(call) -> str:
+    with pytest.raises(UserError) as info:
+        call()
+    return str(info.value)
+
+
+def test_dependency_order_is_stable_and_dependencies_first():
+    deps = {"c": ("a", "b"), "b": ("a",), "a": (), "d": ()}
+    assert resolve_order(deps, {n: f"{n}.yaml" for n in deps}) == ["a", "b", "c", "d"]
+
+
+def test_a_cycle_is_named_in_full():
+    deps = {"a": ("b",), "b": ("c",), "c": ("a",), "z": ()}
+    message = error_of(lambda: resolve_order(deps, {n: f"patterns/{n}.yaml" for n in deps}))
+    assert message == "patterns/a.yaml: depends_on cycle: a -> b -> c -> a"
+
+
+def test_unknown_dependency():
+    message = error_of(lambda: resolve_order({"a": ("ghost",)}, {"a": "patterns/a.yaml"}))
+    assert message == "patterns/a.yaml: depends_on names unknown pattern 'ghost'"
+
+
+def test_reference_closure_follows_chains_and_ignores_cycles():
+    direct = {"t": ("a",), "a": ("b", "c"), "b": ("a",), "c": ()}
+    assert reference_closure(direct, "t") == ("a", "b", "c")
+    assert reference_closure(direct, "c") == ()
+
+
+@pytest.mark.parametrize("rule", ["../x.py", "a/../../x.py", "/etc/passwd", "a\nb.py",
+                                  "a\x00.py", "a b.py", ""])
+def test_output_paths_cannot_escape(tmp_path, monkeypatch, rule):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UserError):
+        output_path(rule, "x", "output", "patterns/x.yaml")
+
+
+def test_output_path_through_a_symlinked_directory(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "output").mkdir()
+    (tmp_path / "output" / "sql").symlink_to(tmp_path / "elsewhere")
+    assert "symbolic link" in error_of(lambda: output_path("sql/{name}.sql", "x", "output", "p"))
+    assert output_path("py/{name}.py", "x", "output", "p") == "output/py/x.py"
+
+
+def test_a_valid_pattern():
+    pattern = parse("name: colour\nkind: enum\nparams: {values: [RED, GREEN]}\n")
+    assert pattern.params == {"values": ["RED", "GREEN"], "default": None}
+    assert pattern.depends_on == () and pattern.templates == ()
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("name: colour\nkind: enum\nparams: {values: [RED, RED]}\n",
+     "patterns/colour.yaml:3: params.values: lists a value twice"),
+    ("name: color\nkind: enum\nparams: {values: [RED]}\n",
+     "patterns/colour.yaml:1: 'name' is 'color' but the file is colour.yaml; they must agree"),
+    ("name: colour\nkind: shape\n", "patterns/colour.yaml:2: unknown kind 'shape'"),
+    ("- a\n- b\n", "patterns/colour.yaml:1: a pattern must be a YAML mapping"),
+    ("", "patterns/colour.yaml:1: empty pattern file"),
+    ("name: colour\nkind: enum\nparams:\n  values: [RED]\n  extra: 1\n",
+     "patterns/colour.yaml:5: params.extra: unknown key"),
+])
+def test_pattern_errors_name_file_and_line(text, expected):
+    assert error_of(lambda: parse(text)).startswith(expected)
+
+
+def test_yaml_bomb_is_refused_before_it_expands():
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    for i in range(1, 9):
+        lines.append(f"a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]")
+    bomb = "name: colour\nkind: enum\n" + "\n".join(lines) + "\n"
+    assert "too large or too deeply nested" in error_of(lambda: parse(bomb))
+
+
+def test_non_utf8_and_nul_bytes():
+    raw = b"name: colour\nkind: enum\ndescription: caf\xe9\n"
+    message = error_of(lambda: parse_pattern(raw, "patterns/colour.yaml", KINDS))
+    assert message == "patterns/colour.yaml:3: not valid UTF-8 (byte 0xe9)"
+    assert "NUL" in error_of(lambda: parse("name: colour\nkind: enum\x00\n"))
+
+
+def test_oversized_pattern_file_is_not_read(tmp_path):
+    big = tmp_path / "big.yaml"
+    with open(big, "wb") as handle:
+        handle.truncate(MAX_PATTERN_BYTES + 1)
+    assert "over the 1024 KiB limit" in error_of(lambda: read_pattern_bytes(big, "patterns/big.yaml"))
