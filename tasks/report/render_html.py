@@ -32,6 +32,7 @@ th{cursor:pointer;background:#f3f3f3;position:sticky;top:0}td:first-child,th:fir
 tr:nth-child(even) td{background:#fafafa}.warn{background:#fff3cd;padding:.5em;border-left:4px solid #e0a800}
 .crit td:first-child{font-weight:bold;color:#b3261e}
 svg{display:block;max-width:100%;height:auto}svg text{font:11px sans-serif;fill:#333}
+svg text.label{fill:#fff;pointer-events:none}
 .bar{fill:#6b9bd1}.bar.critical{fill:#d9534f}.bar.failed{stroke:#000;stroke-width:1.5}
 .old{fill:#bbb}.new{fill:#6b9bd1}.new.regressed{fill:#d9534f}.grid{stroke:#ddd}
 .line{fill:none;stroke:#6b9bd1;stroke-width:2}.line.rate{stroke:#5cb85c}.dot{fill:#d9534f}
@@ -202,6 +203,10 @@ def timeline_svg(run: RunAnalysis) -> str:
                    f'width="{max(t.wall_s * scale, 0.5):.2f}" '
                    f'height="{LANE_HEIGHT - 4}"><title>{escape(t.name)}: '
                    f"{fmt.seconds(t.wall_s)} s, slack {fmt.seconds(t.slack_s)} s</title></rect>")
+        fits = int(t.wall_s * scale / 6.5)  # about 6.5 px per character at 11 px
+        if fits >= 4:
+            out.append(f'<text class="label" x="{x + 3:.2f}" y="{y + 13}">'
+                       f"{escape(fmt.shorten(t.name, fits))}</text>")
     out.append("</svg>")
     return "".join(out)
 
