@@ -182,3 +182,43 @@ def test_manifest_lists_every_generated_file_with_its_checksum(built):
         assert entry["checksum"] == content_checksum(data) and entry["size"] == len(data)
     assert {p for p in listed} >= {p for p in generated if p.endswith((".sql", ".schema.json"))
                                    and "/" in p and p.split("/")[-1] != "index.json"}
+
+
+def test_only_the_changed_pattern_file_is_reparsed(built):
+    source = built.path("patterns/users.yaml")
+    source.write_text(source.read_text().replace("Registered shop users", "Shop users"))
+    built.doit("validate-patterns", check=True)
+    counters = built.last_run()["validate-patterns"].counters
+    assert counters["patterns_parsed"] == 1 and counters["pattern_cache_hits"] == 9
+
+
+def test_external_checks_from_config_run_and_fail_cleanly(built):
+    config = built.path("pyproject.toml")
+    text = config.read_text()
+    before = built.tree()
+    config.write_text(text.replace("[tool.conductor.checks]\n",
+                                   '[tool.conductor.checks]\n".sql" = "grep -q PRIMARY {file}"\n'))
+    shutil.rmtree(built.path("output/sql"))
+    built.doit("codegen", check=True)
+    assert built.tree() == before
+    assert sum(r.counters.get("external_checks", 0) for r in built.last_run().values()) == 7
+
+    config.write_text(text.replace("[tool.conductor.checks]\n",
+                                   '[tool.conductor.checks]\n".sql" = "grep -q NO_SUCH_TEXT {file}"\n'))
+    shutil.rmtree(built.path("output/sql"))
+    result = built.doit("codegen")
+    assert result.returncode != 0
+    assert re.search(r"output/sql/\w+\.sql: quality check failed \(grep\): exit status 1",
+                     result.stdout + result.stderr)
+    assert not built.path("output/sql").exists()
+
+
+def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
+    before = built.tree()
+    source = built.path("patterns/products.yaml")
+    source.write_text(source.read_text().replace("{name: stock, type: int}",
+                                                 "{name: class, type: int}"))
+    result = built.doit("-n", "3", "codegen")
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    assert "ERROR: codegen:products: output/python/conductor_models/products.py:" in result.stdout
+    assert built.tree() == before
