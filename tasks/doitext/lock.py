@@ -1,0 +1,203 @@
+"""The repository run lock: one `doit run` at a time per project.
+
+Two runs in one repository would both load the dependency DB, both write
+`output/` and both save the DB at the end, the last one silently dropping what
+the other recorded.  The `run` command therefore holds `.conductor/lock` (next
+to the DB) from before the DB is opened until after it is saved.
+
+The lock is `fcntl.flock` on that file: the kernel releases it when the holder
+dies however it dies, so a lock left by a killed run is never "stale" in the
+sense of blocking anyone.  The file also carries a one-line JSON record of the
+holder (pid, host, start time, command) so a waiting run can say whom it waits
+for; a record still present when the lock is free means the previous holder
+ended without releasing it (killed), which is reported once and taken over.
+
+Only the process that took the lock holds it: forked `doit -n` workers close
+their copy, so an orphaned worker can never keep a repository locked.
+
+Settings: `[tool.conductor.lock] wait` (default true) and `timeout_s` (600);
+the environment variables `CONDUCTOR_LOCK_WAIT` (0/1) and
+`CONDUCTOR_LOCK_TIMEOUT` (seconds) override them for one invocation.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from tasks.config import LockSettings, load_config
+from tasks.errors import UserError
+
+LOCK_NAME = "lock"
+ENV_WAIT = "CONDUCTOR_LOCK_WAIT"
+ENV_TIMEOUT = "CONDUCTOR_LOCK_TIMEOUT"
+POLL_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds (or last held) the lock, as recorded in the lock file."""
+
+    pid: int
+    host: str
+    started: float
+    command: str
+
+    def describe(self) -> str:
+        when = datetime.fromtimestamp(self.started).strftime("%Y-%m-%d %H:%M:%S")
+        return f"pid {self.pid} on {self.host}, started {when}: {self.command}"
+
+
+class LockBusy(UserError):
+    """Another run holds the lock and this one may not (or no longer) wait."""
+
+
+def holder_to_json(holder: Holder) -> dict:
+    return {"schema_version": 1, "pid": holder.pid, "host": holder.host,
+            "started": holder.started, "command": holder.command}
+
+
+def holder_from_json(data: dict) -> Holder:
+    return Holder(pid=int(data["pid"]), host=str(data["host"]),
+                  started=float(data["started"]), command=str(data["command"]))
+
+
+def read_holder(path: str | os.PathLike) -> Holder | None:
+    """The record in the lock file; None if there is none or it is unreadable
+    (a holder may be between truncating and writing it)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(4096)
+        return holder_from_json(json.loads(raw)) if raw.strip() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def effective_settings(root: str | os.PathLike) -> LockSettings:
+    """`[tool.conductor.lock]`, overridden by the environment.  A broken
+    pyproject.toml falls back to the defaults: task 2 reports it properly."""
+    try:
+        settings = load_config(root).lock
+    except UserError:
+        settings = LockSettings()
+    wait, timeout = settings.wait, settings.timeout_s
+    if os.environ.get(ENV_WAIT, "").strip():
+        wait = os.environ[ENV_WAIT].strip().lower() not in ("0", "false", "no", "off")
+    if os.environ.get(ENV_TIMEOUT, "").strip():
+        try:
+            timeout = max(0.0, float(os.environ[ENV_TIMEOUT]))
+        except ValueError:
+            raise UserError(f"{ENV_TIMEOUT}={os.environ[ENV_TIMEOUT]!r} is not a number "
+                            "of seconds") from None
+    return LockSettings(wait=wait, timeout_s=timeout)
+
+
+class RunLock:
+    """`with RunLock(path, settings):` holds the repository lock for the block."""
+
+    def __init__(self, path: str | os.PathLike, settings: LockSettings,
+                 command: str = "", announce=sys.stderr.write) -> None:
+        self.path = Path(path)
+        self.settings = settings
+        self.command = command or " ".join(["doit", *sys.argv[1:]])
+        self._announce = announce
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self._wait_for(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        left = read_holder(self.path)
+        if left is not None and left.pid != os.getpid():
+            self._announce(f"note: {self.path}: the run that held the lock ({left.describe()}) "
+                           "ended without releasing it, probably killed; taking it over\n")
+        record = json.dumps(holder_to_json(Holder(os.getpid(), socket.gethostname(),
+                                                  time.time(), self.command)))
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, record.encode() + b"\n", 0)
+        self._fd = fd
+        _HELD.add(fd)
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        _HELD.discard(fd)
+        try:
+            os.ftruncate(fd, 0)  # a clean release leaves no record behind
+        finally:
+            os.close(fd)  # closing the last descriptor releases the flock
+
+    def _wait_for(self, fd: int) -> None:
+        if _try_lock(fd):
+            return
+        settings = self.settings
+        holder = read_holder(self.path)
+        who = holder.describe() if holder else "another doit"
+        if not settings.wait or settings.timeout_s <= 0:
+            raise LockBusy(f"another run holds the lock ({who}); not waiting "
+                           f"([tool.conductor.lock] wait = false or {ENV_WAIT}=0)",
+                           str(self.path))
+        self._announce(f"waiting for {self.path}, held by {who} "
+                       f"(up to {settings.timeout_s:g}s)\n")
+        deadline = time.monotonic() + settings.timeout_s
+        while time.monotonic() < deadline:
+            time.sleep(POLL_S)
+            if _try_lock(fd):
+                return
+        holder = read_holder(self.path) or holder
+        who = holder.describe() if holder else "another doit"
+        raise LockBusy(f"another run still holds the lock after {settings.timeout_s:g}s "
+                       f"({who}); giving up", str(self.path))
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+# Descriptors of locks this process holds; a forked child closes its copies so
+# that only the process that took the lock keeps it alive.
+_HELD: set[int] = set()
+
+
+def _close_in_child() -> None:
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
+
+@contextlib.contextmanager
+def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike) -> Iterator[RunLock]:
+    """Hold `<state_dir>/lock` for a run of the project in `project_dir`."""
+    lock = RunLock(Path(state_dir) / LOCK_NAME, effective_settings(project_dir))
+    with lock:
+        yield lock
