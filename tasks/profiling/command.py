@@ -6,15 +6,21 @@ doit's `run` exactly: same options, same defaults, same behaviour.  It differs
 in one case only: when the selected reporter has `wants_probe = True` (the
 `conductor` reporter), doit's runner classes are swapped for the probed ones
 of `tasks.profiling.runner` for the duration of `Run._execute`.
+
+In a doit-conductor project (`backend = "conductor"`) the run also holds the
+repository run lock (`tasks.doitext.lock`) while it loads, runs and saves.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import sys
 from collections.abc import Iterator
 
 from doit import cmd_run
 from doit.cmd_run import Run
 
+from tasks.errors import UserError
 from tasks.profiling import runner as probed
 
 
@@ -36,7 +42,7 @@ class ProfilingRun(Run):
                        failure_verbosity=failure_verbosity, pdb=pdb)
         if not self._wants_probe(reporter):
             return super()._execute(outfile, **options)
-        with self.run_lock(), probed_runners():
+        with probed_runners():
             return super()._execute(outfile, **options)
 
     def _wants_probe(self, reporter: object) -> bool:
@@ -45,14 +51,38 @@ class ProfilingRun(Run):
             reporter = self.reporters.get(reporter)
         return bool(getattr(reporter, "wants_probe", False))
 
-    def run_lock(self) -> contextlib.AbstractContextManager:
-        """Held while a measured run executes its tasks.
+    # -- repository run lock (tasks.doitext.lock) --------------------------
 
-        HOOK for the repository run-lock (another engineer): return a context
-        manager that takes the lock, so two measured runs of one repository do
-        not interleave their task execution or their metrics.  No lock yet.
+    def execute(self, params, args):
+        # The lock is taken in `get_checker_cls` and released here, after doit
+        # has saved the dependency DB.  Not getting it is one line, exit 3.
+        try:
+            with contextlib.ExitStack() as self._held:
+                self._params = params
+                return super().execute(params, args)
+        except UserError as err:
+            sys.stderr.write(f"ERROR: {err}\n")
+            return 3
+
+    def get_checker_cls(self, check_file_uptodate):
+        # doit calls this from `execute` once it has moved to the project
+        # directory and just before it opens the dependency DB: the narrowest
+        # point at which the whole load-run-save cycle can be put under the lock.
+        self._held.enter_context(self.run_lock())
+        return super().get_checker_cls(check_file_uptodate)
+
+    def run_lock(self) -> contextlib.AbstractContextManager:
+        """Held from before the dependency DB is opened until after it is saved.
+
+        Only for projects whose state is doit-conductor's (`backend =
+        "conductor"`): the lock file goes next to that DB (`.conductor/lock`),
+        and other doit projects never see one.  See `tasks.doitext.lock`.
         """
-        return contextlib.nullcontext()
+        params = getattr(self, "_params", None) or {}
+        if params.get("backend") != "conductor":
+            return contextlib.nullcontext()
+        from tasks.doitext import lock
+        return lock.run_lock(os.getcwd(), os.path.dirname(params["dep_file"]) or ".")
 
 
 @contextlib.contextmanager
