@@ -114,6 +114,7 @@ def config_to_json(config: Config) -> dict:
 
 def config_from_json(data: dict) -> Config:
     data = dict(data)
+    data.pop("state_version", None)
     data["template_cache"] = CacheLimits(**data["template_cache"])
     data["lock"] = LockSettings(**data["lock"])
     return Config(**data)

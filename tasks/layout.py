@@ -8,6 +8,10 @@
 """
 from __future__ import annotations
 
+# Bump when the format of a state or cache file changes: check-env records it, so
+# every task downstream re-runs instead of reading state it no longer understands.
+STATE_VERSION = 1
+
 CONDUCTOR = ".conductor"
 STATE = f"{CONDUCTOR}/state"
 CACHE = f"{CONDUCTOR}/cache"

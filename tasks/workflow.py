@@ -49,7 +49,7 @@ def task_check_env():
     return {
         "basename": "check-env",
         "actions": [prepare.check_env],
-        "uptodate": [config_changed(f"{sys.version}|{sys.executable}")],
+        "uptodate": [config_changed(f"{sys.version}|{sys.executable}|{layout.STATE_VERSION}")],
         "targets": [layout.ENV],
         "meta": _meta(1, 1),
         "clean": True,

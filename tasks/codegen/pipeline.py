@@ -43,6 +43,7 @@ class Settings:
     cache_max_entries: int
     cache_max_bytes: int
     template_cache: bool = True
+    state_version: int = 0
 
 
 @user_action

@@ -27,6 +27,7 @@ def environment_record() -> dict:
         except metadata.PackageNotFoundError:
             packages[name] = None
     return {
+        "state_version": layout.STATE_VERSION,
         "python": platform.python_version(),
         "implementation": platform.python_implementation(),
         "platform": sys.platform,
@@ -43,4 +44,7 @@ def check_env() -> None:
 
 @user_action
 def load_settings() -> None:
-    write_json_if_changed(layout.CONFIG, config_to_json(load_config(".")))
+    # the state version rides along so every task reading config.json re-runs
+    # when state formats change
+    write_json_if_changed(layout.CONFIG, {**config_to_json(load_config(".")),
+                                          "state_version": layout.STATE_VERSION})
