@@ -24,6 +24,9 @@ from tasks.errors import UserError
 from tasks.profiling import runner as probed
 
 
+INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
+
+
 class ProfilingRun(Run):
     """doit's `run`, plus per-task measurement for reporters that want it."""
 
@@ -63,6 +66,13 @@ class ProfilingRun(Run):
         except UserError as err:
             sys.stderr.write(f"ERROR: {err}\n")
             return 3
+        except KeyboardInterrupt:
+            # doit's runners have already saved the tasks that finished and
+            # reported the run (`finally` in run_all); what is left of the
+            # exception is a traceback the user does not need.
+            sys.stderr.write("doit: interrupted; finished tasks are saved, "
+                             "unfinished ones run again next time\n")
+            return INTERRUPTED
 
     def get_checker_cls(self, check_file_uptodate):
         # doit calls this from `execute` once it has moved to the project
