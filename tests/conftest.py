@@ -98,6 +98,6 @@ def built_template(tmp_path_factory) -> Project:
 @pytest.fixture
 def built(built_template, tmp_path) -> Project:
     """A private copy of a project that has been built once (faster than building)."""
-    target = tmp_path / "project"
+    target = tmp_path / "built"
     shutil.copytree(built_template.root, target, symlinks=True)
     return Project(target)

@@ -1,0 +1,87 @@
+"""The whole workflow through the real `doit`: shape, incremental no-op, parallel
+phase 2, clean, and reproducible output."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from tests.conftest import Project
+
+PHASE_2 = ("validate-patterns", "lint-templates", "scan-output")
+
+
+def listed_tasks(project: Project) -> dict[str, str]:
+    out = project.doit("list", check=True).stdout
+    return dict(re.match(r"(\S+)\s+(.*)", line).groups() for line in out.splitlines() if line)
+
+
+def test_list_shows_22_tasks_numbered_by_their_docstrings(built):
+    tasks = listed_tasks(built)
+    assert len(tasks) == 22
+    numbers = sorted(int(doc.split()[0]) for doc in tasks.values())
+    assert numbers == list(range(1, 23))
+    for name, doc in tasks.items():
+        assert doc.split()[1] == name, (name, doc)
+    assert tasks["codegen"].startswith("8 codegen")
+
+
+def test_dag_has_the_seed_shape(built):
+    deps = {name: set(r.task_dep) for name, r in built.last_run().items()}
+
+    def reaches(a: str, b: str) -> bool:
+        seen, stack = set(), [a]
+        while stack:
+            for dep in deps.get(stack.pop(), ()):
+                if dep == b:
+                    return True
+                if dep not in seen:
+                    seen.add(dep)
+                    stack.append(dep)
+        return False
+
+    assert reaches("load-config", "check-env")
+    for task in PHASE_2:
+        assert reaches(task, "load-config")
+        assert not any(reaches(task, other) for other in PHASE_2 if other != task)
+        assert reaches("resolve-patterns", task)
+    assert reaches("plan-codegen", "resolve-patterns") and reaches("codegen", "plan-codegen")
+    assert all(reaches(name, "codegen") for name in deps
+               if name not in ("check-env", "load-config", *PHASE_2, "resolve-patterns",
+                               "plan-codegen") and not name.startswith("codegen"))
+
+
+def test_full_build_then_nothing_to_do(built):
+    assert built.path("output/python/conductor_models/orders.py").is_file()
+    assert built.path("output/sql/orders.sql").is_file()
+    built.doit(check=True)
+    statuses = built.statuses()
+    assert len(statuses) > 22 and set(statuses.values()) == {"up-to-date"}
+
+
+def test_phase_2_runs_concurrently_with_three_workers(tmp_path):
+    root = tmp_path / "work"
+    subprocess.run([sys.executable, "-m", "tasks.workload", str(root), "--patterns", "150"],
+                   check=True, capture_output=True)
+    project = Project(root)
+    project.doit("-n", "3", "plan-codegen", check=True)
+    records = project.last_run()
+    spans = {name: (records[name].start, records[name].end, records[name].worker)
+             for name in PHASE_2}
+    assert len({worker for *_, worker in spans.values()}) == 3
+    validate, lint = spans["validate-patterns"], spans["lint-templates"]
+    assert validate[0] < lint[1] and lint[0] < validate[1], spans
+
+
+def test_clean_removes_what_the_workflow_generated(built):
+    assert any(built.path("output").rglob("*.py"))
+    built.doit("clean", check=True)
+    assert not [p for p in built.path("output").rglob("*") if p.is_file()]
+    assert not list(built.path(".conductor/state").glob("*.json"))
+    built.doit(check=True)
+    assert built.path("output/sql/orders.sql").is_file()
+
+
+def test_two_clean_builds_are_byte_identical(built, project):
+    project.doit(check=True)
+    assert project.tree() == built.tree()
