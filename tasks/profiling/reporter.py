@@ -35,6 +35,7 @@ from tasks.profiling.runner import SERIAL
 BY_REPORTER_CLOCK = "reporter-clock"
 _ERROR_LIMIT = 4000  # characters of a failure kept in its record
 _INTERRUPTED = "interrupted before it finished"
+PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
 class ConductorReporter(ConsoleReporter):
@@ -49,11 +50,12 @@ class ConductorReporter(ConsoleReporter):
         self._workers = 0
         self._tasks: dict = {}
         self._selected: list[str] = []
-        self._in_run: set[str] = set()
+        self._progress = progress.RunProgress(())
+        self._next_progress_line = 0.0
+        self._tasks_known = 0
         self._records: dict[str, TaskRecord] = {}
         self._clock: dict[str, tuple[float, float]] = {}
         self._worker_index: dict[int, int] = {}
-        self._previous: dict[str, float] | None = None
         self._writer: store.RunWriter | None = None
         self._root: Path | None = None
         self._summary: RunSummary | None = None
@@ -70,7 +72,8 @@ class ConductorReporter(ConsoleReporter):
         super().initialize(tasks, selected_tasks)
         self._tasks = tasks
         self._selected = list(selected_tasks)
-        self._in_run = progress.tasks_in_run(tasks, self._selected)
+        self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
+        self._tasks_known = len(tasks)
         self._start_mono = time.monotonic()
         start = time.time()
         project = Path.cwd()  # doit has already moved to the dodo file's directory
@@ -131,14 +134,16 @@ class ConductorReporter(ConsoleReporter):
         worker = self._worker_of(measurement) if measurement is not None else None
         record = task_record(task, status, measurement, worker, error)
         self._records[task.name] = record
-        if task.name not in self._in_run:
-            # Created during the run (delayed task creation): widen N.
-            self._in_run = progress.tasks_in_run(self._tasks, self._selected) | {task.name}
+        if task.name not in self._progress.in_run and len(self._tasks) != self._tasks_known:
+            # Tasks were created during the run (delayed creation): widen N.
+            self._tasks_known = len(self._tasks)
+            self._progress.widen(progress.tasks_in_run(self._tasks, self._selected))
+        self._progress.finish(task.name)
         if self._writer is not None:
             self._writer.append(record)
         if (measurement is not None and task.actions and not task.name.startswith("_")
                 and error != _INTERRUPTED):
-            self.write(self._progress(task.name, record.wall_s) + "\n")
+            self._write_progress(task.name, record.wall_s)
 
     def _clock_measurement(self, name: str, *, failed: bool) -> Measurement:
         epoch, mono = self._clock[name]
@@ -151,17 +156,25 @@ class ConductorReporter(ConsoleReporter):
         # Workers are numbered 1..N by their first finished task.
         return self._worker_index.setdefault(measurement.worker_key, len(self._worker_index) + 1)
 
-    def _progress(self, name: str, wall_s: float) -> str:
-        remaining = self._in_run.difference(self._records)
-        if self._previous is None:
-            # Read lazily: a run where everything is up to date never needs it.
-            self._previous = {}
+    def _write_progress(self, name: str, wall_s: float) -> None:
+        # At most one line per interval, so builds of many quick tasks do not
+        # double their output; the first line and the last always show.
+        now = time.monotonic()
+        last = len(self._progress.done) >= self._progress.total
+        if now < self._next_progress_line and not last:
+            return
+        self._next_progress_line = now + PROGRESS_INTERVAL_S
+        if self._progress.previous is None:
+            # Read once, lazily: a run where all is up to date never needs it.
+            previous = {}
             if self._root is not None:
-                self._previous = store.previous_durations(
-                    self._root, self._in_run,
+                previous = store.previous_durations(
+                    self._root, self._progress.in_run,
                     exclude=self._writer.path if self._writer else None)
-        left = progress.estimate_left(remaining, self._previous, self._workers)
-        return progress.progress_line(len(self._records), len(self._in_run), name, wall_s, left)
+            self._progress.set_previous(previous)
+        left = self._progress.left_s(self._workers)
+        self.write(progress.progress_line(len(self._progress.done), self._progress.total,
+                                          name, wall_s, left) + "\n")
 
     # -- the end --------------------------------------------------------
 
@@ -171,7 +184,7 @@ class ConductorReporter(ConsoleReporter):
         # Started but never finished: the run was interrupted under them.
         for name in sorted(set(self._clock).difference(self._records)):
             self._finish(self._tasks[name], FAILED, _INTERRUPTED)
-        in_run = progress.tasks_in_run(self._tasks, self._selected) | self._in_run
+        in_run = progress.tasks_in_run(self._tasks, self._selected) | self._progress.in_run
         for name in sorted(in_run.difference(self._records)):
             self._finish(self._tasks[name], NOT_RUN)
         super().complete_run()

@@ -27,11 +27,23 @@ def test_tasks_in_run_follows_every_kind_of_dependency():
     assert progress.dependencies(tasks["a"]) == ["s"]
 
 
-def test_estimate_and_progress_line():
-    previous = {"a": 2.0, "b": 4.0}
-    assert progress.estimate_left({"a", "b", "new"}, previous, 0) == 6.0
-    assert progress.estimate_left({"a", "b"}, previous, 2) == 3.0
-    assert progress.estimate_left({"new"}, previous, 1) is None
+def test_progress_counts_and_estimates_work_left():
+    tracker = progress.RunProgress({"a", "b", "new"})
+    assert tracker.left_s(1) is None  # no earlier durations yet
+    tracker.finish("new")
+    tracker.set_previous({"a": 2.0, "b": 4.0, "new": 9.0})
+    assert tracker.left_s(0) == 6.0 and tracker.left_s(2) == 3.0
+    tracker.finish("b")
+    tracker.finish("b")  # a second outcome changes nothing
+    assert tracker.left_s(1) == 2.0 and len(tracker.done) == 2 and tracker.total == 3
+    tracker.widen({"a", "late"})
+    tracker.finish("unexpected")
+    assert tracker.total == 5 and tracker.left_s(1) == 2.0
+    tracker.finish("a")
+    assert tracker.left_s(1) is None
+
+
+def test_progress_line():
     assert progress.progress_line(3, 22, "render", 0.214, 3.44) == "[3/22] render 0.21s, ~3.44s left"
     assert progress.progress_line(5, 4, "x", 12.0, None) == "[5/5] x 12.0s"
     assert progress.progress_line(1, 2, "x", 0.0, 150.0) == "[1/2] x 0.00s, ~2m30s left"
