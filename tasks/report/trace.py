@@ -13,8 +13,12 @@ Timestamps are microseconds since the run started.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 from tasks.profiling.records import RunSummary, TaskRecord
+
+if TYPE_CHECKING:
+    from tasks.profiling.store import Run
 
 PID = 1
 CPU_COUNTER = "cpu (cores)"
@@ -22,7 +26,7 @@ MEMORY_COUNTER = "peak rss (MiB)"
 _MIB = 1024 * 1024
 
 
-def run_trace(run) -> dict:
+def run_trace(run: Run) -> dict:
     """The trace of a `tasks.profiling.store.Run`."""
     return chrome_trace(run.summary, run.tasks)
 
