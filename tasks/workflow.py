@@ -21,7 +21,7 @@ from doit import create_after
 from doit.tools import config_changed
 
 from tasks import layout
-from tasks.codegen import pipeline
+from tasks.codegen import task_actions as pipeline
 from tasks.config import PYPROJECT, load_config
 from tasks.errors import UserError
 from tasks.steps import analyse, prepare

@@ -11,9 +11,12 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
 
-from tasks.codegen.patterns import Pattern
 from tasks.errors import UserError
+
+if TYPE_CHECKING:  # keeps yaml off the import path of outputs.py (no-op path)
+    from tasks.codegen.patterns import Pattern
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
 

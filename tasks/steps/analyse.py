@@ -3,6 +3,9 @@
 Each reads the previous tasks' state files, calls the pure logic in
 `tasks.codegen`, and writes its own state file only when its content changed, so
 an edit that changes nothing downstream stops here.
+
+dodo.py imports this module on every `doit`, including a no-op one, so codegen
+modules (and through them jinja2 and yaml) are imported inside the actions.
 """
 from __future__ import annotations
 
@@ -15,12 +18,6 @@ from pathlib import Path
 from tasks import layout
 from tasks.actions import user_action
 from tasks.codegen import outputs
-from tasks.codegen.graph import resolve_order
-from tasks.codegen.pattern_cache import kinds_digest, load_pattern
-from tasks.codegen.patterns import pattern_from_json, pattern_to_json
-from tasks.codegen.plan import plan_codegen, plan_entry_to_json
-from tasks.codegen.templates import (direct_references, environment, load_kinds,
-                                     reference_closure)
 from tasks.config import config_from_json
 from tasks.errors import UserError
 from tasks.fsio import write_json_if_changed
@@ -57,6 +54,9 @@ def template_files(templates_dir: str) -> list[str]:
 def validate_patterns() -> None:
     """Task 3: every pattern parsed and validated (from the content cache when its
     bytes were seen before) into one index."""
+    from tasks.codegen.pattern_cache import kinds_digest, load_pattern
+    from tasks.codegen.patterns import pattern_to_json
+    from tasks.codegen.templates import load_kinds
     config = _config()
     digest = kinds_digest(config.templates_dir)
     load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
@@ -72,6 +72,8 @@ def validate_patterns() -> None:
 @user_action
 def lint_templates() -> None:
     """Task 4: parse every template; record what each includes, imports or extends."""
+    from tasks.codegen.templates import (direct_references, environment, load_kinds,
+                                         reference_closure)
     config = _config()
     env = environment(config.templates_dir, config.sandbox, None)
     names = [str(Path(p).relative_to(config.templates_dir)) for p in
@@ -151,6 +153,8 @@ def _verified() -> dict[str, list[int]]:
 @user_action
 def resolve_patterns() -> None:
     """Task 6: dependency order of the patterns; unknown names and cycles are errors."""
+    from tasks.codegen.graph import resolve_order
+    from tasks.codegen.patterns import pattern_from_json
     index = read_state(layout.PATTERNS)["patterns"]
     patterns = {name: pattern_from_json(data) for name, data in index.items()}
     sources = {name: p.source for name, p in patterns.items()}
@@ -170,6 +174,8 @@ def resolve_patterns() -> None:
 @user_action
 def plan_outputs() -> None:
     """Task 7: pattern x template -> output path, with collisions and escapes refused."""
+    from tasks.codegen.patterns import pattern_from_json
+    from tasks.codegen.plan import plan_codegen, plan_entry_to_json
     config = _config()
     index = read_state(layout.PATTERNS)
     templates = read_state(layout.TEMPLATES)
