@@ -8,14 +8,22 @@ together per run.
 """
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from tasks.profiling.records import FAILED, STATUSES, RunSummary, TaskRecord
 from tasks.report.compare import Comparison
 from tasks.report.counters import CounterSummary, counter_summary
-from tasks.report.dag import (EXECUTED, ConcurrencyGroup, CriticalPath, build_graph,
-                              concurrency_groups, cpm_timings, critical_path)
+from tasks.report.dag import (
+    EXECUTED,
+    ConcurrencyGroup,
+    CriticalPath,
+    build_graph,
+    concurrency_groups,
+    cpm_timings,
+    critical_path,
+)
 from tasks.report.history import History
 from tasks.report.schedule import DEFAULT_WORKERS, WhatIf, what_if
 
@@ -171,10 +179,14 @@ def _counts(records: Sequence[TaskRecord]) -> dict[str, int]:
 def _top(values: dict[str, float], n: int) -> tuple[Ranked, ...]:
     """The `n` largest positive values (all for n = 0; ties by name), with their share of the sum."""
     total = sum(values.values())
-    ranked = sorted(((k, v) for k, v in values.items() if v > 0),
-                    key=lambda item: (-item[1], item[0]))
-    ranked = ranked[:n] if n > 0 else ranked
+    positive = ((k, v) for k, v in values.items() if v > 0)
+    ranked = (heapq.nsmallest(n, positive, key=_by_value_then_name) if n > 0
+              else sorted(positive, key=_by_value_then_name))
     return tuple(Ranked(name, value, value / total if total > 0 else 0.0) for name, value in ranked)
+
+
+def _by_value_then_name(item: tuple[str, float]) -> tuple[float, str]:
+    return -item[1], item[0]
 
 
 def _warnings(summary: RunSummary, records: Sequence[TaskRecord]) -> list[str]:

@@ -10,7 +10,7 @@ The timeline is a Gantt chart of the measured run: one lane per worker, one
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from html import escape
 
 from tasks.report import fmt
@@ -91,25 +91,34 @@ def _title(report: Report) -> str:
     return "profile-report: history"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[tuple[str, float | None]]],
+def table(headers: Sequence[str], rows: Iterable[Sequence[str]],
           row_classes: Sequence[str] = ()) -> str:
-    """A sortable table; each cell is (text, sort value or None for text)."""
+    """A sortable table of rows of rendered cells (`td`, `td_num`, `td_fig`)."""
     out = ['<table class="sortable"><thead><tr>']
     out += [f"<th>{escape(h)}</th>" for h in headers]
     out.append("</tr></thead><tbody>")
     for index, row in enumerate(rows):
         css = row_classes[index] if index < len(row_classes) else ""
         out.append(f'<tr class="{css}">' if css else "<tr>")
-        for text, value in row:
-            data = f' data-v="{value:.9g}"' if value is not None else ""
-            out.append(f"<td{data}>{escape(text)}</td>")
+        out.extend(row)
         out.append("</tr>")
     out.append("</tbody></table>")
     return "".join(out)
 
 
-def _num(value: float | None, show: Callable[[float | None], str]) -> tuple[str, float | None]:
-    return show(value), (value if value is not None else -1.0)
+def td(text: str) -> str:
+    """A text cell, sorted alphabetically."""
+    return f"<td>{escape(text)}</td>"
+
+
+def td_num(value: float | None, show: Callable[[float | None], str]) -> str:
+    """A figure shown by `show`, sorted by its value (missing ones first)."""
+    return td_fig(show(value), value)
+
+
+def td_fig(shown: str, value: float | None) -> str:
+    """A cell showing `shown` (a formatted figure or status: not escaped), sorted by `value`."""
+    return f'<td data-v="{-1.0 if value is None else value:.9g}">{shown}</td>'
 
 
 def run_html(run: RunAnalysis) -> str:
@@ -133,16 +142,16 @@ def run_html(run: RunAnalysis) -> str:
     path = run.critical_path
     parts.append(f"<section><h2>Critical path: {fmt.seconds(path.duration_s)} s</h2>" + table(
         ["task", "wall s", "of path"],
-        [[(name, None), _num(d, fmt.seconds),
-          (fmt.percent(d / path.duration_s if path.duration_s else None), d)]
+        [[td(name), td_num(d, fmt.seconds),
+          td_fig(fmt.percent(d / path.duration_s if path.duration_s else None), d)]
          for name, d in zip(path.tasks, path.durations_s)]) + "</section>")
     parts.append("<section><h2>What-if: predicted wall time by workers</h2>"
                  '<p class="legend"><span style="background:#6b9bd1"></span>predicted '
                  '(list scheduling on the measured DAG)<span style="background:#bbb"></span>'
                  "this run, measured</p>" + what_if_svg(run)
                  + table(["workers", "predicted s", "this run s"],
-                         [[(str(w.workers), w.workers), _num(w.predicted_wall_s, fmt.seconds),
-                           _num(w.actual_wall_s, fmt.seconds)] for w in run.what_if])
+                         [[td_fig(str(w.workers), w.workers), td_num(w.predicted_wall_s, fmt.seconds),
+                           td_num(w.actual_wall_s, fmt.seconds)] for w in run.what_if])
                  + "</section>")
     parts.append("<section><h2>Top tasks by wall time</h2>"
                  + _ranked(run.top_wall, "wall s", fmt.seconds) + "</section>")
@@ -151,31 +160,32 @@ def run_html(run: RunAnalysis) -> str:
     parts.append("<section><h2>Tasks</h2>" + tasks_table(run) + "</section>")
     parts.append("<section><h2>Concurrency groups</h2>" + table(
         ["tasks", "depth", "count", "summed s", "longest s"],
-        [[(", ".join(g.tasks), None), (str(g.level), g.level), (str(len(g.tasks)), len(g.tasks)),
-          _num(g.summed_s, fmt.seconds), _num(g.longest_s, fmt.seconds)] for g in run.groups])
+        [[td(", ".join(g.tasks)), td_fig(str(g.level), g.level),
+          td_fig(str(len(g.tasks)), len(g.tasks)),
+          td_num(g.summed_s, fmt.seconds), td_num(g.longest_s, fmt.seconds)] for g in run.groups])
         + "</section>")
     rate = fmt.percent(run.counters.cache_hit_rate)
     parts.append(f"<section><h2>Counters (template cache hit rate {rate})</h2>" + table(
         ["counter", "total"],
-        [[(name, None), (fmt.count(v), v)] for name, v in run.counters.totals.items()])
+        [[td(name), td_fig(fmt.count(v), v)] for name, v in run.counters.totals.items()])
         + "</section>")
     return "\n".join(parts)
 
 
 def _ranked(ranked: Sequence[Ranked], unit: str, show: Callable[[float | None], str]) -> str:
     return table(["task", unit, "share"],
-                 [[(r.name, None), _num(r.value, show), (fmt.percent(r.share), r.share)]
+                 [[td(r.name), td_num(r.value, show), td_fig(fmt.percent(r.share), r.share)]
                   for r in ranked])
 
 
 def tasks_table(run: RunAnalysis) -> str:
     rows, classes = [], []
     for t in run.tasks:
-        rows.append([(t.name, None), (t.status, None), _num(t.wall_s, fmt.seconds),
-                     _num(t.cpu_s, fmt.seconds), _num(t.peak_rss_bytes, fmt.size),
-                     _num(t.io_read_bytes, fmt.size), _num(t.io_write_bytes, fmt.size),
-                     ("-" if t.worker is None else str(t.worker), t.worker),
-                     _num(t.start_offset_s, fmt.seconds), _num(t.slack_s, fmt.seconds)])
+        rows.append([td(t.name), td(t.status), td_num(t.wall_s, fmt.seconds),
+                     td_num(t.cpu_s, fmt.seconds), td_num(t.peak_rss_bytes, fmt.size),
+                     td_num(t.io_read_bytes, fmt.size), td_num(t.io_write_bytes, fmt.size),
+                     td_fig("-" if t.worker is None else str(t.worker), t.worker),
+                     td_num(t.start_offset_s, fmt.seconds), td_num(t.slack_s, fmt.seconds)])
         classes.append("crit" if t.critical else "")
     return table(["task", "status", "wall s", "cpu s", "peak RSS", "read", "written", "worker",
                   "start s", "slack s"], rows, classes)
@@ -289,18 +299,18 @@ def comparison_html(c: Comparison) -> str:
     parts.append(hbar_chart(rows, "comparison-chart"))
     parts.append(table(
         ["task", "old s", "new s", "delta s", "delta", "old RSS", "new RSS", "RSS", "flag"],
-        [[(t.name, None), (_state(t.old_status, t.old_wall_s), t.old_wall_s),
-          (_state(t.new_status, t.new_wall_s), t.new_wall_s), _num(t.delta_s, fmt.signed_seconds),
-          _num(t.delta_pct, fmt.signed_percent), _num(t.old_peak_rss_bytes, fmt.size),
-          _num(t.new_peak_rss_bytes, fmt.size), _num(t.rss_delta_pct, fmt.signed_percent),
-          (("time " if t.time_regressed else "") + ("memory" if t.memory_regressed else ""), None)]
+        [[td(t.name), td_fig(_state(t.old_status, t.old_wall_s), t.old_wall_s),
+          td_fig(_state(t.new_status, t.new_wall_s), t.new_wall_s), td_num(t.delta_s, fmt.signed_seconds),
+          td_num(t.delta_pct, fmt.signed_percent), td_num(t.old_peak_rss_bytes, fmt.size),
+          td_num(t.new_peak_rss_bytes, fmt.size), td_num(t.rss_delta_pct, fmt.signed_percent),
+          td(("time " if t.time_regressed else "") + ("memory" if t.memory_regressed else ""))]
          for t in changed],
         ["crit" if t.time_regressed or t.memory_regressed else "" for t in changed]))
     if c.counters:
         parts.append("<h3>Counters</h3>" + table(
             ["counter", "old", "new", "delta"],
-            [[(k.name, None), (fmt.count(k.old), k.old), (fmt.count(k.new), k.new),
-              (fmt.count(k.new - k.old), k.new - k.old)] for k in c.counters]))
+            [[td(k.name), td_fig(fmt.count(k.old), k.old), td_fig(fmt.count(k.new), k.new),
+              td_fig(fmt.count(k.new - k.old), k.new - k.old)] for k in c.counters]))
     parts.append("</section>")
     return "\n".join(parts)
 
@@ -338,9 +348,9 @@ def history_html(h: History) -> str:
         "<h3>Run wall time</h3>", line_chart(h.run_wall_s, "", "history-wall", max(walls, default=0)),
         "<h3>Template cache hit rate</h3>", line_chart(h.cache_hit_rates, "rate", "history-rate", 1.0),
         table(["task", *(f"#{i + 1}" for i in range(len(h.run_ids)))],
-              [[("(run wall)", None), *(_num(w, fmt.seconds) for w in h.run_wall_s)],
-               [("(cache hit rate)", None), *((fmt.percent(r), r) for r in h.cache_hit_rates)],
-               *([(t.name, None), *(_num(w, fmt.seconds) for w in t.wall_s)] for t in h.tasks)]),
+              [[td("(run wall)"), *(td_num(w, fmt.seconds) for w in h.run_wall_s)],
+               [td("(cache hit rate)"), *(td_fig(fmt.percent(r), r) for r in h.cache_hit_rates)],
+               *([td(t.name), *(td_num(w, fmt.seconds) for w in t.wall_s)] for t in h.tasks)]),
         "</section>",
     ]
     return "\n".join(parts)

@@ -50,55 +50,79 @@ class WhatIf:
     actual_wall_s: float | None = None
 
 
+class _Plan:
+    """The graph as arrays indexed by dispatch rank: the simulation's hot loop
+    then compares and hashes small ints instead of task names."""
+
+    __slots__ = ("names", "durations", "successors", "deps")
+
+    def __init__(self, graph: TaskGraph) -> None:
+        self.names = sorted(graph.rank, key=graph.rank.__getitem__)
+        rank = graph.rank
+        self.durations = [graph.durations[n] for n in self.names]
+        self.successors = [[rank[s] for s in graph.successors[n]] for n in self.names]
+        self.deps = [len(graph.deps[n]) for n in self.names]
+
+
 def simulate_schedule(graph: TaskGraph, workers: int) -> Schedule:
     """Replay `graph` on `workers` workers; see the module docstring for the policy."""
+    plan = _Plan(graph)
+    wall, starts, held_by = _simulate(plan, workers)
+    slots = {name: Slot(starts[task], starts[task] + plan.durations[task], held_by[task])
+             for task, name in enumerate(plan.names)}
+    return Schedule(workers, wall, slots)
+
+
+def _simulate(plan: _Plan, workers: int) -> tuple[float, list[float], list[int | None]]:
+    """Predicted wall time, and per task (by rank) its start and the worker it held."""
     if workers < 1:
         raise ValueError(f"workers must be at least 1, got {workers}")
-    durations, rank, successors = graph.durations, graph.rank, graph.successors
-    pending = {name: len(deps) for name, deps in graph.deps.items()}
-    ready: list[tuple[int, str]] = []  # tasks that need a worker, by dispatch rank
+    durations, successors = plan.durations, plan.successors
+    pending = list(plan.deps)
+    ready: list[int] = []  # tasks that need a worker; a task is its dispatch rank
     free = list(range(workers))
-    running: list[tuple[float, int, str, int]] = []  # (end, rank, name, worker)
-    slots: dict[str, Slot] = {}
+    running: list[tuple[float, int, int]] = []  # (end, task, worker)
+    starts: list[float] = [0.0] * len(pending)
+    held_by: list[int | None] = [None] * len(pending)
     now = 0.0
 
-    def release(names: Iterable[str]) -> None:
-        # Weightless tasks complete on the spot, which may release their dependants too.
-        stack = list(names)
-        while stack:
-            name = stack.pop()
-            if durations[name] > 0.0:
-                heapq.heappush(ready, (rank[name], name))
+    def release(tasks: list[int]) -> None:
+        # Weightless tasks complete on the spot (start = end = now, no worker),
+        # which may release their dependants too.
+        while tasks:
+            task = tasks.pop()
+            if durations[task] > 0.0:
+                heapq.heappush(ready, task)
                 continue
-            slots[name] = Slot(now, now, None)
-            for dependant in successors[name]:
+            starts[task] = now
+            for dependant in successors[task]:
                 pending[dependant] -= 1
                 if pending[dependant] == 0:
-                    stack.append(dependant)
+                    tasks.append(dependant)
 
-    release([name for name, count in pending.items() if count == 0])
+    release([task for task, count in enumerate(pending) if count == 0])
     while True:
         while ready and free:
-            _, name = heapq.heappop(ready)
+            task = heapq.heappop(ready)
             worker = heapq.heappop(free)
-            end = now + durations[name]
-            slots[name] = Slot(now, end, worker)
-            heapq.heappush(running, (end, rank[name], name, worker))
+            starts[task] = now
+            held_by[task] = worker
+            heapq.heappush(running, (now + durations[task], task, worker))
         if not running:
             break
         # Advance to the next completion; free every worker finishing then.
         now = running[0][0]
         unblocked = []
         while running and running[0][0] <= now:
-            _, _, name, worker = heapq.heappop(running)
+            _, task, worker = heapq.heappop(running)
             heapq.heappush(free, worker)
-            for dependant in successors[name]:
+            for dependant in successors[task]:
                 pending[dependant] -= 1
                 if pending[dependant] == 0:
                     unblocked.append(dependant)
         release(unblocked)
     # The clock stops at the last completion: that is the predicted wall time.
-    return Schedule(workers, now, slots)
+    return now, starts, held_by
 
 
 def what_if(graph: TaskGraph, workers: Iterable[int], measured_workers: int | None = None,
@@ -111,8 +135,9 @@ def what_if(graph: TaskGraph, workers: Iterable[int], measured_workers: int | No
     counts = set(workers)
     if measured_workers is not None and measured_workers >= 1:
         counts.add(measured_workers)
+    plan = _Plan(graph)
     rows = []
     for count in sorted(counts):
         actual = measured_wall_s if count == measured_workers else None
-        rows.append(WhatIf(count, simulate_schedule(graph, count).wall_s, actual))
+        rows.append(WhatIf(count, _simulate(plan, count)[0], actual))
     return rows

@@ -16,10 +16,9 @@ from tasks.errors import UserError
 from tasks.profiling import store
 from tasks.profiling.records import RecordError
 from tasks.report.analysis import Report, analyse_run
+from tasks.report.command import BASELINE_PREFIX
 from tasks.report.compare import NOISE_FLOOR_RSS_BYTES, compare_runs
 from tasks.report.history import history
-
-from tasks.report.command import BASELINE_PREFIX
 
 if TYPE_CHECKING:
     from tasks.report.command import Options

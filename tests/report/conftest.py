@@ -8,10 +8,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
+from report_records import summary, write_run
 
 from tasks.profiling.records import TaskRecord
-
-from report_records import summary, write_run
 
 
 @pytest.fixture

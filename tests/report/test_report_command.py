@@ -8,11 +8,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from report_records import record, summary, write_run
 
 from tasks.profiling.records import FAILED, UP_TO_DATE
 from tasks.profiling.store import metrics_root
-
-from report_records import record, summary, write_run
 
 RUN1 = "20240101T000000.000000Z-1"
 RUN2 = "20240102T000000.000000Z-2"

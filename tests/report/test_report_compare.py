@@ -1,12 +1,12 @@
 """Regression detection with and without the noise floor; history and counters."""
 from __future__ import annotations
 
+from report_records import record
+
 from tasks.profiling.records import FAILED, UP_TO_DATE
 from tasks.report.compare import compare_runs
 from tasks.report.counters import counter_summary
 from tasks.report.history import history
-
-from report_records import record
 
 MIB = 1024 * 1024
 

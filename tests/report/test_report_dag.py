@@ -2,11 +2,10 @@
 from __future__ import annotations
 
 import pytest
-
-from tasks.profiling.records import FAILED, RecordError, UP_TO_DATE
-from tasks.report.dag import build_graph, concurrency_groups, cpm_timings, critical_path
-
 from report_records import record
+
+from tasks.profiling.records import FAILED, UP_TO_DATE, RecordError
+from tasks.report.dag import build_graph, concurrency_groups, cpm_timings, critical_path
 
 
 def analyse(records):
@@ -107,7 +106,7 @@ def test_unknown_deps_are_ignored_and_cycles_are_record_errors():
 
 
 def test_empty_run_has_an_empty_path():
-    graph, timings, path = analyse([])
+    _, timings, path = analyse([])
     assert path.tasks == () and path.duration_s == 0 and timings == {}
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from report_records import record, summary
 
 from tasks.profiling.records import FAILED, UP_TO_DATE
 from tasks.report.analysis import Report, analyse_run
@@ -11,8 +12,6 @@ from tasks.report.compare import compare_runs
 from tasks.report.history import history
 from tasks.report.render_json import REPORT_SCHEMA_VERSION, report_to_json
 from tasks.report.render_text import WIDTH, render_text
-
-from report_records import record, summary
 
 LONG = "codegen:" + "very-long-pattern-name-" * 6
 RECORDS = [

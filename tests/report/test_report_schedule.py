@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from report_records import record
 
 from tasks.profiling.records import UP_TO_DATE
 from tasks.report.dag import build_graph, cpm_timings, critical_path
 from tasks.report.schedule import Slot, simulate_schedule, what_if
-
-from report_records import record
 
 # Dispatch order (recorded starts): a, b, c, f, d, e.
 RECORDS = [
