@@ -100,6 +100,11 @@ def progress_line(done: int, total: int, name: str, wall_s: float, left_s: float
     return line
 
 
+def final_line(done: int, total: int, elapsed_s: float) -> str:
+    """`[k/N] run ended after 1.21s`, for when quick tasks hid the last progress lines."""
+    return f"[{done}/{max(total, done)}] run ended after {_seconds(elapsed_s)}"
+
+
 def _seconds(value: float) -> str:
     if value < 10:
         return f"{value:.2f}s"

@@ -53,6 +53,7 @@ class ConductorReporter(ConsoleReporter):
         self._progress = progress.RunProgress(())
         self._next_progress_line = 0.0
         self._tasks_known = 0
+        self._progress_held = False  # a progress line was skipped since the last one shown
         self._records: dict[str, TaskRecord] = {}
         self._clock: dict[str, tuple[float, float]] = {}
         self._worker_index: dict[int, int] = {}
@@ -162,7 +163,9 @@ class ConductorReporter(ConsoleReporter):
         now = time.monotonic()
         last = len(self._progress.done) >= self._progress.total
         if now < self._next_progress_line and not last:
+            self._progress_held = True
             return
+        self._progress_held = False
         self._next_progress_line = now + PROGRESS_INTERVAL_S
         if self._progress.previous is None:
             # Read once, lazily: a run where all is up to date never needs it.
@@ -187,6 +190,10 @@ class ConductorReporter(ConsoleReporter):
         in_run = progress.tasks_in_run(self._tasks, self._selected) | self._progress.in_run
         for name in sorted(in_run.difference(self._records)):
             self._finish(self._tasks[name], NOT_RUN)
+        if self._progress_held:
+            # Quick tasks hid the last lines: say where the run ended.
+            self.write(progress.final_line(len(self._progress.done), self._progress.total,
+                                           time.monotonic() - self._start_mono) + "\n")
         super().complete_run()
         if self._writer is None or self._summary is None:
             return

@@ -80,6 +80,8 @@ def test_reporter_in_an_independent_project(dodo_project):
     # A real exception keeps doit's full report, traceback included.
     assert "TaskError - taskid:explode" in out and "RuntimeError: a real bug" in out
     assert "[1/" in out and "] source " in out
+    # Quick tasks share the half-second progress slot; the last line says where it ended.
+    assert "[9/9] run ended after " in out
     assert (dodo_project.path / "report.txt").read_text() == "words=1\n"
 
     run = dodo_project.last_run()
