@@ -64,7 +64,9 @@ _OPTIONS = (
     {"name": "cwdPath", "short": "d", "long": "dir", "type": str, "default": None,
      "metavar": "PATH", "help": "project directory whose .conductor/metrics is read [default: .]"},
     {"name": "top", "long": "top", "type": int, "default": 10, "metavar": "N",
-     "help": "length of top-N lists and long text tables (0: no limit)"},
+     "help": "length of the top tasks lists (0: every task)"},
+    {"name": "rows", "long": "rows", "type": int, "default": 0, "metavar": "N",
+     "help": "text format: at most N rows in the per-task tables (0: every task)"},
 )
 
 
@@ -83,6 +85,7 @@ class Options:
     noise_floor_s: float
     save_baseline: str
     top: int
+    rows: int
 
 
 class ProfileReport(Command):
@@ -125,8 +128,8 @@ def parse_options(params: dict, args: list[str]) -> Options:
     gate = params["fail_on_regression"] is not None
     if gate and not new:
         raise UserError("--fail-on-regression needs a comparison: --compare, --against or --baseline")
-    if params["top"] < 0 or params["noise_floor"] < 0:
-        raise UserError("--top and --noise-floor cannot be negative")
+    if min(params["top"], params["rows"], params["noise_floor"]) < 0:
+        raise UserError("--top, --rows and --noise-floor cannot be negative")
     return Options(
         project_dir=Path(params.get("cwdPath") or "."),
         run=params["run"] or "latest",
@@ -141,6 +144,7 @@ def parse_options(params: dict, args: list[str]) -> Options:
         noise_floor_s=params["noise_floor"],
         save_baseline=params["save_baseline"],
         top=params["top"],
+        rows=params["rows"],
     )
 
 
@@ -165,7 +169,7 @@ def run_pipeline(options: Options) -> int:
     selection = build_report(root, options)
     report = selection.report
     if options.save_baseline:
-        run_dir = resolve(root, options.new or options.run)
+        run_dir = selection.run.path if selection.run else resolve(root, options.run)
         store.promote_baseline(root, run_dir, options.save_baseline)
         sys.stderr.write(f"profile-report: saved run {run_dir.name} as baseline "
                          f"{options.save_baseline!r}\n")
@@ -199,7 +203,7 @@ def render(selection: Selection, options: Options) -> str:
             raise UserError("--format trace shows one run; it cannot show a history")
         return json.dumps(run_trace(selection.run), separators=(",", ":")) + "\n"
     from tasks.report.render_text import render_text
-    return render_text(report, options.top)
+    return render_text(report, options.rows)
 
 
 def write_output(text: str, output: str) -> None:

@@ -13,15 +13,15 @@ WIDTH = 100
 GAP = "  "
 
 
-def render_text(report: Report, top: int) -> str:
-    """The whole report; `top` limits long listings (0 = no limit)."""
+def render_text(report: Report, rows: int = 0) -> str:
+    """The whole report; `rows` limits the per-task tables (0 = every task)."""
     sections: list[str] = []
     if report.run is not None:
-        sections.append(run_section(report.run, top))
+        sections.append(run_section(report.run, rows))
     if report.comparison is not None:
-        sections.append(comparison_section(report.comparison, top))
+        sections.append(comparison_section(report.comparison, rows))
     if report.history is not None:
-        sections.append(history_section(report.history, top))
+        sections.append(history_section(report.history, rows))
     return "\n\n".join(sections) + "\n"
 
 
@@ -43,13 +43,13 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
     return [line(headers), *(line(row) for row in rows)]
 
 
-def limited(rows: list, top: int) -> tuple[list, str | None]:
-    if top <= 0 or len(rows) <= top:
+def limited(rows: list, limit: int) -> tuple[list, str | None]:
+    if limit <= 0 or len(rows) <= limit:
         return rows, None
-    return rows[:top], f"  ... {len(rows) - top} more (--top 0 shows all)"
+    return rows[:limit], f"  ... {len(rows) - limit} more (--rows 0 shows all)"
 
 
-def run_section(run: RunAnalysis, top: int) -> str:
+def run_section(run: RunAnalysis, limit: int) -> str:
     state = "completed" if run.completed else "INCOMPLETE"
     counts = ", ".join(f"{n} {status}" for status, n in run.counts.items() if n)
     lines = [
@@ -67,7 +67,7 @@ def run_section(run: RunAnalysis, top: int) -> str:
     lines += ["", *critical_path_lines(run), "", *what_if_lines(run), ""]
     lines += _ranked("Top tasks by wall time", "wall s", run.top_wall, fmt.seconds)
     lines += [""] + _ranked("Top tasks by peak memory", "peak RSS", run.top_memory, fmt.size)
-    lines += ["", *task_lines(run, top), "", *group_lines(run, top), "", *counter_lines(run)]
+    lines += ["", *task_lines(run, limit), "", *group_lines(run, limit), "", *counter_lines(run)]
     return "\n".join(lines).rstrip()
 
 
@@ -95,7 +95,7 @@ def _ranked(title: str, unit: str, ranked: Sequence[Ranked], show) -> list[str]:
     return [title, *table(["task", unit, "share"], rows)]
 
 
-def task_lines(run: RunAnalysis, top: int) -> list[str]:
+def task_lines(run: RunAnalysis, limit: int) -> list[str]:
     rows = []
     for t in run.tasks:
         rows.append([
@@ -104,7 +104,7 @@ def task_lines(run: RunAnalysis, top: int) -> list[str]:
             f"{fmt.compact_size(t.io_read_bytes)}/{fmt.compact_size(t.io_write_bytes)}",
             "-" if t.worker is None else str(t.worker),
             fmt.seconds(t.start_offset_s), fmt.seconds(t.slack_s)])
-    shown, more = limited(rows, top)
+    shown, more = limited(rows, limit)
     lines = ["Tasks, in start order (* on the critical path; slack: how much longer a task "
              "could take)"]
     lines += table(["  task", "status", "wall s", "cpu s", "RSS", "io read/written", "worker",
@@ -112,10 +112,10 @@ def task_lines(run: RunAnalysis, top: int) -> list[str]:
     return lines + ([more] if more else [])
 
 
-def group_lines(run: RunAnalysis, top: int) -> list[str]:
+def group_lines(run: RunAnalysis, limit: int) -> list[str]:
     rows = [[str(g.level), str(len(g.tasks)), fmt.seconds(g.summed_s), fmt.seconds(g.longest_s),
              ", ".join(g.tasks)] for g in run.groups]
-    shown, more = limited(rows, top)
+    shown, more = limited(rows, limit)
     lines = ["Concurrency groups: executed tasks by dependency depth (each could run together)"]
     # The task list is the flexible column here, so it goes first and is shortened.
     body = table(["tasks", "depth", "count", "summed s", "longest s"],
@@ -132,7 +132,7 @@ def counter_lines(run: RunAnalysis) -> list[str]:
     return [f"Counters (template cache hit rate {rate})", *table(["counter", "total"], rows)]
 
 
-def comparison_section(comparison: Comparison, top: int) -> str:
+def comparison_section(comparison: Comparison, limit: int) -> str:
     c = comparison
     lines = [
         fmt.shorten(f"Compare {c.new_run} against {c.old_run}", WIDTH),
@@ -148,7 +148,7 @@ def comparison_section(comparison: Comparison, top: int) -> str:
                      fmt.signed_seconds(t.delta_s), fmt.signed_percent(t.delta_pct),
                      fmt.size(t.old_peak_rss_bytes), fmt.size(t.new_peak_rss_bytes),
                      fmt.signed_percent(t.rss_delta_pct), flag or ""])
-    shown, more = limited(rows, top)
+    shown, more = limited(rows, limit)
     lines += ["", "Tasks by size of change (T: time regressed, M: memory regressed)"]
     lines += table(["task", "old s", "new s", "delta s", "delta", "old RSS", "new RSS", "RSS",
                     "flag"], shown)
@@ -162,7 +162,7 @@ def comparison_section(comparison: Comparison, top: int) -> str:
     lines.append("")
     if regressions:
         lines.append(f"{len(regressions)} regression(s):")
-        shown, more = limited(regressions, top)
+        shown, more = limited(regressions, limit)
         lines += [fmt.shorten(f"  {t.name}: {_regression_kind(t)}", WIDTH) for t in shown]
         lines += [more] if more else []
     else:
@@ -170,7 +170,7 @@ def comparison_section(comparison: Comparison, top: int) -> str:
     return "\n".join(lines)
 
 
-def history_section(history: History, top: int) -> str:
+def history_section(history: History, limit: int) -> str:
     column = 9
     room = max((WIDTH - 2 - 20) // (column + len(GAP)), 1)
     count = min(len(history.run_ids), room)
@@ -184,7 +184,7 @@ def history_section(history: History, top: int) -> str:
     rows = [["(run wall)", *(fmt.seconds(w) for w in history.run_wall_s[first:])],
             ["(cache hit rate)", *(fmt.percent(r) for r in history.cache_hit_rates[first:])]]
     task_rows = [[t.name, *(fmt.seconds(w) for w in t.wall_s[first:])] for t in history.tasks]
-    shown, more = limited(task_rows, top)
+    shown, more = limited(task_rows, limit)
     lines += table(headers, rows + shown)
     return "\n".join(lines + ([more] if more else []))
 

@@ -59,7 +59,7 @@ def test_text_fits_100_columns():
     comparison = compare_runs(baseline, RECORDS, 5.0, run_id, RECORDS, 5.5, threshold_pct=12.5,
                               noise_floor_s=0.125)
     many = [(f"run-{i:02d}", 5.0, RECORDS) for i in range(20)]
-    text = render_text(Report(run, comparison, history(many)), top=0)
+    text = render_text(Report(run, comparison, history(many)))
     assert max(len(line) for line in text.splitlines()) <= WIDTH
     assert "Critical path: 5.000 s through 3 task(s)" in text
     assert "showing the last" in text
@@ -83,4 +83,6 @@ def test_serial_run_is_compared_with_one_worker_and_top_zero_lists_all():
     run = analyse_run("r", summary("r", workers=0, wall=7.5), RECORDS, workers=(2,), top=0)
     assert [(w.workers, w.actual_wall_s) for w in run.what_if] == [(1, 7.5), (2, None)]
     assert len(run.top_wall) == 4 and len(run.top_memory) == 3
-    assert "(completed, serial)" in render_text(Report(run), top=0)
+    assert "(completed, serial)" in render_text(Report(run))
+    limited = render_text(Report(run), rows=2)
+    assert "... 3 more (--rows 0 shows all)" in limited
