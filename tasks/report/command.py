@@ -160,8 +160,8 @@ def parse_workers(text: str) -> tuple[int, ...]:
 
 def run_pipeline(options: Options) -> int:
     """Select, load, analyse, render and write; the exit code."""
-    # Imported here: `doit list` and friends load every command class, and the
-    # report's modules are not needed for anything but this command.
+    # Imported here, not at the top: `doit help` imports every command class,
+    # and nothing but this command needs the report's modules.
     from tasks.profiling import store
     from tasks.report.select import build_report, resolve
 

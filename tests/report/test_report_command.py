@@ -64,6 +64,19 @@ def test_default_is_the_latest_run_as_text(project):
     assert max(len(line) for line in result.stdout.splitlines()) <= 100
 
 
+def test_project_directory_option(project, tmp_path_factory):
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    for args in (["--dir", str(project)], ["-d", str(project)]):
+        result = profile_report(elsewhere, *args)
+        assert result.returncode == 0, result.stderr
+        assert f"Run {RUN2}" in result.stdout
+    # doit's own loader option before the command name means the same.
+    before = subprocess.run([sys.executable, "-m", "doit", "-d", str(project), "profile-report"],
+                            cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert before.returncode == 0, before.stderr
+    assert f"Run {RUN2}" in before.stdout
+
+
 def test_json_of_a_chosen_run(project):
     result = profile_report(project, "--run", RUN1[:9], "--format", "json", "--workers", "1,3")
     assert result.returncode == 0, result.stderr
