@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+from tasks.report.dag import EXECUTED
+
 
 def seconds(value: float | None) -> str:
     if value is None:
@@ -12,6 +14,13 @@ def seconds(value: float | None) -> str:
     if abs(value) < 1000:
         return f"{value:.2f}"
     return f"{value:.0f}"
+
+
+def wall_or_status(status: str | None, wall: float | None) -> str:
+    """A compared task's time in one run: seconds if it executed, else why not."""
+    if status is None:
+        return "absent"
+    return seconds(wall) if status in EXECUTED else status
 
 
 def signed_seconds(value: float | None) -> str:

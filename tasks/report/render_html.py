@@ -15,7 +15,7 @@ from html import escape
 
 from tasks.report import fmt
 from tasks.report.analysis import Ranked, Report, RunAnalysis
-from tasks.report.compare import Comparison
+from tasks.report.compare import Comparison, percent_change
 from tasks.report.dag import EXECUTED
 from tasks.report.history import History
 
@@ -278,9 +278,7 @@ def what_if_svg(run: RunAnalysis) -> str:
 
 
 def comparison_html(c: Comparison) -> str:
-    change = fmt.signed_percent(
-        (c.new_wall_s - c.old_wall_s) / c.old_wall_s * 100
-        if c.old_wall_s and c.new_wall_s is not None else None)
+    change = fmt.signed_percent(percent_change(c.old_wall_s, c.new_wall_s))
     regressions = c.regressions
     parts = [
         f"<section id=\"comparison\"><h2>Compare {escape(c.new_run)} against {escape(c.old_run)}</h2>",
@@ -299,8 +297,8 @@ def comparison_html(c: Comparison) -> str:
     parts.append(hbar_chart(rows, "comparison-chart"))
     parts.append(table(
         ["task", "old s", "new s", "delta s", "delta", "old RSS", "new RSS", "RSS", "flag"],
-        [[td(t.name), td_fig(_state(t.old_status, t.old_wall_s), t.old_wall_s),
-          td_fig(_state(t.new_status, t.new_wall_s), t.new_wall_s), td_num(t.delta_s, fmt.signed_seconds),
+        [[td(t.name), td_fig(fmt.wall_or_status(t.old_status, t.old_wall_s), t.old_wall_s),
+          td_fig(fmt.wall_or_status(t.new_status, t.new_wall_s), t.new_wall_s), td_num(t.delta_s, fmt.signed_seconds),
           td_num(t.delta_pct, fmt.signed_percent), td_num(t.old_peak_rss_bytes, fmt.size),
           td_num(t.new_peak_rss_bytes, fmt.size), td_num(t.rss_delta_pct, fmt.signed_percent),
           td(("time " if t.time_regressed else "") + ("memory" if t.memory_regressed else ""))]
@@ -313,12 +311,6 @@ def comparison_html(c: Comparison) -> str:
               td_fig(fmt.count(k.new - k.old), k.new - k.old)] for k in c.counters]))
     parts.append("</section>")
     return "\n".join(parts)
-
-
-def _state(status: str | None, wall: float | None) -> str:
-    if status is None:
-        return "absent"
-    return fmt.seconds(wall) if status in EXECUTED else status
 
 
 def line_chart(values: Sequence[float | None], css: str, chart_id: str, top: float) -> str:

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from tasks.report import fmt
 from tasks.report.analysis import Ranked, Report, RunAnalysis
 from tasks.report.compare import Comparison, TaskDelta, percent_change
-from tasks.report.dag import EXECUTED
 from tasks.report.history import History
 
 WIDTH = 100
@@ -144,7 +143,7 @@ def comparison_section(comparison: Comparison, limit: int) -> str:
     rows = []
     for t in sorted(c.tasks, key=lambda t: (-(abs(t.delta_s or 0.0)), t.name)):
         flag = ("T" if t.time_regressed else "") + ("M" if t.memory_regressed else "")
-        rows.append([t.name, _status(t.old_status, t.old_wall_s), _status(t.new_status, t.new_wall_s),
+        rows.append([t.name, fmt.wall_or_status(t.old_status, t.old_wall_s), fmt.wall_or_status(t.new_status, t.new_wall_s),
                      fmt.signed_seconds(t.delta_s), fmt.signed_percent(t.delta_pct),
                      fmt.size(t.old_peak_rss_bytes), fmt.size(t.new_peak_rss_bytes),
                      fmt.signed_percent(t.rss_delta_pct), flag or ""])
@@ -191,12 +190,6 @@ def history_section(history: History, limit: int) -> str:
 
 def _times(ratio: float | None) -> str:
     return "-" if ratio is None else f"{ratio:.2f}x"
-
-
-def _status(status: str | None, wall: float | None) -> str:
-    if status is None:
-        return "absent"
-    return fmt.seconds(wall) if status in EXECUTED else status
 
 
 def _regression_kind(delta: TaskDelta) -> str:

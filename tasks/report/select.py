@@ -17,7 +17,7 @@ from tasks.profiling import store
 from tasks.profiling.records import RecordError
 from tasks.report.analysis import Report, analyse_run
 from tasks.report.command import BASELINE_PREFIX
-from tasks.report.compare import NOISE_FLOOR_RSS_BYTES, compare_runs
+from tasks.report.compare import compare_runs
 from tasks.report.history import history
 
 if TYPE_CHECKING:
@@ -98,8 +98,7 @@ def build_report(root: Path, options: Options) -> Selection:
     comparison = compare_runs(
         label(old_ref, old), old.tasks, old.summary.wall_s,
         label(new_ref, run), run.tasks, run.summary.wall_s,
-        threshold_pct=options.threshold_pct, noise_floor_s=options.noise_floor_s,
-        noise_floor_rss_bytes=NOISE_FLOOR_RSS_BYTES)
+        threshold_pct=options.threshold_pct, noise_floor_s=options.noise_floor_s)
     return Selection(Report(run=analysis, comparison=comparison), run)
 
 
