@@ -179,3 +179,191 @@ def task_codegen():
         "targets": [layout.MANIFEST],
         "clean": True,
     }
+
+
+# -- phases 4 and 5: verify and publish (tasks 9-22) ---------------------------
+# Generated files are not listed as file_dep: the list is only known once task 8
+# ran.  Instead each task depends on `codegen` and its `GeneratedFiles` check
+# compares the checksums compile.manifest holds for the part of the output it
+# reads, so e.g. a SQL template edit re-runs the SQL check and not the tests.
+
+from tasks.steps import artifacts  # noqa: E402  (kept next to the tasks that use it)
+from tasks.steps.artifacts import GeneratedFiles  # noqa: E402
+
+PRODUCTS = artifacts.Products(CONFIG.output_dir, CONFIG.package_version)
+_OUT = CONFIG.output_dir
+_DOC_TEMPLATES = [f"{CONFIG.templates_dir}/docs/pattern.md.j2",
+                  f"{CONFIG.templates_dir}/docs/index.md.j2"]
+
+
+def _doc_pages() -> list[str]:
+    # pattern file name == pattern name (task 3 enforces it), so the pages are
+    # known without reading any pattern
+    names = [path.rsplit("/", 1)[-1][:-len(".yaml")]
+             for path in analyse.pattern_files(CONFIG.patterns_dir)]
+    return PRODUCTS.doc_pages(names)
+
+
+def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) -> dict:
+    task = {
+        "basename": basename,
+        "doc": doc,
+        "actions": [action],
+        "task_dep": ["codegen", *extra.pop("task_dep", [])],
+        "file_dep": extra.pop("file_dep", []),
+        "uptodate": [GeneratedFiles(prefix)],
+        "meta": _meta(number, 4 if number <= 13 else 5),
+        "clean": True,
+    }
+    task.update(extra)
+    return task
+
+
+def task_import_check():
+    """9 import-check: import every generated module on its own in a fresh interpreter."""
+    from tasks.steps import verify
+    return _verify(9, "import-check", task_import_check.__doc__,
+                   (verify.import_check, [PRODUCTS.python_dir, PRODUCTS.models_dir]),
+                   PRODUCTS.models_dir + "/", file_dep=[layout.ENV],
+                   targets=[artifacts.IMPORT_CHECK])
+
+
+def task_generated_tests():
+    """10 generated-tests: run the generated unittest suite in a fresh interpreter."""
+    from tasks.steps import verify
+    return _verify(10, "generated-tests", task_generated_tests.__doc__,
+                   (verify.generated_tests, [PRODUCTS.python_dir]),
+                   PRODUCTS.python_dir + "/", file_dep=[layout.ENV],
+                   targets=[artifacts.GENERATED_TESTS])
+
+
+def task_sql_schema():
+    """11 sql-schema: load all generated SQL into SQLite in dependency order, check foreign keys."""
+    from tasks.steps import verify
+    return _verify(11, "sql-schema", task_sql_schema.__doc__,
+                   (verify.sql_schema, [_OUT, PRODUCTS.schema_sql]), f"{_OUT}/sql/",
+                   file_dep=[layout.ORDER, layout.ENV],
+                   targets=[PRODUCTS.schema_sql, artifacts.SQL_SCHEMA])
+
+
+def task_schema_catalog():
+    """12 schema-catalog: check every generated JSON schema; write the catalog by $id."""
+    from tasks.steps import verify
+    return _verify(12, "schema-catalog", task_schema_catalog.__doc__,
+                   (verify.schema_catalog, [f"{_OUT}/schemas", PRODUCTS.schema_index]),
+                   f"{_OUT}/schemas/", targets=[PRODUCTS.schema_index])
+
+
+def task_reproducibility():
+    """13 reproducibility: a clean, uncached, sequential re-render equals output/ byte for byte."""
+    from tasks.steps import verify
+    # the sources too: a stale cache could leave the output unchanged by an edit
+    return _verify(13, "reproducibility", task_reproducibility.__doc__,
+                   verify.reproducibility, f"{_OUT}/",
+                   file_dep=[layout.PLAN, layout.CODEGEN_SETTINGS, layout.ENV,
+                             *analyse.pattern_files(CONFIG.patterns_dir),
+                             *analyse.template_files(CONFIG.templates_dir)],
+                   targets=[artifacts.REPRODUCIBILITY])
+
+
+def task_api_surface():
+    """14 api-surface: public classes, functions and constants of the package (ast) -> api.json."""
+    from tasks.steps import publish
+    return _verify(14, "api-surface", task_api_surface.__doc__,
+                   (publish.api_surface_json, [PRODUCTS.python_dir, PRODUCTS.models_dir,
+                                               PRODUCTS.api]),
+                   PRODUCTS.models_dir + "/", targets=[PRODUCTS.api])
+
+
+def task_docs():
+    """15 docs: a Markdown reference page per pattern and an index (output/docs)."""
+    from tasks.steps import publish
+    return {
+        "basename": "docs",
+        "actions": [(publish.docs, [CONFIG.templates_dir, CONFIG.sandbox, PRODUCTS.docs_dir])],
+        "file_dep": [layout.PATTERNS, layout.PLAN, *_DOC_TEMPLATES],
+        "targets": _doc_pages(),
+        "meta": _meta(15, 5),
+        "clean": True,
+    }
+
+
+def task_docs_links():
+    """16 docs-links: every relative link and anchor in the docs resolves."""
+    from tasks.steps import publish
+    return _verify(16, "docs-links", task_docs_links.__doc__,
+                   (publish.docs_links, [PRODUCTS.docs_dir]), f"{_OUT}/",
+                   file_dep=_doc_pages(), targets=[artifacts.DOCS_LINKS])
+
+
+def task_package():
+    """17 package: a reproducible wheel of conductor_models, once its imports and tests pass."""
+    from tasks.steps import publish
+    return _verify(17, "package", task_package.__doc__,
+                   (publish.package, [PRODUCTS.models_dir, PRODUCTS.wheel,
+                                      CONFIG.package_version]),
+                   PRODUCTS.models_dir + "/", task_dep=["import-check", "generated-tests"],
+                   file_dep=[layout.CONFIG], targets=[PRODUCTS.wheel])
+
+
+def task_checksums():
+    """18 checksums: SHA256SUMS of every file under output/."""
+    from tasks.steps import publish
+    return _verify(18, "checksums", task_checksums.__doc__,
+                   (publish.checksums, [_OUT, PRODUCTS.checksums]), f"{_OUT}/",
+                   file_dep=[PRODUCTS.schema_sql, PRODUCTS.schema_index, PRODUCTS.api,
+                             PRODUCTS.wheel, *_doc_pages()],
+                   targets=[PRODUCTS.checksums])
+
+
+def task_verify_package():
+    """19 verify-package: unpack the wheel, check RECORD, import every module from it."""
+    from tasks.steps import publish
+    return {
+        "basename": "verify-package",
+        "actions": [(publish.verify_package, [PRODUCTS.wheel])],
+        "file_dep": [PRODUCTS.wheel],
+        "targets": [artifacts.VERIFY_PACKAGE],
+        "meta": _meta(19, 5),
+        "clean": True,
+    }
+
+
+def task_code_stats():
+    """20 code-stats: files, lines and bytes per format and per pattern kind."""
+    from tasks.steps import publish
+    return _verify(20, "code-stats", task_code_stats.__doc__,
+                   (publish.code_stats, [_OUT]), f"{_OUT}/", file_dep=[layout.PATTERNS],
+                   targets=[artifacts.CODE_STATS])
+
+
+def task_change_summary():
+    """21 change-summary: files and API symbols changed since the previous run (breaking flagged)."""
+    from tasks.steps import publish
+    return _verify(21, "change-summary", task_change_summary.__doc__,
+                   (publish.change_summary, [PRODUCTS.api]), f"{_OUT}/",
+                   file_dep=[PRODUCTS.api],
+                   targets=[artifacts.CHANGES_MD, artifacts.CHANGES_JSON,
+                            artifacts.CHANGE_SNAPSHOT])
+
+
+_REPORT_INPUTS = {
+    "import_check": artifacts.IMPORT_CHECK, "generated_tests": artifacts.GENERATED_TESTS,
+    "sql_schema": artifacts.SQL_SCHEMA, "schema_catalog": PRODUCTS.schema_index,
+    "reproducibility": artifacts.REPRODUCIBILITY, "api": PRODUCTS.api,
+    "docs_links": artifacts.DOCS_LINKS, "verify_package": artifacts.VERIFY_PACKAGE,
+    "code_stats": artifacts.CODE_STATS, "changes": artifacts.CHANGES_JSON,
+}
+
+
+def task_run_report():
+    """22 run-report: the final human-readable report (.conductor/reports/workflow.md)."""
+    from tasks.steps import publish
+    return {
+        "basename": "run-report",
+        "actions": [(publish.run_report, [_REPORT_INPUTS, PRODUCTS.checksums])],
+        "file_dep": [*_REPORT_INPUTS.values(), PRODUCTS.checksums],
+        "targets": [artifacts.WORKFLOW_REPORT],
+        "meta": _meta(22, 5),
+        "clean": True,
+    }

@@ -1,0 +1,129 @@
+"""What tasks 9-22 read and write, and the check that keeps them incremental.
+
+Imported when dodo.py loads, so it stays cheap: paths, and an `uptodate` check
+that reads compile.manifest (one small JSON file) only when doit asks.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+
+from tasks import layout
+
+PACKAGE = "conductor_models"
+
+IMPORT_CHECK = f"{layout.STATE}/import-check.json"
+GENERATED_TESTS = f"{layout.STATE}/generated-tests.json"
+SQL_SCHEMA = f"{layout.STATE}/sql-schema.json"
+REPRODUCIBILITY = f"{layout.STATE}/reproducibility.json"
+DOCS_LINKS = f"{layout.STATE}/docs-links.json"
+VERIFY_PACKAGE = f"{layout.STATE}/verify-package.json"
+CHANGE_SNAPSHOT = f"{layout.STATE}/change-snapshot.json"
+CODE_STATS = f"{layout.REPORTS}/code-stats.json"
+CHANGES_MD = f"{layout.REPORTS}/changes.md"
+CHANGES_JSON = f"{layout.REPORTS}/changes.json"
+WORKFLOW_REPORT = f"{layout.REPORTS}/workflow.md"
+
+
+@dataclass(frozen=True, slots=True)
+class Products:
+    """Files tasks 11-19 add under the output directory (all reproducible)."""
+
+    output_dir: str
+    package_version: str
+
+    @property
+    def python_dir(self) -> str:
+        return f"{self.output_dir}/python"
+
+    @property
+    def models_dir(self) -> str:
+        return f"{self.output_dir}/python/{PACKAGE}"
+
+    @property
+    def schema_sql(self) -> str:
+        return f"{self.output_dir}/schema.sql"
+
+    @property
+    def schema_index(self) -> str:
+        return f"{self.output_dir}/schemas/index.json"
+
+    @property
+    def api(self) -> str:
+        return f"{self.output_dir}/api.json"
+
+    @property
+    def docs_dir(self) -> str:
+        return f"{self.output_dir}/docs"
+
+    @property
+    def dist_dir(self) -> str:
+        return f"{self.output_dir}/dist"
+
+    @property
+    def wheel(self) -> str:
+        return f"{self.dist_dir}/{PACKAGE}-{self.package_version}-py3-none-any.whl"
+
+    @property
+    def checksums(self) -> str:
+        return f"{self.output_dir}/SHA256SUMS"
+
+    def doc_pages(self, pattern_names: list[str]) -> list[str]:
+        return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names]
+
+
+_MANIFEST_SEEN: tuple[tuple[int, int], dict[str, dict]] | None = None
+
+
+def manifest_files() -> dict[str, dict]:
+    """compile.manifest's files ({} when missing); parsed once per content
+    version, since every phase 4/5 check on a no-op run asks for it."""
+    global _MANIFEST_SEEN
+    try:
+        stat = os.stat(layout.MANIFEST)
+    except FileNotFoundError:
+        return {}
+    key = (stat.st_mtime_ns, stat.st_size)
+    if _MANIFEST_SEEN is None or _MANIFEST_SEEN[0] != key:
+        try:
+            with open(layout.MANIFEST, "rb") as handle:
+                files = json.load(handle).get("files", {})
+        except (OSError, ValueError, AttributeError):
+            files = {}
+        _MANIFEST_SEEN = (key, files)
+    return _MANIFEST_SEEN[1]
+
+
+class GeneratedFiles:
+    """`uptodate` check: the generated files under `prefixes` have the checksums
+    they had when the task last succeeded.
+
+    Finer than a file_dep on compile.manifest (which changes with any generated
+    file): a new SQL template re-runs the SQL check, not the Python tests.  doit
+    calls it in the main process after task 8 ran, and saves the digest only
+    when the task succeeded.
+    """
+
+    def __init__(self, *prefixes: str):
+        self.prefixes = prefixes
+        self.key = "generated:" + "|".join(prefixes)
+        self.digest: str | None = None
+
+    def current(self) -> str:
+        hasher = hashlib.sha256()
+        for path, entry in sorted(manifest_files().items()):
+            if path.startswith(self.prefixes):
+                hasher.update(f"{path}\0{entry.get('checksum')}\n".encode())
+        return hasher.hexdigest()
+
+    def configure_task(self, task) -> None:
+        task.value_savers.append(lambda: {self.key: self.digest or self.current()})
+
+    def __call__(self, task, values: dict) -> bool:
+        self.digest = self.current()
+        return values.get(self.key) == self.digest
+
+    def __repr__(self) -> str:
+        return f"GeneratedFiles{self.prefixes!r}"

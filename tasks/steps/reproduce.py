@@ -1,0 +1,52 @@
+"""Task 13's slow path, run as `python -B -m tasks.steps.reproduce PLAN SETTINGS OUT`
+in a fresh interpreter: every pattern re-parsed from its YAML (no pattern cache),
+every template compiled from source (no bytecode cache), rendered one after the
+other into OUT.  The parent compares OUT with the output tree byte for byte.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from tasks.codegen import render
+from tasks.codegen.patterns import parse_pattern, read_pattern_bytes
+from tasks.codegen.plan import plan_entry_from_json
+from tasks.codegen.templates import environment, load_kinds
+from tasks.errors import UserError
+
+
+def rerender(plan: list[dict], settings: dict, out: Path) -> int:
+    """Render every planned output under `out`; the number of files written."""
+    templates_dir = settings["templates_dir"]
+    kinds = load_kinds(templates_dir)
+    env = environment(templates_dir, settings["sandbox"], None)
+    entries = [plan_entry_from_json(e) for e in plan]
+    patterns = {e.name: parse_pattern(read_pattern_bytes(Path(e.source), e.source), e.source, kinds)
+                for e in entries}
+    written = 0
+    for entry in entries:
+        context = render.render_context(patterns[entry.name],
+                                        {d: patterns[d] for d in entry.depends_on})
+        for output in entry.outputs:
+            target = out / output.path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(render.render(env, output.template, context).encode())
+            written += 1
+    return written
+
+
+def main(argv: list[str]) -> int:
+    plan_path, settings_path, out = argv
+    plan = json.loads(Path(plan_path).read_bytes())
+    settings = json.loads(Path(settings_path).read_bytes())
+    try:
+        print(rerender(plan, settings, Path(out)))
+    except UserError as err:
+        sys.stderr.write(f"{err}\n")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,211 @@
+"""Pure checks of the generated SQL and JSON Schema files (tasks 11 and 12).
+
+Inputs are (path, text) pairs; results are plain data; problems are `UserError`s
+naming the generated file and, where one can be found, the line.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sqlite3
+from dataclasses import dataclass
+
+from tasks.errors import UserError
+
+JSON_TYPES = frozenset({"string", "integer", "number", "boolean", "object", "array", "null"})
+CATALOG_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: str
+    text: str
+
+
+# -- SQL ---------------------------------------------------------------------
+
+def split_statements(text: str) -> list[tuple[int, str]]:
+    """Complete SQL statements of `text`, each with the line it starts on."""
+    statements, lines, start = [], [], 1
+    for number, line in enumerate(text.splitlines(keepends=True), 1):
+        if not lines and (not line.strip() or line.lstrip().startswith("--")):
+            continue
+        if not lines:
+            start = number
+        lines.append(line)
+        if sqlite3.complete_statement("".join(lines)):
+            statements.append((start, "".join(lines)))
+            lines = []
+    if lines and "".join(lines).strip():
+        raise UserError("SQL statement is not terminated (missing ';')", None, start)
+    return statements
+
+
+def load_schema(files: list[SourceFile]) -> dict:
+    """Create every table of `files`, in order, in one in-memory SQLite database,
+    and check each foreign key: its table exists, was created no later than the
+    referring one, and has the referenced column.  Returns the tables found."""
+    conn = sqlite3.connect(":memory:")
+    try:
+        conn.execute("PRAGMA foreign_keys = ON")
+        created: dict[str, tuple[int, SourceFile]] = {}
+        for position, source in enumerate(files):
+            try:
+                statements = split_statements(source.text)
+            except UserError as err:
+                raise UserError(err.message, source.path, err.line) from None
+            for line, statement in statements:
+                try:
+                    conn.execute(statement)
+                except sqlite3.Error as exc:
+                    raise UserError(f"SQLite rejects this statement: {exc}", source.path,
+                                    line) from None
+            for (table,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'"):
+                created.setdefault(table, (position, source))
+        tables = {}
+        for table, (position, source) in sorted(created.items()):
+            columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
+            references = []
+            for row in conn.execute(f'PRAGMA foreign_key_list("{table}")'):
+                target, column, target_column = row[2], row[3], row[4]
+                _check_reference(conn, created, table, column, target, target_column,
+                                 position, source)
+                references.append([column, target, target_column or _primary_key(conn, target)])
+            tables[table] = {"file": source.path, "columns": columns,
+                             "references": sorted(references)}
+        violations = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if violations:
+            table = violations[0][0]
+            raise UserError(f"rows of table '{table}' violate a foreign key "
+                            f"({len(violations)} violation(s))", created[table][1].path)
+        return tables
+    finally:
+        conn.close()
+
+
+def _check_reference(conn, created, table, column, target, target_column, position, source):
+    line = _reference_line(source.text, column, target)
+    if target not in created:
+        raise UserError(f"{table}.{column} references table '{target}', which no generated "
+                        "SQL file creates", source.path, line)
+    target_position, target_source = created[target]
+    if target_position > position:
+        raise UserError(f"{table}.{column} references table '{target}', which is created "
+                        f"later (by {target_source.path}): not in dependency order",
+                        source.path, line)
+    target_columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{target}")')]
+    wanted = target_column or _primary_key(conn, target)
+    if wanted is None or wanted not in target_columns:
+        raise UserError(f"{table}.{column} references {target}({wanted or 'primary key'}), "
+                        f"which does not exist (columns: {', '.join(target_columns)})",
+                        source.path, line)
+
+
+def _primary_key(conn, table: str) -> str | None:
+    keys = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")') if row[5]]
+    return keys[0] if len(keys) == 1 else None
+
+
+def _reference_line(text: str, column: str, target: str) -> int | None:
+    pattern = re.compile(rf'REFERENCES\s+"?{re.escape(target)}"?\b', re.IGNORECASE)
+    fallback = None
+    for number, line in enumerate(text.splitlines(), 1):
+        if pattern.search(line):
+            if re.match(rf'\s*"?{re.escape(column)}"?\s', line) or "FOREIGN KEY" in line.upper():
+                return number
+            fallback = fallback or number
+    return fallback
+
+
+def combine_schema(files: list[SourceFile]) -> str:
+    """One script creating every table in dependency order (deterministic: no
+    dates, no absolute paths)."""
+    parts = [f"-- Combined schema generated by doit-conductor from {len(files)} SQL file(s),\n"
+             "-- in pattern dependency order; do not edit.\n"]
+    for source in files:
+        parts.append(f"\n-- from {source.path}\n{source.text.rstrip()}\n")
+    return "".join(parts)
+
+
+# -- JSON Schema ---------------------------------------------------------------
+
+def check_json_schema(source: SourceFile, file_name: str) -> dict:
+    """Validate one generated JSON schema; its catalog entry."""
+    try:
+        schema = json.loads(source.text)
+    except ValueError as exc:
+        raise UserError(f"invalid JSON: {getattr(exc, 'msg', exc)}", source.path,
+                        getattr(exc, "lineno", None)) from None
+
+    def fail(message: str, key: str | None = None) -> UserError:
+        return UserError(message, source.path, _key_line(source.text, key) if key else None)
+
+    if not isinstance(schema, dict):
+        raise fail("a schema must be a JSON object")
+    for key in ("$schema", "$id", "title"):
+        if not isinstance(schema.get(key), str) or not schema[key]:
+            raise fail(f"missing or empty '{key}'", key)
+    entry = {"$id": schema["$id"], "file": file_name, "title": schema["title"],
+             "description": schema.get("description", "")}
+    if "enum" in schema:
+        entry.update(type="enum", values=_check_enum(schema["enum"], fail))
+        return entry
+    kind = schema.get("type")
+    _check_type(kind, fail, "type")
+    entry["type"] = kind
+    if kind == "object":
+        properties = schema.get("properties", {})
+        if not isinstance(properties, dict):
+            raise fail("'properties' must be an object", "properties")
+        for name, prop in properties.items():
+            if not isinstance(prop, dict):
+                raise fail(f"property '{name}' must be a schema object", name)
+            if "enum" in prop:
+                _check_enum(prop["enum"], fail)
+            elif "$ref" not in prop:
+                _check_type(prop.get("type"), fail, name, f"property '{name}'")
+        required = schema.get("required", [])
+        if not isinstance(required, list) or not all(isinstance(r, str) for r in required):
+            raise fail("'required' must be a list of property names", "required")
+        if len(set(required)) != len(required):
+            raise fail("'required' lists a property twice", "required")
+        missing = [name for name in required if name not in properties]
+        if missing:
+            raise fail(f"'required' names {', '.join(missing)}, not in 'properties'", "required")
+        entry.update(properties=sorted(properties), required=sorted(required))
+    return entry
+
+
+def _check_type(kind, fail, key: str, what: str = "the schema") -> None:
+    kinds = kind if isinstance(kind, list) else [kind]
+    if not kinds or not all(isinstance(k, str) and k in JSON_TYPES for k in kinds):
+        raise fail(f"{what} has type {json.dumps(kind)}; expected one of "
+                   f"{', '.join(sorted(JSON_TYPES))} (or an 'enum')", key)
+
+
+def _check_enum(values, fail) -> list:
+    if not isinstance(values, list) or not values:
+        raise fail("'enum' must be a non-empty list", "enum")
+    if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+        raise fail("'enum' lists a value twice", "enum")
+    return values
+
+
+def _key_line(text: str, key: str) -> int | None:
+    needle = json.dumps(key)
+    for number, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return number
+    return None
+
+
+def schema_catalog(entries: list[tuple[str, dict]]) -> dict:
+    """The catalog of (path, entry) pairs, sorted by `$id`; ids must be unique."""
+    seen: dict[str, str] = {}
+    for path, entry in entries:
+        if entry["$id"] in seen:
+            raise UserError(f"$id '{entry['$id']}' is also used by {seen[entry['$id']]}", path,
+                            None)
+        seen[entry["$id"]] = path
+    return {"version": CATALOG_VERSION,
+            "schemas": sorted((entry for _, entry in entries), key=lambda e: e["$id"])}

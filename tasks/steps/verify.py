@@ -1,0 +1,200 @@
+"""Phase 4 actions, tasks 9-13: prove the generated code is what it claims to be.
+
+Each reads compile.manifest for the generated files it checks (never globbing
+the tree), runs its check, and writes its state file only when the result
+changed.  Generated code runs only in child interpreters: the doit process never
+imports it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tasks import layout
+from tasks.actions import user_action
+from tasks.errors import UserError
+from tasks.fsio import write_if_changed, write_json_if_changed
+from tasks.steps import artifacts
+from tasks.steps.analyse import read_state
+
+PROBE = str(Path(__file__).with_name("generated_probe.py"))
+
+
+def generated(prefix: str, suffix: str = "") -> list[str]:
+    """Generated files (by compile.manifest) under `prefix`, sorted."""
+    return sorted(p for p in artifacts.manifest_files()
+                  if p.startswith(prefix.rstrip("/") + "/") and p.endswith(suffix))
+
+
+def relative(path: str | None) -> str | None:
+    """A child's absolute path as the user sees it (relative to the project)."""
+    if not path:
+        return path
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
+def run_probe(request: dict, timeout: float = 600) -> dict:
+    """Run generated_probe.py in a fresh interpreter without site-packages."""
+    try:
+        done = subprocess.run([sys.executable, "-I", "-S", "-B", PROBE, json.dumps(request)],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise UserError(f"generated code did not finish within {timeout:.0f} s",
+                        request.get("start") or request["path"][0]) from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise UserError(f"the child interpreter failed (exit {done.returncode}): {last}",
+                        request.get("start") or request["path"][0])
+    return json.loads(done.stdout)
+
+
+def module_names(files: list[str], root: str) -> list[str]:
+    """Dotted module names of .py files below `root` (the sys.path entry)."""
+    names = []
+    for path in files:
+        parts = list(Path(path).relative_to(root).with_suffix("").parts)
+        names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def import_failure(results: list[dict]) -> UserError | None:
+    failed = [r for r in results if not r["ok"]]
+    if not failed:
+        return None
+    first = failed[0]
+    more = f" ({len(failed) - 1} more module(s) fail too)" if len(failed) > 1 else ""
+    return UserError(f"cannot import {first['module']}: {first['error']}{more}",
+                     relative(first["file"]), first["line"])
+
+
+@user_action
+def import_check(python_dir: str, models_dir: str) -> None:
+    """Task 9: import every generated module, each in isolation, in a fresh interpreter."""
+    files = generated(models_dir, ".py")
+    modules = module_names(files, python_dir)
+    answer = run_probe({"mode": "import", "path": [python_dir], "modules": modules,
+                        "package": artifacts.PACKAGE})
+    error = import_failure(answer["modules"])
+    if error:
+        raise error
+    write_json_if_changed(artifacts.IMPORT_CHECK, {
+        "count": len(modules),
+        "modules": {r["module"]: {"file": relative(r["file"]), "public": r["public"]}
+                    for r in answer["modules"]}})
+
+
+@user_action
+def generated_tests(python_dir: str) -> None:
+    """Task 10: run the generated unittest suite in a fresh interpreter."""
+    start = f"{python_dir}/tests"
+    if not generated(start, ".py"):
+        write_json_if_changed(artifacts.GENERATED_TESTS, {"run": 0, "passed": 0, "failures": 0,
+                                                          "errors": 0, "skipped": 0,
+                                                          "per_module": {}})
+        return
+    answer = run_probe({"mode": "tests", "path": [python_dir], "start": start})
+    problems = answer.pop("problems")
+    if problems:
+        first = problems[0]
+        more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise UserError(f"generated test {first['test']} {'failed' if first['kind'] == 'failure' else 'errored'}: "
+                        f"{first['message']}{more}", relative(first["file"]) or start, first["line"])
+    if answer["run"] == 0:
+        raise UserError("the generated test suite found no tests", start)
+    write_json_if_changed(artifacts.GENERATED_TESTS, answer)
+
+
+def in_dependency_order(files: list[str]) -> list[str]:
+    """`files` ordered like their patterns in order.json (then by path)."""
+    order = {name: i for i, name in enumerate(read_state(layout.ORDER))}
+    manifest = artifacts.manifest_files()
+    return sorted(files, key=lambda p: (order.get(manifest[p].get("pattern"), len(order)), p))
+
+
+def read_sources(paths: list[str]) -> list:
+    from tasks.steps import schema_checks
+    sources = []
+    for path in paths:
+        try:
+            sources.append(schema_checks.SourceFile(path, Path(path).read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cannot read generated file: {exc}", path) from None
+    return sources
+
+
+@user_action
+def sql_schema(output_dir: str, schema_sql: str) -> None:
+    """Task 11: every generated SQL file into one SQLite database, in dependency
+    order; every foreign key checked; the combined schema written."""
+    from tasks.steps import schema_checks
+    sources = read_sources(in_dependency_order(generated(f"{output_dir}/sql", ".sql")))
+    tables = schema_checks.load_schema(sources)
+    write_if_changed(schema_sql, schema_checks.combine_schema(sources).encode())
+    write_json_if_changed(artifacts.SQL_SCHEMA, {
+        "files": [s.path for s in sources], "tables": tables,
+        "references": sum(len(t["references"]) for t in tables.values())})
+
+
+@user_action
+def schema_catalog(schemas_dir: str, index: str) -> None:
+    """Task 12: check every generated JSON schema; write the catalog sorted by $id."""
+    from tasks.steps import schema_checks
+    entries = []
+    for source in read_sources(generated(schemas_dir, ".json")):
+        name = os.path.relpath(source.path, schemas_dir)
+        entries.append((source.path, schema_checks.check_json_schema(source, name)))
+    write_json_if_changed(index, schema_checks.schema_catalog(entries))
+
+
+def first_difference(expected: bytes, actual: bytes) -> int:
+    """1-based line of the first difference between two texts."""
+    for number, (a, b) in enumerate(zip(expected.splitlines(), actual.splitlines()), 1):
+        if a != b:
+            return number
+    return min(len(expected.splitlines()), len(actual.splitlines())) + 1
+
+
+def compare_trees(expected_root: Path, planned: list[str], manifest: list[str]) -> str:
+    """Check every planned file equals its clean render; the tree's sha256."""
+    extra = sorted(set(manifest) - set(planned))
+    if extra:
+        raise UserError("generated file is in compile.manifest but no pattern plans it",
+                        extra[0])
+    tree = hashlib.sha256()
+    for path in sorted(planned):
+        clean = (expected_root / path).read_bytes()
+        try:
+            built = Path(path).read_bytes()
+        except FileNotFoundError:
+            raise UserError("planned output is missing (a clean render produces it)", path) from None
+        if clean != built:
+            raise UserError("differs from a clean sequential uncached render "
+                            "(first difference on this line)", path,
+                            first_difference(clean, built))
+        tree.update(f"{path}\0{hashlib.sha256(built).hexdigest()}\n".encode())
+    return tree.hexdigest()
+
+
+@user_action
+def reproducibility() -> None:
+    """Task 13: re-render everything from scratch in a fresh interpreter (no pattern
+    cache, no template bytecode cache, no manifest, one pattern after another)
+    and compare bytes with the incremental, cached, parallel build."""
+    plan = read_state(layout.PLAN)
+    planned = [o["path"] for entry in plan for o in entry["outputs"]]
+    with tempfile.TemporaryDirectory(prefix="conductor-reproduce-") as scratch:
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        done = subprocess.run([sys.executable, "-B", "-m", "tasks.steps.reproduce", layout.PLAN,
+                               layout.CODEGEN_SETTINGS, scratch],
+                              capture_output=True, text=True, env=env, timeout=600)
+        if done.returncode != 0:
+            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserError(f"clean re-render failed: {last}", layout.PLAN)
+        digest = compare_trees(Path(scratch), planned, list(artifacts.manifest_files()))
+    write_json_if_changed(artifacts.REPRODUCIBILITY, {"files": len(planned), "tree_sha256": digest})
