@@ -211,7 +211,7 @@ def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) 
         "actions": [action],
         "task_dep": ["codegen", *extra.pop("task_dep", [])],
         "file_dep": extra.pop("file_dep", []),
-        "uptodate": [GeneratedFiles(prefix)],
+        "uptodate": [GeneratedFiles(prefix, contents=extra.pop("contents", True))],
         "meta": _meta(number, 4 if number <= 13 else 5),
         "clean": True,
     }
@@ -282,6 +282,8 @@ def task_docs():
         "basename": "docs",
         "actions": [(publish.docs, [CONFIG.templates_dir, CONFIG.sandbox, PRODUCTS.docs_dir])],
         "file_dep": [layout.PATTERNS, layout.PLAN, *_DOC_TEMPLATES],
+        # the pages describe and link the generated files: none for a failed codegen
+        "task_dep": ["codegen"],
         "targets": _doc_pages(),
         "meta": _meta(15, 5),
         "clean": True,
@@ -292,7 +294,7 @@ def task_docs_links():
     """16 docs-links: every relative link and anchor in the docs resolves."""
     from tasks.steps import publish
     return _verify(16, "docs-links", task_docs_links.__doc__,
-                   (publish.docs_links, [PRODUCTS.docs_dir]), f"{_OUT}/",
+                   (publish.docs_links, [PRODUCTS.docs_dir]), f"{_OUT}/", contents=False,
                    file_dep=_doc_pages(), targets=[artifacts.DOCS_LINKS])
 
 

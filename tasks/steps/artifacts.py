@@ -74,26 +74,54 @@ class Products:
         return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names]
 
 
-_MANIFEST_SEEN: tuple[tuple[int, int], dict[str, dict]] | None = None
+_SEEN: dict[tuple, dict[str, dict]] = {}
 
 
 def manifest_files() -> dict[str, dict]:
-    """compile.manifest's files ({} when missing); parsed once per content
-    version, since every phase 4/5 check on a no-op run asks for it."""
-    global _MANIFEST_SEEN
+    """Every generated file with its checksum and pattern ({} before codegen).
+
+    compile.manifest when it is newer than every manifest fragment; otherwise
+    the fragments themselves: when no file changed, task 8 merges the manifest
+    only in its teardown, at the end of the run, after tasks 9-22 looked.  Cached
+    per content version (atomic writes rename, so a fragment write moves the
+    directory's mtime), since every phase 4/5 check of a no-op run asks."""
+    fragments = f"{layout.CACHE}/manifest.d"
     try:
-        stat = os.stat(layout.MANIFEST)
+        fragments_mtime = os.stat(fragments).st_mtime_ns
     except FileNotFoundError:
         return {}
-    key = (stat.st_mtime_ns, stat.st_size)
-    if _MANIFEST_SEEN is None or _MANIFEST_SEEN[0] != key:
-        try:
-            with open(layout.MANIFEST, "rb") as handle:
-                files = json.load(handle).get("files", {})
-        except (OSError, ValueError, AttributeError):
-            files = {}
-        _MANIFEST_SEEN = (key, files)
-    return _MANIFEST_SEEN[1]
+    try:
+        stat = os.stat(layout.MANIFEST)
+        manifest_key = (stat.st_mtime_ns, stat.st_size)
+    except FileNotFoundError:
+        manifest_key = None
+    if manifest_key and manifest_key[0] > fragments_mtime:
+        key: tuple = ("manifest", *manifest_key)
+        if key not in _SEEN:
+            _SEEN[key] = _read_manifest()
+    else:
+        key = ("fragments", fragments_mtime)
+        if key not in _SEEN:
+            _SEEN[key] = _read_fragments()
+    return _SEEN[key]
+
+
+def _read_manifest() -> dict[str, dict]:
+    try:
+        with open(layout.MANIFEST, "rb") as handle:
+            return json.load(handle).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return _read_fragments()
+
+
+def _read_fragments() -> dict[str, dict]:
+    from tasks.codegen import outputs
+    files = {}
+    for name in outputs.fragment_names(layout.CACHE):
+        for path, entry in outputs.read_fragment(layout.CACHE, name).items():
+            files[path] = {"checksum": entry.checksum, "size": entry.size, "pattern": name,
+                           "template": entry.template}
+    return dict(sorted(files.items()))
 
 
 class GeneratedFiles:
@@ -106,16 +134,18 @@ class GeneratedFiles:
     when the task succeeded.
     """
 
-    def __init__(self, *prefixes: str):
+    def __init__(self, *prefixes: str, contents: bool = True):
         self.prefixes = prefixes
-        self.key = "generated:" + "|".join(prefixes)
+        self.contents = contents   # False: only which files exist matters
+        self.key = ("generated:" if contents else "generated-paths:") + "|".join(prefixes)
         self.digest: str | None = None
 
     def current(self) -> str:
         hasher = hashlib.sha256()
         for path, entry in sorted(manifest_files().items()):
             if path.startswith(self.prefixes):
-                hasher.update(f"{path}\0{entry.get('checksum')}\n".encode())
+                checksum = entry.get("checksum") if self.contents else ""
+                hasher.update(f"{path}\0{checksum}\n".encode())
         return hasher.hexdigest()
 
     def configure_task(self, task) -> None:
