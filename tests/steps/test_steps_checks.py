@@ -1,0 +1,168 @@
+"""Pure checks of phase 4 with hand-made inputs: SQL references, JSON schemas,
+reproducibility comparison, and the generated-code probe."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tasks.errors import UserError
+from tasks.steps import verify
+from tasks.steps.schema_checks import (SourceFile, check_json_schema, combine_schema,
+                                       load_schema, schema_catalog, split_statements)
+
+USERS = SourceFile("out/sql/users.sql", "-- users\nCREATE TABLE users (\n    id INTEGER PRIMARY KEY,\n"
+                                         "    email TEXT\n);\n")
+ORDERS = SourceFile("out/sql/orders.sql", "CREATE TABLE orders (\n    id INTEGER PRIMARY KEY,\n"
+                                           "    user_id INTEGER REFERENCES users (id)\n);\n")
+
+
+def test_references_in_dependency_order_resolve():
+    tables = load_schema([USERS, ORDERS])
+    assert tables["orders"]["references"] == [["user_id", "users", "id"]]
+    assert tables["users"]["columns"] == ["id", "email"]
+
+
+def test_dangling_table_reference_names_file_and_line():
+    with pytest.raises(UserError) as err:
+        load_schema([ORDERS])
+    assert (err.value.file, err.value.line) == ("out/sql/orders.sql", 3)
+    assert "references table 'users', which no generated SQL file creates" in str(err.value)
+
+
+def test_reference_to_a_missing_column():
+    bad = SourceFile("o.sql", ORDERS.text.replace("users (id)", "users (uid)"))
+    with pytest.raises(UserError, match=r"users\(uid\), which does not exist") as err:
+        load_schema([USERS, bad])
+    assert err.value.line == 3
+
+
+def test_reference_to_a_table_created_later_is_out_of_order():
+    with pytest.raises(UserError, match="created later .*not in dependency order"):
+        load_schema([ORDERS, USERS])
+
+
+def test_sql_syntax_error_names_the_statement_line():
+    bad = SourceFile("bad.sql", "-- c\n\nCREATE TABLE a (id INTEGER);\nCREATE TABLEX b (id);\n")
+    with pytest.raises(UserError, match="SQLite rejects") as err:
+        load_schema([bad])
+    assert (err.value.file, err.value.line) == ("bad.sql", 4)
+
+
+def test_unterminated_statement():
+    with pytest.raises(UserError, match="not terminated"):
+        load_schema([SourceFile("x.sql", "CREATE TABLE a (id INTEGER)\n")])
+    assert [line for line, _ in split_statements("-- a\nSELECT 1;\n\nSELECT\n 2;\n")] == [2, 4]
+
+
+def test_combined_schema_keeps_order_and_loads():
+    text = combine_schema([USERS, ORDERS])
+    assert text.index("CREATE TABLE users") < text.index("CREATE TABLE orders")
+    assert "-- from out/sql/orders.sql" in text
+    assert load_schema([SourceFile("all.sql", text)])["orders"]["references"]
+
+
+def schema(**changes) -> SourceFile:
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "a.schema.json",
+                "title": "A", "type": "object",
+                "properties": {"id": {"type": "integer"}, "name": {"type": "string"}},
+                "required": ["id"]}
+    document.update(changes)
+    return SourceFile("out/schemas/a.schema.json", json.dumps(document, indent=2))
+
+
+def test_good_schema_entry():
+    entry = check_json_schema(schema(), "a.schema.json")
+    assert entry["properties"] == ["id", "name"] and entry["required"] == ["id"]
+    enum = check_json_schema(SourceFile("e.json", json.dumps(
+        {"$schema": "s", "$id": "e", "title": "E", "enum": ["a", "b"]})), "e.json")
+    assert enum["type"] == "enum" and enum["values"] == ["a", "b"]
+
+
+@pytest.mark.parametrize("changes, message, line", [
+    ({"required": ["id", "missing"]}, "'required' names missing, not in 'properties'", 14),
+    ({"type": "dict"}, 'type "dict"', 5),
+    ({"properties": {"id": {"type": "int"}}}, "property 'id' has type", 7),
+    ({"$id": ""}, "missing or empty '$id'", 3),
+    ({"enum": ["a", "a"]}, "'enum' lists a value twice", None),
+])
+def test_schema_errors_name_file_and_line(changes, message, line):
+    with pytest.raises(UserError) as err:
+        check_json_schema(schema(**changes), "a.schema.json")
+    assert message in err.value.message
+    assert err.value.file == "out/schemas/a.schema.json"
+    if line is not None:
+        assert err.value.line == line
+
+
+def test_invalid_json_has_its_line():
+    with pytest.raises(UserError, match="invalid JSON") as err:
+        check_json_schema(SourceFile("x.json", '{\n  "a": 1,\n  oops\n}'), "x.json")
+    assert err.value.line == 3
+
+
+def test_catalog_sorted_by_id_and_ids_unique():
+    b = check_json_schema(schema(**{"$id": "b"}), "b.json")
+    a = check_json_schema(schema(**{"$id": "a"}), "a.json")
+    assert [e["$id"] for e in schema_catalog([("b.json", b), ("a.json", a)])["schemas"]] == ["a", "b"]
+    with pytest.raises(UserError, match="also used by one.json") as err:
+        schema_catalog([("one.json", a), ("two.json", dict(a))])
+    assert err.value.file == "two.json"
+
+
+def test_compare_trees_names_the_first_differing_file_and_line(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    clean = tmp_path / "clean"
+    for name, built, fresh in (("out/a.txt", "same\n", "same\n"),
+                               ("out/b.txt", "1\n2\n3\n", "1\n2\nthree\n")):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(built)
+        (clean / name).parent.mkdir(parents=True, exist_ok=True)
+        (clean / name).write_text(fresh)
+    with pytest.raises(UserError) as err:
+        verify.compare_trees(clean, ["out/a.txt", "out/b.txt"], ["out/a.txt", "out/b.txt"])
+    assert (err.value.file, err.value.line) == ("out/b.txt", 3)
+    (clean / "out/b.txt").write_text("1\n2\n3\n")
+    assert len(verify.compare_trees(clean, ["out/a.txt", "out/b.txt"], ["out/a.txt"])) == 64
+    with pytest.raises(UserError, match="no pattern plans it"):
+        verify.compare_trees(clean, ["out/a.txt"], ["out/a.txt", "out/b.txt"])
+
+
+def write_package(root, modules: dict[str, str]) -> list[str]:
+    package = root / "conductor_models"
+    package.mkdir(parents=True)
+    for name, text in modules.items():
+        (package / f"{name}.py").write_text(text)
+    return [str(package / f"{name}.py") for name in sorted(modules)]
+
+
+def test_probe_imports_each_module_alone_and_names_the_failing_line(tmp_path):
+    files = write_package(tmp_path, {
+        "good": "VALUE = 1\n",
+        "needs_json": "import json\nVALUE = json.dumps(1)\n",
+        "bad": "A = 1\nraise RuntimeError('boom')\n",
+        "relies_on_order": "import sys\nGOOD = sys.modules['conductor_models.good']\n"})
+    answer = verify.run_probe({"mode": "import", "path": [str(tmp_path)], "package": "conductor_models",
+                               "modules": verify.module_names(files, str(tmp_path))})
+    by_name = {r["module"]: r for r in answer["modules"]}
+    assert by_name["conductor_models.good"]["ok"] and by_name["conductor_models.needs_json"]["ok"]
+    assert by_name["conductor_models.relies_on_order"]["ok"] is False   # imported in isolation
+    error = verify.import_failure(answer["modules"])
+    assert error.file.endswith("conductor_models/bad.py") and error.line == 2
+    assert "RuntimeError: boom" in error.message and "1 more module" in error.message
+
+
+def test_probe_runs_tests_and_names_the_failing_test(tmp_path):
+    write_package(tmp_path, {"m": "def double(x):\n    return x * 2\n"})
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_m.py").write_text(
+        "import unittest\nfrom conductor_models.m import double\n\n"
+        "class T(unittest.TestCase):\n    def test_ok(self):\n        self.assertEqual(double(2), 4)\n\n"
+        "    def test_wrong(self):\n        self.assertEqual(double(2), 5)\n")
+    answer = verify.run_probe({"mode": "tests", "path": [str(tmp_path)], "start": str(tests)})
+    assert (answer["run"], answer["passed"], answer["failures"]) == (2, 1, 1)
+    assert answer["per_module"] == {"test_m": 2}
+    [problem] = answer["problems"]
+    assert problem["test"] == "test_m.T.test_wrong" and problem["line"] == 9
+    assert problem["file"].endswith("tests/test_m.py") and "5" in problem["message"]

@@ -1,0 +1,175 @@
+"""Pure parts of phase 5 with hand-made inputs: wheel, links, API, changes, stats."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from tasks.errors import UserError
+from tasks.steps import api_surface, changes, doc_links, publish, wheel
+
+FILES = {"conductor_models/b.py": b"B = 2\n", "conductor_models/a.py": b"A = 1\n"}
+
+
+def test_wheel_is_byte_identical_and_normalised():
+    first = wheel.build_wheel("conductor-models", "1.2.0", FILES, "s")
+    assert first == wheel.build_wheel("conductor-models", "1.2.0", dict(reversed(FILES.items())), "s")
+    infos = zipfile.ZipFile(io.BytesIO(first)).infolist()
+    names = [i.filename for i in infos]
+    assert names[:2] == ["conductor_models/a.py", "conductor_models/b.py"]
+    assert names[-1] == "conductor_models-1.2.0.dist-info/RECORD"
+    assert {i.date_time for i in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert {i.external_attr >> 16 for i in infos} == {0o100644}
+    files = wheel.read_wheel(first, "w.whl")
+    assert files["conductor_models/a.py"] == b"A = 1\n"
+    assert b"Version: 1.2.0" in files["conductor_models-1.2.0.dist-info/METADATA"]
+    record = files["conductor_models-1.2.0.dist-info/RECORD"].decode()
+    # sha256 of "A = 1\n", urlsafe base64 without padding, as pip writes it
+    assert "conductor_models/a.py,sha256=Bu289DNhZaJx5lJAJaZDnDyqMkb9B5bxFncieXB6UyU,6" in record
+    assert record.endswith("conductor_models-1.2.0.dist-info/RECORD,,\n")
+
+
+def rewrite(data: bytes, name: str, content: bytes | None) -> bytes:
+    """A copy of the wheel with one member replaced (or dropped when None)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
+        for info in src.infolist():
+            if info.filename == name:
+                if content is not None:
+                    dst.writestr(info, content)
+            else:
+                dst.writestr(info, src.read(info))
+    return out.getvalue()
+
+
+@pytest.mark.parametrize("member, content, message", [
+    ("conductor_models/a.py", b"A = 666\n", "does not match its RECORD"),
+    ("conductor_models/a.py", None, "not in the archive"),
+    ("conductor_models-1.0.dist-info/WHEEL", None, "WHEEL is missing"),
+])
+def test_tampered_wheel_is_refused(member, content, message):
+    good = wheel.build_wheel("conductor-models", "1.0", FILES, "s")
+    with pytest.raises(UserError, match=message) as err:
+        wheel.read_wheel(rewrite(good, member, content), "dist/x.whl")
+    assert err.value.file == "dist/x.whl"
+
+
+def test_unsafe_member_names_are_refused():
+    with pytest.raises(UserError, match="not a safe relative path"):
+        wheel.build_wheel("x", "1", {"../evil.py": b""}, "s")
+
+
+PAGES = {
+    "docs/index.md": "# Index\n\n## Patterns\n\n- [orders](orders.md#fields)\n"
+                     "- [ext](https://example.com/x.md) [top](#index)\n"
+                     "```\n[not a link](missing.md)\n```\n",
+    "docs/orders.md": "# orders\n\n## Fields\n\n## Fields\n\n[again](#fields-1) "
+                      "[code](../python/orders.py) [`x`](index.md#patterns)\n",
+}
+
+
+def test_links_resolve_including_repeated_headings():
+    checked, broken = doc_links.check_links(PAGES, lambda p: None,
+                                            lambda p: p == "python/orders.py")
+    assert broken == [] and checked == 5
+
+
+@pytest.mark.parametrize("link, reason", [
+    ("orders.md#field", "docs/orders.md has no heading with anchor #field"),
+    ("gone.md", "docs/gone.md does not exist"),
+    ("../python/nope.py", "python/nope.py does not exist"),
+    ("#nowhere", "docs/index.md has no heading with anchor #nowhere"),
+])
+def test_broken_links_name_page_line_and_reason(link, reason):
+    pages = dict(PAGES)
+    pages["docs/index.md"] += f"\nsee [it]({link})\n"
+    _, broken = doc_links.check_links(pages, lambda p: None, lambda p: p == "python/orders.py")
+    assert [(b.page, b.line, b.reason) for b in broken] == [("docs/index.md", 11, reason)]
+
+
+def test_slugs_follow_github():
+    assert doc_links.slug("POST /orders: Place `it`!") == "post-orders-place-it"
+    assert doc_links.anchors("# A b\n## A b\n<a id=\"x\"></a>\n") == {"a-b", "a-b-1", "x"}
+
+
+MODULE = '''"""doc"""
+import dataclasses
+from other import Imported
+
+FIELDS = ("a", "b")
+_PRIVATE = 1
+LIMIT: int = 3
+
+
+@dataclasses.dataclass(frozen=True)
+class Model(Base):
+    a: int
+    b: str | None = None
+
+    def to_dict(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Model":
+        return cls()
+
+    def _hidden(self):
+        pass
+
+
+def validate(data: dict, *, strict: bool = False) -> list[str]:
+    return []
+'''
+
+
+def test_api_of_a_module():
+    api = api_surface.module_api(MODULE, "m.py")
+    assert api["functions"] == {"validate": "(data: dict, *, strict: bool=False) -> list[str]"}
+    assert api["constants"] == {"FIELDS": "= ('a', 'b')", "LIMIT": ": int = 3"}
+    model = api["classes"]["Model"]
+    assert model["bases"] == ["Base"]
+    assert model["methods"] == {"to_dict": "(self) -> dict",
+                                "from_dict": "@classmethod (cls, data: dict) -> 'Model'"}
+    assert model["attributes"] == {"a": ": int", "b": ": str | None = None"}
+    with pytest.raises(UserError) as err:
+        api_surface.module_api("x = (\n", "bad.py")
+    assert err.value.file == "bad.py" and err.value.line == 1
+
+
+def test_change_summary_flags_removals_and_signature_changes_as_breaking():
+    def api(text: str) -> dict:
+        return api_surface.symbols(api_surface.api_document(
+            {"pkg.m": ("m.py", api_surface.module_api(text, "m.py"))}))
+    before = changes.snapshot({"o/a": {"checksum": "1"}, "o/b": {"checksum": "2"}}, api(MODULE))
+    edited = MODULE.replace("strict: bool = False", "strict: bool").replace('"b")', '"b", "c")') \
+        .replace("    def to_dict(self) -> dict:\n        return {}\n", "")
+    after = changes.snapshot({"o/a": {"checksum": "1"}, "o/b": {"checksum": "3"},
+                              "o/c": {"checksum": "4"}}, api(edited))
+    diff = changes.diff(before, after)
+    assert diff["files"] == {"added": ["o/c"], "removed": [], "changed": ["o/b"]}
+    assert diff["breaking"] == ["pkg.m.Model.to_dict", "pkg.m.validate"]
+    assert "pkg.m.FIELDS" in diff["api"]["changed"]          # a value, not breaking
+    text = changes.render_markdown(diff)
+    assert "**BREAKING** `pkg.m.Model.to_dict` removed" in text
+    assert changes.diff(None, after)["baseline"] is True
+    assert changes.diff(after, after)["breaking"] == []
+
+
+def test_code_stats_counts_per_format_kind_and_pattern():
+    stats = publish.count_lines(
+        {"o/a.py": b"x = 1\n\ny = 2\n", "o/a.sql": b"SELECT 1;\n", "o/b.json": b"{}\n"},
+        {"o/a.py": "a", "o/a.sql": "a", "o/b.json": "b"}, {"a": "entity", "b": "enum"})
+    assert stats["total"] == {"files": 3, "lines": 5, "blank": 1, "bytes": 26}
+    assert stats["per_format"]["python"] == {"files": 1, "lines": 3, "blank": 1, "bytes": 13}
+    assert stats["per_kind"]["entity"]["lines"] == 4 and stats["per_pattern"]["b"]["files"] == 1
+
+
+def test_tree_checksums_skip_themselves_and_bytecode(tmp_path):
+    (tmp_path / "sub/__pycache__").mkdir(parents=True)
+    (tmp_path / "sub/__pycache__/m.pyc").write_bytes(b"junk")
+    (tmp_path / "sub/m.py").write_text("A = 1\n")   # sha256 06edbcf4...
+    (tmp_path / "SHA256SUMS").write_text("old\n")
+    (tmp_path / ".x.py.abc.tmp").write_text("partial")
+    text = publish.tree_checksums(str(tmp_path), str(tmp_path / "SHA256SUMS"))
+    assert text == "06edbcf4336165a271e6524025a6439c3caa3246fd0796f116772279707a5325  sub/m.py\n"
