@@ -1,0 +1,80 @@
+"""Tasks 9-22 through the real `doit` in a temporary copy of the project."""
+from __future__ import annotations
+
+import hashlib
+import re
+import zipfile
+
+from tests.conftest import copy_project
+
+PHASES_4_5 = ("import-check", "generated-tests", "sql-schema", "schema-catalog", "reproducibility",
+              "api-surface", "docs", "docs-links", "package", "checksums", "verify-package",
+              "code-stats", "change-summary", "run-report")
+WHEEL = "output/dist/conductor_models-0.1.0-py3-none-any.whl"
+
+
+def ran(project) -> set[str]:
+    return {name for name, status in project.statuses().items() if status == "ran"}
+
+
+def test_cold_build_publishes_everything_reproducibly_then_does_nothing(built_template, tmp_path):
+    listed = built_template.doit("list", check=True).stdout.split()
+    assert set(PHASES_4_5) <= set(listed)
+    assert len([w for w in listed if re.fullmatch(r"\d+", w)]) == 22
+    assert built_template.path(WHEEL).is_file()
+    names = zipfile.ZipFile(built_template.path(WHEEL)).namelist()
+    assert "conductor_models/orders.py" in names and names[-1].endswith(".dist-info/RECORD")
+
+    other = copy_project(tmp_path / "second")
+    other.doit(check=True)
+    tree = built_template.tree()
+    assert tree == other.tree()
+    assert {"schema.sql", "api.json", "SHA256SUMS", "schemas/index.json", "docs/index.md",
+            "docs/orders.md"} <= set(tree)
+    sums = dict(reversed(line.split("  ", 1)) for line in
+                built_template.path("output/SHA256SUMS").read_text().splitlines())
+    assert sums == {path: digest for path, digest in tree.items() if path != "SHA256SUMS"}
+    report = built_template.path(".conductor/reports/workflow.md").read_text()
+    assert hashlib.sha256(built_template.path(WHEEL).read_bytes()).hexdigest() in report
+    assert re.search(r"(\d+) of \1 tests passed", report)
+
+    again = other.doit(check=True)
+    statuses = other.statuses()
+    assert set(PHASES_4_5) <= set(statuses)
+    assert set(statuses.values()) == {"up-to-date"}, again.stdout
+
+
+def test_an_edit_reruns_what_it_affects_and_reports_breaking_changes(built):
+    sql = built.path("templates/sql/enum.sql.j2")
+    sql.write_text(sql.read_text().replace("\n-- {{", "\n-- Values: {{", 1))
+    built.doit(check=True)
+    assert {"sql-schema", "checksums", "change-summary", "run-report"} <= ran(built)
+    assert not {"import-check", "generated-tests", "api-surface", "package",
+                "verify-package", "schema-catalog"} & ran(built)
+    assert "Values:" in built.path("output/schema.sql").read_text()
+
+    pattern = built.path("patterns/orders.yaml")
+    pattern.write_text(pattern.read_text().replace(
+        "    - {name: note, type: str, required: false, max_length: 500}\n", ""))
+    built.doit(check=True)
+    assert {"import-check", "generated-tests", "api-surface", "package", "verify-package"} \
+        <= ran(built)
+    changes = built.path(".conductor/reports/changes.md").read_text()
+    assert "**BREAKING** `conductor_models.orders.Orders.note` removed" in changes
+    assert "output/python/conductor_models/orders.py" in changes
+    assert not list(built.path("output").rglob("__pycache__"))
+
+
+def test_a_failing_generated_test_is_one_line_and_blocks_the_package(built):
+    wheel = built.path(WHEEL).read_bytes()
+    template = built.path("templates/python/test_enum.py.j2")
+    template.write_text(template.read_text().replace(
+        "parse(member.value), member)", "parse(member.value), None)"))
+    result = built.doit()
+    text = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in text
+    failures = [line for line in text.splitlines() if re.search(
+        r"output/python/tests/test_\w+\.py:\d+: generated test test_\w+\.Test\w+"
+        r"\.test_parse_round_trip failed", line)]
+    assert len(failures) == 1, text
+    assert "package" not in ran(built) and built.path(WHEEL).read_bytes() == wheel
