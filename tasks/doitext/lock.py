@@ -9,8 +9,11 @@ The lock is `fcntl.flock` on that file: the kernel releases it when the holder
 dies however it dies, so a lock left by a killed run is never "stale" in the
 sense of blocking anyone.  The file also carries a one-line JSON record of the
 holder (pid, host, start time, command) so a waiting run can say whom it waits
-for; a record still present when the lock is free means the previous holder
-ended without releasing it (killed), which is reported once and taken over.
+for.  The record is cleared only when a run ends normally; one still present
+when the lock is free means the previous run was killed or interrupted, which
+is reported in one line, and the temporary files its atomic writes may have
+left in `output/` and next to the DB are removed (no run is writing them: we
+hold the lock).
 
 Only the process that took the lock holds it: forked `doit -n` workers close
 their copy, so an orphaned worker can never keep a repository locked.
@@ -33,8 +36,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from tasks.config import LockSettings, load_config
+from tasks.config import Config, LockSettings, load_config
 from tasks.errors import UserError
+from tasks.fsio import remove_stale_temps
 
 LOCK_NAME = "lock"
 ENV_WAIT = "CONDUCTOR_LOCK_WAIT"
@@ -81,13 +85,15 @@ def read_holder(path: str | os.PathLike) -> Holder | None:
         return None
 
 
-def effective_settings(root: str | os.PathLike) -> LockSettings:
-    """`[tool.conductor.lock]`, overridden by the environment.  A broken
-    pyproject.toml falls back to the defaults: task 2 reports it properly."""
+def effective_settings(root: str | os.PathLike) -> tuple[LockSettings, str]:
+    """`[tool.conductor.lock]` overridden by the environment, and the output
+    directory.  A broken pyproject.toml falls back to the defaults: task 2
+    reports it properly."""
     try:
-        settings = load_config(root).lock
+        config = load_config(root)
     except UserError:
-        settings = LockSettings()
+        config = Config()
+    settings = config.lock
     wait, timeout = settings.wait, settings.timeout_s
     if os.environ.get(ENV_WAIT, "").strip():
         wait = os.environ[ENV_WAIT].strip().lower() not in ("0", "false", "no", "off")
@@ -97,16 +103,18 @@ def effective_settings(root: str | os.PathLike) -> LockSettings:
         except ValueError:
             raise UserError(f"{ENV_TIMEOUT}={os.environ[ENV_TIMEOUT]!r} is not a number "
                             "of seconds") from None
-    return LockSettings(wait=wait, timeout_s=timeout)
+    return LockSettings(wait=wait, timeout_s=timeout), str(Path(root) / config.output_dir)
 
 
 class RunLock:
     """`with RunLock(path, settings):` holds the repository lock for the block."""
 
     def __init__(self, path: str | os.PathLike, settings: LockSettings,
-                 command: str = "", announce=sys.stderr.write) -> None:
+                 command: str = "", announce=sys.stderr.write,
+                 output_dir: str | os.PathLike | None = None) -> None:
         self.path = Path(path)
         self.settings = settings
+        self.output_dir = output_dir
         self.command = command or " ".join(["doit", *sys.argv[1:]])
         self._announce = announce
         self._fd: int | None = None
@@ -115,8 +123,8 @@ class RunLock:
         self.acquire()
         return self
 
-    def __exit__(self, *exc_info) -> None:
-        self.release()
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self.release(clean=exc_type is None)
 
     def acquire(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,8 +136,11 @@ class RunLock:
             raise
         left = read_holder(self.path)
         if left is not None and left.pid != os.getpid():
-            self._announce(f"note: {self.path}: the run that held the lock ({left.describe()}) "
-                           "ended without releasing it, probably killed; taking it over\n")
+            removed = self._clear_leftovers()
+            self._announce(f"note: {self.path}: the previous run ({left.describe()}) did not "
+                           f"finish (killed or interrupted); taking over the lock"
+                           + (f", removed {removed} half-written temporary file(s)" if removed
+                              else "") + "\n")
         record = json.dumps(holder_to_json(Holder(os.getpid(), socket.gethostname(),
                                                   time.time(), self.command)))
         os.ftruncate(fd, 0)
@@ -137,15 +148,25 @@ class RunLock:
         self._fd = fd
         _HELD.add(fd)
 
-    def release(self) -> None:
+    def release(self, clean: bool = True) -> None:
+        """Give the lock up; `clean=False` (an exception ends the run) keeps the
+        record so the next run knows to clear what this one left half-done."""
         fd, self._fd = self._fd, None
         if fd is None:
             return
         _HELD.discard(fd)
         try:
-            os.ftruncate(fd, 0)  # a clean release leaves no record behind
+            if clean:
+                os.ftruncate(fd, 0)
         finally:
             os.close(fd)  # closing the last descriptor releases the flock
+
+    def _clear_leftovers(self) -> int:
+        """Temporary files of atomic writes a dead run left (see `fsio.atomic_write`)."""
+        removed = [p for p in self.path.parent.glob(".*.tmp") if _unlink(p)]
+        if self.output_dir is not None and Path(self.output_dir).is_dir():
+            removed += remove_stale_temps(self.output_dir)
+        return len(removed)
 
     def _wait_for(self, fd: int) -> None:
         if _try_lock(fd):
@@ -168,6 +189,14 @@ class RunLock:
         who = holder.describe() if holder else "another doit"
         raise LockBusy(f"another run still holds the lock after {settings.timeout_s:g}s "
                        f"({who}); giving up", str(self.path))
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
 
 
 def _try_lock(fd: int) -> bool:
@@ -198,6 +227,7 @@ os.register_at_fork(after_in_child=_close_in_child)
 @contextlib.contextmanager
 def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike) -> Iterator[RunLock]:
     """Hold `<state_dir>/lock` for a run of the project in `project_dir`."""
-    lock = RunLock(Path(state_dir) / LOCK_NAME, effective_settings(project_dir))
+    settings, output_dir = effective_settings(project_dir)
+    lock = RunLock(Path(state_dir) / LOCK_NAME, settings, output_dir=output_dir)
     with lock:
         yield lock
