@@ -1,0 +1,62 @@
+"""Ctrl-C (SIGINT to doit's process group, as a terminal sends it), serial and
+`-n 3`: finished tasks are recorded, interrupted ones are not marked done, the
+exit code says the run was interrupted (130) and there is no traceback."""
+from __future__ import annotations
+
+import shutil
+import signal
+import sys
+
+import pytest
+
+from tests.reliability.conftest import (kill_group, ran_records, run, set_conductor, spawn,
+                                        stray_temps, wait_for)
+from tasks.profiling import store
+
+SLOW_CHECK = f'".sql" = "{sys.executable} -c \'import time; time.sleep(0.4)\' {{file}}"'
+
+
+def codegen_statuses(run_dir) -> dict[str, str]:
+    return {r.name: r.status for r in store.load_run(run_dir).tasks
+            if r.name.startswith("codegen:") and r.name != "codegen:_manifest"}
+
+
+@pytest.mark.parametrize("args", [(), ("-n", "3")], ids=["serial", "n3"])
+def test_ctrl_c_records_finished_tasks_only(fresh, reference, args):
+    # A cold build, with a slow quality check so that Ctrl-C lands inside codegen.
+    shutil.rmtree(fresh.path("output"))
+    shutil.rmtree(fresh.path(".conductor"))
+    set_conductor(fresh, "checks", SLOW_CHECK)
+    metrics = store.metrics_root(fresh.root)
+    runs_before = len(store.list_runs(metrics))
+
+    process = spawn(fresh, *args)
+    try:
+        wait_for(lambda: len(store.list_runs(metrics)) > runs_before and ran_records(fresh) >= 9)
+        kill_group(process, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+    finally:
+        kill_group(process, signal.SIGKILL)
+    assert process.returncode == 130, out + err
+    assert "Traceback" not in out + err, out + err
+    assert err.count("\n") == 1 and err.startswith("doit: interrupted"), err
+
+    interrupted_run = store.list_runs(metrics)[-1]
+    assert store.load_run(interrupted_run).summary.completed is False
+    first = codegen_statuses(interrupted_run)
+    done = {name for name, status in first.items() if status == "ran"}
+    cut = {name for name, status in first.items() if status == "failed"}
+    assert done, first
+    if not args:
+        assert len(cut) == 1, first  # the one task running when Ctrl-C came
+    for name in cut:
+        record = next(r for r in store.load_run(interrupted_run).tasks if r.name == name)
+        assert record.error == "interrupted before it finished"
+
+    again = run(fresh, *args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    second = codegen_statuses(store.list_runs(metrics)[-1])
+    assert all(second[name] == "up-to-date" for name in done), second
+    assert all(second[name] == "ran" for name in cut), second
+    assert fresh.tree() == reference.tree()
+    assert stray_temps(fresh.path("output")) == []
