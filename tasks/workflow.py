@@ -133,6 +133,10 @@ def task_plan_codegen():
     }
 
 
+def _fragment(pattern: str) -> str:
+    return f"{layout.FRAGMENTS}/{pattern}.json"
+
+
 @create_after(executed="plan-codegen")
 def task_codegen():
     """8 codegen: render, compile, check and write each pattern's files (one sub-task each)."""
@@ -164,17 +168,19 @@ def task_codegen():
                          *(f"{templates}/{t}" for t in entry["templates"]),
                          layout.CODEGEN_SETTINGS],
             "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
-            "targets": [o["path"] for o in entry["outputs"]],
+            "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
             "clean": True,
         }
     # doit drops a group task's own actions, so the closing step is a sub-task
     # too; its name cannot clash with a pattern's (those start with a letter).
+    # Its file_dep on every fragment re-merges the manifest in the same run as
+    # any change, before tasks 9-22 look at it.
     yield {
         "basename": "codegen",
         "name": "_manifest",
         "doc": "prune outputs of removed patterns; merge compile.manifest",
         "actions": [(pipeline.finish_codegen, [names, settings])],
-        "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS],
+        "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS, *map(_fragment, names)],
         "task_dep": [f"codegen:{name}" for name in names],
         "targets": [layout.MANIFEST],
         "clean": True,

@@ -74,54 +74,27 @@ class Products:
         return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names]
 
 
-_SEEN: dict[tuple, dict[str, dict]] = {}
+_SEEN: dict[tuple[int, int], dict[str, dict]] = {}
 
 
 def manifest_files() -> dict[str, dict]:
     """Every generated file with its checksum and pattern ({} before codegen).
 
-    compile.manifest when it is newer than every manifest fragment; otherwise
-    the fragments themselves: when no file changed, task 8 merges the manifest
-    only in its teardown, at the end of the run, after tasks 9-22 looked.  Cached
-    per content version (atomic writes rename, so a fragment write moves the
-    directory's mtime), since every phase 4/5 check of a no-op run asks."""
-    fragments = f"{layout.CACHE}/manifest.d"
-    try:
-        fragments_mtime = os.stat(fragments).st_mtime_ns
-    except FileNotFoundError:
-        return {}
+    Read from compile.manifest, which codegen:_manifest re-merges in any run
+    that changed a generated file, before tasks 9-22 are checked.  Cached per
+    file version, since every phase 4/5 check of a no-op run asks."""
     try:
         stat = os.stat(layout.MANIFEST)
-        manifest_key = (stat.st_mtime_ns, stat.st_size)
     except FileNotFoundError:
-        manifest_key = None
-    if manifest_key and manifest_key[0] > fragments_mtime:
-        key: tuple = ("manifest", *manifest_key)
-        if key not in _SEEN:
-            _SEEN[key] = _read_manifest()
-    else:
-        key = ("fragments", fragments_mtime)
-        if key not in _SEEN:
-            _SEEN[key] = _read_fragments()
+        return {}
+    key = (stat.st_mtime_ns, stat.st_size)
+    if key not in _SEEN:
+        try:
+            with open(layout.MANIFEST, "rb") as handle:
+                _SEEN[key] = json.load(handle).get("files", {})
+        except (OSError, ValueError, AttributeError):
+            _SEEN[key] = {}
     return _SEEN[key]
-
-
-def _read_manifest() -> dict[str, dict]:
-    try:
-        with open(layout.MANIFEST, "rb") as handle:
-            return json.load(handle).get("files", {})
-    except (OSError, ValueError, AttributeError):
-        return _read_fragments()
-
-
-def _read_fragments() -> dict[str, dict]:
-    from tasks.codegen import outputs
-    files = {}
-    for name in outputs.fragment_names(layout.CACHE):
-        for path, entry in outputs.read_fragment(layout.CACHE, name).items():
-            files[path] = {"checksum": entry.checksum, "size": entry.size, "pattern": name,
-                           "template": entry.template}
-    return dict(sorted(files.items()))
 
 
 class GeneratedFiles:

@@ -14,8 +14,15 @@ ENUMS = {"currency", "order_status", "user_role"}
 
 
 def ran(project, prefix="codegen:") -> set[str]:
+    """Patterns whose codegen sub-task ran (not the closing codegen:_manifest)."""
     return {name.split(":", 1)[1] for name, status in project.statuses(prefix).items()
-            if status == "ran"}
+            if status == "ran" and not name.endswith(":_manifest")}
+
+
+def generated(tree: dict) -> dict:
+    """The part of output/ that codegen itself writes (tasks 9-22 add more)."""
+    return {p: v for p, v in tree.items()
+            if p.startswith(("python/", "sql/")) or p.endswith(".schema.json")}
 
 
 def changed_files(before: dict, after: dict) -> set[str]:
@@ -31,12 +38,12 @@ def test_second_build_renders_compiles_and_checks_nothing(built):
 
 
 def test_editing_one_pattern_regenerates_exactly_its_files(built):
-    before = built.mtimes()
+    before = generated(built.mtimes())
     source = built.path("patterns/currency.yaml")
     source.write_text(source.read_text().replace("[EUR, USD, GBP, CHF]", "[EUR, USD, GBP, CHF, JPY]"))
     built.doit("codegen", check=True)
     assert ran(built) == {"currency"}
-    assert changed_files(before, built.mtimes()) == {
+    assert changed_files(before, generated(built.mtimes())) == {
         "python/conductor_models/currency.py", "python/tests/test_currency.py",
         "sql/currency.sql", "schemas/currency.schema.json"}
     record = built.last_run()["codegen:currency"]
@@ -44,26 +51,26 @@ def test_editing_one_pattern_regenerates_exactly_its_files(built):
 
 
 def test_editing_a_partial_rerenders_exactly_the_patterns_that_reach_it(built):
-    before = built.tree()
+    before = generated(built.tree())
     partial = built.path("templates/_partials/field_checks.py.j2")
     partial.write_text(partial.read_text().replace('": required"', '": is required"'))
     built.doit("codegen", check=True)
     # field_checks is included by the entity and endpoint modules, never by enums
     assert ran(built) == ENTITY_OR_ENDPOINT
-    changed = changed_files(before, built.tree())
+    changed = changed_files(before, generated(built.tree()))
     assert changed and all(re.match(r"python/(conductor_models|tests)/", p) for p in changed)
     assert not any(name in p for p in changed for name in ENUMS)
 
 
 def test_a_template_change_that_renders_the_same_compiles_nothing(built):
-    before = built.mtimes()
+    before = generated(built.mtimes())
     template = built.path("templates/sql/enum.sql.j2")
     template.write_text(template.read_text() + "{# a comment renders as nothing #}\n")
     built.doit("codegen", check=True)
     assert ran(built) == ENUMS
     records = built.last_run()
     assert all(records[f"codegen:{n}"].counters.get("files_compiled", 0) == 0 for n in ENUMS)
-    assert built.mtimes() == before  # identical content is not rewritten
+    assert generated(built.mtimes()) == before  # identical content is not rewritten
 
 
 def test_touching_files_without_changing_them_reruns_nothing(built):
@@ -78,7 +85,7 @@ def test_touching_files_without_changing_them_reruns_nothing(built):
 def test_removing_a_pattern_prunes_its_outputs_and_says_so(built):
     built.path("patterns/create_order.yaml").unlink()
     result = built.doit("codegen", check=True)
-    tree = built.tree()
+    tree = generated(built.tree())
     assert not [p for p in tree if "create_order" in p]
     assert "pruned output/python/conductor_models/create_order.py" in result.stderr
     manifest = built.path(".conductor/cache/compile.manifest").read_text()
@@ -101,14 +108,14 @@ def test_output_is_identical_however_it_is_built(tmp_path):
     config = slow.path("pyproject.toml")
     config.write_text(config.read_text().replace("enabled = true", "enabled = false"))
     slow.doit("codegen", check=True)
-    reference = slow.tree()
+    reference = generated(slow.tree())
     assert len(reference) == 37
     assert not list(slow.path(".conductor/cache/templates").glob("*.jbc"))
 
     for workers in ("1", "3"):
         fresh = copy_project(tmp_path / f"n{workers}")
         fresh.doit("-n", workers, "codegen", check=True)
-        assert fresh.tree() == reference, f"-n {workers}"
+        assert generated(fresh.tree()) == reference, f"-n {workers}"
 
     # edits and reverts, three times over, rebuilt warm in parallel each time
     warm = fresh
@@ -119,11 +126,11 @@ def test_output_is_identical_however_it_is_built(tmp_path):
         pattern.write_text(original_pattern.replace("max_length: 500", "max_length: 400"))
         partial.write_text(original_partial.replace('"REAL"', '"DOUBLE"'))
         warm.doit("-n", "3", "codegen", check=True)
-        assert warm.tree() != reference
+        assert generated(warm.tree()) != reference
         pattern.write_text(original_pattern)
         partial.write_text(original_partial)
         warm.doit("-n", "3", "codegen", check=True)
-        assert warm.tree() == reference
+        assert generated(warm.tree()) == reference
 
 
 def test_template_cache_survives_a_restart_and_misses_on_change(built):
@@ -142,14 +149,14 @@ def test_template_cache_survives_a_restart_and_misses_on_change(built):
 
 
 def test_a_corrupted_cache_entry_is_rebuilt_not_used(built):
-    reference = built.tree()
+    reference = generated(built.tree())
     entries = sorted(built.path(".conductor/cache/templates").glob("*.jbc"))
     for entry in entries:
         data = entry.read_bytes()
         entry.write_bytes(data[: len(data) // 2])      # truncated
     shutil.rmtree(built.path("output"))
     built.doit("codegen", check=True)
-    assert built.tree() == reference
+    assert generated(built.tree()) == reference
     records = built.last_run().values()
     assert sum(r.counters.get("template_cache_misses", 0) for r in records) >= len(entries)
     # rebuilt: the next fresh process hits again
@@ -174,14 +181,19 @@ def test_manifest_lists_every_generated_file_with_its_checksum(built):
     from tasks.codegen.outputs import content_checksum
     manifest = json.loads(built.path(".conductor/cache/compile.manifest").read_text())
     assert manifest["version"] == 1
-    generated = {p for p in built.tree() if p.count("/") and not p.startswith(("docs", "dist"))}
-    listed = {p.removeprefix("output/") for p in manifest["files"]}
-    assert listed <= set(built.tree())
+    assert {p.removeprefix("output/") for p in manifest["files"]} == set(generated(built.tree()))
     for path, entry in manifest["files"].items():
         data = built.path(path).read_bytes()
         assert entry["checksum"] == content_checksum(data) and entry["size"] == len(data)
-    assert {p for p in listed} >= {p for p in generated if p.endswith((".sql", ".schema.json"))
-                                   and "/" in p and p.split("/")[-1] != "index.json"}
+
+
+def test_manifest_is_current_within_the_run_that_changed_a_file(built):
+    source = built.path("patterns/users.yaml")
+    source.write_text(source.read_text().replace("max_length: 60", "max_length: 70"))
+    built.doit(check=True)
+    statuses = built.statuses()
+    assert statuses["codegen:_manifest"] == "ran"
+    assert statuses["generated-tests"] == "ran" and statuses["sql-schema"] == "ran"
 
 
 def test_only_the_changed_pattern_file_is_reparsed(built):
@@ -195,12 +207,12 @@ def test_only_the_changed_pattern_file_is_reparsed(built):
 def test_external_checks_from_config_run_and_fail_cleanly(built):
     config = built.path("pyproject.toml")
     text = config.read_text()
-    before = built.tree()
+    before = generated(built.tree())
     config.write_text(text.replace("[tool.conductor.checks]\n",
                                    '[tool.conductor.checks]\n".sql" = "grep -q PRIMARY {file}"\n'))
     shutil.rmtree(built.path("output/sql"))
     built.doit("codegen", check=True)
-    assert built.tree() == before
+    assert generated(built.tree()) == before
     assert sum(r.counters.get("external_checks", 0) for r in built.last_run().values()) == 7
 
     config.write_text(text.replace("[tool.conductor.checks]\n",
@@ -214,11 +226,11 @@ def test_external_checks_from_config_run_and_fail_cleanly(built):
 
 
 def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
-    before = built.tree()
+    before = generated(built.tree())
     source = built.path("patterns/products.yaml")
     source.write_text(source.read_text().replace("{name: stock, type: int}",
                                                  "{name: class, type: int}"))
     result = built.doit("-n", "3", "codegen")
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     assert "ERROR: codegen:products: output/python/conductor_models/products.py:" in result.stdout
-    assert built.tree() == before
+    assert generated(built.tree()) == before
