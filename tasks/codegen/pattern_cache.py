@@ -1,12 +1,15 @@
 """Validated patterns, cached by content: only changed pattern files are re-parsed.
 
 The key is an xxhash of the pattern's bytes, its path, the kinds table's digest
-and the schema version, so an entry can never describe other input; entries are
-JSON written atomically, and one that does not read back is simply re-parsed.
+and the schema version, so an entry can never describe other input.  An entry is
+`MAGIC + xxh3_64(payload) + newline + JSON`, written atomically; one whose
+checksum or JSON does not verify (truncated, garbled, edited) is reported in one
+line and the pattern is parsed again, so a damaged entry is never used.
 """
 from __future__ import annotations
 
 import json
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -18,7 +21,8 @@ from tasks.codegen.templates import load_kinds
 from tasks.fsio import atomic_write, dump_json
 from tasks.profiling import counters
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: checksummed entries
+MAGIC = b"conductor-pattern 1 "
 
 
 def pattern_key(raw: bytes, source: str, kinds_digest: str) -> str:
@@ -31,19 +35,44 @@ def load_pattern(source: str, cache_dir: str, templates_dir: str, kinds_digest: 
     raw = read_pattern_bytes(Path(source), source)
     key = pattern_key(raw, source, kinds_digest)
     entry = Path(cache_dir) / "patterns" / f"{key}.json"
-    try:
-        pattern = pattern_from_json(json.loads(entry.read_bytes()))
+    pattern = read_entry(entry, source)
+    if pattern is not None:
         counters.add("pattern_cache_hits")
         return pattern
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
     pattern = parse_pattern(raw, source, _kinds(templates_dir, kinds_digest))
     counters.add("patterns_parsed")
     try:
-        atomic_write(entry, dump_json(pattern_to_json(pattern)))
+        atomic_write(entry, entry_bytes(pattern))
     except OSError:
         pass  # a cache that cannot be written costs time, not correctness
     return pattern
+
+
+def entry_bytes(pattern: Pattern) -> bytes:
+    payload = dump_json(pattern_to_json(pattern))
+    return MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n" + payload
+
+
+def read_entry(entry: Path, source: str) -> Pattern | None:
+    """The cached pattern, or None if there is none or it does not verify."""
+    try:
+        raw = entry.read_bytes()
+    except OSError:
+        return None
+    header, _, payload = raw.partition(b"\n")
+    try:
+        if (not header.startswith(MAGIC)
+                or header[len(MAGIC):] != xxhash.xxh3_64_hexdigest(payload).encode()):
+            raise ValueError("checksum mismatch")
+        pattern = pattern_from_json(json.loads(payload))
+        if pattern.source != source:
+            raise ValueError(f"describes {pattern.source}")
+        return pattern
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        sys.stderr.write(f"WARNING: {entry}: corrupt pattern cache entry ({reason}); "
+                         f"parsing {source} again\n")
+        return None
 
 
 @lru_cache(maxsize=4)
