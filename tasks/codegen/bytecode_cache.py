@@ -77,16 +77,14 @@ class TemplateBytecodeCache(BytecodeCache):
             with open(path, "rb") as handle:
                 info = os.fstat(handle.fileno())
                 if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
-                    self.rejected += 1
-                    return None
+                    return self._reject(path, "not a file of this user")
                 raw = handle.read()
         except OSError:
             return None
         header, _, payload = raw.partition(b"\n")
         if (not header.startswith(MAGIC)
                 or header[len(MAGIC):] != xxhash.xxh3_64_hexdigest(payload).encode()):
-            self.rejected += 1
-            return None
+            return self._reject(path, "checksum mismatch")
         try:
             os.utime(path)  # least recently used goes first at collection
         except OSError:
@@ -94,8 +92,15 @@ class TemplateBytecodeCache(BytecodeCache):
         try:
             return marshal.loads(payload)
         except (EOFError, ValueError, TypeError):
-            self.rejected += 1
-            return None
+            return self._reject(path, "undecodable")
+
+    def _reject(self, path: Path, reason: str) -> None:
+        """Never load an entry that is not ours and intact; say so in one line
+        (the template is compiled again and the entry replaced)."""
+        self.rejected += 1
+        sys.stderr.write(f"WARNING: {path}: template cache entry refused ({reason}); "
+                         "compiling the template again\n")
+        return None
 
     def clear(self) -> None:
         for entry in self.directory.glob("*" + SUFFIX):
@@ -110,6 +115,8 @@ def _private_dir(directory: Path) -> bool:
     except OSError:
         return False
     if info.st_uid != os.getuid():
+        sys.stderr.write(f"WARNING: {directory}: template cache directory belongs to another "
+                         "user; not using it\n")
         return False
     if info.st_mode & 0o077:
         try:
