@@ -1,0 +1,131 @@
+"""Corrupted state: a truncated or garbled dependency DB, template cache entry,
+compile manifest, manifest fragment, pattern cache entry or metrics file is
+detected, reported in one line, and rebuilt or ignored, never used as valid.
+Every case ends with the clean build's output/."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.reliability.conftest import run
+from tasks.profiling import store
+
+CACHE = ".conductor/cache"
+
+
+def truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[:len(data) // 2])
+
+
+def garble(path: Path) -> None:
+    """Flip bits in the middle of the file, keeping its size."""
+    data = bytearray(path.read_bytes())
+    for offset in range(len(data) // 2, min(len(data), len(data) // 2 + 8)):
+        data[offset] ^= 0x5A
+    path.write_bytes(bytes(data))
+
+
+DAMAGE = {"truncated": truncate, "garbled": garble}
+
+
+def warnings_about(result, fragment: str) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines()
+            if line.startswith("WARNING: ") and fragment in line]
+
+
+def assert_recovered(project, reference, result) -> None:
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert "Traceback" not in text, text
+    assert project.tree() == reference.tree()
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_dependency_db(fresh, reference, damage):
+    db = fresh.path(".conductor/doit.db")
+    DAMAGE[damage](db)
+    result = run(fresh)
+    assert len(warnings_about(result, ".conductor/doit.db: unreadable dependency DB")) == 1
+    assert fresh.path(".conductor/doit.db.corrupt").exists()
+    assert_recovered(fresh, reference, result)
+    again = run(fresh)
+    assert again.returncode == 0 and "WARNING" not in again.stdout + again.stderr
+    assert set(fresh.statuses().values()) <= {"up-to-date", "ignored"}
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_template_cache_entries(fresh, reference, damage):
+    entries = sorted(fresh.path(f"{CACHE}/templates").glob("*.jbc"))
+    assert entries
+    for entry in entries:
+        DAMAGE[damage](entry)
+    assert run(fresh, "forget", "codegen").returncode == 0
+    result = run(fresh, "codegen")
+    refused = warnings_about(result, "template cache entry refused (checksum mismatch)")
+    assert refused and len({line.split(":")[1] for line in refused}) == len(refused)
+    assert_recovered(fresh, reference, result)
+    records = fresh.last_run()
+    assert not any(r.counters.get("template_cache_hits") for r in records.values())
+    # The refused entries were replaced by good ones.
+    assert run(fresh, "forget", "codegen").returncode == 0
+    again = run(fresh, "codegen")
+    assert not warnings_about(again, "template cache")
+    assert sum(r.counters.get("template_cache_hits", 0) for r in fresh.last_run().values())
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_compile_manifest(fresh, reference, damage):
+    manifest = fresh.path(f"{CACHE}/compile.manifest")
+    DAMAGE[damage](manifest)
+    result = run(fresh)
+    assert len(warnings_about(result, "compile.manifest: unreadable")) == 1, result.stderr
+    assert_recovered(fresh, reference, result)
+    assert json.loads(manifest.read_bytes())["files"]
+
+
+@pytest.mark.parametrize("damage", DAMAGE)
+def test_manifest_fragment(fresh, reference, damage):
+    fragment = fresh.path(f"{CACHE}/manifest.d/users.json")
+    DAMAGE[damage](fragment)
+    assert run(fresh, "forget", "codegen:users").returncode == 0
+    result = run(fresh)
+    assert warnings_about(result, "manifest.d/users.json: unreadable manifest fragment")
+    assert_recovered(fresh, reference, result)
+    assert json.loads(fragment.read_bytes())["pattern"] == "users"
+
+
+@pytest.mark.parametrize("damage", [*DAMAGE, "edited"])
+def test_pattern_cache_entry(fresh, reference, damage):
+    """An entry that is valid JSON but not what was written (edited) is refused too."""
+    entries = [p for p in fresh.path(f"{CACHE}/patterns").glob("*.json")
+               if b'"currency"' in p.read_bytes()]
+    assert entries
+    for entry in entries:
+        if damage == "edited":
+            entry.write_bytes(entry.read_bytes().replace(b'"EUR"', b'"XXX"'))
+        else:
+            DAMAGE[damage](entry)
+    assert run(fresh, "forget", "validate-patterns", "codegen:currency").returncode == 0
+    result = run(fresh)
+    assert warnings_about(result, "corrupt pattern cache entry"), result.stdout + result.stderr
+    assert_recovered(fresh, reference, result)
+    assert b"XXX" not in fresh.path("output/python/conductor_models/currency.py").read_bytes()
+
+
+@pytest.mark.parametrize("name", [store.SUMMARY, store.TASKS, store.TRACE])
+def test_metrics_files(fresh, reference, name):
+    """A damaged run record never stops a build; the report names it in one line."""
+    newest = store.list_runs(store.metrics_root(fresh.root))[-1]
+    garble(newest / name)
+    result = run(fresh)
+    assert_recovered(fresh, reference, result)
+    assert store.load_run(store.list_runs(store.metrics_root(fresh.root))[-1]).summary.completed
+    report = run(fresh, "profile-report", "--run", newest.name)
+    text = report.stdout + report.stderr
+    assert "Traceback" not in text, text
+    if name != store.TRACE:  # the report does not read the trace
+        assert report.returncode != 0 and newest.name in report.stderr, text
+        assert len(report.stderr.strip().splitlines()) == 1, text
