@@ -19,4 +19,8 @@ class UserError(Exception):
         where = self.file or ""
         if where and self.line is not None:
             where = f"{where}:{self.line}"
-        return f"{where}: {self.message}" if where else self.message
+        text = f"{where}: {self.message}" if where else self.message
+        # One line whatever the input: a file name with a newline in it (or a
+        # control character quoted from a file) is shown escaped.
+        return text if text.isprintable() else "".join(
+            c if c.isprintable() else repr(c)[1:-1] for c in text)
