@@ -27,11 +27,14 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
         # mkstemp creates 0600; generated files get the usual umask-derived mode.
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A failed write() names no file; say which one (full disk, quota).
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
