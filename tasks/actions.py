@@ -1,12 +1,18 @@
 """The edge between task actions and doit: user errors become one-line failures."""
 from __future__ import annotations
 
+import errno
 import functools
 from typing import Callable
 
 from doit.exceptions import TaskFailed
 
 from tasks.errors import UserError
+
+
+# errno values that say "the disk will not take this", whatever the code did
+ENVIRONMENT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS,
+                                errno.EACCES, errno.EPERM})
 
 
 def user_action(func: Callable) -> Callable:
@@ -23,5 +29,12 @@ def user_action(func: Callable) -> Callable:
             result = func(*args, **kwargs)
         except UserError as err:
             return TaskFailed(str(err))
+        except OSError as err:
+            if err.errno not in ENVIRONMENT_ERRNOS:
+                raise
+            # A full, read-only or forbidden disk is the machine's state, not a
+            # bug: one line naming the file, like a user error.
+            where = f"{err.filename}: " if err.filename else ""
+            return TaskFailed(f"{where}cannot write: {err.strerror}")
         return result if isinstance(result, (dict, str, bool)) or result is None else None
     return run
