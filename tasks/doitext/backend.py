@@ -70,7 +70,14 @@ class ConductorDB:
         payload = json.dumps({"tasks": self._db, "digests": checker.DIGESTS},
                              separators=(",", ":")).encode()
         header = MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n"
-        atomic_write(self.name, header + payload, fsync=True)
+        try:
+            atomic_write(self.name, header + payload, fsync=True)
+        except OSError as exc:
+            # A full or read-only disk: the previous DB is still whole (the
+            # write is atomic), it only misses this run, whose tasks run again.
+            sys.stderr.write(f"ERROR: {self.name}: cannot save the dependency DB "
+                             f"({exc.strerror}); this run's tasks will run again\n")
+            return
         self._dirty = False
         checker.DIGESTS_DIRTY = False
 
