@@ -143,8 +143,13 @@ class RunLock:
                               else "") + "\n")
         record = json.dumps(holder_to_json(Holder(os.getpid(), socket.gethostname(),
                                                   time.time(), self.command)))
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, record.encode() + b"\n", 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode() + b"\n", 0)
+        except OSError:
+            # A full disk: the record only serves messages, the flock is what
+            # excludes other runs, so run on without it.
+            os.ftruncate(fd, 0)
         self._fd = fd
         _HELD.add(fd)
 
