@@ -16,6 +16,7 @@ from tests.conftest import Project, copy_project
 from tasks.profiling import store
 
 N_PATTERNS = 300
+REPO = Path(__file__).resolve().parents[2]
 
 
 def write_patterns(patterns_dir: Path, count: int) -> None:
@@ -43,18 +44,19 @@ def write_patterns(patterns_dir: Path, count: int) -> None:
 
 
 def make_workspace(target: Path, patterns: int | None = None) -> Project:
-    """A copy of the project; with `patterns`, a generated library of that size."""
+    """A copy of the project; with `patterns`, a library of that size from the
+    benchmark workload generator (tasks/workload.py), or generated here if that
+    is not available."""
+    if patterns is not None and (REPO / "tasks" / "workload.py").exists():
+        result = subprocess.run([sys.executable, "-m", "tasks.workload", str(target),
+                                 "--patterns", str(patterns)],
+                                capture_output=True, text=True, cwd=REPO)
+        if result.returncode == 0 and len(list((target / "patterns").glob("*.yaml"))) == patterns:
+            return Project(target)
+        shutil.rmtree(target, ignore_errors=True)
     project = copy_project(target)
     if patterns is not None:
-        workload = Path(__file__).resolve().parents[2] / "tasks" / "workload.py"
-        result = None
-        if workload.exists():
-            result = subprocess.run([sys.executable, "-m", "tasks.workload", str(target),
-                                     "--patterns", str(patterns)],
-                                    capture_output=True, text=True)
-        if result is None or result.returncode != 0 or not any(
-                (target / "patterns").glob("*.yaml")):
-            write_patterns(target / "patterns", patterns)
+        write_patterns(target / "patterns", patterns)
     return project
 
 

@@ -43,7 +43,7 @@ def cold_300(tmp_path_factory) -> tuple[Project, Project, float]:
     result = run(clean, *BUILD)
     build_s = time.monotonic() - started
     assert result.returncode == 0, result.stdout + result.stderr
-    assert len(clean.tree()) >= 4 * N_PATTERNS
+    assert len(clean.tree()) >= 3 * N_PATTERNS  # endpoints make 3 files, the others 4
     return planned, clean, build_s
 
 
@@ -55,11 +55,13 @@ def assert_db_verifies(root: Path) -> None:
         assert not Path(f"{db}.corrupt").exists(), "the dependency DB did not verify"
 
 
-def assert_metrics_readable(root: Path, runs_before: int) -> None:
+def assert_metrics_readable(root: Path, runs_before: int | None) -> None:
+    """Every run reads back; the killed one (if it got as far as starting one)
+    says it did not complete."""
     runs = store.list_runs(store.metrics_root(root))
     for run_dir in runs:
         store.load_run(run_dir)  # raises RecordError if unreadable
-    if len(runs) > runs_before:
+    if runs_before is not None and len(runs) > runs_before:
         assert store.load_run(runs[-1]).summary.completed is False
 
 
@@ -71,9 +73,10 @@ def crash_trial(planned: Project, clean: Project, build_s: float, target: Path,
         shutil.rmtree(target / ".conductor")
     runs_before = len(store.list_runs(store.metrics_root(target)))
     reference = clean.tree()
-    delay = rng.uniform(0.05, build_s)
+    delay = rng.uniform(0.05, 0.9 * build_s)
     process = spawn(project, *args, *BUILD)
     time.sleep(delay)
+    finished_first = process.poll() is not None  # faster than the measured build
     kill_group(process, signal.SIGKILL)
     process.communicate()
 
@@ -84,7 +87,7 @@ def crash_trial(planned: Project, clean: Project, build_s: float, target: Path,
         assert digest == reference[path], f"{path} is not the clean build's after a kill " \
                                           f"at {delay:.2f}s"
     assert_db_verifies(target)
-    assert_metrics_readable(target, runs_before)
+    assert_metrics_readable(target, runs_before if not finished_first else None)
 
     result = run(project, *args, *BUILD)
     assert result.returncode == 0, f"kill at {delay:.2f}s:\n{result.stdout}\n{result.stderr}"
