@@ -14,6 +14,8 @@ when the reporter asks for it with a `set_run_shape(mode, workers)` method.
 """
 from __future__ import annotations
 
+import queue
+
 from doit.runner import MRunner, MThreadRunner, Runner
 
 from tasks.profiling import probe
@@ -53,10 +55,50 @@ class ProbedRunner(_ProbedMixin, Runner):
     mode = SERIAL
 
 
+class _WorkerJoin:
+    """A worker process whose `join` keeps reading the result queue meanwhile."""
+
+    def __init__(self, process, results, late: list[dict]) -> None:
+        self._process = process
+        self._results = results
+        self._late = late
+
+    def join(self) -> None:
+        while self._process.exitcode is None:
+            try:
+                self._late.append(self._results.get(timeout=0.005))
+            except queue.Empty:
+                pass
+        self._process.join()
+
+    def __getattr__(self, name: str):
+        return getattr(self._process, name)
+
+
 class ProbedMRunner(_ProbedMixin, MRunner):
-    """Process runner (`-n N`): tasks run in forked worker processes."""
+    """Process runner (`-n N`): tasks run in forked worker processes.
+
+    Also fixes a hang of doit's MRunner: it joins its workers before reading
+    the `teardown_task` reports they send while tearing down, so a worker with
+    more than a pipe's worth of them (64 KiB: ~1,000 tasks with a teardown, as
+    `codegen` has on a 1,000-pattern library with `-n 2`) blocks on the full
+    pipe and the join never returns.  Here joining keeps reading."""
 
     mode = PROCESS
+
+    def _run_start_processes(self, job_q, result_q):
+        self._late_results: list[dict] = []
+        return [_WorkerJoin(process, result_q, self._late_results)
+                for process in super()._run_start_processes(job_q, result_q)]
+
+    def run_tasks(self, task_dispatcher):
+        super().run_tasks(task_dispatcher)
+        # What doit's own loop after the joins does, for what was read during them.
+        for result in self._late_results:
+            if "exit" in result:
+                raise result["exit"](result["exception"])
+            task = task_dispatcher.tasks[result["name"]]
+            getattr(self.reporter, result["reporter"])(task)
 
 
 class ProbedMThreadRunner(_ProbedMixin, MThreadRunner):
