@@ -163,7 +163,6 @@ def task_codegen():
             "name": entry["name"],
             "doc": f"generate the files of {entry['source']}",
             "actions": [(pipeline.build_pattern, [entry, settings])],
-            "teardown": [(pipeline.merge_manifest_once, [settings])],
             "file_dep": [entry["source"], *entry["dep_sources"],
                          *(f"{templates}/{t}" for t in entry["templates"]),
                          layout.CODEGEN_SETTINGS],

@@ -25,6 +25,7 @@ from tasks.codegen.bytecode_cache import collect_garbage
 from tasks.codegen.pattern_cache import load_pattern
 from tasks.codegen.plan import plan_entry_from_json
 from tasks.codegen.templates import environment
+from tasks.errors import UserError
 from tasks.profiling import counters
 
 
@@ -48,9 +49,19 @@ class Settings:
 
 @user_action
 def build_pattern(entry: dict, settings: dict) -> None:
-    """Render, validate, check and write the files of one pattern."""
-    plan = plan_entry_from_json(entry)
+    """Render, validate, check and write the files of one pattern.
+
+    On failure the manifest is merged before the failure is reported, since
+    codegen:_manifest will not run: it stays accurate after a failed run."""
     cfg = Settings(**settings)
+    try:
+        _build(plan_entry_from_json(entry), cfg)
+    except UserError:
+        outputs.merge_manifest(cfg.cache_dir)
+        raise
+
+
+def _build(plan, cfg: Settings) -> None:
     pattern = load_pattern(plan.source, cfg.cache_dir, cfg.templates_dir, cfg.kinds_digest)
     deps = {d: load_pattern(s, cfg.cache_dir, cfg.templates_dir, cfg.kinds_digest)
             for d, s in zip(plan.depends_on, plan.dep_sources)}
@@ -97,7 +108,8 @@ def build_pattern(entry: dict, settings: dict) -> None:
 
 @user_action
 def finish_codegen(pattern_names: list[str], settings: dict) -> None:
-    """Prune the outputs of patterns that were removed, then merge the manifest."""
+    """Prune the outputs of patterns that were removed, merge the manifest and keep
+    the template cache within its bounds."""
     cfg = Settings(**settings)
     keep = set(pattern_names)
     for name in outputs.fragment_names(cfg.cache_dir):
@@ -110,22 +122,7 @@ def finish_codegen(pattern_names: list[str], settings: dict) -> None:
         counters.add("files_pruned", len(removed))
         outputs.drop_fragment(cfg.cache_dir, name)
     outputs.merge_manifest(cfg.cache_dir)
-
-
-_MERGED_IN = None
-
-
-def merge_manifest_once(settings: dict) -> None:
-    """Teardown of every codegen sub-task, once per process at the end of the run:
-    merge the manifest (so it is accurate after failed runs too) and keep the
-    template cache within its bounds."""
-    global _MERGED_IN
-    if _MERGED_IN == os.getpid():
-        return
-    _MERGED_IN = os.getpid()
-    outputs.merge_manifest(settings["cache_dir"])
-    collect_garbage(Path(settings["cache_dir"]) / "templates",
-                    settings["cache_max_entries"], settings["cache_max_bytes"])
+    collect_garbage(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries, cfg.cache_max_bytes)
 
 
 def _compile_and_check(path: str, text: str, cfg: Settings) -> str:

@@ -17,9 +17,3 @@ def finish_codegen(pattern_names: list[str], settings: dict):
     """Prune the outputs of removed patterns, then merge compile.manifest."""
     from tasks.codegen import pipeline
     return pipeline.finish_codegen(pattern_names, settings)
-
-
-def merge_manifest_once(settings: dict):
-    """Teardown of each codegen sub-task (see `pipeline.merge_manifest_once`)."""
-    from tasks.codegen import pipeline
-    return pipeline.merge_manifest_once(settings)

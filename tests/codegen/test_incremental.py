@@ -234,3 +234,18 @@ def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
     assert "ERROR: codegen:products: output/python/conductor_models/products.py:" in result.stdout
     assert generated(built.tree()) == before
+
+
+def test_manifest_stays_accurate_after_a_failed_run(built):
+    import json
+    from tasks.codegen.outputs import content_checksum
+    users = built.path("patterns/users.yaml")
+    users.write_text(users.read_text().replace("max_length: 60", "max_length: 70"))
+    products = built.path("patterns/products.yaml")
+    products.write_text(products.read_text().replace("{name: stock, type: int}",
+                                                     "{name: class, type: int}"))
+    assert built.doit("codegen", "--continue").returncode != 0
+    assert built.statuses()["codegen:users"] == "ran"
+    manifest = json.loads(built.path(".conductor/cache/compile.manifest").read_text())
+    for path, entry in manifest["files"].items():
+        assert entry["checksum"] == content_checksum(built.path(path).read_bytes()), path
