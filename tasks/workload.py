@@ -1,6 +1,6 @@
 """Benchmark workload: a ready-to-run copy of this workflow with N synthetic patterns.
 
-    python -m tasks.workload DIR --patterns 1000 [--seed 1] [--compile-delay-ms 0]
+    python -m tasks.workload DIR --patterns 1000 [--seed 1] [--compile-delay-ms 0] [--independent]
 
 writes into DIR the project's `dodo.py` and `templates/`, a `pyproject.toml` with
 the repository's `[tool.doit]` and `[tool.conductor]` settings, and N patterns
@@ -16,6 +16,8 @@ left out: they would time the checker, not the workflow.  With
 `--compile-delay-ms D` each pattern also produces a TypeScript declaration whose
 compile step, like `tsc --noEmit` in production, is an external process taking D
 ms (`[tool.conductor.validators]`, run on a scratch copy by the pipeline).
+`--independent` drops every `depends_on` (entities and enums only): the seed
+project's shape, where patterns can all build at once.
 """
 from __future__ import annotations
 
@@ -75,6 +77,7 @@ class WorkloadSpec:
     patterns: int
     seed: int = 1
     compile_delay_ms: int = 0
+    independent: bool = False    # no depends_on at all: entities and enums only
 
 
 def synthetic_patterns(spec: WorkloadSpec) -> list[dict]:
@@ -84,9 +87,11 @@ def synthetic_patterns(spec: WorkloadSpec) -> list[dict]:
     documents = []
     for index in range(spec.patterns):
         kind = "entity" if not entities else _pick_kind(rng)
+        if spec.independent and kind == "endpoint":
+            kind = "entity"
         name = f"{rng.choice(NOUNS)}_{index:05d}"
         if kind == "entity":
-            documents.append(_entity(rng, name, entities))
+            documents.append(_entity(rng, name, [] if spec.independent else entities))
             entities.append(name)
         elif kind == "enum":
             documents.append(_enum(rng, name))
@@ -253,11 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--compile-delay-ms", type=int, default=0,
                         help="each pattern's TypeScript compile waits this long on an external process")
+    parser.add_argument("--independent", action="store_true",
+                        help="patterns without depends_on (entities and enums only)")
     args = parser.parse_args(argv)
     if args.patterns < 1 or args.compile_delay_ms < 0:
         parser.error("--patterns must be at least 1 and --compile-delay-ms not negative")
     try:
-        write_workload(args.directory, WorkloadSpec(args.patterns, args.seed, args.compile_delay_ms))
+        write_workload(args.directory, WorkloadSpec(args.patterns, args.seed, args.compile_delay_ms,
+                                                         args.independent))
     except FileExistsError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 1

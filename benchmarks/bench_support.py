@@ -1,0 +1,100 @@
+"""What the benchmarks share: run the real doit, workloads, comparisons, targets.
+
+(A module of its own, not conftest.py, so the benchmark files can import it.)
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tasks.workload import WorkloadSpec, write_workload
+
+BENCHMARKS = Path(__file__).resolve().parent
+REFERENCE_DODO = BENCHMARKS / "reference" / "dodo.py"
+
+
+def doit(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """The real `doit` (this interpreter's, not a shim) in `root`; failures raise."""
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    result = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    if result.returncode != 0:
+        raise AssertionError(f"doit {' '.join(args)} in {root} exited {result.returncode}\n"
+                             f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+    return result
+
+
+def executed(result: subprocess.CompletedProcess) -> list[str]:
+    """Tasks a run executed (both reporters print '.  name' for those)."""
+    return [line[3:] for line in result.stdout.splitlines() if line.startswith(".  ")]
+
+
+class Workloads:
+    """Pristine generated workloads, one per spec, copied for each use."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._pristine: dict[WorkloadSpec, Path] = {}
+        self._copies = 0
+
+    def pristine(self, spec: WorkloadSpec) -> Path:
+        if spec not in self._pristine:
+            path = self.root / "pristine" / f"p{spec.patterns}-s{spec.seed}-d{spec.compile_delay_ms}" \
+                f"{'-i' if spec.independent else ''}"
+            self._pristine[spec] = write_workload(path, spec)
+        return self._pristine[spec]
+
+    def copy(self, source: Path) -> Path:
+        self._copies += 1
+        target = self.root / "copies" / f"{self._copies:04d}-{source.name}"
+        shutil.copytree(source, target, symlinks=True)
+        return target
+
+    def fresh(self, spec: WorkloadSpec) -> Path:
+        """A copy of the workload with nothing built."""
+        return self.copy(self.pristine(spec))
+
+    def fresh_reference(self, spec: WorkloadSpec) -> Path:
+        """The same patterns and templates under the plain-doit reference dodo.py
+        (no pyproject.toml: doit's defaults)."""
+        self._copies += 1
+        source = self.pristine(spec)
+        target = self.root / "copies" / f"{self._copies:04d}-reference-{source.name}"
+        target.mkdir(parents=True)
+        shutil.copytree(source / "patterns", target / "patterns")
+        shutil.copytree(source / "templates", target / "templates")
+        shutil.copy2(REFERENCE_DODO, target / "dodo.py")
+        return target
+
+    def discard(self, path: Path) -> None:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@dataclass
+class Comparisons:
+    """Figures measured in this run, by name, so a later benchmark can set its
+    own against an earlier one (side by side, same machine, same minute)."""
+
+    seconds: dict[str, list[float]] = field(default_factory=dict)
+
+    def record(self, name: str, benchmark) -> float:
+        data = list(benchmark.stats.stats.data)
+        self.seconds[name] = data
+        return min(data)
+
+    def best(self, name: str) -> float | None:
+        data = self.seconds.get(name)
+        return min(data) if data else None
+
+
+def check_target(benchmark, enforce: bool, name: str, value: float, ok: bool, target: str) -> None:
+    """Record a target's measured value with the benchmark; assert it at full scale."""
+    benchmark.extra_info[name] = round(value, 4)
+    benchmark.extra_info[f"{name}_target"] = target
+    benchmark.extra_info[f"{name}_met"] = ok
+    if enforce:
+        assert ok, f"{name} = {value:.3f}, target {target}"

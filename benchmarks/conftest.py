@@ -1,0 +1,47 @@
+"""Fixtures of the benchmarks: generated workloads, the plain-doit reference, and
+side-by-side comparisons measured in the same pytest run.
+
+Scale: `--bench-scale quick` (the default, 200 patterns, a few minutes) runs every
+benchmark and records every ratio; `--bench-scale full` (1,000 patterns, the
+scale the targets are set at) also asserts them.  Targets that are not ratios
+(absolute seconds) are never asserted: docs/performance.md has the figures.
+"""
+from __future__ import annotations
+
+import pytest
+
+from bench_support import Comparisons, Workloads
+
+SCALES = {"quick": 200, "full": 1000}
+
+
+def pytest_addoption(parser):
+    parser.addoption("--bench-scale", choices=sorted(SCALES), default="quick",
+                     help="quick: 200 patterns, targets recorded only; "
+                          "full: 1,000 patterns, targets asserted")
+
+
+@pytest.fixture(scope="session")
+def scale(request) -> str:
+    return request.config.getoption("--bench-scale")
+
+
+@pytest.fixture(scope="session")
+def patterns(scale: str) -> int:
+    return SCALES[scale]
+
+
+@pytest.fixture(scope="session")
+def enforce_targets(scale: str) -> bool:
+    return scale == "full"
+
+
+@pytest.fixture(scope="session")
+def workloads(tmp_path_factory) -> Workloads:
+    """`python -m tasks.workload` as a fixture: generated once per spec, copied per use."""
+    return Workloads(tmp_path_factory.mktemp("workloads"))
+
+
+@pytest.fixture(scope="session")
+def comparisons() -> Comparisons:
+    return Comparisons()
