@@ -1,0 +1,58 @@
+"""Profiling on against off, cold code generation of the whole library.
+
+On: the `conductor` reporter (the project's default), which measures every task
+where it runs.  Off: doit's `console` reporter, with doit's own runner.  Serial
+(`-n 0`): the probe's cost per task is the same in every mode, and doit's own
+process runner (used with `console`) hangs past ~1,000 teardown tasks, a doit
+bug our runner works around.  Targets (1,000 patterns): <= 3% slower and
+<= 1 ms per task.
+"""
+from __future__ import annotations
+
+import pytest
+from tasks.workload import WorkloadSpec
+
+from bench_support import check_target, doit, executed
+
+ROUNDS = 3
+SLOWDOWN_TARGET = 0.03
+PER_TASK_TARGET_S = 0.001
+REPORTERS = {"off": "console", "on": "conductor"}
+
+
+@pytest.fixture(scope="module")
+def planned(workloads, patterns):
+    root = workloads.fresh(WorkloadSpec(patterns))
+    doit(root, "plan-codegen")
+    return root
+
+
+@pytest.mark.parametrize("profiling", ["off", "on"])
+def test_profiling_overhead(benchmark, profiling, planned, workloads, patterns, comparisons,
+                            enforce_targets):
+    roots, results = [], []
+
+    def setup():
+        if roots:
+            workloads.discard(roots[-1])
+        roots.append(workloads.copy(planned))
+        return (roots[-1], "--reporter", REPORTERS[profiling], "codegen"), {}
+
+    def run(*args):
+        results.append(doit(*args))
+
+    benchmark.group = f"profiling overhead, cold codegen, {patterns} patterns"
+    benchmark.extra_info["patterns"] = patterns
+    benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
+    tasks = len(executed(results[-1]))
+    assert tasks >= patterns
+    best = comparisons.record(f"profiling:{profiling}", benchmark)
+    if profiling == "on":
+        off = comparisons.best("profiling:off")
+        if off is None:
+            pytest.skip("profiling off was not measured in this run")
+        check_target(benchmark, enforce_targets, "slowdown", best / off - 1,
+                     best / off - 1 <= SLOWDOWN_TARGET, f"<= {SLOWDOWN_TARGET:.0%}")
+        per_task = (best - off) / tasks
+        check_target(benchmark, enforce_targets, "per_task_s", per_task,
+                     per_task <= PER_TASK_TARGET_S, f"<= {PER_TASK_TARGET_S * 1000:.0f} ms")
