@@ -10,7 +10,7 @@ from __future__ import annotations
 
 # Bump when the format of a state or cache file changes: check-env records it, so
 # every task downstream re-runs instead of reading state it no longer understands.
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 CONDUCTOR = ".conductor"
 STATE = f"{CONDUCTOR}/state"
@@ -26,5 +26,6 @@ SCAN = f"{STATE}/scan.json"
 ORDER = f"{STATE}/order.json"
 PLAN = f"{STATE}/plan.json"
 CODEGEN_SETTINGS = f"{STATE}/codegen-settings.json"
+TEMPLATE_SETS = f"{STATE}/template-sets"
 MANIFEST = f"{CACHE}/compile.manifest"
 FRAGMENTS = f"{CACHE}/manifest.d"

@@ -22,6 +22,7 @@ from doit.tools import config_changed
 
 from tasks import layout
 from tasks.codegen import task_actions as pipeline
+from tasks.codegen.plan import template_set_file
 from tasks.config import PYPROJECT, load_config
 from tasks.errors import UserError
 from tasks.steps import analyse, prepare
@@ -127,7 +128,7 @@ def task_plan_codegen():
         "basename": "plan-codegen",
         "actions": [analyse.plan_outputs],
         "file_dep": [layout.PATTERNS, layout.ORDER, layout.TEMPLATES, layout.CONFIG],
-        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS],
+        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, layout.TEMPLATE_SETS],
         "meta": _meta(7, 3),
         "clean": True,
     }
@@ -150,7 +151,6 @@ def task_codegen():
     if settings is None:
         yield {"basename": "codegen", "name": None, "meta": _meta(8, 3)}
         return
-    templates = settings["templates_dir"]
     names = [entry["name"] for entry in plan]
     # The group comes first: doit would replace a group defined after its
     # sub-tasks.  It has no work of its own (doit drops a group's actions), so it
@@ -163,9 +163,9 @@ def task_codegen():
             "name": entry["name"],
             "doc": f"generate the files of {entry['source']}",
             "actions": [(pipeline.build_pattern, [entry, settings])],
+            # the template-set file changes when any template read or the settings do
             "file_dep": [entry["source"], *entry["dep_sources"],
-                         *(f"{templates}/{t}" for t in entry["templates"]),
-                         layout.CODEGEN_SETTINGS],
+                         template_set_file(entry["templates"])],
             "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
             "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
             "clean": True,

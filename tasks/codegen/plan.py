@@ -10,9 +10,11 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
+import xxhash
+
+from tasks import layout
 from tasks.errors import UserError
 
 if TYPE_CHECKING:  # keeps yaml off the import path of outputs.py (no-op path)
@@ -58,6 +60,7 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
                  closures: dict[str, tuple[str, ...]], output_dir: str) -> list[PlanEntry]:
     """One entry per pattern, in dependency order."""
     claimed: dict[str, str] = {}
+    checked_dirs: dict[str, bool] = {}
     plan = []
     for name in order:
         pattern = patterns[name]
@@ -66,7 +69,7 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
         used: set[str] = set()
         for template in templates:
             rule = pattern.outputs.get(template, kinds[pattern.kind][template])
-            path = output_path(rule, name, output_dir, pattern.source)
+            path = output_path(rule, name, output_dir, pattern.source, checked_dirs)
             if path in claimed:
                 raise UserError(f"output {path} is produced twice: by this pattern and by "
                                 f"{claimed[path]}", pattern.source)
@@ -81,17 +84,29 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
     return plan
 
 
-def output_path(rule: str, name: str, output_dir: str, source: str) -> str:
+def template_set_file(templates: tuple[str, ...] | list[str]) -> str:
+    """State file standing for one set of templates (see task 7), named by content."""
+    key = xxhash.xxh3_64_hexdigest("\0".join(templates).encode())
+    return f"{layout.TEMPLATE_SETS}/{key}.json"
+
+
+def output_path(rule: str, name: str, output_dir: str, source: str,
+                checked_dirs: dict[str, bool] | None = None) -> str:
     """Resolve an output rule to a path under `output_dir`, refusing any escape."""
     relative = rule.replace("{name}", name)
     if "\x00" in relative or "\n" in relative:
         raise UserError(f"output path {relative!r} contains a control character", source)
-    pure = PurePosixPath(relative)
-    if pure.is_absolute() or ".." in pure.parts or not _SAFE_PATH.match(relative):
+    # every segment must start with a letter, digit or '_': no '..', no leading '/'
+    if not _SAFE_PATH.match(relative):
         raise UserError(f"output path '{relative}' must be a plain relative path inside "
                         f"{output_dir}/ (no '..', no absolute path, no special characters)", source)
     path = f"{output_dir}/{relative}"
-    if escapes_through_symlink(path, output_dir):
+    parent = os.path.dirname(path)
+    if checked_dirs is None:
+        checked_dirs = {}
+    if parent not in checked_dirs:  # a thousand patterns share a handful of directories
+        checked_dirs[parent] = escapes_through_symlink(parent, output_dir)
+    if checked_dirs[parent] or os.path.islink(path):
         raise UserError(f"output path '{relative}' leads outside {output_dir}/ through a "
                         "symbolic link", source)
     return path

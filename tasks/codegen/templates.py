@@ -12,15 +12,12 @@ from functools import lru_cache
 from pathlib import Path
 
 import jinja2
-import yaml
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from tasks.codegen.bytecode_cache import TemplateBytecodeCache
+from tasks.codegen.kinds import load_kinds  # noqa: F401  (re-exported)
 from tasks.errors import UserError
-
-KINDS_FILE = "kinds.yaml"
-
 
 def pascal(value: str) -> str:
     """users_by_id -> UsersById: class names from pattern names."""
@@ -50,34 +47,6 @@ def environment(templates_dir: str, sandbox: bool, cache_dir: str | None) -> jin
     env.filters["pascal"] = pascal
     env.filters["json"] = to_json
     return env
-
-
-def load_kinds(templates_dir: str) -> dict[str, dict[str, str]]:
-    """`kinds.yaml`: for each pattern kind, template name -> output path rule."""
-    path = Path(templates_dir) / KINDS_FILE
-    source = str(path)
-    try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
-    except FileNotFoundError:
-        raise UserError("missing: it maps each pattern kind to its templates", source) from None
-    except yaml.MarkedYAMLError as exc:
-        line = exc.problem_mark.line + 1 if exc.problem_mark else None
-        raise UserError(f"invalid YAML: {exc.problem}", source, line) from None
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise UserError(f"invalid YAML: {exc}", source) from None
-    if not isinstance(data, dict) or not data:
-        raise UserError("must map kinds to {template: output path}", source)
-    for kind, templates in data.items():
-        if not isinstance(templates, dict) or not all(
-                isinstance(k, str) and isinstance(v, str) for k, v in templates.items()):
-            raise UserError(f"kind '{kind}' must map template names to output paths", source)
-        for template, rule in templates.items():
-            if not (Path(templates_dir) / template).is_file():
-                raise UserError(f"kind '{kind}': template '{template}' does not exist", source)
-            if "{name}" not in rule:
-                raise UserError(f"kind '{kind}': output path '{rule}' must contain {{name}}",
-                                source)
-    return data
 
 
 def direct_references(env: jinja2.Environment, name: str) -> tuple[str, ...]:

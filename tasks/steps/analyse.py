@@ -21,6 +21,7 @@ from tasks.codegen import outputs
 from tasks.config import config_from_json
 from tasks.errors import UserError
 from tasks.fsio import write_json_if_changed
+from tasks.doitext.checker import file_digest
 
 
 def read_state(path: str) -> dict | list:
@@ -51,22 +52,45 @@ def template_files(templates_dir: str) -> list[str]:
 
 
 @user_action
-def validate_patterns() -> None:
-    """Task 3: every pattern parsed and validated (from the content cache when its
-    bytes were seen before) into one index."""
+def validate_patterns(changed: list[str]) -> None:
+    """Task 3: every pattern parsed and validated into one index.
+
+    Incremental: doit passes the file_deps that `changed`; patterns whose file did
+    not change keep their entry of the previous index (the content cache answers
+    for the others), unless the config or the kinds table changed."""
     from tasks.codegen.pattern_cache import kinds_digest, load_pattern
     from tasks.codegen.patterns import pattern_to_json
-    from tasks.codegen.templates import load_kinds
+    from tasks.codegen.kinds import load_kinds
     config = _config()
     digest = kinds_digest(config.templates_dir)
     load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
+    changed_files = set(changed)
+    previous = {} if layout.CONFIG in changed_files else _reusable_index(digest)
     index = {}
     for source in pattern_files(config.patterns_dir):
+        known = previous.get(source)
+        if known is not None and source not in changed_files:
+            index[known["name"]] = known
+            continue
         pattern = load_pattern(source, layout.CACHE, config.templates_dir, digest)
         index[pattern.name] = pattern_to_json(pattern)
     if not index:
         raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
-    write_json_if_changed(layout.PATTERNS, {"kinds_digest": digest, "patterns": index})
+    write_json_if_changed(layout.PATTERNS, {"kinds_digest": digest, "state_version":
+                                            layout.STATE_VERSION, "patterns": index})
+
+
+def _reusable_index(digest: str) -> dict[str, dict]:
+    """The previous index's entries by source file, if made with these kinds and
+    this state version (a changed config.json re-runs the task with its own
+    changed list, which then names config.json: see the caller)."""
+    try:
+        index = json.loads(Path(layout.PATTERNS).read_bytes())
+        if index.get("kinds_digest") != digest or index.get("state_version") != layout.STATE_VERSION:
+            return {}
+        return {entry["source"]: entry for entry in index["patterns"].values()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 @user_action
@@ -87,7 +111,8 @@ def lint_templates() -> None:
     kinds = load_kinds(config.templates_dir)
     write_json_if_changed(layout.TEMPLATES, {
         "kinds": kinds,
-        "templates": {name: {"direct": list(refs), "closure": list(reference_closure(direct, name))}
+        "templates": {name: {"direct": list(refs), "closure": list(reference_closure(direct, name)),
+                             "digest": file_digest(f"{config.templates_dir}/{name}")}
                       for name, refs in sorted(direct.items())},
     })
 
@@ -183,8 +208,7 @@ def plan_outputs() -> None:
     closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
     plan = plan_codegen(patterns, read_state(layout.ORDER), templates["kinds"], closures,
                         config.output_dir)
-    write_json_if_changed(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
-    write_json_if_changed(layout.CODEGEN_SETTINGS, {
+    settings = {
         "templates_dir": config.templates_dir, "output_dir": config.output_dir,
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,
         "line_length": config.line_length, "validators": config.validators,
@@ -193,4 +217,25 @@ def plan_outputs() -> None:
         "state_version": layout.STATE_VERSION,
         "cache_max_entries": config.template_cache.max_entries,
         "cache_max_bytes": config.template_cache.max_bytes,
-    })
+    }
+    write_json_if_changed(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
+    write_json_if_changed(layout.CODEGEN_SETTINGS, settings)
+    _write_template_sets({entry.templates for entry in plan}, templates["templates"], settings)
+
+
+def _write_template_sets(sets: set[tuple[str, ...]], templates: dict, settings: dict) -> None:
+    """One small file per distinct set of templates the patterns use, holding their
+    digests and the codegen settings: a codegen sub-task depends on that one file
+    instead of every template and partial it reads (fewer checks on a no-op run),
+    and it still changes exactly when one of them does."""
+    from tasks.codegen.plan import template_set_file
+    wanted = {}
+    for names in sets:
+        wanted[template_set_file(names)] = {
+            "templates": {name: templates[name]["digest"] for name in names},
+            "settings": settings}
+    for path, content in wanted.items():
+        write_json_if_changed(path, content)
+    for stale in Path(layout.TEMPLATE_SETS).glob("*.json"):
+        if str(stale) not in wanted:
+            stale.unlink()
