@@ -8,7 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from bisect import bisect_left
 from dataclasses import dataclass
+from itertools import accumulate
 
 from tasks import layout
 
@@ -77,17 +79,23 @@ class Products:
 _SEEN: dict[tuple[int, int], dict[str, dict]] = {}
 
 
+def _manifest_key() -> tuple[int, int] | None:
+    try:
+        stat = os.stat(layout.MANIFEST)
+    except FileNotFoundError:
+        return None
+    return (stat.st_mtime_ns, stat.st_size)
+
+
 def manifest_files() -> dict[str, dict]:
     """Every generated file with its checksum and pattern ({} before codegen).
 
     Read from compile.manifest, which codegen:_manifest re-merges in any run
     that changed a generated file, before tasks 9-22 are checked.  Cached per
     file version, since every phase 4/5 check of a no-op run asks."""
-    try:
-        stat = os.stat(layout.MANIFEST)
-    except FileNotFoundError:
+    key = _manifest_key()
+    if key is None:
         return {}
-    key = (stat.st_mtime_ns, stat.st_size)
     if key not in _SEEN:
         try:
             with open(layout.MANIFEST, "rb") as handle:
@@ -95,6 +103,77 @@ def manifest_files() -> dict[str, dict]:
         except (OSError, ValueError, AttributeError):
             _SEEN[key] = {}
     return _SEEN[key]
+
+
+class ManifestDigests:
+    """Digests of parts of one manifest version, by path prefix.
+
+    Built in one pass over the manifest: its paths sorted, and the digest
+    input of every entry laid end to end in that order.  The paths under a
+    prefix are then one contiguous run of the sorted list (found by
+    bisection), so the digest of a prefix set hashes a few slices of that
+    buffer instead of every check walking, filtering and formatting the whole
+    manifest again.  The bytes hashed are exactly those of the plain loop
+    (`path NUL checksum LF` for each matching path, sorted), so digests saved
+    by earlier versions stay valid.
+    """
+
+    def __init__(self, files: dict[str, dict]) -> None:
+        self.paths = sorted(files)
+        self._buffers: dict[bool, tuple[memoryview, list[int]]] = {}
+        self._files = files
+        self._digests: dict[tuple[tuple[str, ...], bool], str] = {}
+
+    def digest(self, prefixes: tuple[str, ...], contents: bool) -> str:
+        """sha256 over the sorted entries whose path starts with one of `prefixes`."""
+        key = (prefixes, contents)
+        if key not in self._digests:
+            data, offsets = self._buffer(contents)
+            hasher = hashlib.sha256()
+            for lo, hi in self.ranges(prefixes):
+                hasher.update(data[offsets[lo]:offsets[hi]])
+            self._digests[key] = hasher.hexdigest()
+        return self._digests[key]
+
+    def ranges(self, prefixes: tuple[str, ...]) -> list[tuple[int, int]]:
+        """Index ranges [lo, hi) of the sorted paths under `prefixes`, merged, in order."""
+        paths = self.paths
+        spans = []
+        for prefix in prefixes:
+            lo = bisect_left(paths, prefix)
+            # Within [lo, n) the paths starting with `prefix` come first.
+            hi = bisect_left(paths, True, lo, key=lambda path: not path.startswith(prefix))
+            if lo < hi:
+                spans.append((lo, hi))
+        merged: list[tuple[int, int]] = []
+        for lo, hi in sorted(spans):
+            if merged and lo <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            else:
+                merged.append((lo, hi))
+        return merged
+
+    def _buffer(self, contents: bool) -> tuple[memoryview, list[int]]:
+        if contents not in self._buffers:
+            files = self._files
+            lines = [f"{path}\0{files[path].get('checksum') if contents else ''}\n".encode()
+                     for path in self.paths]
+            offsets = [0, *accumulate(map(len, lines))]
+            self._buffers[contents] = (memoryview(b"".join(lines)), offsets)
+        return self._buffers[contents]
+
+
+_DIGESTS: dict[tuple[int, int] | None, ManifestDigests] = {}
+
+
+def manifest_digests() -> ManifestDigests:
+    """The `ManifestDigests` of the current compile.manifest (only the latest is kept)."""
+    key = _manifest_key()
+    if key not in _DIGESTS:
+        files = manifest_files() if key is not None else {}
+        _DIGESTS.clear()
+        _DIGESTS[key] = ManifestDigests(files)
+    return _DIGESTS[key]
 
 
 class GeneratedFiles:
@@ -114,12 +193,7 @@ class GeneratedFiles:
         self.digest: str | None = None
 
     def current(self) -> str:
-        hasher = hashlib.sha256()
-        for path, entry in sorted(manifest_files().items()):
-            if path.startswith(self.prefixes):
-                checksum = entry.get("checksum") if self.contents else ""
-                hasher.update(f"{path}\0{checksum}\n".encode())
-        return hasher.hexdigest()
+        return manifest_digests().digest(self.prefixes, self.contents)
 
     def configure_task(self, task) -> None:
         task.value_savers.append(lambda: {self.key: self.digest or self.current()})
