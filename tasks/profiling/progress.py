@@ -19,9 +19,13 @@ def tasks_in_run(tasks: Mapping[str, object], selected: Iterable[str]) -> set[st
             continue
         seen.add(name)
         task = tasks[name]
-        for dep in dependencies(task):
-            if dep in tasks and dep not in seen:
-                stack.append(dep)
+        # The same names as dependencies(task), without building its ordered
+        # list: this walks every task of the run, twice per run.
+        for deps in (getattr(task, "task_dep", ()), getattr(task, "setup_tasks", ()),
+                     getattr(task, "calc_dep", ())):
+            for dep in deps:
+                if dep not in seen and dep in tasks:
+                    stack.append(dep)
     return seen
 
 

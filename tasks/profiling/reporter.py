@@ -9,8 +9,11 @@ coming from the durations of earlier runs.  A failure that is a one-line
 other failures keep doit's full report.
 
 Every task that reaches an outcome becomes a `TaskRecord` appended to the run
-directory as it finishes (see `tasks.profiling.store`); at the end the summary
-and the Chrome trace are written.  Figures come from the probe's
+directory as it finishes (see `tasks.profiling.store`: records of tasks that
+did not run are written in batches, flushed whenever a task starts); at the end
+the summary and the Chrome trace are written.  Earlier runs are read only when
+the first progress line needs an estimate, so a run where all is up to date
+reads none.  Figures come from the probe's
 `Measurement`, which the `run` command's profiled runners attach to each task
 (`wants_probe` asks for them); without it, wall time is taken here.
 """
@@ -102,6 +105,9 @@ class ConductorReporter(ConsoleReporter):
         # Fallback clock for runs without probes; in thread mode this is
         # called from the worker thread, and a dict store is atomic.
         self._clock[task.name] = (time.time(), time.monotonic())
+        if self._writer is not None:
+            # The task may run long or be killed: the records before it go out now.
+            self._writer.flush()
 
     def add_success(self, task):
         super().add_success(task)
@@ -187,7 +193,7 @@ class ConductorReporter(ConsoleReporter):
         # Started but never finished: the run was interrupted under them.
         for name in sorted(set(self._clock).difference(self._records)):
             self._finish(self._tasks[name], FAILED, _INTERRUPTED)
-        in_run = progress.tasks_in_run(self._tasks, self._selected) | self._progress.in_run
+        in_run = self._progress.in_run | progress.tasks_in_run(self._tasks, self._selected)
         for name in sorted(in_run.difference(self._records)):
             self._finish(self._tasks[name], NOT_RUN)
         if self._progress_held:

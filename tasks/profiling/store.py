@@ -5,13 +5,18 @@ Layout under `<project>/.conductor/metrics/`::
     runs/<run-id>/summary.json   RunSummary; `completed` false until the run ends
     runs/<run-id>/tasks.jsonl    one TaskRecord a line, appended as tasks finish
     runs/<run-id>/trace.json     Chrome Trace Event Format, written at the end
+    runs/<run-id>/durations.json wall time of each task that ran, written at the end
     baselines/<name>/            a copy of a run a user promoted
 
 Run ids are a UTC timestamp plus the pid (`20261124T113318.123456Z-12345`), so
-names sort by start time.  `summary.json` and `trace.json` are replaced
-atomically; `tasks.jsonl` grows one whole line per write, so a run killed
-midway leaves at worst a torn last line, which the reader drops for a run that
-never completed (and reports as an error for one that claims it did).
+names sort by start time.  `summary.json`, `trace.json` and `durations.json`
+are replaced atomically; `tasks.jsonl` grows by whole lines (a record of a task
+that ran or failed at once, those of tasks that did not run held briefly and
+written together), so a run killed midway leaves at worst a torn last line,
+which the reader drops for a run that never completed (and reports as an error
+for one that claims it did).  `durations.json` is an index for the progress
+estimate of later runs, which then reads one small file instead of parsing
+every line of `tasks.jsonl`.
 """
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
 import tomllib
 from dataclasses import dataclass
@@ -28,13 +34,18 @@ from pathlib import Path
 
 from tasks.fsio import atomic_write, dump_json
 from tasks.profiling.records import (
-    RAN, RecordError, RunSummary, TaskRecord, run_summary_from_json, run_summary_to_json,
-    task_record_from_json, task_record_to_json)
+    FAILED, RAN, SCHEMA_VERSION, RecordError, RunSummary, TaskRecord, run_summary_from_json,
+    run_summary_to_json, task_record_from_json, task_record_to_json)
 
 DEFAULT_KEEP_RUNS = 50
 SUMMARY = "summary.json"
 TASKS = "tasks.jsonl"
 TRACE = "trace.json"
+DURATIONS = "durations.json"
+HOLD_S = 0.5  # longest a record of a task that did not run waits to be written
+
+# One encoder for every line: json.dumps with options builds a new one per call.
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
 
 _RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-\d+$")
 _BASELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -107,31 +118,72 @@ def prune_runs(root: Path, keep: int, *, spare: Path | None = None) -> list[Path
 # -- writing --------------------------------------------------------------
 
 class RunWriter:
-    """Writes one run directory as the run proceeds."""
+    """Writes one run directory as the run proceeds.
+
+    A record of a task that ran or failed is written at once (with any held
+    before it); records of tasks that did not run (up to date, ignored) are
+    held and written together when a task runs, when `flush` is called (the
+    reporter does when a task starts), after `HOLD_S`, or at the end.  A no-op
+    run of a thousand tasks thus costs a few write() calls, not a thousand,
+    and a run killed during a long task has recorded everything before it.
+    Thread-safe: in thread mode the reporter flushes from worker threads.
+    """
 
     def __init__(self, root: Path, summary: RunSummary) -> None:
         self.path = runs_dir(root) / summary.run_id
         self.path.mkdir(parents=True, exist_ok=False)
         # Up front, so a run killed at any point says it is incomplete.
         atomic_write(self.path / SUMMARY, dump_json(run_summary_to_json(summary)))
-        self._tasks_fd = os.open(self.path / TASKS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        self._tasks_fd: int | None = os.open(
+            self.path / TASKS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        self._lock = threading.Lock()
+        self._held: list[str] = []
+        self._held_since = 0.0
+        self._durations: dict[str, float] = {}
 
     def append(self, record: TaskRecord) -> None:
-        """Add one finished task: one whole line per write() call."""
-        line = json.dumps(task_record_to_json(record), separators=(",", ":"),
-                          ensure_ascii=False) + "\n"
-        os.write(self._tasks_fd, line.encode())
+        """Add one finished task (as one whole line of tasks.jsonl)."""
+        line = _LINE_ENCODER.encode(task_record_to_json(record))
+        with self._lock:
+            if record.status == RAN:
+                self._durations.setdefault(record.name, record.wall_s)
+            if not self._held:
+                self._held_since = time.monotonic()
+            self._held.append(line)
+            if record.status in (RAN, FAILED) or time.monotonic() - self._held_since >= HOLD_S:
+                self._write_held()
+
+    def flush(self) -> None:
+        """Write the records held so far."""
+        with self._lock:
+            self._write_held()
 
     def finish(self, summary: RunSummary, trace: dict) -> None:
-        """Write the trace, then the final summary (last: it marks completion)."""
+        """Write the trace and durations, then the final summary (last: it marks completion)."""
         self.close()
         atomic_write(self.path / TRACE, json.dumps(trace, separators=(",", ":")).encode())
+        atomic_write(self.path / DURATIONS, json.dumps(
+            {"schema_version": SCHEMA_VERSION, "ran": self._durations},
+            separators=(",", ":"), ensure_ascii=False).encode())
         atomic_write(self.path / SUMMARY, dump_json(run_summary_to_json(summary)))
 
     def close(self) -> None:
-        if self._tasks_fd is not None:
-            os.close(self._tasks_fd)
-            self._tasks_fd = None
+        with self._lock:
+            self._write_held()
+            if self._tasks_fd is not None:
+                os.close(self._tasks_fd)
+                self._tasks_fd = None
+
+    def _write_held(self) -> None:
+        if not self._held or self._tasks_fd is None:
+            return
+        data = ("\n".join(self._held) + "\n").encode()
+        self._held = []
+        # Whole lines only; a short write continues where it stopped, so the
+        # file is always whole lines plus, if killed mid-write, one torn line.
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._tasks_fd, view):]
 
 
 # -- reading --------------------------------------------------------------
@@ -180,25 +232,46 @@ def previous_durations(root: Path, wanted: set[str], *, exclude: Path | None = N
 
     A cheap read for progress estimates: it looks back `max_runs` runs at most,
     stops once every wanted task is found, and skips whatever it cannot parse.
+    A finished run is read from its `durations.json` (one small document); a
+    run without one (killed, or written before it existed) from the lines of
+    `tasks.jsonl` that can be records of tasks that ran.
     """
     found: dict[str, float] = {}
     runs = [r for r in list_runs(root) if r != exclude][-max_runs:]
     for run in reversed(runs):
-        try:
-            lines = (run / TASKS).read_bytes().split(b"\n")
-        except OSError:
-            continue
-        for line in lines:
-            try:
-                data = json.loads(line)
-                name, status, wall = data["name"], data["status"], float(data["wall_s"])
-            except (ValueError, KeyError, TypeError):
-                continue
-            if status == RAN and name in wanted and name not in found:
-                found[name] = wall
+        ran = _ran_durations(run)
+        for name in wanted.intersection(ran).difference(found):
+            found[name] = ran[name]
         if len(found) == len(wanted):
             break
     return found
+
+
+def _ran_durations(run: Path) -> dict[str, float]:
+    """name -> wall time of the tasks that ran in `run` (first record of a name wins)."""
+    try:
+        data = json.loads((run / DURATIONS).read_bytes())
+        ran = data["ran"]
+        if data["schema_version"] == SCHEMA_VERSION and isinstance(ran, dict):
+            return {name: float(wall) for name, wall in ran.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    durations: dict[str, float] = {}
+    try:
+        lines = (run / TASKS).read_bytes().split(b"\n")
+    except OSError:
+        return durations
+    for line in lines:
+        if b'"ran"' not in line:
+            continue  # cannot be a record of a task that ran: skip the parse
+        try:
+            data = json.loads(line)
+            name, status, wall = data["name"], data["status"], float(data["wall_s"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if status == RAN and isinstance(name, str) and name not in durations:
+            durations[name] = wall
+    return durations
 
 
 # -- baselines ------------------------------------------------------------
@@ -212,7 +285,7 @@ def promote_baseline(root: Path, run_dir: Path, name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp"))
     try:
-        for item in (SUMMARY, TASKS, TRACE):
+        for item in (SUMMARY, TASKS, TRACE, DURATIONS):
             if (run.path / item).exists():
                 shutil.copy2(run.path / item, staging / item)
         # Swap in by renames so readers never see a half-copied baseline.

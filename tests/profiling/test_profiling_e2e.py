@@ -255,6 +255,27 @@ def test_killed_run_leaves_an_incomplete_run_directory(dodo_project):
     assert not (run_dir / "trace.json").exists()
 
 
+def test_records_before_a_long_task_are_on_disk_while_it_runs(dodo_project):
+    # Records of up-to-date tasks are written in batches; a task starting
+    # flushes them, so a kill during it loses none.
+    dodo_project.write_dodo('''
+        import time
+        def nap():
+            time.sleep(60)
+        def task_done():
+            return {"actions": ["true"], "uptodate": [True]}
+        def task_slow():
+            return {"actions": [nap], "task_dep": ["done"]}
+    ''')
+    process = _start(dodo_project, "--reporter", "conductor")
+    try:
+        run_dir = _wait_for_records(dodo_project, 1)
+    finally:
+        process.kill()
+        process.communicate()
+    assert [(r.name, r.status) for r in store.load_run(run_dir).tasks] == [("done", "up-to-date")]
+
+
 def test_interrupted_run_says_so(dodo_project):
     dodo_project.write_dodo(SLOW_DODO)
     process = _start(dodo_project, "--reporter", "conductor")

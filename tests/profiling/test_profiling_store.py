@@ -159,3 +159,70 @@ def test_previous_durations_look_back_for_tasks_that_ran(tmp_path):
     new.close()
     assert store.previous_durations(root, {"a", "b", "z"}) == {"a": 2.0, "b": 5.0}
     assert store.previous_durations(root, {"a", "b"}, exclude=new.path) == {"a": 2.0, "b": 4.0}
+
+
+def _lines(path) -> list[str]:
+    return [json.loads(line)["name"] for line in (path / "tasks.jsonl").read_text().splitlines()]
+
+
+def test_records_of_tasks_that_did_not_run_are_held_until_one_runs(tmp_path):
+    writer = store.RunWriter(store.metrics_root(tmp_path), _summary(store.new_run_id(START, 1)))
+    writer.append(TaskRecord(name="a", status="up-to-date"))
+    writer.append(TaskRecord(name="b", status="ignored"))
+    assert _lines(writer.path) == []
+    writer.append(TaskRecord(name="c", status=RAN, wall_s=1.0))
+    assert _lines(writer.path) == ["a", "b", "c"]
+    writer.append(TaskRecord(name="d", status="up-to-date"))
+    writer.flush()  # the reporter does when a task starts
+    assert _lines(writer.path) == ["a", "b", "c", "d"]
+    writer.append(TaskRecord(name="e", status="up-to-date"))
+    writer.close()
+    assert _lines(writer.path) == ["a", "b", "c", "d", "e"]
+    assert (writer.path / "tasks.jsonl").read_bytes().endswith(b"\n")
+
+
+def test_held_records_go_out_after_the_hold_interval(tmp_path, monkeypatch):
+    clock = [100.0]
+    monkeypatch.setattr(store.time, "monotonic", lambda: clock[0])
+    writer = store.RunWriter(store.metrics_root(tmp_path), _summary(store.new_run_id(START, 1)))
+    writer.append(TaskRecord(name="a", status="up-to-date"))
+    clock[0] += store.HOLD_S / 2
+    writer.append(TaskRecord(name="b", status="up-to-date"))
+    assert _lines(writer.path) == []
+    clock[0] += store.HOLD_S / 2
+    writer.append(TaskRecord(name="c", status="up-to-date"))
+    assert _lines(writer.path) == ["a", "b", "c"]
+    writer.close()
+
+
+def test_a_finished_run_indexes_the_durations_of_tasks_that_ran(tmp_path):
+    root = store.metrics_root(tmp_path)
+    summary = _summary(store.new_run_id(START, 1))
+    writer = store.RunWriter(root, summary)
+    writer.append(TaskRecord(name="a", status=RAN, wall_s=2.0))
+    writer.append(TaskRecord(name="b", status="up-to-date"))
+    writer.append(TaskRecord(name="c", status="failed", wall_s=3.0))
+    writer.finish(replace(summary, completed=True), {"traceEvents": []})
+    index = json.loads((writer.path / store.DURATIONS).read_text())
+    assert index == {"schema_version": 1, "ran": {"a": 2.0}}
+    assert store.previous_durations(root, {"a", "b", "c"}) == {"a": 2.0}
+
+
+def test_previous_durations_read_the_index_rather_than_the_records(tmp_path):
+    root = store.metrics_root(tmp_path)
+    path = _write(root, store.new_run_id(START, 1), names=("a", "b"))
+    (path / "tasks.jsonl").write_text("")  # the index alone answers
+    assert store.previous_durations(root, {"a", "b"}) == {"a": 1.5, "b": 1.5}
+
+
+@pytest.mark.parametrize("index", [None, "{garbled", '{"schema_version": 99, "ran": {}}'])
+def test_previous_durations_fall_back_to_the_records(tmp_path, index):
+    root = store.metrics_root(tmp_path)
+    path = _write(root, store.new_run_id(START, 1), names=("a", "b"))
+    if index is None:
+        (path / store.DURATIONS).unlink()
+    else:
+        (path / store.DURATIONS).write_text(index)
+    with open(path / "tasks.jsonl", "ab") as handle:
+        handle.write(b'{"name": "c", "status": "ran", "wal')  # torn by a kill
+    assert store.previous_durations(root, {"a", "c"}) == {"a": 1.5}
