@@ -64,7 +64,11 @@ def test_unchanged_db_is_not_rewritten(tmp_path):
     assert name.stat().st_mtime_ns == 1
 
 
-@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], lambda b: b.replace(b"1", b"2"),
+def flip_last_payload_byte(raw: bytes) -> bytes:
+    return raw[:-2] + bytes([raw[-2] ^ 0xFF]) + raw[-1:]
+
+
+@pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], flip_last_payload_byte,
                                     lambda b: b"garbage", lambda b: b""])
 def test_corrupt_db_is_quarantined_not_used(tmp_path, capsys, damage):
     name = tmp_path / "doit.db"
@@ -77,3 +81,10 @@ def test_corrupt_db_is_quarantined_not_used(tmp_path, capsys, damage):
     assert (tmp_path / "doit.db.corrupt").exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unreadable dependency DB" in err and "every task will re-run" in err
+
+
+def test_a_db_of_the_previous_format_is_set_aside_with_its_reason(tmp_path, capsys):
+    name = tmp_path / "doit.db"
+    name.write_bytes(b"conductor-db 1 0123\n{}")
+    assert not ConductorDB(str(name)).in_("t")
+    assert "written by an older doit-conductor" in capsys.readouterr().err
