@@ -9,16 +9,18 @@ line and the pattern is parsed again, so a damaged entry is never used.
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from functools import lru_cache
 from pathlib import Path
 
 import xxhash
 
-from tasks.codegen.patterns import (Pattern, parse_pattern, pattern_from_json,
-                                    pattern_to_json, read_pattern_bytes)
+from tasks.codegen.patterns import (MAX_PATTERN_BYTES, Pattern, parse_pattern,
+                                    pattern_from_json, pattern_to_json, read_pattern_bytes)
 from tasks.codegen.templates import load_kinds
-from tasks.fsio import atomic_write, dump_json
+from tasks.fsio import atomic_write, dump_json, read_bytes
 from tasks.profiling import counters
 
 SCHEMA_VERSION = 2   # 2: checksummed entries
@@ -32,7 +34,7 @@ def pattern_key(raw: bytes, source: str, kinds_digest: str) -> str:
 
 def load_pattern(source: str, cache_dir: str, templates_dir: str, kinds_digest: str) -> Pattern:
     """The validated pattern in `source`, from the cache when its bytes are known."""
-    raw = read_pattern_bytes(Path(source), source)
+    raw = _read_source(source)
     key = pattern_key(raw, source, kinds_digest)
     entry = Path(cache_dir) / "patterns" / f"{key}.json"
     pattern = read_entry(entry, source)
@@ -48,6 +50,27 @@ def load_pattern(source: str, cache_dir: str, templates_dir: str, kinds_digest: 
     return pattern
 
 
+def _read_source(source: str) -> bytes:
+    """A pattern file's bytes in three system calls (open, fstat, read): the common
+    case.  Anything unusual (missing, a directory, too large, unreadable) goes
+    through `read_pattern_bytes`, which says what is wrong."""
+    try:
+        fd = os.open(source, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return read_pattern_bytes(Path(source), source)
+    try:
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_size <= MAX_PATTERN_BYTES:
+            data = os.read(fd, info.st_size + 1)
+            if len(data) == info.st_size:
+                return data
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+    return read_pattern_bytes(Path(source), source)
+
+
 def entry_bytes(pattern: Pattern) -> bytes:
     payload = dump_json(pattern_to_json(pattern))
     return MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n" + payload
@@ -56,7 +79,7 @@ def entry_bytes(pattern: Pattern) -> bytes:
 def read_entry(entry: Path, source: str) -> Pattern | None:
     """The cached pattern, or None if there is none or it does not verify."""
     try:
-        raw = entry.read_bytes()
+        raw = read_bytes(entry)
     except OSError:
         return None
     header, _, payload = raw.partition(b"\n")

@@ -26,6 +26,7 @@ from tasks.codegen.pattern_cache import load_pattern
 from tasks.codegen.plan import plan_entry_from_json
 from tasks.codegen.templates import environment
 from tasks.errors import UserError
+from tasks.fsio import holds
 from tasks.profiling import counters
 
 
@@ -68,42 +69,59 @@ def _build(plan, cfg: Settings) -> None:
     env = environment(cfg.templates_dir, cfg.sandbox,
                       str(Path(cfg.cache_dir) / "templates") if cfg.template_cache else None)
     context = render.render_context(pattern, deps)
-    previous = outputs.read_fragment(cfg.cache_dir, plan.name)
+    fragment = outputs.load_fragment(cfg.cache_dir, plan.name)
+    previous = fragment.files
+    tree = outputs.output_tree(cfg.output_dir)
 
     # Everything is rendered and validated before anything is written.
-    staged: list[tuple[str, bytes, outputs.FileEntry]] = []
+    staged: list[_Staged] = []
     for output in plan.outputs:
         text = render.render(env, output.template, context)
         data = text.encode()
         checksum = outputs.content_checksum(data)
         counters.add("files_rendered")
+        info = tree.inspect(output.path)  # refuses a symbolic-link escape before any write
         known = previous.get(output.path)
-        if known and known.checksum == checksum and outputs.file_matches(output.path, checksum):
+        if known and known.checksum == checksum and info is not None and (
+                fragment.vouches_for(known, info) or holds(output.path, data, info.st_size)):
             counters.add("files_skipped")
-            staged.append((output.path, data, known))
+            staged.append(_Staged(output.path, data, known, info, unchanged=True))
             continue
         validator = _compile_and_check(output.path, text, cfg)
         counters.add("files_compiled")
-        staged.append((output.path, data, outputs.FileEntry(
+        staged.append(_Staged(output.path, data, outputs.FileEntry(
             checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
-            template=output.template, validator=validator)))
+            template=output.template, validator=validator), info, unchanged=False))
 
     # Record the new checksums (keeping the old ones as `previous`) before writing,
     # so a crash mid-way leaves no file that the fragment does not account for.
-    pending = {path: dataclasses.replace(entry_, previous=_previous(previous, path, entry_))
-               for path, _, entry_ in staged}
+    # Only needed when a recorded file changes: new files are not yet recorded.
+    on_disk = fragment.data
+    pending = {s.path: dataclasses.replace(s.entry, previous=_previous(previous, s.path, s.entry))
+               for s in staged}
     if any(e.previous is not None for e in pending.values()):
-        outputs.write_fragment(cfg.cache_dir, plan.name, {**previous, **pending})
+        on_disk = outputs.write_fragment(cfg.cache_dir, plan.name, {**previous, **pending}, on_disk)
     recorded = {}
-    for path, data, entry_ in staged:
-        outputs.write_output(path, data, cfg.output_dir)
-        recorded[path] = _with_mtime(entry_, path)
+    for item in staged:
+        written = None if item.unchanged else tree.write(item.path, item.data, item.info)
+        recorded[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
     stale = sorted(set(previous) - set(recorded))
     removed = outputs.prune(stale, cfg.output_dir)
     for path in removed:
         sys.stderr.write(f"pruned {path} (no longer produced by {plan.source})\n")
     counters.add("files_pruned", len(removed))
-    outputs.write_fragment(cfg.cache_dir, plan.name, recorded)
+    outputs.write_fragment(cfg.cache_dir, plan.name, recorded, on_disk)
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """One rendered output waiting to be written."""
+
+    path: str
+    data: bytes
+    entry: outputs.FileEntry
+    info: os.stat_result | None   # the file's lstat before the write, None if absent
+    unchanged: bool               # known to hold `data` already: nothing to write
 
 
 @user_action
@@ -154,8 +172,7 @@ def _previous(previous: dict, path: str, entry: outputs.FileEntry) -> str | None
     return known.checksum if known and known.checksum != entry.checksum else None
 
 
-def _with_mtime(entry: outputs.FileEntry, path: str) -> outputs.FileEntry:
-    mtime_ns = os.stat(path).st_mtime_ns
+def _with_mtime(entry: outputs.FileEntry, mtime_ns: int) -> outputs.FileEntry:
     if entry.mtime_ns == mtime_ns and entry.previous is None:
         return entry
     return dataclasses.replace(entry, mtime_ns=mtime_ns, previous=None)

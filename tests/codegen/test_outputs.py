@@ -1,0 +1,198 @@
+"""Generated files on disk, on hand-made trees: atomic writes, the symbolic-link
+refusal, fragments and the incremental merge of compile.manifest."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tasks.codegen import outputs
+from tasks.codegen.outputs import FileEntry, OutputTree
+from tasks.errors import UserError
+from tasks.fsio import atomic_write, holds, write_if_changed
+
+CACHE = ".conductor/cache"
+
+
+def entry(checksum: str, size: int = 1, mtime_ns: int = 1) -> FileEntry:
+    return FileEntry(checksum=checksum, size=size, mtime_ns=mtime_ns, last_compiled=1.0,
+                     template="t.j2", validator="none")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+# -- fsio -----------------------------------------------------------------------
+
+def test_atomic_write_creates_directories_and_leaves_no_temporary_file(workdir):
+    info = atomic_write("a/b/c.txt", b"hello")
+    assert (workdir / "a/b/c.txt").read_bytes() == b"hello"
+    assert os.listdir(workdir / "a/b") == ["c.txt"]
+    assert info.st_size == 5 and info.st_mtime_ns == os.stat("a/b/c.txt").st_mtime_ns
+
+
+def test_atomic_write_gives_the_umask_mode(workdir):
+    old = os.umask(0o027)
+    try:
+        atomic_write("f.txt", b"x")
+    finally:
+        os.umask(old)
+    assert os.stat("f.txt").st_mode & 0o777 == 0o640
+
+
+def test_write_if_changed_leaves_an_identical_file_alone(workdir):
+    assert write_if_changed("f.txt", b"one")
+    before = os.stat("f.txt").st_mtime_ns
+    assert not write_if_changed("f.txt", b"one")
+    assert os.stat("f.txt").st_mtime_ns == before
+    assert write_if_changed("f.txt", b"one!")  # a longer file is not a prefix match
+    assert write_if_changed("f.txt", b"on")
+    assert (workdir / "f.txt").read_bytes() == b"on"
+
+
+def test_holds(workdir):
+    (workdir / "f").write_bytes(b"abc")
+    assert holds("f", b"abc") and holds("f", b"abc", size=3)
+    assert not holds("f", b"abcd") and not holds("f", b"ab") and not holds("missing", b"")
+    assert not holds(workdir, b"")  # a directory holds no bytes
+
+
+# -- OutputTree -----------------------------------------------------------------
+
+def test_output_tree_refuses_a_symlinked_directory_and_a_symlinked_file(workdir):
+    (workdir / "output/sql").mkdir(parents=True)
+    (workdir / "elsewhere").mkdir()
+    tree = OutputTree("output")
+    assert tree.inspect("output/sql/a.sql") is None
+    (workdir / "output/python").symlink_to(workdir / "elsewhere")
+    with pytest.raises(UserError, match="symbolic link out of output/"):
+        tree.inspect("output/python/a.py")
+    (workdir / "output/sql/b.sql").symlink_to(workdir / "elsewhere/b.sql")
+    with pytest.raises(UserError, match="output/sql/b.sql: refusing to write through"):
+        tree.inspect("output/sql/b.sql")
+
+
+def test_a_directory_replaced_by_a_symlink_after_its_check_is_refused(workdir):
+    (workdir / "output/sql").mkdir(parents=True)
+    (workdir / "elsewhere").mkdir()
+    tree = OutputTree("output")
+    tree.write("output/sql/a.sql", b"x", tree.inspect("output/sql/a.sql"))
+    (workdir / "output/sql/a.sql").unlink()
+    (workdir / "output/sql").rmdir()
+    (workdir / "output/sql").symlink_to(workdir / "elsewhere")
+    with pytest.raises(UserError, match="symbolic link"):
+        tree.inspect("output/sql/a.sql")
+    assert list((workdir / "elsewhere").iterdir()) == []
+
+
+def test_output_tree_writes_only_what_changed(workdir):
+    tree = OutputTree("output")
+    written = tree.write("output/x/a.txt", b"one", tree.inspect("output/x/a.txt"))
+    assert written is not None and written.st_size == 3
+    assert tree.write("output/x/a.txt", b"one", tree.inspect("output/x/a.txt")) is None
+    assert tree.write("output/x/a.txt", b"two", tree.inspect("output/x/a.txt")) is not None
+    assert (workdir / "output/x/a.txt").read_bytes() == b"two"
+
+
+def test_prune_removes_files_and_emptied_directories_but_not_the_root(workdir):
+    tree = OutputTree("output")
+    for path in ("output/a/b/one.txt", "output/a/two.txt"):
+        tree.write(path, b"x", None)
+    assert outputs.prune(["output/a/b/one.txt", "output/a/missing.txt"], "output") == \
+        ["output/a/b/one.txt"]
+    assert not (workdir / "output/a/b").exists() and (workdir / "output/a/two.txt").exists()
+    assert outputs.prune(["output/a/two.txt"], "output") == ["output/a/two.txt"]
+    assert (workdir / "output").is_dir() and not (workdir / "output/a").exists()
+
+
+# -- fragments ------------------------------------------------------------------
+
+def test_fragment_round_trip_and_its_bytes(workdir):
+    assert outputs.load_fragment(CACHE, "p").data is None
+    data = outputs.write_fragment(CACHE, "p", {"output/a": entry("c1")})
+    loaded = outputs.load_fragment(CACHE, "p")
+    assert loaded.files == {"output/a": entry("c1")} and loaded.data == data
+    assert loaded.mtime_ns == os.stat(f"{CACHE}/manifest.d/p.json").st_mtime_ns
+    # told what is on disk, an identical fragment is not written again
+    before = loaded.mtime_ns
+    assert outputs.write_fragment(CACHE, "p", loaded.files, loaded.data) == data
+    assert os.stat(f"{CACHE}/manifest.d/p.json").st_mtime_ns == before
+
+
+def test_a_garbled_fragment_reads_as_empty_and_is_reported(workdir, capsys):
+    path = workdir / CACHE / "manifest.d/p.json"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b'{"version": 1, "pattern": "p", "files": {"output/a": {"chec')
+    loaded = outputs.load_fragment(CACHE, "p")
+    assert loaded.files == {} and loaded.data == path.read_bytes()
+    assert "unreadable manifest fragment" in capsys.readouterr().err
+
+
+def test_a_fragment_vouches_for_a_file_only_by_an_exact_older_stat(workdir):
+    (workdir / "f").write_bytes(b"abc")
+    info = os.lstat("f")
+    recorded = entry("c", size=3, mtime_ns=info.st_mtime_ns)
+    fragment = outputs.Fragment({"f": recorded}, b"", info.st_mtime_ns + 1)
+    assert fragment.vouches_for(recorded, info)
+    assert not fragment.vouches_for(entry("c", size=4, mtime_ns=info.st_mtime_ns), info)
+    assert not fragment.vouches_for(entry("c", size=3, mtime_ns=info.st_mtime_ns - 1), info)
+    # written in the fragment's own timestamp: a change could keep size and mtime
+    same_tick = outputs.Fragment({"f": recorded}, b"", info.st_mtime_ns)
+    assert not same_tick.vouches_for(recorded, info)
+    # an unfinished write (a crash between the two fragment writes): read the file
+    assert not fragment.vouches_for(dataclasses.replace(recorded, previous="old"), info)
+
+
+# -- compile.manifest -------------------------------------------------------------
+
+def manifest_bytes() -> bytes:
+    with open(os.path.join(CACHE, outputs.MANIFEST), "rb") as handle:
+        return handle.read()
+
+
+def full_merge_bytes(workdir) -> bytes:
+    os.unlink(os.path.join(CACHE, outputs.MANIFEST))
+    outputs.merge_manifest(CACHE)
+    return manifest_bytes()
+
+
+def test_incremental_merge_equals_a_full_merge(workdir):
+    for name, n in (("a", 2), ("b", 1), ("c", 3)):
+        outputs.write_fragment(CACHE, name, {f"output/{name}{i}": entry(f"{name}{i}")
+                                             for i in range(n)})
+    assert outputs.merge_manifest(CACHE)
+    outputs.write_fragment(CACHE, "b", {"output/b0": entry("new"), "output/b9": entry("b9")})
+    outputs.write_fragment(CACHE, "d", {"output/d0": entry("d0")})
+    outputs.drop_fragment(CACHE, "c")
+    assert outputs.merge_manifest(CACHE, ["b", "c", "d"])
+    incremental = manifest_bytes()
+    files = json.loads(incremental)["files"]
+    assert sorted(files) == ["output/a0", "output/a1", "output/b0", "output/b9", "output/d0"]
+    assert files["output/b0"]["checksum"] == "new" and files["output/b0"]["pattern"] == "b"
+    assert incremental == full_merge_bytes(workdir)
+    assert not outputs.merge_manifest(CACHE, [])  # nothing changed: not rewritten
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbled", "wrong version", "entry without pattern"])
+def test_incremental_merge_falls_back_to_a_full_merge(workdir, damage):
+    for name in ("a", "b"):
+        outputs.write_fragment(CACHE, name, {f"output/{name}": entry(name)})
+    outputs.merge_manifest(CACHE)
+    expected = manifest_bytes()
+    path = os.path.join(CACHE, outputs.MANIFEST)
+    if damage == "missing":
+        os.unlink(path)
+    elif damage == "garbled":
+        Path(path).write_bytes(expected[:-20])
+    elif damage == "wrong version":
+        Path(path).write_text(json.dumps({"version": 99, "files": {}}))
+    else:
+        Path(path).write_text(json.dumps({"version": 1, "files": {"output/a": {}}}))
+    outputs.merge_manifest(CACHE, ["b"])  # says only b changed: a must come back too
+    assert manifest_bytes() == expected
