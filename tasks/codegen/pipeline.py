@@ -125,11 +125,18 @@ class _Staged:
 
 
 @user_action
-def finish_codegen(pattern_names: list[str], settings: dict) -> None:
+def finish_codegen(pattern_names: list[str], settings: dict,
+                   changed: list[str] | None = None) -> None:
     """Prune the outputs of patterns that were removed, merge the manifest and keep
-    the template cache within its bounds."""
+    the template cache within its bounds.
+
+    `changed` is doit's list of the file dependencies that changed since this
+    last ran: when only fragments did, only those patterns are merged into the
+    existing manifest; otherwise (plan or settings changed, or not known) every
+    fragment is."""
     cfg = Settings(**settings)
     keep = set(pattern_names)
+    dropped = []
     for name in outputs.fragment_names(cfg.cache_dir):
         if name in keep:
             continue
@@ -139,8 +146,25 @@ def finish_codegen(pattern_names: list[str], settings: dict) -> None:
             sys.stderr.write(f"pruned {path} (pattern '{name}' was removed)\n")
         counters.add("files_pruned", len(removed))
         outputs.drop_fragment(cfg.cache_dir, name)
-    outputs.merge_manifest(cfg.cache_dir)
+        dropped.append(name)
+    patterns = changed_patterns(changed, cfg.cache_dir)
+    outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped])
     collect_garbage(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries, cfg.cache_max_bytes)
+
+
+def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | None:
+    """The patterns whose fragments are among doit's changed file dependencies, or
+    None if anything else changed too (the plan, the settings): merge them all."""
+    if changed is None:
+        return None
+    fragments = os.path.normpath(os.path.join(cache_dir, outputs.FRAGMENTS))
+    names = []
+    for dep in changed:
+        directory, file_name = os.path.split(os.path.normpath(dep))
+        if directory != fragments or not file_name.endswith(".json"):
+            return None
+        names.append(file_name[:-len(".json")])
+    return names
 
 
 def _compile_and_check(path: str, text: str, cfg: Settings) -> str:

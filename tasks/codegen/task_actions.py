@@ -13,7 +13,10 @@ def build_pattern(entry: dict, settings: dict):
     return pipeline.build_pattern(entry, settings)
 
 
-def finish_codegen(pattern_names: list[str], settings: dict):
-    """Prune the outputs of removed patterns, then merge compile.manifest."""
+def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str]):
+    """Prune the outputs of removed patterns, then merge compile.manifest.
+
+    doit fills `changed` (the file dependencies that changed since the last run;
+    it allows no default value) so only the changed fragments are merged."""
     from tasks.codegen import pipeline
-    return pipeline.finish_codegen(pattern_names, settings)
+    return pipeline.finish_codegen(pattern_names, settings, changed)

@@ -2,6 +2,7 @@
 pruning and byte-identical output however the build is run."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -48,6 +49,23 @@ def test_editing_one_pattern_regenerates_exactly_its_files(built):
         "sql/currency.sql", "schemas/currency.schema.json"}
     record = built.last_run()["codegen:currency"]
     assert record.counters["files_compiled"] == 4
+
+
+def test_the_manifest_merged_from_changed_fragments_is_the_full_merge(built, monkeypatch):
+    from tasks.codegen.outputs import merge_manifest
+    source = built.path("patterns/currency.yaml")
+    source.write_text(source.read_text().replace("[EUR, USD, GBP, CHF]", "[EUR, USD, GBP, CHF, JPY]"))
+    built.doit("codegen", check=True)
+    assert built.statuses()["codegen:_manifest"] == "ran"
+    manifest = built.path(".conductor/cache/compile.manifest")
+    merged = manifest.read_bytes()
+    entry = json.loads(merged)["files"]["output/sql/currency.sql"]
+    stat = built.path("output/sql/currency.sql").stat()
+    assert (entry["mtime_ns"], entry["size"]) == (stat.st_mtime_ns, stat.st_size)
+    monkeypatch.chdir(built.root)
+    manifest.unlink()
+    merge_manifest(".conductor/cache")
+    assert manifest.read_bytes() == merged
 
 
 def test_editing_a_partial_rerenders_exactly_the_patterns_that_reach_it(built):

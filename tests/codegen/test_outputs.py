@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.codegen import outputs
+from tasks.codegen import outputs, pipeline
 from tasks.codegen.outputs import FileEntry, OutputTree
 from tasks.errors import UserError
 from tasks.fsio import atomic_write, holds, write_if_changed
@@ -196,3 +196,14 @@ def test_incremental_merge_falls_back_to_a_full_merge(workdir, damage):
         Path(path).write_text(json.dumps({"version": 1, "files": {"output/a": {}}}))
     outputs.merge_manifest(CACHE, ["b"])  # says only b changed: a must come back too
     assert manifest_bytes() == expected
+
+
+def test_changed_patterns_reads_doit_changed_list():
+    fragment = f"{CACHE}/manifest.d/users.json"
+    assert pipeline.changed_patterns([fragment, f"{CACHE}/manifest.d/a_b.json"], CACHE) == \
+        ["users", "a_b"]
+    assert pipeline.changed_patterns([], CACHE) == []
+    assert pipeline.changed_patterns(None, CACHE) is None
+    # the plan or the settings changed: merge everything
+    assert pipeline.changed_patterns([fragment, ".conductor/state/plan.json"], CACHE) is None
+    assert pipeline.changed_patterns([".conductor/state/codegen-settings.json"], CACHE) is None
