@@ -29,24 +29,21 @@ def signed_seconds(value: float | None) -> str:
 
 def size(value: float | None) -> str:
     """Bytes in binary units: 512 B, 1.5 KiB, 12.0 MiB."""
-    if value is None:
-        return "-"
-    amount = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(amount) < 1024 or unit == "GiB":
-            return f"{amount:.0f} {unit}" if unit == "B" else f"{amount:.1f} {unit}"
-        amount /= 1024
-    raise AssertionError("unreachable")
+    return _binary(value, ("B", "KiB", "MiB", "GiB"), " ")
 
 
 def compact_size(value: float | None) -> str:
     """Bytes in at most six characters, for narrow tables: 512B, 1.5K, 12.0M, 1.2G."""
+    return _binary(value, ("B", "K", "M", "G"), "")
+
+
+def _binary(value: float | None, units: tuple[str, ...], gap: str) -> str:
     if value is None:
         return "-"
     amount = float(value)
-    for unit in ("B", "K", "M", "G"):
-        if abs(amount) < 1024 or unit == "G":
-            return f"{amount:.0f}{unit}" if unit == "B" else f"{amount:.1f}{unit}"
+    for unit in units:
+        if abs(amount) < 1024 or unit == units[-1]:
+            return f"{amount:.0f}{gap}{unit}" if unit == units[0] else f"{amount:.1f}{gap}{unit}"
         amount /= 1024
     raise AssertionError("unreachable")
 
