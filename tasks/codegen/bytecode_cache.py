@@ -98,6 +98,7 @@ class TemplateBytecodeCache(BytecodeCache):
         """Never load an entry that is not ours and intact; say so in one line
         (the template is compiled again and the entry replaced)."""
         self.rejected += 1
+        counters.add("template_cache_rejected")
         sys.stderr.write(f"WARNING: {path}: template cache entry refused ({reason}); "
                          "compiling the template again\n")
         return None

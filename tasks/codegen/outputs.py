@@ -321,10 +321,6 @@ def file_checksum(path: str) -> str | None:
         return None
 
 
-def file_matches(path: str, checksum: str) -> bool:
-    return file_checksum(path) == checksum
-
-
 def prune(paths: list[str], output_dir: str) -> list[str]:
     """Delete generated files no longer produced, and directories left empty."""
     removed: list[str] = []

@@ -31,10 +31,6 @@ def record_hash(data: bytes) -> str:
     return "sha256=" + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
 
 
-def wheel_name(name: str, version: str) -> str:
-    return f"{distribution(name)}-{version}-py3-none-any.whl"
-
-
 def build_wheel(name: str, version: str, files: dict[str, bytes], summary: str,
                 requires_python: str = ">=3.10") -> bytes:
     """The wheel holding `files` (archive name -> content) and its metadata."""
