@@ -21,11 +21,12 @@ from doit import create_after
 from doit.tools import config_changed
 
 from tasks import layout
-from tasks.codegen import task_actions as pipeline
+from tasks.codegen import task_actions
 from tasks.codegen.plan import template_set_file
 from tasks.config import PYPROJECT, load_config
 from tasks.errors import UserError
-from tasks.steps import analyse, prepare
+from tasks.steps import analyse, artifacts, prepare
+from tasks.steps.artifacts import GeneratedFiles
 
 
 def _settings():
@@ -162,7 +163,7 @@ def task_codegen():
             "basename": "codegen",
             "name": entry["name"],
             "doc": f"generate the files of {entry['source']}",
-            "actions": [(pipeline.build_pattern, [entry, settings])],
+            "actions": [(task_actions.build_pattern, [entry, settings])],
             # the template-set file changes when any template read or the settings do
             "file_dep": [entry["source"], *entry["dep_sources"],
                          template_set_file(entry["templates"])],
@@ -178,7 +179,7 @@ def task_codegen():
         "basename": "codegen",
         "name": "_manifest",
         "doc": "prune outputs of removed patterns; merge compile.manifest",
-        "actions": [(pipeline.finish_codegen, [names, settings])],
+        "actions": [(task_actions.finish_codegen, [names, settings])],
         "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS, *map(_fragment, names)],
         "task_dep": [f"codegen:{name}" for name in names],
         "targets": [layout.MANIFEST],
@@ -191,9 +192,6 @@ def task_codegen():
 # ran.  Instead each task depends on `codegen` and its `GeneratedFiles` check
 # compares the checksums compile.manifest holds for the part of the output it
 # reads, so e.g. a SQL template edit re-runs the SQL check and not the tests.
-
-from tasks.steps import artifacts  # noqa: E402  (kept next to the tasks that use it)
-from tasks.steps.artifacts import GeneratedFiles  # noqa: E402
 
 PRODUCTS = artifacts.Products(CONFIG.output_dir, CONFIG.package_version)
 _OUT = CONFIG.output_dir
