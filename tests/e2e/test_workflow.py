@@ -68,8 +68,10 @@ def test_phase_2_runs_concurrently_with_three_workers(tmp_path):
     records = project.last_run()
     spans = {name: (records[name].start, records[name].end, records[name].worker)
              for name in PHASE_2}
-    assert len({worker for *_, worker in spans.values()}) == 3
+    # the two long ones run at the same time on two workers (scan-output takes a
+    # millisecond: a busy machine may hand it to the worker that then takes another)
     validate, lint = spans["validate-patterns"], spans["lint-templates"]
+    assert validate[2] != lint[2], spans
     assert validate[0] < lint[1] and lint[0] < validate[1], spans
 
 
