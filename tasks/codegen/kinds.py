@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import xxhash
 import yaml
 
 from tasks.errors import UserError
@@ -40,3 +41,11 @@ def load_kinds(templates_dir: str) -> dict[str, dict[str, str]]:
                 raise UserError(f"kind '{kind}': output path '{rule}' must contain {{name}}",
                                 source)
     return data
+
+
+def kinds_digest(templates_dir: str) -> str:
+    """Digest of kinds.yaml: pattern validation depends on it (template names)."""
+    try:
+        return xxhash.xxh3_64_hexdigest((Path(templates_dir) / KINDS_FILE).read_bytes())
+    except OSError:
+        return "missing"

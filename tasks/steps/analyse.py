@@ -25,11 +25,17 @@ from tasks.doitext.checker import file_digest
 
 
 def read_state(path: str) -> dict | list:
+    """A state file another task wrote.  An unreadable one is removed, so the next
+    `doit` sees its task's target missing and rebuilds it."""
     try:
         return json.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise UserError("workflow state is missing; run the whole workflow with `doit`",
+                        path) from None
     except (OSError, ValueError) as exc:
-        raise UserError(f"workflow state is missing or unreadable ({exc}); "
-                        "run the full workflow with `doit`", path) from None
+        Path(path).unlink(missing_ok=True)
+        raise UserError(f"workflow state was unreadable ({str(exc).splitlines()[0]}) and is "
+                        "removed; the next `doit` rebuilds it", path) from None
 
 
 def _config():
@@ -53,26 +59,28 @@ def template_files(templates_dir: str) -> list[str]:
 
 @user_action
 def validate_patterns(changed: list[str]) -> None:
-    """Task 3: every pattern parsed and validated into one index.
+    """Task 3: every pattern parsed and validated into one index, the validated
+    form every later task reads.
 
     Incremental: doit passes the file_deps that `changed`; patterns whose file did
-    not change keep their entry of the previous index (the content cache answers
-    for the others), unless the config or the kinds table changed."""
-    from tasks.codegen.pattern_cache import kinds_digest, load_pattern
-    from tasks.codegen.patterns import pattern_to_json
-    from tasks.codegen.kinds import load_kinds
+    not change keep their entry of the previous index, unless the kinds table
+    (which validation checks template names against) changed."""
+    from tasks.codegen.kinds import kinds_digest, load_kinds
+    from tasks.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
+    from tasks.profiling import counters
     config = _config()
     digest = kinds_digest(config.templates_dir)
-    load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
+    kinds = load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
     changed_files = set(changed)
-    previous = {} if layout.CONFIG in changed_files else _reusable_index(digest)
+    previous = _reusable_index(digest)
     index = {}
     for source in pattern_files(config.patterns_dir):
         known = previous.get(source)
         if known is not None and source not in changed_files:
             index[known["name"]] = known
             continue
-        pattern = load_pattern(source, layout.CACHE, config.templates_dir, digest)
+        pattern = parse_pattern(read_pattern_bytes(Path(source), source), source, kinds)
+        counters.add("patterns_parsed")
         index[pattern.name] = pattern_to_json(pattern)
     if not index:
         raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
@@ -82,8 +90,7 @@ def validate_patterns(changed: list[str]) -> None:
 
 def _reusable_index(digest: str) -> dict[str, dict]:
     """The previous index's entries by source file, if made with these kinds and
-    this state version (a changed config.json re-runs the task with its own
-    changed list, which then names config.json: see the caller)."""
+    this state version."""
     try:
         index = json.loads(Path(layout.PATTERNS).read_bytes())
         if index.get("kinds_digest") != digest or index.get("state_version") != layout.STATE_VERSION:

@@ -219,14 +219,14 @@ def test_only_the_changed_pattern_file_is_reparsed(built):
     source.write_text(source.read_text().replace("Registered shop users", "Shop users"))
     built.doit("validate-patterns", check=True)
     counters = built.last_run()["validate-patterns"].counters
-    # the nine others keep their entry of the previous index: no read, no lookup
-    assert counters["patterns_parsed"] == 1 and counters.get("pattern_cache_hits", 0) == 0
+    # the nine others keep their entry of the previous index: not even read
+    assert counters["patterns_parsed"] == 1
 
-    config = built.path("pyproject.toml")
-    config.write_text(config.read_text().replace("line_length = 100", "line_length = 99"))
+    # validation checks template names against the kinds table: all re-validated
+    kinds = built.path("templates/kinds.yaml")
+    kinds.write_text(kinds.read_text() + "# a comment changes the table's digest\n")
     built.doit("validate-patterns", check=True)
-    counters = built.last_run()["validate-patterns"].counters
-    assert counters.get("patterns_parsed", 0) + counters.get("pattern_cache_hits", 0) == 10
+    assert built.last_run()["validate-patterns"].counters["patterns_parsed"] == 10
 
 
 def test_external_checks_from_config_run_and_fail_cleanly(built):

@@ -1,5 +1,5 @@
 """Corrupted state: a truncated or garbled dependency DB, template cache entry,
-compile manifest, manifest fragment, pattern cache entry or metrics file is
+compile manifest, manifest fragment, validated pattern index or metrics file is
 detected, reported in one line, and rebuilt or ignored, never used as valid.
 Every case ends with the clean build's output/."""
 from __future__ import annotations
@@ -97,22 +97,26 @@ def test_manifest_fragment(fresh, reference, damage):
     assert json.loads(fragment.read_bytes())["pattern"] == "users"
 
 
-@pytest.mark.parametrize("damage", [*DAMAGE, "edited"])
-def test_pattern_cache_entry(fresh, reference, damage):
-    """An entry that is valid JSON but not what was written (edited) is refused too."""
-    entries = [p for p in fresh.path(f"{CACHE}/patterns").glob("*.json")
-               if b'"currency"' in p.read_bytes()]
-    assert entries
-    for entry in entries:
-        if damage == "edited":
-            entry.write_bytes(entry.read_bytes().replace(b'"EUR"', b'"XXX"'))
-        else:
-            DAMAGE[damage](entry)
-    assert run(fresh, "forget", "validate-patterns", "codegen:currency").returncode == 0
+def break_syntax(path: Path) -> None:
+    path.write_bytes(b"\x00" + path.read_bytes()[1:])
+
+
+@pytest.mark.parametrize("damage", [truncate, break_syntax])
+def test_validated_pattern_index(fresh, reference, damage):
+    """The index codegen reads its patterns from: reported, removed, rebuilt.
+    (State files carry no checksum: damage that leaves valid JSON is not caught.)"""
+    index = fresh.path(".conductor/state/patterns.json")
+    damage(index)
+    template = fresh.path("templates/sql/enum.sql.j2")
+    template.write_text(template.read_text() + "{# re-render the enums #}\n")
     result = run(fresh)
-    assert warnings_about(result, "corrupt pattern cache entry"), result.stdout + result.stderr
+    assert result.returncode != 0
+    lines = [line for line in (result.stdout + result.stderr).splitlines()
+             if "patterns.json: workflow state was unreadable" in line]
+    assert lines and "Traceback" not in result.stdout + result.stderr
+    assert not index.exists()
+    result = run(fresh)
     assert_recovered(fresh, reference, result)
-    assert b"XXX" not in fresh.path("output/python/conductor_models/currency.py").read_bytes()
 
 
 @pytest.mark.parametrize("name", [store.SUMMARY, store.TASKS, store.TRACE])
