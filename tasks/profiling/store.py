@@ -39,6 +39,7 @@ from tasks.profiling.records import (
 
 DEFAULT_KEEP_RUNS = 50
 SUMMARY = "summary.json"
+STALE_STAGING_S = 60.0
 TASKS = "tasks.jsonl"
 TRACE = "trace.json"
 DURATIONS = "durations.json"
@@ -112,6 +113,10 @@ def prune_runs(root: Path, keep: int, *, spare: Path | None = None) -> list[Path
     doomed = [r for r in runs[:max(0, len(runs) - keep)] if r != spare]
     for run in doomed:
         shutil.rmtree(run, ignore_errors=True)
+    # staging directories of runs killed before their first rename
+    for staging in runs_dir(root).glob(".*.tmp"):
+        if time.time() - staging.stat().st_mtime > STALE_STAGING_S:
+            shutil.rmtree(staging, ignore_errors=True)
     return doomed
 
 
@@ -131,9 +136,14 @@ class RunWriter:
 
     def __init__(self, root: Path, summary: RunSummary) -> None:
         self.path = runs_dir(root) / summary.run_id
-        self.path.mkdir(parents=True, exist_ok=False)
-        # Up front, so a run killed at any point says it is incomplete.
-        atomic_write(self.path / SUMMARY, dump_json(run_summary_to_json(summary)))
+        # The directory appears with its summary (completed: false) already in
+        # it, by renaming a hidden one into place: a run killed at any moment
+        # leaves nothing or a run that says it is incomplete, never a directory
+        # without a summary.
+        staging = runs_dir(root) / f".{summary.run_id}.tmp"
+        staging.mkdir(parents=True, exist_ok=False)
+        atomic_write(staging / SUMMARY, dump_json(run_summary_to_json(summary)))
+        os.rename(staging, self.path)
         self._tasks_fd: int | None = os.open(
             self.path / TASKS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         self._lock = threading.Lock()

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import by_name, child_env, default_sigint
+from tests.profiling.conftest import by_name, child_env, default_sigint
 from tasks.profiling import store
 from test_profiling_trace import assert_valid_trace
 

@@ -9,7 +9,7 @@ import textwrap
 
 import pytest
 
-from conftest import MB
+from tests.profiling.conftest import MB
 from tasks.profiling import counters, probe
 
 linux_proc = pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"),

@@ -226,3 +226,32 @@ def test_previous_durations_fall_back_to_the_records(tmp_path, index):
     with open(path / "tasks.jsonl", "ab") as handle:
         handle.write(b'{"name": "c", "status": "ran", "wal')  # torn by a kill
     assert store.previous_durations(root, {"a", "c"}) == {"a": 1.5}
+
+
+def test_a_run_directory_appears_with_its_summary(tmp_path, monkeypatch):
+    """The run directory is renamed into place with summary.json in it, so a run
+    killed at any moment leaves no directory without a summary."""
+    seen = []
+    real_rename = store.os.rename
+
+    def watch(source, target):
+        seen.append(sorted(p.name for p in store.Path(source).iterdir()))
+        real_rename(source, target)
+
+    monkeypatch.setattr(store.os, "rename", watch)
+    writer = store.RunWriter(tmp_path, _summary("20261124T000000.000000Z-1"))
+    assert seen == [[store.SUMMARY]]
+    writer.close()
+    assert [p.name for p in store.list_runs(tmp_path)] == ["20261124T000000.000000Z-1"]
+
+
+def test_prune_clears_stale_staging_directories(tmp_path):
+    import os
+    staging = store.runs_dir(tmp_path) / ".20261124T000000.000000Z-9.tmp"
+    staging.mkdir(parents=True)
+    fresh = store.runs_dir(tmp_path) / ".20261124T000001.000000Z-9.tmp"
+    fresh.mkdir()
+    os.utime(staging, (0, 0))
+    store.prune_runs(tmp_path, 5)
+    assert not staging.exists() and fresh.exists()
+    assert store.list_runs(tmp_path) == []

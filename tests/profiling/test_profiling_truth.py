@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import MB, by_name
+from tests.profiling.conftest import MB, by_name
 
 TRUTH_DODO = '''
 import sys
