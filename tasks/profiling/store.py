@@ -142,8 +142,12 @@ class RunWriter:
         # without a summary.
         staging = runs_dir(root) / f".{summary.run_id}.tmp"
         staging.mkdir(parents=True, exist_ok=False)
-        atomic_write(staging / SUMMARY, dump_json(run_summary_to_json(summary)))
-        os.rename(staging, self.path)
+        try:
+            atomic_write(staging / SUMMARY, dump_json(run_summary_to_json(summary)))
+            os.rename(staging, self.path)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # a full disk leaves nothing behind
+            raise
         self._tasks_fd: int | None = os.open(
             self.path / TASKS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
         self._lock = threading.Lock()
