@@ -150,17 +150,13 @@ def assert_one_line_error(result: subprocess.CompletedProcess, *needles: str) ->
 
 
 @pytest.fixture(scope="session")
-def reference(tmp_path_factory) -> Project:
-    """A clean sequential build of the repository's own 10 patterns."""
-    project = make_workspace(tmp_path_factory.mktemp("reference") / "project")
-    result = run(project)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return project
+def reference(built_template) -> Project:
+    """A clean sequential build of the repository's own 10 patterns (shared with
+    the other suites' `built_template`: one cold build per session)."""
+    return built_template
 
 
 @pytest.fixture
-def fresh(reference, tmp_path) -> Project:
+def fresh(built) -> Project:
     """A private copy of the built reference project."""
-    target = tmp_path / "project"
-    shutil.copytree(reference.root, target, symlinks=True)
-    return Project(target)
+    return built
