@@ -96,15 +96,7 @@ def task_record_to_json(record: TaskRecord) -> dict:
 
 
 def task_record_from_json(data: dict) -> TaskRecord:
-    _check_version(data, "task record")
-    known = {f.name for f in fields(TaskRecord)}
-    try:
-        values = {k: v for k, v in data.items() if k in known}
-        values["task_dep"] = tuple(values.get("task_dep", ()))
-        values["file_dep"] = tuple(values.get("file_dep", ()))
-        record = TaskRecord(**values)
-    except TypeError as exc:
-        raise RecordError(f"task record: {exc}") from None
+    record = _from_json(TaskRecord, data, "task record", ("task_dep", "file_dep"))
     if record.status not in STATUSES:
         raise RecordError(f"task record {record.name!r}: unknown status {record.status!r}")
     return record
@@ -117,14 +109,20 @@ def run_summary_to_json(summary: RunSummary) -> dict:
 
 
 def run_summary_from_json(data: dict) -> RunSummary:
-    _check_version(data, "run summary")
-    known = {f.name for f in fields(RunSummary)}
+    return _from_json(RunSummary, data, "run summary", ("command",))
+
+
+def _from_json(cls, data: object, what: str, tuples: tuple[str, ...]):
+    """A record of `cls` from its JSON object: unknown keys ignored (newer minor
+    fields), JSON lists back to tuples, a missing field a RecordError."""
+    _check_version(data, what)
+    values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+    for name in tuples:
+        values[name] = tuple(values.get(name, ()))
     try:
-        values = {k: v for k, v in data.items() if k in known}
-        values["command"] = tuple(values.get("command", ()))
-        return RunSummary(**values)
+        return cls(**values)
     except TypeError as exc:
-        raise RecordError(f"run summary: {exc}") from None
+        raise RecordError(f"{what}: {exc}") from None
 
 
 def _check_version(data: object, what: str) -> None:
