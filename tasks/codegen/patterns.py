@@ -27,6 +27,7 @@ from tasks.errors import UserError
 MAX_PATTERN_BYTES = 1 << 20      # a pattern is a page of YAML, not a data set
 MAX_NODES = 20_000               # counts alias expansions too: stops "billion laughs"
 MAX_DEPTH = 32
+TOO_DEEP = "YAML too large or too deeply nested once aliases are expanded"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 TOP_KEYS = {"name", "kind", "description", "templates", "outputs", "depends_on", "params"}
 
@@ -105,22 +106,46 @@ def _load_yaml(text: str, source: str) -> tuple[object, dict[tuple, int]]:
         lines: dict[tuple, int] = {}
         _index_lines(node, (), lines, [0], source, 0)
         data = loader.construct_document(node)
-    except yaml.MarkedYAMLError as exc:
+    except yaml.YAMLError as exc:
+        if (deep_line := _too_deep(text)) is not None:
+            raise UserError(TOO_DEEP, source, deep_line) from None
+        if not isinstance(exc, yaml.MarkedYAMLError):
+            raise UserError(f"invalid YAML: {exc}", source) from None
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else None
         raise UserError(f"invalid YAML: {exc.problem or exc.context}", source, line) from None
-    except yaml.YAMLError as exc:
-        raise UserError(f"invalid YAML: {exc}", source) from None
     finally:
         loader.dispose()
     return data, lines
 
 
+def _too_deep(text: str) -> int | None:
+    """The line where `text` nests deeper than MAX_DEPTH, if it does.
+
+    Called only after the parser failed: some YAML builds stop deep nesting with
+    their own error first, and the message a user sees should not depend on that.
+    The pure-Python parser streams events without such a limit of its own."""
+    loader = yaml.SafeLoader(text)
+    depth = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
 def _index_lines(node, path: tuple, lines: dict, budget: list[int], source: str, depth: int):
     budget[0] += 1
     if budget[0] > MAX_NODES or depth > MAX_DEPTH:
-        raise UserError("YAML too large or too deeply nested once aliases are expanded",
-                        source, node.start_mark.line + 1)
+        raise UserError(TOO_DEEP, source, node.start_mark.line + 1)
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
