@@ -11,7 +11,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tasks.workload import WorkloadSpec, write_workload
+from benchmarks.workload import WorkloadSpec, write_workload
 
 BENCHMARKS = Path(__file__).resolve().parent
 REFERENCE_DODO = BENCHMARKS / "reference" / "dodo.py"

@@ -38,7 +38,7 @@ def enforce_targets(scale: str) -> bool:
 
 @pytest.fixture(scope="session")
 def workloads(tmp_path_factory) -> Workloads:
-    """`python -m tasks.workload` as a fixture: generated once per spec, copied per use."""
+    """`python -m benchmarks.workload` as a fixture: generated once per spec, copied per use."""
     return Workloads(tmp_path_factory.mktemp("workloads"))
 
 

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_support import Workloads, doit  # noqa: E402
-from tasks.workload import WorkloadSpec  # noqa: E402
+from benchmarks.workload import WorkloadSpec  # noqa: E402
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 SERIES = {  # key: (label, colour, dashed)

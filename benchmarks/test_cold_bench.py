@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 
 import pytest
-from tasks.workload import WorkloadSpec
+from benchmarks.workload import WorkloadSpec
 
 from bench_support import check_target, doit
 

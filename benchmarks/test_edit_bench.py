@@ -14,7 +14,7 @@ import json
 import time
 
 import yaml
-from tasks.workload import WorkloadSpec
+from benchmarks.workload import WorkloadSpec
 
 from bench_support import check_target, doit, executed
 

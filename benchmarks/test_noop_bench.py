@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from bench_support import check_target, doit, executed
-from tasks.workload import WorkloadSpec
+from benchmarks.workload import WorkloadSpec
 
 ROUNDS = 9
 RATIO_TARGET = 0.7

@@ -9,7 +9,7 @@ asserted at every scale (the workload does not depend on it).
 from __future__ import annotations
 
 import pytest
-from tasks.workload import WorkloadSpec
+from benchmarks.workload import WorkloadSpec
 
 from bench_support import check_target, doit
 

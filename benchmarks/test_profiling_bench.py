@@ -10,7 +10,7 @@ bug our runner works around.  Targets (1,000 patterns): <= 3% slower and
 from __future__ import annotations
 
 import pytest
-from tasks.workload import WorkloadSpec
+from benchmarks.workload import WorkloadSpec
 
 from bench_support import check_target, doit, executed
 

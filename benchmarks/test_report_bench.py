@@ -6,15 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from tasks.profiling.records import RAN, UP_TO_DATE, RunSummary, TaskRecord
-from tasks.profiling.store import RunWriter, load_run, metrics_root
-from tasks.report.analysis import Report, analyse_run
-from tasks.report.dag import build_graph
-from tasks.report.render_html import render_html
-from tasks.report.render_json import render_json
-from tasks.report.render_text import render_text
-from tasks.report.schedule import simulate_schedule
-from tasks.report.trace import chrome_trace
+from doit_conductor.profiling.records import RAN, UP_TO_DATE, RunSummary, TaskRecord
+from doit_conductor.profiling.store import RunWriter, load_run, metrics_root
+from doit_conductor.report.analysis import Report, analyse_run
+from doit_conductor.report.dag import build_graph
+from doit_conductor.report.render_html import render_html
+from doit_conductor.report.render_json import render_json
+from doit_conductor.report.render_text import render_text
+from doit_conductor.report.schedule import simulate_schedule
+from doit_conductor.report.trace import chrome_trace
 
 TASKS = 10_000
 LAYERS = 100

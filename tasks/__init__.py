@@ -1,6 +1,5 @@
-"""doit-conductor: a profiled, incremental code-generation workflow on doit.
+"""This repository's own 22-task workflow (not installed).
 
-Packages: `workflow` (the 22-task DAG), `codegen` (Task 8), `steps` (the other
-tasks' actions), `profiling` (measurement + run records), `report` (analysis and
-renderers behind `doit profile-report`), `doitext` (checker, backend, lock).
+`workflow` defines the DAG that dodo.py hands to doit; `steps` holds the task
+actions, built on the installed `doit_conductor` package.
 """

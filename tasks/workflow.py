@@ -20,12 +20,12 @@ import sys
 from doit import create_after
 from doit.tools import config_changed
 
-from tasks import layout
-from tasks.codegen import task_actions
-from tasks.codegen.plan import template_set_file
-from tasks.config import PYPROJECT, load_config
-from tasks.errors import UserError
-from tasks.steps import analyse, artifacts, prepare
+from doit_conductor import layout
+from tasks.steps import codegen as codegen_actions
+from doit_conductor.codegen.plan import template_set_file
+from doit_conductor.config import PYPROJECT, load_config
+from doit_conductor.errors import UserError
+from tasks.steps import artifacts, inputs_and_plan, prepare
 from tasks.steps.artifacts import GeneratedFiles
 
 
@@ -35,7 +35,7 @@ def _settings():
     try:
         return load_config(".")
     except UserError:
-        from tasks.config import Config
+        from doit_conductor.config import Config
         return Config()
 
 
@@ -75,8 +75,8 @@ def task_validate_patterns():
     templates = CONFIG.templates_dir
     return {
         "basename": "validate-patterns",
-        "actions": [analyse.validate_patterns],
-        "file_dep": analyse.pattern_files(CONFIG.patterns_dir)
+        "actions": [inputs_and_plan.validate_patterns],
+        "file_dep": inputs_and_plan.pattern_files(CONFIG.patterns_dir)
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
         "targets": [layout.PATTERNS],
         "meta": _meta(3, 2),
@@ -88,8 +88,8 @@ def task_lint_templates():
     """4 lint-templates: parse every template, record what each includes."""
     return {
         "basename": "lint-templates",
-        "actions": [analyse.lint_templates],
-        "file_dep": analyse.template_files(CONFIG.templates_dir)
+        "actions": [inputs_and_plan.lint_templates],
+        "file_dep": inputs_and_plan.template_files(CONFIG.templates_dir)
                     + [layout.CONFIG, f"{CONFIG.templates_dir}/kinds.yaml"],
         "targets": [layout.TEMPLATES],
         "meta": _meta(4, 2),
@@ -101,9 +101,9 @@ def task_scan_output():
     """5 scan-output: hash generated files that moved; set hand edits aside."""
     return {
         "basename": "scan-output",
-        "actions": [analyse.scan_output],
+        "actions": [inputs_and_plan.scan_output],
         "file_dep": [layout.CONFIG],
-        "uptodate": [analyse.outputs_untouched],
+        "uptodate": [inputs_and_plan.outputs_untouched],
         "targets": [layout.SCAN],
         "meta": _meta(5, 2),
         "clean": True,
@@ -114,7 +114,7 @@ def task_resolve_patterns():
     """6 resolve-patterns: pattern dependency order; cycles and unknown names are errors."""
     return {
         "basename": "resolve-patterns",
-        "actions": [analyse.resolve_patterns],
+        "actions": [inputs_and_plan.resolve_patterns],
         "file_dep": [layout.PATTERNS],
         "task_dep": ["lint-templates", "scan-output"],
         "targets": [layout.ORDER],
@@ -127,7 +127,7 @@ def task_plan_codegen():
     """7 plan-codegen: pattern x template -> output path; collisions and escapes are errors."""
     return {
         "basename": "plan-codegen",
-        "actions": [analyse.plan_outputs],
+        "actions": [inputs_and_plan.plan_outputs],
         "file_dep": [layout.PATTERNS, layout.ORDER, layout.TEMPLATES, layout.CONFIG],
         "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, layout.TEMPLATE_SETS],
         "meta": _meta(7, 3),
@@ -163,7 +163,7 @@ def task_codegen():
             "basename": "codegen",
             "name": entry["name"],
             "doc": f"generate the files of {entry['source']}",
-            "actions": [(task_actions.build_pattern, [entry, settings])],
+            "actions": [(codegen_actions.build_pattern, [entry, settings])],
             # the template-set file changes when any template read or the settings do
             "file_dep": [entry["source"], *entry["dep_sources"],
                          template_set_file(entry["templates"])],
@@ -179,7 +179,7 @@ def task_codegen():
         "basename": "codegen",
         "name": "_manifest",
         "doc": "prune outputs of removed patterns; merge compile.manifest",
-        "actions": [(task_actions.finish_codegen, [names, settings])],
+        "actions": [(codegen_actions.finish_codegen, [names, settings])],
         "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS, *map(_fragment, names)],
         "task_dep": [f"codegen:{name}" for name in names],
         "targets": [layout.MANIFEST],
@@ -203,7 +203,7 @@ def _doc_pages() -> list[str]:
     # pattern file name == pattern name (task 3 enforces it), so the pages are
     # known without reading any pattern
     names = [path.rsplit("/", 1)[-1][:-len(".yaml")]
-             for path in analyse.pattern_files(CONFIG.patterns_dir)]
+             for path in inputs_and_plan.pattern_files(CONFIG.patterns_dir)]
     return PRODUCTS.doc_pages(names)
 
 
@@ -264,8 +264,8 @@ def task_reproducibility():
     return _verify(13, "reproducibility", task_reproducibility.__doc__,
                    verify.reproducibility, f"{_OUT}/",
                    file_dep=[layout.PLAN, layout.CODEGEN_SETTINGS, layout.ENV,
-                             *analyse.pattern_files(CONFIG.patterns_dir),
-                             *analyse.template_files(CONFIG.templates_dir)],
+                             *inputs_and_plan.pattern_files(CONFIG.patterns_dir),
+                             *inputs_and_plan.template_files(CONFIG.templates_dir)],
                    targets=[artifacts.REPRODUCIBILITY])
 
 

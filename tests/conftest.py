@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("dodo.py", "pyproject.toml", "templates", "patterns")
+PROJECT_FILES = ("dodo.py", "pyproject.toml", "tasks", "templates", "patterns")
 
 
 def pytest_addoption(parser):
@@ -62,7 +62,7 @@ class Project:
 
     def last_run(self):
         """The newest run's records, by task name (from the profiling reporter)."""
-        from tasks.profiling.store import list_runs, load_run, metrics_root
+        from doit_conductor.profiling.store import list_runs, load_run, metrics_root
         run = load_run(list_runs(metrics_root(self.root))[-1])
         return {record.name: record for record in run.tasks}
 
@@ -75,7 +75,7 @@ def copy_project(target: Path) -> Project:
     for name in PROJECT_FILES:
         source = REPO / name
         if source.is_dir():
-            shutil.copytree(source, target / name)
+            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
         else:
             shutil.copy2(source, target / name)
     return Project(target)

@@ -23,7 +23,7 @@ import sqlite3
 import jinja2
 import yaml
 
-from tasks.codegen.schema import validate_params
+from doit_conductor.codegen.schema import validate_params
 
 DOIT_CONFIG = {"verbosity": 1}
 

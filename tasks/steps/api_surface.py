@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ast
 
-from tasks.errors import UserError
+from doit_conductor.errors import UserError
 
 API_VERSION = 1
 MAX_VALUE_CHARS = 120

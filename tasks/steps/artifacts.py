@@ -12,7 +12,7 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import accumulate
 
-from tasks import layout
+from doit_conductor import layout
 
 PACKAGE = "conductor_models"
 

@@ -7,10 +7,10 @@ import sqlite3
 import sys
 from importlib import metadata
 
-from tasks import layout
-from tasks.actions import user_action
-from tasks.config import config_to_json, load_config
-from tasks.fsio import write_json_if_changed
+from doit_conductor import layout
+from doit_conductor.actions import user_action
+from doit_conductor.config import config_to_json, load_config
+from doit_conductor.fsio import write_json_if_changed
 
 PACKAGES = ("doit", "jinja2", "pyyaml", "xxhash", "psutil")
 TOOLS = ("tsc", "ruff", "git")

@@ -13,12 +13,12 @@ import posixpath
 import tempfile
 from pathlib import Path
 
-from tasks import layout
-from tasks.actions import user_action
-from tasks.errors import UserError
-from tasks.fsio import dump_json, write_if_changed, write_json_if_changed
+from doit_conductor import layout
+from doit_conductor.actions import user_action
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
-from tasks.steps.analyse import read_state
+from doit_conductor.fsio import read_state
 from tasks.steps.verify import generated, import_failure, module_names, run_probe
 
 DISTRIBUTION = "conductor-models"
@@ -77,8 +77,8 @@ def index_context(patterns: dict[str, dict]) -> dict:
 @user_action
 def docs(templates_dir: str, sandbox: bool, docs_dir: str) -> None:
     """Task 15: a reference page per pattern and an index, from patterns.json."""
-    from tasks.codegen import render
-    from tasks.codegen.templates import environment
+    from doit_conductor.codegen import render
+    from doit_conductor.codegen.templates import environment
     patterns = read_state(layout.PATTERNS)["patterns"]
     outputs = {entry["name"]: entry["outputs"] for entry in read_state(layout.PLAN)}
     env = environment(templates_dir, sandbox, None)
@@ -240,7 +240,7 @@ def change_summary(api_path: str) -> None:
 @user_action
 def run_report(inputs: dict[str, str], sums_path: str) -> None:
     """Task 22: one human-readable report of what phases 4 and 5 found."""
-    from tasks.steps.report_text import workflow_report
+    from tasks.steps.run_report import workflow_report
     states = {key: read_state(path) for key, path in sorted(inputs.items())}
     sums = Path(sums_path).read_text(encoding="utf-8").splitlines()
     write_if_changed(artifacts.WORKFLOW_REPORT, workflow_report(states, len(sums)).encode())

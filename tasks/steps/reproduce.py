@@ -9,11 +9,11 @@ import json
 import sys
 from pathlib import Path
 
-from tasks.codegen import render
-from tasks.codegen.patterns import parse_pattern, read_pattern_bytes
-from tasks.codegen.plan import plan_entry_from_json
-from tasks.codegen.templates import environment, load_kinds
-from tasks.errors import UserError
+from doit_conductor.codegen import render
+from doit_conductor.codegen.patterns import parse_pattern, read_pattern_bytes
+from doit_conductor.codegen.plan import plan_entry_from_json
+from doit_conductor.codegen.templates import environment, load_kinds
+from doit_conductor.errors import UserError
 
 
 def rerender(plan: list[dict], settings: dict, out: Path) -> int:

@@ -10,7 +10,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
-from tasks.errors import UserError
+from doit_conductor.errors import UserError
 
 JSON_TYPES = frozenset({"string", "integer", "number", "boolean", "object", "array", "null"})
 CATALOG_VERSION = 1

@@ -15,14 +15,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tasks import layout
-from tasks.actions import user_action
-from tasks.errors import UserError
-from tasks.fsio import write_if_changed, write_json_if_changed
+from doit_conductor import layout
+from doit_conductor.actions import user_action
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
-from tasks.steps.analyse import read_state
+from doit_conductor.fsio import read_state
 
-PROBE = str(Path(__file__).with_name("generated_probe.py"))
+PROBE = str(Path(__file__).with_name("isolated_check.py"))
 
 
 def generated(prefix: str, suffix: str = "") -> list[str]:
@@ -40,7 +40,7 @@ def relative(path: str | None) -> str | None:
 
 
 def run_probe(request: dict, timeout: float = 600) -> dict:
-    """Run generated_probe.py in a fresh interpreter without site-packages."""
+    """Run isolated_check.py in a fresh interpreter without site-packages."""
     try:
         done = subprocess.run([sys.executable, "-I", "-S", "-B", PROBE, json.dumps(request)],
                               capture_output=True, text=True, timeout=timeout)

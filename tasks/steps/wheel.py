@@ -14,7 +14,7 @@ import re
 import zipfile
 from pathlib import PurePosixPath
 
-from tasks.errors import UserError
+from doit_conductor.errors import UserError
 
 FIXED_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644

@@ -52,7 +52,7 @@ def test_editing_one_pattern_regenerates_exactly_its_files(built):
 
 
 def test_the_manifest_merged_from_changed_fragments_is_the_full_merge(built, monkeypatch):
-    from tasks.codegen.outputs import merge_manifest
+    from doit_conductor.codegen.outputs import merge_manifest
     source = built.path("patterns/currency.yaml")
     source.write_text(source.read_text().replace("[EUR, USD, GBP, CHF]", "[EUR, USD, GBP, CHF, JPY]"))
     built.doit("codegen", check=True)
@@ -196,7 +196,7 @@ def test_cache_gc_bounds_the_cache(built):
 
 def test_manifest_lists_every_generated_file_with_its_checksum(built):
     import json
-    from tasks.codegen.outputs import content_checksum
+    from doit_conductor.codegen.outputs import content_checksum
     manifest = json.loads(built.path(".conductor/cache/compile.manifest").read_text())
     assert manifest["version"] == 1
     assert {p.removeprefix("output/") for p in manifest["files"]} == set(generated(built.tree()))
@@ -263,7 +263,7 @@ def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
 
 def test_manifest_stays_accurate_after_a_failed_run(built):
     import json
-    from tasks.codegen.outputs import content_checksum
+    from doit_conductor.codegen.outputs import content_checksum
     users = built.path("patterns/users.yaml")
     users.write_text(users.read_text().replace("max_length: 60", "max_length: 70"))
     products = built.path("patterns/products.yaml")

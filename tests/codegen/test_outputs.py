@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tasks.codegen import outputs, pipeline
-from tasks.codegen.outputs import FileEntry, OutputTree
-from tasks.errors import UserError
-from tasks.fsio import atomic_write, holds, write_if_changed
+from doit_conductor.codegen import outputs, pipeline
+from doit_conductor.codegen.outputs import FileEntry, OutputTree
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import atomic_write, holds, write_if_changed
 
 CACHE = ".conductor/cache"
 

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.codegen.graph import resolve_order
-from tasks.codegen.patterns import MAX_PATTERN_BYTES, parse_pattern, read_pattern_bytes
-from tasks.codegen.plan import output_path
-from tasks.codegen.templates import reference_closure
-from tasks.errors import UserError
+from doit_conductor.codegen.graph import resolve_order
+from doit_conductor.codegen.patterns import MAX_PATTERN_BYTES, parse_pattern, read_pattern_bytes
+from doit_conductor.codegen.plan import output_path
+from doit_conductor.codegen.templates import reference_closure
+from doit_conductor.errors import UserError
 
 KINDS = {"enum": {"python/enum.py.j2": "python/{name}.py"},
          "entity": {"python/entity.py.j2": "python/{name}.py"}}

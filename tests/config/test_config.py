@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from tasks.config import Config, load_config
-from tasks.errors import UserError
+from doit_conductor.config import Config, load_config
+from doit_conductor.errors import UserError
 
 GOOD = """[project]
 name = "x"

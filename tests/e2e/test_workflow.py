@@ -61,7 +61,7 @@ def test_full_build_then_nothing_to_do(built):
 
 def test_phase_2_runs_concurrently_with_three_workers(tmp_path):
     root = tmp_path / "work"
-    subprocess.run([sys.executable, "-m", "tasks.workload", str(root), "--patterns", "150"],
+    subprocess.run([sys.executable, "-m", "benchmarks.workload", str(root), "--patterns", "150"],
                    check=True, capture_output=True)
     project = Project(root)
     project.doit("-n", "3", "plan-codegen", check=True)

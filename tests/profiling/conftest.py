@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.profiling import store
+from doit_conductor.profiling import store
 
 MB = 1024 * 1024
 

@@ -8,7 +8,7 @@ import sys
 import time
 
 from tests.profiling.conftest import by_name, child_env, default_sigint
-from tasks.profiling import store
+from doit_conductor.profiling import store
 from test_profiling_trace import assert_valid_trace
 
 # An ordinary doit project that knows nothing of doit-conductor but for one
@@ -39,7 +39,7 @@ def task_report():
             "targets": ["report.txt"]}
 
 def shout(name):
-    from tasks.profiling import counters
+    from doit_conductor.profiling import counters
     counters.add("greetings")
     counters.add("letters", len(name))
     print(name.upper())

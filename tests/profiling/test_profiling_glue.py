@@ -8,11 +8,11 @@ from doit import cmd_run, runner as doit_runner
 from doit.exceptions import TaskError, TaskFailed
 from doit.reporter import ConsoleReporter
 
-from tasks.profiling import progress
-from tasks.profiling import runner as probed
-from tasks.profiling.command import ProfilingRun, probed_runners
-from tasks.profiling.records import FAILED, RAN, TaskRecord
-from tasks.profiling.reporter import ConductorReporter, error_text, is_user_error, totals
+from doit_conductor.profiling import progress
+from doit_conductor.profiling import runner as probed
+from doit_conductor.profiling.run_command import ProfilingRun, probed_runners
+from doit_conductor.profiling.records import FAILED, RAN, TaskRecord
+from doit_conductor.profiling.reporter import ConductorReporter, error_text, is_user_error, totals
 
 
 def _task(task_dep=(), setup=(), calc=()):

@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from tests.profiling.conftest import MB
-from tasks.profiling import counters, probe
+from doit_conductor.profiling import counters, probe
 
 linux_proc = pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"),
                                 reason="needs Linux /proc")
@@ -65,7 +65,7 @@ def test_child_reaped_by_poll_is_seen():
 def test_child_reaped_behind_popens_back_counts_when_it_sets_a_record():
     script = textwrap.dedent(f"""
         import os, sys, json
-        from tasks.profiling import probe
+        from doit_conductor.profiling import probe
         started = probe.start()
         os.system(sys.executable + " -c 'b = bytearray(100 * 1024 * 1024)'")
         m = probe.stop(started)

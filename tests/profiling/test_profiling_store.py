@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from tasks.profiling import store
-from tasks.profiling.records import RAN, RecordError, RunSummary, TaskRecord
+from doit_conductor.profiling import store
+from doit_conductor.profiling.records import RAN, RecordError, RunSummary, TaskRecord
 
 START = 1_795_000_000.0
 

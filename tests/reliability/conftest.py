@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Project, copy_project
-from tasks.profiling import store
+from doit_conductor.profiling import store
 
 N_PATTERNS = 300
 REPO = Path(__file__).resolve().parents[2]
@@ -45,10 +45,10 @@ def write_patterns(patterns_dir: Path, count: int) -> None:
 
 def make_workspace(target: Path, patterns: int | None = None) -> Project:
     """A copy of the project; with `patterns`, a library of that size from the
-    benchmark workload generator (tasks/workload.py), or generated here if that
+    benchmark workload generator (benchmarks/workload.py), or generated here if that
     is not available."""
-    if patterns is not None and (REPO / "tasks" / "workload.py").exists():
-        result = subprocess.run([sys.executable, "-m", "tasks.workload", str(target),
+    if patterns is not None and (REPO / "benchmarks" / "workload.py").exists():
+        result = subprocess.run([sys.executable, "-m", "benchmarks.workload", str(target),
                                  "--patterns", str(patterns)],
                                 capture_output=True, text=True, cwd=REPO)
         if result.returncode == 0 and len(list((target / "patterns").glob("*.yaml"))) == patterns:

@@ -11,7 +11,7 @@ import pytest
 import xxhash
 
 from tests.reliability.conftest import run
-from tasks.codegen.bytecode_cache import MAGIC
+from doit_conductor.codegen.bytecode_cache import MAGIC
 
 TEMPLATES_CACHE = ".conductor/cache/templates"
 NOBODY = 65534

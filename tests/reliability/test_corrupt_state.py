@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.reliability.conftest import run
-from tasks.profiling import store
+from doit_conductor.profiling import store
 
 CACHE = ".conductor/cache"
 

@@ -23,8 +23,8 @@ import pytest
 from tests.conftest import Project
 from tests.reliability.conftest import (N_PATTERNS, kill_group, make_workspace, run, spawn,
                                         stray_temps)
-from tasks.doitext import backend
-from tasks.profiling import store
+from doit_conductor.incremental import backend
+from doit_conductor.profiling import store
 
 DEFAULT_TRIALS = 10
 STRESS_TRIALS = 60

@@ -11,7 +11,7 @@ import pytest
 
 from tests.reliability.conftest import (kill_group, ran_records, run, set_conductor, spawn,
                                         stray_temps, wait_for)
-from tasks.profiling import store
+from doit_conductor.profiling import store
 
 SLOW_CHECK = f'".sql" = "{sys.executable} -c \'import time; time.sleep(0.4)\' {{file}}"'
 

@@ -11,9 +11,9 @@ import pytest
 
 from tests.reliability.conftest import (assert_one_line_error, kill_group, ran_records, run,
                                         set_conductor, spawn, wait_for)
-from tasks.config import LockSettings
-from tasks.doitext import lock
-from tasks.doitext.backend import ConductorDB
+from doit_conductor.config import LockSettings
+from doit_conductor.incremental import lock
+from doit_conductor.incremental.backend import ConductorDB
 from tests.reliability.test_interrupt import SLOW_CHECK
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from report_records import summary, write_run
 
-from tasks.profiling.records import TaskRecord
+from doit_conductor.profiling.records import TaskRecord
 
 
 @pytest.fixture

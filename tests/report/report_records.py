@@ -5,9 +5,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from tasks.profiling.records import RAN, RunSummary, TaskRecord
-from tasks.profiling.store import RunWriter, metrics_root
-from tasks.report.trace import chrome_trace
+from doit_conductor.profiling.records import RAN, RunSummary, TaskRecord
+from doit_conductor.profiling.store import RunWriter, metrics_root
+from doit_conductor.report.trace import chrome_trace
 
 RUN_START = 1_700_000_000.0
 

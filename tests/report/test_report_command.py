@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from report_records import record, summary, write_run
 
-from tasks.profiling.records import FAILED, UP_TO_DATE
-from tasks.profiling.store import metrics_root
+from doit_conductor.profiling.records import FAILED, UP_TO_DATE
+from doit_conductor.profiling.store import metrics_root
 
 RUN1 = "20240101T000000.000000Z-1"
 RUN2 = "20240102T000000.000000Z-2"

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from report_records import record
 
-from tasks.profiling.records import FAILED, UP_TO_DATE
-from tasks.report.compare import compare_runs
-from tasks.report.counters import counter_summary
-from tasks.report.history import history
+from doit_conductor.profiling.records import FAILED, UP_TO_DATE
+from doit_conductor.report.compare import compare_runs
+from doit_conductor.report.counter_summary import counter_summary
+from doit_conductor.report.history import history
 
 MIB = 1024 * 1024
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from report_records import record, summary, write_run
 
-from tasks.profiling.records import FAILED, UP_TO_DATE
+from doit_conductor.profiling.records import FAILED, UP_TO_DATE
 
 # Appended to a copy of the report: reports what the page holds into the DOM
 # for --dump-dom, after exercising the page's own script (sorting a table).

@@ -6,12 +6,12 @@ import json
 import pytest
 from report_records import record, summary
 
-from tasks.profiling.records import FAILED, UP_TO_DATE
-from tasks.report.analysis import Report, analyse_run
-from tasks.report.compare import compare_runs
-from tasks.report.history import history
-from tasks.report.render_json import REPORT_SCHEMA_VERSION, report_to_json
-from tasks.report.render_text import WIDTH, render_text
+from doit_conductor.profiling.records import FAILED, UP_TO_DATE
+from doit_conductor.report.analysis import Report, analyse_run
+from doit_conductor.report.compare import compare_runs
+from doit_conductor.report.history import history
+from doit_conductor.report.render_json import REPORT_SCHEMA_VERSION, report_to_json
+from doit_conductor.report.render_text import WIDTH, render_text
 
 LONG = "codegen:" + "very-long-pattern-name-" * 6
 RECORDS = [

@@ -4,9 +4,9 @@ from __future__ import annotations
 import pytest
 from report_records import record
 
-from tasks.profiling.records import UP_TO_DATE
-from tasks.report.dag import build_graph, cpm_timings, critical_path
-from tasks.report.schedule import Slot, simulate_schedule, what_if
+from doit_conductor.profiling.records import UP_TO_DATE
+from doit_conductor.report.dag import build_graph, cpm_timings, critical_path
+from doit_conductor.report.schedule import Slot, simulate_schedule, what_if
 
 # Dispatch order (recorded starts): a, b, c, f, d, e.
 RECORDS = [

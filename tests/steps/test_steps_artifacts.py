@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from tasks import layout
+from doit_conductor import layout
 from tasks.steps import artifacts
 from tasks.steps.artifacts import GeneratedFiles, ManifestDigests
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tasks.errors import UserError
+from doit_conductor.errors import UserError
 from tasks.steps import verify
 from tasks.steps.schema_checks import (SourceFile, check_json_schema, combine_schema,
                                        load_schema, schema_catalog, split_statements)

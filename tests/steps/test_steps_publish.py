@@ -6,7 +6,7 @@ import zipfile
 
 import pytest
 
-from tasks.errors import UserError
+from doit_conductor.errors import UserError
 from tasks.steps import api_surface, changes, doc_links, publish, wheel
 
 FILES = {"conductor_models/b.py": b"B = 2\n", "conductor_models/a.py": b"A = 1\n"}

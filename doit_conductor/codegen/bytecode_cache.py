@@ -1,0 +1,156 @@
+"""A content-addressed, verified disk cache of compiled Jinja2 templates.
+
+Jinja2's own `FileSystemBytecodeCache` keys entries by template name and reads a
+pickled checksum from the file, so a planted file runs code on load.  Here:
+
+* the key is an xxhash of everything the compiled code depends on: the Jinja2
+  and Python versions, the environment's settings, the template name and its
+  source — a changed template misses, an unchanged one hits in any process;
+* an entry is `MAGIC + xxh3_64(payload) + marshal(code)`; a truncated or garbled
+  entry fails the checksum and is rebuilt, never executed;
+* the directory is created private (0700) and entries not owned by this user
+  are refused;
+* hits refresh the entry's mtime so `collect_garbage` can evict least recently
+  used entries first, bounded by count and by bytes.
+"""
+from __future__ import annotations
+
+import importlib.util
+import marshal
+import os
+import stat
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+import xxhash
+from jinja2.bccache import Bucket, BytecodeCache
+
+from doit_conductor.fsio import atomic_write
+from doit_conductor.profiling import counters
+
+MAGIC = b"conductor-jbc1 "
+SUFFIX = ".jbc"
+_VERSION_SALT = f"{jinja2.__version__}|{importlib.util.MAGIC_NUMBER.hex()}|{sys.version_info[:2]}"
+
+
+class TemplateBytecodeCache(BytecodeCache):
+    def __init__(self, directory: str):
+        self.directory = Path(directory)
+        self.hits = 0
+        self.misses = 0
+        self.rejected = 0
+        self.usable = _private_dir(self.directory)
+
+    def get_bucket(self, environment, name, filename, source):
+        settings = (type(environment).__name__, environment.trim_blocks,
+                    environment.lstrip_blocks, environment.keep_trailing_newline,
+                    environment.autoescape, tuple(sorted(environment.filters)))
+        key = xxhash.xxh3_128_hexdigest(f"{_VERSION_SALT}|{settings}|{name}\0{source}".encode())
+        bucket = Bucket(environment, key, key)
+        self.load_bytecode(bucket)
+        return bucket
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        code = self.usable and self._read(self.directory / (bucket.key + SUFFIX))
+        if code is None or code is False:
+            self.misses += 1
+            counters.add("template_cache_misses")
+            return
+        bucket.code = code
+        self.hits += 1
+        counters.add("template_cache_hits")
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        if not self.usable or bucket.code is None:
+            return
+        payload = marshal.dumps(bucket.code)
+        header = MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n"
+        try:
+            atomic_write(self.directory / (bucket.key + SUFFIX), header + payload)
+        except OSError:
+            pass  # a full or read-only cache costs speed, never correctness
+
+    def _read(self, path: Path):
+        try:
+            with open(path, "rb") as handle:
+                info = os.fstat(handle.fileno())
+                if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
+                    return self._reject(path, "not a file of this user")
+                raw = handle.read()
+        except OSError:
+            return None
+        header, _, payload = raw.partition(b"\n")
+        if (not header.startswith(MAGIC)
+                or header[len(MAGIC):] != xxhash.xxh3_64_hexdigest(payload).encode()):
+            return self._reject(path, "checksum mismatch")
+        try:
+            os.utime(path)  # least recently used goes first at collection
+        except OSError:
+            pass
+        try:
+            return marshal.loads(payload)
+        except (EOFError, ValueError, TypeError):
+            return self._reject(path, "undecodable")
+
+    def _reject(self, path: Path, reason: str) -> None:
+        """Never load an entry that is not ours and intact; say so in one line
+        (the template is compiled again and the entry replaced)."""
+        self.rejected += 1
+        counters.add("template_cache_rejected")
+        sys.stderr.write(f"WARNING: {path}: template cache entry refused ({reason}); "
+                         "compiling the template again\n")
+        return None
+
+    def clear(self) -> None:
+        for entry in self.directory.glob("*" + SUFFIX):
+            entry.unlink(missing_ok=True)
+
+
+def _private_dir(directory: Path) -> bool:
+    """Create the cache directory 0700; refuse one that others own or can write."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        info = directory.stat()
+    except OSError:
+        return False
+    if info.st_uid != os.getuid():
+        sys.stderr.write(f"WARNING: {directory}: template cache directory belongs to another "
+                         "user; not using it\n")
+        return False
+    if info.st_mode & 0o077:
+        try:
+            os.chmod(directory, 0o700)
+        except OSError:
+            return False
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class GarbageReport:
+    kept: int
+    kept_bytes: int
+    removed: int
+    removed_bytes: int
+
+
+def collect_garbage(directory: str | Path, max_entries: int, max_bytes: int) -> GarbageReport:
+    """Evict least recently used entries until both bounds hold."""
+    entries = []
+    for path in Path(directory).glob("*" + SUFFIX):
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        entries.append((info.st_mtime, path.name, path, info.st_size))
+    entries.sort()
+    total = sum(size for *_, size in entries)
+    removed = removed_bytes = 0
+    for _, _, path, size in entries:
+        if len(entries) - removed <= max_entries and total - removed_bytes <= max_bytes:
+            break
+        path.unlink(missing_ok=True)
+        removed += 1
+        removed_bytes += size
+    return GarbageReport(len(entries) - removed, total - removed_bytes, removed, removed_bytes)

@@ -1,0 +1,357 @@
+"""Generated files on disk: write, prune, and the incremental-compilation manifest.
+
+Each codegen sub-task owns one manifest fragment
+(`.conductor/cache/manifest.d/<pattern>.json`) listing the files it produced,
+with their checksum, size, mtime and when they were last compiled.  Workers never
+share a file.  A fragment is written before its files (with the checksums they
+had, as `previous`) and again after, so whatever moment a crash hits, every
+file's content is one the fragment knows: a generated file is never mistaken for
+a hand edit.  `compile.manifest` is the merged view for people and tools,
+updated from the fragments that changed at the end of every run that generated
+code (rebuilt from all of them when it is missing, unreadable or the plan changed).
+
+Written for thousands of files per run: `OutputTree` resolves the output
+directory once per process and checks each directory for a symbolic-link escape
+once (again only if it is replaced), so a file costs an lstat of its directory,
+an lstat of itself and the atomic write.
+"""
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import stat
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import xxhash
+
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import atomic_write, dump_json, holds, read_bytes, write_if_changed
+
+MANIFEST_VERSION = 1
+MANIFEST = "compile.manifest"
+FRAGMENTS = "manifest.d"
+
+
+def content_checksum(data: bytes) -> str:
+    return xxhash.xxh3_128_hexdigest(data)
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    checksum: str
+    size: int
+    mtime_ns: int
+    last_compiled: float
+    template: str
+    validator: str
+    previous: str | None = None   # checksum before an unfinished write
+
+    def knows(self, checksum: str) -> bool:
+        return checksum in (self.checksum, self.previous)
+
+
+@dataclass(frozen=True, slots=True)
+class Fragment:
+    """A pattern's manifest fragment as read: its files, its bytes on disk (None if
+    there is none) and its mtime, so writing it again needs no re-read."""
+
+    files: dict[str, FileEntry]
+    data: bytes | None
+    mtime_ns: int
+
+    def vouches_for(self, entry: FileEntry, info: os.stat_result) -> bool:
+        """True if the file `info` describes is, by its stat, the one `entry` records.
+
+        Size and mtime as recorded, and the file older than the fragment (like git's
+        racy-clean rule: a change made in the fragment's own timestamp tick could
+        keep both), so the file need not be read to know its content."""
+        return (entry.previous is None and entry.mtime_ns != 0
+                and info.st_mtime_ns == entry.mtime_ns and info.st_size == entry.size
+                and info.st_mtime_ns < self.mtime_ns)
+
+
+def fragment_path(cache_dir: str, pattern: str) -> str:
+    return os.path.join(cache_dir, FRAGMENTS, f"{pattern}.json")
+
+
+def load_fragment(cache_dir: str, pattern: str) -> Fragment:
+    """A pattern's recorded files; a missing or garbled fragment reads as empty
+    (everything is recompiled), and a garbled one is reported."""
+    path = fragment_path(cache_dir, pattern)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return Fragment({}, None, 0)
+    except OSError as exc:
+        return _unreadable(path, exc, None, 0)
+    try:
+        info = os.fstat(fd)
+        data = os.read(fd, info.st_size + 1)
+        while len(data) > info.st_size:  # it grew since the fstat: read on to the end
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            data += chunk
+    except OSError as exc:
+        return _unreadable(path, exc, None, 0)
+    finally:
+        os.close(fd)
+    try:
+        document = json.loads(data)
+        if document.get("version") != MANIFEST_VERSION or document.get("pattern") != pattern:
+            raise ValueError("wrong version or pattern")
+        files = {p: FileEntry(**e) for p, e in document["files"].items()}
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        return _unreadable(path, exc, data, info.st_mtime_ns)
+    return Fragment(files, data, info.st_mtime_ns)
+
+
+def _unreadable(path: str, exc: Exception, data: bytes | None, mtime_ns: int) -> Fragment:
+    sys.stderr.write(f"WARNING: {path}: unreadable manifest fragment ({exc}); "
+                     "recompiling this pattern's files\n")
+    return Fragment({}, data, mtime_ns)
+
+
+def read_fragment(cache_dir: str, pattern: str) -> dict[str, FileEntry]:
+    """A pattern's recorded files (see `load_fragment`)."""
+    return load_fragment(cache_dir, pattern).files
+
+
+_UNKNOWN = object()
+
+
+def write_fragment(cache_dir: str, pattern: str, files: dict[str, FileEntry],
+                   on_disk: bytes | None | object = _UNKNOWN) -> bytes:
+    """Record a pattern's files unless the fragment already says exactly that.
+
+    `on_disk` is the fragment's current bytes when the caller knows them (None: no
+    fragment), which spares reading it again.  Returns the bytes now on disk."""
+    document = {"version": MANIFEST_VERSION, "pattern": pattern,
+                "files": {p: _entry_json(e) for p, e in sorted(files.items())}}
+    data = dump_json(document)
+    path = fragment_path(cache_dir, pattern)
+    if on_disk is _UNKNOWN:
+        write_if_changed(path, data)
+    elif data != on_disk:
+        atomic_write(path, data)
+    return data
+
+
+def drop_fragment(cache_dir: str, pattern: str) -> None:
+    Path(fragment_path(cache_dir, pattern)).unlink(missing_ok=True)
+
+
+def fragment_names(cache_dir: str) -> list[str]:
+    try:
+        with os.scandir(os.path.join(cache_dir, FRAGMENTS)) as entries:
+            return sorted(e.name[:-5] for e in entries
+                          if e.name.endswith(".json") and not e.name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def read_fragments(cache_dir: str) -> dict[str, FileEntry]:
+    """Every recorded generated file, from all fragments."""
+    files: dict[str, FileEntry] = {}
+    for name in fragment_names(cache_dir):
+        files.update(read_fragment(cache_dir, name))
+    return files
+
+
+def has_fragments(cache_dir: str) -> bool:
+    try:
+        return any(os.scandir(Path(cache_dir) / FRAGMENTS))
+    except FileNotFoundError:
+        return False
+
+
+def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None) -> bool:
+    """Bring `compile.manifest` up to date with the fragments; True if it changed.
+
+    With `changed` (the patterns whose fragments changed or were dropped since the
+    manifest was last merged), only their entries are replaced; without it, or
+    when the manifest is missing or unreadable, it is rebuilt from every fragment.
+    Serialised with an advisory lock: parallel workers may finish at once.
+    """
+    lock_path = Path(cache_dir) / f".{MANIFEST}.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    manifest = os.path.join(cache_dir, MANIFEST)
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            current = read_bytes(manifest)
+        except OSError:
+            current = None
+        files = _manifest_files(current) if changed is not None else None
+        if files is None:
+            names, files = fragment_names(cache_dir), {}
+        else:
+            names = sorted(set(changed))
+            drop = set(names)
+            files = {p: e for p, e in files.items() if e["pattern"] not in drop}
+        for name in names:
+            for path, entry in read_fragment(cache_dir, name).items():
+                files[path] = _manifest_entry(entry, name)
+        data = dump_json({"version": MANIFEST_VERSION, "files": dict(sorted(files.items()))})
+        if data == current:
+            return False
+        atomic_write(manifest, data)
+        return True
+
+
+def _manifest_files(data: bytes | None) -> dict[str, dict] | None:
+    """The files of a manifest's bytes, or None unless it is one this code wrote."""
+    if data is None:
+        return None
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(document, dict):
+        return None
+    files = document.get("files")
+    if document.get("version") != MANIFEST_VERSION or not isinstance(files, dict) or not all(
+            isinstance(e, dict) and isinstance(e.get("pattern"), str) for e in files.values()):
+        return None
+    return files
+
+
+def _manifest_entry(entry: FileEntry, pattern: str) -> dict:
+    data = _entry_json(entry)
+    data.pop("previous", None)
+    data["pattern"] = pattern
+    return data
+
+
+def read_manifest(cache_dir: str) -> dict[str, dict] | None:
+    """The merged manifest's files, or None when it is missing or unreadable."""
+    try:
+        data = json.loads((Path(cache_dir) / MANIFEST).read_bytes())
+        if data.get("version") != MANIFEST_VERSION or not isinstance(data.get("files"), dict):
+            return None
+        return data["files"]
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+REFUSAL = "refusing to write through a symbolic link out of {}/"
+
+
+class OutputTree:
+    """The output directory as this process writes into it.
+
+    Its real path is resolved once.  Each directory a file goes into is checked
+    once for leading out of it through a symbolic link, and remembered by the
+    identity (device, inode, type) of its own lstat: a directory replaced since
+    by a symbolic link (even one given the freed inode number) is checked again.
+    """
+
+    def __init__(self, output_dir: str) -> None:
+        self.output_dir = output_dir
+        self.root = os.path.realpath(output_dir)
+        self._checked: dict[str, tuple[int, int, int]] = {}
+
+    def inside(self, path: str) -> bool:
+        resolved = os.path.realpath(path)
+        return resolved == self.root or resolved.startswith(self.root + os.sep)
+
+    def inspect(self, path: str) -> os.stat_result | None:
+        """The lstat of the generated file `path` (None if there is none yet);
+        a UserError if writing it would leave the output directory through a
+        symbolic link (its directory's or its own)."""
+        directory = os.path.dirname(path)
+        try:
+            dir_info = os.lstat(directory)
+            identity = (dir_info.st_dev, dir_info.st_ino, dir_info.st_mode)
+        except (FileNotFoundError, NotADirectoryError):
+            identity = None
+        if identity is None or self._checked.get(directory) != identity:
+            if not self.inside(directory):
+                raise UserError(REFUSAL.format(self.output_dir), path)
+            if identity is not None:
+                self._checked[directory] = identity
+        try:
+            info = os.lstat(path)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            raise UserError(REFUSAL.format(self.output_dir), path)
+        return info
+
+    def write(self, path: str, data: bytes, info: os.stat_result | None) -> os.stat_result | None:
+        """Atomically write a generated file unless it already holds `data`; `info` is
+        its `inspect` result.  Returns the new file's stat, or None if unchanged."""
+        try:
+            if info is not None and holds(path, data, info.st_size):
+                return None
+            return atomic_write(path, data)
+        except OSError as exc:
+            raise UserError(f"cannot write generated file: {exc.strerror}", path) from None
+
+    def forget(self, directory: str) -> None:
+        self._checked.pop(directory, None)
+
+
+_TREES: dict[tuple[str, str], OutputTree] = {}
+
+
+def output_tree(output_dir: str) -> OutputTree:
+    """This process's `OutputTree` for `output_dir` (relative to the working directory)."""
+    key = (os.getcwd(), output_dir)
+    tree = _TREES.get(key)
+    if tree is None:
+        tree = _TREES[key] = OutputTree(output_dir)
+    return tree
+
+
+def write_output(path: str, data: bytes, output_dir: str) -> bool:
+    """Atomically write a generated file unless it already holds `data`."""
+    tree = output_tree(output_dir)
+    return tree.write(path, data, tree.inspect(path)) is not None
+
+
+def file_checksum(path: str) -> str | None:
+    try:
+        return content_checksum(read_bytes(path))
+    except OSError:
+        return None
+
+
+def prune(paths: list[str], output_dir: str) -> list[str]:
+    """Delete generated files no longer produced, and directories left empty."""
+    removed: list[str] = []
+    if not paths:
+        return removed
+    tree = output_tree(output_dir)
+    for path in sorted(paths):
+        try:
+            if tree.inspect(path) is None:
+                continue
+            os.unlink(path)
+            removed.append(path)
+        except UserError:
+            continue  # never delete through a symbolic link out of the tree
+        except FileNotFoundError:
+            continue
+        parent = os.path.dirname(path)
+        while os.path.realpath(parent).startswith(tree.root + os.sep):
+            try:
+                os.rmdir(parent)
+            except OSError:
+                break
+            tree.forget(parent)
+            parent = os.path.dirname(parent)
+    return removed
+
+
+def _entry_json(entry: FileEntry) -> dict:
+    data = {"checksum": entry.checksum, "size": entry.size, "mtime_ns": entry.mtime_ns,
+            "last_compiled": entry.last_compiled, "template": entry.template,
+            "validator": entry.validator}
+    if entry.previous is not None:
+        data["previous"] = entry.previous
+    return data

@@ -1,0 +1,224 @@
+"""The pattern library: load a pattern file safely and validate it against its schema.
+
+A pattern is a YAML mapping (see `docs/patterns.md`):
+
+    name: orders              # must equal the file name (orders.yaml)
+    kind: entity              # a kind defined in templates/kinds.yaml
+    description: ...          # optional
+    templates: [...]          # optional subset of the kind's templates
+    outputs: {template: path} # optional output path overrides, inside output/
+    depends_on: [users]       # optional: patterns whose data this one reads
+    params: {...}             # kind-specific, see doit_conductor/codegen/schema.py
+
+Loading is bounded (file size, node count, nesting) so a hostile file cannot
+exhaust memory, and every error names the file and, where it has one, the line.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from doit_conductor.codegen import schema
+from doit_conductor.errors import UserError
+
+MAX_PATTERN_BYTES = 1 << 20      # a pattern is a page of YAML, not a data set
+MAX_NODES = 20_000               # counts alias expansions too: stops "billion laughs"
+MAX_DEPTH = 32
+TOO_DEEP = "YAML too large or too deeply nested once aliases are expanded"
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+TOP_KEYS = {"name", "kind", "description", "templates", "outputs", "depends_on", "params"}
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True, slots=True)
+class Pattern:
+    """A validated pattern, as the templates see it."""
+
+    name: str
+    kind: str
+    source: str                      # path relative to the project root
+    description: str
+    templates: tuple[str, ...]       # empty: all templates of the kind
+    outputs: dict[str, str]
+    depends_on: tuple[str, ...]
+    params: dict
+
+
+def pattern_to_json(pattern: Pattern) -> dict:
+    return {
+        "name": pattern.name, "kind": pattern.kind, "source": pattern.source,
+        "description": pattern.description, "templates": list(pattern.templates),
+        "outputs": pattern.outputs, "depends_on": list(pattern.depends_on),
+        "params": pattern.params,
+    }
+
+
+def pattern_from_json(data: dict) -> Pattern:
+    return Pattern(
+        name=data["name"], kind=data["kind"], source=data["source"],
+        description=data["description"], templates=tuple(data["templates"]),
+        outputs=dict(data["outputs"]), depends_on=tuple(data["depends_on"]),
+        params=data["params"])
+
+
+def read_pattern_bytes(path: Path, source: str) -> bytes:
+    """Read a pattern file, refusing oversized ones before reading them whole."""
+    try:
+        size = path.stat().st_size
+        if size > MAX_PATTERN_BYTES:
+            raise UserError(f"pattern file is {size / 1e6:.1f} MB, over the "
+                            f"{MAX_PATTERN_BYTES // 1024} KiB limit", source)
+        return path.read_bytes()
+    except IsADirectoryError:
+        raise UserError("is a directory, not a pattern file", source) from None
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc.strerror}", source) from None
+
+
+def parse_pattern(raw: bytes, source: str, kinds: dict[str, dict[str, str]]) -> Pattern:
+    """Parse and validate one pattern file's bytes; `kinds` comes from kinds.yaml."""
+    text = _decode(raw, source)
+    data, lines = _load_yaml(text, source)
+    return _validate(data, lines, source, kinds)
+
+
+def _decode(raw: bytes, source: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise UserError(f"not valid UTF-8 (byte 0x{raw[exc.start]:02x})", source, line) from None
+
+
+def _load_yaml(text: str, source: str) -> tuple[object, dict[tuple, int]]:
+    """Safe-load YAML, returning the data and the line of every key path."""
+    if "\x00" in text:
+        raise UserError("contains a NUL character", source, text[:text.index("\x00")].count("\n") + 1)
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise UserError("empty pattern file", source, 1)
+        lines: dict[tuple, int] = {}
+        _index_lines(node, (), lines, [0], source, 0)
+        data = loader.construct_document(node)
+    except yaml.YAMLError as exc:
+        if (deep_line := _too_deep(text)) is not None:
+            raise UserError(TOO_DEEP, source, deep_line) from None
+        if not isinstance(exc, yaml.MarkedYAMLError):
+            raise UserError(f"invalid YAML: {exc}", source) from None
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else None
+        raise UserError(f"invalid YAML: {exc.problem or exc.context}", source, line) from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _too_deep(text: str) -> int | None:
+    """The line where `text` nests deeper than MAX_DEPTH, if it does.
+
+    Called only after the parser failed: some YAML builds stop deep nesting with
+    their own error first, and the message a user sees should not depend on that.
+    The pure-Python parser streams events without such a limit of its own."""
+    loader = yaml.SafeLoader(text)
+    depth = 0
+    try:
+        while (event := loader.get_event()) is not None:
+            if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return event.start_mark.line + 1
+            elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+                depth -= 1
+    except yaml.YAMLError:
+        return None
+    finally:
+        loader.dispose()
+    return None
+
+
+def _index_lines(node, path: tuple, lines: dict, budget: list[int], source: str, depth: int):
+    budget[0] += 1
+    if budget[0] > MAX_NODES or depth > MAX_DEPTH:
+        raise UserError(TOO_DEEP, source, node.start_mark.line + 1)
+    lines.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            key_path = path + (key.value if isinstance(key, yaml.ScalarNode) else "?",)
+            lines.setdefault(key_path, key.start_mark.line + 1)
+            _index_lines(value, key_path, lines, budget, source, depth + 1)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _index_lines(item, path + (index,), lines, budget, source, depth + 1)
+
+
+def _validate(data: object, lines: dict[tuple, int], source: str,
+              kinds: dict[str, dict[str, str]]) -> Pattern:
+    def fail(path: tuple, message: str) -> UserError:
+        while path and path not in lines:
+            path = path[:-1]
+        return UserError(message, source, lines.get(path))
+
+    if not isinstance(data, dict):
+        raise fail((), "a pattern must be a YAML mapping")
+    for key in data:
+        if key not in TOP_KEYS:
+            raise fail((key,), f"unknown key '{key}' (allowed: {', '.join(sorted(TOP_KEYS))})")
+    for key in ("name", "kind"):
+        if key not in data:
+            raise fail((), f"missing required key '{key}'")
+    name = data["name"]
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        raise fail(("name",), f"'name' must match {NAME_RE.pattern}, got {name!r}")
+    stem = Path(source).stem
+    if name != stem:
+        raise fail(("name",), f"'name' is '{name}' but the file is {Path(source).name}; "
+                              "they must agree")
+    kind = data["kind"]
+    if kind not in kinds:
+        raise fail(("kind",), f"unknown kind {kind!r} (known: {', '.join(sorted(kinds))})")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise fail(("description",), "'description' must be a string")
+    templates = _string_list(data, "templates", fail)
+    for index, template in enumerate(templates):
+        if template not in kinds[kind]:
+            raise fail(("templates", index), f"template '{template}' is not one of kind "
+                                             f"'{kind}': {', '.join(sorted(kinds[kind]))}")
+    depends_on = _string_list(data, "depends_on", fail)
+    for index, dep in enumerate(depends_on):
+        if not NAME_RE.match(dep):
+            raise fail(("depends_on", index), f"'depends_on' entry {dep!r} is not a pattern name")
+        if dep == name:
+            raise fail(("depends_on", index), "a pattern cannot depend on itself")
+    outputs = data.get("outputs", {})
+    if not isinstance(outputs, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in outputs.items()):
+        raise fail(("outputs",), "'outputs' must map template names to paths")
+    for template in outputs:
+        if template not in kinds[kind]:
+            raise fail(("outputs", template), f"'outputs' names unknown template '{template}'")
+    params = data.get("params", {})
+    if not isinstance(params, dict):
+        raise fail(("params",), "'params' must be a mapping")
+    try:
+        params = schema.validate_params(kind, params, depends_on)
+    except schema.SchemaError as exc:
+        raise fail(("params",) + exc.path, f"params.{exc.where}: {exc.message}") from None
+    return Pattern(name=name, kind=kind, source=source, description=description,
+                   templates=tuple(templates), outputs=dict(outputs),
+                   depends_on=tuple(depends_on), params=params)
+
+
+def _string_list(data: dict, key: str, fail) -> list[str]:
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise fail((key,), f"'{key}' must be a list of strings")
+    if len(set(value)) != len(value):
+        raise fail((key,), f"'{key}' lists an entry twice")
+    return value

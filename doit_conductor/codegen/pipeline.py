@@ -1,0 +1,233 @@
+"""Task 8's actions: build one pattern's files, and finish the codegen run.
+
+`build_pattern` is the action of each `codegen:<pattern>` sub-task.  It renders
+every output in memory, validates and checks the ones whose content changed,
+and only when all passed writes them (atomically, unchanged files untouched),
+prunes files the pattern no longer produces and records its manifest fragment.
+A failure leaves every file on disk as it was.
+
+Both are plain module-level functions taking plain data, so doit can pickle the
+tasks for `-n` workers (and, later, remote executors).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from doit_conductor import layout
+from doit_conductor.actions import user_action
+from doit_conductor.codegen import checks, outputs, render, validate
+from doit_conductor.codegen.bytecode_cache import collect_garbage
+from doit_conductor.codegen.patterns import Pattern, pattern_from_json
+from doit_conductor.codegen.plan import plan_entry_from_json
+from doit_conductor.codegen.templates import environment
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import holds
+from doit_conductor.profiling import counters
+from doit_conductor.fsio import read_state
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What codegen needs from the config (written by task 7 as codegen-settings.json)."""
+
+    templates_dir: str
+    output_dir: str
+    cache_dir: str
+    sandbox: bool
+    line_length: int
+    validators: dict[str, str]
+    checks: dict[str, str]
+    kinds_digest: str
+    cache_max_entries: int
+    cache_max_bytes: int
+    template_cache: bool = True
+    state_version: int = 0
+
+
+@user_action
+def build_pattern(entry: dict, settings: dict) -> None:
+    """Render, validate, check and write the files of one pattern.
+
+    On failure the manifest is merged before the failure is reported, since
+    codegen:_manifest will not run: it stays accurate after a failed run."""
+    cfg = Settings(**settings)
+    try:
+        _build(plan_entry_from_json(entry), cfg)
+    except UserError:
+        outputs.merge_manifest(cfg.cache_dir)
+        raise
+
+
+def _build(plan, cfg: Settings) -> None:
+    patterns = validated_patterns()
+    pattern = _pattern(patterns, plan.name)
+    deps = {d: _pattern(patterns, d) for d in plan.depends_on}
+    env = environment(cfg.templates_dir, cfg.sandbox,
+                      str(Path(cfg.cache_dir) / "templates") if cfg.template_cache else None)
+    context = render.render_context(pattern, deps)
+    fragment = outputs.load_fragment(cfg.cache_dir, plan.name)
+    previous = fragment.files
+    tree = outputs.output_tree(cfg.output_dir)
+
+    # Everything is rendered and validated before anything is written.
+    staged: list[_Staged] = []
+    for output in plan.outputs:
+        text = render.render(env, output.template, context)
+        data = text.encode()
+        checksum = outputs.content_checksum(data)
+        counters.add("files_rendered")
+        info = tree.inspect(output.path)  # refuses a symbolic-link escape before any write
+        known = previous.get(output.path)
+        if known and known.checksum == checksum and info is not None and (
+                fragment.vouches_for(known, info) or holds(output.path, data, info.st_size)):
+            counters.add("files_skipped")
+            staged.append(_Staged(output.path, data, known, info, unchanged=True))
+            continue
+        validator = _compile_and_check(output.path, text, cfg)
+        counters.add("files_compiled")
+        staged.append(_Staged(output.path, data, outputs.FileEntry(
+            checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
+            template=output.template, validator=validator), info, unchanged=False))
+
+    # Record the new checksums (keeping the old ones as `previous`) before writing,
+    # so a crash mid-way leaves no file that the fragment does not account for.
+    # Only needed when a recorded file changes: new files are not yet recorded.
+    on_disk = fragment.data
+    pending = {s.path: dataclasses.replace(s.entry, previous=_previous(previous, s.path, s.entry))
+               for s in staged}
+    if any(e.previous is not None for e in pending.values()):
+        on_disk = outputs.write_fragment(cfg.cache_dir, plan.name, {**previous, **pending}, on_disk)
+    recorded = {}
+    for item in staged:
+        written = None if item.unchanged else tree.write(item.path, item.data, item.info)
+        recorded[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
+    stale = sorted(set(previous) - set(recorded))
+    removed = outputs.prune(stale, cfg.output_dir)
+    for path in removed:
+        sys.stderr.write(f"pruned {path} (no longer produced by {plan.source})\n")
+    counters.add("files_pruned", len(removed))
+    outputs.write_fragment(cfg.cache_dir, plan.name, recorded, on_disk)
+
+
+@dataclass(frozen=True, slots=True)
+class _Staged:
+    """One rendered output waiting to be written."""
+
+    path: str
+    data: bytes
+    entry: outputs.FileEntry
+    info: os.stat_result | None   # the file's lstat before the write, None if absent
+    unchanged: bool               # known to hold `data` already: nothing to write
+
+
+@user_action
+def finish_codegen(pattern_names: list[str], settings: dict,
+                   changed: list[str] | None = None) -> None:
+    """Prune the outputs of patterns that were removed, merge the manifest and keep
+    the template cache within its bounds.
+
+    `changed` is doit's list of the file dependencies that changed since this
+    last ran: when only fragments did, only those patterns are merged into the
+    existing manifest; otherwise (plan or settings changed, or not known) every
+    fragment is."""
+    cfg = Settings(**settings)
+    keep = set(pattern_names)
+    dropped = []
+    for name in outputs.fragment_names(cfg.cache_dir):
+        if name in keep:
+            continue
+        stale = list(outputs.read_fragment(cfg.cache_dir, name))
+        removed = outputs.prune(stale, cfg.output_dir)
+        for path in removed:
+            sys.stderr.write(f"pruned {path} (pattern '{name}' was removed)\n")
+        counters.add("files_pruned", len(removed))
+        outputs.drop_fragment(cfg.cache_dir, name)
+        dropped.append(name)
+    patterns = changed_patterns(changed, cfg.cache_dir)
+    outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped])
+    collect_garbage(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries, cfg.cache_max_bytes)
+
+
+def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | None:
+    """The patterns whose fragments are among doit's changed file dependencies, or
+    None if anything else changed too (the plan, the settings): merge them all."""
+    if changed is None:
+        return None
+    fragments = os.path.normpath(os.path.join(cache_dir, outputs.FRAGMENTS))
+    names = []
+    for dep in changed:
+        directory, file_name = os.path.split(os.path.normpath(dep))
+        if directory != fragments or not file_name.endswith(".json"):
+            return None
+        names.append(file_name[:-len(".json")])
+    return names
+
+
+_INDEX: tuple[tuple[int, int], dict] | None = None
+
+
+def validated_patterns() -> dict[str, dict]:
+    """Task 3's index of validated patterns, read once per worker process (and
+    again only if it changed): a sub-task neither re-parses YAML nor writes
+    per-pattern cache files, which on a cold 1,000-pattern build cost 0.6 s of
+    file creation in the serial phase."""
+    global _INDEX
+    info = os.stat(layout.PATTERNS)
+    key = (info.st_mtime_ns, info.st_size)
+    if _INDEX is None or _INDEX[0] != key:
+        index = read_state(layout.PATTERNS)
+        if not isinstance(index, dict) or not isinstance(index.get("patterns"), dict):
+            os.unlink(layout.PATTERNS)
+            raise UserError("workflow state was unreadable (no patterns) and is removed; "
+                            "the next `doit` rebuilds it", layout.PATTERNS)
+        _INDEX = (key, index["patterns"])
+    return _INDEX[1]
+
+
+def _pattern(patterns: dict[str, dict], name: str) -> Pattern:
+    try:
+        return pattern_from_json(patterns[name])
+    except (KeyError, TypeError):
+        raise UserError(f"pattern '{name}' is not in the validated index; run the whole "
+                        "workflow with `doit`", layout.PATTERNS) from None
+
+
+def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
+    """Quality checks, then the type's compiler; configured external commands run
+    on a scratch copy, since nothing is written until every file passed."""
+    checks.check(path, text, cfg.line_length)
+    validator = validate.validate_builtin(path, text)
+    suffix = Path(path).suffix
+    commands = []
+    if validator is None and suffix in cfg.validators:
+        commands.append((cfg.validators[suffix], "does not compile"))
+    if suffix in cfg.checks:
+        commands.append((cfg.checks[suffix], "quality check failed"))
+    if commands:
+        with tempfile.TemporaryDirectory(prefix=".conductor-check-") as scratch:
+            copy = os.path.join(scratch, os.path.basename(path))
+            Path(copy).write_text(text)
+            for command, failure in commands:
+                program = validate.run_command(command, copy, failure, report_as=path)
+                if program and failure == "does not compile":
+                    validator = program
+                elif program:
+                    counters.add("external_checks")
+    return validator or "none"
+
+
+def _previous(previous: dict, path: str, entry: outputs.FileEntry) -> str | None:
+    known = previous.get(path)
+    return known.checksum if known and known.checksum != entry.checksum else None
+
+
+def _with_mtime(entry: outputs.FileEntry, mtime_ns: int) -> outputs.FileEntry:
+    if entry.mtime_ns == mtime_ns and entry.previous is None:
+        return entry
+    return dataclasses.replace(entry, mtime_ns=mtime_ns, previous=None)

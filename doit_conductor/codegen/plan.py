@@ -1,0 +1,121 @@
+"""Plan: which file each (pattern, template) pair produces, checked before anything renders.
+
+Pure: takes validated patterns, the kinds table and template references, and
+returns one `PlanEntry` per pattern.  Two pairs producing one path, and paths
+that would leave the output directory, are user errors here, before any file is
+written.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import xxhash
+
+from doit_conductor import layout
+from doit_conductor.errors import UserError
+
+if TYPE_CHECKING:  # keeps yaml off the import path of outputs.py (no-op path)
+    from doit_conductor.codegen.patterns import Pattern
+
+_SAFE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    template: str
+    path: str          # relative to the project root, under the output directory
+
+
+@dataclass(frozen=True, slots=True)
+class PlanEntry:
+    name: str
+    source: str
+    depends_on: tuple[str, ...]
+    dep_sources: tuple[str, ...]
+    outputs: tuple[Output, ...]
+    templates: tuple[str, ...]     # every template file the outputs read, partials included
+
+
+def plan_entry_to_json(entry: PlanEntry) -> dict:
+    return {
+        "name": entry.name, "source": entry.source, "depends_on": list(entry.depends_on),
+        "dep_sources": list(entry.dep_sources),
+        "outputs": [{"template": o.template, "path": o.path} for o in entry.outputs],
+        "templates": list(entry.templates),
+    }
+
+
+def plan_entry_from_json(data: dict) -> PlanEntry:
+    return PlanEntry(
+        name=data["name"], source=data["source"], depends_on=tuple(data["depends_on"]),
+        dep_sources=tuple(data["dep_sources"]),
+        outputs=tuple(Output(o["template"], o["path"]) for o in data["outputs"]),
+        templates=tuple(data["templates"]))
+
+
+def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str, dict[str, str]],
+                 closures: dict[str, tuple[str, ...]], output_dir: str) -> list[PlanEntry]:
+    """One entry per pattern, in dependency order."""
+    claimed: dict[str, str] = {}
+    checked_dirs: dict[str, bool] = {}
+    plan = []
+    for name in order:
+        pattern = patterns[name]
+        templates = pattern.templates or tuple(sorted(kinds[pattern.kind]))
+        outputs = []
+        used: set[str] = set()
+        for template in templates:
+            rule = pattern.outputs.get(template, kinds[pattern.kind][template])
+            path = output_path(rule, name, output_dir, pattern.source, checked_dirs)
+            if path in claimed:
+                raise UserError(f"output {path} is produced twice: by this pattern and by "
+                                f"{claimed[path]}", pattern.source)
+            claimed[path] = pattern.source
+            outputs.append(Output(template, path))
+            used.add(template)
+            used.update(closures.get(template, ()))
+        plan.append(PlanEntry(
+            name=name, source=pattern.source, depends_on=pattern.depends_on,
+            dep_sources=tuple(patterns[d].source for d in pattern.depends_on),
+            outputs=tuple(outputs), templates=tuple(sorted(used))))
+    return plan
+
+
+def template_set_file(templates: tuple[str, ...] | list[str]) -> str:
+    """State file standing for one set of templates (see task 7), named by content."""
+    key = xxhash.xxh3_64_hexdigest("\0".join(templates).encode())
+    return f"{layout.TEMPLATE_SETS}/{key}.json"
+
+
+def output_path(rule: str, name: str, output_dir: str, source: str,
+                checked_dirs: dict[str, bool] | None = None) -> str:
+    """Resolve an output rule to a path under `output_dir`, refusing any escape."""
+    relative = rule.replace("{name}", name)
+    if "\x00" in relative or "\n" in relative:
+        raise UserError(f"output path {relative!r} contains a control character", source)
+    # every segment must start with a letter, digit or '_': no '..', no leading '/'
+    if not _SAFE_PATH.match(relative):
+        raise UserError(f"output path '{relative}' must be a plain relative path inside "
+                        f"{output_dir}/ (no '..', no absolute path, no special characters)", source)
+    path = f"{output_dir}/{relative}"
+    parent = os.path.dirname(path)
+    if checked_dirs is None:
+        checked_dirs = {}
+    if parent not in checked_dirs:  # a thousand patterns share a handful of directories
+        checked_dirs[parent] = escapes_through_symlink(parent, output_dir)
+    if checked_dirs[parent] or os.path.islink(path):
+        raise UserError(f"output path '{relative}' leads outside {output_dir}/ through a "
+                        "symbolic link", source)
+    return path
+
+
+def escapes_through_symlink(path: str, output_dir: str) -> bool:
+    """True if what exists of `path` resolves outside `output_dir` (or is a symlink)."""
+    root = os.path.realpath(output_dir)
+    if os.path.islink(path):
+        return True
+    resolved = os.path.realpath(path)
+    return not (resolved == root or resolved.startswith(root + os.sep))

@@ -1,0 +1,52 @@
+"""Render one template for one pattern; template errors become user errors."""
+from __future__ import annotations
+
+import jinja2
+from jinja2.exceptions import SecurityError
+
+from doit_conductor.codegen.patterns import Pattern, pattern_to_json
+from doit_conductor.errors import UserError
+
+GENERATOR = "doit-conductor"
+
+
+def render_context(pattern: Pattern, deps: dict[str, Pattern]) -> dict:
+    """What a template sees.  Only relative paths: outputs must not depend on where
+    the project is checked out."""
+    return {
+        "pattern": pattern_to_json(pattern),
+        "deps": {name: pattern_to_json(dep) for name, dep in sorted(deps.items())},
+        "source": pattern.source,
+        "generator": GENERATOR,
+    }
+
+
+def render(env: jinja2.Environment, template_name: str, context: dict) -> str:
+    templates_dir = env.loader.searchpath[0]
+    try:
+        template = env.get_template(template_name)
+        return template.render(context)
+    except jinja2.TemplateSyntaxError as exc:
+        raise UserError(f"template syntax error: {exc.message}",
+                        exc.filename or f"{templates_dir}/{template_name}", exc.lineno) from None
+    except jinja2.TemplateNotFound as exc:
+        raise UserError(f"template '{exc.name}' does not exist", f"{templates_dir}/{template_name}") from None
+    except (jinja2.UndefinedError, SecurityError, jinja2.TemplateError) as exc:
+        filename, line = _template_frame(exc, templates_dir)
+        kind = "unsafe operation blocked by the sandbox" if isinstance(exc, SecurityError) \
+            else "undefined variable" if isinstance(exc, jinja2.UndefinedError) else "template error"
+        raise UserError(f"{kind} while rendering {context['source']}: {exc}",
+                        filename or f"{templates_dir}/{template_name}", line) from None
+
+
+def _template_frame(exc: BaseException, templates_dir: str) -> tuple[str | None, int | None]:
+    """The innermost template line in the traceback (Jinja2 rewrites frames so that
+    compiled-template frames carry the template's file name and line)."""
+    found: tuple[str | None, int | None] = (None, None)
+    tb = exc.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(templates_dir) or filename.endswith(".j2"):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found

@@ -1,0 +1,171 @@
+"""File writes that matter: atomic, and skipped when the content is unchanged.
+
+Written for thousands of small files per run: a write costs the syscalls the
+guarantee needs (create a temporary file, write, rename) and little else.  The
+directory is created only when creating the temporary file finds it missing, the
+temporary file gets its mode from the umask as it is created (no chmod), and
+comparisons read with raw `os` calls (Python's buffered `open` adds an fstat, an
+isatty ioctl and an lseek per file).
+"""
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from pathlib import Path
+
+from doit_conductor.errors import UserError
+
+_OPEN_READ = os.O_RDONLY | os.O_CLOEXEC
+_OPEN_TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_temp_numbers = itertools.count()
+_pid = os.getpid()
+
+
+def _after_fork() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -> os.stat_result:
+    """Write `data` to `path` through a temporary file in the same directory.
+
+    Readers see the old content or the new one, never a mix; a crash leaves at
+    most a stray `.<name>.<id>.tmp` file, which `remove_stale_temps` clears.
+    `fsync` makes the new content durable before the rename (used for state a
+    power loss must not corrupt).  Returns the new file's stat (a rename keeps
+    the mtime, so it is the file's).
+    """
+    path = os.fspath(path)
+    directory, name = os.path.split(path)
+    try:
+        fd, tmp = _create_temp(directory, name)
+    except FileNotFoundError:
+        os.makedirs(directory or ".", exist_ok=True)
+        fd, tmp = _create_temp(directory, name)
+    try:
+        try:
+            _write_all(fd, data)
+            if fsync:
+                os.fsync(fd)
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        if isinstance(exc, OSError) and exc.filename is None:
+            # A failed write() names no file; say which one (full disk, quota).
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
+    return info
+
+
+def _create_temp(directory: str, name: str) -> tuple[int, str]:
+    """A new temporary file next to `name`: mode 0666 less the umask, like any file
+    the process creates (mkstemp's 0600 would need a chmod per file)."""
+    prefix = os.path.join(directory, f".{name}.{_pid:x}-")
+    while True:
+        tmp = f"{prefix}{next(_temp_numbers):x}.tmp"
+        try:
+            return os.open(tmp, _OPEN_TEMP, 0o666), tmp
+        except FileExistsError:
+            continue  # left by a killed process that had our pid
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def read_bytes(path: str | os.PathLike, size: int | None = None) -> bytes:
+    """The file's content; `size`, when known from a stat, saves a read call."""
+    fd = os.open(path, _OPEN_READ)
+    try:
+        want = size + 1 if size is not None else 1 << 16
+        chunks = []
+        while True:
+            chunk = os.read(fd, want)
+            chunks.append(chunk)
+            if len(chunk) < want:  # a short read of a regular file is its end
+                return b"".join(chunks)
+            want = 1 << 20
+    finally:
+        os.close(fd)
+
+
+def holds(path: str | os.PathLike, data: bytes, size: int | None = None) -> bool:
+    """True if `path` is a file holding exactly `data`.  `size`, the file's size
+    from a stat already made, skips the read when it alone tells them apart."""
+    if size is not None and size != len(data):
+        return False
+    try:
+        fd = os.open(path, _OPEN_READ)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    try:
+        # one byte more than `data`: a longer file reads long, a shorter one short
+        return os.read(fd, len(data) + 1) == data
+    except IsADirectoryError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def write_if_changed(path: str | os.PathLike, data: bytes) -> bool:
+    """Atomically write `data` unless `path` already holds exactly it.
+
+    Returns True when the file was written.  An unchanged file keeps its mtime,
+    so nothing downstream of it re-runs.
+    """
+    if holds(path, data):
+        return False
+    atomic_write(path, data)
+    return True
+
+
+def dump_json(value: object) -> bytes:
+    """Canonical JSON bytes: sorted keys, compact separators, trailing newline.
+
+    Not indented: with `indent` CPython's json falls back to its pure-Python
+    encoder, 3-5x slower on the megabyte state files of a large pattern library
+    (`python -m json.tool` shows them indented)."""
+    return (json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+            + "\n").encode()
+
+
+def write_json_if_changed(path: str | os.PathLike, value: object) -> bool:
+    return write_if_changed(path, dump_json(value))
+
+
+def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:
+    """Delete temporary files an interrupted `atomic_write` left behind."""
+    removed = []
+    for tmp in Path(directory).rglob(".*.tmp"):
+        try:
+            tmp.unlink()
+            removed.append(tmp)
+        except FileNotFoundError:
+            pass
+    return removed
+
+
+def read_state(path: str) -> dict | list:
+    """A state file another task wrote.  An unreadable one is removed, so the next
+    `doit` sees its task's target missing and rebuilds it."""
+    try:
+        return json.loads(Path(path).read_bytes())
+    except FileNotFoundError:
+        raise UserError("workflow state is missing; run the whole workflow with `doit`",
+                        path) from None
+    except (OSError, ValueError) as exc:
+        Path(path).unlink(missing_ok=True)
+        raise UserError(f"workflow state was unreadable ({str(exc).splitlines()[0]}) and is "
+                        "removed; the next `doit` rebuilds it", path) from None

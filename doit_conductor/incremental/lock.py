@@ -1,0 +1,238 @@
+"""The repository run lock: one `doit run` at a time per project.
+
+Two runs in one repository would both load the dependency DB, both write
+`output/` and both save the DB at the end, the last one silently dropping what
+the other recorded.  The `run` command therefore holds `.conductor/lock` (next
+to the DB) from before the DB is opened until after it is saved.
+
+The lock is `fcntl.flock` on that file: the kernel releases it when the holder
+dies however it dies, so a lock left by a killed run is never "stale" in the
+sense of blocking anyone.  The file also carries a one-line JSON record of the
+holder (pid, host, start time, command) so a waiting run can say whom it waits
+for.  The record is cleared only when a run ends normally; one still present
+when the lock is free means the previous run was killed or interrupted, which
+is reported in one line, and the temporary files its atomic writes may have
+left in `output/` and next to the DB are removed (no run is writing them: we
+hold the lock).
+
+Only the process that took the lock holds it: forked `doit -n` workers close
+their copy, so an orphaned worker can never keep a repository locked.
+
+Settings: `[tool.conductor.lock] wait` (default true) and `timeout_s` (600);
+the environment variables `CONDUCTOR_LOCK_WAIT` (0/1) and
+`CONDUCTOR_LOCK_TIMEOUT` (seconds) override them for one invocation.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from doit_conductor.config import Config, LockSettings, load_config
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import remove_stale_temps
+
+LOCK_NAME = "lock"
+ENV_WAIT = "CONDUCTOR_LOCK_WAIT"
+ENV_TIMEOUT = "CONDUCTOR_LOCK_TIMEOUT"
+POLL_S = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds (or last held) the lock, as recorded in the lock file."""
+
+    pid: int
+    host: str
+    started: float
+    command: str
+
+    def describe(self) -> str:
+        when = datetime.fromtimestamp(self.started).strftime("%Y-%m-%d %H:%M:%S")
+        return f"pid {self.pid} on {self.host}, started {when}: {self.command}"
+
+
+class LockBusy(UserError):
+    """Another run holds the lock and this one may not (or no longer) wait."""
+
+
+def holder_to_json(holder: Holder) -> dict:
+    return {"schema_version": 1, "pid": holder.pid, "host": holder.host,
+            "started": holder.started, "command": holder.command}
+
+
+def holder_from_json(data: dict) -> Holder:
+    return Holder(pid=int(data["pid"]), host=str(data["host"]),
+                  started=float(data["started"]), command=str(data["command"]))
+
+
+def read_holder(path: str | os.PathLike) -> Holder | None:
+    """The record in the lock file; None if there is none or it is unreadable
+    (a holder may be between truncating and writing it)."""
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(4096)
+        return holder_from_json(json.loads(raw)) if raw.strip() else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def effective_settings(root: str | os.PathLike) -> tuple[LockSettings, str]:
+    """`[tool.conductor.lock]` overridden by the environment, and the output
+    directory.  A broken pyproject.toml falls back to the defaults: task 2
+    reports it properly."""
+    try:
+        config = load_config(root)
+    except UserError:
+        config = Config()
+    settings = config.lock
+    wait, timeout = settings.wait, settings.timeout_s
+    if os.environ.get(ENV_WAIT, "").strip():
+        wait = os.environ[ENV_WAIT].strip().lower() not in ("0", "false", "no", "off")
+    if os.environ.get(ENV_TIMEOUT, "").strip():
+        try:
+            timeout = max(0.0, float(os.environ[ENV_TIMEOUT]))
+        except ValueError:
+            raise UserError(f"{ENV_TIMEOUT}={os.environ[ENV_TIMEOUT]!r} is not a number "
+                            "of seconds") from None
+    return LockSettings(wait=wait, timeout_s=timeout), str(Path(root) / config.output_dir)
+
+
+class RunLock:
+    """`with RunLock(path, settings):` holds the repository lock for the block."""
+
+    def __init__(self, path: str | os.PathLike, settings: LockSettings,
+                 command: str = "", announce=sys.stderr.write,
+                 output_dir: str | os.PathLike | None = None) -> None:
+        self.path = Path(path)
+        self.settings = settings
+        self.output_dir = output_dir
+        self.command = command or " ".join(["doit", *sys.argv[1:]])
+        self._announce = announce
+        self._fd: int | None = None
+
+    def __enter__(self) -> RunLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self.release(clean=exc_type is None)
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self._wait_for(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        left = read_holder(self.path)
+        if left is not None and left.pid != os.getpid():
+            removed = self._clear_leftovers()
+            self._announce(f"note: {self.path}: the previous run ({left.describe()}) did not "
+                           f"finish (killed or interrupted); taking over the lock"
+                           + (f", removed {removed} half-written temporary file(s)" if removed
+                              else "") + "\n")
+        record = json.dumps(holder_to_json(Holder(os.getpid(), socket.gethostname(),
+                                                  time.time(), self.command)))
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, record.encode() + b"\n", 0)
+        except OSError:
+            # A full disk: the record only serves messages, the flock is what
+            # excludes other runs, so run on without it.
+            os.ftruncate(fd, 0)
+        self._fd = fd
+        _HELD.add(fd)
+
+    def release(self, clean: bool = True) -> None:
+        """Give the lock up; `clean=False` (an exception ends the run) keeps the
+        record so the next run knows to clear what this one left half-done."""
+        fd, self._fd = self._fd, None
+        if fd is None:
+            return
+        _HELD.discard(fd)
+        try:
+            if clean:
+                os.ftruncate(fd, 0)
+        finally:
+            os.close(fd)  # closing the last descriptor releases the flock
+
+    def _clear_leftovers(self) -> int:
+        """Temporary files of atomic writes a dead run left (see `fsio.atomic_write`)."""
+        removed = [p for p in self.path.parent.glob(".*.tmp") if _unlink(p)]
+        if self.output_dir is not None and Path(self.output_dir).is_dir():
+            removed += remove_stale_temps(self.output_dir)
+        return len(removed)
+
+    def _wait_for(self, fd: int) -> None:
+        if _try_lock(fd):
+            return
+        settings = self.settings
+        holder = read_holder(self.path)
+        who = holder.describe() if holder else "another doit"
+        if not settings.wait or settings.timeout_s <= 0:
+            raise LockBusy(f"another run holds the lock ({who}); not waiting "
+                           f"([tool.conductor.lock] wait = false or {ENV_WAIT}=0)",
+                           str(self.path))
+        self._announce(f"waiting for {self.path}, held by {who} "
+                       f"(up to {settings.timeout_s:g}s)\n")
+        deadline = time.monotonic() + settings.timeout_s
+        while time.monotonic() < deadline:
+            time.sleep(POLL_S)
+            if _try_lock(fd):
+                return
+        holder = read_holder(self.path) or holder
+        who = holder.describe() if holder else "another doit"
+        raise LockBusy(f"another run still holds the lock after {settings.timeout_s:g}s "
+                       f"({who}); giving up", str(self.path))
+
+
+def _unlink(path: Path) -> bool:
+    try:
+        path.unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+# Descriptors of locks this process holds; a forked child closes its copies so
+# that only the process that took the lock keeps it alive.
+_HELD: set[int] = set()
+
+
+def _close_in_child() -> None:
+    for fd in list(_HELD):
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
+
+@contextlib.contextmanager
+def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike) -> Iterator[RunLock]:
+    """Hold `<state_dir>/lock` for a run of the project in `project_dir`."""
+    settings, output_dir = effective_settings(project_dir)
+    lock = RunLock(Path(state_dir) / LOCK_NAME, settings, output_dir=output_dir)
+    with lock:
+        yield lock

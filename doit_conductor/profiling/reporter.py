@@ -1,0 +1,292 @@
+"""`--reporter conductor`: doit's console output plus a metrics run directory.
+
+The console shows what doit's console reporter shows (`.  task` when a task
+runs, `-- task` when it is up to date, failures with their output), plus a
+`[k/N] task 0.21s, ~3.4s left` line after each executed task, the estimate
+coming from the durations of earlier runs.  A failure that is a one-line
+`TaskFailed` without traceback (a user error such as
+`patterns/x.yaml:3: unknown key 'nme'`) is shown as `ERROR: <task>: <message>`;
+other failures keep doit's full report.
+
+Every task that reaches an outcome becomes a `TaskRecord` appended to the run
+directory as it finishes (see `doit_conductor.profiling.store`: records of tasks that
+did not run are written in batches, flushed whenever a task starts); at the end
+the summary and the Chrome trace are written.  Earlier runs are read only when
+the first progress line needs an estimate, so a run where all is up to date
+reads none.  Figures come from the probe's
+`Measurement`, which the `run` command's profiled runners attach to each task
+(`wants_probe` asks for them); without it, wall time is taken here.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import doit
+from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
+from doit.reporter import ConsoleReporter
+
+from doit_conductor.profiling import progress, store
+from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
+from doit_conductor.profiling.records import (
+    FAILED, IGNORED, NOT_RUN, RAN, STATUSES, UP_TO_DATE, RunSummary, TaskRecord)
+from doit_conductor.profiling.runner import SERIAL
+
+BY_REPORTER_CLOCK = "reporter-clock"
+_ERROR_LIMIT = 4000  # characters of a failure kept in its record
+_INTERRUPTED = "interrupted before it finished"
+PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
+
+
+class ConductorReporter(ConsoleReporter):
+    """Console output plus per-task metrics under .conductor/metrics/ (doit-conductor)."""
+
+    desc = "console output plus per-task time and resources in .conductor/metrics"
+    wants_probe = True  # the `run` command then measures each task where it runs
+
+    def __init__(self, outstream, options):
+        super().__init__(outstream, options)
+        self._mode = SERIAL
+        self._workers = 0
+        self._tasks: dict = {}
+        self._selected: list[str] = []
+        self._progress = progress.RunProgress(())
+        self._next_progress_line = 0.0
+        self._tasks_known = 0
+        self._progress_held = False  # a progress line was skipped since the last one shown
+        self._records: dict[str, TaskRecord] = {}
+        self._clock: dict[str, tuple[float, float]] = {}
+        self._worker_index: dict[int, int] = {}
+        self._writer: store.RunWriter | None = None
+        self._root: Path | None = None
+        self._summary: RunSummary | None = None
+        self._start_mono = time.monotonic()
+
+    # -- set-up ---------------------------------------------------------
+
+    def set_run_shape(self, mode: str, workers: int) -> None:
+        """Called by the profiled runner: serial, process or thread, and `-n`."""
+        self._mode = mode if workers else SERIAL
+        self._workers = workers
+
+    def initialize(self, tasks, selected_tasks):
+        super().initialize(tasks, selected_tasks)
+        self._tasks = tasks
+        self._selected = list(selected_tasks)
+        self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
+        self._tasks_known = len(tasks)
+        self._start_mono = time.monotonic()
+        start = time.time()
+        project = Path.cwd()  # doit has already moved to the dodo file's directory
+        self._root = store.metrics_root(project)
+        self._summary = RunSummary(
+            run_id=store.new_run_id(start, os.getpid()),
+            command=("doit", *sys.argv[1:]),
+            doit_version=".".join(str(part) for part in doit.__version__),
+            workers=self._workers, parallel_type=self._mode,
+            start=start, end=None, wall_s=None,
+            counts={}, totals={}, host=host_info(), completed=False)
+        try:
+            self._writer = store.RunWriter(self._root, self._summary)
+            store.prune_runs(self._root, store.keep_runs_setting(project),
+                             spare=self._writer.path)
+        except OSError as exc:
+            # Metrics are a by-product: a read-only tree must not stop the build.
+            sys.stderr.write(f"WARNING: conductor reporter: not recording metrics: {exc}\n")
+            self._writer = None
+
+    # -- task events ----------------------------------------------------
+
+    def execute_task(self, task):
+        super().execute_task(task)
+        # Fallback clock for runs without probes; in thread mode this is
+        # called from the worker thread, and a dict store is atomic.
+        self._clock[task.name] = (time.time(), time.monotonic())
+        if self._writer is not None:
+            # The task may run long or be killed: the records before it go out now.
+            self._writer.flush()
+
+    def add_success(self, task):
+        super().add_success(task)
+        self._finish(task, RAN)
+
+    def add_failure(self, task, fail: BaseFail):
+        if is_user_error(fail):
+            self.write(f"ERROR: {task.name}: {fail.message.strip()}\n")
+            if _captured_output(task):
+                # complete_run shows the output doit captured, as doit does.
+                self.failures.append({'task': task, 'exception': fail})
+        else:
+            super().add_failure(task, fail)
+        status = NOT_RUN if isinstance(fail, UnmetDependency) else FAILED
+        self._finish(task, status, error_text(fail))
+
+    def skip_uptodate(self, task):
+        super().skip_uptodate(task)
+        self._finish(task, UP_TO_DATE)
+
+    def skip_ignore(self, task):
+        super().skip_ignore(task)
+        self._finish(task, IGNORED)
+
+    def _finish(self, task, status: str, error: str | None = None) -> None:
+        if task.name in self._records:
+            return  # one outcome per task
+        measurement = getattr(task, TASK_ATTRIBUTE, None)
+        if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
+            measurement = self._clock_measurement(task.name, failed=status == FAILED)
+        worker = self._worker_of(measurement) if measurement is not None else None
+        record = task_record(task, status, measurement, worker, error)
+        self._records[task.name] = record
+        if task.name not in self._progress.in_run and len(self._tasks) != self._tasks_known:
+            # Tasks were created during the run (delayed creation): widen N.
+            self._tasks_known = len(self._tasks)
+            self._progress.widen(progress.tasks_in_run(self._tasks, self._selected))
+        self._progress.finish(task.name)
+        if self._writer is not None:
+            self._writer.append(record)
+        if (measurement is not None and task.actions and not task.name.startswith("_")
+                and error != _INTERRUPTED):
+            self._write_progress(task.name, record.wall_s)
+
+    def _clock_measurement(self, name: str, *, failed: bool) -> Measurement:
+        epoch, mono = self._clock[name]
+        return Measurement(epoch, time.monotonic() - mono, None, None, None, None, None, None,
+                           None, int(failed), os.getpid(), BY_REPORTER_CLOCK)
+
+    def _worker_of(self, measurement: Measurement) -> int:
+        if self._mode == SERIAL:
+            return 0
+        # Workers are numbered 1..N by their first finished task.
+        return self._worker_index.setdefault(measurement.worker_key, len(self._worker_index) + 1)
+
+    def _write_progress(self, name: str, wall_s: float) -> None:
+        # At most one line per interval, so builds of many quick tasks do not
+        # double their output; the first line and the last always show.
+        now = time.monotonic()
+        last = len(self._progress.done) >= self._progress.total
+        if now < self._next_progress_line and not last:
+            self._progress_held = True
+            return
+        self._progress_held = False
+        self._next_progress_line = now + PROGRESS_INTERVAL_S
+        if self._progress.previous is None:
+            # Read once, lazily: a run where all is up to date never needs it.
+            previous = {}
+            if self._root is not None:
+                previous = store.previous_durations(
+                    self._root, self._progress.in_run,
+                    exclude=self._writer.path if self._writer else None)
+            self._progress.set_previous(previous)
+        left = self._progress.left_s(self._workers)
+        self.write(progress.progress_line(len(self._progress.done), self._progress.total,
+                                          name, wall_s, left) + "\n")
+
+    # -- the end --------------------------------------------------------
+
+    def complete_run(self):
+        # Inside doit's `finally`: an exception in flight means an interrupted run.
+        interrupted = sys.exc_info()[1] is not None
+        # Started but never finished: the run was interrupted under them.
+        for name in sorted(set(self._clock).difference(self._records)):
+            self._finish(self._tasks[name], FAILED, _INTERRUPTED)
+        in_run = self._progress.in_run | progress.tasks_in_run(self._tasks, self._selected)
+        for name in sorted(in_run.difference(self._records)):
+            self._finish(self._tasks[name], NOT_RUN)
+        if self._progress_held:
+            # Quick tasks hid the last lines: say where the run ended.
+            self.write(progress.final_line(len(self._progress.done), self._progress.total,
+                                           time.monotonic() - self._start_mono) + "\n")
+        super().complete_run()
+        if self._writer is None or self._summary is None:
+            return
+        from doit_conductor.report.trace import chrome_trace  # only needed once, at the end
+        summary = final_summary(self._summary, tuple(self._records.values()),
+                                time.time(), time.monotonic() - self._start_mono,
+                                completed=not interrupted)
+        try:
+            self._writer.finish(summary, chrome_trace(summary, tuple(self._records.values())))
+        except OSError as exc:
+            sys.stderr.write(f"WARNING: conductor reporter: metrics not finished: {exc}\n")
+
+
+def is_user_error(fail: BaseFail) -> bool:
+    """A one-line TaskFailed without traceback: the task's own verdict, not a bug."""
+    message = (fail.message or "").strip()
+    return (isinstance(fail, TaskFailed) and fail.report and not fail.traceback
+            and bool(message) and "\n" not in message)
+
+
+def error_text(fail: BaseFail) -> str:
+    """What a record keeps of a failure: its kind, message and the exception line."""
+    text = f"{fail.get_name()}: {(fail.message or '').strip()}"
+    if fail.traceback:
+        last = "".join(fail.traceback).strip().splitlines()[-1:]
+        if last:
+            text += f" ({last[0].strip()})"
+    return text[:_ERROR_LIMIT]
+
+
+def task_record(task, status: str, measurement: Measurement | None,
+                worker: int | None, error: str | None) -> TaskRecord:
+    """The record of one task from its doit Task and what the probe measured."""
+    deps = tuple(progress.dependencies(task))
+    file_dep = tuple(sorted(task.file_dep))
+    if measurement is None:
+        return TaskRecord(name=task.name, status=status, task_dep=deps, file_dep=file_dep,
+                          error=error, exit_status=1 if status == FAILED else None)
+    m = measurement
+    return TaskRecord(
+        name=task.name, status=status, start=m.start, end=m.start + m.wall_s,
+        wall_s=m.wall_s, cpu_user_s=m.cpu_user_s, cpu_sys_s=m.cpu_sys_s,
+        peak_rss_bytes=m.peak_rss_bytes, io_read_bytes=m.io_read_bytes,
+        io_write_bytes=m.io_write_bytes, worker=worker, exit_status=m.exit_status,
+        task_dep=deps, file_dep=file_dep, counters=dict(m.counters),
+        measured_by=m.measured_by, error=error, rss_base_bytes=m.rss_base_bytes,
+        peak_rss_children_bytes=m.peak_rss_children_bytes)
+
+
+def final_summary(initial: RunSummary, records: tuple[TaskRecord, ...], end: float,
+                  wall_s: float, *, completed: bool) -> RunSummary:
+    """The summary written when the run ends: counts, totals, end time."""
+    counts = {status: 0 for status in STATUSES}
+    for record in records:
+        counts[record.status] += 1
+    return RunSummary(
+        run_id=initial.run_id, command=initial.command, doit_version=initial.doit_version,
+        workers=initial.workers, parallel_type=initial.parallel_type, start=initial.start,
+        end=end, wall_s=wall_s, counts=counts, totals=totals(records), host=initial.host,
+        completed=completed)
+
+
+def totals(records: tuple[TaskRecord, ...]) -> dict[str, float]:
+    """Sums over tasks (peak memory: the largest task's peak)."""
+    result: dict[str, float] = {"tasks": len(records), "wall_s": 0.0, "cpu_user_s": 0.0,
+                                "cpu_sys_s": 0.0, "io_read_bytes": 0, "io_write_bytes": 0,
+                                "peak_rss_bytes": 0}
+    for record in records:
+        result["wall_s"] += record.wall_s
+        result["cpu_user_s"] += record.cpu_user_s or 0.0
+        result["cpu_sys_s"] += record.cpu_sys_s or 0.0
+        result["io_read_bytes"] += record.io_read_bytes or 0
+        result["io_write_bytes"] += record.io_write_bytes or 0
+        result["peak_rss_bytes"] = max(result["peak_rss_bytes"], record.peak_rss_bytes or 0)
+    return result
+
+
+def host_info() -> dict[str, object]:
+    """The machine the run ran on."""
+    try:
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        memory = None
+    return {"cores": os.cpu_count(), "memory_bytes": memory, "platform": sys.platform,
+            "machine": platform.machine(), "python": platform.python_version(),
+            "hostname": platform.node()}
+
+
+def _captured_output(task) -> bool:
+    return any(action.out or action.err for action in task.actions)

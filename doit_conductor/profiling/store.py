@@ -1,0 +1,323 @@
+"""The metrics directory: where runs are written, kept, promoted and read.
+
+Layout under `<project>/.conductor/metrics/`::
+
+    runs/<run-id>/summary.json   RunSummary; `completed` false until the run ends
+    runs/<run-id>/tasks.jsonl    one TaskRecord a line, appended as tasks finish
+    runs/<run-id>/trace.json     Chrome Trace Event Format, written at the end
+    runs/<run-id>/durations.json wall time of each task that ran, written at the end
+    baselines/<name>/            a copy of a run a user promoted
+
+Run ids are a UTC timestamp plus the pid (`20261124T113318.123456Z-12345`), so
+names sort by start time.  `summary.json`, `trace.json` and `durations.json`
+are replaced atomically; `tasks.jsonl` grows by whole lines (a record of a task
+that ran or failed at once, those of tasks that did not run held briefly and
+written together), so a run killed midway leaves at worst a torn last line,
+which the reader drops for a run that never completed (and reports as an error
+for one that claims it did).  `durations.json` is an index for the progress
+estimate of later runs, which then reads one small file instead of parsing
+every line of `tasks.jsonl`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import time
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from doit_conductor.fsio import atomic_write, dump_json
+from doit_conductor.profiling.records import (
+    FAILED, RAN, SCHEMA_VERSION, RecordError, RunSummary, TaskRecord, run_summary_from_json,
+    run_summary_to_json, task_record_from_json, task_record_to_json)
+
+DEFAULT_KEEP_RUNS = 50
+SUMMARY = "summary.json"
+STALE_STAGING_S = 60.0
+TASKS = "tasks.jsonl"
+TRACE = "trace.json"
+DURATIONS = "durations.json"
+HOLD_S = 0.5  # longest a record of a task that did not run waits to be written
+
+# One encoder for every line: json.dumps with options builds a new one per call.
+_LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
+
+_RUN_ID = re.compile(r"^\d{8}T\d{6}\.\d{6}Z-\d+$")
+_BASELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One recorded run as read back from its directory."""
+
+    path: Path
+    summary: RunSummary
+    tasks: tuple[TaskRecord, ...]
+
+
+# -- layout ---------------------------------------------------------------
+
+def metrics_root(project_dir: Path) -> Path:
+    """The metrics directory of a project."""
+    return Path(project_dir) / ".conductor" / "metrics"
+
+
+def runs_dir(root: Path) -> Path:
+    return Path(root) / "runs"
+
+
+def baseline_dir(root: Path, name: str) -> Path:
+    """Where the baseline `name` lives (validated, not necessarily existing)."""
+    _check_baseline_name(name)
+    return Path(root) / "baselines" / name
+
+
+def new_run_id(epoch: float, pid: int) -> str:
+    """A run id that sorts by start time: UTC timestamp with microseconds, then pid."""
+    stamp = datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{stamp}-{pid}"
+
+
+def list_runs(root: Path) -> list[Path]:
+    """Run directories under `root`, oldest first (complete or not)."""
+    try:
+        entries = list(os.scandir(runs_dir(root)))
+    except FileNotFoundError:
+        return []
+    runs = [Path(e.path) for e in entries if _RUN_ID.match(e.name) and e.is_dir()]
+    return sorted(runs, key=lambda p: p.name)
+
+
+def keep_runs_setting(project_dir: Path) -> int:
+    """`[tool.conductor.metrics] keep_runs` of the project's pyproject.toml, else 50."""
+    try:
+        with open(Path(project_dir) / "pyproject.toml", "rb") as handle:
+            config = tomllib.load(handle)
+    except (FileNotFoundError, tomllib.TOMLDecodeError):
+        return DEFAULT_KEEP_RUNS
+    value = config.get("tool", {}).get("conductor", {}).get("metrics", {}).get("keep_runs")
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return DEFAULT_KEEP_RUNS
+    return value
+
+
+def prune_runs(root: Path, keep: int, *, spare: Path | None = None) -> list[Path]:
+    """Delete all but the `keep` newest runs; never `spare` (the run being written)."""
+    runs = list_runs(root)
+    doomed = [r for r in runs[:max(0, len(runs) - keep)] if r != spare]
+    for run in doomed:
+        shutil.rmtree(run, ignore_errors=True)
+    # staging directories of runs killed before their first rename
+    for staging in runs_dir(root).glob(".*.tmp"):
+        if time.time() - staging.stat().st_mtime > STALE_STAGING_S:
+            shutil.rmtree(staging, ignore_errors=True)
+    return doomed
+
+
+# -- writing --------------------------------------------------------------
+
+class RunWriter:
+    """Writes one run directory as the run proceeds.
+
+    A record of a task that ran or failed is written at once (with any held
+    before it); records of tasks that did not run (up to date, ignored) are
+    held and written together when a task runs, when `flush` is called (the
+    reporter does when a task starts), after `HOLD_S`, or at the end.  A no-op
+    run of a thousand tasks thus costs a few write() calls, not a thousand,
+    and a run killed during a long task has recorded everything before it.
+    Thread-safe: in thread mode the reporter flushes from worker threads.
+    """
+
+    def __init__(self, root: Path, summary: RunSummary) -> None:
+        self.path = runs_dir(root) / summary.run_id
+        # The directory appears with its summary (completed: false) already in
+        # it, by renaming a hidden one into place: a run killed at any moment
+        # leaves nothing or a run that says it is incomplete, never a directory
+        # without a summary.
+        staging = runs_dir(root) / f".{summary.run_id}.tmp"
+        staging.mkdir(parents=True, exist_ok=False)
+        try:
+            atomic_write(staging / SUMMARY, dump_json(run_summary_to_json(summary)))
+            os.rename(staging, self.path)
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)  # a full disk leaves nothing behind
+            raise
+        self._tasks_fd: int | None = os.open(
+            self.path / TASKS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+        self._lock = threading.Lock()
+        self._held: list[str] = []
+        self._held_since = 0.0
+        self._durations: dict[str, float] = {}
+
+    def append(self, record: TaskRecord) -> None:
+        """Add one finished task (as one whole line of tasks.jsonl)."""
+        line = _LINE_ENCODER.encode(task_record_to_json(record))
+        with self._lock:
+            if record.status == RAN:
+                self._durations.setdefault(record.name, record.wall_s)
+            if not self._held:
+                self._held_since = time.monotonic()
+            self._held.append(line)
+            if record.status in (RAN, FAILED) or time.monotonic() - self._held_since >= HOLD_S:
+                self._write_held()
+
+    def flush(self) -> None:
+        """Write the records held so far."""
+        with self._lock:
+            self._write_held()
+
+    def finish(self, summary: RunSummary, trace: dict) -> None:
+        """Write the trace and durations, then the final summary (last: it marks completion)."""
+        self.close()
+        atomic_write(self.path / TRACE, json.dumps(trace, separators=(",", ":")).encode())
+        atomic_write(self.path / DURATIONS, json.dumps(
+            {"schema_version": SCHEMA_VERSION, "ran": self._durations},
+            separators=(",", ":"), ensure_ascii=False).encode())
+        atomic_write(self.path / SUMMARY, dump_json(run_summary_to_json(summary)))
+
+    def close(self) -> None:
+        with self._lock:
+            self._write_held()
+            if self._tasks_fd is not None:
+                os.close(self._tasks_fd)
+                self._tasks_fd = None
+
+    def _write_held(self) -> None:
+        if not self._held or self._tasks_fd is None:
+            return
+        data = ("\n".join(self._held) + "\n").encode()
+        self._held = []
+        # Whole lines only; a short write continues where it stopped, so the
+        # file is always whole lines plus, if killed mid-write, one torn line.
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self._tasks_fd, view):]
+
+
+# -- reading --------------------------------------------------------------
+
+def load_run(run_dir: Path) -> Run:
+    """Read a run directory; `RecordError` with a one-line message when it is unusable."""
+    run_dir = Path(run_dir)
+    summary = run_summary_from_json(_read_json(run_dir / SUMMARY))
+    tasks = _read_tasks(run_dir / TASKS, completed=summary.completed)
+    return Run(run_dir, summary, tasks)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_bytes())
+    except FileNotFoundError:
+        raise RecordError(f"{path}: missing") from None
+    except (OSError, ValueError) as exc:
+        raise RecordError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _read_tasks(path: Path, *, completed: bool) -> tuple[TaskRecord, ...]:
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        if completed:
+            raise RecordError(f"{path}: missing") from None
+        return ()
+    lines = data.split(b"\n")
+    # A write cut short by a kill leaves a last line without its newline.
+    torn = lines.pop()
+    if torn and completed:
+        raise RecordError(f"{path}: last line is incomplete in a run marked completed")
+    records = []
+    for number, line in enumerate(lines, 1):
+        try:
+            records.append(task_record_from_json(json.loads(line)))
+        except ValueError as exc:  # RecordError is a ValueError too
+            raise RecordError(f"{path}:{number}: {exc}") from None
+    return tuple(records)
+
+
+def previous_durations(root: Path, wanted: set[str], *, exclude: Path | None = None,
+                       max_runs: int = 3) -> dict[str, float]:
+    """Wall time of each wanted task the last time it ran, from the newest runs.
+
+    A cheap read for progress estimates: it looks back `max_runs` runs at most,
+    stops once every wanted task is found, and skips whatever it cannot parse.
+    A finished run is read from its `durations.json` (one small document); a
+    run without one (killed, or written before it existed) from the lines of
+    `tasks.jsonl` that can be records of tasks that ran.
+    """
+    found: dict[str, float] = {}
+    runs = [r for r in list_runs(root) if r != exclude][-max_runs:]
+    for run in reversed(runs):
+        ran = _ran_durations(run)
+        for name in wanted.intersection(ran).difference(found):
+            found[name] = ran[name]
+        if len(found) == len(wanted):
+            break
+    return found
+
+
+def _ran_durations(run: Path) -> dict[str, float]:
+    """name -> wall time of the tasks that ran in `run` (first record of a name wins)."""
+    try:
+        data = json.loads((run / DURATIONS).read_bytes())
+        ran = data["ran"]
+        if data["schema_version"] == SCHEMA_VERSION and isinstance(ran, dict):
+            return {name: float(wall) for name, wall in ran.items()}
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    durations: dict[str, float] = {}
+    try:
+        lines = (run / TASKS).read_bytes().split(b"\n")
+    except OSError:
+        return durations
+    for line in lines:
+        if b'"ran"' not in line:
+            continue  # cannot be a record of a task that ran: skip the parse
+        try:
+            data = json.loads(line)
+            name, status, wall = data["name"], data["status"], float(data["wall_s"])
+        except (ValueError, KeyError, TypeError):
+            continue
+        if status == RAN and isinstance(name, str) and name not in durations:
+            durations[name] = wall
+    return durations
+
+
+# -- baselines ------------------------------------------------------------
+
+def promote_baseline(root: Path, run_dir: Path, name: str) -> Path:
+    """Copy a completed run to `baselines/<name>/`, replacing an older one of that name."""
+    target = baseline_dir(root, name)
+    run = load_run(run_dir)  # refuse garbage before touching the baselines
+    if not run.summary.completed:
+        raise RecordError(f"{run_dir}: run did not complete; not promoting it to a baseline")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp"))
+    try:
+        for item in (SUMMARY, TASKS, TRACE, DURATIONS):
+            if (run.path / item).exists():
+                shutil.copy2(run.path / item, staging / item)
+        # Swap in by renames so readers never see a half-copied baseline.
+        old = None
+        if target.exists():
+            old = target.parent / f".{name}.old-{os.getpid()}-{time.monotonic_ns()}"
+            os.rename(target, old)
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def _check_baseline_name(name: str) -> None:
+    if not isinstance(name, str) or not _BASELINE_NAME.match(name):
+        raise RecordError(
+            f"baseline name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit")

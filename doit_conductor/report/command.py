@@ -1,0 +1,218 @@
+"""`doit profile-report`: what recorded runs say about the workflow's performance.
+
+A plain doit `Command` (it never loads dodo.py): it reads the metrics directory
+of the project (`--dir`, default the current directory) and is a short
+pipeline of small functions:
+
+    parse_options -> select runs -> load -> analyse -> render -> write -> exit code
+
+Exit codes: 0 report written; 1 `--fail-on-regression` found a regression;
+3 a user error (no runs, unknown run or baseline, unreadable run, bad option),
+reported as one line on stderr, the code doit itself uses for errors before
+any task runs.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from doit.cmd_base import Command
+
+from doit_conductor.errors import UserError
+from doit_conductor.profiling.records import RecordError
+
+if TYPE_CHECKING:
+    from doit_conductor.report.select import Selection
+
+EXIT_OK = 0
+EXIT_REGRESSION = 1
+EXIT_USER_ERROR = 3
+FORMATS = ("text", "json", "html", "trace")
+BASELINE_PREFIX = "baseline:"
+
+_OPTIONS = (
+    {"name": "run", "long": "run", "type": str, "default": "", "metavar": "REF",
+     "help": "run to report: a run id (or unique prefix), 'latest', 'previous' or "
+             "'baseline:NAME' [default: latest]"},
+    {"name": "baseline", "long": "baseline", "type": str, "default": "", "metavar": "NAME",
+     "help": "compare the run against the baseline NAME (same as --against baseline:NAME)"},
+    {"name": "compare", "long": "compare", "type": str, "default": "", "metavar": "REF",
+     "help": "compare run REF (the new one) against --against (default: the run before it)"},
+    {"name": "against", "long": "against", "type": str, "default": "", "metavar": "REF",
+     "help": "the run or baseline:NAME a comparison is made against (the old one)"},
+    {"name": "history", "long": "history", "type": int, "default": 0, "metavar": "N",
+     "help": "each task's duration and the cache hit rate across the last N runs"},
+    {"name": "workers", "long": "workers", "type": str, "default": "1,2,4,8", "metavar": "LIST",
+     "help": "worker counts for the what-if simulation, comma separated"},
+    {"name": "format", "long": "format", "type": str, "default": "text",
+     "choices": [("text", "aligned tables"), ("json", "versioned JSON schema"),
+                 ("html", "self-contained page with a timeline"),
+                 ("trace", "Chrome trace of the run")],
+     "help": "output format"},
+    {"name": "output", "short": "o", "long": "output", "type": str, "default": "", "metavar": "FILE",
+     "help": "write the report to FILE (atomically) instead of stdout"},
+    {"name": "threshold", "long": "threshold", "type": float, "default": 10.0, "metavar": "PCT",
+     "help": "flag tasks whose time or peak memory grew by more than PCT percent"},
+    {"name": "fail_on_regression", "long": "fail-on-regression", "type": float, "default": None,
+     "metavar": "PCT", "help": "like --threshold PCT, and exit 1 when any task regressed"},
+    {"name": "noise_floor", "long": "noise-floor", "type": float, "default": 0.05,
+     "metavar": "SECONDS", "help": "ignore time growth smaller than SECONDS"},
+    {"name": "save_baseline", "long": "save-baseline", "type": str, "default": "",
+     "metavar": "NAME", "help": "also promote the reported run to the baseline NAME"},
+    {"name": "cwdPath", "short": "d", "long": "dir", "type": str, "default": None,
+     "metavar": "PATH", "help": "project directory whose .conductor/metrics is read [default: .]"},
+    {"name": "top", "long": "top", "type": int, "default": 10, "metavar": "N",
+     "help": "length of the top tasks lists (0: every task)"},
+    {"name": "rows", "long": "rows", "type": int, "default": 0, "metavar": "N",
+     "help": "text format: at most N rows in the per-task tables (0: every task)"},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    project_dir: Path
+    run: str
+    new: str | None
+    old: str | None
+    history: int
+    workers: tuple[int, ...]
+    format: str
+    output: str
+    threshold_pct: float
+    gate: bool
+    noise_floor_s: float
+    save_baseline: str
+    top: int
+    rows: int
+
+
+class ProfileReport(Command):
+    name = "profile-report"
+    doc_purpose = "report on recorded runs: critical path, slack, what-if, regressions, history"
+    doc_usage = "[options]"
+    doc_description = (
+        "Reads the runs the conductor reporter records under .conductor/metrics.  "
+        "Exit codes: 0 ok, 1 regression found with --fail-on-regression, 3 user error.  "
+        "See docs/profile-report.md.")
+    cmd_options = _OPTIONS
+
+    def execute(self, params, args) -> int:
+        try:
+            options = parse_options(params, args)
+            return run_pipeline(options)
+        except (UserError, RecordError) as exc:
+            sys.stderr.write(f"profile-report: {exc}\n")
+            return EXIT_USER_ERROR
+
+
+def parse_options(params: dict, args: list[str]) -> Options:
+    """Command-line values -> `Options`; `UserError` for values that make no sense."""
+    if args:
+        raise UserError(f"unexpected argument {args[0]!r} (see `doit help profile-report`)")
+    if params["format"] not in FORMATS:
+        raise UserError(f"--format must be one of {', '.join(FORMATS)}")
+    new, old = params["compare"] or None, params["against"] or None
+    if params["baseline"]:
+        if old:
+            raise UserError("use either --baseline or --against, not both")
+        old = BASELINE_PREFIX + params["baseline"]
+        new = new or params["run"] or "latest"
+    if old and not new:
+        new = params["run"] or "latest"
+    if new and params["run"] and params["compare"]:
+        raise UserError("use either --run or --compare, not both")
+    if params["history"] < 0 or (params["history"] and new):
+        raise UserError("--history takes a positive N and cannot be combined with a comparison")
+    gate = params["fail_on_regression"] is not None
+    if gate and not new:
+        raise UserError("--fail-on-regression needs a comparison: --compare, --against or --baseline")
+    if min(params["top"], params["rows"], params["noise_floor"]) < 0:
+        raise UserError("--top, --rows and --noise-floor cannot be negative")
+    return Options(
+        project_dir=Path(params.get("cwdPath") or "."),
+        run=params["run"] or "latest",
+        new=new,
+        old=old,
+        history=params["history"],
+        workers=parse_workers(params["workers"]),
+        format=params["format"],
+        output=params["output"],
+        threshold_pct=params["fail_on_regression"] if gate else params["threshold"],
+        gate=gate,
+        noise_floor_s=params["noise_floor"],
+        save_baseline=params["save_baseline"],
+        top=params["top"],
+        rows=params["rows"],
+    )
+
+
+def parse_workers(text: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        counts = ()
+    if not counts or counts[0] < 1:
+        raise UserError(f"--workers {text!r}: give positive whole numbers, e.g. 1,2,4,8")
+    return counts
+
+
+def run_pipeline(options: Options) -> int:
+    """Select, load, analyse, render and write; the exit code."""
+    # Imported here, not at the top: `doit help` imports every command class,
+    # and nothing but this command needs the report's modules.
+    from doit_conductor.profiling import store
+    from doit_conductor.report.select import build_report, resolve
+
+    root = store.metrics_root(options.project_dir)
+    selection = build_report(root, options)
+    report = selection.report
+    if options.save_baseline:
+        run_dir = selection.run.path if selection.run else resolve(root, options.run)
+        store.promote_baseline(root, run_dir, options.save_baseline)
+        sys.stderr.write(f"profile-report: saved run {run_dir.name} as baseline "
+                         f"{options.save_baseline!r}\n")
+    write_output(render(selection, options), options.output)
+    notes = list(selection.notes)
+    if report.run and (options.format != "text" or options.output):
+        notes += [f"warning: {warning}" for warning in report.run.warnings]
+    for note in notes:
+        sys.stderr.write(f"profile-report: {note}\n")
+    if options.gate and report.comparison and report.comparison.regressions:
+        count = len(report.comparison.regressions)
+        sys.stderr.write(f"profile-report: {count} task(s) regressed by more than "
+                         f"{options.threshold_pct:g}%\n")
+        return EXIT_REGRESSION
+    return EXIT_OK
+
+
+def render(selection: Selection, options: Options) -> str:
+    report = selection.report
+    if options.format == "json":
+        from doit_conductor.report.render_json import render_json
+        return render_json(report)
+    if options.format == "html":
+        from doit_conductor.report.render_html import render_html
+        return render_html(report)
+    if options.format == "trace":
+        import json
+
+        from doit_conductor.report.trace import run_trace
+        if selection.run is None:
+            raise UserError("--format trace shows one run; it cannot show a history")
+        return json.dumps(run_trace(selection.run), separators=(",", ":")) + "\n"
+    from doit_conductor.report.render_text import render_text
+    return render_text(report, options.rows)
+
+
+def write_output(text: str, output: str) -> None:
+    if not output or output == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    from doit_conductor.fsio import atomic_write
+    try:
+        atomic_write(output, text.encode())
+    except OSError as exc:
+        raise UserError(f"cannot write {output}: {exc.strerror or exc}") from None

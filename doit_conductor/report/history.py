@@ -1,0 +1,45 @@
+"""Each task's duration across several runs, and the cache hit rate per run."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from doit_conductor.profiling.records import TaskRecord
+from doit_conductor.report.counter_summary import cache_hit_rate, summed_counters
+from doit_conductor.report.dag import EXECUTED
+
+
+@dataclass(frozen=True, slots=True)
+class TaskHistory:
+    """One task's wall time per run, oldest first; None where it did not execute."""
+
+    name: str
+    wall_s: tuple[float | None, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    run_ids: tuple[str, ...]
+    run_wall_s: tuple[float | None, ...]
+    cache_hit_rates: tuple[float | None, ...]
+    tasks: tuple[TaskHistory, ...]
+
+
+def history(runs: Sequence[tuple[str, float | None, Sequence[TaskRecord]]]) -> History:
+    """History over `runs` given oldest first as (run id, run wall_s, task records).
+
+    Tasks are listed by name; a task absent from a run, or up-to-date in it,
+    has no duration there (None), so a warm run does not read as "0 s faster".
+    """
+    walls: dict[str, list[float | None]] = {}
+    for index, (_, _, records) in enumerate(runs):
+        for record in records:
+            column = walls.setdefault(record.name, [None] * len(runs))
+            if record.status in EXECUTED:
+                column[index] = record.wall_s
+    return History(
+        run_ids=tuple(run_id for run_id, _, _ in runs),
+        run_wall_s=tuple(wall for _, wall, _ in runs),
+        cache_hit_rates=tuple(cache_hit_rate(summed_counters(records)) for _, _, records in runs),
+        tasks=tuple(TaskHistory(name, tuple(walls[name])) for name in sorted(walls)),
+    )

@@ -1,1 +1,0 @@
-"""Small doit extensions: xxhash file checker, crash-safe backend, run lock."""

@@ -1,0 +1,22 @@
+"""Task 8's doit actions, importable without jinja2 or yaml.
+
+dodo.py imports the workflow on every `doit`, even one with nothing to do; these
+module-level functions import the pipeline only when a sub-task really runs.
+They take plain data, so doit can pickle the tasks for `-n` workers.
+"""
+from __future__ import annotations
+
+
+def build_pattern(entry: dict, settings: dict):
+    """Render, validate, check and write the files of one pattern."""
+    from doit_conductor.codegen import pipeline
+    return pipeline.build_pattern(entry, settings)
+
+
+def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str]):
+    """Prune the outputs of removed patterns, then merge compile.manifest.
+
+    doit fills `changed` (the file dependencies that changed since the last run;
+    it allows no default value) so only the changed fragments are merged."""
+    from doit_conductor.codegen import pipeline
+    return pipeline.finish_codegen(pattern_names, settings, changed)

@@ -1,0 +1,234 @@
+"""Phase 2 and 3 actions before code generation: tasks 3 to 7.
+
+Each reads the previous tasks' state files, calls the pure logic in
+`doit_conductor.codegen`, and writes its own state file only when its content changed, so
+an edit that changes nothing downstream stops here.
+
+dodo.py imports this module on every `doit`, including a no-op one, so codegen
+modules (and through them jinja2 and yaml) are imported inside the actions.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from doit_conductor import layout
+from doit_conductor.actions import user_action
+from doit_conductor.codegen import outputs
+from doit_conductor.config import config_from_json
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import read_state, write_json_if_changed
+from doit_conductor.incremental.checker import file_digest
+
+
+def _config():
+    return config_from_json(read_state(layout.CONFIG))
+
+
+def pattern_files(patterns_dir: str) -> list[str]:
+    """The pattern library's files, sorted (cheap: runs when dodo.py loads)."""
+    try:
+        names = sorted(e.name for e in os.scandir(patterns_dir)
+                       if e.name.endswith(".yaml") and not e.name.startswith("."))
+    except FileNotFoundError:
+        return []
+    return [f"{patterns_dir}/{name}" for name in names]
+
+
+def template_files(templates_dir: str) -> list[str]:
+    root = Path(templates_dir)
+    return sorted(str(p) for p in root.rglob("*.j2")) if root.is_dir() else []
+
+
+@user_action
+def validate_patterns(changed: list[str]) -> None:
+    """Task 3: every pattern parsed and validated into one index, the validated
+    form every later task reads.
+
+    Incremental: doit passes the file_deps that `changed`; patterns whose file did
+    not change keep their entry of the previous index, unless the kinds table
+    (which validation checks template names against) changed."""
+    from doit_conductor.codegen.kinds import kinds_digest, load_kinds
+    from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
+    from doit_conductor.profiling import counters
+    config = _config()
+    digest = kinds_digest(config.templates_dir)
+    kinds = load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
+    changed_files = set(changed)
+    previous = _reusable_index(digest)
+    index = {}
+    for source in pattern_files(config.patterns_dir):
+        known = previous.get(source)
+        if known is not None and source not in changed_files:
+            index[known["name"]] = known
+            continue
+        pattern = parse_pattern(read_pattern_bytes(Path(source), source), source, kinds)
+        counters.add("patterns_parsed")
+        index[pattern.name] = pattern_to_json(pattern)
+    if not index:
+        raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
+    write_json_if_changed(layout.PATTERNS, {"kinds_digest": digest, "state_version":
+                                            layout.STATE_VERSION, "patterns": index})
+
+
+def _reusable_index(digest: str) -> dict[str, dict]:
+    """The previous index's entries by source file, if made with these kinds and
+    this state version."""
+    try:
+        index = json.loads(Path(layout.PATTERNS).read_bytes())
+        if index.get("kinds_digest") != digest or index.get("state_version") != layout.STATE_VERSION:
+            return {}
+        return {entry["source"]: entry for entry in index["patterns"].values()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
+
+
+@user_action
+def lint_templates() -> None:
+    """Task 4: parse every template; record what each includes, imports or extends."""
+    from doit_conductor.codegen.templates import (direct_references, environment, load_kinds,
+                                         reference_closure)
+    config = _config()
+    env = environment(config.templates_dir, config.sandbox, None)
+    names = [str(Path(p).relative_to(config.templates_dir)) for p in
+             template_files(config.templates_dir)]
+    direct = {name: direct_references(env, name) for name in names}
+    for name, refs in direct.items():
+        for ref in refs:
+            if ref not in direct:
+                raise UserError(f"references template '{ref}', which does not exist",
+                                f"{config.templates_dir}/{name}")
+    kinds = load_kinds(config.templates_dir)
+    write_json_if_changed(layout.TEMPLATES, {
+        "kinds": kinds,
+        "templates": {name: {"direct": list(refs), "closure": list(reference_closure(direct, name)),
+                             "digest": file_digest(f"{config.templates_dir}/{name}")}
+                      for name, refs in sorted(direct.items())},
+    })
+
+
+def outputs_untouched() -> bool:
+    """uptodate check of task 5, on the no-op path: every file compile.manifest
+    lists still has the size and mtime recorded for it (or verified since)."""
+    manifest = outputs.read_manifest(layout.CACHE)
+    if manifest is None:
+        return not outputs.has_fragments(layout.CACHE)
+    verified = _verified()
+    for path, entry in manifest.items():
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            continue  # missing files are codegen's to restore
+        seen = (stat.st_mtime_ns, stat.st_size)
+        if seen != (entry["mtime_ns"], entry["size"]) and verified.get(path) != list(seen):
+            return False
+    return True
+
+
+@user_action
+def scan_output() -> None:
+    """Task 5: hash generated files whose stat moved; set hand-edited ones aside
+    (so codegen restores them) and remember touched-but-identical ones.
+
+    Judged against the per-pattern fragments, which are exact even after a
+    crash; compile.manifest is only the fast index, rebuilt here when stale."""
+    if Path(layout.MANIFEST).exists() and outputs.read_manifest(layout.CACHE) is None:
+        sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
+                         "per-pattern fragments\n")
+    verified, edited = {}, []
+    for path, entry in sorted(outputs.read_fragments(layout.CACHE).items()):
+        try:
+            stat = os.stat(path)
+        except FileNotFoundError:
+            continue
+        seen = [stat.st_mtime_ns, stat.st_size]
+        if seen == [entry.mtime_ns, entry.size]:
+            continue
+        checksum = outputs.file_checksum(path)
+        if checksum is not None and entry.knows(checksum):
+            verified[path] = seen
+            continue
+        aside = Path(layout.HAND_EDITS) / path
+        aside.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(path, aside)
+        edited.append(path)
+        sys.stderr.write(f"{path} was edited by hand: your version is kept as {aside}; "
+                         "codegen regenerates the file (change the pattern or template instead)\n")
+    outputs.merge_manifest(layout.CACHE)
+    write_json_if_changed(layout.SCAN, {"verified": verified, "hand_edited": edited})
+
+
+def _verified() -> dict[str, list[int]]:
+    try:
+        return json.loads(Path(layout.SCAN).read_bytes()).get("verified", {})
+    except (OSError, ValueError, AttributeError):
+        return {}
+
+
+@user_action
+def resolve_patterns() -> None:
+    """Task 6: dependency order of the patterns; unknown names and cycles are errors."""
+    from doit_conductor.codegen.graph import resolve_order
+    from doit_conductor.codegen.patterns import pattern_from_json
+    index = read_state(layout.PATTERNS)["patterns"]
+    patterns = {name: pattern_from_json(data) for name, data in index.items()}
+    sources = {name: p.source for name, p in patterns.items()}
+    order = resolve_order({name: p.depends_on for name, p in patterns.items()}, sources)
+    for pattern in patterns.values():
+        targets = [f["references"] for f in pattern.params.get("fields", [])
+                   + pattern.params.get("request", []) if f["references"]]
+        if pattern.kind == "endpoint":
+            targets.append(pattern.params["entity"])
+        for target in targets:
+            if patterns[target].kind != "entity":
+                raise UserError(f"refers to '{target}', a {patterns[target].kind}; "
+                                "only entities can be referenced", pattern.source)
+    write_json_if_changed(layout.ORDER, order)
+
+
+@user_action
+def plan_outputs() -> None:
+    """Task 7: pattern x template -> output path, with collisions and escapes refused."""
+    from doit_conductor.codegen.patterns import pattern_from_json
+    from doit_conductor.codegen.plan import plan_codegen, plan_entry_to_json
+    config = _config()
+    index = read_state(layout.PATTERNS)
+    templates = read_state(layout.TEMPLATES)
+    patterns = {name: pattern_from_json(data) for name, data in index["patterns"].items()}
+    closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
+    plan = plan_codegen(patterns, read_state(layout.ORDER), templates["kinds"], closures,
+                        config.output_dir)
+    settings = {
+        "templates_dir": config.templates_dir, "output_dir": config.output_dir,
+        "cache_dir": layout.CACHE, "sandbox": config.sandbox,
+        "line_length": config.line_length, "validators": config.validators,
+        "checks": config.checks, "kinds_digest": index["kinds_digest"],
+        "template_cache": config.template_cache.enabled,
+        "state_version": layout.STATE_VERSION,
+        "cache_max_entries": config.template_cache.max_entries,
+        "cache_max_bytes": config.template_cache.max_bytes,
+    }
+    write_json_if_changed(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
+    write_json_if_changed(layout.CODEGEN_SETTINGS, settings)
+    _write_template_sets({entry.templates for entry in plan}, templates["templates"], settings)
+
+
+def _write_template_sets(sets: set[tuple[str, ...]], templates: dict, settings: dict) -> None:
+    """One small file per distinct set of templates the patterns use, holding their
+    digests and the codegen settings: a codegen sub-task depends on that one file
+    instead of every template and partial it reads (fewer checks on a no-op run),
+    and it still changes exactly when one of them does."""
+    from doit_conductor.codegen.plan import template_set_file
+    wanted = {}
+    for names in sets:
+        wanted[template_set_file(names)] = {
+            "templates": {name: templates[name]["digest"] for name in names},
+            "settings": settings}
+    for path, content in wanted.items():
+        write_json_if_changed(path, content)
+    for stale in Path(layout.TEMPLATE_SETS).glob("*.json"):
+        if str(stale) not in wanted:
+            stale.unlink()

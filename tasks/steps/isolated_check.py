@@ -1,0 +1,116 @@
+"""Run inside a fresh interpreter (`python -I -S -B isolated_check.py REQUEST`):
+import generated modules, or run the generated unittest suite, and print one JSON
+document on stdout.
+
+Standard library only, on purpose: the child runs with no site-packages, which
+proves the generated package needs nothing but Python.  `-B` keeps bytecode out
+of the output tree.
+"""
+import importlib
+import json
+import os
+import sys
+import traceback
+import unittest
+
+
+def _where(exc: BaseException, roots: list) -> tuple:
+    """The generated file and line an exception points at (innermost frame under
+    one of `roots`; a SyntaxError's own position)."""
+    if isinstance(exc, SyntaxError) and exc.filename:
+        return exc.filename, exc.lineno
+    found = (None, None)
+    for frame in traceback.extract_tb(exc.__traceback__):
+        if any(os.path.abspath(frame.filename).startswith(root) for root in roots):
+            found = (frame.filename, frame.lineno)
+    return found
+
+
+def import_modules(path: list, modules: list, package: str) -> dict:
+    """Import each module on its own (package modules dropped between imports, so
+    a module that works only after another was imported is caught)."""
+    roots = [os.path.abspath(p) + os.sep for p in path]
+    sys.path[:0] = path
+    results = []
+    for name in modules:
+        for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+            del sys.modules[loaded]
+        importlib.invalidate_caches()
+        try:
+            module = importlib.import_module(name)
+        except BaseException as exc:  # noqa: BLE001 - any failure is the finding
+            file, line = _where(exc, roots)
+            results.append({"module": name, "ok": False, "file": file, "line": line,
+                            "error": f"{type(exc).__name__}: {exc}"})
+            continue
+        file = os.path.abspath(getattr(module, "__file__", "") or "")
+        public = sorted(n for n in vars(module) if not n.startswith("_"))
+        results.append({"module": name, "ok": any(file.startswith(r) for r in roots),
+                        "file": file, "line": None, "public": len(public),
+                        "error": None if any(file.startswith(r) for r in roots)
+                        else f"imported from {file}, outside {path}"})
+    return {"modules": results}
+
+
+class _Result(unittest.TestResult):
+    def __init__(self, roots: list):
+        super().__init__()
+        self.roots = roots
+        self.problems = []
+        self.passed = []
+
+    def _problem(self, kind: str, test, err) -> None:
+        exc = err[1]
+        file, line = _where(exc, self.roots)
+        message = "".join(traceback.format_exception_only(err[0], exc)).strip().splitlines()
+        self.problems.append({"test": test.id(), "kind": kind, "file": file, "line": line,
+                              "message": message[-1] if message else kind})
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._problem("error", test, err)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._problem("failure", test, err)
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            kind = "failure" if issubclass(err[0], test.failureException) else "error"
+            self._problem(kind, subtest, err)
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed.append(test.id())
+
+
+def run_tests(path: list, start: str) -> dict:
+    roots = [os.path.abspath(p) + os.sep for p in path]
+    sys.path[:0] = path
+    suite = unittest.TestLoader().discover(start, top_level_dir=start)
+    result = _Result(roots)
+    suite.run(result)
+    per_module: dict = {}
+    for test_id in result.passed + [p["test"] for p in result.problems]:
+        module = test_id.split(".")[0]
+        per_module[module] = per_module.get(module, 0) + 1
+    return {"run": result.testsRun, "passed": len(result.passed),
+            "failures": len(result.failures), "errors": len(result.errors),
+            "skipped": len(result.skipped), "per_module": dict(sorted(per_module.items())),
+            "problems": result.problems}
+
+
+def main() -> None:
+    request = json.loads(sys.argv[1])
+    answer_to = sys.stdout
+    sys.stdout = sys.stderr   # whatever generated code prints must not garble the answer
+    if request["mode"] == "import":
+        answer = import_modules(request["path"], request["modules"], request["package"])
+    else:
+        answer = run_tests(request["path"], request["start"])
+    answer_to.write(json.dumps(answer))
+
+
+if __name__ == "__main__":
+    main()
