@@ -30,6 +30,7 @@ from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from doit_conductor.profiling import progress, store
+from doit_conductor.profiling.creators import DelayedCreators
 from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
 from doit_conductor.profiling.records import (
     FAILED, IGNORED, NOT_RUN, RAN, STATUSES, UP_TO_DATE, RunSummary, TaskRecord)
@@ -52,6 +53,7 @@ class ConductorReporter(ConsoleReporter):
         self._mode = SERIAL
         self._workers = 0
         self._tasks: dict = {}
+        self._creators = DelayedCreators({})
         self._selected: list[str] = []
         self._progress = progress.RunProgress(())
         self._next_progress_line = 0.0
@@ -75,6 +77,7 @@ class ConductorReporter(ConsoleReporter):
     def initialize(self, tasks, selected_tasks):
         super().initialize(tasks, selected_tasks)
         self._tasks = tasks
+        self._creators = DelayedCreators(tasks)
         self._selected = list(selected_tasks)
         self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
         self._tasks_known = len(tasks)
@@ -139,7 +142,8 @@ class ConductorReporter(ConsoleReporter):
         if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
             measurement = self._clock_measurement(task.name, failed=status == FAILED)
         worker = self._worker_of(measurement) if measurement is not None else None
-        record = task_record(task, status, measurement, worker, error)
+        record = task_record(task, status, measurement, worker, error,
+                             create_after=self._creators.create_after(task.name))
         self._records[task.name] = record
         if task.name not in self._progress.in_run and len(self._tasks) != self._tasks_known:
             # Tasks were created during the run (delayed creation): widen N.
@@ -231,22 +235,29 @@ def error_text(fail: BaseFail) -> str:
 
 
 def task_record(task, status: str, measurement: Measurement | None,
-                worker: int | None, error: str | None) -> TaskRecord:
-    """The record of one task from its doit Task and what the probe measured."""
-    deps = tuple(progress.dependencies(task))
-    file_dep = tuple(sorted(task.file_dep))
+                worker: int | None, error: str | None, *,
+                create_after: str | None = None) -> TaskRecord:
+    """The record of one task from its doit Task and what the probe measured.
+
+    The graph is what doit knows when the task finishes (calc_dep results
+    included): its task_dep, setup, calc_dep, file_dep and targets, and the
+    task its delayed creator waited for.
+    """
+    graph = dict(task_dep=tuple(task.task_dep), setup=tuple(task.setup_tasks),
+                 calc_dep=tuple(sorted(task.calc_dep)), file_dep=tuple(sorted(task.file_dep)),
+                 targets=tuple(task.targets), create_after=create_after)
     if measurement is None:
-        return TaskRecord(name=task.name, status=status, task_dep=deps, file_dep=file_dep,
-                          error=error, exit_status=1 if status == FAILED else None)
+        return TaskRecord(name=task.name, status=status, error=error,
+                          exit_status=1 if status == FAILED else None, **graph)
     m = measurement
     return TaskRecord(
         name=task.name, status=status, start=m.start, end=m.start + m.wall_s,
         wall_s=m.wall_s, cpu_user_s=m.cpu_user_s, cpu_sys_s=m.cpu_sys_s,
         peak_rss_bytes=m.peak_rss_bytes, io_read_bytes=m.io_read_bytes,
         io_write_bytes=m.io_write_bytes, worker=worker, exit_status=m.exit_status,
-        task_dep=deps, file_dep=file_dep, counters=dict(m.counters),
-        measured_by=m.measured_by, error=error, rss_base_bytes=m.rss_base_bytes,
-        peak_rss_children_bytes=m.peak_rss_children_bytes)
+        counters=dict(m.counters), measured_by=m.measured_by, error=error,
+        rss_base_bytes=m.rss_base_bytes, peak_rss_children_bytes=m.peak_rss_children_bytes,
+        **graph)
 
 
 def final_summary(initial: RunSummary, records: tuple[TaskRecord, ...], end: float,
