@@ -87,3 +87,26 @@ def test_clean_removes_what_the_workflow_generated(built):
 def test_two_clean_builds_are_byte_identical(built, project):
     project.doit(check=True)
     assert project.tree() == built.tree()
+
+
+def test_cold_parallel_report_puts_every_codegen_task_after_the_plan(project):
+    """codegen:* are made by a delayed creator waiting for plan-codegen and read
+    the template-set files it writes: the report's DAG must know both."""
+    import json
+    project.doit("-n", "3", check=True)
+    report = json.loads(project.doit("profile-report", "--format", "json", check=True).stdout)
+    run = report["run"]
+    level = {name: group["level"] for group in run["concurrency_groups"]
+             for name in group["tasks"]}
+    rows = {row["name"]: row for row in run["tasks"]}
+    plan = rows["plan-codegen"]
+    plan_done = plan["earliest_start_s"] + plan["wall_s"]
+    codegen = [name for name in rows if name.startswith("codegen:")]
+    assert len(codegen) > 10
+    for name in codegen:
+        assert level[name] > level["plan-codegen"], name
+        assert rows[name]["earliest_start_s"] >= plan_done - 1e-6, name
+    path = run["critical_path"]["tasks"]
+    on_path = [path.index(name) for name in codegen if name in path]
+    if on_path:  # the plan comes before any codegen task on the critical path
+        assert "plan-codegen" in path and path.index("plan-codegen") < min(on_path)
