@@ -3,9 +3,11 @@
 Installed through the `doit.COMMAND` entry point, this command replaces doit's
 `run` in *every* project where doit-conductor is installed, so it must be
 doit's `run` exactly: same options, same defaults, same behaviour.  It differs
-in one case only: when the selected reporter has `wants_probe = True` (the
-`conductor` reporter), doit's runner classes are swapped for the probed ones
-of `doit_conductor.profiling.runner` for the duration of `Run._execute`.
+only when the selected reporter has `wants_probe = True` (the `conductor`
+reporter): doit's runner classes are swapped for the probed ones of
+`doit_conductor.profiling.runner` for the duration of `Run._execute`, and a
+Ctrl-C ends the run with one line and exit code 130 instead of doit's
+traceback.  Nothing beyond this module is imported for other reporters.
 
 In a doit-conductor project (`backend = "conductor"`) the run also holds the
 repository run lock (`doit_conductor.incremental.lock`) while it loads, runs and saves.
@@ -21,7 +23,6 @@ from doit import cmd_run
 from doit.cmd_run import Run
 
 from doit_conductor.errors import UserError
-from doit_conductor.profiling import runner as probed
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
@@ -67,6 +68,8 @@ class ProfilingRun(Run):
             sys.stderr.write(f"ERROR: {err}\n")
             return 3
         except KeyboardInterrupt:
+            if not self._wants_probe(self._params.get("reporter")):
+                raise  # plain doit: its traceback, and death by the signal
             # doit's runners have already saved the tasks that finished and
             # reported the run (`finally` in run_all); what is left of the
             # exception is a traceback the user does not need.
@@ -104,6 +107,7 @@ def probed_runners() -> Iterator[None]:
     multiprocessing is unavailable), so replacing those three globals is the
     narrowest change that keeps every choice and option of doit's.
     """
+    from doit_conductor.profiling import runner as probed  # only for profiled runs
     saved = (cmd_run.Runner, cmd_run.MRunner, cmd_run.MThreadRunner)
     cmd_run.Runner = probed.ProbedRunner
     cmd_run.MRunner = probed.ProbedMRunner
