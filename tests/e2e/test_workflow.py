@@ -110,3 +110,19 @@ def test_cold_parallel_report_puts_every_codegen_task_after_the_plan(project):
     on_path = [path.index(name) for name in codegen if name in path]
     if on_path:  # the plan comes before any codegen task on the critical path
         assert "plan-codegen" in path and path.index("plan-codegen") < min(on_path)
+
+
+def test_every_file_a_task_reads_from_another_is_that_tasks_target(built):
+    """doit itself, not only the report, knows the order: a file_dep that the
+    workflow writes (state under .conductor/, products under output/) is a
+    declared target, so doit adds the edge (implicit task_dep)."""
+    records = built.last_run()
+    targets = {target: name for name, r in records.items() for target in r.targets}
+    for name, record in records.items():
+        for path in record.file_dep:
+            if path.startswith((".conductor/", "output/")):
+                assert path in targets, (name, path)
+                assert targets[path] in record.task_dep, (name, path)
+    for name, record in records.items():
+        if name.startswith("codegen:") and name != "codegen:_manifest":
+            assert "plan-codegen" in record.task_dep, name
