@@ -43,7 +43,6 @@ and counters are measured.  `Measurement.measured_by` names the method.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import threading
@@ -53,6 +52,11 @@ from dataclasses import dataclass, field
 
 from doit_conductor import compat
 from doit_conductor.profiling import counters
+
+try:
+    import resource
+except ImportError:  # not POSIX: profiled runs refuse to start (see probed_runners)
+    resource = None
 
 # Attribute set on a doit Task by the profiling runner.  It is part of the
 # task's __dict__, so in process mode it travels back to the main process with

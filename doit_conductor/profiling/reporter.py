@@ -29,6 +29,7 @@ import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from doit_conductor import compat
 from doit_conductor.profiling import progress, store
 from doit_conductor.profiling.creators import DelayedCreators
 from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
@@ -121,7 +122,7 @@ class ConductorReporter(ConsoleReporter):
             self.write(f"ERROR: {task.name}: {fail.message.strip()}\n")
             if _captured_output(task):
                 # complete_run shows the output doit captured, as doit does.
-                self.failures.append({'task': task, 'exception': fail})
+                compat.show_output_at_end(self, task, fail)
         else:
             super().add_failure(task, fail)
         status = NOT_RUN if isinstance(fail, UnmetDependency) else FAILED

@@ -19,7 +19,6 @@ import os
 import sys
 from collections.abc import Iterator
 
-from doit import cmd_run
 from doit.cmd_run import Run
 
 from doit_conductor.errors import UserError
@@ -33,7 +32,8 @@ class ProfilingRun(Run):
 
     name = "run"
 
-    # Same signature as Run._execute: doit passes options by these names.
+    # Same signature as Run._execute: doit passes options by these names
+    # (compat.RUN_EXECUTE_PARAMETERS; tests compare it with doit's).
     def _execute(self, outfile,
                  verbosity=None, always=False, continue_=False,
                  reporter='console', num_process=0, par_type='process',
@@ -94,25 +94,20 @@ class ProfilingRun(Run):
         params = getattr(self, "_params", None) or {}
         if params.get("backend") != "conductor":
             return contextlib.nullcontext()
+        from doit_conductor import compat
+        compat.require_module("fcntl", 'the run lock of backend = "conductor"')
         from doit_conductor.incremental import lock
         return lock.run_lock(os.getcwd(), os.path.dirname(params["dep_file"]) or ".")
 
 
 @contextlib.contextmanager
 def probed_runners() -> Iterator[None]:
-    """Make `doit.cmd_run` pick the probed runners while the block runs.
-
-    `Run._execute` chooses among the names `Runner`, `MRunner` and
-    `MThreadRunner` of its own module (including the fallback to threads when
-    multiprocessing is unavailable), so replacing those three globals is the
-    narrowest change that keeps every choice and option of doit's.
-    """
-    from doit_conductor.profiling import runner as probed  # only for profiled runs
-    saved = (cmd_run.Runner, cmd_run.MRunner, cmd_run.MThreadRunner)
-    cmd_run.Runner = probed.ProbedRunner
-    cmd_run.MRunner = probed.ProbedMRunner
-    cmd_run.MThreadRunner = probed.ProbedMThreadRunner
-    try:
+    """Make doit's run pick the probed runners while the block runs
+    (see `compat.runners_of_run`: the narrowest change that keeps every choice
+    and option of doit's)."""
+    from doit_conductor import compat  # only for profiled runs
+    compat.require_module("resource", "the conductor reporter's per-task measurement")
+    from doit_conductor.profiling import runner as probed
+    with compat.runners_of_run(probed.ProbedRunner, probed.ProbedMRunner,
+                               probed.ProbedMThreadRunner):
         yield
-    finally:
-        cmd_run.Runner, cmd_run.MRunner, cmd_run.MThreadRunner = saved

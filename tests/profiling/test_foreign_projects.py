@@ -170,3 +170,26 @@ def test_plain_doit_imports_nothing_of_ours_but_the_run_command(tmp_path):
     loaded = eval(out.splitlines()[-1])
     assert loaded == ["doit_conductor", "doit_conductor.errors", "doit_conductor.plugins",
                       "doit_conductor.profiling", "doit_conductor.profiling.run_command"]
+
+
+# doit with our plugins on a platform without the POSIX-only modules (Windows).
+WITHOUT_POSIX = ("import sys\n"
+                 "sys.modules['fcntl'] = sys.modules['resource'] = None  # import fails\n"
+                 "sys.argv = sys.argv[1:]\n"
+                 "from doit.doit_cmd import DoitMain\n"
+                 "sys.exit(DoitMain().run(sys.argv[1:]))\n")
+
+
+def test_without_fcntl_and_resource_only_the_conductor_features_refuse(tmp_path):
+    template = make_project(tmp_path / "template", "package")
+    for args in (("greet", "shell"), ("list",), ("broken",)):
+        reference = run(plain("doit"), fresh_copy(template, tmp_path / "p"), *args)
+        ours = run([sys.executable, "-c", WITHOUT_POSIX, DOIT_SCRIPT],
+                   fresh_copy(template, tmp_path / "p"), *args)
+        assert ours == reference, args
+    for option, module in ((("--reporter", "conductor"), "resource"),
+                           (("--backend", "conductor"), "fcntl")):
+        code, out, err = run([sys.executable, "-c", WITHOUT_POSIX, DOIT_SCRIPT],
+                             fresh_copy(template, tmp_path / "p"), *option, "greet")
+        assert code == 3 and "Traceback" not in err, (option, err)
+        assert err.count("\n") == 1 and f"needs the `{module}` module" in err, err
