@@ -4,7 +4,7 @@ A run directory (`.conductor/metrics/runs/<run-id>/`) holds:
 
 * `tasks.jsonl`  one `TaskRecord` a line, in the order tasks finished;
 * `summary.json` one `RunSummary`;
-* `trace.json`   the run as Chrome Trace Event Format (see `doit_conductor.report.trace`).
+* `trace.json`   the run as Chrome Trace Event Format (see `doit_conductor.profiling.trace`).
 
 Each record type has exactly one pair of functions for JSON in and out, and
 every document carries `schema_version` so readers can refuse what they do not

@@ -208,7 +208,7 @@ class ConductorReporter(ConsoleReporter):
         super().complete_run()
         if self._writer is None or self._summary is None:
             return
-        from doit_conductor.report.trace import chrome_trace  # only needed once, at the end
+        from doit_conductor.profiling.trace import chrome_trace  # only needed once, at the end
         summary = final_summary(self._summary, tuple(self._records.values()),
                                 time.time(), time.monotonic() - self._start_mono,
                                 completed=not interrupted)
