@@ -3,8 +3,8 @@
 Each function here stands for one assumption about upstream internals, and
 `tests/test_compat.py` checks each assumption against the installed doit and
 Python, so an upgrade that changes one fails there, by name, instead of
-somewhere deep in a build.  Nothing here is imported on plain doit's path
-beyond what doit itself imports.
+somewhere deep in a build.  Plain doit commands never import it: only
+profiled runs and the features that use these internals do.
 """
 from __future__ import annotations
 
