@@ -95,11 +95,15 @@ def fresh_copy(template: Path, where: Path) -> Path:
     return where
 
 
-@pytest.mark.parametrize("layout", ["module", "package"])
-def test_same_output_and_exit_codes_as_plain_doit(tmp_path, layout):
+ALL_ARGS = (("greet", "shell"), ("broken",), ("list",), ("nosuchtask",),
+            ("--reporter", "json", "greet"))
+
+
+@pytest.mark.parametrize("layout, arg_sets", [("module", ALL_ARGS), ("package", ALL_ARGS[:2])],
+                         ids=["tasks.py", "tasks-package"])
+def test_same_output_and_exit_codes_as_plain_doit(tmp_path, layout, arg_sets):
     template = make_project(tmp_path / "template", layout)
-    for args in (("greet", "shell"), ("broken",), ("list",), ("nosuchtask",),
-                 ("--reporter", "json", "greet")):
+    for args in arg_sets:
         for way, command in WAYS.items():
             reference = run(plain(way), fresh_copy(template, tmp_path / "p"), *args)
             if args[0] == "greet":
