@@ -92,6 +92,22 @@ def start_workers(runner, job_q, result_q) -> list:
     return processes
 
 
+# `MRunner.run_tasks` joins its workers, then reads the reports they sent while
+# tearing down: `{'name', 'reporter'}` (a reporter method to call on the task)
+# or `{'exit', 'exception'}` (a worker blew up).  ProbedMRunner reads those
+# while joining instead and hands each to `late_worker_result` (the same
+# handling as doit's loop; source hash checked by the tests).
+MRUNNER_RUN_TASKS_SHA256 = "3021eddf5d73870c6f3290029e195b15d445d1edefb719722f3214fb0765dc35"
+
+
+def late_worker_result(runner, task_dispatcher, result: dict) -> None:
+    """Do what doit's MRunner does with a result read after its workers ended."""
+    if "exit" in result:
+        raise result["exit"](result["exception"])
+    task = task_dispatcher.tasks[result["name"]]
+    getattr(runner.reporter, result["reporter"])(task)
+
+
 # -- doit: ConsoleReporter.failures ---------------------------------------------
 # `ConsoleReporter.complete_run` prints the captured output of every entry
 # `{'task': task, 'exception': fail}` of its `failures` list.

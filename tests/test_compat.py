@@ -86,6 +86,17 @@ def test_mrunner_starts_workers_as_the_copy_in_compat_does():
     assert compat.FORK is not None and compat.FORK.get_start_method() == "fork"
 
 
+def test_mrunner_handles_teardown_reports_as_late_worker_result_does():
+    import hashlib
+
+    from doit.runner import MRunner
+    source = inspect.getsource(MRunner.run_tasks)
+    assert hashlib.sha256(source.encode()).hexdigest() == compat.MRUNNER_RUN_TASKS_SHA256, \
+        "doit's MRunner.run_tasks changed: check ProbedMRunner and compat.late_worker_result"
+    for key in ("'exit'", "'exception'", "'name'", "'reporter'"):
+        assert key in source, key
+
+
 def test_console_reporter_prints_output_of_what_is_in_failures():
     from io import StringIO
 

@@ -103,10 +103,7 @@ class ProbedMRunner(_ProbedMixin, MRunner):
         super().run_tasks(task_dispatcher)
         # What doit's own loop after the joins does, for what was read during them.
         for result in self._late_results:
-            if "exit" in result:
-                raise result["exit"](result["exception"])
-            task = task_dispatcher.tasks[result["name"]]
-            getattr(self.reporter, result["reporter"])(task)
+            compat.late_worker_result(self, task_dispatcher, result)
 
 
 class ProbedMThreadRunner(_ProbedMixin, MThreadRunner):
