@@ -129,10 +129,23 @@ def task_plan_codegen():
         "basename": "plan-codegen",
         "actions": [inputs_and_plan.plan_outputs],
         "file_dep": [layout.PATTERNS, layout.ORDER, layout.TEMPLATES, layout.CONFIG],
-        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, layout.TEMPLATE_SETS],
+        # every file it writes, the per-pattern template-set files included, so
+        # that doit orders each codegen sub-task after it (implicit task_dep)
+        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, *_template_sets(), layout.TEMPLATE_SETS],
         "meta": _meta(7, 3),
         "clean": True,
     }
+
+
+def _pattern_names() -> list[str]:
+    # pattern file name == pattern name (task 3 enforces it), so the names are
+    # known without reading any pattern
+    return [path.rsplit("/", 1)[-1][:-len(".yaml")]
+            for path in inputs_and_plan.pattern_files(CONFIG.patterns_dir)]
+
+
+def _template_sets() -> list[str]:
+    return [template_set_file(name) for name in _pattern_names()]
 
 
 def _fragment(pattern: str) -> str:
@@ -166,7 +179,7 @@ def task_codegen():
             "actions": [(codegen_actions.build_pattern, [entry, settings])],
             # the template-set file changes when any template read or the settings do
             "file_dep": [entry["source"], *entry["dep_sources"],
-                         template_set_file(entry["templates"])],
+                         template_set_file(entry["name"])],
             "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
             "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
             "clean": True,
@@ -200,11 +213,7 @@ _DOC_TEMPLATES = [f"{CONFIG.templates_dir}/docs/pattern.md.j2",
 
 
 def _doc_pages() -> list[str]:
-    # pattern file name == pattern name (task 3 enforces it), so the pages are
-    # known without reading any pattern
-    names = [path.rsplit("/", 1)[-1][:-len(".yaml")]
-             for path in inputs_and_plan.pattern_files(CONFIG.patterns_dir)]
-    return PRODUCTS.doc_pages(names)
+    return PRODUCTS.doc_pages(_pattern_names())
 
 
 def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) -> dict:

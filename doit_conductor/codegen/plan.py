@@ -12,8 +12,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import xxhash
-
 from doit_conductor import layout
 from doit_conductor.errors import UserError
 
@@ -84,10 +82,14 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
     return plan
 
 
-def template_set_file(templates: tuple[str, ...] | list[str]) -> str:
-    """State file standing for one set of templates (see task 7), named by content."""
-    key = xxhash.xxh3_64_hexdigest("\0".join(templates).encode())
-    return f"{layout.TEMPLATE_SETS}/{key}.json"
+def template_set_file(pattern: str) -> str:
+    """State file standing for the templates one pattern's outputs read (see task 7).
+
+    Named by the pattern, not by content, so that task 7 can declare every one
+    as its target when dodo.py loads (pattern names are the pattern files'
+    names), before it knows which templates each pattern reads.
+    """
+    return f"{layout.TEMPLATE_SETS}/{pattern}.json"
 
 
 def output_path(rule: str, name: str, output_dir: str, source: str,

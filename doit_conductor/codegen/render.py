@@ -4,6 +4,7 @@ from __future__ import annotations
 import jinja2
 from jinja2.exceptions import SecurityError
 
+from doit_conductor import compat
 from doit_conductor.codegen.patterns import Pattern, pattern_to_json
 from doit_conductor.errors import UserError
 
@@ -43,10 +44,7 @@ def _template_frame(exc: BaseException, templates_dir: str) -> tuple[str | None,
     """The innermost template line in the traceback (Jinja2 rewrites frames so that
     compiled-template frames carry the template's file name and line)."""
     found: tuple[str | None, int | None] = (None, None)
-    tb = exc.__traceback__
-    while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
+    for filename, line in compat.traceback_lines(exc.__traceback__):
         if filename.startswith(templates_dir) or filename.endswith(".j2"):
-            found = (filename, tb.tb_lineno)
-        tb = tb.tb_next
+            found = (filename, line)
     return found

@@ -17,7 +17,8 @@ after the task belong to that task:
   themselves).  Children: `ru_maxrss` of RUSAGE_CHILDREN is a maximum over all
   children ever reaped and cannot be reset, so `subprocess.Popen` is made to
   reap with `os.wait4`, which gives each child's own peak (a shell's figure
-  includes the commands it waited for).  Children reaped another way
+  includes the commands it waited for; the hook is installed for the task's
+  duration only, see `compat.install_popen_reaper`).  Children reaped another way
   (`os.system`, a bare `os.waitpid`) are still seen when they raise the
   RUSAGE_CHILDREN maximum, whose new value is then exactly their peak; a
   smaller such child is missed.  Linux charges a child, until it calls exec,
@@ -42,14 +43,20 @@ and counters are measured.  `Measurement.measured_by` names the method.
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from doit_conductor import compat
 from doit_conductor.profiling import counters
+
+try:
+    import resource
+except ImportError:  # not POSIX: profiled runs refuse to start (see probed_runners)
+    resource = None
 
 # Attribute set on a doit Task by the profiling runner.  It is part of the
 # task's __dict__, so in process mode it travels back to the main process with
@@ -111,17 +118,21 @@ class _ChildWatch:
 # The watch of the task being measured in this process, if any.  Never set in
 # thread mode, where several tasks share the process.
 _watch: _ChildWatch | None = None
-_hook_installed = False
+# Restores subprocess.Popen while the hook is installed: only during a task.
+_undo_hook: Callable[[], None] | None = None
 _clear_refs_works: bool | None = None  # decided on first use, per process
 
 
 def start(*, thread_mode: bool = False) -> Started:
     """Take the readings that `stop` subtracts from; call just before the task."""
-    global _watch
+    global _watch, _undo_hook
     counters.reset()
     if thread_mode:
         return Started(time.monotonic(), time.time(), True, BY_WALL_ONLY)
-    _install_child_hook()
+    _remove_child_hook()  # a previous start without stop must not stack hooks
+    # Popen reaps with os.wait4 while the task runs, and only then: outside a
+    # measured task the process keeps CPython's own Popen.
+    _undo_hook = compat.install_popen_reaper(_try_wait, _waitpid)
     _watch = _ChildWatch()
     method = BY_PROC if _reset_peak() else BY_RUSAGE
     started = Started(0.0, 0.0, False, method,
@@ -148,6 +159,7 @@ def stop(started: Started, *, failed: bool = False) -> Measurement:
         return Measurement(started.epoch, wall, None, None, None, None, None, None, None,
                            int(failed), worker_key, started.method, counters.collect())
     watch, _watch = _watch, None
+    _remove_child_hook()
     if started.method == BY_PROC:
         io_end = _read_io()
         self_peak = _read_status_kb(b"VmHWM:")
@@ -333,22 +345,8 @@ def _waitpid(pid: int, options: int) -> tuple[int, int]:
     return got, status
 
 
-def _install_child_hook() -> None:
-    """Make subprocess.Popen reap children with os.wait4 (once per process).
-
-    Behaviour is unchanged: wait4 returns the same pid and status as waitpid.
-    Skipped where the private methods differ from CPython 3.11-3.13's; the
-    RUSAGE_CHILDREN maximum then remains the only source for children's peaks.
-    """
-    global _hook_installed
-    if _hook_installed:
-        return
-    _hook_installed = True
-    popen = subprocess.Popen
-    if not hasattr(os, "wait4") or not hasattr(popen, "_try_wait"):
-        return
-    popen._try_wait = _try_wait
-    poll = getattr(popen, "_internal_poll", None)
-    defaults = getattr(poll, "__defaults__", None)
-    if defaults and os.waitpid in defaults:
-        poll.__defaults__ = tuple(_waitpid if d is os.waitpid else d for d in defaults)
+def _remove_child_hook() -> None:
+    global _undo_hook
+    undo, _undo_hook = _undo_hook, None
+    if undo is not None:
+        undo()

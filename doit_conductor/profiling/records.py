@@ -4,7 +4,7 @@ A run directory (`.conductor/metrics/runs/<run-id>/`) holds:
 
 * `tasks.jsonl`  one `TaskRecord` a line, in the order tasks finished;
 * `summary.json` one `RunSummary`;
-* `trace.json`   the run as Chrome Trace Event Format (see `doit_conductor.report.trace`).
+* `trace.json`   the run as Chrome Trace Event Format (see `doit_conductor.profiling.trace`).
 
 Each record type has exactly one pair of functions for JSON in and out, and
 every document carries `schema_version` so readers can refuse what they do not
@@ -60,6 +60,16 @@ class TaskRecord:
     # does not include, and the largest peak of a child process of the task.
     rss_base_bytes: int | None = None
     peak_rss_children_bytes: int | None = None
+    # The task's place in the graph as doit knew it (added with the complete
+    # graph; `task_dep` above is doit's own list, implicit deps included):
+    # setup tasks, calc_dep tasks, declared targets, and the task named by
+    # `create_after` of the delayed creator that made this task (None if the
+    # task was not made by one).  Records of older writers carried setup and
+    # calc_dep inside `task_dep`; the DAG takes the union, so both read alike.
+    setup: tuple[str, ...] = ()
+    calc_dep: tuple[str, ...] = ()
+    targets: tuple[str, ...] = ()
+    create_after: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +92,7 @@ class RunSummary:
 
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
+_GRAPH_TUPLES = ("setup", "calc_dep", "targets")
 
 
 def task_record_to_json(record: TaskRecord) -> dict:
@@ -91,12 +102,14 @@ def task_record_to_json(record: TaskRecord) -> dict:
     data["counters"] = dict(record.counters)
     data["task_dep"] = list(record.task_dep)
     data["file_dep"] = list(record.file_dep)
+    for name in _GRAPH_TUPLES:
+        data[name] = list(getattr(record, name))
     data["schema_version"] = SCHEMA_VERSION
     return data
 
 
 def task_record_from_json(data: dict) -> TaskRecord:
-    record = _from_json(TaskRecord, data, "task record", ("task_dep", "file_dep"))
+    record = _from_json(TaskRecord, data, "task record", ("task_dep", "file_dep", *_GRAPH_TUPLES))
     if record.status not in STATUSES:
         raise RecordError(f"task record {record.name!r}: unknown status {record.status!r}")
     return record

@@ -16,6 +16,11 @@ the first progress line needs an estimate, so a run where all is up to date
 reads none.  Figures come from the probe's
 `Measurement`, which the `run` command's profiled runners attach to each task
 (`wants_probe` asks for them); without it, wall time is taken here.
+
+This class is the adapter between doit and the records: it reads doit's Task
+objects and events and writes through the store; building records, the
+summary and the outcomes of unfinished tasks are pure functions of
+`doit_conductor.profiling.recording`.
 """
 from __future__ import annotations
 
@@ -29,15 +34,20 @@ import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from doit_conductor import compat
 from doit_conductor.profiling import progress, store
+from doit_conductor.profiling.creators import DelayedCreators
 from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
+from doit_conductor.profiling.recording import (
+    INTERRUPTED, TaskPlace, final_summary, task_record, totals, unfinished)
+from doit_conductor.profiling.recording import error_text as _error_text
 from doit_conductor.profiling.records import (
-    FAILED, IGNORED, NOT_RUN, RAN, STATUSES, UP_TO_DATE, RunSummary, TaskRecord)
+    FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
 from doit_conductor.profiling.runner import SERIAL
 
+__all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
+
 BY_REPORTER_CLOCK = "reporter-clock"
-_ERROR_LIMIT = 4000  # characters of a failure kept in its record
-_INTERRUPTED = "interrupted before it finished"
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
@@ -52,6 +62,7 @@ class ConductorReporter(ConsoleReporter):
         self._mode = SERIAL
         self._workers = 0
         self._tasks: dict = {}
+        self._creators = DelayedCreators({})
         self._selected: list[str] = []
         self._progress = progress.RunProgress(())
         self._next_progress_line = 0.0
@@ -75,6 +86,7 @@ class ConductorReporter(ConsoleReporter):
     def initialize(self, tasks, selected_tasks):
         super().initialize(tasks, selected_tasks)
         self._tasks = tasks
+        self._creators = DelayedCreators(tasks)
         self._selected = list(selected_tasks)
         self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
         self._tasks_known = len(tasks)
@@ -118,7 +130,7 @@ class ConductorReporter(ConsoleReporter):
             self.write(f"ERROR: {task.name}: {fail.message.strip()}\n")
             if _captured_output(task):
                 # complete_run shows the output doit captured, as doit does.
-                self.failures.append({'task': task, 'exception': fail})
+                compat.show_output_at_end(self, task, fail)
         else:
             super().add_failure(task, fail)
         status = NOT_RUN if isinstance(fail, UnmetDependency) else FAILED
@@ -139,7 +151,8 @@ class ConductorReporter(ConsoleReporter):
         if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
             measurement = self._clock_measurement(task.name, failed=status == FAILED)
         worker = self._worker_of(measurement) if measurement is not None else None
-        record = task_record(task, status, measurement, worker, error)
+        place = task_place(task, self._creators.create_after(task.name))
+        record = task_record(task.name, status, place, measurement, worker, error)
         self._records[task.name] = record
         if task.name not in self._progress.in_run and len(self._tasks) != self._tasks_known:
             # Tasks were created during the run (delayed creation): widen N.
@@ -149,7 +162,7 @@ class ConductorReporter(ConsoleReporter):
         if self._writer is not None:
             self._writer.append(record)
         if (measurement is not None and task.actions and not task.name.startswith("_")
-                and error != _INTERRUPTED):
+                and error != INTERRUPTED):
             self._write_progress(task.name, record.wall_s)
 
     def _clock_measurement(self, name: str, *, failed: bool) -> Measurement:
@@ -190,12 +203,9 @@ class ConductorReporter(ConsoleReporter):
     def complete_run(self):
         # Inside doit's `finally`: an exception in flight means an interrupted run.
         interrupted = sys.exc_info()[1] is not None
-        # Started but never finished: the run was interrupted under them.
-        for name in sorted(set(self._clock).difference(self._records)):
-            self._finish(self._tasks[name], FAILED, _INTERRUPTED)
         in_run = self._progress.in_run | progress.tasks_in_run(self._tasks, self._selected)
-        for name in sorted(in_run.difference(self._records)):
-            self._finish(self._tasks[name], NOT_RUN)
+        for name, status, error in unfinished(self._clock, self._records, in_run):
+            self._finish(self._tasks[name], status, error)
         if self._progress_held:
             # Quick tasks hid the last lines: say where the run ended.
             self.write(progress.final_line(len(self._progress.done), self._progress.total,
@@ -203,7 +213,7 @@ class ConductorReporter(ConsoleReporter):
         super().complete_run()
         if self._writer is None or self._summary is None:
             return
-        from doit_conductor.report.trace import chrome_trace  # only needed once, at the end
+        from doit_conductor.profiling.trace import chrome_trace  # only needed once, at the end
         summary = final_summary(self._summary, tuple(self._records.values()),
                                 time.time(), time.monotonic() - self._start_mono,
                                 completed=not interrupted)
@@ -222,59 +232,14 @@ def is_user_error(fail: BaseFail) -> bool:
 
 def error_text(fail: BaseFail) -> str:
     """What a record keeps of a failure: its kind, message and the exception line."""
-    text = f"{fail.get_name()}: {(fail.message or '').strip()}"
-    if fail.traceback:
-        last = "".join(fail.traceback).strip().splitlines()[-1:]
-        if last:
-            text += f" ({last[0].strip()})"
-    return text[:_ERROR_LIMIT]
+    return _error_text(fail.get_name(), fail.message, fail.traceback)
 
 
-def task_record(task, status: str, measurement: Measurement | None,
-                worker: int | None, error: str | None) -> TaskRecord:
-    """The record of one task from its doit Task and what the probe measured."""
-    deps = tuple(progress.dependencies(task))
-    file_dep = tuple(sorted(task.file_dep))
-    if measurement is None:
-        return TaskRecord(name=task.name, status=status, task_dep=deps, file_dep=file_dep,
-                          error=error, exit_status=1 if status == FAILED else None)
-    m = measurement
-    return TaskRecord(
-        name=task.name, status=status, start=m.start, end=m.start + m.wall_s,
-        wall_s=m.wall_s, cpu_user_s=m.cpu_user_s, cpu_sys_s=m.cpu_sys_s,
-        peak_rss_bytes=m.peak_rss_bytes, io_read_bytes=m.io_read_bytes,
-        io_write_bytes=m.io_write_bytes, worker=worker, exit_status=m.exit_status,
-        task_dep=deps, file_dep=file_dep, counters=dict(m.counters),
-        measured_by=m.measured_by, error=error, rss_base_bytes=m.rss_base_bytes,
-        peak_rss_children_bytes=m.peak_rss_children_bytes)
-
-
-def final_summary(initial: RunSummary, records: tuple[TaskRecord, ...], end: float,
-                  wall_s: float, *, completed: bool) -> RunSummary:
-    """The summary written when the run ends: counts, totals, end time."""
-    counts = {status: 0 for status in STATUSES}
-    for record in records:
-        counts[record.status] += 1
-    return RunSummary(
-        run_id=initial.run_id, command=initial.command, doit_version=initial.doit_version,
-        workers=initial.workers, parallel_type=initial.parallel_type, start=initial.start,
-        end=end, wall_s=wall_s, counts=counts, totals=totals(records), host=initial.host,
-        completed=completed)
-
-
-def totals(records: tuple[TaskRecord, ...]) -> dict[str, float]:
-    """Sums over tasks (peak memory: the largest task's peak)."""
-    result: dict[str, float] = {"tasks": len(records), "wall_s": 0.0, "cpu_user_s": 0.0,
-                                "cpu_sys_s": 0.0, "io_read_bytes": 0, "io_write_bytes": 0,
-                                "peak_rss_bytes": 0}
-    for record in records:
-        result["wall_s"] += record.wall_s
-        result["cpu_user_s"] += record.cpu_user_s or 0.0
-        result["cpu_sys_s"] += record.cpu_sys_s or 0.0
-        result["io_read_bytes"] += record.io_read_bytes or 0
-        result["io_write_bytes"] += record.io_write_bytes or 0
-        result["peak_rss_bytes"] = max(result["peak_rss_bytes"], record.peak_rss_bytes or 0)
-    return result
+def task_place(task, create_after: str | None) -> TaskPlace:
+    """A doit Task's place in the graph, read when it finishes (calc_dep results included)."""
+    return TaskPlace(task_dep=tuple(task.task_dep), setup=tuple(task.setup_tasks),
+                     calc_dep=tuple(sorted(task.calc_dep)), file_dep=tuple(sorted(task.file_dep)),
+                     targets=tuple(task.targets), create_after=create_after)
 
 
 def host_info() -> dict[str, object]:

@@ -3,9 +3,11 @@
 Installed through the `doit.COMMAND` entry point, this command replaces doit's
 `run` in *every* project where doit-conductor is installed, so it must be
 doit's `run` exactly: same options, same defaults, same behaviour.  It differs
-in one case only: when the selected reporter has `wants_probe = True` (the
-`conductor` reporter), doit's runner classes are swapped for the probed ones
-of `doit_conductor.profiling.runner` for the duration of `Run._execute`.
+only when the selected reporter has `wants_probe = True` (the `conductor`
+reporter): doit's runner classes are swapped for the probed ones of
+`doit_conductor.profiling.runner` for the duration of `Run._execute`, and a
+Ctrl-C ends the run with one line and exit code 130 instead of doit's
+traceback.  Nothing beyond this module is imported for other reporters.
 
 In a doit-conductor project (`backend = "conductor"`) the run also holds the
 repository run lock (`doit_conductor.incremental.lock`) while it loads, runs and saves.
@@ -17,11 +19,9 @@ import os
 import sys
 from collections.abc import Iterator
 
-from doit import cmd_run
 from doit.cmd_run import Run
 
 from doit_conductor.errors import UserError
-from doit_conductor.profiling import runner as probed
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
@@ -32,7 +32,8 @@ class ProfilingRun(Run):
 
     name = "run"
 
-    # Same signature as Run._execute: doit passes options by these names.
+    # Same signature as Run._execute: doit passes options by these names
+    # (compat.RUN_EXECUTE_PARAMETERS; tests compare it with doit's).
     def _execute(self, outfile,
                  verbosity=None, always=False, continue_=False,
                  reporter='console', num_process=0, par_type='process',
@@ -67,6 +68,8 @@ class ProfilingRun(Run):
             sys.stderr.write(f"ERROR: {err}\n")
             return 3
         except KeyboardInterrupt:
+            if not self._wants_probe(self._params.get("reporter")):
+                raise  # plain doit: its traceback, and death by the signal
             # doit's runners have already saved the tasks that finished and
             # reported the run (`finally` in run_all); what is left of the
             # exception is a traceback the user does not need.
@@ -91,24 +94,20 @@ class ProfilingRun(Run):
         params = getattr(self, "_params", None) or {}
         if params.get("backend") != "conductor":
             return contextlib.nullcontext()
+        from doit_conductor import compat
+        compat.require_module("fcntl", 'the run lock of backend = "conductor"')
         from doit_conductor.incremental import lock
         return lock.run_lock(os.getcwd(), os.path.dirname(params["dep_file"]) or ".")
 
 
 @contextlib.contextmanager
 def probed_runners() -> Iterator[None]:
-    """Make `doit.cmd_run` pick the probed runners while the block runs.
-
-    `Run._execute` chooses among the names `Runner`, `MRunner` and
-    `MThreadRunner` of its own module (including the fallback to threads when
-    multiprocessing is unavailable), so replacing those three globals is the
-    narrowest change that keeps every choice and option of doit's.
-    """
-    saved = (cmd_run.Runner, cmd_run.MRunner, cmd_run.MThreadRunner)
-    cmd_run.Runner = probed.ProbedRunner
-    cmd_run.MRunner = probed.ProbedMRunner
-    cmd_run.MThreadRunner = probed.ProbedMThreadRunner
-    try:
+    """Make doit's run pick the probed runners while the block runs
+    (see `compat.runners_of_run`: the narrowest change that keeps every choice
+    and option of doit's)."""
+    from doit_conductor import compat  # only for profiled runs
+    compat.require_module("resource", "the conductor reporter's per-task measurement")
+    from doit_conductor.profiling import runner as probed
+    with compat.runners_of_run(probed.ProbedRunner, probed.ProbedMRunner,
+                               probed.ProbedMThreadRunner):
         yield
-    finally:
-        cmd_run.Runner, cmd_run.MRunner, cmd_run.MThreadRunner = saved

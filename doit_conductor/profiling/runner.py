@@ -18,6 +18,7 @@ import queue
 
 from doit.runner import MRunner, MThreadRunner, Runner
 
+from doit_conductor import compat
 from doit_conductor.profiling import probe
 
 SERIAL = "serial"
@@ -85,20 +86,24 @@ class ProbedMRunner(_ProbedMixin, MRunner):
     pipe and the join never returns.  Here joining keeps reading."""
 
     mode = PROCESS
+    if compat.FORK is not None:
+        # Workers are forked whatever the platform's default start method
+        # (Python 3.14: forkserver, which would pickle every task).
+        Queue = staticmethod(compat.FORK.Queue)
 
     def _run_start_processes(self, job_q, result_q):
         self._late_results: list[dict] = []
-        return [_WorkerJoin(process, result_q, self._late_results)
-                for process in super()._run_start_processes(job_q, result_q)]
+        if compat.FORK is not None:
+            processes = compat.start_workers(self, job_q, result_q)
+        else:
+            processes = super()._run_start_processes(job_q, result_q)
+        return [_WorkerJoin(process, result_q, self._late_results) for process in processes]
 
     def run_tasks(self, task_dispatcher):
         super().run_tasks(task_dispatcher)
         # What doit's own loop after the joins does, for what was read during them.
         for result in self._late_results:
-            if "exit" in result:
-                raise result["exit"](result["exception"])
-            task = task_dispatcher.tasks[result["name"]]
-            getattr(self.reporter, result["reporter"])(task)
+            compat.late_worker_result(self, task_dispatcher, result)
 
 
 class ProbedMThreadRunner(_ProbedMixin, MThreadRunner):

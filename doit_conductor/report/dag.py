@@ -2,10 +2,14 @@
 
 Pure functions on records: no I/O, no printing.
 
-* Nodes are the run's task records; edges come from `task_dep` (the only
-  dependency doit records between tasks), plus one edge from every sub-task
-  `base:name` to its group task `base`, because a group finishes after its
-  sub-tasks.  Dependencies on tasks that are not in the run are ignored.
+* Nodes are the run's task records.  A task comes after (see `task_deps`):
+  its `task_dep` (doit's list, implicit deps included), its `setup` and
+  `calc_dep` tasks, the task its delayed creator waited for (`create_after`),
+  and the task that declares one of its `file_dep` as a target.  Every
+  sub-task `base:name` also comes before its group task `base`, because a
+  group finishes after its sub-tasks.  Dependencies on tasks that are not in
+  the run are ignored.  Only the analysed run's records are read: when two
+  runs disagree about an edge, the run being analysed wins.
 * Only tasks that executed (`ran` or `failed`: both held a worker) weigh their
   measured `wall_s`; up-to-date, ignored and not-run tasks weigh 0.
 * Times are relative to the start of the run's DAG (0 = first task could start).
@@ -13,6 +17,7 @@ Pure functions on records: no I/O, no printing.
 from __future__ import annotations
 
 import heapq
+import posixpath
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -82,6 +87,36 @@ def dispatch_rank(records: Sequence[TaskRecord]) -> dict[str, int]:
     return {record.name: index for index, record in enumerate(ordered)}
 
 
+def target_producers(records: Iterable[TaskRecord]) -> dict[str, str]:
+    """Which task declares each target (normalised path -> task name)."""
+    producers: dict[str, str] = {}
+    for record in records:
+        for target in record.targets:
+            producers.setdefault(_path_key(target), record.name)
+    return producers
+
+
+def task_deps(record: TaskRecord, producers: dict[str, str]) -> list[str]:
+    """The tasks `record` comes after, in a fixed order, without duplicates.
+
+    task_dep, setup, calc_dep, create_after, then the producers of its
+    file_dep (`producers` from `target_producers`).
+    """
+    names = [*record.task_dep, *record.setup, *record.calc_dep]
+    if record.create_after:
+        names.append(record.create_after)
+    for path in record.file_dep:
+        producer = producers.get(_path_key(path))
+        if producer is not None:
+            names.append(producer)
+    return list(dict.fromkeys(names))
+
+
+def _path_key(path: str) -> str:
+    # doit compares file_dep and targets as written; "./a" and "a" are one file.
+    return posixpath.normpath(path.replace("\\", "/"))
+
+
 def build_graph(records: Sequence[TaskRecord]) -> TaskGraph:
     """The run's task DAG; raises `RecordError` on duplicate names or a cycle."""
     names = [record.name for record in records]
@@ -91,8 +126,9 @@ def build_graph(records: Sequence[TaskRecord]) -> TaskGraph:
             raise RecordError(f"task {name!r} is recorded more than once")
         known.add(name)
     deps: dict[str, list[str]] = {name: [] for name in names}
+    producers = target_producers(records)
     for record in records:
-        for dep in record.task_dep:
+        for dep in task_deps(record, producers):
             if dep in known and dep != record.name and dep not in deps[record.name]:
                 deps[record.name].append(dep)
         group, sep, _ = record.name.partition(":")

@@ -213,19 +213,20 @@ def plan_outputs() -> None:
     }
     write_json_if_changed(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
     write_json_if_changed(layout.CODEGEN_SETTINGS, settings)
-    _write_template_sets({entry.templates for entry in plan}, templates["templates"], settings)
+    _write_template_sets(plan, templates["templates"], settings)
 
 
-def _write_template_sets(sets: set[tuple[str, ...]], templates: dict, settings: dict) -> None:
-    """One small file per distinct set of templates the patterns use, holding their
-    digests and the codegen settings: a codegen sub-task depends on that one file
+def _write_template_sets(plan: list, templates: dict, settings: dict) -> None:
+    """One small file per pattern holding the digests of the templates its outputs
+    read and the codegen settings: a codegen sub-task depends on that one file
     instead of every template and partial it reads (fewer checks on a no-op run),
-    and it still changes exactly when one of them does."""
+    and it still changes exactly when one of them does.  Named by pattern, so
+    that task 7 declares each as its target (see `template_set_file`)."""
     from doit_conductor.codegen.plan import template_set_file
     wanted = {}
-    for names in sets:
-        wanted[template_set_file(names)] = {
-            "templates": {name: templates[name]["digest"] for name in names},
+    for entry in plan:
+        wanted[template_set_file(entry.name)] = {
+            "templates": {name: templates[name]["digest"] for name in entry.templates},
             "settings": settings}
     for path, content in wanted.items():
         write_json_if_changed(path, content)

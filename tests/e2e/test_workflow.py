@@ -87,3 +87,42 @@ def test_clean_removes_what_the_workflow_generated(built):
 def test_two_clean_builds_are_byte_identical(built, project):
     project.doit(check=True)
     assert project.tree() == built.tree()
+
+
+def test_cold_parallel_report_puts_every_codegen_task_after_the_plan(project):
+    """codegen:* are made by a delayed creator waiting for plan-codegen and read
+    the template-set files it writes: the report's DAG must know both."""
+    import json
+    project.doit("-n", "3", check=True)
+    report = json.loads(project.doit("profile-report", "--format", "json", check=True).stdout)
+    run = report["run"]
+    level = {name: group["level"] for group in run["concurrency_groups"]
+             for name in group["tasks"]}
+    rows = {row["name"]: row for row in run["tasks"]}
+    plan = rows["plan-codegen"]
+    plan_done = plan["earliest_start_s"] + plan["wall_s"]
+    codegen = [name for name in rows if name.startswith("codegen:")]
+    assert len(codegen) > 10
+    for name in codegen:
+        assert level[name] > level["plan-codegen"], name
+        assert rows[name]["earliest_start_s"] >= plan_done - 1e-6, name
+    path = run["critical_path"]["tasks"]
+    on_path = [path.index(name) for name in codegen if name in path]
+    if on_path:  # the plan comes before any codegen task on the critical path
+        assert "plan-codegen" in path and path.index("plan-codegen") < min(on_path)
+
+
+def test_every_file_a_task_reads_from_another_is_that_tasks_target(built):
+    """doit itself, not only the report, knows the order: a file_dep that the
+    workflow writes (state under .conductor/, products under output/) is a
+    declared target, so doit adds the edge (implicit task_dep)."""
+    records = built.last_run()
+    targets = {target: name for name, r in records.items() for target in r.targets}
+    for name, record in records.items():
+        for path in record.file_dep:
+            if path.startswith((".conductor/", "output/")):
+                assert path in targets, (name, path)
+                assert targets[path] in record.task_dep, (name, path)
+    for name, record in records.items():
+        if name.startswith("codegen:") and name != "codegen:_manifest":
+            assert "plan-codegen" in record.task_dep, name

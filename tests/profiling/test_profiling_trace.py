@@ -5,7 +5,7 @@ import json
 import numbers
 
 from doit_conductor.profiling.records import RAN, UP_TO_DATE, RunSummary, TaskRecord
-from doit_conductor.report.trace import CPU_COUNTER, MEMORY_COUNTER, chrome_trace
+from doit_conductor.profiling.trace import CPU_COUNTER, MEMORY_COUNTER, chrome_trace
 
 START = 1_700_000_000.0
 REQUIRED = {

@@ -116,3 +116,22 @@ def test_concurrency_groups_are_dependency_levels():
     groups = concurrency_groups(build_graph(records))
     assert [(g.level, g.tasks) for g in groups] == [(0, ("a", "e")), (1, ("b", "c")), (2, ("d",))]
     assert groups[1].summed_s == 7 and groups[1].longest_s == 5
+
+
+def test_every_kind_of_edge_orders_the_graph():
+    # a writes out.txt (declared target), b reads it; c is a setup task of b,
+    # d a calc_dep of b; e was created by a delayed creator waiting for a.
+    records = [record("a", 2, targets=("./out.txt",)), record("c", 1), record("d", 1),
+               record("b", 1, file_dep=("out.txt", "src.txt"), setup=("c",), calc_dep=("d",)),
+               record("e", 3, create_after="a")]
+    graph, timings, path = analyse(records)
+    assert set(graph.deps["b"]) == {"a", "c", "d"}
+    assert graph.deps["e"] == ("a",)
+    assert path.tasks == ("a", "e") and path.duration_s == 5
+    assert timings["b"].earliest_start_s == 2 and timings["b"].slack_s == 2
+
+
+def test_an_undeclared_file_is_no_edge():
+    records = [record("a", 2), record("b", 1, file_dep=("out.txt",))]
+    graph, timings, _ = analyse(records)
+    assert graph.deps["b"] == () and timings["b"].earliest_start_s == 0

@@ -1,0 +1,158 @@
+"""Every upstream internal `doit_conductor.compat` relies on, checked against what is installed.
+
+A failure here names the assumption an upgrade of doit or Python broke.
+"""
+from __future__ import annotations
+
+import inspect
+import os
+import subprocess
+import sys
+
+from doit.task import DelayedLoader, Task
+
+from doit_conductor import compat
+from doit_conductor.profiling import probe
+
+
+def test_delayed_loader_has_the_attributes_we_read():
+    loader = DelayedLoader(lambda: None, executed="first", creates=["other"])
+    for name in compat.LOADER_ATTRIBUTES:
+        assert hasattr(loader, name), f"doit.task.DelayedLoader lost `{name}`"
+    placeholder = Task("made", None, loader=loader)
+    assert compat.delayed_loader(placeholder) is loader
+    assert compat.loader_waits_for(loader) == "first"
+    assert compat.loader_creates(loader) == ("other",)
+    assert not compat.loader_ran(loader)
+    # doit puts its own create_after task into the placeholder's task_dep
+    assert placeholder.task_dep == ["first"]
+    assert compat.delayed_loader(Task("plain", ["true"])) is None
+
+
+def test_popen_reaping_methods_are_where_the_hook_expects_them():
+    for name in compat.POPEN_REAP_ATTRIBUTES:
+        assert name in vars(subprocess.Popen), f"subprocess.Popen lost `{name}`"
+    assert list(inspect.signature(subprocess.Popen._try_wait).parameters) == ["self", "wait_flags"]
+    assert os.waitpid in subprocess.Popen._internal_poll.__defaults__
+
+
+def test_popen_hook_is_installed_only_while_a_task_is_measured():
+    original = vars(subprocess.Popen)["_try_wait"]
+    defaults = subprocess.Popen._internal_poll.__defaults__
+    started = probe.start()
+    try:
+        assert vars(subprocess.Popen)["_try_wait"] is not original
+        subprocess.run([sys.executable, "-c", "pass"], check=True)
+    finally:
+        measurement = probe.stop(started)
+    assert vars(subprocess.Popen)["_try_wait"] is original
+    assert subprocess.Popen._internal_poll.__defaults__ == defaults
+    assert measurement.exit_status == 0
+
+
+def test_run_execute_signature_is_the_one_we_copied():
+    from doit.cmd_run import Run
+
+    from doit_conductor.profiling.run_command import ProfilingRun
+    theirs = inspect.signature(Run._execute)
+    assert tuple(theirs.parameters) == compat.RUN_EXECUTE_PARAMETERS, \
+        "doit's Run._execute takes other options: update ProfilingRun._execute"
+    assert inspect.signature(ProfilingRun._execute) == theirs
+
+
+def test_run_picks_its_runners_from_the_globals_we_swap():
+    from doit import cmd_run, runner
+    assert (cmd_run.Runner, cmd_run.MRunner, cmd_run.MThreadRunner) == (
+        runner.Runner, runner.MRunner, runner.MThreadRunner)
+    source = inspect.getsource(cmd_run.Run._execute)
+    for name in compat.RUNNER_NAMES:
+        assert name in source, f"Run._execute no longer picks `{name}`"
+    marker = type("Marker", (), {})
+    with compat.runners_of_run(marker, marker, marker):
+        assert cmd_run.Runner is cmd_run.MRunner is cmd_run.MThreadRunner is marker
+    assert cmd_run.MRunner is runner.MRunner
+
+
+def test_mrunner_starts_workers_as_the_copy_in_compat_does():
+    import hashlib
+
+    from doit.runner import MRunner, Process
+    source = inspect.getsource(MRunner._run_start_processes)
+    assert hashlib.sha256(source.encode()).hexdigest() == compat.MRUNNER_START_PROCESSES_SHA256, \
+        "doit's MRunner._run_start_processes changed: update compat.start_workers"
+    assert MRunner.Child is Process
+    for name in ("num_process", "get_next_job", "execute_task_subprocess"):
+        assert name in source or hasattr(MRunner, name), name
+    assert compat.FORK is not None and compat.FORK.get_start_method() == "fork"
+
+
+def test_mrunner_handles_teardown_reports_as_late_worker_result_does():
+    import hashlib
+
+    from doit.runner import MRunner
+    source = inspect.getsource(MRunner.run_tasks)
+    assert hashlib.sha256(source.encode()).hexdigest() == compat.MRUNNER_RUN_TASKS_SHA256, \
+        "doit's MRunner.run_tasks changed: check ProbedMRunner and compat.late_worker_result"
+    for key in ("'exit'", "'exception'", "'name'", "'reporter'"):
+        assert key in source, key
+
+
+def test_console_reporter_prints_output_of_what_is_in_failures():
+    from io import StringIO
+
+    from doit.exceptions import TaskFailed
+    from doit.reporter import ConsoleReporter
+    out = StringIO()
+    reporter = ConsoleReporter(out, {"failure_verbosity": 0})
+    task = Task("t", ["true"], verbosity=1)
+    task.executed = True
+    task.actions[0].out = "what the task printed"
+    task.actions[0].err = ""
+    compat.show_output_at_end(reporter, task, TaskFailed("no"))
+    reporter.complete_run()
+    assert "what the task printed" in out.getvalue()
+
+
+def test_jinja_bucket_and_bytecode_cache_interface():
+    import jinja2
+    from jinja2.bccache import Bucket, BytecodeCache
+    assert list(inspect.signature(Bucket).parameters) == ["environment", "key", "checksum"]
+    assert list(inspect.signature(BytecodeCache.get_bucket).parameters) == [
+        "self", "environment", "name", "filename", "source"]
+    bucket = compat.jinja_bucket(jinja2.Environment(), "k")
+    assert bucket.key == "k" and bucket.code is None
+
+
+def test_template_errors_carry_the_template_line_in_the_traceback(tmp_path):
+    import jinja2
+    (tmp_path / "page.j2").write_text("line one\n{{ missing.attribute }}\n")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)),
+                             undefined=jinja2.StrictUndefined)
+    try:
+        env.get_template("page.j2").render()
+    except jinja2.UndefinedError as exc:
+        frames = list(compat.traceback_lines(exc.__traceback__))
+    assert (str(tmp_path / "page.j2"), 2) in frames
+
+
+FORKSERVER_DODO = '''
+import multiprocessing
+# Python 3.14's default on Linux: workers would get every task pickled.
+multiprocessing.set_start_method("forkserver", force=True)
+
+def task_many():
+    for i in range(4):
+        # a lambda cannot be pickled: only a forked worker can run it
+        yield {"name": str(i), "actions": [lambda i=i: print("work", i)]}
+'''
+
+
+def test_parallel_profiled_run_forks_whatever_the_default_start_method(tmp_path):
+    from tests.profiling.conftest import Project, by_name
+    project = Project(tmp_path / "proj")
+    project.write_dodo(FORKSERVER_DODO)
+    result = project.doit("-n", "2", "--reporter", "conductor")
+    assert result.returncode == 0, result.stdout + result.stderr
+    records = by_name(project.last_run())
+    assert {records[f"many:{i}"].status for i in range(4)} == {"ran"}
+    assert {records[f"many:{i}"].worker for i in range(4)} <= {1, 2}
