@@ -97,5 +97,7 @@ def history_to_json(h: History) -> dict:
         "run_ids": list(h.run_ids),
         "run_wall_s": list(h.run_wall_s),
         "cache_hit_rates": list(h.cache_hit_rates),
+        "requested": h.requested,
+        "shortfall": h.shortfall,
         "tasks": [{"name": t.name, "wall_s": list(t.wall_s)} for t in h.tasks],
     }
