@@ -76,6 +76,8 @@ def render_html(report: Report) -> str:
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
     ]
+    if report.notice:
+        parts.append(f'<p class="warn" id="notice">{escape(report.notice)}</p>')
     if report.run is not None:
         parts.append(run_html(report.run))
     if report.comparison is not None:

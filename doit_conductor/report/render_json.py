@@ -26,6 +26,7 @@ def report_to_json(report: Report) -> dict:
         "comparison": comparison_to_json(comparison) if comparison else None,
         "regressions": [delta_to_json(t) for t in comparison.regressions] if comparison else [],
         "history": history_to_json(report.history) if report.history else None,
+        "notice": report.notice,
     }
 
 

@@ -1,6 +1,7 @@
 """The report as aligned plain-text tables no wider than 100 columns."""
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from doit_conductor.report import fmt
@@ -15,6 +16,9 @@ GAP = "  "
 def render_text(report: Report, rows: int = 0) -> str:
     """The whole report; `rows` limits the per-task tables (0 = every task)."""
     sections: list[str] = []
+    if report.notice:
+        sections.append("\n".join(textwrap.wrap(f"Note: {report.notice}", WIDTH,
+                                                 subsequent_indent="  ", break_on_hyphens=False)))
     if report.run is not None:
         sections.append(run_section(report.run, rows))
     if report.comparison is not None:
