@@ -68,6 +68,12 @@ class RunProgress:
                 if name not in self.done:
                     self._count_unfinished(name, +1)
 
+    def forget(self, name: str) -> None:
+        """A name that turned out not to be a task: out of the count."""
+        if name in self.in_run and name not in self.done:
+            self._count_unfinished(name, -1)
+        self.in_run.discard(name)
+
     def finish(self, name: str) -> None:
         if name in self.done:
             return

@@ -33,7 +33,7 @@ from doit_conductor.profiling import progress, store
 from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
 from doit_conductor.profiling.records import (
     FAILED, IGNORED, NOT_RUN, RAN, STATUSES, UP_TO_DATE, RunSummary, TaskRecord)
-from doit_conductor.profiling.runner import SERIAL
+from doit_conductor.profiling.runner import SERIAL, NoSuchTask
 
 BY_REPORTER_CLOCK = "reporter-clock"
 _ERROR_LIMIT = 4000  # characters of a failure kept in its record
@@ -58,6 +58,7 @@ class ConductorReporter(ConsoleReporter):
         self._tasks_known = 0
         self._progress_held = False  # a progress line was skipped since the last one shown
         self._records: dict[str, TaskRecord] = {}
+        self._records_skipped: set[str] = set()  # names that turned out to be no task
         self._clock: dict[str, tuple[float, float]] = {}
         self._worker_index: dict[int, int] = {}
         self._writer: store.RunWriter | None = None
@@ -114,6 +115,12 @@ class ConductorReporter(ConsoleReporter):
         self._finish(task, RAN)
 
     def add_failure(self, task, fail: BaseFail):
+        if isinstance(fail, NoSuchTask):
+            # Not a task: one line, and no record of it in the run.
+            self.write(f"ERROR: {fail.message}\n")
+            self._records_skipped.add(task.name)
+            self._progress.forget(task.name)
+            return
         if is_user_error(fail):
             self.write(f"ERROR: {task.name}: {fail.message.strip()}\n")
             if _captured_output(task):
@@ -133,7 +140,7 @@ class ConductorReporter(ConsoleReporter):
         self._finish(task, IGNORED)
 
     def _finish(self, task, status: str, error: str | None = None) -> None:
-        if task.name in self._records:
+        if task.name in self._records or task.name in self._records_skipped:
             return  # one outcome per task
         measurement = getattr(task, TASK_ATTRIBUTE, None)
         if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
