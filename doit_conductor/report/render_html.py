@@ -178,7 +178,9 @@ def counters_html(run: RunAnalysis) -> str:
     if not run.counters.totals:
         return "<section><h2>Counters</h2><p>no task recorded counters</p></section>"
     rate = run.counters.cache_hit_rate
-    heading = "Counters" + ("" if rate is None else f" (template cache hit rate {fmt.percent(rate)})")
+    heading = "Counters"
+    if rate is not None:
+        heading += f" (template cache hit rate {fmt.percent(rate)})"
     return (f"<section><h2>{heading}</h2>" + table(
         ["counter", "total"],
         [[td(name), td_fig(fmt.count(v), v)] for name, v in run.counters.totals.items()])

@@ -34,8 +34,9 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
 
     A first-column name too long for its column is never cut (sibling
     sub-tasks differ anywhere in their names): it is written whole on a line
-    of its own (wrapped if wider than the page) and its figures go on the next.  With `wrap=False` (a column
-    of lists, not names) it is shortened in the middle instead."""
+    of its own (wrapped if wider than the page) and its figures go on the
+    next.  With `wrap=False` (a column of lists, not names) it is shortened in
+    the middle instead."""
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -145,7 +146,9 @@ def counter_lines(run: RunAnalysis) -> list[str]:
         return ["Counters: none recorded"]
     rows = [[name, fmt.count(value)] for name, value in totals.items()]
     rate = run.counters.cache_hit_rate
-    heading = "Counters" + ("" if rate is None else f" (template cache hit rate {fmt.percent(rate)})")
+    heading = "Counters"
+    if rate is not None:
+        heading += f" (template cache hit rate {fmt.percent(rate)})"
     return [heading, *table(["counter", "total"], rows)]
 
 

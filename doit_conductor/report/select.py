@@ -32,7 +32,7 @@ class Selection:
     report: Report
     run: store.Run | None
     notes: tuple[str, ...] = ()
-    last_work: str | None = None  # for a run that executed nothing: the newest one before it that did
+    last_work: str | None = None  # a run that executed nothing: the newest earlier one that did
 
 
 def resolve(root: Path, ref: str) -> Path:

@@ -5,8 +5,8 @@ invocation); one thread row per worker (tid = worker index: 0 is doit's main
 process, 1..N the `-n` workers); per executed task one complete (`X`) event on
 its worker's row; `M` metadata naming the process and rows; `C` counter events
 for CPU (cores busy: the task's CPU time over its wall time) and the task's
-memory peak above its start (MiB), one series per worker, each sample carrying every series so viewers
-that default missing series to zero draw the same thing.
+memory peak above its start (MiB), one series per worker, each sample carrying
+every series so viewers that default missing series to zero draw the same thing.
 
 Timestamps are microseconds since the run started.
 """

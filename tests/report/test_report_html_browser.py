@@ -65,7 +65,8 @@ document.body.appendChild(out);
 
 def workflow_records(scale: float) -> list:
     records = [record("load-config", 0.3 * scale, start=0.0, worker=0,
-                      counters={"template_cache_hits": int(10 * scale), "template_cache_misses": 2})]
+                      counters={"template_cache_hits": int(10 * scale),
+                                "template_cache_misses": 2})]
     for i in range(8):
         records.append(record(f"render:p{i}", (0.5 + i / 10) * scale, ["load-config"],
                               start=0.3 + (i // 3) * 1.5, worker=1 + i % 3))
