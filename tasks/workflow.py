@@ -26,6 +26,7 @@ from doit_conductor.codegen.plan import template_set_file
 from doit_conductor.config import PYPROJECT, load_config
 from doit_conductor.errors import UserError
 from tasks.steps import artifacts, inputs_and_plan, prepare
+from tasks.steps.cleaning import remove_targets
 from tasks.steps.artifacts import GeneratedFiles
 
 
@@ -40,6 +41,9 @@ def _settings():
 
 
 CONFIG = _settings()
+# `doit clean`: targets and the folders they leave empty (doit's `True` keeps both
+# a target directory with files and the emptied output/ tree).
+CLEAN = [remove_targets]
 
 
 def _meta(number: int, phase: int) -> dict:
@@ -54,7 +58,7 @@ def task_check_env():
         "uptodate": [config_changed(f"{sys.version}|{sys.executable}|{layout.STATE_VERSION}")],
         "targets": [layout.ENV],
         "meta": _meta(1, 1),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -66,7 +70,7 @@ def task_load_config():
         "file_dep": [PYPROJECT, layout.ENV],
         "targets": [layout.CONFIG],
         "meta": _meta(2, 1),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -80,7 +84,7 @@ def task_validate_patterns():
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
         "targets": [layout.PATTERNS],
         "meta": _meta(3, 2),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -93,7 +97,7 @@ def task_lint_templates():
                     + [layout.CONFIG, f"{CONFIG.templates_dir}/kinds.yaml"],
         "targets": [layout.TEMPLATES],
         "meta": _meta(4, 2),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -106,7 +110,7 @@ def task_scan_output():
         "uptodate": [inputs_and_plan.outputs_untouched],
         "targets": [layout.SCAN],
         "meta": _meta(5, 2),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -119,7 +123,7 @@ def task_resolve_patterns():
         "task_dep": ["lint-templates", "scan-output"],
         "targets": [layout.ORDER],
         "meta": _meta(6, 3),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -133,7 +137,7 @@ def task_plan_codegen():
         # that doit orders each codegen sub-task after it (implicit task_dep)
         "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, *_template_sets(), layout.TEMPLATE_SETS],
         "meta": _meta(7, 3),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -182,7 +186,7 @@ def task_codegen():
                          template_set_file(entry["name"])],
             "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
             "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
-            "clean": True,
+            "clean": CLEAN,
         }
     # doit drops a group task's own actions, so the closing step is a sub-task
     # too; its name cannot clash with a pattern's (those start with a letter).
@@ -196,7 +200,7 @@ def task_codegen():
         "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS, *map(_fragment, names)],
         "task_dep": [f"codegen:{name}" for name in names],
         "targets": [layout.MANIFEST],
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -225,7 +229,7 @@ def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) 
         "file_dep": extra.pop("file_dep", []),
         "uptodate": [GeneratedFiles(prefix, contents=extra.pop("contents", True))],
         "meta": _meta(number, 4 if number <= 13 else 5),
-        "clean": True,
+        "clean": CLEAN,
     }
     task.update(extra)
     return task
@@ -298,7 +302,7 @@ def task_docs():
         "task_dep": ["codegen"],
         "targets": _doc_pages(),
         "meta": _meta(15, 5),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -339,7 +343,7 @@ def task_verify_package():
         "file_dep": [PRODUCTS.wheel],
         "targets": [artifacts.VERIFY_PACKAGE],
         "meta": _meta(19, 5),
-        "clean": True,
+        "clean": CLEAN,
     }
 
 
@@ -379,5 +383,5 @@ def task_run_report():
         "file_dep": [*_REPORT_INPUTS.values(), PRODUCTS.checksums],
         "targets": [artifacts.WORKFLOW_REPORT],
         "meta": _meta(22, 5),
-        "clean": True,
+        "clean": CLEAN,
     }

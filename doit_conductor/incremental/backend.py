@@ -103,6 +103,10 @@ class ConductorDB:
         if self._db.pop(task_id, None) is not None:
             self._dirty = True
 
+    def items(self) -> list[tuple[str, dict]]:
+        """(task, {dependency: value}) for every task, by name (what `doit dumpdb` shows)."""
+        return sorted(self._db.items())
+
     def remove_all(self):
         self._db = {}
         self._dirty = True

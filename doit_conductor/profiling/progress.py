@@ -40,18 +40,33 @@ def dependencies(task: object) -> list[str]:
 
 
 class RunProgress:
-    """Tasks finished out of the tasks in the run, and the work left by earlier durations.
+    """Tasks finished out of the tasks in the run, and an estimate of the time left.
 
-    Updated once per finished task in constant time: the reporter calls it for
-    every task of builds with thousands of them.
+    The total counts sub-tasks a delayed creator (`@create_after`) has not made
+    yet from the previous run's names (`expect`), so it does not jump when
+    they appear; once the creator ran, `widen` confirms the real ones and
+    `settle` drops expected names it did not make.
+
+    The estimate is the earlier durations of the unfinished tasks, scaled by
+    how this run's finished tasks compare with their own earlier durations,
+    plus, for unfinished tasks never measured before, the mean of the tasks
+    finished so far: it follows the run instead of repeating a figure made
+    before most tasks were known.  Updated once per finished task in
+    constant time: the reporter calls it for every task of builds with
+    thousands of them.
     """
 
     def __init__(self, in_run: Iterable[str]) -> None:
         self.in_run: set[str] = set(in_run)
         self.done: set[str] = set()
         self.previous: Mapping[str, float] | None = None
+        self._provisional: set[str] = set()  # expected from the previous run, not created yet
         self._work_left = 0.0   # sum of previous durations of unfinished tasks
         self._known_left = 0    # how many unfinished tasks have one
+        self._measured_s = 0.0  # this run: wall time of the executed tasks finished
+        self._measured = 0      # ... and how many
+        self._then_s = 0.0      # finished tasks with an earlier duration: that duration
+        self._now_s = 0.0       # ... and their wall time in this run
 
     def set_previous(self, previous: Mapping[str, float]) -> None:
         """Durations of the tasks the last time they ran (name -> seconds)."""
@@ -60,31 +75,67 @@ class RunProgress:
         self._work_left = sum(unfinished)
         self._known_left = len(unfinished)
 
+    def expect(self, names: Iterable[str]) -> None:
+        """Sub-tasks a delayed creator is expected to make (as in the previous run)."""
+        for name in names:
+            if name not in self.in_run:
+                self.in_run.add(name)
+                self._provisional.add(name)
+                if name not in self.done:
+                    self._count_unfinished(name, +1)
+
     def widen(self, names: Iterable[str]) -> None:
         """Tasks that joined the run (created while it ran)."""
         for name in names:
+            self._provisional.discard(name)
             if name not in self.in_run:
                 self.in_run.add(name)
                 if name not in self.done:
                     self._count_unfinished(name, +1)
 
-    def finish(self, name: str) -> None:
+    def settle(self, prefixes: Iterable[str]) -> None:
+        """Creators that ran: drop their expected sub-tasks they did not make."""
+        prefixes = tuple(prefixes)
+        for name in [n for n in self._provisional if n.startswith(prefixes)]:
+            self.forget(name)
+
+    def forget(self, name: str) -> None:
+        """A name that turned out not to be a task of this run: out of the count."""
+        self._provisional.discard(name)
+        if name in self.in_run and name not in self.done:
+            self._count_unfinished(name, -1)
+        self.in_run.discard(name)
+
+    def finish(self, name: str, wall_s: float | None = None) -> None:
+        """`name` reached an outcome; `wall_s` when it executed (measured work)."""
         if name in self.done:
             return
         self.done.add(name)
+        self._provisional.discard(name)
         if name in self.in_run:
             self._count_unfinished(name, -1)
         else:
             self.in_run.add(name)
+        if wall_s is not None:
+            self._measured_s += wall_s
+            self._measured += 1
+            if self.previous is not None and name in self.previous:
+                self._then_s += self.previous[name]
+                self._now_s += wall_s
 
     def left_s(self, workers: int) -> float | None:
-        """Seconds left if unfinished tasks take what they took before, over the workers.
+        """Seconds left at this run's pace, over the workers.
 
-        None when no unfinished task has an earlier duration (nothing to go on).
+        None when there is nothing to go on: no unfinished task has an earlier
+        duration and no task of this run has been measured yet.
         """
-        if not self._known_left:
+        unknown = len(self.in_run) - len(self.done) - self._known_left
+        mean = self._measured_s / self._measured if self._measured else None
+        if not self._known_left and (mean is None or unknown <= 0):
             return None
-        return max(0.0, self._work_left) / max(1, workers)
+        pace = self._now_s / self._then_s if self._then_s > 0 else 1.0
+        work = max(0.0, self._work_left) * pace + max(0, unknown) * (mean or 0.0)
+        return work / max(1, workers)
 
     @property
     def total(self) -> int:
@@ -94,6 +145,17 @@ class RunProgress:
         if self.previous is not None and name in self.previous:
             self._work_left += sign * self.previous[name]
             self._known_left += sign
+
+
+def pending_creators(tasks: Mapping[str, object], names: Iterable[str]) -> set[str]:
+    """Those of `names` whose delayed creator has not run yet (their sub-tasks unknown)."""
+    pending = set()
+    for name in names:
+        loader = getattr(tasks.get(name), "loader", None)
+        # doit's DelayedLoader until the creator ran, then False (DelayedLoaded)
+        if loader and hasattr(loader, "creator") and not loader.created and ":" not in name:
+            pending.add(name)
+    return pending
 
 
 def progress_line(done: int, total: int, name: str, wall_s: float, left_s: float | None) -> str:

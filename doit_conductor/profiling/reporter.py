@@ -2,8 +2,9 @@
 
 The console shows what doit's console reporter shows (`.  task` when a task
 runs, `-- task` when it is up to date, failures with their output), plus a
-`[k/N] task 0.21s, ~3.4s left` line after each executed task, the estimate
-coming from the durations of earlier runs.  A failure that is a one-line
+`[k/N] task 0.21s, ~3.4s left` line after each executed task (N counting the
+sub-tasks delayed creators made in the previous run; the estimate from earlier
+runs' durations and this run's pace, see `progress.RunProgress`).  A failure that is a one-line
 `TaskFailed` without traceback (a user error such as
 `patterns/x.yaml:3: unknown key 'nme'`) is shown as `ERROR: <task>: <message>`;
 other failures keep doit's full report.
@@ -43,7 +44,7 @@ from doit_conductor.profiling.recording import (
 from doit_conductor.profiling.recording import error_text as _error_text
 from doit_conductor.profiling.records import (
     FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
-from doit_conductor.profiling.runner import SERIAL
+from doit_conductor.profiling.runner import SERIAL, NoSuchTask
 
 __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
 
@@ -67,8 +68,10 @@ class ConductorReporter(ConsoleReporter):
         self._progress = progress.RunProgress(())
         self._next_progress_line = 0.0
         self._tasks_known = 0
+        self._pending_creators: set[str] = set()  # delayed creators in the run that have not run yet
         self._progress_held = False  # a progress line was skipped since the last one shown
         self._records: dict[str, TaskRecord] = {}
+        self._records_skipped: set[str] = set()  # names that turned out to be no task
         self._clock: dict[str, tuple[float, float]] = {}
         self._worker_index: dict[int, int] = {}
         self._writer: store.RunWriter | None = None
@@ -89,6 +92,7 @@ class ConductorReporter(ConsoleReporter):
         self._creators = DelayedCreators(tasks)
         self._selected = list(selected_tasks)
         self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
+        self._pending_creators = progress.pending_creators(tasks, self._progress.in_run)
         self._tasks_known = len(tasks)
         self._start_mono = time.monotonic()
         start = time.time()
@@ -126,6 +130,12 @@ class ConductorReporter(ConsoleReporter):
         self._finish(task, RAN)
 
     def add_failure(self, task, fail: BaseFail):
+        if isinstance(fail, NoSuchTask):
+            # Not a task: one line, and no record of it in the run.
+            self.write(f"ERROR: {fail.message}\n")
+            self._records_skipped.add(task.name)
+            self._progress.forget(task.name)
+            return
         if is_user_error(fail):
             self.write(f"ERROR: {task.name}: {fail.message.strip()}\n")
             if _captured_output(task):
@@ -145,7 +155,7 @@ class ConductorReporter(ConsoleReporter):
         self._finish(task, IGNORED)
 
     def _finish(self, task, status: str, error: str | None = None) -> None:
-        if task.name in self._records:
+        if task.name in self._records or task.name in self._records_skipped:
             return  # one outcome per task
         measurement = getattr(task, TASK_ATTRIBUTE, None)
         if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
@@ -154,11 +164,16 @@ class ConductorReporter(ConsoleReporter):
         place = task_place(task, self._creators.create_after(task.name))
         record = task_record(task.name, status, place, measurement, worker, error)
         self._records[task.name] = record
-        if task.name not in self._progress.in_run and len(self._tasks) != self._tasks_known:
+        if len(self._tasks) != self._tasks_known:
             # Tasks were created during the run (delayed creation): widen N.
             self._tasks_known = len(self._tasks)
             self._progress.widen(progress.tasks_in_run(self._tasks, self._selected))
-        self._progress.finish(task.name)
+            created = self._pending_creators - progress.pending_creators(self._tasks, self._pending_creators)
+            if created:
+                self._progress.settle(f"{name}:" for name in created)
+                self._pending_creators -= created
+        worked = status in (RAN, FAILED) and measurement is not None and task.actions
+        self._progress.finish(task.name, record.wall_s if worked else None)
         if self._writer is not None:
             self._writer.append(record)
         if (measurement is not None and task.actions and not task.name.startswith("_")
@@ -190,9 +205,12 @@ class ConductorReporter(ConsoleReporter):
             # Read once, lazily: a run where all is up to date never needs it.
             previous = {}
             if self._root is not None:
-                previous = store.previous_durations(
-                    self._root, self._progress.in_run,
-                    exclude=self._writer.path if self._writer else None)
+                exclude = self._writer.path if self._writer else None
+                # Sub-tasks not created yet count as in the last run, so N is right from [1/N].
+                self._progress.expect(store.previous_subtasks(
+                    self._root, self._pending_creators, exclude=exclude))
+                previous = store.previous_durations(self._root, self._progress.in_run,
+                                                    exclude=exclude)
             self._progress.set_previous(previous)
         left = self._progress.left_s(self._workers)
         self.write(progress.progress_line(len(self._progress.done), self._progress.total,
@@ -205,7 +223,8 @@ class ConductorReporter(ConsoleReporter):
         interrupted = sys.exc_info()[1] is not None
         in_run = self._progress.in_run | progress.tasks_in_run(self._tasks, self._selected)
         for name, status, error in unfinished(self._clock, self._records, in_run):
-            self._finish(self._tasks[name], status, error)
+            if name in self._tasks:  # not a sub-task only expected from the last run
+                self._finish(self._tasks[name], status, error)
         if self._progress_held:
             # Quick tasks hid the last lines: say where the run ended.
             self.write(progress.final_line(len(self._progress.done), self._progress.total,

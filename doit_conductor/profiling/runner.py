@@ -11,11 +11,19 @@ measurement on the task in every mode.
 
 `__init__` also tells the reporter the run's shape (mode and worker count)
 when the reporter asks for it with a `set_run_shape(mode, workers)` method.
+
+A sub-task named on the command line that does not exist yet (`doit
+codegen:nosuch`, `codegen` creating its sub-tasks only once `plan-codegen`
+ran) gets a placeholder task from doit; if the creator then makes no task of
+that name, doit runs the empty placeholder and exits 0.  Here it fails as a
+`NoSuchTask` instead, before it would run, and the run ends with an error.
 """
 from __future__ import annotations
 
 import queue
 
+from doit.exceptions import TaskError
+from doit.loader import DelayedLoader
 from doit.runner import MRunner, MThreadRunner, Runner
 
 from doit_conductor import compat
@@ -26,6 +34,27 @@ PROCESS = "process"
 THREAD = "thread"
 
 
+class NoSuchTask(TaskError):
+    """A sub-task named on the command line that its creator did not create."""
+
+
+def pending_placeholders(tasks: dict, selected: list[str]) -> dict[str, object]:
+    """Selected names doit stood in for until their delayed creator runs.
+
+    doit (`TaskControl._filter_tasks`) makes `Task(name, None, loader=...)` for
+    a `basename:sub` whose basename has a delayed creator; the creator's tasks
+    then replace it in `tasks`, unless none has that name.
+    """
+    found = {}
+    for name in selected:
+        task = tasks.get(name)
+        loader = getattr(task, "loader", None)
+        if (isinstance(loader, DelayedLoader) and loader.basename
+                and loader.basename != name and not name.startswith("_regex_target")):
+            found[name] = task
+    return found
+
+
 class _ProbedMixin:
     """execute_task measured by the probe; put first in the bases."""
 
@@ -33,9 +62,25 @@ class _ProbedMixin:
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._placeholders: dict[str, object] = {}
         set_run_shape = getattr(self.reporter, "set_run_shape", None)
         if set_run_shape is not None:
             set_run_shape(self.mode, getattr(self, "num_process", 0))
+
+    def run_all(self, task_dispatcher):
+        self._placeholders = pending_placeholders(task_dispatcher.tasks,
+                                                  task_dispatcher.selected_tasks)
+        return super().run_all(task_dispatcher)
+
+    def select_task(self, node, tasks_dict):
+        # Called in the main process in every mode, once the creator has run.
+        task = node.task
+        if node.run_status is None and self._placeholders.get(task.name) is task:
+            basename = task.name.split(":", 1)[0]
+            self._handle_task_error(node, NoSuchTask(
+                f"no such task: {basename} created no sub-task named {task.name!r}"))
+            return False
+        return super().select_task(node, tasks_dict)
 
     def execute_task(self, task):
         started = probe.start(thread_mode=self.mode == THREAD)

@@ -261,6 +261,35 @@ def previous_durations(root: Path, wanted: set[str], *, exclude: Path | None = N
     return found
 
 
+def previous_subtasks(root: Path, creators: set[str], *, exclude: Path | None = None
+                      ) -> set[str]:
+    """Names of the sub-tasks (`creator:...`) of `creators` in the newest other run.
+
+    What the progress total expects a delayed creator to make before it has
+    run; skips whatever it cannot parse.
+    """
+    if not creators:
+        return set()
+    prefixes = tuple(f'"name":"{creator}:'.encode() for creator in creators)
+    for run in reversed([r for r in list_runs(root) if r != exclude]):
+        try:
+            lines = (run / TASKS).read_bytes().split(b"\n")
+        except OSError:
+            continue
+        names = set()
+        for line in lines:
+            if not line.startswith(b"{") or not any(p in line for p in prefixes):
+                continue  # cannot be a record of such a sub-task: skip the parse
+            try:
+                name = json.loads(line)["name"]
+            except (ValueError, KeyError, TypeError):
+                continue
+            if isinstance(name, str) and name.split(":", 1)[0] in creators:
+                names.add(name)
+        return names
+    return set()
+
+
 def _ran_durations(run: Path) -> dict[str, float]:
     """name -> wall time of the tasks that ran in `run` (first record of a name wins)."""
     try:

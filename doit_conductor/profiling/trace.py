@@ -7,8 +7,8 @@ The profiling package never imports the report package.  One process (pid 1, the
 invocation); one thread row per worker (tid = worker index: 0 is doit's main
 process, 1..N the `-n` workers); per executed task one complete (`X`) event on
 its worker's row; `M` metadata naming the process and rows; `C` counter events
-for CPU (cores busy: the task's CPU time over its wall time) and peak memory
-(MiB), one series per worker, each sample carrying every series so viewers
+for CPU (cores busy: the task's CPU time over its wall time) and the task's
+memory peak above its start (MiB), one series per worker, each sample carrying every series so viewers
 that default missing series to zero draw the same thing.
 
 Timestamps are microseconds since the run started.
@@ -21,7 +21,9 @@ from doit_conductor.profiling.records import RunSummary, TaskRecord
 
 PID = 1
 CPU_COUNTER = "cpu (cores)"
-MEMORY_COUNTER = "peak rss (MiB)"
+# The probe measures a task's rise above the resident set it started with (or its
+# largest child's peak), not the resident size itself: the label says so.
+MEMORY_COUNTER = "task memory peak above its start (MiB)"
 _MIB = 1024 * 1024
 
 

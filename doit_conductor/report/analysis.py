@@ -84,6 +84,11 @@ class RunAnalysis:
     def failed(self) -> tuple[TaskRow, ...]:
         return tuple(t for t in self.tasks if t.status == FAILED)
 
+    @property
+    def executed_nothing(self) -> bool:
+        """Every task was up to date (or otherwise skipped): a no-op run, all figures 0."""
+        return bool(self.tasks) and not any(t.status in EXECUTED for t in self.tasks)
+
 
 @dataclass(frozen=True, slots=True)
 class Report:
@@ -92,6 +97,7 @@ class Report:
     run: RunAnalysis | None = None
     comparison: Comparison | None = None
     history: History | None = None
+    notice: str | None = None  # what the reader must know first (e.g. a no-op run)
 
 
 def analyse_run(run_id: str, summary: RunSummary, records: Sequence[TaskRecord], *,

@@ -24,6 +24,7 @@ from doit_conductor.errors import UserError
 from doit_conductor.profiling.records import RecordError
 
 if TYPE_CHECKING:
+    from doit_conductor.report.compare import Comparison
     from doit_conductor.report.select import Selection
 
 EXIT_OK = 0
@@ -168,6 +169,8 @@ def run_pipeline(options: Options) -> int:
     root = store.metrics_root(options.project_dir)
     selection = build_report(root, options)
     report = selection.report
+    if options.gate and report.comparison and not report.comparison.compared:
+        raise UserError(nothing_to_gate(report.comparison, selection.last_work))
     if options.save_baseline:
         run_dir = selection.run.path if selection.run else resolve(root, options.run)
         store.promote_baseline(root, run_dir, options.save_baseline)
@@ -185,6 +188,22 @@ def run_pipeline(options: Options) -> int:
                          f"{options.threshold_pct:g}%\n")
         return EXIT_REGRESSION
     return EXIT_OK
+
+
+def nothing_to_gate(comparison: Comparison, last_work: str | None) -> str:
+    """Why --fail-on-regression refuses: no task ran in both runs, so a pass would mean nothing."""
+    c = comparison
+    if not any(t.new_status == "ran" for t in c.tasks):
+        why = f"{c.new_run} executed no task (all up to date)"
+        hint = (f"gate the last run that executed work with --run {last_work}" if last_work
+                else "gate a run that executed work (--run RUN)")
+    elif not any(t.old_status == "ran" for t in c.tasks):
+        why = f"{c.old_run} executed no task (all up to date)"
+        hint = "compare against a run that executed work (save a baseline from one)"
+    else:
+        why = f"no task ran in both {c.new_run} and {c.old_run}"
+        hint = "compare runs that executed the same tasks"
+    return f"--fail-on-regression: nothing to compare: {why}; {hint}"
 
 
 def render(selection: Selection, options: Options) -> str:

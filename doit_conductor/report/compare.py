@@ -80,6 +80,11 @@ class Comparison:
     def regressions(self) -> tuple[TaskDelta, ...]:
         return tuple(t for t in self.tasks if t.time_regressed or t.memory_regressed)
 
+    @property
+    def compared(self) -> tuple[TaskDelta, ...]:
+        """The tasks that could regress: those that ran successfully in both runs."""
+        return tuple(t for t in self.tasks if t.old_status == RAN and t.new_status == RAN)
+
 
 def percent_change(old: float | None, new: float | None) -> float | None:
     """(new - old) / old in percent; None when undefined (missing or zero old)."""

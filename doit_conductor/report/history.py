@@ -23,9 +23,22 @@ class History:
     run_wall_s: tuple[float | None, ...]
     cache_hit_rates: tuple[float | None, ...]
     tasks: tuple[TaskHistory, ...]
+    requested: int = 0  # how many runs were asked for (0: as many as given)
+    skipped: int = 0    # of the runs looked at, how many could not be read
+
+    @property
+    def shortfall(self) -> str | None:
+        """Why fewer runs are shown than were asked for (None when they all are)."""
+        if not self.requested or len(self.run_ids) >= self.requested:
+            return None
+        why = f"only {len(self.run_ids) + self.skipped} run(s) are recorded"
+        if self.skipped:
+            why += f" and {self.skipped} of them could not be read"
+        return f"{len(self.run_ids)} of the {self.requested} asked for: {why}"
 
 
-def history(runs: Sequence[tuple[str, float | None, Sequence[TaskRecord]]]) -> History:
+def history(runs: Sequence[tuple[str, float | None, Sequence[TaskRecord]]], *,
+            requested: int = 0, skipped: int = 0) -> History:
     """History over `runs` given oldest first as (run id, run wall_s, task records).
 
     Tasks are listed by name; a task absent from a run, or up-to-date in it,
@@ -42,4 +55,5 @@ def history(runs: Sequence[tuple[str, float | None, Sequence[TaskRecord]]]) -> H
         run_wall_s=tuple(wall for _, wall, _ in runs),
         cache_hit_rates=tuple(cache_hit_rate(summed_counters(records)) for _, _, records in runs),
         tasks=tuple(TaskHistory(name, tuple(walls[name])) for name in sorted(walls)),
+        requested=requested, skipped=skipped,
     )

@@ -35,15 +35,18 @@ svg{display:block;max-width:100%;height:auto}svg text{font:11px sans-serif;fill:
 svg text.label{fill:#fff;pointer-events:none}
 .bar{fill:#6b9bd1}.bar.critical{fill:#d9534f}.bar.failed{stroke:#000;stroke-width:1.5}
 .old{fill:#bbb}.new{fill:#6b9bd1}.new.regressed{fill:#d9534f}.grid{stroke:#ddd}
-.line{fill:none;stroke:#6b9bd1;stroke-width:2}.line.rate{stroke:#5cb85c}.dot{fill:#d9534f}
+.line{fill:none;stroke:#6b9bd1;stroke-width:2}.line.rate{stroke:#5cb85c}.dot{fill:#6b9bd1}
+.dot.rate{fill:#5cb85c}.axis-title{font-weight:bold}.empty{color:#666;font-style:italic}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;vertical-align:middle}
 """
 
 # Click a header to sort by it; numeric cells carry their raw value in data-v.
+# The column is the header's own index in its row (cellIndex), never its
+# position among the headers of every table on the page.
 SCRIPT = """
-document.querySelectorAll('table.sortable th').forEach(function (th, column) {
+document.querySelectorAll('table.sortable th').forEach(function (th) {
   th.addEventListener('click', function () {
-    var table = th.closest('table'), body = table.tBodies[0];
+    var column = th.cellIndex, table = th.closest('table'), body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     var descending = th.dataset.order !== 'desc';
     th.dataset.order = descending ? 'desc' : 'asc';
@@ -73,6 +76,8 @@ def render_html(report: Report) -> str:
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
     ]
+    if report.notice:
+        parts.append(f'<p class="warn" id="notice">{escape(report.notice)}</p>')
     if report.run is not None:
         parts.append(run_html(report.run))
     if report.comparison is not None:
@@ -164,12 +169,22 @@ def run_html(run: RunAnalysis) -> str:
           td_fig(str(len(g.tasks)), len(g.tasks)),
           td_num(g.summed_s, fmt.seconds), td_num(g.longest_s, fmt.seconds)] for g in run.groups])
         + "</section>")
-    rate = fmt.percent(run.counters.cache_hit_rate)
-    parts.append(f"<section><h2>Counters (template cache hit rate {rate})</h2>" + table(
+    parts.append(counters_html(run))
+    return "\n".join(parts)
+
+
+def counters_html(run: RunAnalysis) -> str:
+    """The run's counters; the template cache hit rate only where that cache was consulted."""
+    if not run.counters.totals:
+        return "<section><h2>Counters</h2><p>no task recorded counters</p></section>"
+    rate = run.counters.cache_hit_rate
+    heading = "Counters"
+    if rate is not None:
+        heading += f" (template cache hit rate {fmt.percent(rate)})"
+    return (f"<section><h2>{heading}</h2>" + table(
         ["counter", "total"],
         [[td(name), td_fig(fmt.count(v), v)] for name, v in run.counters.totals.items()])
         + "</section>")
-    return "\n".join(parts)
 
 
 def _ranked(ranked: Sequence[Ranked], unit: str, show: Callable[[float | None], str]) -> str:
@@ -313,32 +328,75 @@ def comparison_html(c: Comparison) -> str:
     return "\n".join(parts)
 
 
-def line_chart(values: Sequence[float | None], css: str, chart_id: str, top: float) -> str:
-    """A polyline over runs; gaps where a value is missing."""
-    width, height = CHART_WIDTH, 120
-    step = (width - 60) / max(len(values) - 1, 1)
-    out = [f'<svg id="{chart_id}" viewBox="0 0 {width} {height + 20}" width="{width}" '
-           f'height="{height + 20}" role="img">',
-           f'<line class="grid" x1="40" y1="{height}" x2="{width}" y2="{height}"/>']
-    points = []
+CHART_LEFT = 60  # room for the y-axis values
+
+
+def line_chart(values: Sequence[float | None], css: str, chart_id: str, top: float,
+               axis_title: str, tick_label: Callable[[float], str], empty: str) -> str:
+    """Values over runs (x: run #, y: from 0 to `top` with labelled ticks).
+
+    Each value is a dot, consecutive ones are joined by a line, a missing one
+    leaves a gap; so a history where the value exists in one run only still
+    shows it.  Nothing to draw is said in words instead of a blank chart.
+    """
+    if top <= 0 or all(v is None for v in values):
+        return f'<p class="empty" id="{chart_id}">{escape(empty)}</p>'
+    width, height, plot_top = CHART_WIDTH, 140, 20
+    ticks = _y_ticks(top)
+    top = ticks[-1]
+    step = (width - CHART_LEFT - 20) / max(len(values) - 1, 1)
+
+    def y_of(value: float) -> float:
+        return height - value / top * (height - plot_top)
+
+    out = [f'<svg id="{chart_id}" class="chart" viewBox="0 0 {width} {height + 34}" '
+           f'width="{width}" height="{height + 34}" role="img" aria-label="{escape(axis_title)}">',
+           f'<text class="axis-title" x="4" y="12">{escape(axis_title)}</text>']
+    for tick in ticks:
+        y = y_of(tick)
+        out.append(f'<line class="grid" x1="{CHART_LEFT}" y1="{y:.1f}" x2="{width}" y2="{y:.1f}"/>'
+                   f'<text class="y-tick" x="{CHART_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">'
+                   f"{escape(tick_label(tick))}</text>")
+    segments: list[list[str]] = [[]]
     for index, value in enumerate(values):
-        x = 40 + index * step
-        out.append(f'<text x="{x:.1f}" y="{height + 15}" text-anchor="middle">#{index + 1}</text>')
-        if value is not None and top > 0:
-            points.append(f"{x:.1f},{height - value / top * (height - 10):.1f}")
-    if points:
-        out.append(f'<polyline class="line {css}" points="{" ".join(points)}"/>')
-    out.append("</svg>")
+        x = CHART_LEFT + index * step
+        out.append(f'<text class="x-tick" x="{x:.1f}" y="{height + 15}" text-anchor="middle">'
+                   f"#{index + 1}</text>")
+        if value is None:
+            segments.append([])
+            continue
+        segments[-1].append(f"{x:.1f},{y_of(value):.1f}")
+        out.append(f'<circle class="dot {css}" cx="{x:.1f}" cy="{y_of(value):.1f}" r="3">'
+                   f"<title>#{index + 1}: {escape(tick_label(value))}</title></circle>")
+    out += [f'<polyline class="line {css}" points="{" ".join(points)}"/>'
+            for points in segments if len(points) > 1]
+    out.append(f'<text class="axis-title" x="{width / 2:.0f}" y="{height + 31}" '
+               'text-anchor="middle">run, oldest first</text></svg>')
     return "".join(out)
+
+
+def _y_ticks(top: float) -> list[float]:
+    """0 and about four round steps, the last at or above `top`."""
+    step = _nice_step(top / 4)
+    ticks = [0.0]
+    while ticks[-1] < top - 1e-12:
+        ticks.append(round(ticks[-1] + step, 9))
+    return ticks
 
 
 def history_html(h: History) -> str:
     walls = [w for w in h.run_wall_s if w is not None]
     parts = [
         f'<section id="history"><h2>History of {len(h.run_ids)} run(s), oldest first</h2>',
+        f'<p class="warn">{escape(h.shortfall)}</p>' if h.shortfall else "",
         "<ol>" + "".join(f"<li>{escape(r)}</li>" for r in h.run_ids) + "</ol>",
-        "<h3>Run wall time</h3>", line_chart(h.run_wall_s, "", "history-wall", max(walls, default=0)),
-        "<h3>Template cache hit rate</h3>", line_chart(h.cache_hit_rates, "rate", "history-rate", 1.0),
+        "<h3>Run wall time</h3>",
+        line_chart(h.run_wall_s, "", "history-wall", max(walls, default=0),
+                   "wall time, seconds", lambda v: f"{v:g} s", "no run recorded its wall time"),
+        "<h3>Template cache hit rate</h3>",
+        line_chart(h.cache_hit_rates, "rate", "history-rate", 1.0,
+                   "template cache hit rate, % of lookups", lambda v: f"{v * 100:.0f}%",
+                   "no run here looked up the template cache (no template cache counters)"),
         table(["task", *(f"#{i + 1}" for i in range(len(h.run_ids)))],
               [[td("(run wall)"), *(td_num(w, fmt.seconds) for w in h.run_wall_s)],
                [td("(cache hit rate)"), *(td_fig(fmt.percent(r), r) for r in h.cache_hit_rates)],

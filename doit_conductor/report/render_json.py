@@ -26,6 +26,7 @@ def report_to_json(report: Report) -> dict:
         "comparison": comparison_to_json(comparison) if comparison else None,
         "regressions": [delta_to_json(t) for t in comparison.regressions] if comparison else [],
         "history": history_to_json(report.history) if report.history else None,
+        "notice": report.notice,
     }
 
 
@@ -97,5 +98,7 @@ def history_to_json(h: History) -> dict:
         "run_ids": list(h.run_ids),
         "run_wall_s": list(h.run_wall_s),
         "cache_hit_rates": list(h.cache_hit_rates),
+        "requested": h.requested,
+        "shortfall": h.shortfall,
         "tasks": [{"name": t.name, "wall_s": list(t.wall_s)} for t in h.tasks],
     }

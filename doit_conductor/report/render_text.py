@@ -1,6 +1,7 @@
 """The report as aligned plain-text tables no wider than 100 columns."""
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Sequence
 
 from doit_conductor.report import fmt
@@ -15,6 +16,9 @@ GAP = "  "
 def render_text(report: Report, rows: int = 0) -> str:
     """The whole report; `rows` limits the per-task tables (0 = every task)."""
     sections: list[str] = []
+    if report.notice:
+        sections.append("\n".join(textwrap.wrap(f"Note: {report.notice}", WIDTH,
+                                                 subsequent_indent="  ", break_on_hyphens=False)))
     if report.run is not None:
         sections.append(run_section(report.run, rows))
     if report.comparison is not None:
@@ -24,9 +28,15 @@ def render_text(report: Report, rows: int = 0) -> str:
     return "\n\n".join(sections) + "\n"
 
 
-def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ") -> list[str]:
-    """Columns sized to their content, numbers right-aligned; the first column
-    (names) is shortened in the middle when the table would pass `WIDTH`."""
+def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "  ",
+          wrap: bool = True) -> list[str]:
+    """Columns sized to their content, numbers right-aligned, no wider than `WIDTH`.
+
+    A first-column name too long for its column is never cut (sibling
+    sub-tasks differ anywhere in their names): it is written whole on a line
+    of its own (wrapped if wider than the page) and its figures go on the
+    next.  With `wrap=False` (a column of lists, not names) it is shortened in
+    the middle instead."""
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
@@ -34,12 +44,20 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
     others = sum(widths[1:]) + len(GAP) * (len(headers) - 1) + len(indent)
     widths[0] = max(min(widths[0], WIDTH - others), 8)
 
-    def line(cells: Sequence[str]) -> str:
-        first = fmt.shorten(cells[0], widths[0]).ljust(widths[0])
+    def line(cells: Sequence[str]) -> list[str]:
+        name = cells[0]
+        wrapped = []
+        if len(name) > widths[0]:
+            if wrap:
+                room = WIDTH - len(indent)
+                wrapped = [indent + name[i:i + room] for i in range(0, len(name), room)]
+                name = ""
+            else:
+                name = fmt.shorten(name, widths[0])
         rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:])]
-        return (indent + GAP.join([first, *rest])).rstrip()
+        return wrapped + [(indent + GAP.join([name.ljust(widths[0]), *rest])).rstrip()]
 
-    return [line(headers), *(line(row) for row in rows)]
+    return [*line(headers), *(text for row in rows for text in line(row))]
 
 
 def limited(rows: list, limit: int) -> tuple[list, str | None]:
@@ -118,7 +136,7 @@ def group_lines(run: RunAnalysis, limit: int) -> list[str]:
     lines = ["Concurrency groups: executed tasks by dependency depth (each could run together)"]
     # The task list is the flexible column here, so it goes first and is shortened.
     body = table(["tasks", "depth", "count", "summed s", "longest s"],
-                 [[r[4], *r[:4]] for r in shown])
+                 [[r[4], *r[:4]] for r in shown], wrap=False)
     return lines + body + ([more] if more else [])
 
 
@@ -127,8 +145,11 @@ def counter_lines(run: RunAnalysis) -> list[str]:
     if not totals:
         return ["Counters: none recorded"]
     rows = [[name, fmt.count(value)] for name, value in totals.items()]
-    rate = fmt.percent(run.counters.cache_hit_rate)
-    return [f"Counters (template cache hit rate {rate})", *table(["counter", "total"], rows)]
+    rate = run.counters.cache_hit_rate
+    heading = "Counters"
+    if rate is not None:
+        heading += f" (template cache hit rate {fmt.percent(rate)})"
+    return [heading, *table(["counter", "total"], rows)]
 
 
 def comparison_section(comparison: Comparison, limit: int) -> str:
@@ -137,8 +158,6 @@ def comparison_section(comparison: Comparison, limit: int) -> str:
         fmt.shorten(f"Compare {c.new_run} against {c.old_run}", WIDTH),
         f"  run wall {fmt.seconds(c.old_wall_s)} s -> {fmt.seconds(c.new_wall_s)} s "
         f"({fmt.signed_percent(percent_change(c.old_wall_s, c.new_wall_s))})",
-        f"  a task regressed: it grew by more than {c.threshold_pct:g}% and by at least "
-        f"{c.noise_floor_s:g} s (time) or {fmt.size(c.noise_floor_rss_bytes)} (peak RSS)",
     ]
     rows = []
     for t in sorted(c.tasks, key=lambda t: (-(abs(t.delta_s or 0.0)), t.name)):
@@ -148,7 +167,9 @@ def comparison_section(comparison: Comparison, limit: int) -> str:
                      fmt.size(t.old_peak_rss_bytes), fmt.size(t.new_peak_rss_bytes),
                      fmt.signed_percent(t.rss_delta_pct), flag or ""])
     shown, more = limited(rows, limit)
-    lines += ["", "Tasks by size of change (T: time regressed, M: memory regressed)"]
+    lines += ["", "Tasks by size of change",
+              f"  (flag T/M: time/memory regressed, i.e. grew by more than {c.threshold_pct:g}% "
+              f"and by at least {c.noise_floor_s:g} s / {fmt.size(c.noise_floor_rss_bytes)})"]
     lines += table(["task", "old s", "new s", "delta s", "delta", "old RSS", "new RSS", "RSS",
                     "flag"], shown)
     lines += [more] if more else []
@@ -175,6 +196,8 @@ def history_section(history: History, limit: int) -> str:
     count = min(len(history.run_ids), room)
     first = len(history.run_ids) - count
     lines = [f"History of {len(history.run_ids)} run(s), oldest first (wall s; '-' did not run)"]
+    if history.shortfall:
+        lines.append(f"  {history.shortfall}")
     if first:
         lines.append(f"  showing the last {count}; --format json or html has all of them")
     for index, run_id in enumerate(history.run_ids[first:], start=first + 1):

@@ -18,6 +18,7 @@ from doit_conductor.profiling.records import RecordError
 from doit_conductor.report.analysis import Report, analyse_run
 from doit_conductor.report.command import BASELINE_PREFIX
 from doit_conductor.report.compare import compare_runs
+from doit_conductor.report.dag import EXECUTED
 from doit_conductor.report.history import history
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ class Selection:
     report: Report
     run: store.Run | None
     notes: tuple[str, ...] = ()
+    last_work: str | None = None  # a run that executed nothing: the newest earlier one that did
 
 
 def resolve(root: Path, ref: str) -> Path:
@@ -83,6 +85,26 @@ def default_against(root: Path, new_ref: str) -> str:
     return earlier[-1].name
 
 
+def last_run_with_work(root: Path, before: Path) -> str | None:
+    """The newest readable run recorded before `before` in which some task executed."""
+    for path in reversed([r for r in store.list_runs(root) if r.name < before.name]):
+        try:
+            if any(t.status in EXECUTED for t in store.load_run(path).tasks):
+                return path.name
+        except RecordError:
+            continue
+    return None
+
+
+def no_op_notice(run_id: str, total: int, last_work: str | None) -> str:
+    """The first line of a report on a run that executed nothing."""
+    where = (f"the last run that executed work is {last_work} "
+             f"(doit profile-report --run {last_work})" if last_work
+             else "no earlier recorded run executed any")
+    return (f"run {run_id} executed no task (all {total} up to date or skipped), so every "
+            f"figure below is 0; {where}")
+
+
 def build_report(root: Path, options: Options) -> Selection:
     """Load what the options ask for and analyse it."""
     if options.history:
@@ -91,15 +113,20 @@ def build_report(root: Path, options: Options) -> Selection:
     run = load(root, new_ref)
     analysis = analyse_run(label(new_ref, run), run.summary, run.tasks,
                            workers=options.workers, top=options.top)
+    last_work = notice = None
+    if analysis.executed_nothing:
+        last_work = last_run_with_work(root, run.path)
+        notice = no_op_notice(run.summary.run_id, len(analysis.tasks), last_work)
     if not options.new:
-        return Selection(Report(run=analysis), run)
+        return Selection(Report(run=analysis, notice=notice), run, last_work=last_work)
     old_ref = options.old or default_against(root, new_ref)
     old = load(root, old_ref)
     comparison = compare_runs(
         label(old_ref, old), old.tasks, old.summary.wall_s,
         label(new_ref, run), run.tasks, run.summary.wall_s,
         threshold_pct=options.threshold_pct, noise_floor_s=options.noise_floor_s)
-    return Selection(Report(run=analysis, comparison=comparison), run)
+    return Selection(Report(run=analysis, comparison=comparison, notice=notice), run,
+                     last_work=last_work)
 
 
 def history_report(root: Path, count: int) -> Selection:
@@ -116,4 +143,5 @@ def history_report(root: Path, count: int) -> Selection:
     if not loaded:
         raise UserError(f"none of the last {count} run(s) could be read: {notes[-1]}")
     rows = [(run.summary.run_id, run.summary.wall_s, run.tasks) for run in loaded]
-    return Selection(Report(history=history(rows)), None, tuple(notes))
+    report = Report(history=history(rows, requested=count, skipped=len(notes)))
+    return Selection(report, None, tuple(notes))

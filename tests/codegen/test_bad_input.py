@@ -42,12 +42,13 @@ CASES = {
         r"templates/kinds\.yaml: kind 'endpoint': template 'docs/gone\.md\.j2' does not exist"),
     "template syntax error": (
         lambda p: replace_in(p, "templates/sql/enum.sql.j2", "{% for value", "{% for value value"),
-        r"templates/sql/enum\.sql\.j2:10: template syntax error: expected token 'in'"),
+        # our words, file and line; the rest is Jinja2's own wording, not pinned here
+        r"templates/sql/enum\.sql\.j2:10: template syntax error: \S"),
     "undefined variable": (
         lambda p: replace_in(p, "templates/sql/enum.sql.j2", "{{ pattern.name }} (",
                              "{{ pattern.table_name }} ("),
         r"templates/sql/enum\.sql\.j2:\d+: undefined variable while rendering "
-        r"patterns/\w+\.yaml: 'dict object' has no attribute 'table_name'"),
+        r"patterns/\w+\.yaml: .*\btable_name\b"),  # the name the template used, in any wording
     "depends_on cycle": (
         lambda p: replace_in(p, "patterns/users.yaml", "kind: entity\n",
                              "kind: entity\ndepends_on: [order_items]\n"),

@@ -89,3 +89,8 @@ def test_serial_run_has_the_main_row_and_thread_mode_no_counters():
     assert [e for e in trace["traceEvents"] if e["ph"] == "C"] == []
     names = [e["args"]["name"] for e in trace["traceEvents"] if e["name"] == "thread_name"]
     assert names == ["main"]
+
+
+def test_the_memory_counter_is_labelled_as_what_the_probe_measures():
+    # peak_rss_bytes is the task's rise above its starting resident set, not a resident size
+    assert MEMORY_COUNTER == "task memory peak above its start (MiB)"

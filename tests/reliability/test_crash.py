@@ -21,14 +21,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Project
-from tests.reliability.conftest import (N_PATTERNS, kill_group, make_workspace, run, spawn,
-                                        stray_temps)
+from tests.reliability.conftest import (N_PATTERNS, REPO, kill_group, make_workspace, run,
+                                        spawn, stray_temps, wait_for)
 from doit_conductor.incremental import backend
 from doit_conductor.profiling import store
 
 DEFAULT_TRIALS = 10
 STRESS_TRIALS = 60
 BUILD = ("codegen",)
+REPO_DODO = REPO / "dodo.py"
 
 
 @pytest.fixture(scope="session")
@@ -47,26 +48,43 @@ def cold_300(tmp_path_factory) -> tuple[Project, Project, float]:
     return planned, clean, build_s
 
 
-def assert_db_verifies(root: Path) -> None:
+def assert_db_verifies(root: Path, where: str) -> None:
     """The conductor DB loads without being quarantined."""
     db = root / ".conductor" / "doit.db"
     if db.exists():
         backend.ConductorDB(str(db))
-        assert not Path(f"{db}.corrupt").exists(), "the dependency DB did not verify"
+        assert not Path(f"{db}.corrupt").exists(), f"the dependency DB did not verify ({where})"
 
 
-def assert_metrics_readable(root: Path, runs_before: int | None) -> None:
-    """Every run reads back; the killed one (if it got as far as starting one)
-    says it did not complete."""
-    runs = store.list_runs(store.metrics_root(root))
+def newest_run_after_a_kill(project: Project, runs_before: int, reference: dict[str, str],
+                            where: str) -> store.Run | None:
+    """Every run reads back, and the newest one (if the killed `doit` got as far
+    as starting one) tells the truth: incomplete, or completed with its work done.
+
+    A run writes its summary with `completed: true` last, after the dependency
+    DB is saved (doit's `Runner.finish` closes the DB, then the reporter's
+    `complete_run` writes the summary), and only then releases the lock and
+    exits.  A kill in that last stretch finds a run that did finish, so
+    "completed" is then the truth, and this checks it is: the output is whole.
+    Whether the process had exited before the kill cannot tell this apart (it
+    races with the kill); the run's own record can.
+    """
+    runs = store.list_runs(store.metrics_root(project.root))
     for run_dir in runs:
         store.load_run(run_dir)  # raises RecordError if unreadable
-    if runs_before is not None and len(runs) > runs_before:
-        assert store.load_run(runs[-1]).summary.completed is False
+    if len(runs) <= runs_before:
+        return None  # killed before the reporter started a run
+    newest = store.load_run(runs[-1])
+    if newest.summary.completed:
+        assert project.tree() == reference, \
+            f"a run that says it completed left output unlike the clean build's ({where})"
+        assert not any(t.status == "failed" for t in newest.tasks), where
+    return newest
 
 
 def crash_trial(planned: Project, clean: Project, build_s: float, target: Path,
-                rng: random.Random, args: tuple[str, ...], from_scratch: bool) -> float:
+                rng: random.Random, args: tuple[str, ...], from_scratch: bool,
+                seed_note: str) -> float:
     shutil.copytree(planned.root, target, symlinks=True)
     project = Project(target)
     if from_scratch:
@@ -74,9 +92,9 @@ def crash_trial(planned: Project, clean: Project, build_s: float, target: Path,
     runs_before = len(store.list_runs(store.metrics_root(target)))
     reference = clean.tree()
     delay = rng.uniform(0.05, 0.9 * build_s)
+    where = f"{seed_note}, kill at {delay:.2f}s"
     process = spawn(project, *args, *BUILD)
     time.sleep(delay)
-    finished_first = process.poll() is not None  # faster than the measured build
     kill_group(process, signal.SIGKILL)
     process.communicate()
 
@@ -84,18 +102,20 @@ def crash_trial(planned: Project, clean: Project, build_s: float, target: Path,
     for path, digest in (project.tree() if output.exists() else {}).items():
         if path.endswith(".tmp"):
             continue  # an atomic write cut short: never seen under the real name
-        assert digest == reference[path], f"{path} is not the clean build's after a kill " \
-                                          f"at {delay:.2f}s"
-    assert_db_verifies(target)
-    assert_metrics_readable(target, runs_before if not finished_first else None)
+        assert digest == reference[path], f"{path} is not the clean build's after a {where}"
+    assert_db_verifies(target, where)
+    killed_run = newest_run_after_a_kill(project, runs_before, reference, where)
 
     result = run(project, *args, *BUILD)
-    assert result.returncode == 0, f"kill at {delay:.2f}s:\n{result.stdout}\n{result.stderr}"
-    assert "Traceback" not in result.stdout + result.stderr
-    assert project.tree() == reference, f"output differs after a kill at {delay:.2f}s"
-    assert stray_temps(output) == []
-    assert_db_verifies(target)
-    assert store.load_run(store.list_runs(store.metrics_root(target))[-1]).summary.completed
+    assert result.returncode == 0, f"{where}:\n{result.stdout}\n{result.stderr}"
+    assert "Traceback" not in result.stdout + result.stderr, where
+    assert project.tree() == reference, f"output differs after a {where}"
+    assert stray_temps(output) == [], where
+    assert_db_verifies(target, where)
+    assert store.load_run(store.list_runs(store.metrics_root(target))[-1]).summary.completed, where
+    if killed_run is not None and killed_run.summary.completed:
+        # it said it completed: then its dependency DB was saved too
+        assert set(project.statuses().values()) == {"up-to-date"}, where
     shutil.rmtree(target)
     return delay
 
@@ -109,7 +129,7 @@ def run_trials(cold_300, tmp_path, trials: int, seed: int, parallel_every: int =
         futures = [pool.submit(crash_trial, planned, clean, build_s, tmp_path / f"trial{trial}",
                                rngs[trial],
                                ("-n", "2") if parallel_every and trial % parallel_every else (),
-                               trial % 5 == 4)
+                               trial % 5 == 4, f"CRASH_SEED={seed} trial {trial}")
                    for trial in range(trials)]
         delays = [future.result() for future in futures]
     print(f"{trials} SIGKILL trials (seed {seed}, build {build_s:.2f}s): "
@@ -147,3 +167,34 @@ def test_what_a_killed_run_left_half_written_is_cleared(fresh):
     assert not any(p.exists() for p in planted)
     assert fresh.tree() == before
     assert fresh.path(".conductor/lock").read_text() == ""  # released cleanly
+
+
+def test_a_kill_after_the_run_ended_leaves_a_true_completed_summary(fresh):
+    """The crash trials' race, made deterministic: `doit` killed after its run
+    wrote `completed: true` but before the process exited (here held at exit
+    by an atexit hook).  The summary may say completed because it is true: the
+    output is whole, and the next run finds every task up to date (the
+    dependency DB was saved before the summary)."""
+    reference = fresh.tree()
+    assert run(fresh, "forget", "--all").returncode == 0  # so the run has work to do
+    with fresh.path("dodo.py").open("a") as dodo:
+        dodo.write("\nimport atexit, time\natexit.register(time.sleep, 120)  # held at exit\n")
+    runs_before = len(store.list_runs(store.metrics_root(fresh.root)))
+    process = spawn(fresh, *BUILD)
+    try:
+        def ended() -> bool:
+            runs = store.list_runs(store.metrics_root(fresh.root))
+            return len(runs) > runs_before and store.load_run(runs[-1]).summary.completed
+        wait_for(ended, timeout=120)
+        assert process.poll() is None, "doit exited before the kill"
+    finally:
+        kill_group(process, signal.SIGKILL)
+        process.communicate()
+    assert process.returncode == -signal.SIGKILL
+    killed = newest_run_after_a_kill(fresh, runs_before, reference, "kill after the run ended")
+    assert killed is not None and killed.summary.completed
+    fresh.path("dodo.py").write_text(REPO_DODO.read_text())
+    result = run(fresh, *BUILD)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert set(fresh.statuses().values()) == {"up-to-date"}
+    assert fresh.tree() == reference

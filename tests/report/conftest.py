@@ -1,9 +1,7 @@
 """Fixtures of the report tests."""
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -22,17 +20,10 @@ def make_run(tmp_path: Path) -> Callable[..., Path]:
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's chromium, installed with apt-get where missing; skipped only where it cannot be."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip("chromium is not installed and cannot be installed here "
-                    "(needs root and apt-get): `apt-get install -y chromium`")
-    result = subprocess.run("apt-get update && apt-get install -y chromium", shell=True,
-                            capture_output=True, text=True, timeout=1200)
-    found = shutil.which("chromium")
-    if not found:
-        tail = (result.stderr or result.stdout).strip().splitlines()[-1:]
-        pytest.skip(f"chromium could not be installed with apt-get: {' '.join(tail)}")
-    return found
+    """Headless chromium (Debian package `chromium`; `.ci/run` installs it); skipped without one."""
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        found = shutil.which(name)
+        if found:
+            return found
+    pytest.skip("no chromium on PATH, so the HTML report is not checked in a browser: "
+                "`apt-get install -y chromium` (what .ci/run does) enables these tests")

@@ -185,3 +185,43 @@ def test_incomplete_run_and_failed_tasks_are_reported(project):
     as_json = profile_report(project, "--format", "json")
     assert "warning: run is incomplete" in as_json.stderr
     assert json.loads(as_json.stdout)["run"]["completed"] is False
+
+
+NO_OP = [replace(r, status=UP_TO_DATE, start=None, end=None, wall_s=0.0) for r in WARM]
+
+
+def test_the_gate_refuses_a_run_that_executed_nothing(project):
+    """After a no-op `doit` every task is up to date: nothing was measured, so
+    "No regressions." would be a pass on nothing.  The gate refuses in one line
+    and points at the last run that executed work."""
+    assert profile_report(project, "--run", RUN1, "--save-baseline", "main").returncode == 0
+    write_run(project, summary(RUN3, workers=2, wall=0.01), NO_OP)
+    result = profile_report(project, "--baseline", "main", "--fail-on-regression", "20")
+    assert_user_error(result, "--fail-on-regression: nothing to compare",
+                      f"{RUN3} executed no task", f"--run {RUN2}")
+    assert result.stdout == ""
+    # gating the run that did the work still works
+    assert profile_report(project, "--run", RUN2, "--baseline", "main",
+                          "--fail-on-regression", "20").returncode == 0
+
+
+def test_the_gate_refuses_a_baseline_that_executed_nothing(project):
+    write_run(project, summary(RUN3, workers=2, wall=0.01), NO_OP)
+    assert profile_report(project, "--run", RUN3, "--save-baseline", "empty").returncode == 0
+    result = profile_report(project, "--run", RUN2, "--baseline", "empty",
+                            "--fail-on-regression", "20")
+    assert_user_error(result, "nothing to compare", f"baseline:empty ({RUN3}) executed no task")
+
+
+def test_the_report_of_a_no_op_run_says_so_first(project):
+    write_run(project, summary(RUN3, workers=2, wall=0.01), NO_OP)
+    result = profile_report(project)
+    assert result.returncode == 0, result.stderr
+    first = " ".join(result.stdout.split("\n\n")[0].split())
+    assert first == (f"Note: run {RUN3} executed no task (all 4 up to date or skipped), so every "
+                     f"figure below is 0; the last run that executed work is {RUN2} "
+                     f"(doit profile-report --run {RUN2})")
+    data = json.loads(profile_report(project, "--format", "json").stdout)
+    assert data["notice"].startswith(f"run {RUN3} executed no task")
+    assert 'id="notice"' in profile_report(project, "--format", "html").stdout
+    assert "Note:" not in profile_report(project, "--run", RUN2).stdout  # a run that did work

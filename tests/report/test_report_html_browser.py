@@ -12,17 +12,49 @@ from report_records import record, summary, write_run
 
 from doit_conductor.profiling.records import FAILED, UP_TO_DATE
 
-# Appended to a copy of the report: reports what the page holds into the DOM
-# for --dump-dom, after exercising the page's own script (sorting a table).
+# Appended to a copy of the report: exercises the page's own script (clicks
+# every sortable header of every table, checking after each click that the
+# table is sorted by that column) and reports what the page holds into the DOM
+# for --dump-dom.
 PROBE = """<script>
-document.querySelector('table.sortable th').click();
+var clicks = 0, unsorted = [];
+document.querySelectorAll('table.sortable').forEach(function (table, t) {
+  table.querySelectorAll('thead th').forEach(function (th) {
+    th.click();
+    clicks += 1;
+    var column = th.cellIndex, keys = [];
+    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+      var cell = row.cells[column], v = cell.dataset.v;
+      keys.push(v === undefined ? cell.textContent : parseFloat(v));
+    });
+    for (var i = 1; i < keys.length; i++) {
+      if (keys[i - 1] < keys[i]) { unsorted.push('table ' + t + ' column ' + column); break; }
+    }
+  });
+});
 var bars = document.querySelectorAll('#timeline rect.bar');
+function chart(id) {
+  var svg = document.getElementById(id);
+  if (!svg) { return null; }
+  if (svg.tagName.toLowerCase() !== 'svg') { return {text: svg.textContent}; }
+  return {
+    titles: Array.prototype.map.call(svg.querySelectorAll('.axis-title'),
+                                     function (e) { return e.textContent; }),
+    yticks: Array.prototype.map.call(svg.querySelectorAll('.y-tick'),
+                                     function (e) { return e.textContent; }),
+    dots: svg.querySelectorAll('circle.dot').length
+  };
+}
 var result = {
+  tables: document.querySelectorAll('table.sortable').length,
+  headers: document.querySelectorAll('table.sortable thead th').length,
+  clicks: clicks, unsorted: unsorted,
   bars: bars.length,
   critical: document.querySelectorAll('#timeline rect.bar.critical').length,
   tasks: Array.prototype.map.call(bars, function (b) { return b.getAttribute('data-task'); }),
   compared: document.querySelectorAll('#comparison-chart rect.new').length,
-  sections: document.querySelectorAll('section').length
+  sections: document.querySelectorAll('section').length,
+  wall: chart('history-wall'), rate: chart('history-rate')
 };
 var out = document.createElement('pre');
 out.id = 'probe';
@@ -32,7 +64,9 @@ document.body.appendChild(out);
 
 
 def workflow_records(scale: float) -> list:
-    records = [record("load-config", 0.3 * scale, start=0.0, worker=0)]
+    records = [record("load-config", 0.3 * scale, start=0.0, worker=0,
+                      counters={"template_cache_hits": int(10 * scale),
+                                "template_cache_misses": 2})]
     for i in range(8):
         records.append(record(f"render:p{i}", (0.5 + i / 10) * scale, ["load-config"],
                               start=0.3 + (i // 3) * 1.5, worker=1 + i % 3))
@@ -76,25 +110,56 @@ def report(project: Path, *args: str) -> tuple[str, dict | None]:
     return html.stdout, json.loads(data.stdout)
 
 
-def test_html_report_loads_cleanly_with_one_bar_per_executed_task(chromium, project, tmp_path):
-    html, data = report(project, "--compare", "latest", "--against", "previous")
+def open_page(chromium: str, html: str, tmp_path: Path, name: str) -> dict:
+    """The probe's findings on `html`; fails on any console message (errors included)."""
     assert "://" not in html, "the report must not reference any URL"
-    page = tmp_path / "report.html"
+    page = tmp_path / f"{name}.html"
     page.write_text(html.replace("</body>", PROBE + "</body>"))
-    probe, console = browse(chromium, page, tmp_path / "profile")
-    assert console == []
+    probe, console = browse(chromium, page, tmp_path / f"profile-{name}")
+    assert console == [], f"{name} page: {console}"
+    # every header of every table was clicked, and each click sorted its own table
+    assert probe["tables"] > 0 and probe["clicks"] == probe["headers"], name
+    assert probe["unsorted"] == [], f"{name} page: not sorted after a click: {probe['unsorted']}"
+    return probe
+
+
+def test_run_page_sorts_every_table_and_draws_one_bar_per_executed_task(chromium, project,
+                                                                          tmp_path):
+    html, data = report(project)
+    probe = open_page(chromium, html, tmp_path, "run")
+    assert probe["tables"] >= 7  # critical path, what-if, top x2, tasks, groups, counters
     executed = [t["name"] for t in data["run"]["tasks"] if t["status"] in ("ran", "failed")]
     assert probe["bars"] == len(executed) == 11
     assert sorted(probe["tasks"]) == sorted(executed)
     assert probe["critical"] == len(data["run"]["critical_path"]["tasks"]) > 0
+
+
+def test_comparison_page_sorts_every_table(chromium, project, tmp_path):
+    html, data = report(project, "--compare", "latest", "--against", "previous")
+    probe = open_page(chromium, html, tmp_path, "comparison")
+    assert probe["tables"] >= 9  # the run's, the comparison's and its counters
     assert probe["compared"] == len(data["comparison"]["tasks"])
 
 
-def test_history_page_loads_cleanly(chromium, project, tmp_path):
-    html, _ = report(project, "--history", "5")
-    page = tmp_path / "history.html"
-    page.write_text(html.replace("</body>", PROBE.replace(
-        "document.querySelector('table.sortable th').click();", "") + "</body>"))
-    probe, console = browse(chromium, page, tmp_path / "profile")
-    assert console == []
+def test_history_page_sorts_and_its_charts_have_labelled_axes(chromium, project, tmp_path):
+    html, data = report(project, "--history", "5")
+    probe = open_page(chromium, html, tmp_path, "history")
     assert probe["bars"] == 0 and probe["sections"] == 1
+    assert data["history"]["shortfall"] == "2 of the 5 asked for: only 2 run(s) are recorded"
+    wall, rate = probe["wall"], probe["rate"]
+    assert wall["titles"] == ["wall time, seconds", "run, oldest first"]
+    assert wall["yticks"][0] == "0 s" and len(wall["yticks"]) >= 3
+    assert all(tick.endswith(" s") for tick in wall["yticks"])
+    assert rate["titles"] == ["template cache hit rate, % of lookups", "run, oldest first"]
+    assert rate["yticks"][0] == "0%" and rate["yticks"][-1] == "100%"
+    assert wall["dots"] == 2 and rate["dots"] == 2  # both runs have a value: none blank
+
+
+def test_history_without_template_cache_says_so_instead_of_a_blank_chart(chromium, tmp_path):
+    write_run(tmp_path, summary("20240101T000000.000000Z-1", wall=1.0),
+              [record("only", 0.5, start=0.0, worker=0)])
+    html, _ = report(tmp_path, "--history", "3")
+    probe = open_page(chromium, html, tmp_path, "history-no-cache")
+    assert probe["rate"] == {"text": "no run here looked up the template cache "
+                                     "(no template cache counters)"}
+    assert probe["wall"]["dots"] == 1

@@ -1,0 +1,39 @@
+"""`.ci/run`: the README's two commands, verbatim, in a virtualenv made fresh each
+time (so CI tests the newest dependency versions pyproject.toml allows), with
+chromium installed first for the HTML report's browser tests."""
+from __future__ import annotations
+
+import re
+
+from tests.conftest import REPO
+
+
+def readme_commands() -> list[str]:
+    """The commands of README's 'The two commands' block, without their comments."""
+    text = (REPO / "README.md").read_text()
+    block = re.search(r"## The two commands.*?```sh\n(.*?)```", text, re.S).group(1)
+    return [line.split("  #")[0].strip() for line in block.splitlines() if line.strip()]
+
+
+def test_ci_runs_the_readme_commands_in_a_fresh_virtualenv_after_installing_chromium():
+    lines = [line.strip() for line in (REPO / ".ci" / "run").read_text().splitlines()
+             if line.strip() and not line.lstrip().startswith("#")]
+    commands = readme_commands()
+    assert commands == ["python -m pip install -e '.[test]' && doit", "pytest"]
+    where = {command: lines.index(command) for command in commands}  # verbatim, each a line
+    fresh = [lines.index("rm -rf .ci-venv"), lines.index("python -m venv .ci-venv"),
+             lines.index(". .ci-venv/bin/activate")]
+    assert fresh == sorted(fresh) and fresh[-1] < where[commands[0]] < where[commands[1]]
+    chromium = next(i for i, line in enumerate(lines) if "apt-get install -y" in line
+                    and line.endswith("chromium"))
+    assert lines.count("$sudo apt-get update -q") == 1 and chromium < fresh[0]
+    assert ".ci-venv/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_the_docs_say_how_to_install_the_plugin_without_pypi():
+    text = (REPO / "docs" / "profiling.md").read_text()
+    assert "$ pip install doit-conductor\n" not in text  # nothing by that name is published
+    for way in ("pip install /path/to/doit-conductor", "pip install /path/to/doit_conductor-",
+                "git+https://", "pip wheel --no-deps -w dist ."):
+        assert way in text, way
+    assert "pip install /path/to/doit-conductor" in (REPO / "README.md").read_text()

@@ -1,0 +1,61 @@
+"""doit's own commands on this workflow and the conductor backend: each works,
+exits 0 and says what doit would say; none prints a traceback."""
+from __future__ import annotations
+
+from tests.conftest import Project
+
+
+def ok(project: Project, *args: str) -> str:
+    result = project.doit(*args)
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, f"doit {' '.join(args)}:\n{text}"
+    assert "Traceback" not in text, text
+    return text
+
+
+def test_clean_leaves_no_file_and_no_folder_the_workflow_made(built: Project):
+    reference = built.tree()
+    text = ok(built, "clean")
+    assert "cannot remove" not in text
+    assert not built.path("output").exists()  # no empty output/ tree left behind
+    assert not built.path(".conductor/state").exists()  # template-sets/ included
+    assert not built.path(".conductor/cache/manifest.d").exists()
+    ok(built)
+    assert built.tree() == reference
+
+
+def test_dumpdb_prints_the_conductor_db(built: Project):
+    text = ok(built, "dumpdb")
+    assert text.startswith("DB type is 'conductor' (.conductor/doit.db)\n")
+    assert "\ncodegen:currency -> {" in text and "'checker:': 'XXHashChecker'" in text
+
+
+def test_forget_ignore_reset_dep_info_list_strace(built: Project):
+    assert "forgetting codegen:currency" in ok(built, "forget", "codegen:currency")
+    assert built.doit().returncode == 0
+    assert built.statuses("codegen:currency") == {"codegen:currency": "ran"}
+    # without task names (and no default_tasks), doit's default is every task
+    assert "forgetting all tasks" in ok(built, "forget")
+    ok(built)
+    statuses = built.statuses()
+    assert statuses.pop("codegen") == "up-to-date"  # the group: up to date by definition
+    assert set(statuses.values()) == {"ran"}
+    assert "ignoring docs" in ok(built, "ignore", "docs")
+    ok(built)
+    assert built.statuses("docs") == {"docs": "ignored", "docs-links": "ignored"}
+    ok(built, "forget", "docs")
+    ok(built, "reset-dep")
+    ok(built)
+    assert set(built.statuses().values()) <= {"up-to-date", "ran"}
+    assert "output/sql/currency.sql" in ok(built, "info", "codegen:currency")
+    assert "codegen" in ok(built, "list")
+    assert ".  strace_report" in ok(built, "strace", "check-env")
+
+
+def test_cache_gc_refuses_negative_limits(built: Project):
+    for option in ("--max-entries", "--max-bytes"):
+        result = built.doit("cache-gc", option, "-1")
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert result.returncode == 3
+        assert lines == [f"ERROR: cache-gc: {option} must be 0 or more (got -1)"]
+    assert "template cache: kept" in ok(built, "cache-gc")
