@@ -1,9 +1,11 @@
 """Plan: which file each (pattern, template) pair produces, checked before anything renders.
 
-Pure: takes validated patterns, the kinds table and template references, and
-returns one `PlanEntry` per pattern.  Two pairs producing one path, and paths
-that would leave the output directory, are user errors here, before any file is
-written.
+Takes validated patterns, the kinds table and template references, and returns
+one `PlanEntry` per pattern.  Two pairs producing one path, and paths that would
+leave the output directory, are user errors here, before any file is written.
+Not pure: to refuse an escape through a symbolic link it stats the directories
+the outputs go into (each once per call, see `output_path`), and it writes
+nothing.
 """
 from __future__ import annotations
 

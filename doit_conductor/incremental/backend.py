@@ -34,7 +34,7 @@ OLD_FORMATS = (b"conductor-db 1 ",)
 class ConductorDB:
     """doit backend interface: set/get/in_/remove/remove_all/dump."""
 
-    desc = "single checksummed JSON file, atomic and crash-safe (doit-conductor)"
+    desc = "single checksummed marshal file, atomic and crash-safe (doit-conductor)"
 
     def __init__(self, name, codec=None, *, module_name=None):
         self.name = name
