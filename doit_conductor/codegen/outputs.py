@@ -30,6 +30,7 @@ import xxhash
 
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, dump_json, holds, read_bytes, write_if_changed
+from doit_conductor.paths import inside
 
 MANIFEST_VERSION = 1
 MANIFEST = "compile.manifest"
@@ -256,8 +257,7 @@ class OutputTree:
         self._checked: dict[str, tuple[int, int, int]] = {}
 
     def inside(self, path: str) -> bool:
-        resolved = os.path.realpath(path)
-        return resolved == self.root or resolved.startswith(self.root + os.sep)
+        return inside(self.root, path)
 
     def inspect(self, path: str) -> os.stat_result | None:
         """The lstat of the generated file `path` (None if there is none yet);
@@ -338,7 +338,7 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
         except FileNotFoundError:
             continue
         parent = os.path.dirname(path)
-        while os.path.realpath(parent).startswith(tree.root + os.sep):
+        while os.path.realpath(parent) != tree.root and tree.inside(parent):
             try:
                 os.rmdir(parent)
             except OSError:

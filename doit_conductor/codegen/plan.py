@@ -18,6 +18,7 @@ import xxhash
 
 from doit_conductor import layout
 from doit_conductor.errors import UserError
+from doit_conductor.paths import inside
 
 if TYPE_CHECKING:  # keeps yaml off the import path of outputs.py (no-op path)
     from doit_conductor.codegen.patterns import Pattern
@@ -116,8 +117,6 @@ def output_path(rule: str, name: str, output_dir: str, source: str,
 
 def escapes_through_symlink(path: str, output_dir: str) -> bool:
     """True if what exists of `path` resolves outside `output_dir` (or is a symlink)."""
-    root = os.path.realpath(output_dir)
     if os.path.islink(path):
         return True
-    resolved = os.path.realpath(path)
-    return not (resolved == root or resolved.startswith(root + os.sep))
+    return not inside(os.path.realpath(output_dir), path)
