@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 
 PYPROJECT = "pyproject.toml"
@@ -109,15 +110,12 @@ def parse_config(section: dict, text: str = "") -> Config:
 
 
 def config_to_json(config: Config) -> dict:
-    return asdict(config)
+    return to_json(config)
 
 
 def config_from_json(data: dict) -> Config:
-    data = dict(data)
-    data.pop("state_version", None)
-    data["template_cache"] = CacheLimits(**data["template_cache"])
-    data["lock"] = LockSettings(**data["lock"])
-    return Config(**data)
+    """The config task 2 saved (its extra `state_version` key is ignored)."""
+    return from_json(Config, data, "config")
 
 
 def _table(section: dict, key: str, fail) -> dict:

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import xxhash
 
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, dump_json, holds, read_bytes, write_if_changed
 from doit_conductor.paths import inside
@@ -105,7 +106,7 @@ def load_fragment(cache_dir: str, pattern: str) -> Fragment:
         document = json.loads(data)
         if document.get("version") != MANIFEST_VERSION or document.get("pattern") != pattern:
             raise ValueError("wrong version or pattern")
-        files = {p: FileEntry(**e) for p, e in document["files"].items()}
+        files = {p: from_json(FileEntry, e, p) for p, e in document["files"].items()}
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return _unreadable(path, exc, data, info.st_mtime_ns)
     return Fragment(files, data, info.st_mtime_ns)
@@ -349,9 +350,7 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
 
 
 def _entry_json(entry: FileEntry) -> dict:
-    data = {"checksum": entry.checksum, "size": entry.size, "mtime_ns": entry.mtime_ns,
-            "last_compiled": entry.last_compiled, "template": entry.template,
-            "validator": entry.validator}
-    if entry.previous is not None:
-        data["previous"] = entry.previous
+    data = to_json(entry)
+    if entry.previous is None:  # only a write in progress has one: keep fragments short
+        del data["previous"]
     return data

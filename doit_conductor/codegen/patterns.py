@@ -21,6 +21,7 @@ from pathlib import Path
 
 import yaml
 
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.codegen import schema
 from doit_conductor.errors import UserError
 
@@ -49,20 +50,12 @@ class Pattern:
 
 
 def pattern_to_json(pattern: Pattern) -> dict:
-    return {
-        "name": pattern.name, "kind": pattern.kind, "source": pattern.source,
-        "description": pattern.description, "templates": list(pattern.templates),
-        "outputs": pattern.outputs, "depends_on": list(pattern.depends_on),
-        "params": pattern.params,
-    }
+    """The pattern as JSON (also what the templates see as `pattern`)."""
+    return to_json(pattern)
 
 
 def pattern_from_json(data: dict) -> Pattern:
-    return Pattern(
-        name=data["name"], kind=data["kind"], source=data["source"],
-        description=data["description"], templates=tuple(data["templates"]),
-        outputs=dict(data["outputs"]), depends_on=tuple(data["depends_on"]),
-        params=data["params"])
+    return from_json(Pattern, data, "pattern")
 
 
 def read_pattern_bytes(path: Path, source: str) -> bytes:

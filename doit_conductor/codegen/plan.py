@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import xxhash
 
 from doit_conductor import layout
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.paths import inside
 
@@ -43,20 +44,11 @@ class PlanEntry:
 
 
 def plan_entry_to_json(entry: PlanEntry) -> dict:
-    return {
-        "name": entry.name, "source": entry.source, "depends_on": list(entry.depends_on),
-        "dep_sources": list(entry.dep_sources),
-        "outputs": [{"template": o.template, "path": o.path} for o in entry.outputs],
-        "templates": list(entry.templates),
-    }
+    return to_json(entry)
 
 
 def plan_entry_from_json(data: dict) -> PlanEntry:
-    return PlanEntry(
-        name=data["name"], source=data["source"], depends_on=tuple(data["depends_on"]),
-        dep_sources=tuple(data["dep_sources"]),
-        outputs=tuple(Output(o["template"], o["path"]) for o in data["outputs"]),
-        templates=tuple(data["templates"]))
+    return from_json(PlanEntry, data, "plan entry")
 
 
 def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str, dict[str, str]],

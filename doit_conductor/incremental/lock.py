@@ -37,6 +37,7 @@ from datetime import datetime
 from pathlib import Path
 
 from doit_conductor.config import Config, LockSettings, load_config
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import remove_stale_temps
 
@@ -64,14 +65,15 @@ class LockBusy(UserError):
     """Another run holds the lock and this one may not (or no longer) wait."""
 
 
+HOLDER_VERSION = 1
+
+
 def holder_to_json(holder: Holder) -> dict:
-    return {"schema_version": 1, "pid": holder.pid, "host": holder.host,
-            "started": holder.started, "command": holder.command}
+    return to_json(holder, version=HOLDER_VERSION)
 
 
 def holder_from_json(data: dict) -> Holder:
-    return Holder(pid=int(data["pid"]), host=str(data["host"]),
-                  started=float(data["started"]), command=str(data["command"]))
+    return from_json(Holder, data, "lock holder", version=HOLDER_VERSION)
 
 
 def read_holder(path: str | os.PathLike) -> Holder | None:
