@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from report_records import record, summary, write_run
+from tests.support.records import record, summary, write_run
 
 from doit_conductor.profiling.records import FAILED, UP_TO_DATE
 from doit_conductor.profiling.store import metrics_root
