@@ -297,6 +297,9 @@ class OutputTree:
         self._checked.pop(directory, None)
 
 
+# One OutputTree per project directory and output directory, for the life of
+# the process (a codegen worker writes many patterns' files into one tree, and
+# each directory is checked once); only this module uses it.
 _TREES: dict[tuple[str, str], OutputTree] = {}
 
 
