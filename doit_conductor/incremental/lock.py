@@ -153,7 +153,7 @@ class RunLock:
             # excludes other runs, so run on without it.
             os.ftruncate(fd, 0)
         self._fd = fd
-        _HELD.add(fd)
+        _close_in_forked_children(fd)
 
     def release(self, clean: bool = True) -> None:
         """Give the lock up; `clean=False` (an exception ends the run) keeps the
@@ -214,9 +214,20 @@ def _try_lock(fd: int) -> bool:
         return False
 
 
-# Descriptors of locks this process holds; a forked child closes its copies so
-# that only the process that took the lock keeps it alive.
+# Descriptors of locks this process holds; a forked child (doit's -n workers)
+# closes its copies so that only the process that took the lock keeps it alive.
 _HELD: set[int] = set()
+_fork_hook = False
+
+
+def _close_in_forked_children(fd: int) -> None:
+    """Remember `fd`; the fork hook is registered with the first lock taken, not
+    at import, so a process that never locks never carries it."""
+    global _fork_hook
+    _HELD.add(fd)
+    if not _fork_hook:
+        os.register_at_fork(after_in_child=_close_in_child)
+        _fork_hook = True
 
 
 def _close_in_child() -> None:
@@ -226,9 +237,6 @@ def _close_in_child() -> None:
         except OSError:
             pass
     _HELD.clear()
-
-
-os.register_at_fork(after_in_child=_close_in_child)
 
 
 @contextlib.contextmanager
