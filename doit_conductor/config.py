@@ -5,6 +5,7 @@ so a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -54,21 +55,48 @@ _TABLES = ("validators", "checks", "template_cache", "metrics", "lock")
 
 
 def load_config(root: str | Path = ".") -> Config:
-    """Read `[tool.conductor]` from `root/pyproject.toml`; defaults if absent."""
-    path = Path(root) / PYPROJECT
+    """Read `[tool.conductor]` from `root/pyproject.toml`; defaults if absent.
+
+    A config that does not validate is a UserError naming the file and line.
+    Parsed and validated once per process and content, whoever asks."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = (Path(root) / PYPROJECT).read_bytes()
     except FileNotFoundError:
         return Config()
-    except UnicodeDecodeError:
-        raise UserError("not valid UTF-8", PYPROJECT) from None
+    result = _parse_pyproject(data)
+    if isinstance(result, UserError):
+        raise result
+    return result
+
+
+def project_config(root: str | Path = ".") -> Config:
+    """The config for what runs before task 2 (`load-config`) has validated it:
+    loading the task list, taking the run lock, pruning metrics runs.
+
+    The one error policy for those: a config that does not validate means the
+    defaults, silently here, because task 2 reports it as one line naming the
+    file and line and fails the run (and `doit list` must still work)."""
     try:
-        data = tomllib.loads(text)
+        return load_config(root)
+    except UserError:
+        return Config()
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_pyproject(data: bytes) -> Config | UserError:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return UserError("not valid UTF-8", PYPROJECT)
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = _toml_error_line(str(exc))
-        raise UserError(f"invalid TOML: {exc}".split(" (at line")[0], PYPROJECT, line) from None
-    section = data.get("tool", {}).get("conductor", {})
-    return parse_config(section, text)
+        return UserError(f"invalid TOML: {exc}".split(" (at line")[0], PYPROJECT, line)
+    try:
+        return parse_config(document.get("tool", {}).get("conductor", {}), text)
+    except UserError as err:
+        return err
 
 
 def parse_config(section: dict, text: str = "") -> Config:
@@ -97,6 +125,8 @@ def parse_config(section: dict, text: str = "") -> Config:
                                                      "max_bytes": int}, fail))
     metrics = _typed(section, "metrics", {"keep_runs": int}, fail)
     if "keep_runs" in metrics:
+        if metrics["keep_runs"] < 1:
+            raise fail("keep_runs", "'metrics.keep_runs' must be at least 1")
         values["keep_runs"] = metrics["keep_runs"]
     values["lock"] = LockSettings(**_typed(section, "lock", {"wait": bool, "timeout_s": float}, fail))
     config = Config(**values)

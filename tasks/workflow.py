@@ -24,8 +24,7 @@ from doit.tools import config_changed
 from doit_conductor import layout
 from tasks.steps import codegen as codegen_actions
 from doit_conductor.codegen.plan import template_set_file
-from doit_conductor.config import PYPROJECT, load_config
-from doit_conductor.errors import UserError
+from doit_conductor.config import PYPROJECT, project_config
 from tasks.steps import artifacts, inputs_and_plan, prepare
 from tasks.steps.artifacts import GeneratedFiles
 
@@ -35,11 +34,7 @@ def _settings():
     """Paths the task definitions need at load time (read when doit first asks for
     a task, not when this module is imported).  A broken config must not stop
     `doit list`; task 2 reports it properly, so fall back to defaults here."""
-    try:
-        return load_config(".")
-    except UserError:
-        from doit_conductor.config import Config
-        return Config()
+    return project_config(".")
 
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from doit_conductor.config import Config, LockSettings, load_config
+from doit_conductor.config import LockSettings, project_config
 from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import remove_stale_temps
@@ -89,12 +89,9 @@ def read_holder(path: str | os.PathLike) -> Holder | None:
 
 def effective_settings(root: str | os.PathLike) -> tuple[LockSettings, str]:
     """`[tool.conductor.lock]` overridden by the environment, and the output
-    directory.  A broken pyproject.toml falls back to the defaults: task 2
-    reports it properly."""
-    try:
-        config = load_config(root)
-    except UserError:
-        config = Config()
+    directory.  A broken pyproject.toml means the defaults (see
+    `config.project_config`): task 2 reports it properly."""
+    config = project_config(root)
     settings = config.lock
     wait, timeout = settings.wait, settings.timeout_s
     if os.environ.get(ENV_WAIT, "").strip():

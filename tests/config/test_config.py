@@ -40,6 +40,8 @@ def test_values_are_read(tmp_path):
      "pyproject.toml:8: [tool.conductor] validators: '.ts' needs an extension"),
     (GOOD + "\n[tool.conductor.metrics]\nkeep = 3\n",
      "pyproject.toml:11: [tool.conductor] unknown key 'metrics.keep'"),
+    (GOOD + "\n[tool.conductor.metrics]\nkeep_runs = 0\n",
+     "pyproject.toml:11: [tool.conductor] 'metrics.keep_runs' must be at least 1"),
     (GOOD.replace("line_length = 88", 'output_dir = "../elsewhere"'),
      "pyproject.toml:5: [tool.conductor] 'output_dir' must be a relative path"),
     ("[tool.conductor\n", "pyproject.toml:1: invalid TOML"),
