@@ -13,6 +13,7 @@ from pathlib import Path
 
 from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
+from doit_conductor.validation import OMIT, Field, SchemaError, check_mapping
 
 PYPROJECT = "pyproject.toml"
 
@@ -47,11 +48,29 @@ class Config:
     lock: LockSettings = field(default_factory=LockSettings)
 
 
-_SCALARS: dict[str, type] = {
-    "patterns_dir": str, "templates_dir": str, "output_dir": str,
-    "line_length": int, "sandbox": bool, "package_version": str,
+_TABLE = "a table"
+_OMIT = dict(default=OMIT)  # absent keys keep the defaults of the dataclasses above
+
+# `[tool.conductor]`, in the one validation style (doit_conductor.validation).
+SPEC = {
+    "patterns_dir": Field(str, **_OMIT),
+    "templates_dir": Field(str, **_OMIT),
+    "output_dir": Field(str, **_OMIT),
+    "line_length": Field(int, minimum=20, **_OMIT),
+    "sandbox": Field(bool, **_OMIT),
+    "package_version": Field(str, **_OMIT),
+    "validators": Field(dict, what=_TABLE, **_OMIT),  # {".ext": "cmd {file}"}, checked
+    "checks": Field(dict, what=_TABLE, **_OMIT),      # in parse_config
+    "template_cache": Field(dict, what=_TABLE, **_OMIT, item={
+        "enabled": Field(bool, **_OMIT),
+        "max_entries": Field(int, minimum=0, **_OMIT),
+        "max_bytes": Field(int, minimum=0, **_OMIT)}),
+    "metrics": Field(dict, what=_TABLE, **_OMIT, item={
+        "keep_runs": Field(int, minimum=1, **_OMIT)}),
+    "lock": Field(dict, what=_TABLE, **_OMIT, item={
+        "wait": Field(bool, **_OMIT),
+        "timeout_s": Field(float, minimum=0, **_OMIT)}),
 }
-_TABLES = ("validators", "checks", "template_cache", "metrics", "lock")
 
 
 def load_config(root: str | Path = ".") -> Config:
@@ -104,34 +123,23 @@ def parse_config(section: dict, text: str = "") -> Config:
     def fail(key: str, message: str) -> UserError:
         return UserError(f"[tool.conductor] {message}", PYPROJECT, _line_of(text, key))
 
-    values: dict[str, object] = {}
-    for key, value in section.items():
-        if key in _SCALARS:
-            expected = _SCALARS[key]
-            if type(value) is not expected:
-                raise fail(key, f"'{key}' must be {expected.__name__}, got {type(value).__name__}")
-            values[key] = value
-        elif key not in _TABLES:
-            raise fail(key, f"unknown key '{key}'")
+    try:
+        values = check_mapping(SPEC, section)
+    except SchemaError as exc:
+        raise fail(str(exc.path[-1]) if exc.path else "", exc.describe()) from None
     for key in ("validators", "checks"):
-        table = _table(section, key, fail)
-        for ext, command in table.items():
+        for ext, command in values.get(key, {}).items():
             if not ext.startswith(".") or not isinstance(command, str) or "{file}" not in command:
                 raise fail(ext, f"{key}: '{ext}' needs an extension like '.ts' and a command "
                                 "containing {file}")
-        values[key] = dict(table)
-    values["template_cache"] = CacheLimits(**_typed(section, "template_cache",
-                                                    {"enabled": bool, "max_entries": int,
-                                                     "max_bytes": int}, fail))
-    metrics = _typed(section, "metrics", {"keep_runs": int}, fail)
-    if "keep_runs" in metrics:
-        if metrics["keep_runs"] < 1:
-            raise fail("keep_runs", "'metrics.keep_runs' must be at least 1")
-        values["keep_runs"] = metrics["keep_runs"]
-    values["lock"] = LockSettings(**_typed(section, "lock", {"wait": bool, "timeout_s": float}, fail))
+        if key in values:
+            values[key] = dict(values[key])
+    if "template_cache" in values:
+        values["template_cache"] = CacheLimits(**values["template_cache"])
+    if "lock" in values:
+        values["lock"] = LockSettings(**values["lock"])
+    values.update(values.pop("metrics", {}))
     config = Config(**values)
-    if config.line_length < 20:
-        raise fail("line_length", "'line_length' must be at least 20")
     for key in ("patterns_dir", "templates_dir", "output_dir"):
         value = getattr(config, key)
         if not value or Path(value).is_absolute() or ".." in Path(value).parts:
@@ -146,27 +154,6 @@ def config_to_json(config: Config) -> dict:
 def config_from_json(data: dict) -> Config:
     """The config task 2 saved (its extra `state_version` key is ignored)."""
     return from_json(Config, data, "config")
-
-
-def _table(section: dict, key: str, fail) -> dict:
-    table = section.get(key, {})
-    if not isinstance(table, dict):
-        raise fail(key, f"'{key}' must be a table")
-    return table
-
-
-def _typed(section: dict, key: str, schema: dict[str, type], fail) -> dict:
-    table = _table(section, key, fail)
-    for name, value in table.items():
-        if name not in schema:
-            raise fail(name, f"unknown key '{key}.{name}'")
-        expected = schema[name]
-        ok = type(value) is expected or (expected is float and type(value) is int)
-        if not ok:
-            raise fail(name, f"'{key}.{name}' must be {expected.__name__}")
-        if expected in (int, float) and value < 0:
-            raise fail(name, f"'{key}.{name}' must not be negative")
-    return {name: (float(v) if schema[name] is float else v) for name, v in table.items()}
 
 
 def _line_of(text: str, key: str) -> int | None:
