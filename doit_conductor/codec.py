@@ -24,6 +24,7 @@ import dataclasses
 import functools
 import types
 import typing
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -37,7 +38,10 @@ class RecordError(ValueError):
 
 def to_json(record: object, *, version: int | None = None) -> dict:
     """`record`'s fields as a JSON-ready dict (plus `schema_version` if given)."""
-    data = {name: _encode(getattr(record, name)) for name in _field_names(type(record))}
+    data = {}
+    for name, encode in _encoders(type(record)):
+        value = getattr(record, name)
+        data[name] = value if encode is None or value is None else encode(value)
     if version is not None:
         data[VERSION_KEY] = version
     return data
@@ -51,59 +55,103 @@ def from_json(cls: type[T], data: object, what: str, *, version: int | None = No
         raise RecordError(f"{what}: schema version {data.get(VERSION_KEY)!r}, "
                           f"this doit-conductor reads {version}")
     values = {}
-    for name, kind in _field_types(cls):
-        if name in data:
-            values[name] = _decode(kind, data[name], f"{what}: '{name}'")
+    try:
+        for name, scalar, optional, decode in _decoders(cls):
+            if name not in data:
+                continue
+            value = data[name]
+            if value is None and optional:
+                pass
+            elif scalar is not None:
+                if type(value) is not scalar:
+                    value = _other_scalar(scalar, value)
+            elif decode is not None:
+                value = decode(value)
+            values[name] = value
+    except _Mismatch as exc:
+        raise RecordError(f"{what}: '{name}'{exc.args[0]}") from None
     try:
         return cls(**values)
     except TypeError as exc:
         raise RecordError(f"{what}: {exc}") from None
 
 
-def _encode(value: object) -> object:
-    if isinstance(value, (tuple, list)):
-        return [_encode(item) for item in value]
-    if isinstance(value, dict):
-        return dict(value)
-    if dataclasses.is_dataclass(value):
-        return to_json(value)
-    return value
+class _Mismatch(ValueError):
+    """A value of the wrong shape; the message continues "'<field>'"."""
 
 
-def _decode(kind: Any, value: object, where: str) -> object:
-    if kind in _SCALARS:
-        return _scalar(kind, value, where)
-    origin = typing.get_origin(kind)
-    if origin in (types.UnionType, typing.Union):
-        if value is None and type(None) in typing.get_args(kind):
-            return None
-        options = [k for k in typing.get_args(kind) if k is not type(None)]
-        return _decode(options[0], value, where) if len(options) == 1 else value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise RecordError(f"{where} must be a list")
-        item = typing.get_args(kind)[0]
-        return tuple(_decode(item, v, where) for v in value)
-    if origin is dict or kind is dict:
-        if not isinstance(value, dict):
-            raise RecordError(f"{where} must be an object")
-        return dict(value)
-    if dataclasses.is_dataclass(kind):
-        return from_json(kind, value, where)
-    return value
-
-
-def _scalar(kind: type, value: object, where: str) -> object:
+def _other_scalar(kind: type, value: object) -> object:
     if kind is float and type(value) is int:
         return float(value)
-    if type(value) is not kind:
-        raise RecordError(f"{where} must be {kind.__name__}")
-    return value
+    raise _Mismatch(f" must be {kind.__name__}")
+
+
+Encoder = Callable[[Any], Any] | None
+Decoder = tuple[str, type | None, bool, Callable[[Any], Any] | None]
 
 
 @functools.cache
-def _field_names(cls: type) -> tuple[str, ...]:
-    return tuple(f.name for f in dataclasses.fields(cls))
+def _encoders(cls: type) -> tuple[tuple[str, Encoder], ...]:
+    return tuple((name, _encoder(kind)) for name, kind in _field_types(cls))
+
+
+def _encoder(kind: Any) -> Encoder:
+    kind = _without_none(kind)
+    if typing.get_origin(kind) is tuple:
+        item = _encoder(typing.get_args(kind)[0])
+        return list if item is None else (lambda value: [item(v) for v in value])
+    if dataclasses.is_dataclass(kind):
+        return to_json
+    return None  # scalars, dicts of plain data: as they are
+
+
+@functools.cache
+def _decoders(cls: type) -> tuple[Decoder, ...]:
+    plan = []
+    for name, kind in _field_types(cls):
+        inner = _without_none(kind)
+        optional = inner is not kind
+        scalar = inner if inner in _SCALARS else None
+        plan.append((name, scalar, optional, None if scalar else _decoder(inner)))
+    return tuple(plan)
+
+
+def _decoder(kind: Any) -> Callable[[Any], Any] | None:
+    if kind in _SCALARS:
+        def scalar(value: object) -> object:
+            return value if type(value) is kind else _other_scalar(kind, value)
+        return scalar
+    if typing.get_origin(kind) is tuple:
+        item = _decoder(typing.get_args(kind)[0])
+
+        def as_tuple(value: object) -> tuple:
+            if not isinstance(value, list):
+                raise _Mismatch(" must be a list")
+            return tuple(value) if item is None else tuple(item(v) for v in value)
+        return as_tuple
+    if typing.get_origin(kind) is dict or kind is dict:
+        def as_dict(value: object) -> dict:
+            if not isinstance(value, dict):
+                raise _Mismatch(" must be an object")
+            return value
+        return as_dict
+    if dataclasses.is_dataclass(kind):
+        def nested(value: object) -> object:
+            try:
+                return from_json(kind, value, "")
+            except RecordError as exc:
+                raise _Mismatch(f":{str(exc)[1:]}") from None
+        return nested
+    return None
+
+
+def _without_none(kind: Any) -> Any:
+    """`X` for `X | None`; other types as they are."""
+    if typing.get_origin(kind) in (types.UnionType, typing.Union):
+        options = [k for k in typing.get_args(kind) if k is not type(None)]
+        if len(options) == 1:
+            return options[0]
+    return kind
 
 
 @functools.cache
