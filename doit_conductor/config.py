@@ -5,12 +5,15 @@ so a typo never silently falls back to a default.
 """
 from __future__ import annotations
 
+import functools
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
+from doit_conductor.validation import OMIT, Field, SchemaError, check_mapping
 
 PYPROJECT = "pyproject.toml"
 
@@ -45,29 +48,74 @@ class Config:
     lock: LockSettings = field(default_factory=LockSettings)
 
 
-_SCALARS: dict[str, type] = {
-    "patterns_dir": str, "templates_dir": str, "output_dir": str,
-    "line_length": int, "sandbox": bool, "package_version": str,
+_TABLE = "a table"
+_OMIT = dict(default=OMIT)  # absent keys keep the defaults of the dataclasses above
+
+# `[tool.conductor]`, in the one validation style (doit_conductor.validation).
+SPEC = {
+    "patterns_dir": Field(str, **_OMIT),
+    "templates_dir": Field(str, **_OMIT),
+    "output_dir": Field(str, **_OMIT),
+    "line_length": Field(int, minimum=20, **_OMIT),
+    "sandbox": Field(bool, **_OMIT),
+    "package_version": Field(str, **_OMIT),
+    "validators": Field(dict, what=_TABLE, **_OMIT),  # {".ext": "cmd {file}"}, checked
+    "checks": Field(dict, what=_TABLE, **_OMIT),      # in parse_config
+    "template_cache": Field(dict, what=_TABLE, **_OMIT, item={
+        "enabled": Field(bool, **_OMIT),
+        "max_entries": Field(int, minimum=0, **_OMIT),
+        "max_bytes": Field(int, minimum=0, **_OMIT)}),
+    "metrics": Field(dict, what=_TABLE, **_OMIT, item={
+        "keep_runs": Field(int, minimum=1, **_OMIT)}),
+    "lock": Field(dict, what=_TABLE, **_OMIT, item={
+        "wait": Field(bool, **_OMIT),
+        "timeout_s": Field(float, minimum=0, **_OMIT)}),
 }
-_TABLES = ("validators", "checks", "template_cache", "metrics", "lock")
 
 
 def load_config(root: str | Path = ".") -> Config:
-    """Read `[tool.conductor]` from `root/pyproject.toml`; defaults if absent."""
-    path = Path(root) / PYPROJECT
+    """Read `[tool.conductor]` from `root/pyproject.toml`; defaults if absent.
+
+    A config that does not validate is a UserError naming the file and line.
+    Parsed and validated once per process and content, whoever asks."""
     try:
-        text = path.read_text(encoding="utf-8")
+        data = (Path(root) / PYPROJECT).read_bytes()
     except FileNotFoundError:
         return Config()
-    except UnicodeDecodeError:
-        raise UserError("not valid UTF-8", PYPROJECT) from None
+    result = _parse_pyproject(data)
+    if isinstance(result, UserError):
+        raise result
+    return result
+
+
+def project_config(root: str | Path = ".") -> Config:
+    """The config for what runs before task 2 (`load-config`) has validated it:
+    loading the task list, taking the run lock, pruning metrics runs.
+
+    The one error policy for those: a config that does not validate means the
+    defaults, silently here, because task 2 reports it as one line naming the
+    file and line and fails the run (and `doit list` must still work)."""
     try:
-        data = tomllib.loads(text)
+        return load_config(root)
+    except UserError:
+        return Config()
+
+
+@functools.lru_cache(maxsize=4)
+def _parse_pyproject(data: bytes) -> Config | UserError:
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return UserError("not valid UTF-8", PYPROJECT)
+    try:
+        document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = _toml_error_line(str(exc))
-        raise UserError(f"invalid TOML: {exc}".split(" (at line")[0], PYPROJECT, line) from None
-    section = data.get("tool", {}).get("conductor", {})
-    return parse_config(section, text)
+        return UserError(f"invalid TOML: {exc}".split(" (at line")[0], PYPROJECT, line)
+    try:
+        return parse_config(document.get("tool", {}).get("conductor", {}), text)
+    except UserError as err:
+        return err
 
 
 def parse_config(section: dict, text: str = "") -> Config:
@@ -75,32 +123,23 @@ def parse_config(section: dict, text: str = "") -> Config:
     def fail(key: str, message: str) -> UserError:
         return UserError(f"[tool.conductor] {message}", PYPROJECT, _line_of(text, key))
 
-    values: dict[str, object] = {}
-    for key, value in section.items():
-        if key in _SCALARS:
-            expected = _SCALARS[key]
-            if type(value) is not expected:
-                raise fail(key, f"'{key}' must be {expected.__name__}, got {type(value).__name__}")
-            values[key] = value
-        elif key not in _TABLES:
-            raise fail(key, f"unknown key '{key}'")
+    try:
+        values = check_mapping(SPEC, section)
+    except SchemaError as exc:
+        raise fail(str(exc.path[-1]) if exc.path else "", exc.describe()) from None
     for key in ("validators", "checks"):
-        table = _table(section, key, fail)
-        for ext, command in table.items():
+        for ext, command in values.get(key, {}).items():
             if not ext.startswith(".") or not isinstance(command, str) or "{file}" not in command:
                 raise fail(ext, f"{key}: '{ext}' needs an extension like '.ts' and a command "
                                 "containing {file}")
-        values[key] = dict(table)
-    values["template_cache"] = CacheLimits(**_typed(section, "template_cache",
-                                                    {"enabled": bool, "max_entries": int,
-                                                     "max_bytes": int}, fail))
-    metrics = _typed(section, "metrics", {"keep_runs": int}, fail)
-    if "keep_runs" in metrics:
-        values["keep_runs"] = metrics["keep_runs"]
-    values["lock"] = LockSettings(**_typed(section, "lock", {"wait": bool, "timeout_s": float}, fail))
+        if key in values:
+            values[key] = dict(values[key])
+    if "template_cache" in values:
+        values["template_cache"] = CacheLimits(**values["template_cache"])
+    if "lock" in values:
+        values["lock"] = LockSettings(**values["lock"])
+    values.update(values.pop("metrics", {}))
     config = Config(**values)
-    if config.line_length < 20:
-        raise fail("line_length", "'line_length' must be at least 20")
     for key in ("patterns_dir", "templates_dir", "output_dir"):
         value = getattr(config, key)
         if not value or Path(value).is_absolute() or ".." in Path(value).parts:
@@ -109,36 +148,12 @@ def parse_config(section: dict, text: str = "") -> Config:
 
 
 def config_to_json(config: Config) -> dict:
-    return asdict(config)
+    return to_json(config)
 
 
 def config_from_json(data: dict) -> Config:
-    data = dict(data)
-    data.pop("state_version", None)
-    data["template_cache"] = CacheLimits(**data["template_cache"])
-    data["lock"] = LockSettings(**data["lock"])
-    return Config(**data)
-
-
-def _table(section: dict, key: str, fail) -> dict:
-    table = section.get(key, {})
-    if not isinstance(table, dict):
-        raise fail(key, f"'{key}' must be a table")
-    return table
-
-
-def _typed(section: dict, key: str, schema: dict[str, type], fail) -> dict:
-    table = _table(section, key, fail)
-    for name, value in table.items():
-        if name not in schema:
-            raise fail(name, f"unknown key '{key}.{name}'")
-        expected = schema[name]
-        ok = type(value) is expected or (expected is float and type(value) is int)
-        if not ok:
-            raise fail(name, f"'{key}.{name}' must be {expected.__name__}")
-        if expected in (int, float) and value < 0:
-            raise fail(name, f"'{key}.{name}' must not be negative")
-    return {name: (float(v) if schema[name] is float else v) for name, v in table.items()}
+    """The config task 2 saved (its extra `state_version` key is ignored)."""
+    return from_json(Config, data, "config")
 
 
 def _line_of(text: str, key: str) -> int | None:

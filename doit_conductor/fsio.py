@@ -19,15 +19,6 @@ from doit_conductor.errors import UserError
 _OPEN_READ = os.O_RDONLY | os.O_CLOEXEC
 _OPEN_TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _temp_numbers = itertools.count()
-_pid = os.getpid()
-
-
-def _after_fork() -> None:
-    global _pid
-    _pid = os.getpid()
-
-
-os.register_at_fork(after_in_child=_after_fork)
 
 
 def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -> os.stat_result:
@@ -70,7 +61,10 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
 def _create_temp(directory: str, name: str) -> tuple[int, str]:
     """A new temporary file next to `name`: mode 0666 less the umask, like any file
     the process creates (mkstemp's 0600 would need a chmod per file)."""
-    prefix = os.path.join(directory, f".{name}.{_pid:x}-")
+    # the pid asked each time (one cheap syscall next to open/write/rename): a
+    # forked worker must not share its parent's names, and caching it would need
+    # a process-wide fork hook registered at import
+    prefix = os.path.join(directory, f".{name}.{os.getpid():x}-")
     while True:
         tmp = f"{prefix}{next(_temp_numbers):x}.tmp"
         try:

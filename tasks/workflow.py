@@ -14,6 +14,7 @@ actions.
 """
 from __future__ import annotations
 
+import functools
 import json
 import sys
 
@@ -23,28 +24,23 @@ from doit.tools import config_changed
 from doit_conductor import layout
 from tasks.steps import codegen as codegen_actions
 from doit_conductor.codegen.plan import template_set_file
-from doit_conductor.config import PYPROJECT, load_config
-from doit_conductor.errors import UserError
+from doit_conductor.config import PYPROJECT, project_config
 from tasks.steps import artifacts, inputs_and_plan, prepare
 from tasks.steps.cleaning import remove_targets
 from tasks.steps.artifacts import GeneratedFiles
 
 
+@functools.cache
 def _settings():
-    """Paths the task definitions need at load time.  A broken config must not stop
+    """Paths the task definitions need at load time (read when doit first asks for
+    a task, not when this module is imported).  A broken config must not stop
     `doit list`; task 2 reports it properly, so fall back to defaults here."""
-    try:
-        return load_config(".")
-    except UserError:
-        from doit_conductor.config import Config
-        return Config()
+    return project_config(".")
 
 
-CONFIG = _settings()
 # `doit clean`: targets and the folders they leave empty (doit's `True` keeps both
 # a target directory with files and the emptied output/ tree).
 CLEAN = [remove_targets]
-
 
 def _meta(number: int, phase: int) -> dict:
     return {"number": number, "phase": phase}
@@ -76,11 +72,11 @@ def task_load_config():
 
 def task_validate_patterns():
     """3 validate-patterns: parse and validate every pattern file against its schema."""
-    templates = CONFIG.templates_dir
+    templates = _settings().templates_dir
     return {
         "basename": "validate-patterns",
         "actions": [inputs_and_plan.validate_patterns],
-        "file_dep": inputs_and_plan.pattern_files(CONFIG.patterns_dir)
+        "file_dep": inputs_and_plan.pattern_files(_settings().patterns_dir)
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
         "targets": [layout.PATTERNS],
         "meta": _meta(3, 2),
@@ -93,8 +89,8 @@ def task_lint_templates():
     return {
         "basename": "lint-templates",
         "actions": [inputs_and_plan.lint_templates],
-        "file_dep": inputs_and_plan.template_files(CONFIG.templates_dir)
-                    + [layout.CONFIG, f"{CONFIG.templates_dir}/kinds.yaml"],
+        "file_dep": inputs_and_plan.template_files(_settings().templates_dir)
+                    + [layout.CONFIG, f"{_settings().templates_dir}/kinds.yaml"],
         "targets": [layout.TEMPLATES],
         "meta": _meta(4, 2),
         "clean": CLEAN,
@@ -145,7 +141,7 @@ def _pattern_names() -> list[str]:
     # pattern file name == pattern name (task 3 enforces it), so the names are
     # known without reading any pattern
     return [path.rsplit("/", 1)[-1][:-len(".yaml")]
-            for path in inputs_and_plan.pattern_files(CONFIG.patterns_dir)]
+            for path in inputs_and_plan.pattern_files(_settings().patterns_dir)]
 
 
 def _template_sets() -> list[str]:
@@ -210,14 +206,22 @@ def task_codegen():
 # compares the checksums compile.manifest holds for the part of the output it
 # reads, so e.g. a SQL template edit re-runs the SQL check and not the tests.
 
-PRODUCTS = artifacts.Products(CONFIG.output_dir, CONFIG.package_version)
-_OUT = CONFIG.output_dir
-_DOC_TEMPLATES = [f"{CONFIG.templates_dir}/docs/pattern.md.j2",
-                  f"{CONFIG.templates_dir}/docs/index.md.j2"]
+@functools.cache
+def _products() -> artifacts.Products:
+    return artifacts.Products(_settings().output_dir, _settings().package_version)
+
+
+def _out() -> str:
+    return _settings().output_dir
+
+
+def _doc_templates() -> list[str]:
+    return [f"{_settings().templates_dir}/docs/pattern.md.j2",
+            f"{_settings().templates_dir}/docs/index.md.j2"]
 
 
 def _doc_pages() -> list[str]:
-    return PRODUCTS.doc_pages(_pattern_names())
+    return _products().doc_pages(_pattern_names())
 
 
 def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) -> dict:
@@ -239,8 +243,8 @@ def task_import_check():
     """9 import-check: import every generated module on its own in a fresh interpreter."""
     from tasks.steps import verify
     return _verify(9, "import-check", task_import_check.__doc__,
-                   (verify.import_check, [PRODUCTS.python_dir, PRODUCTS.models_dir]),
-                   PRODUCTS.models_dir + "/", file_dep=[layout.ENV],
+                   (verify.import_check, [_products().python_dir, _products().models_dir]),
+                   _products().models_dir + "/", file_dep=[layout.ENV],
                    targets=[artifacts.IMPORT_CHECK])
 
 
@@ -248,8 +252,8 @@ def task_generated_tests():
     """10 generated-tests: run the generated unittest suite in a fresh interpreter."""
     from tasks.steps import verify
     return _verify(10, "generated-tests", task_generated_tests.__doc__,
-                   (verify.generated_tests, [PRODUCTS.python_dir]),
-                   PRODUCTS.python_dir + "/", file_dep=[layout.ENV],
+                   (verify.generated_tests, [_products().python_dir]),
+                   _products().python_dir + "/", file_dep=[layout.ENV],
                    targets=[artifacts.GENERATED_TESTS])
 
 
@@ -257,17 +261,17 @@ def task_sql_schema():
     """11 sql-schema: load all generated SQL into SQLite in dependency order, check foreign keys."""
     from tasks.steps import verify
     return _verify(11, "sql-schema", task_sql_schema.__doc__,
-                   (verify.sql_schema, [_OUT, PRODUCTS.schema_sql]), f"{_OUT}/sql/",
+                   (verify.sql_schema, [_out(), _products().schema_sql]), f"{_out()}/sql/",
                    file_dep=[layout.ORDER, layout.ENV],
-                   targets=[PRODUCTS.schema_sql, artifacts.SQL_SCHEMA])
+                   targets=[_products().schema_sql, artifacts.SQL_SCHEMA])
 
 
 def task_schema_catalog():
     """12 schema-catalog: check every generated JSON schema; write the catalog by $id."""
     from tasks.steps import verify
     return _verify(12, "schema-catalog", task_schema_catalog.__doc__,
-                   (verify.schema_catalog, [f"{_OUT}/schemas", PRODUCTS.schema_index]),
-                   f"{_OUT}/schemas/", targets=[PRODUCTS.schema_index])
+                   (verify.schema_catalog, [f"{_out()}/schemas", _products().schema_index]),
+                   f"{_out()}/schemas/", targets=[_products().schema_index])
 
 
 def task_reproducibility():
@@ -275,10 +279,10 @@ def task_reproducibility():
     from tasks.steps import verify
     # the sources too: a stale cache could leave the output unchanged by an edit
     return _verify(13, "reproducibility", task_reproducibility.__doc__,
-                   verify.reproducibility, f"{_OUT}/",
+                   verify.reproducibility, f"{_out()}/",
                    file_dep=[layout.PLAN, layout.CODEGEN_SETTINGS, layout.ENV,
-                             *inputs_and_plan.pattern_files(CONFIG.patterns_dir),
-                             *inputs_and_plan.template_files(CONFIG.templates_dir)],
+                             *inputs_and_plan.pattern_files(_settings().patterns_dir),
+                             *inputs_and_plan.template_files(_settings().templates_dir)],
                    targets=[artifacts.REPRODUCIBILITY])
 
 
@@ -286,9 +290,9 @@ def task_api_surface():
     """14 api-surface: public classes, functions and constants of the package (ast) -> api.json."""
     from tasks.steps import publish
     return _verify(14, "api-surface", task_api_surface.__doc__,
-                   (publish.api_surface_json, [PRODUCTS.python_dir, PRODUCTS.models_dir,
-                                               PRODUCTS.api]),
-                   PRODUCTS.models_dir + "/", targets=[PRODUCTS.api])
+                   (publish.api_surface_json, [_products().python_dir, _products().models_dir,
+                                               _products().api]),
+                   _products().models_dir + "/", targets=[_products().api])
 
 
 def task_docs():
@@ -296,8 +300,8 @@ def task_docs():
     from tasks.steps import publish
     return {
         "basename": "docs",
-        "actions": [(publish.docs, [CONFIG.templates_dir, CONFIG.sandbox, PRODUCTS.docs_dir])],
-        "file_dep": [layout.PATTERNS, layout.PLAN, *_DOC_TEMPLATES],
+        "actions": [(publish.docs, [_settings().templates_dir, _settings().sandbox, _products().docs_dir])],
+        "file_dep": [layout.PATTERNS, layout.PLAN, *_doc_templates()],
         # the pages describe and link the generated files: none for a failed codegen
         "task_dep": ["codegen"],
         "targets": _doc_pages(),
@@ -310,7 +314,7 @@ def task_docs_links():
     """16 docs-links: every relative link and anchor in the docs resolves."""
     from tasks.steps import publish
     return _verify(16, "docs-links", task_docs_links.__doc__,
-                   (publish.docs_links, [PRODUCTS.docs_dir]), f"{_OUT}/", contents=False,
+                   (publish.docs_links, [_products().docs_dir]), f"{_out()}/", contents=False,
                    file_dep=_doc_pages(), targets=[artifacts.DOCS_LINKS])
 
 
@@ -318,20 +322,20 @@ def task_package():
     """17 package: a reproducible wheel of conductor_models, once its imports and tests pass."""
     from tasks.steps import publish
     return _verify(17, "package", task_package.__doc__,
-                   (publish.package, [PRODUCTS.models_dir, PRODUCTS.wheel,
-                                      CONFIG.package_version]),
-                   PRODUCTS.models_dir + "/", task_dep=["import-check", "generated-tests"],
-                   file_dep=[layout.CONFIG], targets=[PRODUCTS.wheel])
+                   (publish.package, [_products().models_dir, _products().wheel,
+                                      _settings().package_version]),
+                   _products().models_dir + "/", task_dep=["import-check", "generated-tests"],
+                   file_dep=[layout.CONFIG], targets=[_products().wheel])
 
 
 def task_checksums():
     """18 checksums: SHA256SUMS of every file under output/."""
     from tasks.steps import publish
     return _verify(18, "checksums", task_checksums.__doc__,
-                   (publish.checksums, [_OUT, PRODUCTS.checksums]), f"{_OUT}/",
-                   file_dep=[PRODUCTS.schema_sql, PRODUCTS.schema_index, PRODUCTS.api,
-                             PRODUCTS.wheel, *_doc_pages()],
-                   targets=[PRODUCTS.checksums])
+                   (publish.checksums, [_out(), _products().checksums]), f"{_out()}/",
+                   file_dep=[_products().schema_sql, _products().schema_index, _products().api,
+                             _products().wheel, *_doc_pages()],
+                   targets=[_products().checksums])
 
 
 def task_verify_package():
@@ -339,8 +343,8 @@ def task_verify_package():
     from tasks.steps import publish
     return {
         "basename": "verify-package",
-        "actions": [(publish.verify_package, [PRODUCTS.wheel])],
-        "file_dep": [PRODUCTS.wheel],
+        "actions": [(publish.verify_package, [_products().wheel])],
+        "file_dep": [_products().wheel],
         "targets": [artifacts.VERIFY_PACKAGE],
         "meta": _meta(19, 5),
         "clean": CLEAN,
@@ -351,7 +355,7 @@ def task_code_stats():
     """20 code-stats: files, lines and bytes per format and per pattern kind."""
     from tasks.steps import publish
     return _verify(20, "code-stats", task_code_stats.__doc__,
-                   (publish.code_stats, [_OUT]), f"{_OUT}/", file_dep=[layout.PATTERNS],
+                   (publish.code_stats, [_out()]), f"{_out()}/", file_dep=[layout.PATTERNS],
                    targets=[artifacts.CODE_STATS])
 
 
@@ -359,19 +363,20 @@ def task_change_summary():
     """21 change-summary: files and API symbols changed since the previous run (breaking flagged)."""
     from tasks.steps import publish
     return _verify(21, "change-summary", task_change_summary.__doc__,
-                   (publish.change_summary, [PRODUCTS.api]), f"{_OUT}/",
-                   file_dep=[PRODUCTS.api],
+                   (publish.change_summary, [_products().api]), f"{_out()}/",
+                   file_dep=[_products().api],
                    targets=[artifacts.CHANGES_MD, artifacts.CHANGES_JSON,
                             artifacts.CHANGE_SNAPSHOT])
 
 
-_REPORT_INPUTS = {
-    "import_check": artifacts.IMPORT_CHECK, "generated_tests": artifacts.GENERATED_TESTS,
-    "sql_schema": artifacts.SQL_SCHEMA, "schema_catalog": PRODUCTS.schema_index,
-    "reproducibility": artifacts.REPRODUCIBILITY, "api": PRODUCTS.api,
-    "docs_links": artifacts.DOCS_LINKS, "verify_package": artifacts.VERIFY_PACKAGE,
-    "code_stats": artifacts.CODE_STATS, "changes": artifacts.CHANGES_JSON,
-}
+def _report_inputs() -> dict[str, str]:
+    return {
+        "import_check": artifacts.IMPORT_CHECK, "generated_tests": artifacts.GENERATED_TESTS,
+        "sql_schema": artifacts.SQL_SCHEMA, "schema_catalog": _products().schema_index,
+        "reproducibility": artifacts.REPRODUCIBILITY, "api": _products().api,
+        "docs_links": artifacts.DOCS_LINKS, "verify_package": artifacts.VERIFY_PACKAGE,
+        "code_stats": artifacts.CODE_STATS, "changes": artifacts.CHANGES_JSON,
+    }
 
 
 def task_run_report():
@@ -379,8 +384,8 @@ def task_run_report():
     from tasks.steps import publish
     return {
         "basename": "run-report",
-        "actions": [(publish.run_report, [_REPORT_INPUTS, PRODUCTS.checksums])],
-        "file_dep": [*_REPORT_INPUTS.values(), PRODUCTS.checksums],
+        "actions": [(publish.run_report, [_report_inputs(), _products().checksums])],
+        "file_dep": [*_report_inputs().values(), _products().checksums],
         "targets": [artifacts.WORKFLOW_REPORT],
         "meta": _meta(22, 5),
         "clean": CLEAN,

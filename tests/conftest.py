@@ -1,18 +1,25 @@
-"""Shared fixtures: a temporary copy of the project and the real `doit` in a subprocess."""
+"""Shared fixtures: a temporary copy of the project and the real `doit` in a subprocess.
+
+The helpers live in `tests.support`; `Project` and `copy_project` stay importable
+from here for the tests that import them as `tests.conftest`.
+"""
 from __future__ import annotations
 
-import hashlib
-import os
 import shutil
 import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("dodo.py", "pyproject.toml", "tasks", "templates", "patterns")
+from tests.support import doit as support_doit
+from tests.support.projects import PROJECT_FILES, REPO, Project, copy_project  # noqa: F401
+
+# Tests that use one of these fixtures run doit (or another interpreter) in a
+# subprocess, and so do all tests below these directories: they are `slow`.
+SLOW_FIXTURES = {"project", "built", "built_template", "dodo_project", "fresh",
+                 "reference", "workspace", "chromium"}
+SLOW_PATHS = ("tests/e2e/", "tests/reliability/", "tests/steps/test_steps_e2e.py",
+              "tests/report/test_report_command.py", "tests/profiling/test_profiling_e2e.py",
+              "tests/profiling/test_profiling_truth.py", "tests/profiling/test_worker_join.py")
 
 
 def pytest_addoption(parser):
@@ -20,7 +27,18 @@ def pytest_addoption(parser):
                      help="run the long crash/stress variants")
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "slow: runs doit or another interpreter in a subprocess "
+        "(deselect with -m 'not slow' for the pure suite)")
+
+
 def pytest_collection_modifyitems(config, items):
+    slow = pytest.mark.slow
+    for item in items:
+        path = item.nodeid.split("::")[0]
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or path.startswith(SLOW_PATHS):
+            item.add_marker(slow)
     if config.getoption("--stress"):
         return
     skip = pytest.mark.skip(reason="stress variant: run with --stress")
@@ -29,56 +47,22 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@dataclass
-class Project:
-    """A throw-away copy of the workflow, driven through the real `doit` command."""
-
-    root: Path
-
-    def doit(self, *args: str, check: bool = False, timeout: float = 300,
-             **kwargs) -> subprocess.CompletedProcess:
-        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        result = subprocess.run([sys.executable, "-m", "doit", *args], cwd=self.root,
-                                capture_output=True, text=True, timeout=timeout, env=env,
-                                **kwargs)
-        if check and result.returncode != 0:
-            raise AssertionError(f"doit {' '.join(args)} exited {result.returncode}\n"
-                                 f"{result.stdout}\n{result.stderr}")
-        return result
-
-    def path(self, relative: str) -> Path:
-        return self.root / relative
-
-    def tree(self, relative: str = "output") -> dict[str, str]:
-        """sha256 of every file below `relative`, by relative path."""
-        base = self.root / relative
-        return {str(p.relative_to(base)): hashlib.sha256(p.read_bytes()).hexdigest()
-                for p in sorted(base.rglob("*")) if p.is_file()}
-
-    def mtimes(self, relative: str = "output") -> dict[str, int]:
-        base = self.root / relative
-        return {str(p.relative_to(base)): p.stat().st_mtime_ns
-                for p in sorted(base.rglob("*")) if p.is_file()}
-
-    def last_run(self):
-        """The newest run's records, by task name (from the profiling reporter)."""
-        from doit_conductor.profiling.store import list_runs, load_run, metrics_root
-        run = load_run(list_runs(metrics_root(self.root))[-1])
-        return {record.name: record for record in run.tasks}
-
-    def statuses(self, prefix: str = "") -> dict[str, str]:
-        return {name: r.status for name, r in self.last_run().items() if name.startswith(prefix)}
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    support_doit.current_test = item
+    try:
+        return (yield)
+    finally:
+        support_doit.current_test = None
 
 
-def copy_project(target: Path) -> Project:
-    target.mkdir(parents=True, exist_ok=True)
-    for name in PROJECT_FILES:
-        source = REPO / name
-        if source.is_dir():
-            shutil.copytree(source, target / name, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(source, target / name)
-    return Project(target)
+@pytest.fixture(autouse=True)
+def _popen_restored():
+    """Undo the profiling probe's Popen hook after each test: `probe.start()` in
+    a unit test without its `stop()` would leave it installed in pytest's process."""
+    yield
+    from doit_conductor.profiling import probe
+    probe._remove_child_hook()
 
 
 @pytest.fixture

@@ -9,6 +9,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from doit.task import DelayedLoader, Task
 
 from doit_conductor import compat
@@ -147,6 +149,7 @@ def task_many():
 '''
 
 
+@pytest.mark.slow
 def test_parallel_profiled_run_forks_whatever_the_default_start_method(tmp_path):
     from tests.profiling.conftest import Project, by_name
     project = Project(tmp_path / "proj")

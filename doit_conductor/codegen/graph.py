@@ -1,6 +1,8 @@
 """The pattern dependency graph: a stable order, or the cycle that prevents one."""
 from __future__ import annotations
 
+from graphlib import CycleError, TopologicalSorter
+
 from doit_conductor.errors import UserError
 
 
@@ -8,35 +10,47 @@ def resolve_order(depends_on: dict[str, tuple[str, ...]], sources: dict[str, str
     """Patterns in dependency order (ties broken by name).
 
     Raises UserError for a dependency on an unknown pattern or for a cycle, naming
-    the pattern file and the whole cycle.
+    the pattern file and the whole cycle (from its smallest name, `a -> b -> a`
+    where a depends on b).
     """
     for name in sorted(depends_on):
         for dep in depends_on[name]:
             if dep not in depends_on:
                 raise UserError(f"depends_on names unknown pattern '{dep}'", sources[name])
+    try:
+        TopologicalSorter({name: sorted(depends_on[name]) for name in sorted(depends_on)}).prepare()
+    except CycleError as err:
+        cycle = _from_smallest(list(reversed(err.args[1][1:])))
+        raise UserError(f"depends_on cycle: {' -> '.join(cycle + cycle[:1])}",
+                        sources[cycle[0]]) from None
+    return _depth_first(depends_on)
+
+
+def _from_smallest(cycle: list[str]) -> list[str]:
+    start = cycle.index(min(cycle))
+    return cycle[start:] + cycle[:start]
+
+
+def _depth_first(depends_on: dict[str, tuple[str, ...]]) -> list[str]:
+    """Each pattern after its dependencies, visiting names in sorted order.
+
+    This order (not graphlib's, which emits in waves) is what order.json and
+    the generated schema.sql have always used, so it stays; the graph is known
+    to be acyclic here, which keeps the walk this short.
+    """
     order: list[str] = []
-    state: dict[str, int] = {}          # 1 = on the current path, 2 = done
+    done: set[str] = set()
     for root in sorted(depends_on):
-        if state.get(root) == 2:
+        if root in done:
             continue
-        stack: list[tuple[str, int]] = [(root, 0)]
-        path: list[str] = []
+        stack = [(root, iter(sorted(depends_on[root])))]
         while stack:
-            name, index = stack.pop()
-            if index == 0:
-                state[name] = 1
-                path.append(name)
-            deps = sorted(depends_on[name])
-            if index < len(deps):
-                stack.append((name, index + 1))
-                dep = deps[index]
-                if state.get(dep) == 1:
-                    cycle = path[path.index(dep):] + [dep]
-                    raise UserError(f"depends_on cycle: {' -> '.join(cycle)}", sources[dep])
-                if state.get(dep) != 2:
-                    stack.append((dep, 0))
-                continue
-            state[name] = 2
-            path.pop()
-            order.append(name)
+            name, deps = stack[-1]
+            dep = next((d for d in deps if d not in done), None)
+            if dep is None:
+                stack.pop()
+                done.add(name)
+                order.append(name)
+            else:
+                stack.append((dep, iter(sorted(depends_on[dep]))))
     return order

@@ -28,8 +28,10 @@ from pathlib import Path
 
 import xxhash
 
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, dump_json, holds, read_bytes, write_if_changed
+from doit_conductor.paths import inside
 
 MANIFEST_VERSION = 1
 MANIFEST = "compile.manifest"
@@ -104,7 +106,7 @@ def load_fragment(cache_dir: str, pattern: str) -> Fragment:
         document = json.loads(data)
         if document.get("version") != MANIFEST_VERSION or document.get("pattern") != pattern:
             raise ValueError("wrong version or pattern")
-        files = {p: FileEntry(**e) for p, e in document["files"].items()}
+        files = {p: from_json(FileEntry, e, p) for p, e in document["files"].items()}
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         return _unreadable(path, exc, data, info.st_mtime_ns)
     return Fragment(files, data, info.st_mtime_ns)
@@ -256,8 +258,7 @@ class OutputTree:
         self._checked: dict[str, tuple[int, int, int]] = {}
 
     def inside(self, path: str) -> bool:
-        resolved = os.path.realpath(path)
-        return resolved == self.root or resolved.startswith(self.root + os.sep)
+        return inside(self.root, path)
 
     def inspect(self, path: str) -> os.stat_result | None:
         """The lstat of the generated file `path` (None if there is none yet);
@@ -296,6 +297,9 @@ class OutputTree:
         self._checked.pop(directory, None)
 
 
+# One OutputTree per project directory and output directory, for the life of
+# the process (a codegen worker writes many patterns' files into one tree, and
+# each directory is checked once); only this module uses it.
 _TREES: dict[tuple[str, str], OutputTree] = {}
 
 
@@ -338,7 +342,7 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
         except FileNotFoundError:
             continue
         parent = os.path.dirname(path)
-        while os.path.realpath(parent).startswith(tree.root + os.sep):
+        while os.path.realpath(parent) != tree.root and tree.inside(parent):
             try:
                 os.rmdir(parent)
             except OSError:
@@ -349,9 +353,7 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
 
 
 def _entry_json(entry: FileEntry) -> dict:
-    data = {"checksum": entry.checksum, "size": entry.size, "mtime_ns": entry.mtime_ns,
-            "last_compiled": entry.last_compiled, "template": entry.template,
-            "validator": entry.validator}
-    if entry.previous is not None:
-        data["previous"] = entry.previous
+    data = to_json(entry)
+    if entry.previous is None:  # only a write in progress has one: keep fragments short
+        del data["previous"]
     return data

@@ -21,7 +21,9 @@ from pathlib import Path
 
 import yaml
 
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.codegen import schema
+from doit_conductor.validation import Field, SchemaError, check_mapping
 from doit_conductor.errors import UserError
 
 MAX_PATTERN_BYTES = 1 << 20      # a pattern is a page of YAML, not a data set
@@ -29,7 +31,16 @@ MAX_NODES = 20_000               # counts alias expansions too: stops "billion l
 MAX_DEPTH = 32
 TOO_DEEP = "YAML too large or too deeply nested once aliases are expanded"
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-TOP_KEYS = {"name", "kind", "description", "templates", "outputs", "depends_on", "params"}
+# The top level of a pattern file (its `params` are checked by its kind's schema).
+PATTERN = {
+    "name": Field(str, required=True, pattern=NAME_RE.pattern),
+    "kind": Field(str, required=True),
+    "description": Field(str, default=""),
+    "templates": Field(list, default=(), item=Field(str), unique=True),
+    "outputs": Field(dict, default={}, item=Field(str), what="a mapping of template to path"),
+    "depends_on": Field(list, default=(), item=Field(str, pattern=NAME_RE.pattern), unique=True),
+    "params": Field(dict, default={}, what="a mapping"),
+}
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -49,20 +60,12 @@ class Pattern:
 
 
 def pattern_to_json(pattern: Pattern) -> dict:
-    return {
-        "name": pattern.name, "kind": pattern.kind, "source": pattern.source,
-        "description": pattern.description, "templates": list(pattern.templates),
-        "outputs": pattern.outputs, "depends_on": list(pattern.depends_on),
-        "params": pattern.params,
-    }
+    """The pattern as JSON (also what the templates see as `pattern`)."""
+    return to_json(pattern)
 
 
 def pattern_from_json(data: dict) -> Pattern:
-    return Pattern(
-        name=data["name"], kind=data["kind"], source=data["source"],
-        description=data["description"], templates=tuple(data["templates"]),
-        outputs=dict(data["outputs"]), depends_on=tuple(data["depends_on"]),
-        params=data["params"])
+    return from_json(Pattern, data, "pattern")
 
 
 def read_pattern_bytes(path: Path, source: str) -> bytes:
@@ -166,59 +169,31 @@ def _validate(data: object, lines: dict[tuple, int], source: str,
 
     if not isinstance(data, dict):
         raise fail((), "a pattern must be a YAML mapping")
-    for key in data:
-        if key not in TOP_KEYS:
-            raise fail((key,), f"unknown key '{key}' (allowed: {', '.join(sorted(TOP_KEYS))})")
-    for key in ("name", "kind"):
-        if key not in data:
-            raise fail((), f"missing required key '{key}'")
-    name = data["name"]
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise fail(("name",), f"'name' must match {NAME_RE.pattern}, got {name!r}")
+    try:
+        top = check_mapping(PATTERN, data)
+    except SchemaError as exc:
+        raise fail(exc.path, exc.describe()) from None
+    name, kind, depends_on = top["name"], top["kind"], top["depends_on"]
     stem = Path(source).stem
     if name != stem:
         raise fail(("name",), f"'name' is '{name}' but the file is {Path(source).name}; "
                               "they must agree")
-    kind = data["kind"]
     if kind not in kinds:
         raise fail(("kind",), f"unknown kind {kind!r} (known: {', '.join(sorted(kinds))})")
-    description = data.get("description", "")
-    if not isinstance(description, str):
-        raise fail(("description",), "'description' must be a string")
-    templates = _string_list(data, "templates", fail)
-    for index, template in enumerate(templates):
+    for index, template in enumerate(top["templates"]):
         if template not in kinds[kind]:
             raise fail(("templates", index), f"template '{template}' is not one of kind "
                                              f"'{kind}': {', '.join(sorted(kinds[kind]))}")
-    depends_on = _string_list(data, "depends_on", fail)
     for index, dep in enumerate(depends_on):
-        if not NAME_RE.match(dep):
-            raise fail(("depends_on", index), f"'depends_on' entry {dep!r} is not a pattern name")
         if dep == name:
             raise fail(("depends_on", index), "a pattern cannot depend on itself")
-    outputs = data.get("outputs", {})
-    if not isinstance(outputs, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) for k, v in outputs.items()):
-        raise fail(("outputs",), "'outputs' must map template names to paths")
-    for template in outputs:
+    for template in top["outputs"]:
         if template not in kinds[kind]:
             raise fail(("outputs", template), f"'outputs' names unknown template '{template}'")
-    params = data.get("params", {})
-    if not isinstance(params, dict):
-        raise fail(("params",), "'params' must be a mapping")
     try:
-        params = schema.validate_params(kind, params, depends_on)
-    except schema.SchemaError as exc:
+        params = schema.validate_params(kind, top["params"], depends_on)
+    except SchemaError as exc:
         raise fail(("params",) + exc.path, f"params.{exc.where}: {exc.message}") from None
-    return Pattern(name=name, kind=kind, source=source, description=description,
-                   templates=tuple(templates), outputs=dict(outputs),
+    return Pattern(name=name, kind=kind, source=source, description=top["description"],
+                   templates=tuple(top["templates"]), outputs=dict(top["outputs"]),
                    depends_on=tuple(depends_on), params=params)
-
-
-def _string_list(data: dict, key: str, fail) -> list[str]:
-    value = data.get(key, [])
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise fail((key,), f"'{key}' must be a list of strings")
-    if len(set(value)) != len(value):
-        raise fail((key,), f"'{key}' lists an entry twice")
-    return value

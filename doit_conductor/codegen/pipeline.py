@@ -27,6 +27,7 @@ from doit_conductor.codegen.patterns import Pattern, pattern_from_json
 from doit_conductor.codegen.plan import plan_entry_from_json
 from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
+from doit_conductor.file_cache import FileVersionCache
 from doit_conductor.fsio import holds
 from doit_conductor.profiling import counters
 from doit_conductor.fsio import read_state
@@ -169,7 +170,17 @@ def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | N
     return names
 
 
-_INDEX: tuple[tuple[int, int], dict] | None = None
+def _read_index(path: str) -> dict[str, dict]:
+    index = read_state(path)
+    if not isinstance(index, dict) or not isinstance(index.get("patterns"), dict):
+        os.unlink(path)
+        raise UserError("workflow state was unreadable (no patterns) and is removed; "
+                        "the next `doit` rebuilds it", path)
+    return index["patterns"]
+
+
+# Task 3's index, per worker process (see `validated_patterns`).
+_INDEX = FileVersionCache(layout.PATTERNS, _read_index)
 
 
 def validated_patterns() -> dict[str, dict]:
@@ -177,17 +188,7 @@ def validated_patterns() -> dict[str, dict]:
     again only if it changed): a sub-task neither re-parses YAML nor writes
     per-pattern cache files, which on a cold 1,000-pattern build cost 0.6 s of
     file creation in the serial phase."""
-    global _INDEX
-    info = os.stat(layout.PATTERNS)
-    key = (info.st_mtime_ns, info.st_size)
-    if _INDEX is None or _INDEX[0] != key:
-        index = read_state(layout.PATTERNS)
-        if not isinstance(index, dict) or not isinstance(index.get("patterns"), dict):
-            os.unlink(layout.PATTERNS)
-            raise UserError("workflow state was unreadable (no patterns) and is removed; "
-                            "the next `doit` rebuilds it", layout.PATTERNS)
-        _INDEX = (key, index["patterns"])
-    return _INDEX[1]
+    return _INDEX.get()
 
 
 def _pattern(patterns: dict[str, dict], name: str) -> Pattern:

@@ -1,9 +1,11 @@
 """Plan: which file each (pattern, template) pair produces, checked before anything renders.
 
-Pure: takes validated patterns, the kinds table and template references, and
-returns one `PlanEntry` per pattern.  Two pairs producing one path, and paths
-that would leave the output directory, are user errors here, before any file is
-written.
+Takes validated patterns, the kinds table and template references, and returns
+one `PlanEntry` per pattern.  Two pairs producing one path, and paths that would
+leave the output directory, are user errors here, before any file is written.
+Not pure: to refuse an escape through a symbolic link it stats the directories
+the outputs go into (each once per call, see `output_path`), and it writes
+nothing.
 """
 from __future__ import annotations
 
@@ -13,7 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from doit_conductor import layout
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
+from doit_conductor.paths import inside
 
 if TYPE_CHECKING:  # keeps yaml off the import path of outputs.py (no-op path)
     from doit_conductor.codegen.patterns import Pattern
@@ -38,20 +42,11 @@ class PlanEntry:
 
 
 def plan_entry_to_json(entry: PlanEntry) -> dict:
-    return {
-        "name": entry.name, "source": entry.source, "depends_on": list(entry.depends_on),
-        "dep_sources": list(entry.dep_sources),
-        "outputs": [{"template": o.template, "path": o.path} for o in entry.outputs],
-        "templates": list(entry.templates),
-    }
+    return to_json(entry)
 
 
 def plan_entry_from_json(data: dict) -> PlanEntry:
-    return PlanEntry(
-        name=data["name"], source=data["source"], depends_on=tuple(data["depends_on"]),
-        dep_sources=tuple(data["dep_sources"]),
-        outputs=tuple(Output(o["template"], o["path"]) for o in data["outputs"]),
-        templates=tuple(data["templates"]))
+    return from_json(PlanEntry, data, "plan entry")
 
 
 def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str, dict[str, str]],
@@ -116,8 +111,6 @@ def output_path(rule: str, name: str, output_dir: str, source: str,
 
 def escapes_through_symlink(path: str, output_dir: str) -> bool:
     """True if what exists of `path` resolves outside `output_dir` (or is a symlink)."""
-    root = os.path.realpath(output_dir)
     if os.path.islink(path):
         return True
-    resolved = os.path.realpath(path)
-    return not (resolved == root or resolved.startswith(root + os.sep))
+    return not inside(os.path.realpath(output_dir), path)

@@ -1,4 +1,5 @@
-"""Parameter schemas of the pattern kinds, and a small validator for them.
+"""Parameter schemas of the pattern kinds, in the one validation style
+(`doit_conductor.validation`), and the checks across their keys.
 
 Kept as data so a new kind is a new entry here plus its templates.  Validation
 returns normalised parameters (defaults filled in) so templates never need to
@@ -6,32 +7,10 @@ guess.
 """
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
+from doit_conductor.validation import Field, SchemaError, check_mapping
 
 IDENT = r"^[a-z][a-z0-9_]{0,62}$"
 FIELD_TYPES = ("int", "str", "float", "bool", "date")
-
-
-class SchemaError(ValueError):
-    def __init__(self, path: tuple, message: str):
-        super().__init__(message)
-        self.path = path
-        self.message = message
-
-    @property
-    def where(self) -> str:
-        return ".".join(str(p) for p in self.path) or "(params)"
-
-
-@dataclass(frozen=True)
-class Field:
-    type: object            # a Python type, a tuple of allowed values, or a nested schema
-    required: bool = False
-    default: object = None
-    pattern: str | None = None
-    item: object = None      # schema of list items
-    max_items: int = 1000
 
 
 FIELD = {
@@ -64,47 +43,10 @@ KINDS: dict[str, dict[str, Field]] = {
 
 
 def validate_params(kind: str, params: dict, depends_on: list[str]) -> dict:
-    result = _mapping(KINDS[kind], params, ())
+    """`params` of a pattern of `kind`, normalised; a SchemaError if they do not fit."""
+    result = check_mapping(KINDS[kind], params)
     _cross_checks(kind, result, depends_on)
     return result
-
-
-def _mapping(spec: dict[str, Field], value: object, path: tuple) -> dict:
-    if not isinstance(value, dict):
-        raise SchemaError(path, "must be a mapping")
-    for key in value:
-        if key not in spec:
-            raise SchemaError(path + (key,), f"unknown key (allowed: {', '.join(sorted(spec))})")
-    out = {}
-    for key, field in spec.items():
-        if key not in value:
-            if field.required:
-                raise SchemaError(path, f"missing required key '{key}'")
-            out[key] = field.default
-            continue
-        out[key] = _value(field, value[key], path + (key,))
-    return out
-
-
-def _value(field: Field, value: object, path: tuple) -> object:
-    expected = field.type
-    if isinstance(expected, tuple):
-        if value not in expected:
-            raise SchemaError(path, f"must be one of {', '.join(expected)}, got {value!r}")
-        return value
-    if value is None and not field.required:
-        return None
-    if type(value) is not expected:
-        raise SchemaError(path, f"must be {expected.__name__}, got {type(value).__name__}")
-    if field.pattern and not re.match(field.pattern, value):
-        raise SchemaError(path, f"{value!r} does not match {field.pattern}")
-    if expected is list:
-        if len(value) > field.max_items:
-            raise SchemaError(path, f"has {len(value)} items, at most {field.max_items}")
-        if isinstance(field.item, dict):
-            return [_mapping(field.item, item, path + (i,)) for i, item in enumerate(value)]
-        return [_value(field.item, item, path + (i,)) for i, item in enumerate(value)]
-    return value
 
 
 def _cross_checks(kind: str, params: dict, depends_on: list[str]) -> None:

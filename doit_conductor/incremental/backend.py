@@ -34,13 +34,16 @@ OLD_FORMATS = (b"conductor-db 1 ",)
 class ConductorDB:
     """doit backend interface: set/get/in_/remove/remove_all/dump."""
 
-    desc = "single checksummed JSON file, atomic and crash-safe (doit-conductor)"
+    desc = "single checksummed marshal file, atomic and crash-safe (doit-conductor)"
 
-    def __init__(self, name, codec=None, *, module_name=None):
+    def __init__(self, name, codec=None, *, module_name=None,
+                 digests: checker.DigestTable | None = None):
         self.name = name
         self._dirty = False
-        self._db, digests = self._load()
-        checker.DIGESTS.update(digests)
+        # the checker's table (the process's unless given): loaded and saved here
+        self.digests = checker.DIGESTS if digests is None else digests
+        self._db, entries = self._load()
+        self.digests.load(entries)
 
     def _load(self) -> tuple[dict, dict]:
         try:
@@ -73,9 +76,9 @@ class ConductorDB:
         self._dirty = True
 
     def dump(self):
-        if not (self._dirty or checker.DIGESTS_DIRTY):
+        if not (self._dirty or self.digests.dirty):
             return
-        payload = marshal.dumps({"tasks": self._db, "digests": checker.DIGESTS})
+        payload = marshal.dumps({"tasks": self._db, "digests": self.digests.entries})
         header = MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n"
         try:
             atomic_write(self.name, header + payload, fsync=True)
@@ -86,7 +89,7 @@ class ConductorDB:
                              f"({exc.strerror}); this run's tasks will run again\n")
             return
         self._dirty = False
-        checker.DIGESTS_DIRTY = False
+        self.digests.dirty = False
 
     def set(self, task_id, dependency, value):
         self._db.setdefault(task_id, {})[dependency] = value

@@ -2,10 +2,10 @@
 
 doit's MD5Checker compares (mtime, size, md5) per task and dependency, but when a
 file is touched without being changed its stored mtime is never refreshed, so it
-is hashed again on every run.  Here every digest is also kept in `DIGESTS`, keyed
-by path and valid for one (mtime, size); a touched-but-identical file is hashed
-once and answered from that table afterwards.  `ConductorDB` persists the table
-next to doit's own state so it survives between runs.
+is hashed again on every run.  Here every digest is also kept in a `DigestTable`,
+keyed by path and valid for one (mtime, size); a touched-but-identical file is
+hashed once and answered from that table afterwards.  `ConductorDB` persists the
+table next to doit's own state so it survives between runs.
 """
 from __future__ import annotations
 
@@ -13,11 +13,6 @@ import os
 
 import xxhash
 from doit.dependency import FileChangedChecker
-
-# path -> (mtime, size, digest) of the version last hashed
-DIGESTS: dict[str, tuple[float, int, str]] = {}
-# set when DIGESTS changed and should be persisted
-DIGESTS_DIRTY = False
 
 _CHUNK = 1 << 20
 
@@ -31,20 +26,45 @@ def file_digest(path: str) -> str:
     return hasher.hexdigest()
 
 
-def cached_digest(path: str, stat: os.stat_result) -> str:
-    """Digest of `path` as it is now, hashing only if this version is new."""
-    global DIGESTS_DIRTY
-    known = DIGESTS.get(path)
-    if known is not None and known[0] == stat.st_mtime and known[1] == stat.st_size:
-        return known[2]
-    digest = file_digest(path)
-    DIGESTS[path] = (stat.st_mtime, stat.st_size, digest)
-    DIGESTS_DIRTY = True
-    return digest
+class DigestTable:
+    """The digest of the version of each file last hashed: path -> (mtime, size, digest).
+
+    Lifetime: one per process, `DIGESTS`, because doit creates the checker and
+    the backend separately (`checker_cls()`, `db_class(name)`) and they must
+    share it: the conductor backend fills it when it opens the DB and saves it
+    with the DB when `dirty`; the checker reads and adds to it.  Both take
+    another table as an argument (tests do).  A forked worker changes only its
+    own copy, which is never saved: doit saves the DB in the main process.
+    """
+
+    __slots__ = ("entries", "dirty")
+
+    def __init__(self, entries: dict[str, tuple[float, int, str]] | None = None) -> None:
+        self.entries = dict(entries or {})
+        self.dirty = False  # changed since loaded or saved
+
+    def load(self, entries: dict[str, tuple[float, int, str]]) -> None:
+        self.entries.update(entries)
+
+    def digest(self, path: str, stat: os.stat_result) -> str:
+        """Digest of `path` as it is now, hashing only if this version is new."""
+        known = self.entries.get(path)
+        if known is not None and known[0] == stat.st_mtime and known[1] == stat.st_size:
+            return known[2]
+        digest = file_digest(path)
+        self.entries[path] = (stat.st_mtime, stat.st_size, digest)
+        self.dirty = True
+        return digest
+
+
+DIGESTS = DigestTable()
 
 
 class XXHashChecker(FileChangedChecker):
     """State per dependency is (mtime, size, xxh3-128); mtime and size are checked first."""
+
+    def __init__(self, digests: DigestTable | None = None) -> None:
+        self.digests = DIGESTS if digests is None else digests
 
     def check_modified(self, file_path, file_stat, state):
         mtime, size, digest = state
@@ -52,10 +72,10 @@ class XXHashChecker(FileChangedChecker):
             return False
         if file_stat.st_size != size:
             return True
-        return cached_digest(file_path, file_stat) != digest
+        return self.digests.digest(file_path, file_stat) != digest
 
     def get_state(self, dep, current_state):
         stat = os.stat(dep)
         if current_state and current_state[0] == stat.st_mtime:
             return None
-        return stat.st_mtime, stat.st_size, cached_digest(dep, stat)
+        return stat.st_mtime, stat.st_size, self.digests.digest(dep, stat)

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from doit_conductor.config import Config, LockSettings, load_config
+from doit_conductor.config import LockSettings, project_config
+from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import remove_stale_temps
 
@@ -64,14 +65,15 @@ class LockBusy(UserError):
     """Another run holds the lock and this one may not (or no longer) wait."""
 
 
+HOLDER_VERSION = 1
+
+
 def holder_to_json(holder: Holder) -> dict:
-    return {"schema_version": 1, "pid": holder.pid, "host": holder.host,
-            "started": holder.started, "command": holder.command}
+    return to_json(holder, version=HOLDER_VERSION)
 
 
 def holder_from_json(data: dict) -> Holder:
-    return Holder(pid=int(data["pid"]), host=str(data["host"]),
-                  started=float(data["started"]), command=str(data["command"]))
+    return from_json(Holder, data, "lock holder", version=HOLDER_VERSION)
 
 
 def read_holder(path: str | os.PathLike) -> Holder | None:
@@ -87,12 +89,9 @@ def read_holder(path: str | os.PathLike) -> Holder | None:
 
 def effective_settings(root: str | os.PathLike) -> tuple[LockSettings, str]:
     """`[tool.conductor.lock]` overridden by the environment, and the output
-    directory.  A broken pyproject.toml falls back to the defaults: task 2
-    reports it properly."""
-    try:
-        config = load_config(root)
-    except UserError:
-        config = Config()
+    directory.  A broken pyproject.toml means the defaults (see
+    `config.project_config`): task 2 reports it properly."""
+    config = project_config(root)
     settings = config.lock
     wait, timeout = settings.wait, settings.timeout_s
     if os.environ.get(ENV_WAIT, "").strip():
@@ -151,7 +150,7 @@ class RunLock:
             # excludes other runs, so run on without it.
             os.ftruncate(fd, 0)
         self._fd = fd
-        _HELD.add(fd)
+        _close_in_forked_children(fd)
 
     def release(self, clean: bool = True) -> None:
         """Give the lock up; `clean=False` (an exception ends the run) keeps the
@@ -212,9 +211,20 @@ def _try_lock(fd: int) -> bool:
         return False
 
 
-# Descriptors of locks this process holds; a forked child closes its copies so
-# that only the process that took the lock keeps it alive.
+# Descriptors of locks this process holds; a forked child (doit's -n workers)
+# closes its copies so that only the process that took the lock keeps it alive.
 _HELD: set[int] = set()
+_fork_hook = False
+
+
+def _close_in_forked_children(fd: int) -> None:
+    """Remember `fd`; the fork hook is registered with the first lock taken, not
+    at import, so a process that never locks never carries it."""
+    global _fork_hook
+    _HELD.add(fd)
+    if not _fork_hook:
+        os.register_at_fork(after_in_child=_close_in_child)
+        _fork_hook = True
 
 
 def _close_in_child() -> None:
@@ -224,9 +234,6 @@ def _close_in_child() -> None:
         except OSError:
             pass
     _HELD.clear()
-
-
-os.register_at_fork(after_in_child=_close_in_child)
 
 
 @contextlib.contextmanager

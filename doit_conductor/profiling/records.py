@@ -6,13 +6,16 @@ A run directory (`.conductor/metrics/runs/<run-id>/`) holds:
 * `summary.json` one `RunSummary`;
 * `trace.json`   the run as Chrome Trace Event Format (see `doit_conductor.profiling.trace`).
 
-Each record type has exactly one pair of functions for JSON in and out, and
-every document carries `schema_version` so readers can refuse what they do not
-understand instead of misreading it.
+Each record type has exactly one pair of functions for JSON in and out, both
+through `doit_conductor.codec`, and every document carries `schema_version` so
+readers can refuse what they do not understand instead of misreading it.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
+
+# RecordError (a metrics file that is not a valid record) is imported from here by the report.
+from doit_conductor.codec import RecordError, from_json, to_json  # noqa: F401
 
 SCHEMA_VERSION = 1
 
@@ -23,10 +26,6 @@ FAILED = "failed"
 IGNORED = "ignored"
 NOT_RUN = "not-run"
 STATUSES = (RAN, UP_TO_DATE, FAILED, IGNORED, NOT_RUN)
-
-
-class RecordError(ValueError):
-    """A metrics file that is not a valid record of this schema."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,57 +90,20 @@ class RunSummary:
     schema_version: int = SCHEMA_VERSION
 
 
-_TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))
-_GRAPH_TUPLES = ("setup", "calc_dep", "targets")
-
-
 def task_record_to_json(record: TaskRecord) -> dict:
-    # Field by field rather than asdict(): written once per task while the
-    # build runs, and asdict's deep copy was a tenth of the reporter's cost.
-    data = {name: getattr(record, name) for name in _TASK_FIELDS}
-    data["counters"] = dict(record.counters)
-    data["task_dep"] = list(record.task_dep)
-    data["file_dep"] = list(record.file_dep)
-    for name in _GRAPH_TUPLES:
-        data[name] = list(getattr(record, name))
-    data["schema_version"] = SCHEMA_VERSION
-    return data
+    return to_json(record, version=SCHEMA_VERSION)
 
 
 def task_record_from_json(data: dict) -> TaskRecord:
-    record = _from_json(TaskRecord, data, "task record", ("task_dep", "file_dep", *_GRAPH_TUPLES))
+    record = from_json(TaskRecord, data, "task record", version=SCHEMA_VERSION)
     if record.status not in STATUSES:
         raise RecordError(f"task record {record.name!r}: unknown status {record.status!r}")
     return record
 
 
 def run_summary_to_json(summary: RunSummary) -> dict:
-    data = asdict(summary)
-    data["command"] = list(summary.command)
-    return data
+    return to_json(summary)  # schema_version is one of its fields
 
 
 def run_summary_from_json(data: dict) -> RunSummary:
-    return _from_json(RunSummary, data, "run summary", ("command",))
-
-
-def _from_json(cls, data: object, what: str, tuples: tuple[str, ...]):
-    """A record of `cls` from its JSON object: unknown keys ignored (newer minor
-    fields), JSON lists back to tuples, a missing field a RecordError."""
-    _check_version(data, what)
-    values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
-    for name in tuples:
-        values[name] = tuple(values.get(name, ()))
-    try:
-        return cls(**values)
-    except TypeError as exc:
-        raise RecordError(f"{what}: {exc}") from None
-
-
-def _check_version(data: object, what: str) -> None:
-    if not isinstance(data, dict):
-        raise RecordError(f"{what}: expected a JSON object")
-    version = data.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise RecordError(
-            f"{what}: schema version {version!r}, this doit-conductor reads {SCHEMA_VERSION}")
+    return from_json(RunSummary, data, "run summary", version=SCHEMA_VERSION)

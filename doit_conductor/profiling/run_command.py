@@ -3,14 +3,18 @@
 Installed through the `doit.COMMAND` entry point, this command replaces doit's
 `run` in *every* project where doit-conductor is installed, so it must be
 doit's `run` exactly: same options, same defaults, same behaviour.  It differs
-only when the selected reporter has `wants_probe = True` (the `conductor`
-reporter): doit's runner classes are swapped for the probed ones of
-`doit_conductor.profiling.runner` for the duration of `Run._execute`, and a
-Ctrl-C ends the run with one line and exit code 130 instead of doit's
-traceback.  Nothing beyond this module is imported for other reporters.
+in three ways:
 
-In a doit-conductor project (`backend = "conductor"`) the run also holds the
-repository run lock (`doit_conductor.incremental.lock`) while it loads, runs and saves.
+* when the selected reporter has `wants_probe = True` (the `conductor`
+  reporter), doit's runner classes are swapped for the probed ones of
+  `doit_conductor.profiling.runner` for the duration of `Run._execute`;
+* in a doit-conductor project (`backend = "conductor"`) the run holds the
+  repository run lock (`doit_conductor.incremental.lock`) while it loads, runs
+  and saves, and not getting it is one line and exit 3;
+* with that reporter, a Ctrl-C ends in one line and exit 130 instead of doit's
+  traceback.
+
+Nothing beyond this module is imported for other reporters.
 """
 from __future__ import annotations
 

@@ -126,9 +126,10 @@ class ProbedMRunner(_ProbedMixin, MRunner):
 
     Also fixes a hang of doit's MRunner: it joins its workers before reading
     the `teardown_task` reports they send while tearing down, so a worker with
-    more than a pipe's worth of them (64 KiB: ~1,000 tasks with a teardown, as
-    `codegen` has on a 1,000-pattern library with `-n 2`) blocks on the full
-    pipe and the join never returns.  Here joining keeps reading."""
+    more than a pipe's worth of them (64 KiB: ~1,000 tasks with a teardown in
+    one worker) blocks on the full pipe and the join never returns.  Our own
+    workflow has no teardowns any more; other projects may.  Here joining keeps
+    reading."""
 
     mode = PROCESS
     if compat.FORK is not None:

@@ -27,17 +27,17 @@ import shutil
 import tempfile
 import threading
 import time
-import tomllib
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from doit_conductor.config import Config, project_config
 from doit_conductor.fsio import atomic_write, dump_json
 from doit_conductor.profiling.records import (
     FAILED, RAN, SCHEMA_VERSION, RecordError, RunSummary, TaskRecord, run_summary_from_json,
     run_summary_to_json, task_record_from_json, task_record_to_json)
 
-DEFAULT_KEEP_RUNS = 50
+DEFAULT_KEEP_RUNS = Config().keep_runs
 SUMMARY = "summary.json"
 STALE_STAGING_S = 60.0
 TASKS = "tasks.jsonl"
@@ -95,16 +95,10 @@ def list_runs(root: Path) -> list[Path]:
 
 
 def keep_runs_setting(project_dir: Path) -> int:
-    """`[tool.conductor.metrics] keep_runs` of the project's pyproject.toml, else 50."""
-    try:
-        with open(Path(project_dir) / "pyproject.toml", "rb") as handle:
-            config = tomllib.load(handle)
-    except (FileNotFoundError, tomllib.TOMLDecodeError):
-        return DEFAULT_KEEP_RUNS
-    value = config.get("tool", {}).get("conductor", {}).get("metrics", {}).get("keep_runs")
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return DEFAULT_KEEP_RUNS
-    return value
+    """`[tool.conductor.metrics] keep_runs` of the project's pyproject.toml; the
+    default (50) where there is none or the config does not validate, the one
+    policy of `config.project_config`."""
+    return project_config(project_dir).keep_runs
 
 
 def prune_runs(root: Path, keep: int, *, spare: Path | None = None) -> list[Path]:

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import accumulate
 
 from doit_conductor import layout
+from doit_conductor.file_cache import FileVersionCache
 
 PACKAGE = "conductor_models"
 
@@ -76,15 +76,16 @@ class Products:
         return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names]
 
 
-_SEEN: dict[tuple[int, int], dict[str, dict]] = {}
-
-
-def _manifest_key() -> tuple[int, int] | None:
+def _read_manifest_files(path: str) -> dict[str, dict]:
     try:
-        stat = os.stat(layout.MANIFEST)
-    except FileNotFoundError:
-        return None
-    return (stat.st_mtime_ns, stat.st_size)
+        with open(path, "rb") as handle:
+            return json.load(handle).get("files", {})
+    except (OSError, ValueError, AttributeError):
+        return {}  # missing before codegen, or unreadable: nothing generated to vouch for
+
+
+# compile.manifest's files, per process and manifest version (see `manifest_files`).
+_MANIFEST_FILES = FileVersionCache(layout.MANIFEST, _read_manifest_files)
 
 
 def manifest_files() -> dict[str, dict]:
@@ -93,16 +94,7 @@ def manifest_files() -> dict[str, dict]:
     Read from compile.manifest, which codegen:_manifest re-merges in any run
     that changed a generated file, before tasks 9-22 are checked.  Cached per
     file version, since every phase 4/5 check of a no-op run asks."""
-    key = _manifest_key()
-    if key is None:
-        return {}
-    if key not in _SEEN:
-        try:
-            with open(layout.MANIFEST, "rb") as handle:
-                _SEEN[key] = json.load(handle).get("files", {})
-        except (OSError, ValueError, AttributeError):
-            _SEEN[key] = {}
-    return _SEEN[key]
+    return _MANIFEST_FILES.get()
 
 
 class ManifestDigests:
@@ -163,17 +155,13 @@ class ManifestDigests:
         return self._buffers[contents]
 
 
-_DIGESTS: dict[tuple[int, int] | None, ManifestDigests] = {}
+# The digests of the same manifest version as `manifest_files`.
+_MANIFEST_DIGESTS = FileVersionCache(layout.MANIFEST, lambda path: ManifestDigests(manifest_files()))
 
 
 def manifest_digests() -> ManifestDigests:
     """The `ManifestDigests` of the current compile.manifest (only the latest is kept)."""
-    key = _manifest_key()
-    if key not in _DIGESTS:
-        files = manifest_files() if key is not None else {}
-        _DIGESTS.clear()
-        _DIGESTS[key] = ManifestDigests(files)
-    return _DIGESTS[key]
+    return _MANIFEST_DIGESTS.get()
 
 
 class GeneratedFiles:

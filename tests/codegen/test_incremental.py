@@ -7,6 +7,8 @@ import os
 import re
 import shutil
 
+import pytest
+
 from tests.conftest import copy_project
 
 ENTITY_OR_ENDPOINT = {"users", "products", "orders", "order_items",
@@ -120,6 +122,7 @@ def test_a_template_a_pattern_stops_using_is_pruned(built):
     assert built.path("output/sql/users.sql").exists()
 
 
+@pytest.mark.slow
 def test_output_is_identical_however_it_is_built(tmp_path):
     # the reference: sequential, no template cache, from nothing
     slow = copy_project(tmp_path / "slow")

@@ -9,16 +9,16 @@ from doit_conductor.incremental import checker
 from doit_conductor.incremental.backend import ConductorDB
 
 
-@pytest.fixture(autouse=True)
-def fresh_digests(monkeypatch):
-    monkeypatch.setattr(checker, "DIGESTS", {})
-    monkeypatch.setattr(checker, "DIGESTS_DIRTY", False)
+@pytest.fixture
+def digests() -> checker.DigestTable:
+    """A table of the test's own, not the process's."""
+    return checker.DigestTable()
 
 
-def test_touched_identical_file_is_hashed_once(tmp_path, monkeypatch):
+def test_touched_identical_file_is_hashed_once(tmp_path, monkeypatch, digests):
     path = tmp_path / "f.txt"
     path.write_text("same")
-    check = checker.XXHashChecker()
+    check = checker.XXHashChecker(digests)
     state = check.get_state(str(path), None)
     calls = []
     real = checker.file_digest
@@ -29,10 +29,10 @@ def test_touched_identical_file_is_hashed_once(tmp_path, monkeypatch):
     assert len(calls) == 1
 
 
-def test_changed_content_same_size_and_new_size(tmp_path):
+def test_changed_content_same_size_and_new_size(tmp_path, digests):
     path = tmp_path / "f.txt"
     path.write_text("aaaa")
-    check = checker.XXHashChecker()
+    check = checker.XXHashChecker(digests)
     state = check.get_state(str(path), None)
     path.write_text("bbbb")
     os.utime(path, ns=(1, 10**18))
@@ -41,26 +41,27 @@ def test_changed_content_same_size_and_new_size(tmp_path):
     assert check.check_modified(str(path), os.stat(path), state)
 
 
-def test_backend_round_trip_and_digest_table(tmp_path):
+def test_backend_round_trip_and_digest_table(tmp_path, digests):
     name = str(tmp_path / "doit.db")
-    db = ConductorDB(name)
+    db = ConductorDB(name, digests=digests)
     db.set("t", "deps:", ["a"])
-    checker.DIGESTS["a"] = (1.0, 2, "ff")
-    checker.DIGESTS_DIRTY = True
+    digests.entries["a"] = (1.0, 2, "ff")
+    digests.dirty = True
     db.dump()
-    checker.DIGESTS.clear()
-    again = ConductorDB(name)
+    assert not digests.dirty
+    loaded = checker.DigestTable()
+    again = ConductorDB(name, digests=loaded)
     assert again.get("t", "deps:") == ["a"] and again.in_("t")
-    assert checker.DIGESTS["a"] == (1.0, 2, "ff")
+    assert loaded.entries["a"] == (1.0, 2, "ff")
 
 
-def test_unchanged_db_is_not_rewritten(tmp_path):
+def test_unchanged_db_is_not_rewritten(tmp_path, digests):
     name = tmp_path / "doit.db"
-    db = ConductorDB(str(name))
+    db = ConductorDB(str(name), digests=digests)
     db.set("t", "x", 1)
     db.dump()
     os.utime(name, ns=(1, 1))
-    ConductorDB(str(name)).dump()
+    ConductorDB(str(name), digests=digests).dump()
     assert name.stat().st_mtime_ns == 1
 
 
@@ -70,21 +71,21 @@ def flip_last_payload_byte(raw: bytes) -> bytes:
 
 @pytest.mark.parametrize("damage", [lambda b: b[: len(b) // 2], flip_last_payload_byte,
                                     lambda b: b"garbage", lambda b: b""])
-def test_corrupt_db_is_quarantined_not_used(tmp_path, capsys, damage):
+def test_corrupt_db_is_quarantined_not_used(tmp_path, capsys, damage, digests):
     name = tmp_path / "doit.db"
-    db = ConductorDB(str(name))
+    db = ConductorDB(str(name), digests=digests)
     db.set("t", "x", 1)
     db.dump()
     name.write_bytes(damage(name.read_bytes()))
-    fresh = ConductorDB(str(name))
+    fresh = ConductorDB(str(name), digests=digests)
     assert not fresh.in_("t")
     assert (tmp_path / "doit.db.corrupt").exists()
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unreadable dependency DB" in err and "every task will re-run" in err
 
 
-def test_a_db_of_the_previous_format_is_set_aside_with_its_reason(tmp_path, capsys):
+def test_a_db_of_the_previous_format_is_set_aside_with_its_reason(tmp_path, capsys, digests):
     name = tmp_path / "doit.db"
     name.write_bytes(b"conductor-db 1 0123\n{}")
-    assert not ConductorDB(str(name)).in_("t")
+    assert not ConductorDB(str(name), digests=digests).in_("t")
     assert "written by an older doit-conductor" in capsys.readouterr().err

@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 
-from tests.profiling.conftest import by_name, child_env, default_sigint
+from tests.profiling.conftest import by_name
+from tests.support.doit import spawn_doit
 from doit_conductor.profiling import store
-from test_profiling_trace import assert_valid_trace
+from tests.profiling.test_profiling_trace import assert_valid_trace
 
 # An ordinary doit project that knows nothing of doit-conductor but for one
 # task that reports its own counters.
@@ -209,9 +209,7 @@ def test_keep_runs_from_pyproject(dodo_project):
 
 
 def _start(dodo_project, *args):
-    return subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=dodo_project.path,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=child_env(), preexec_fn=default_sigint)
+    return spawn_doit(dodo_project.path, *args, stderr=subprocess.STDOUT)
 
 
 def _wait_for_records(dodo_project, count, timeout=30.0):
@@ -225,9 +223,18 @@ def _wait_for_records(dodo_project, count, timeout=30.0):
     raise AssertionError("the run never recorded its first task")
 
 
+def _wait_for_file(path, timeout=30.0):
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path.name} never appeared")
+        time.sleep(0.02)
+
+
 SLOW_DODO = '''
     import time
     def nap():
+        open("slow-started", "w").close()
         time.sleep(60)
     def task_quick():
         return {"actions": ["true"]}
@@ -281,7 +288,7 @@ def test_interrupted_run_says_so(dodo_project):
     process = _start(dodo_project, "--reporter", "conductor")
     try:
         run_dir = _wait_for_records(dodo_project, 1)
-        time.sleep(0.3)  # let `slow` start
+        _wait_for_file(dodo_project.path / "slow-started")
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=30)
     finally:

@@ -1,6 +1,7 @@
 """The probe in this process, and in a fresh interpreter where history matters."""
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import subprocess
@@ -35,6 +36,7 @@ def test_in_process_allocation_is_the_task_peak_then_resets():
     assert small.peak_rss_bytes < 2 * MB  # not the 60 MB high-water mark
 
 
+@pytest.mark.slow
 @linux_proc
 def test_child_peak_cpu_and_io_through_subprocess(tmp_path):
     code = ("b = bytearray(120 * 1024 * 1024); b[::4096] = bytes(len(b) // 4096)\n"
@@ -50,6 +52,7 @@ def test_child_peak_cpu_and_io_through_subprocess(tmp_path):
     assert _near(measured.io_write_bytes, 8 * MB)
 
 
+@pytest.mark.slow
 @linux_proc
 def test_child_reaped_by_poll_is_seen():
     started = probe.start()
@@ -61,6 +64,7 @@ def test_child_reaped_by_poll_is_seen():
     assert measured.peak_rss_children_bytes > 90 * MB
 
 
+@pytest.mark.slow
 @linux_proc
 def test_child_reaped_behind_popens_back_counts_when_it_sets_a_record():
     script = textwrap.dedent(f"""
@@ -73,7 +77,7 @@ def test_child_reaped_behind_popens_back_counts_when_it_sets_a_record():
     """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
-    children, peak = eval(out)
+    children, peak = json.loads(out)
     assert _near(children, 110 * MB) and peak == children
 
 

@@ -116,6 +116,10 @@ def test_keep_runs_setting(tmp_path):
     assert store.keep_runs_setting(tmp_path) == store.DEFAULT_KEEP_RUNS
     (tmp_path / "pyproject.toml").write_text("not [ toml")
     assert store.keep_runs_setting(tmp_path) == store.DEFAULT_KEEP_RUNS
+    # one policy with load-config: a config that does not validate means the defaults
+    (tmp_path / "pyproject.toml").write_text("[tool.conductor]\nline_lenght = 88\n"
+                                             "[tool.conductor.metrics]\nkeep_runs = 7\n")
+    assert store.keep_runs_setting(tmp_path) == store.DEFAULT_KEEP_RUNS
 
 
 def test_promote_baseline_copies_and_replaces(tmp_path):

@@ -3,8 +3,6 @@ optionally with a generated pattern library, driven through the real `doit`."""
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -13,81 +11,38 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import Project, copy_project
+from tests.support.doit import child_env, run_doit, spawn_doit
 from doit_conductor.profiling import store
 
 N_PATTERNS = 300
 REPO = Path(__file__).resolve().parents[2]
 
 
-def write_patterns(patterns_dir: Path, count: int) -> None:
-    """`count` entity and enum patterns modelled on patterns/*.yaml: every third an
-    enum, each entity after the first three referencing the entity three before."""
-    shutil.rmtree(patterns_dir, ignore_errors=True)
-    patterns_dir.mkdir(parents=True)
-    for i in range(count):
-        if i % 3 == 2:
-            name = f"state_{i:04d}"
-            text = (f"name: {name}\nkind: enum\ndescription: States of thing {i}\n"
-                    f"params:\n  values: [NEW, ACTIVE, DONE_{i}]\n  default: NEW\n")
-        else:
-            name = f"thing_{i:04d}"
-            parent = f"thing_{i - 3:04d}" if i >= 3 else None
-            text = (f"name: {name}\nkind: entity\ndescription: Thing number {i}\n"
-                    + (f"depends_on: [{parent}]\n" if parent else "")
-                    + "params:\n  primary_key: id\n  fields:\n"
-                    "    - {name: id, type: int}\n"
-                    "    - {name: title, type: str, max_length: 80}\n"
-                    "    - {name: price, type: float, required: false}\n"
-                    + (f"    - {{name: parent_id, type: int, references: {parent}}}\n"
-                       if parent else ""))
-        (patterns_dir / f"{name}.yaml").write_text(text)
-
-
 def make_workspace(target: Path, patterns: int | None = None) -> Project:
     """A copy of the project; with `patterns`, a library of that size from the
-    benchmark workload generator (benchmarks/workload.py), or generated here if that
-    is not available."""
-    if patterns is not None and (REPO / "benchmarks" / "workload.py").exists():
-        result = subprocess.run([sys.executable, "-m", "benchmarks.workload", str(target),
-                                 "--patterns", str(patterns)],
-                                capture_output=True, text=True, cwd=REPO)
-        if result.returncode == 0 and len(list((target / "patterns").glob("*.yaml"))) == patterns:
-            return Project(target)
-        shutil.rmtree(target, ignore_errors=True)
-    project = copy_project(target)
-    if patterns is not None:
-        write_patterns(target / "patterns", patterns)
-    return project
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-    for key in ("CONDUCTOR_LOCK_WAIT", "CONDUCTOR_LOCK_TIMEOUT"):
-        env.pop(key, None)
-    env.update(extra)
-    return env
-
-
-def _child_setup() -> None:
-    # A process group of its own (Ctrl-C reaches doit and its workers, as
-    # from a terminal) and the usual SIGINT handling even if we were started
-    # with it ignored.
-    os.setsid()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    benchmark workload generator (benchmarks/workload.py).  A generator that
+    fails fails the test, with its stderr: a workspace silently built some
+    other way would test something else."""
+    if patterns is None:
+        return copy_project(target)
+    result = subprocess.run([sys.executable, "-m", "benchmarks.workload", str(target),
+                             "--patterns", str(patterns)],
+                            capture_output=True, text=True, cwd=REPO)
+    made = len(list((target / "patterns").glob("*.yaml")))
+    if result.returncode != 0 or made != patterns:
+        raise AssertionError(f"benchmarks.workload exited {result.returncode} with {made} of "
+                             f"{patterns} patterns:\n{result.stderr}")
+    return Project(target)
 
 
 def spawn(project: Project, *args: str, env: dict | None = None) -> subprocess.Popen:
-    """Start the real `doit` in the background."""
-    return subprocess.Popen([sys.executable, "-m", "doit", *args], cwd=project.root,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=env or child_env(), preexec_fn=_child_setup)
+    """Start the real `doit` in the background, in a process group of its own."""
+    return spawn_doit(project.root, *args, env=env)
 
 
 def run(project: Project, *args: str, timeout: float = 300, **extra_env: str
         ) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "doit", *args], cwd=project.root,
-                          capture_output=True, text=True, timeout=timeout,
-                          env=child_env(**extra_env))
+    return run_doit(project.root, *args, timeout=timeout, env=child_env(**extra_env))
 
 
 def kill_group(process: subprocess.Popen, sig: int) -> None:

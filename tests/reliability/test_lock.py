@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -140,20 +142,33 @@ def test_environment_overrides_the_config(tmp_path, monkeypatch):
         lock.effective_settings(tmp_path)
 
 
+FORKING_HOLDER = """
+import os, signal, sys
+from doit_conductor.config import LockSettings
+from doit_conductor.incremental import lock
+held = lock.RunLock(sys.argv[1], LockSettings())
+held.acquire()
+ready, child_ready = os.pipe()
+if os.fork() == 0:  # the child outlives the parent's hold, as an orphaned worker would
+    os.write(child_ready, b"x")  # fork's after-in-child hooks have run
+    signal.pause()
+    os._exit(0)
+os.read(ready, 1)
+held.release()
+print("released", flush=True)
+signal.pause()
+"""
+
+
 def test_forked_children_do_not_keep_the_lock(tmp_path):
+    # The fork happens in a child interpreter (its own process group), not in
+    # pytest's process.
     path = tmp_path / "lock"
-    held = lock.RunLock(path, LockSettings())
-    held.acquire()
-    ready, child_ready = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child outlives the parent's hold, as an orphaned worker would
-        os.write(child_ready, b"x")  # fork's after-in-child hooks have run
-        signal.pause()
-        os._exit(0)
+    holder = subprocess.Popen([sys.executable, "-c", FORKING_HOLDER, str(path)],
+                              stdout=subprocess.PIPE, text=True, start_new_session=True)
     try:
-        assert os.read(ready, 1) == b"x"
-        held.release()
+        assert holder.stdout.readline() == "released\n"
         lock.RunLock(path, LockSettings(wait=False)).acquire()  # free although the child lives
     finally:
-        os.kill(pid, signal.SIGKILL)
-        os.waitpid(pid, 0)
+        kill_group(holder, signal.SIGKILL)
+        holder.communicate()

@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
-from report_records import summary, write_run
+from tests.support.records import summary, write_run
 
 from doit_conductor.profiling.records import TaskRecord
 

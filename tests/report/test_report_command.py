@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from report_records import record, summary, write_run
+from tests.support.doit import run_doit
+from tests.support.records import record, summary, write_run
 
 from doit_conductor.profiling.records import FAILED, UP_TO_DATE
 from doit_conductor.profiling.store import metrics_root
@@ -36,8 +36,7 @@ SLOWER = [replace(r, wall_s=0.75, end=r.start + 0.75) if r.name == "render" else
 
 
 def profile_report(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "doit", "profile-report", *args], cwd=project,
-                          capture_output=True, text=True, timeout=120)
+    return run_doit(project, "profile-report", *args, timeout=120)
 
 
 def assert_user_error(result: subprocess.CompletedProcess, *words: str) -> None:
@@ -71,8 +70,7 @@ def test_project_directory_option(project, tmp_path_factory):
         assert result.returncode == 0, result.stderr
         assert f"Run {RUN2}" in result.stdout
     # doit's own loader option before the command name means the same.
-    before = subprocess.run([sys.executable, "-m", "doit", "-d", str(project), "profile-report"],
-                            cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    before = run_doit(elsewhere, "-d", str(project), "profile-report", timeout=120)
     assert before.returncode == 0, before.stderr
     assert f"Run {RUN2}" in before.stdout
 

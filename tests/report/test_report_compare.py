@@ -1,7 +1,7 @@
 """Regression detection with and without the noise floor; history and counters."""
 from __future__ import annotations
 
-from report_records import record
+from tests.support.records import record
 
 from doit_conductor.profiling.records import FAILED, UP_TO_DATE
 from doit_conductor.report.compare import compare_runs

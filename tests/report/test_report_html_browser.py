@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from report_records import record, summary, write_run
+from tests.support.records import record, summary, write_run
 
 from doit_conductor.profiling.records import FAILED, UP_TO_DATE
 

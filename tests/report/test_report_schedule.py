@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pytest
-from report_records import record
+from tests.support.records import record
 
 from doit_conductor.profiling.records import UP_TO_DATE
 from doit_conductor.report.dag import build_graph, cpm_timings, critical_path

@@ -136,6 +136,7 @@ def write_package(root, modules: dict[str, str]) -> list[str]:
     return [str(package / f"{name}.py") for name in sorted(modules)]
 
 
+@pytest.mark.slow
 def test_probe_imports_each_module_alone_and_names_the_failing_line(tmp_path):
     files = write_package(tmp_path, {
         "good": "VALUE = 1\n",
@@ -152,6 +153,7 @@ def test_probe_imports_each_module_alone_and_names_the_failing_line(tmp_path):
     assert "RuntimeError: boom" in error.message and "1 more module" in error.message
 
 
+@pytest.mark.slow
 def test_probe_runs_tests_and_names_the_failing_test(tmp_path):
     write_package(tmp_path, {"m": "def double(x):\n    return x * 2\n"})
     tests = tmp_path / "tests"

@@ -1,0 +1,37 @@
+"""Importing the plugin (every module) and this repository's workflow does nothing
+a foreign project or a test could observe: no fork hook, no read of pyproject.toml."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.projects import REPO
+
+PROBE = """
+import importlib, json, os, pkgutil, sys
+hooks = []
+register = os.register_at_fork
+def spy(**callbacks):
+    hooks.extend(f"{f.__module__}.{f.__qualname__}" for f in callbacks.values())
+    return register(**callbacks)
+os.register_at_fork = spy
+reads = []
+sys.addaudithook(lambda event, args: reads.append(str(args[0]))
+                 if event == "open" and "pyproject" in str(args[0]) else None)
+import doit_conductor
+for module in pkgutil.walk_packages(doit_conductor.__path__, "doit_conductor."):
+    importlib.import_module(module.name)
+import tasks.workflow
+print(json.dumps({"hooks": [h for h in hooks if h.startswith(("doit_conductor", "tasks"))],
+                  "reads": reads}))
+"""
+
+
+@pytest.mark.slow
+def test_importing_registers_no_fork_hook_and_reads_no_config():
+    result = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert json.loads(result.stdout) == {"hooks": [], "reads": []}
