@@ -29,6 +29,26 @@ class LockSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionCacheSettings:
+    """`[tool.conductor.cache]`: the content-addressed action cache (doit_conductor.scale).
+
+    Off unless enabled here or a run passes `--cache`: every entry duplicates a
+    task's outputs, which a single-machine build rarely wants to pay for."""
+
+    enabled: bool = False
+    url: str = ""              # fsspec URL or project-relative dir; "" = .conductor/cache/actions
+    max_bytes: int = 1 << 30   # `doit cache-gc` bound for a local store
+    max_age_days: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DaskSettings:
+    """`[tool.conductor.dask]`: where `--executor dask` sends tasks."""
+
+    scheduler: str = ""        # tcp://HOST:PORT; "" = a LocalCluster for the run
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Validated workflow settings (paths are relative to the project root)."""
 
@@ -43,13 +63,15 @@ class Config:
     template_cache: CacheLimits = field(default_factory=CacheLimits)
     keep_runs: int = 50
     lock: LockSettings = field(default_factory=LockSettings)
+    cache: ActionCacheSettings = field(default_factory=ActionCacheSettings)
+    dask: DaskSettings = field(default_factory=DaskSettings)
 
 
 _SCALARS: dict[str, type] = {
     "patterns_dir": str, "templates_dir": str, "output_dir": str,
     "line_length": int, "sandbox": bool, "package_version": str,
 }
-_TABLES = ("validators", "checks", "template_cache", "metrics", "lock")
+_TABLES = ("validators", "checks", "template_cache", "metrics", "lock", "cache", "dask")
 
 
 def load_config(root: str | Path = ".") -> Config:
@@ -98,6 +120,10 @@ def parse_config(section: dict, text: str = "") -> Config:
     if "keep_runs" in metrics:
         values["keep_runs"] = metrics["keep_runs"]
     values["lock"] = LockSettings(**_typed(section, "lock", {"wait": bool, "timeout_s": float}, fail))
+    values["cache"] = ActionCacheSettings(**_typed(
+        section, "cache", {"enabled": bool, "url": str, "max_bytes": int,
+                           "max_age_days": float}, fail))
+    values["dask"] = DaskSettings(**_typed(section, "dask", {"scheduler": str}, fail))
     config = Config(**values)
     if config.line_length < 20:
         raise fail("line_length", "'line_length' must be at least 20")
@@ -117,6 +143,8 @@ def config_from_json(data: dict) -> Config:
     data.pop("state_version", None)
     data["template_cache"] = CacheLimits(**data["template_cache"])
     data["lock"] = LockSettings(**data["lock"])
+    data["cache"] = ActionCacheSettings(**data.get("cache", {}))
+    data["dask"] = DaskSettings(**data.get("dask", {}))
     return Config(**data)
 
 
