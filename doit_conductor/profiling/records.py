@@ -22,7 +22,8 @@ UP_TO_DATE = "up-to-date"
 FAILED = "failed"
 IGNORED = "ignored"
 NOT_RUN = "not-run"
-STATUSES = (RAN, UP_TO_DATE, FAILED, IGNORED, NOT_RUN)
+CACHED = "cached"   # not run: its targets were restored from the action cache
+STATUSES = (RAN, UP_TO_DATE, FAILED, IGNORED, NOT_RUN, CACHED)
 
 
 class RecordError(ValueError):

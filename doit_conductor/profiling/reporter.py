@@ -32,10 +32,12 @@ from doit.reporter import ConsoleReporter
 from doit_conductor.profiling import progress, store
 from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
 from doit_conductor.profiling.records import (
-    FAILED, IGNORED, NOT_RUN, RAN, STATUSES, UP_TO_DATE, RunSummary, TaskRecord)
+    CACHED, FAILED, IGNORED, NOT_RUN, RAN, STATUSES, UP_TO_DATE, RunSummary, TaskRecord)
 from doit_conductor.profiling.runner import SERIAL
 
 BY_REPORTER_CLOCK = "reporter-clock"
+# set on a task restored from the action cache (doit_conductor.scale.cached_execution)
+_CACHED_ATTRIBUTE = "conductor_cached"
 _ERROR_LIMIT = 4000  # characters of a failure kept in its record
 _INTERRUPTED = "interrupted before it finished"
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
@@ -111,7 +113,7 @@ class ConductorReporter(ConsoleReporter):
 
     def add_success(self, task):
         super().add_success(task)
-        self._finish(task, RAN)
+        self._finish(task, CACHED if getattr(task, _CACHED_ATTRIBUTE, False) else RAN)
 
     def add_failure(self, task, fail: BaseFail):
         if is_user_error(fail):
@@ -200,6 +202,7 @@ class ConductorReporter(ConsoleReporter):
             # Quick tasks hid the last lines: say where the run ended.
             self.write(progress.final_line(len(self._progress.done), self._progress.total,
                                            time.monotonic() - self._start_mono) + "\n")
+        self._write_cache_line()
         super().complete_run()
         if self._writer is None or self._summary is None:
             return
@@ -211,6 +214,17 @@ class ConductorReporter(ConsoleReporter):
             self._writer.finish(summary, chrome_trace(summary, tuple(self._records.values())))
         except OSError as exc:
             sys.stderr.write(f"WARNING: conductor reporter: metrics not finished: {exc}\n")
+
+
+    def _write_cache_line(self) -> None:
+        # Only runs that consulted the action cache have its counters.
+        if not any(r.counters.get("action_cache_hits") or r.counters.get("action_cache_misses")
+                   for r in self._records.values()):
+            return
+        from doit_conductor.scale.cache_summary import cache_totals, summary_line
+        line = summary_line(cache_totals(r.counters for r in self._records.values()))
+        if line:
+            self.write(line + "\n")
 
 
 def is_user_error(fail: BaseFail) -> bool:

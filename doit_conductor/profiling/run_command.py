@@ -22,6 +22,7 @@ from doit.cmd_run import Run
 
 from doit_conductor.errors import UserError
 from doit_conductor.profiling import runner as probed
+from doit_conductor.scale import run_options
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
@@ -31,21 +32,28 @@ class ProfilingRun(Run):
     """doit's `run`, plus per-task measurement for reporters that want it."""
 
     name = "run"
+    # doit's options plus --cache/--executor/--scheduler/--ship, inert unless given
+    # (or set in a doit-conductor project's [tool.conductor]): doit_conductor.scale.
+    cmd_options = Run.cmd_options + run_options.CMD_OPTIONS
 
-    # Same signature as Run._execute: doit passes options by these names.
+    # Same signature as Run._execute (doit passes options by these names), plus ours.
     def _execute(self, outfile,
                  verbosity=None, always=False, continue_=False,
                  reporter='console', num_process=0, par_type='process',
                  single=False, auto_delayed_regex=False, force_verbosity=False,
-                 failure_verbosity=0, pdb=False):
+                 failure_verbosity=0, pdb=False,
+                 cache="", executor=run_options.LOCAL, scheduler="", ship=False):
         options = dict(verbosity=verbosity, always=always, continue_=continue_,
                        reporter=reporter, num_process=num_process, par_type=par_type,
                        single=single, auto_delayed_regex=auto_delayed_regex,
                        force_verbosity=force_verbosity,
                        failure_verbosity=failure_verbosity, pdb=pdb)
-        if not self._wants_probe(reporter):
+        params = getattr(self, "_params", None) or {}
+        scale = run_options.resolve(cache, executor, scheduler, ship,
+                                    params.get("backend") == "conductor", os.getcwd())
+        if not scale.active and not self._wants_probe(reporter):
             return super()._execute(outfile, **options)
-        with probed_runners():
+        with probed_runners(), activated_cache(scale.cache_url):
             return super()._execute(outfile, **options)
 
     def _wants_probe(self, reporter: object) -> bool:
@@ -93,6 +101,20 @@ class ProfilingRun(Run):
             return contextlib.nullcontext()
         from doit_conductor.incremental import lock
         return lock.run_lock(os.getcwd(), os.path.dirname(params["dep_file"]) or ".")
+
+
+@contextlib.contextmanager
+def activated_cache(url: str | None) -> Iterator[None]:
+    """The action cache at `url` (None: none) for the block's task executions."""
+    if url is None:
+        yield
+        return
+    from doit_conductor.scale import cached_execution
+    cached_execution.activate(url)
+    try:
+        yield
+    finally:
+        cached_execution.activate(None)
 
 
 @contextlib.contextmanager

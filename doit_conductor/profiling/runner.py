@@ -40,13 +40,22 @@ class _ProbedMixin:
         started = probe.start(thread_mode=self.mode == THREAD)
         failure = None
         try:
-            failure = super().execute_task(task)
+            failure = self._execute_or_restore(task)
         finally:
             # Stop even when doit itself raises, so the next task's probe
             # starts clean; the measurement is only kept for a real result.
             measurement = probe.stop(started, failed=failure is not None)
         setattr(task, probe.TASK_ATTRIBUTE, measurement)
         return failure
+
+    def _execute_or_restore(self, task):
+        # The action cache (doit_conductor.scale) is consulted only when the run
+        # activated one; otherwise this is doit's execute_task.
+        from doit_conductor.scale import cached_execution
+        if cached_execution.active_store() is None:
+            return super().execute_task(task)
+        return cached_execution.execute(task, lambda: super(_ProbedMixin, self).execute_task(task),
+                                        lambda: self.reporter.execute_task(task))
 
 
 class ProbedRunner(_ProbedMixin, Runner):
