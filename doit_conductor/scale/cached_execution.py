@@ -31,6 +31,7 @@ MISSES = "action_cache_misses"
 BYTES_READ = "action_cache_bytes_read"
 BYTES_WRITTEN = "action_cache_bytes_written"
 SAVED_PREFIX = "cached:"
+_KEY_ATTRIBUTE = "conductor_cache_key"   # the key of a miss, for storing its result
 
 _store: ActionStore | None = None
 
@@ -49,28 +50,44 @@ def execute(task, run: Callable[[], object], announce: Callable[[], None]) -> ob
     """`run()`'s failure (None on success), or None after restoring a hit.
 
     `announce` tells the reporter the task starts, which `run` does itself."""
+    if try_restore(task, announce):
+        return None
+    failure = run()
+    if failure is None:
+        store_result(task)
+    return failure
+
+
+def try_restore(task, announce: Callable[[], None] = lambda: None) -> bool:
+    """Restore `task` from the active store if it opts in and has an entry;
+    otherwise count a miss (for an opted-in task) and return False."""
     store, spec = _store, spec_of(task) if _store is not None else None
     if store is None or spec is None:
-        return run()
+        return False
     try:
         key = task_key(task, spec)
     except OSError:
-        return run()   # a missing file_dep: doit's own run reports it
+        return False   # a missing file_dep: doit's own run reports it
     entry = lookup(store, key, task.name)
-    if entry is not None and set(entry.files) == set(task.targets):
-        announce()
-        restore(entry, spec)
-        counters.add(HITS)
-        for name, value in entry.counters.items():
-            if not name.startswith(("action_cache_", SAVED_PREFIX)):
-                counters.add(SAVED_PREFIX + name, value)
-        setattr(task, CACHED_ATTRIBUTE, True)
-        return None
-    counters.add(MISSES)
-    failure = run()
-    if failure is None:
-        save(store, key, task)
-    return failure
+    if entry is None or set(entry.files) != set(task.targets):
+        counters.add(MISSES)
+        setattr(task, _KEY_ATTRIBUTE, key)
+        return False
+    announce()
+    restore(entry, spec)
+    counters.add(HITS)
+    for name, value in entry.counters.items():
+        if not name.startswith(("action_cache_", SAVED_PREFIX)):
+            counters.add(SAVED_PREFIX + name, value)
+    setattr(task, CACHED_ATTRIBUTE, True)
+    return True
+
+
+def store_result(task, task_counters: dict[str, float] | None = None) -> None:
+    """After a successful run of a task that missed: store its targets."""
+    key = getattr(task, _KEY_ATTRIBUTE, None)
+    if _store is not None and key is not None:
+        save(_store, key, task, task_counters)
 
 
 def lookup(store: ActionStore, key: str, task_name: str) -> cache_entry.CacheEntry | None:
@@ -108,15 +125,17 @@ def restore(entry: cache_entry.CacheEntry, spec: CacheSpec) -> None:
         write_if_changed(path, data)
 
 
-def save(store: ActionStore, key: str, task) -> None:
-    """Store the task's targets under `key`; a store that fails is a warning."""
+def save(store: ActionStore, key: str, task, task_counters: dict[str, float] | None = None) -> None:
+    """Store the task's targets under `key` with its counters (by default this
+    process's, for a task measured here); a store that fails is a warning."""
     files = {}
     for target in task.targets:
         path = Path(target)
         if not path.is_file():
             return   # a directory or missing target: nothing exact to store
         files[target] = read_bytes(path)
-    data = cache_entry.encode(cache_entry.CacheEntry(key, files, counters.snapshot()))
+    data = cache_entry.encode(cache_entry.CacheEntry(
+        key, files, counters.snapshot() if task_counters is None else task_counters))
     try:
         if store.put(key, data):
             counters.add(BYTES_WRITTEN, len(data))
