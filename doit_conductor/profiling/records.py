@@ -61,6 +61,10 @@ class TaskRecord:
     # does not include, and the largest peak of a child process of the task.
     rss_base_bytes: int | None = None
     peak_rss_children_bytes: int | None = None
+    # Where it ran: the worker process's id, and its host when that is not the
+    # run's own (a Dask worker; see doit_conductor.scale).
+    pid: int | None = None
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,6 +38,9 @@ from doit_conductor.profiling.runner import SERIAL
 BY_REPORTER_CLOCK = "reporter-clock"
 # set on a task restored from the action cache (doit_conductor.scale.cached_execution)
 _CACHED_ATTRIBUTE = "conductor_cached"
+# set on a task run by a Dask worker (doit_conductor.scale.dask_job)
+_HOST_ATTRIBUTE = "conductor_worker_host"
+_PROCESS_PROBES = ("proc+rusage", "rusage")   # worker_key is then a pid
 _ERROR_LIMIT = 4000  # characters of a failure kept in its record
 _INTERRUPTED = "interrupted before it finished"
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
@@ -260,7 +263,9 @@ def task_record(task, status: str, measurement: Measurement | None,
         io_write_bytes=m.io_write_bytes, worker=worker, exit_status=m.exit_status,
         task_dep=deps, file_dep=file_dep, counters=dict(m.counters),
         measured_by=m.measured_by, error=error, rss_base_bytes=m.rss_base_bytes,
-        peak_rss_children_bytes=m.peak_rss_children_bytes)
+        peak_rss_children_bytes=m.peak_rss_children_bytes,
+        pid=m.worker_key if m.measured_by in _PROCESS_PROBES else None,
+        host=getattr(task, _HOST_ATTRIBUTE, None))
 
 
 def final_summary(initial: RunSummary, records: tuple[TaskRecord, ...], end: float,

@@ -54,6 +54,12 @@ class ProfilingRun(Run):
         if not scale.active and not self._wants_probe(reporter):
             return super()._execute(outfile, **options)
         with probed_runners(), activated_cache(scale.cache_url):
+            if scale.executor == run_options.DASK:
+                # doit picks MRunner for -n N in process mode: that name is the hook
+                from doit_conductor.scale import dask_runner
+                cmd_run.MRunner = dask_runner.configured(scale.scheduler, scale.ship)
+                options.update(num_process=num_process or os.cpu_count() or 1,
+                               par_type="process")
             return super()._execute(outfile, **options)
 
     def _wants_probe(self, reporter: object) -> bool:
