@@ -147,6 +147,14 @@ _CODEGEN_CODE = ["doit_conductor.codegen", "tasks.steps.codegen"]
 _CODEGEN_LIBRARIES = ["jinja2", "markupsafe", "pyyaml"]
 
 
+def _shippable(name: str) -> dict:
+    """What `codegen:<name>` reads beyond its file_dep, for `--executor dask --ship`
+    (doit_conductor.scale.dask_runner): the validated index, the templates and its
+    previous fragment; its template bytecode cache stays on the worker."""
+    return {"inputs": [layout.PATTERNS, CONFIG.templates_dir, _fragment(name)],
+            "scratch_ok": [f"{layout.CACHE}/templates"]}
+
+
 def _cacheable(name: str, settings: dict) -> dict:
     """The action-cache declaration of `codegen:<name>` (used only when a run
     enables the cache)."""
@@ -185,7 +193,8 @@ def task_codegen():
                          template_set_file(entry["templates"])],
             "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
             "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
-            "meta": {"conductor_cache": _cacheable(entry["name"], settings)},
+            "meta": {"conductor_cache": _cacheable(entry["name"], settings),
+                     "conductor_ship": _shippable(entry["name"])},
             "clean": True,
         }
     # doit drops a group task's own actions, so the closing step is a sub-task
