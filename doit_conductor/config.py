@@ -46,6 +46,7 @@ class DaskSettings:
     """`[tool.conductor.dask]`: where `--executor dask` sends tasks."""
 
     scheduler: str = ""        # tcp://HOST:PORT; "" = a LocalCluster for the run
+    connect_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,7 +124,8 @@ def parse_config(section: dict, text: str = "") -> Config:
     values["cache"] = ActionCacheSettings(**_typed(
         section, "cache", {"enabled": bool, "url": str, "max_bytes": int,
                            "max_age_days": float}, fail))
-    values["dask"] = DaskSettings(**_typed(section, "dask", {"scheduler": str}, fail))
+    values["dask"] = DaskSettings(**_typed(section, "dask", {"scheduler": str,
+                                                           "connect_timeout_s": float}, fail))
     config = Config(**values)
     if config.line_length < 20:
         raise fail("line_length", "'line_length' must be at least 20")

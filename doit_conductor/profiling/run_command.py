@@ -57,7 +57,8 @@ class ProfilingRun(Run):
             if scale.executor == run_options.DASK:
                 # doit picks MRunner for -n N in process mode: that name is the hook
                 from doit_conductor.scale import dask_runner
-                cmd_run.MRunner = dask_runner.configured(scale.scheduler, scale.ship)
+                cmd_run.MRunner = dask_runner.configured(scale.scheduler, scale.ship,
+                                                         scale.connect_timeout_s)
                 options.update(num_process=num_process or os.cpu_count() or 1,
                                par_type="process")
             return super()._execute(outfile, **options)

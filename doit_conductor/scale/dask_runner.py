@@ -31,7 +31,6 @@ from doit_conductor.scale.action_key import spec_of
 
 DASK = "dask"
 SHIP_META = "conductor_ship"   # {"inputs": [...files or dirs...], "scratch_ok": [...dirs...]}
-CONNECT_TIMEOUT_S = 10
 
 
 class DaskRunner(MRunner):
@@ -40,6 +39,7 @@ class DaskRunner(MRunner):
     mode = DASK
     scheduler = ""   # set by `configured` before doit instantiates the runner
     ship = False
+    connect_timeout_s = 10.0
 
     def __init__(self, dep_manager, reporter, continue_=False, always_execute=False,
                  stream=None, num_process=1):
@@ -49,10 +49,12 @@ class DaskRunner(MRunner):
         set_run_shape = getattr(reporter, "set_run_shape", None)
         if set_run_shape is not None:
             set_run_shape(self.mode, self.num_process)
-        self._cluster, self._client = connect(self.scheduler, self.num_process)
+        self._cluster, self._client = connect(self.scheduler, self.num_process,
+                                              self.connect_timeout_s)
         self._root = os.getcwd()
         self._import_paths = (self._root,)
         self._by_value_registered = False
+        self._before: dict[str, dict[str, tuple[int, int] | None]] = {}
 
     # -- dispatch ----------------------------------------------------------
 
@@ -142,6 +144,8 @@ class DaskRunner(MRunner):
             workspace = self._shipped(task, workspace)
         future = self._client.submit(dask_job.run_task, JobTask(task).task_pickle, workspace,
                                      key=f"doit-{task.name}-{os.urandom(4).hex()}", pure=False)
+        if not self.ship:
+            self._before[task.name] = _target_states(task.targets)
         pending[future] = node
         in_flight.add(future)
 
@@ -150,9 +154,12 @@ class DaskRunner(MRunner):
         try:
             outcome: dask_job.JobResult = future.result()
         except Exception as exc:   # the worker died (KilledWorker), or the job could not run
+            removed = _remove_changed(task.targets, self._before.pop(task.name, {}))
+            note = f"; removed its unfinished targets {', '.join(removed)}" if removed else ""
             self.process_task_result(node, TaskError(
-                f"Dask could not run '{task.name}': {type(exc).__name__}: {exc}"))
+                f"Dask could not run '{task.name}': {type(exc).__name__}: {exc}{note}"))
             return
+        self._before.pop(task.name, None)
         result = outcome.result
         failure = result.get("failure")
         if failure is None and outcome.targets:
@@ -237,6 +244,29 @@ class DaskRunner(MRunner):
 _MISS_COUNTERS = "conductor_cache_miss_counters"
 
 
+def _target_states(targets) -> dict[str, tuple[int, int] | None]:
+    """(mtime_ns, size) of each target before a task is sent (None: absent)."""
+    states = {}
+    for target in targets:
+        try:
+            info = os.stat(target)
+            states[target] = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            states[target] = None
+    return states
+
+
+def _remove_changed(targets, before: dict[str, tuple[int, int] | None]) -> list[str]:
+    """Remove the targets a task lost with its worker changed: a task that writes
+    its files in place may have left half of one (doit re-runs it next time)."""
+    removed = []
+    for target, state in _target_states(targets).items():
+        if state is not None and state != before.get(target):
+            os.unlink(target)
+            removed.append(target)
+    return removed
+
+
 def _files(path: Path) -> list[Path]:
     """The files an input names (a directory: all below it; absent: none, the
     task reports what it misses)."""
@@ -263,7 +293,7 @@ def _write_shipped(targets, task) -> TaskFailed | None:
     return None
 
 
-def connect(scheduler: str, workers: int):
+def connect(scheduler: str, workers: int, timeout_s: float):
     """(cluster or None, client): the scheduler at `scheduler`, or a LocalCluster
     of `workers` single-threaded worker processes.  Unreachable: a UserError."""
     import logging
@@ -271,7 +301,7 @@ def connect(scheduler: str, workers: int):
     from distributed import Client, LocalCluster
     if scheduler:
         try:
-            return None, Client(scheduler, timeout=CONNECT_TIMEOUT_S, set_as_default=False)
+            return None, Client(scheduler, timeout=timeout_s, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise UserError(f"cannot reach the Dask scheduler at {scheduler} "
                             f"({type(exc).__name__}); is `dask scheduler` running?") from None
@@ -280,7 +310,8 @@ def connect(scheduler: str, workers: int):
     return cluster, Client(cluster, set_as_default=False)
 
 
-def configured(scheduler: str, ship: bool) -> type[DaskRunner]:
+def configured(scheduler: str, ship: bool, connect_timeout_s: float) -> type[DaskRunner]:
     """A DaskRunner class bound to this run's scheduler and mode (doit
     instantiates the runner class itself, with doit's arguments only)."""
-    return type("DaskRunner", (DaskRunner,), {"scheduler": scheduler, "ship": ship})
+    return type("DaskRunner", (DaskRunner,), {"scheduler": scheduler, "ship": ship,
+                                              "connect_timeout_s": connect_timeout_s})

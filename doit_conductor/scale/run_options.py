@@ -42,6 +42,7 @@ class ScaleChoice:
     executor: str = LOCAL
     scheduler: str = ""
     ship: bool = False
+    connect_timeout_s: float = 10.0
 
     @property
     def active(self) -> bool:
@@ -66,6 +67,9 @@ def resolve(cache: str, executor: str, scheduler: str, ship: bool,
         url = store_url(url, project_root)
     if executor != DASK and (scheduler or ship):
         raise UserError("--scheduler and --ship need --executor dask")
-    if not scheduler and settings is not None and executor == DASK:
-        scheduler = settings.dask.scheduler
-    return ScaleChoice(url, executor, scheduler, ship)
+    timeout = 10.0
+    if settings is not None:
+        timeout = settings.dask.connect_timeout_s
+        if not scheduler and executor == DASK:
+            scheduler = settings.dask.scheduler
+    return ScaleChoice(url, executor, scheduler, ship, timeout)
