@@ -90,7 +90,8 @@ def build_report(root: Path, options: Options) -> Selection:
     new_ref = options.new or options.run
     run = load(root, new_ref)
     analysis = analyse_run(label(new_ref, run), run.summary, run.tasks,
-                           workers=options.workers, top=options.top)
+                           workers=options.workers, top=options.top,
+                           task_overhead_s=options.task_overhead_s)
     if not options.new:
         return Selection(Report(run=analysis), run)
     old_ref = options.old or default_against(root, new_ref)
