@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.metadata
-import importlib.util
 import json
 import os
 from dataclasses import dataclass
@@ -96,6 +94,7 @@ def code_digest(name: str) -> str:
 
     A module that cannot be found digests as "missing:<name>", so the key still
     changes when it appears."""
+    import importlib.util
     spec = importlib.util.find_spec(name)
     if spec is None or spec.origin is None:
         return f"missing:{name}"
@@ -118,6 +117,7 @@ def library_versions(names: tuple[str, ...]) -> dict[str, str]:
 
 @functools.cache
 def _version(name: str) -> str:
+    import importlib.metadata   # only when a cacheable task runs: not on a no-op doit
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

@@ -107,8 +107,16 @@ def _execute(task) -> tuple[dict, object]:
     return result, failure
 
 
+def inside(relative: str) -> bool:
+    """True for a plain relative path that stays below the directory it is joined to."""
+    parts = Path(relative).parts
+    return bool(parts) and not Path(relative).is_absolute() and ".." not in parts
+
+
 def _materialise(scratch: str, inputs: dict[str, bytes]) -> None:
     for relative, data in inputs.items():
+        if not inside(relative):   # the client refuses these; never write outside scratch
+            raise ValueError(f"--ship: input path {relative!r} leaves the scratch directory")
         path = Path(scratch, relative)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
@@ -133,6 +141,9 @@ def _collect(scratch: str, task, workspace: Workspace):
                               "declare it in targets (or run without --ship)")
     shipped = []
     for target in sorted(declared):
+        if not inside(target):
+            return (), TaskFailed(f"--ship: target '{target}' is outside the project; "
+                                  "run this task without --ship")
         path = Path(scratch, target)
         if not path.is_file():
             return (), TaskFailed(f"--ship: declared target '{target}' was not written")

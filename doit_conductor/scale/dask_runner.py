@@ -130,7 +130,7 @@ class DaskRunner(MRunner):
 
     def _submit(self, node, pending: dict, in_flight) -> None:
         task = node.task
-        if self.ship and SHIP_META not in (task.meta or {}):
+        if self.ship and (SHIP_META not in (task.meta or {}) or not self._shippable(task)):
             # Not declared shippable: its real inputs are unknown, so it runs
             # here, in the project, as doit's serial runner would run it.
             self._ran_here.append((node, self._execute_here(task)))
@@ -204,13 +204,21 @@ class DaskRunner(MRunner):
 
     # -- ship mode -----------------------------------------------------------
 
+    def _shippable(self, task) -> bool:
+        """Inputs and targets must be relative paths inside the project to be sent
+        and brought back (the task runs in another directory); a task naming
+        others runs here instead."""
+        declared = (task.meta or {}).get(SHIP_META, {})
+        paths = [*task.file_dep, *declared.get("inputs", ()), *task.targets]
+        return all(dask_job.inside(path) for path in paths)
+
     def _shipped(self, task, workspace: dask_job.Workspace) -> dask_job.Workspace:
         declared = (task.meta or {}).get(SHIP_META, {})
         paths = [*task.file_dep, *declared.get("inputs", ())]
         inputs: dict[str, bytes] = {}
         for path in paths:
             for file in _files(Path(path)):
-                inputs[os.path.relpath(file, self._root)] = file.read_bytes()
+                inputs[file.as_posix()] = file.read_bytes()
         return dask_job.Workspace(workspace.root, workspace.import_paths, inputs,
                                   tuple(declared.get("scratch_ok", ())))
 
