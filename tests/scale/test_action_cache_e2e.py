@@ -21,24 +21,24 @@ def test_second_clone_restores_every_pattern_and_a_changed_template_misses_only_
         tmp_path):
     store = f"file://{tmp_path / 'store'}"
     first = copy_project(tmp_path / "a")
-    result = first.doit("--cache", store, check=True)
+    result = first.doit("--cache", store, "codegen", check=True)
     assert set(_codegen(first.statuses()).values()) == {"ran"}
     assert "action cache: 0 hits, 10 misses" in result.stdout
 
     second = copy_project(tmp_path / "b")
-    result = second.doit("-n", "2", "--cache", store, check=True)
+    result = second.doit("-n", "2", "--cache", store, "codegen", check=True)
     assert set(_codegen(second.statuses()).values()) == {"cached"}
     assert "action cache: 10 hits, 0 misses" in result.stdout
     assert _rendered(second) == 0
     assert second.tree() == first.tree()
     # what was restored is trusted as built: nothing to do next time
-    again = second.doit("--cache", store, check=True)
+    again = second.doit("--cache", store, "codegen", check=True)
     assert "action cache" not in again.stdout
     assert set(second.statuses().values()) == {"up-to-date"}
 
     enum_template = second.path("templates/python/enum.py.j2")
     enum_template.write_bytes(enum_template.read_bytes() + b"\n")
-    second.doit("--cache", store, check=True)
+    second.doit("--cache", store, "codegen", check=True)
     changed = {name for name, status in _codegen(second.statuses()).items() if status == "ran"}
     assert changed == ENUM_PATTERNS
     assert set(_codegen(second.statuses()).values()) <= {"ran", "up-to-date"}
@@ -47,7 +47,7 @@ def test_second_clone_restores_every_pattern_and_a_changed_template_misses_only_
 def test_damaged_entry_is_one_warning_and_never_wrong_output(tmp_path):
     store_dir = tmp_path / "store"
     first = copy_project(tmp_path / "a")
-    first.doit("--cache", f"file://{store_dir}", check=True)
+    first.doit("--cache", f"file://{store_dir}", "codegen", check=True)
     entries = sorted(p for p in store_dir.glob("*/*") if p.is_file())
     assert len(entries) == 10
     victim = entries[0]
@@ -56,7 +56,7 @@ def test_damaged_entry_is_one_warning_and_never_wrong_output(tmp_path):
     victim.write_bytes(bytes(data))
 
     second = copy_project(tmp_path / "b")
-    result = second.doit("--cache", f"file://{store_dir}", check=True)
+    result = second.doit("--cache", f"file://{store_dir}", "codegen", check=True)
     warnings = [line for line in result.stderr.splitlines() if "damaged" in line]
     assert len(warnings) == 1, result.stderr
     statuses = _codegen(second.statuses())
@@ -64,7 +64,7 @@ def test_damaged_entry_is_one_warning_and_never_wrong_output(tmp_path):
     assert second.tree() == first.tree()
     # the damaged entry was replaced by the fresh result
     third = copy_project(tmp_path / "c")
-    result = third.doit("--cache", f"file://{store_dir}", check=True)
+    result = third.doit("--cache", f"file://{store_dir}", "codegen", check=True)
     assert "damaged" not in result.stderr
     assert set(_codegen(third.statuses()).values()) == {"cached"}
 
@@ -73,7 +73,7 @@ def test_cache_gc_bounds_the_local_store_and_config_enables_it(tmp_path):
     project = copy_project(tmp_path / "a")
     pyproject = project.path("pyproject.toml")
     pyproject.write_text(pyproject.read_text() + "\n[tool.conductor.cache]\nenabled = true\n")
-    project.doit(check=True)
+    project.doit("codegen", check=True)
     store = Path(project.root, ".conductor/cache/actions")
     assert len(list(store.glob("*/*"))) == 10
     result = project.doit("cache-gc", "--actions-max-bytes", "1", check=True)

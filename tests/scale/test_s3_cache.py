@@ -39,11 +39,12 @@ def _codegen(project) -> dict[str, str]:
 def test_second_clone_builds_from_s3_and_a_template_byte_misses_only_its_users(s3, tmp_path):
     url = f"s3://{BUCKET}/team/actions"
     first = copy_project(tmp_path / "a")
-    first.doit("-n", "2", "--cache", url, check=True)
+    first.doit("--cache", url, "codegen", check=True)
     assert len(s3.list_objects_v2(Bucket=BUCKET)["Contents"]) == 10
 
     second = copy_project(tmp_path / "b")
-    result = second.doit("-n", "2", "--cache", url, check=True)
+    # -n 2: each forked worker opens its own connection to the store
+    result = second.doit("-n", "2", "--cache", url, "codegen", check=True)
     assert set(_codegen(second).values()) == {"cached"}
     assert "action cache: 10 hits, 0 misses" in result.stdout
     assert not any(r.counters.get("files_rendered") for r in second.last_run().values())
@@ -51,7 +52,7 @@ def test_second_clone_builds_from_s3_and_a_template_byte_misses_only_its_users(s
 
     template = second.path("templates/python/enum.py.j2")
     template.write_bytes(template.read_bytes() + b" ")   # one byte more
-    second.doit("-n", "2", "--cache", url, check=True)
+    second.doit("--cache", url, "codegen", check=True)
     misses = {n for n, r in second.last_run().items()
               if r.counters.get("action_cache_misses")}
     assert misses == ENUMS
@@ -60,14 +61,14 @@ def test_second_clone_builds_from_s3_and_a_template_byte_misses_only_its_users(s
 def test_corrupted_s3_entry_is_detected(s3, tmp_path):
     url = f"s3://{BUCKET}/actions"
     first = copy_project(tmp_path / "a")
-    first.doit("--cache", url, check=True)
+    first.doit("--cache", url, "codegen", check=True)
     key = s3.list_objects_v2(Bucket=BUCKET)["Contents"][0]["Key"]
     data = bytearray(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
     data[len(data) // 2] ^= 0x20
     s3.put_object(Bucket=BUCKET, Key=key, Body=bytes(data))
 
     second = copy_project(tmp_path / "b")
-    result = second.doit("--cache", url, check=True)
+    result = second.doit("--cache", url, "codegen", check=True)
     assert sum("damaged" in line for line in result.stderr.splitlines()) == 1
     assert sorted(_codegen(second).values()).count("ran") == 1
     assert second.tree() == first.tree()
