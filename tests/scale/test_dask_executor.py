@@ -95,6 +95,23 @@ def test_failing_task_stops_the_run_with_doits_exit_code(cluster, tmp_path):
     assert not remote.path("output").exists()   # nothing after the failure ran
 
 
+def test_first_failure_stops_dispatch_unless_continue(cluster, tmp_path):
+    project = _plain_project(tmp_path, '''
+        def task_a_fails():
+            """fails"""
+            return {"actions": [lambda: False]}
+
+        def task_b_independent():
+            """does not depend on a_fails"""
+            return {"actions": ["echo b > b.txt"], "targets": ["b.txt"]}
+    ''')
+    args = ("-n", "1", "--executor", "dask", "--scheduler", cluster.address)
+    assert project.doit(*args).returncode == 1
+    assert not project.path("b.txt").exists()
+    assert project.doit(*args[:2], "--continue", *args[2:]).returncode == 1
+    assert project.path("b.txt").read_text().strip() == "b"
+
+
 def test_output_of_tasks_comes_back_to_the_console(cluster, tmp_path):
     project = _plain_project(tmp_path, '''
         def task_hello():
