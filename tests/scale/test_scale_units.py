@@ -54,3 +54,28 @@ def test_cache_setting_and_option(tmp_path):
     # outside a doit-conductor project the settings are not read
     assert resolve("", "local", "", False, False, str(tmp_path)).cache_url is None
     assert resolve("s3://b/p", "local", "", False, False, str(tmp_path)).cache_url == "s3://b/p"
+
+
+def test_shipped_targets_are_verified_before_any_is_written(tmp_path, monkeypatch):
+    import hashlib
+
+    from doit_conductor.scale.dask_runner import _write_shipped
+    monkeypatch.chdir(tmp_path)
+    good = dask_job.ShippedTarget("a.txt", b"a", hashlib.sha256(b"a").hexdigest())
+    bad = dask_job.ShippedTarget("b.txt", b"b!", hashlib.sha256(b"b").hexdigest())
+    task = types.SimpleNamespace(meta={})
+    failure = _write_shipped((good, bad), task)
+    assert "'b.txt' arrived damaged" in failure.message
+    assert not (tmp_path / "a.txt").exists() and not (tmp_path / "b.txt").exists()
+    assert _write_shipped((good,), task) is None
+    assert (tmp_path / "a.txt").read_bytes() == b"a"
+
+
+def test_targets_changed_by_a_lost_task_are_removed(tmp_path, monkeypatch):
+    from doit_conductor.scale.dask_runner import _remove_changed, _target_states
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kept.txt").write_text("old")
+    before = _target_states(["kept.txt", "half.txt", "absent.txt"])
+    (tmp_path / "half.txt").write_text("half of it")
+    assert _remove_changed(["kept.txt", "half.txt", "absent.txt"], before) == ["half.txt"]
+    assert (tmp_path / "kept.txt").exists() and not (tmp_path / "half.txt").exists()
