@@ -218,7 +218,6 @@ class ConductorReporter(ConsoleReporter):
         except OSError as exc:
             sys.stderr.write(f"WARNING: conductor reporter: metrics not finished: {exc}\n")
 
-
     def _write_cache_line(self) -> None:
         # Only runs that consulted the action cache have its counters.
         if not any(r.counters.get("action_cache_hits") or r.counters.get("action_cache_misses")

@@ -15,6 +15,7 @@ when the reporter asks for it with a `set_run_shape(mode, workers)` method.
 from __future__ import annotations
 
 import queue
+import sys
 
 from doit.runner import MRunner, MThreadRunner, Runner
 
@@ -50,9 +51,10 @@ class _ProbedMixin:
 
     def _execute_or_restore(self, task):
         # The action cache (doit_conductor.scale) is consulted only when the run
-        # activated one; otherwise this is doit's execute_task.
-        from doit_conductor.scale import cached_execution
-        if cached_execution.active_store() is None:
+        # activated one, which imports its module; otherwise this is doit's
+        # execute_task, without importing anything.
+        cached_execution = sys.modules.get("doit_conductor.scale.cached_execution")
+        if cached_execution is None or cached_execution.active_store() is None:
             return super().execute_task(task)
         return cached_execution.execute(task, lambda: super(_ProbedMixin, self).execute_task(task),
                                         lambda: self.reporter.execute_task(task))
