@@ -15,6 +15,7 @@ with a one-line error; targets are written atomically by the tasks themselves
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import sys
@@ -168,12 +169,7 @@ class DaskRunner(MRunner):
         for action, out, err in zip(task.actions, result["out"], result["err"]):
             action.out, action.err = out, err
         self._echo(task, result)
-        miss_counters = getattr(task, _MISS_COUNTERS, None)
-        measurement = getattr(task, probe.TASK_ATTRIBUTE, None)
-        if miss_counters and measurement is not None:
-            import dataclasses
-            merged = {**measurement.counters, **miss_counters}
-            setattr(task, probe.TASK_ATTRIBUTE, dataclasses.replace(measurement, counters=merged))
+        measurement = _with_miss_counters(task, getattr(task, probe.TASK_ATTRIBUTE, None))
         if failure is None:
             cached_execution.store_result(task, measurement.counters if measurement else {})
         self.process_task_result(node, failure)
@@ -185,12 +181,9 @@ class DaskRunner(MRunner):
             failure = super().execute_task(task)
         finally:
             measurement = probe.stop(started, failed=failure is not None)
-        miss_counters = getattr(task, _MISS_COUNTERS, None) or {}
-        import dataclasses
-        setattr(task, probe.TASK_ATTRIBUTE, dataclasses.replace(
-            measurement, counters={**measurement.counters, **miss_counters}))
+        measurement = _with_miss_counters(task, measurement)
         if failure is None:
-            cached_execution.store_result(task, {**measurement.counters, **miss_counters})
+            cached_execution.store_result(task, measurement.counters)
         return failure
 
     def _echo(self, task, result: dict) -> None:
@@ -250,6 +243,16 @@ class DaskRunner(MRunner):
 
 
 _MISS_COUNTERS = "conductor_cache_miss_counters"
+
+
+def _with_miss_counters(task, measurement):
+    """The task's measurement (set on it) with the counters of the cache lookup
+    made here before it was sent, which the worker's probe did not see."""
+    extra = getattr(task, _MISS_COUNTERS, None)
+    if extra and measurement is not None:
+        measurement = dataclasses.replace(measurement, counters={**measurement.counters, **extra})
+    setattr(task, probe.TASK_ATTRIBUTE, measurement)
+    return measurement
 
 
 def _target_states(targets) -> dict[str, tuple[int, int] | None]:

@@ -63,6 +63,20 @@ def test_ship_mode_builds_the_same_without_the_workers_seeing_the_project(
     assert set(project.statuses().values()) == {"up-to-date"}
 
 
+def test_cache_hits_never_reach_the_cluster_and_misses_fill_it(cluster, tmp_path):
+    store = f"file://{tmp_path / 'store'}"
+    args = ("-n", "2", "--executor", "dask", "--scheduler", cluster.address, "--cache", store)
+    first = copy_project(tmp_path / "a")
+    result = first.doit(*args, "codegen", check=True)
+    assert "action cache: 0 hits, 10 misses" in result.stdout
+    second = copy_project(tmp_path / "b")
+    result = second.doit(*args, "codegen", check=True)
+    assert "action cache: 10 hits, 0 misses" in result.stdout
+    restored = [r for n, r in second.last_run().items() if r.status == "cached"]
+    assert len(restored) == 10 and all(r.host is None for r in restored)   # in the client
+    assert second.tree() == first.tree()
+
+
 def test_undeclared_write_under_ship_is_an_error_naming_the_file(cluster, tmp_path):
     project = _plain_project(tmp_path, '''
         def write_two():
