@@ -116,7 +116,8 @@ def activated_cache(url: str | None) -> Iterator[None]:
     if url is None:
         yield
         return
-    from doit_conductor.scale import cached_execution
+    from doit_conductor.scale import action_store, cached_execution
+    action_store.check_available(url)
     cached_execution.activate(url)
     try:
         yield

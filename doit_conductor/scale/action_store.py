@@ -32,6 +32,18 @@ def store_url(setting: str, project_root: str | os.PathLike) -> str:
     return f"file://{path.resolve()}"
 
 
+def check_available(url: str) -> None:
+    """A UserError when fsspec cannot use `url` here (its backend, e.g. s3fs for
+    s3://, is not installed, or the URL is malformed), before any task runs."""
+    import fsspec
+
+    from doit_conductor.errors import UserError
+    try:
+        fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise UserError(f"cannot use the action cache at {url}: {exc}") from None
+
+
 class ActionStore:
     """Get and put verified entries by key (see `cache_entry` for their bytes)."""
 

@@ -96,7 +96,11 @@ def lookup(store: ActionStore, key: str, task_name: str) -> cache_entry.CacheEnt
     try:
         data = store.get(key)
     except Exception as exc:  # fsspec backends raise their own kinds
-        _warn(f"action cache unreachable ({type(exc).__name__}: {exc}); running {task_name}")
+        # One warning, then this process runs without the cache: a store that
+        # is down must not cost a timeout (and a line) per task.
+        _warn(f"action cache at {store.url} unreachable ({type(exc).__name__}: {exc}); "
+              "running without it")
+        activate(None)
         return None
     if data is None:
         return None

@@ -308,8 +308,11 @@ def connect(scheduler: str, workers: int, timeout_s: float):
     """(cluster or None, client): the scheduler at `scheduler`, or a LocalCluster
     of `workers` single-threaded worker processes.  Unreachable: a UserError."""
     import logging
-
-    from distributed import Client, LocalCluster
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UserError("--executor dask needs Dask distributed: "
+                        "pip install 'doit-conductor[dask]'") from None
     if scheduler:
         try:
             return None, Client(scheduler, timeout=timeout_s, set_as_default=False)

@@ -89,3 +89,19 @@ def test_unknown_cache_setting_is_one_line_naming_the_file(tmp_path):
     assert result.returncode != 0
     assert "pyproject.toml" in result.stderr and "cache.urll" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_unusable_or_unreachable_store_is_one_line(tmp_path):
+    project = copy_project(tmp_path / "a")
+    result = project.doit("--cache", "nosuchprotocol://bucket/x", "codegen")
+    assert result.returncode == 3
+    assert result.stderr.strip().startswith("ERROR: cannot use the action cache at nosuchprotocol")
+    assert len(result.stderr.strip().splitlines()) == 1
+    # a store that fails while the run goes on: one warning, then the build without it
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the store's directory would be")
+    result = project.doit("--cache", f"file://{blocker}", "codegen", check=True)
+    assert [line for line in result.stderr.splitlines() if "WARNING" in line] == [
+        line for line in result.stderr.splitlines() if "unreachable" in line]
+    assert sum("unreachable" in line for line in result.stderr.splitlines()) == 1
+    assert set(project.statuses("codegen:").values()) == {"ran"}
