@@ -32,6 +32,27 @@ class LockSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ActionCacheSettings:
+    """`[tool.conductor.cache]`: the content-addressed action cache (doit_conductor.scale).
+
+    Off unless enabled here or a run passes `--cache`: every entry duplicates a
+    task's outputs, which a single-machine build rarely wants to pay for."""
+
+    enabled: bool = False
+    url: str = ""              # fsspec URL or project-relative dir; "" = .conductor/cache/actions
+    max_bytes: int = 1 << 30   # `doit cache-gc` bound for a local store
+    max_age_days: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class DaskSettings:
+    """`[tool.conductor.dask]`: where `--executor dask` sends tasks."""
+
+    scheduler: str = ""        # tcp://HOST:PORT; "" = a LocalCluster for the run
+    connect_timeout_s: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Validated workflow settings (paths are relative to the project root)."""
 
@@ -46,6 +67,8 @@ class Config:
     template_cache: CacheLimits = field(default_factory=CacheLimits)
     keep_runs: int = 50
     lock: LockSettings = field(default_factory=LockSettings)
+    cache: ActionCacheSettings = field(default_factory=ActionCacheSettings)
+    dask: DaskSettings = field(default_factory=DaskSettings)
 
 
 _TABLE = "a table"
@@ -70,6 +93,14 @@ SPEC = {
     "lock": Field(dict, what=_TABLE, **_OMIT, item={
         "wait": Field(bool, **_OMIT),
         "timeout_s": Field(float, minimum=0, **_OMIT)}),
+    "cache": Field(dict, what=_TABLE, **_OMIT, item={
+        "enabled": Field(bool, **_OMIT),
+        "url": Field(str, **_OMIT),
+        "max_bytes": Field(int, minimum=0, **_OMIT),
+        "max_age_days": Field(float, minimum=0, **_OMIT)}),
+    "dask": Field(dict, what=_TABLE, **_OMIT, item={
+        "scheduler": Field(str, **_OMIT),
+        "connect_timeout_s": Field(float, minimum=0, **_OMIT)}),
 }
 
 
@@ -139,6 +170,10 @@ def parse_config(section: dict, text: str = "") -> Config:
     if "lock" in values:
         values["lock"] = LockSettings(**values["lock"])
     values.update(values.pop("metrics", {}))
+    if "cache" in values:
+        values["cache"] = ActionCacheSettings(**values["cache"])
+    if "dask" in values:
+        values["dask"] = DaskSettings(**values["dask"])
     config = Config(**values)
     for key in ("patterns_dir", "templates_dir", "output_dir"):
         value = getattr(config, key)

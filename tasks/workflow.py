@@ -152,6 +152,30 @@ def _fragment(pattern: str) -> str:
     return f"{layout.FRAGMENTS}/{pattern}.json"
 
 
+# What a codegen sub-task's output depends on beyond its action arguments and
+# file_dep (doit_conductor.scale.action_key): the code that renders, validates
+# and writes, and the libraries that parse and render.  Its action reads the
+# validated pattern index, whose entries derive from the file_dep sources.
+_CODEGEN_CODE = ["doit_conductor.codegen", "tasks.steps.codegen"]
+_CODEGEN_LIBRARIES = ["jinja2", "markupsafe", "pyyaml"]
+
+
+def _shippable(name: str) -> dict:
+    """What `codegen:<name>` reads beyond its file_dep, for `--executor dask --ship`
+    (doit_conductor.scale.dask_runner): the validated index, the templates and its
+    previous fragment; its template bytecode cache stays on the worker."""
+    return {"inputs": [layout.PATTERNS, _settings().templates_dir, _fragment(name)],
+            "scratch_ok": [f"{layout.CACHE}/templates"]}
+
+
+def _cacheable(name: str, settings: dict) -> dict:
+    """The action-cache declaration of `codegen:<name>` (used only when a run
+    enables the cache)."""
+    return {"code": _CODEGEN_CODE, "libraries": _CODEGEN_LIBRARIES,
+            "settings": layout.STATE_VERSION,
+            "restore": (codegen_actions.restore_pattern, [settings, name, _fragment(name)])}
+
+
 @create_after(executed="plan-codegen")
 def task_codegen():
     """8 codegen: render, compile, check and write each pattern's files (one sub-task each)."""
@@ -182,6 +206,8 @@ def task_codegen():
                          template_set_file(entry["name"])],
             "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
             "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
+            "meta": {"conductor_cache": _cacheable(entry["name"], settings),
+                     "conductor_ship": _shippable(entry["name"])},
             "clean": CLEAN,
         }
     # doit drops a group task's own actions, so the closing step is a sub-task

@@ -19,7 +19,9 @@ SLOW_FIXTURES = {"project", "built", "built_template", "dodo_project", "fresh",
                  "reference", "workspace", "chromium"}
 SLOW_PATHS = ("tests/e2e/", "tests/reliability/", "tests/steps/test_steps_e2e.py",
               "tests/report/test_report_command.py", "tests/profiling/test_profiling_e2e.py",
-              "tests/profiling/test_profiling_truth.py", "tests/profiling/test_worker_join.py")
+              "tests/profiling/test_profiling_truth.py", "tests/profiling/test_worker_join.py",
+              "tests/profiling/test_missing_subtask.py", "tests/profiling/test_progress_estimate.py",
+              "tests/scale/")
 
 
 def pytest_addoption(parser):

@@ -59,7 +59,11 @@ def test_run_execute_signature_is_the_one_we_copied():
     theirs = inspect.signature(Run._execute)
     assert tuple(theirs.parameters) == compat.RUN_EXECUTE_PARAMETERS, \
         "doit's Run._execute takes other options: update ProfilingRun._execute"
-    assert inspect.signature(ProfilingRun._execute) == theirs
+    ours = list(inspect.signature(ProfilingRun._execute).parameters.values())
+    assert ours[:len(theirs.parameters)] == list(theirs.parameters.values())
+    # the rest are our own `run` options (doit_conductor.scale.run_options)
+    assert [p.name for p in ours[len(theirs.parameters):]] == \
+        [option["name"] for option in ProfilingRun.cmd_options[-4:]]
 
 
 def test_run_picks_its_runners_from_the_globals_we_swap():

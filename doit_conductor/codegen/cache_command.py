@@ -12,33 +12,62 @@ from doit_conductor.errors import UserError
 
 class CacheGC(Command):
     name = "cache-gc"
-    doc_purpose = "evict least recently used template cache entries"
-    doc_usage = "[--max-entries N] [--max-bytes N]"
+    doc_purpose = "bound the template cache and the local action cache"
+    doc_usage = "[--max-entries N] [--max-bytes N] [--actions-max-bytes N] [--actions-max-age-days D]"
     doc_description = ("Keeps .conductor/cache/templates within [tool.conductor.template_cache] "
                        "max_entries and max_bytes (or the limits given here). Codegen runs the "
-                       "same collection at the end of every run that rendered templates.")
+                       "same collection at the end of every run that rendered templates. "
+                       "A local action cache ([tool.conductor.cache] url, default "
+                       ".conductor/cache/actions) is bounded by max_bytes and max_age_days: "
+                       "entries older than that go, then the oldest until within the size. "
+                       "Remote stores (s3://...) are left to the store's own lifecycle rules.")
     cmd_options = (
         {"name": "max_entries", "long": "max-entries", "type": int, "default": None,
          "help": "keep at most N entries (default: from config)"},
         {"name": "max_bytes", "long": "max-bytes", "type": int, "default": None,
          "help": "keep at most N bytes (default: from config)"},
+        {"name": "actions_max_bytes", "long": "actions-max-bytes", "type": int, "default": None,
+         "help": "keep at most N bytes of action-cache entries (default: from config)"},
+        {"name": "actions_max_age_days", "long": "actions-max-age-days", "type": float,
+         "default": None, "help": "remove action-cache entries older than D days "
+                                  "(default: from config)"},
     )
 
     def execute(self, params, args):
         from doit_conductor.codegen.bytecode_cache import collect_garbage
         from doit_conductor.config import load_config
         try:
-            for option in ("max_entries", "max_bytes"):
+            for option in ("max_entries", "max_bytes", "actions_max_bytes",
+                           "actions_max_age_days"):
                 if params[option] is not None and params[option] < 0:
                     raise UserError(f"cache-gc: --{option.replace('_', '-')} must be 0 or more "
                                     f"(got {params[option]})")
-            limits = load_config(".").template_cache
+            config = load_config(".")
         except UserError as err:
             sys.stderr.write(f"ERROR: {err}\n")
             return 3
+        limits = config.template_cache
         max_entries = limits.max_entries if params["max_entries"] is None else params["max_entries"]
         max_bytes = limits.max_bytes if params["max_bytes"] is None else params["max_bytes"]
         report = collect_garbage(Path(layout.CACHE) / "templates", max_entries, max_bytes)
         print(f"template cache: kept {report.kept} entries ({report.kept_bytes / 1024:.1f} KiB), "
               f"removed {report.removed} ({report.removed_bytes / 1024:.1f} KiB)")
+        self._collect_actions(config.cache, params)
         return 0
+
+    @staticmethod
+    def _collect_actions(settings, params) -> None:
+        from doit_conductor.scale.action_store import collect_local, store_url
+        url = store_url(settings.url, ".")
+        if not url.startswith("file://"):
+            return
+        directory = Path(url[len("file://"):])
+        if not directory.is_dir():
+            return
+        max_bytes = (settings.max_bytes if params["actions_max_bytes"] is None
+                     else params["actions_max_bytes"])
+        max_age_days = (settings.max_age_days if params["actions_max_age_days"] is None
+                        else params["actions_max_age_days"])
+        report = collect_local(directory, max_bytes, max_age_days * 86400)
+        print(f"action cache: kept {report.kept} entries ({report.kept_bytes / 1024:.1f} KiB), "
+              f"removed {report.removed} ({report.removed_bytes / 1024:.1f} KiB)")

@@ -39,9 +39,13 @@ class TaskPlace:
     create_after: str | None = None
 
 
+_PROCESS_PROBES = ("proc+rusage", "rusage")   # a measurement's worker_key is then a pid
+
+
 def task_record(name: str, status: str, place: TaskPlace, measurement: Measurement | None,
-                worker: int | None, error: str | None) -> TaskRecord:
-    """The record of one task from its place in the graph and what the probe measured."""
+                worker: int | None, error: str | None, host: str | None = None) -> TaskRecord:
+    """The record of one task from its place in the graph and what the probe measured
+    (`host`: the Dask worker's host that ran it, see doit_conductor.scale)."""
     graph = dict(task_dep=place.task_dep, setup=place.setup, calc_dep=place.calc_dep,
                  file_dep=place.file_dep, targets=place.targets,
                  create_after=place.create_after)
@@ -56,6 +60,7 @@ def task_record(name: str, status: str, place: TaskPlace, measurement: Measureme
         io_write_bytes=m.io_write_bytes, worker=worker, exit_status=m.exit_status,
         counters=dict(m.counters), measured_by=m.measured_by, error=error,
         rss_base_bytes=m.rss_base_bytes, peak_rss_children_bytes=m.peak_rss_children_bytes,
+        pid=m.worker_key if m.measured_by in _PROCESS_PROBES else None, host=host,
         **graph)
 
 

@@ -25,7 +25,8 @@ UP_TO_DATE = "up-to-date"
 FAILED = "failed"
 IGNORED = "ignored"
 NOT_RUN = "not-run"
-STATUSES = (RAN, UP_TO_DATE, FAILED, IGNORED, NOT_RUN)
+CACHED = "cached"   # not run: its targets were restored from the action cache
+STATUSES = (RAN, UP_TO_DATE, FAILED, IGNORED, NOT_RUN, CACHED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +70,10 @@ class TaskRecord:
     calc_dep: tuple[str, ...] = ()
     targets: tuple[str, ...] = ()
     create_after: str | None = None
+    # Where it ran: the worker process's id, and its host when that is not the
+    # run's own (a Dask worker; see doit_conductor.scale).
+    pid: int | None = None
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,12 +43,16 @@ from doit_conductor.profiling.recording import (
     INTERRUPTED, TaskPlace, final_summary, task_record, totals, unfinished)
 from doit_conductor.profiling.recording import error_text as _error_text
 from doit_conductor.profiling.records import (
-    FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
+    CACHED, FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
 from doit_conductor.profiling.runner import SERIAL, NoSuchTask
 
 __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
 
 BY_REPORTER_CLOCK = "reporter-clock"
+# set on a task restored from the action cache (doit_conductor.scale.cached_execution)
+_CACHED_ATTRIBUTE = "conductor_cached"
+# set on a task run by a Dask worker (doit_conductor.scale.dask_job)
+_HOST_ATTRIBUTE = "conductor_worker_host"
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
@@ -127,7 +131,7 @@ class ConductorReporter(ConsoleReporter):
 
     def add_success(self, task):
         super().add_success(task)
-        self._finish(task, RAN)
+        self._finish(task, CACHED if getattr(task, _CACHED_ATTRIBUTE, False) else RAN)
 
     def add_failure(self, task, fail: BaseFail):
         if isinstance(fail, NoSuchTask):
@@ -162,7 +166,8 @@ class ConductorReporter(ConsoleReporter):
             measurement = self._clock_measurement(task.name, failed=status == FAILED)
         worker = self._worker_of(measurement) if measurement is not None else None
         place = task_place(task, self._creators.create_after(task.name))
-        record = task_record(task.name, status, place, measurement, worker, error)
+        record = task_record(task.name, status, place, measurement, worker, error,
+                             host=getattr(task, _HOST_ATTRIBUTE, None))
         self._records[task.name] = record
         if len(self._tasks) != self._tasks_known:
             # Tasks were created during the run (delayed creation): widen N.
@@ -229,6 +234,7 @@ class ConductorReporter(ConsoleReporter):
             # Quick tasks hid the last lines: say where the run ended.
             self.write(progress.final_line(len(self._progress.done), self._progress.total,
                                            time.monotonic() - self._start_mono) + "\n")
+        self._write_cache_line()
         super().complete_run()
         if self._writer is None or self._summary is None:
             return
@@ -240,6 +246,16 @@ class ConductorReporter(ConsoleReporter):
             self._writer.finish(summary, chrome_trace(summary, tuple(self._records.values())))
         except OSError as exc:
             sys.stderr.write(f"WARNING: conductor reporter: metrics not finished: {exc}\n")
+
+    def _write_cache_line(self) -> None:
+        # Only runs that consulted the action cache have its counters.
+        if not any(r.counters.get("action_cache_hits") or r.counters.get("action_cache_misses")
+                   for r in self._records.values()):
+            return
+        from doit_conductor.scale.cache_summary import cache_totals, summary_line
+        line = summary_line(cache_totals(r.counters for r in self._records.values()))
+        if line:
+            self.write(line + "\n")
 
 
 def is_user_error(fail: BaseFail) -> bool:

@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from doit.cmd_run import Run
 
 from doit_conductor.errors import UserError
+from doit_conductor.scale import run_options
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
@@ -35,23 +36,39 @@ class ProfilingRun(Run):
     """doit's `run`, plus per-task measurement for reporters that want it."""
 
     name = "run"
+    # doit's options plus --cache/--executor/--scheduler/--ship, inert unless given
+    # (or set in a doit-conductor project's [tool.conductor]): doit_conductor.scale.
+    cmd_options = Run.cmd_options + run_options.CMD_OPTIONS
 
     # Same signature as Run._execute: doit passes options by these names
-    # (compat.RUN_EXECUTE_PARAMETERS; tests compare it with doit's).
+    # (compat.RUN_EXECUTE_PARAMETERS; tests compare it with doit's), plus ours.
     def _execute(self, outfile,
                  verbosity=None, always=False, continue_=False,
                  reporter='console', num_process=0, par_type='process',
                  single=False, auto_delayed_regex=False, force_verbosity=False,
-                 failure_verbosity=0, pdb=False):
+                 failure_verbosity=0, pdb=False,
+                 cache="", executor=run_options.LOCAL, scheduler="", ship=False):
         options = dict(verbosity=verbosity, always=always, continue_=continue_,
                        reporter=reporter, num_process=num_process, par_type=par_type,
                        single=single, auto_delayed_regex=auto_delayed_regex,
                        force_verbosity=force_verbosity,
                        failure_verbosity=failure_verbosity, pdb=pdb)
-        if not self._wants_probe(reporter):
+        params = getattr(self, "_params", None) or {}
+        scale = run_options.resolve(cache, executor, scheduler, ship,
+                                    params.get("backend") == "conductor", os.getcwd())
+        if not scale.active and not self._wants_probe(reporter):
             return super()._execute(outfile, **options)
-        with probed_runners():
-            return super()._execute(outfile, **options)
+        with probed_runners(), activated_cache(scale.cache_url):
+            if scale.executor != run_options.DASK:
+                return super()._execute(outfile, **options)
+            # doit picks MRunner for -n N in process mode: that name is the hook
+            from doit_conductor import compat
+            from doit_conductor.profiling import runner as probed
+            from doit_conductor.scale import dask_runner
+            dask = dask_runner.configured(scale.scheduler, scale.ship, scale.connect_timeout_s)
+            options.update(num_process=num_process or os.cpu_count() or 1, par_type="process")
+            with compat.runners_of_run(probed.ProbedRunner, dask, probed.ProbedMThreadRunner):
+                return super()._execute(outfile, **options)
 
     def _wants_probe(self, reporter: object) -> bool:
         """Whether the selected reporter (name, class or instance) wants probes."""
@@ -102,6 +119,21 @@ class ProfilingRun(Run):
         compat.require_module("fcntl", 'the run lock of backend = "conductor"')
         from doit_conductor.incremental import lock
         return lock.run_lock(os.getcwd(), os.path.dirname(params["dep_file"]) or ".")
+
+
+@contextlib.contextmanager
+def activated_cache(url: str | None) -> Iterator[None]:
+    """The action cache at `url` (None: none) for the block's task executions."""
+    if url is None:
+        yield
+        return
+    from doit_conductor.scale import action_store, cached_execution
+    action_store.check_available(url)
+    cached_execution.activate(url)
+    try:
+        yield
+    finally:
+        cached_execution.activate(None)
 
 
 @contextlib.contextmanager

@@ -21,6 +21,7 @@ that name, doit runs the empty placeholder and exits 0.  Here it fails as a
 from __future__ import annotations
 
 import queue
+import sys
 
 from doit.exceptions import TaskError
 from doit.loader import DelayedLoader
@@ -86,13 +87,23 @@ class _ProbedMixin:
         started = probe.start(thread_mode=self.mode == THREAD)
         failure = None
         try:
-            failure = super().execute_task(task)
+            failure = self._execute_or_restore(task)
         finally:
             # Stop even when doit itself raises, so the next task's probe
             # starts clean; the measurement is only kept for a real result.
             measurement = probe.stop(started, failed=failure is not None)
         setattr(task, probe.TASK_ATTRIBUTE, measurement)
         return failure
+
+    def _execute_or_restore(self, task):
+        # The action cache (doit_conductor.scale) is consulted only when the run
+        # activated one, which imports its module; otherwise this is doit's
+        # execute_task, without importing anything.
+        cached_execution = sys.modules.get("doit_conductor.scale.cached_execution")
+        if cached_execution is None or cached_execution.active_store() is None:
+            return super().execute_task(task)
+        return cached_execution.execute(task, lambda: super(_ProbedMixin, self).execute_task(task),
+                                        lambda: self.reporter.execute_task(task))
 
 
 class ProbedRunner(_ProbedMixin, Runner):

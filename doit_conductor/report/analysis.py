@@ -79,6 +79,9 @@ class RunAnalysis:
     counters: CounterSummary
     what_if: tuple[WhatIf, ...]
     warnings: tuple[str, ...]
+    # added for Dask runs (doit_conductor.scale); defaults keep older callers working
+    worker_use: tuple[WorkerUse, ...] = ()
+    task_overhead_s: float = 0.0
 
     @property
     def failed(self) -> tuple[TaskRow, ...]:
@@ -100,8 +103,35 @@ class Report:
     notice: str | None = None  # what the reader must know first (e.g. a no-op run)
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerUse:
+    """One worker process of a run that ran tasks on other hosts (Dask)."""
+
+    host: str
+    pid: int | None
+    tasks: int
+    busy_s: float
+
+
+def worker_use(records: Sequence[TaskRecord]) -> tuple[WorkerUse, ...]:
+    """Tasks and busy time per (host, pid), for runs whose records name hosts;
+    empty for runs on this machine only.  Tasks without a host ran in the client."""
+    if not any(r.host for r in records):
+        return ()
+    use: dict[tuple[str, int | None], list[float]] = {}
+    for record in records:
+        if record.status not in EXECUTED:
+            continue
+        slot = use.setdefault((record.host or "(client)", record.pid), [0, 0.0])
+        slot[0] += 1
+        slot[1] += record.wall_s
+    return tuple(WorkerUse(host, pid, int(n), busy)
+                 for (host, pid), (n, busy) in sorted(use.items(), key=lambda i: (i[0][0], i[0][1] or 0)))
+
+
 def analyse_run(run_id: str, summary: RunSummary, records: Sequence[TaskRecord], *,
-                workers: Iterable[int] = DEFAULT_WORKERS, top: int = DEFAULT_TOP) -> RunAnalysis:
+                workers: Iterable[int] = DEFAULT_WORKERS, top: int = DEFAULT_TOP,
+                task_overhead_s: float = 0.0) -> RunAnalysis:
     """The whole per-run analysis; raises `RecordError` if the records form no DAG."""
     graph = build_graph(records)
     timings = cpm_timings(graph)
@@ -135,8 +165,10 @@ def analyse_run(run_id: str, summary: RunSummary, records: Sequence[TaskRecord],
         groups=tuple(concurrency_groups(graph, (r.name for r in executed))),
         counters=counter_summary(records),
         # A serial run (doit records 0 workers) is what one worker does.
-        what_if=tuple(what_if(graph, workers, max(summary.workers, 1), wall)),
+        what_if=tuple(what_if(graph, workers, max(summary.workers, 1), wall, task_overhead_s)),
         warnings=tuple(_warnings(summary, records)),
+        worker_use=worker_use(records),
+        task_overhead_s=task_overhead_s,
     )
 
 

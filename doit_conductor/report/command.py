@@ -47,6 +47,9 @@ _OPTIONS = (
      "help": "each task's duration and the cache hit rate across the last N runs"},
     {"name": "workers", "long": "workers", "type": str, "default": "1,2,4,8", "metavar": "LIST",
      "help": "worker counts for the what-if simulation, comma separated"},
+    {"name": "task_overhead_ms", "long": "task-overhead-ms", "type": float, "default": 0.0,
+     "metavar": "MS", "help": "what-if on a cluster: add MS per executed task (e.g. the Dask "
+                              "dispatch cost from benchmarks/test_scale_bench.py)"},
     {"name": "format", "long": "format", "type": str, "default": "text",
      "choices": [("text", "aligned tables"), ("json", "versioned JSON schema"),
                  ("html", "self-contained page with a timeline"),
@@ -87,6 +90,7 @@ class Options:
     save_baseline: str
     top: int
     rows: int
+    task_overhead_s: float = 0.0
 
 
 class ProfileReport(Command):
@@ -131,6 +135,8 @@ def parse_options(params: dict, args: list[str]) -> Options:
         raise UserError("--fail-on-regression needs a comparison: --compare, --against or --baseline")
     if min(params["top"], params["rows"], params["noise_floor"]) < 0:
         raise UserError("--top, --rows and --noise-floor cannot be negative")
+    if params.get("task_overhead_ms", 0.0) < 0:
+        raise UserError("--task-overhead-ms cannot be negative")
     return Options(
         project_dir=Path(params.get("cwdPath") or "."),
         run=params["run"] or "latest",
@@ -146,6 +152,7 @@ def parse_options(params: dict, args: list[str]) -> Options:
         save_baseline=params["save_baseline"],
         top=params["top"],
         rows=params["rows"],
+        task_overhead_s=params.get("task_overhead_ms", 0.0) / 1000,
     )
 
 

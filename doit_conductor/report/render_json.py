@@ -54,6 +54,9 @@ def run_to_json(run: RunAnalysis) -> dict:
                           "duration_s": path.duration_s},
         "what_if": [{"workers": w.workers, "predicted_wall_s": w.predicted_wall_s,
                      "actual_wall_s": w.actual_wall_s} for w in run.what_if],
+        "task_overhead_s": run.task_overhead_s,
+        "worker_use": [{"host": u.host, "pid": u.pid, "tasks": u.tasks, "busy_s": u.busy_s}
+                       for u in run.worker_use],
         "top_wall": [{"name": r.name, "wall_s": r.value, "share": r.share} for r in run.top_wall],
         "top_memory": [{"name": r.name, "peak_rss_bytes": int(r.value), "share": r.share}
                        for r in run.top_memory],

@@ -82,6 +82,8 @@ def run_section(run: RunAnalysis, limit: int) -> str:
     for failed in run.failed:
         lines.append(fmt.shorten(f"  ! failed {failed.name}: {failed.error or 'no message'}", WIDTH))
     lines += ["", *critical_path_lines(run), "", *what_if_lines(run), ""]
+    if run.worker_use:
+        lines += [*worker_lines(run), ""]
     lines += _ranked("Top tasks by wall time", "wall s", run.top_wall, fmt.seconds)
     lines += [""] + _ranked("Top tasks by peak memory", "peak RSS", run.top_memory, fmt.size)
     lines += ["", *task_lines(run, limit), "", *group_lines(run, limit), "", *counter_lines(run)]
@@ -101,8 +103,16 @@ def what_if_lines(run: RunAnalysis) -> list[str]:
              fmt.seconds(w.actual_wall_s) if w.actual_wall_s is not None else "",
              _times(run.task_time_s / w.predicted_wall_s if w.predicted_wall_s else None)]
             for w in run.what_if]
-    return ["What-if: simulated wall time by number of workers (measured DAG and durations)",
-            *table(["workers", "predicted s", "this run s", "speed-up"], rows)]
+    overhead = (f", +{run.task_overhead_s * 1000:g} ms per task" if run.task_overhead_s else "")
+    return [f"What-if: simulated wall time by number of workers (measured DAG and durations"
+            f"{overhead})", *table(["workers", "predicted s", "this run s", "speed-up"], rows)]
+
+
+def worker_lines(run: RunAnalysis) -> list[str]:
+    rows = [[use.host, str(use.pid or ""), str(use.tasks), fmt.seconds(use.busy_s)]
+            for use in run.worker_use]
+    return ["Workers (tasks run on other processes and hosts)",
+            *table(["host", "pid", "tasks", "busy s"], rows)]
 
 
 def _ranked(title: str, unit: str, ranked: Sequence[Ranked], show) -> list[str]:

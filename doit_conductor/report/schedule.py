@@ -10,7 +10,10 @@ The simulation is list scheduling, the way doit's parallel dispatcher works:
   worker: doit decides them in the main process, so they finish the moment
   they are ready;
 * no overheads are modelled (process start, up-to-date checks, result
-  transfer), so predictions are a lower bound on what doit will achieve.
+  transfer), so predictions are a lower bound on what doit will achieve;
+  unless `task_overhead_s` is given, which is added to every task that
+  executes (e.g. a Dask cluster's dispatch cost per task, measured by
+  `benchmarks/test_scale_bench.py`): "N workers on the cluster".
 
 Pure functions: no I/O, no clocks.
 """
@@ -56,10 +59,11 @@ class _Plan:
 
     __slots__ = ("names", "durations", "successors", "deps")
 
-    def __init__(self, graph: TaskGraph) -> None:
+    def __init__(self, graph: TaskGraph, task_overhead_s: float = 0.0) -> None:
         self.names = sorted(graph.rank, key=graph.rank.__getitem__)
         rank = graph.rank
-        self.durations = [graph.durations[n] for n in self.names]
+        self.durations = [d + task_overhead_s if d > 0.0 else d
+                          for d in (graph.durations[n] for n in self.names)]
         self.successors = [[rank[s] for s in graph.successors[n]] for n in self.names]
         self.deps = [len(graph.deps[n]) for n in self.names]
 
@@ -126,16 +130,17 @@ def _simulate(plan: _Plan, workers: int) -> tuple[float, list[float], list[int |
 
 
 def what_if(graph: TaskGraph, workers: Iterable[int], measured_workers: int | None = None,
-            measured_wall_s: float | None = None) -> list[WhatIf]:
+            measured_wall_s: float | None = None, task_overhead_s: float = 0.0) -> list[WhatIf]:
     """Predicted wall time per worker count, ascending.
 
     The measured run's worker count is always included and carries the run's
-    actual wall time next to the prediction.
+    actual wall time next to the prediction.  `task_overhead_s` is added to
+    every executed task (see the module doc).
     """
     counts = set(workers)
     if measured_workers is not None and measured_workers >= 1:
         counts.add(measured_workers)
-    plan = _Plan(graph)
+    plan = _Plan(graph, task_overhead_s)
     rows = []
     for count in sorted(counts):
         actual = measured_wall_s if count == measured_workers else None

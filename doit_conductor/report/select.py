@@ -112,7 +112,8 @@ def build_report(root: Path, options: Options) -> Selection:
     new_ref = options.new or options.run
     run = load(root, new_ref)
     analysis = analyse_run(label(new_ref, run), run.summary, run.tasks,
-                           workers=options.workers, top=options.top)
+                           workers=options.workers, top=options.top,
+                           task_overhead_s=options.task_overhead_s)
     last_work = notice = None
     if analysis.executed_nothing:
         last_work = last_run_with_work(root, run.path)

@@ -20,3 +20,9 @@ def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str])
     it allows no default value) so only the changed fragments are merged."""
     from doit_conductor.codegen import pipeline
     return pipeline.finish_codegen(pattern_names, settings, changed)
+
+
+def restore_pattern(files: dict, settings: dict, name: str, fragment: str) -> None:
+    """Write one pattern's files from an action-cache hit instead of rendering them."""
+    from doit_conductor.codegen import pipeline
+    return pipeline.restore_pattern(files, settings, name, fragment)

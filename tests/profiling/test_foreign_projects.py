@@ -9,6 +9,7 @@ doit without any installed plugin.  Output and exit codes must be identical.
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -163,17 +164,19 @@ def test_ctrl_c_is_plain_doit_unless_the_conductor_reporter_is_selected(tmp_path
 
 def test_plain_doit_imports_nothing_of_ours_but_the_run_command(tmp_path):
     project = make_project(tmp_path / "project", "module")
-    probe = ("import runpy, sys\n"
+    probe = ("import json, runpy, sys\n"
              "sys.argv = ['doit', 'greet']\n"
              "try:\n    runpy.run_module('doit', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
-             "print(sorted(m for m in sys.modules if m.split('.')[0] in "
-             "('doit_conductor', 'xxhash', 'jinja2', 'psutil', 'yaml', 'resource')))\n")
+             "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in "
+             "('doit_conductor', 'xxhash', 'jinja2', 'psutil', 'yaml', 'resource'))))\n")
     code, out, err = run([sys.executable, "-c", probe], project)
     assert code == 0, err
-    loaded = eval(out.splitlines()[-1])
+    loaded = json.loads(out.splitlines()[-1])
+    # the run command and the declaration of its own options (scale.run_options)
     assert loaded == ["doit_conductor", "doit_conductor.errors", "doit_conductor.plugins",
-                      "doit_conductor.profiling", "doit_conductor.profiling.run_command"]
+                      "doit_conductor.profiling", "doit_conductor.profiling.run_command",
+                      "doit_conductor.scale", "doit_conductor.scale.run_options"]
 
 
 # doit with our plugins on a platform without the POSIX-only modules (Windows).

@@ -31,7 +31,8 @@ def run():
 def test_run_figures(run):
     assert run.task_time_s == 7.0
     assert run.parallelism == pytest.approx(7.0 / 5.5)
-    assert run.counts == {"ran": 3, "up-to-date": 1, "failed": 1, "ignored": 0, "not-run": 0}
+    assert run.counts == {"ran": 3, "up-to-date": 1, "failed": 1, "ignored": 0, "not-run": 0,
+                          "cached": 0}
     assert [(r.name, r.value, r.share) for r in run.top_wall] == [(LONG, 3.0, 3 / 7), ("docs", 2.0, 2 / 7)]
     assert [(r.name, r.share) for r in run.top_memory] == [("docs", 0.6), (LONG, 0.3)]
     assert run.critical_path.tasks == ("config", LONG, "package")

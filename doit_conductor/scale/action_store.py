@@ -1,0 +1,165 @@
+"""Action-cache entries through fsspec: a local directory, a shared mount, S3, ...
+
+Entries live at `<root>/<key[:2]>/<key>` and are written once: a key already
+present is never rewritten (the same key means the same content).  A new entry
+is written to a temporary name and renamed into place, so a reader never sees
+half of one; on object stores whose PUT is already atomic (S3, GCS, Azure) it is
+written in place, which spares a server-side copy.
+
+The filesystem object is made lazily, once per process: a forked `-n` worker
+must not reuse its parent's connection pool.
+"""
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_DIR = ".conductor/cache/actions"
+_ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "memory"})
+
+
+def store_url(setting: str, project_root: str | os.PathLike) -> str:
+    """The store's fsspec URL: `setting` if it has a scheme, else a directory
+    relative to the project (empty: `.conductor/cache/actions`)."""
+    if "://" in setting:
+        return setting
+    path = Path(setting or DEFAULT_DIR)
+    if not path.is_absolute():
+        path = Path(project_root) / path
+    return f"file://{path.resolve()}"
+
+
+def check_available(url: str) -> None:
+    """A UserError when fsspec cannot use `url` here (its backend, e.g. s3fs for
+    s3://, is not installed, or the URL is malformed), before any task runs."""
+    import fsspec
+
+    from doit_conductor.errors import UserError
+    try:
+        fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise UserError(f"cannot use the action cache at {url}: {exc}") from None
+
+
+class ActionStore:
+    """Get and put verified entries by key (see `cache_entry` for their bytes)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._fs = None
+        self._root = ""
+        self._pid = 0
+
+    def _filesystem(self):
+        if self._fs is None or self._pid != os.getpid():
+            import fsspec
+            self._fs, root = fsspec.core.url_to_fs(self.url)
+            self._root = root.rstrip("/")
+            self._pid = os.getpid()
+        return self._fs
+
+    def path(self, key: str) -> str:
+        self._filesystem()
+        return f"{self._root}/{key[:2]}/{key}"
+
+    def get(self, key: str) -> bytes | None:
+        """The stored bytes under `key`, None when there are none."""
+        fs = self._filesystem()
+        try:
+            return fs.cat_file(self.path(key))
+        except FileNotFoundError:
+            return None
+
+    def put(self, key: str, data: bytes) -> bool:
+        """Store `data` under `key` unless an entry is there; True if written."""
+        fs = self._filesystem()
+        final = self.path(key)
+        if fs.exists(final):
+            return False
+        if _protocol(fs) in _ATOMIC_PUT:
+            fs.pipe_file(final, data)
+            return True
+        fs.makedirs(final.rsplit("/", 1)[0], exist_ok=True)
+        temporary = f"{final}.{uuid.uuid4().hex}.tmp"
+        fs.pipe_file(temporary, data)
+        try:
+            fs.mv(temporary, final)
+        except Exception:
+            fs.rm_file(temporary)
+            raise
+        return True
+
+    def discard(self, key: str) -> None:
+        """Remove a damaged entry so that a good one can take its place."""
+        fs = self._filesystem()
+        try:
+            fs.rm_file(self.path(key))
+        except FileNotFoundError:
+            pass
+
+
+def _protocol(fs) -> str:
+    protocol = fs.protocol
+    return protocol[0] if isinstance(protocol, (tuple, list)) else protocol
+
+
+# -- bounding the local store (`doit cache-gc`) ------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class StoredEntry:
+    path: str
+    size: int
+    mtime: float
+
+
+@dataclass(frozen=True, slots=True)
+class Collected:
+    kept: int
+    kept_bytes: int
+    removed: int
+    removed_bytes: int
+
+
+def evictions(entries: list[StoredEntry], max_bytes: int, max_age_s: float,
+              now: float) -> list[StoredEntry]:
+    """Which entries to remove: all older than `max_age_s`, then the oldest of the
+    rest until the total is within `max_bytes` (0 or less: no bound)."""
+    too_old = [e for e in entries if max_age_s > 0 and now - e.mtime > max_age_s]
+    rest = sorted((e for e in entries if e not in too_old), key=lambda e: e.mtime)
+    total = sum(e.size for e in rest)
+    removed = list(too_old)
+    for entry in rest:
+        if max_bytes <= 0 or total <= max_bytes:
+            break
+        removed.append(entry)
+        total -= entry.size
+    return removed
+
+
+def collect_local(directory: str | os.PathLike, max_bytes: int, max_age_s: float,
+                  now: float | None = None) -> Collected:
+    """Bound a local store by size and age; leftover temporary files go too.
+
+    Reading an entry refreshes nothing, so age is since the entry was written:
+    a hit does not keep an entry alive (a local store is cheap to refill)."""
+    entries, stray = [], []
+    for path in Path(directory).glob("*/*"):
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            continue
+        (stray if path.name.endswith(".tmp") else entries).append(
+            StoredEntry(str(path), info.st_size, info.st_mtime))
+    now = time.time() if now is None else now
+    # a temporary file an hour old belongs to no writer still running
+    doomed = evictions(entries, max_bytes, max_age_s, now) + [
+        e for e in stray if now - e.mtime > 3600]
+    for entry in doomed:
+        Path(entry.path).unlink(missing_ok=True)
+    gone = {e.path for e in doomed}
+    kept = [e for e in entries if e.path not in gone]
+    return Collected(len(kept), sum(e.size for e in kept),
+                     len(doomed), sum(e.size for e in doomed))

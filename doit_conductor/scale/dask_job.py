@@ -1,0 +1,152 @@
+"""What a Dask worker runs for one doit task (imported on the worker).
+
+`run_task` is submitted by `dask_runner.DaskRunner` with the task pickled by the
+client (doit's own pickling, cloudpickle) and returns what doit's `MRunner`
+workers put on their result queue, so the client processes it exactly as doit
+does.  Output is always captured here and written by the client, so a task's
+stdout/stderr reach the console that ran `doit`, not the worker's log.
+
+Two ways for files to travel (`Workspace`):
+* shared: the task runs in the project directory, which every worker sees at
+  the same path;
+* ship: the task runs in a fresh scratch directory holding only its declared
+  inputs; its declared targets come back as bytes with their sha256, and any
+  other file it wrote there is an error naming the file.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import platform
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# One task at a time per worker process: the working directory and the probe's
+# process-wide readings belong to it (workers run with one thread each).
+_RUNNING = threading.Lock()
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """Where the task runs: the shared project root, or shipped inputs."""
+
+    root: str                                   # the project directory (client's path)
+    import_paths: tuple[str, ...] = ()          # sys.path entries the task's code needs
+    inputs: dict[str, bytes] | None = None      # ship mode: relative path -> content
+    scratch_ok: tuple[str, ...] = ()            # ship mode: undeclared writes allowed under these
+
+
+@dataclass(frozen=True, slots=True)
+class ShippedTarget:
+    path: str
+    data: bytes
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """A task's outcome as doit's MRunner result dict, plus where it ran."""
+
+    result: dict
+    host: str
+    pid: int
+    targets: tuple[ShippedTarget, ...] = field(default_factory=tuple)
+
+
+def run_task(task_pickle: bytes, workspace: Workspace) -> JobResult:
+    """Run one pickled doit task under the probe; see the module doc."""
+    with _RUNNING:
+        for path in workspace.import_paths:
+            if path not in sys.path:
+                sys.path.insert(0, path)
+        previous = os.getcwd()
+        scratch = None
+        try:
+            if workspace.inputs is None:
+                os.chdir(workspace.root)
+            else:
+                scratch = tempfile.mkdtemp(prefix="conductor-ship-")
+                _materialise(scratch, workspace.inputs)
+                os.chdir(scratch)
+            task = pickle.loads(task_pickle)
+            result, failure = _execute(task)
+            targets: tuple[ShippedTarget, ...] = ()
+            if scratch is not None and failure is None:
+                targets, failure = _collect(scratch, task, workspace)
+                if failure is not None:
+                    result["failure"] = failure
+            return JobResult(result, platform.node(), os.getpid(), targets)
+        finally:
+            os.chdir(previous)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _execute(task) -> tuple[dict, object]:
+    from doit.task import Stream
+
+    from doit_conductor.profiling import probe
+    started = probe.start()
+    failure = None
+    try:
+        failure = task.execute(Stream(0, force_global=True))
+    finally:
+        measurement = probe.stop(started, failed=failure is not None)
+    setattr(task, probe.TASK_ATTRIBUTE, measurement)
+    setattr(task, "conductor_worker_host", platform.node())
+    result = {"name": task.name, "task": task.pickle_safe_dict(),
+              "out": [action.out for action in task.actions],
+              "err": [action.err for action in task.actions]}
+    if failure is not None:
+        result["failure"] = failure
+    return result, failure
+
+
+def inside(relative: str) -> bool:
+    """True for a plain relative path that stays below the directory it is joined to."""
+    parts = Path(relative).parts
+    return bool(parts) and not Path(relative).is_absolute() and ".." not in parts
+
+
+def _materialise(scratch: str, inputs: dict[str, bytes]) -> None:
+    for relative, data in inputs.items():
+        if not inside(relative):   # the client refuses these; never write outside scratch
+            raise ValueError(f"--ship: input path {relative!r} leaves the scratch directory")
+        path = Path(scratch, relative)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+
+
+def _collect(scratch: str, task, workspace: Workspace):
+    """The declared targets' bytes, or a failure naming a missing target or an
+    undeclared write."""
+    from doit.exceptions import TaskFailed
+    declared = set(task.targets)
+    inputs = workspace.inputs or {}
+    for path in sorted(Path(scratch).rglob("*")):
+        if not path.is_file():
+            continue
+        relative = path.relative_to(scratch).as_posix()
+        if relative in declared or any(relative.startswith(p.rstrip("/") + "/")
+                                       for p in workspace.scratch_ok):
+            continue
+        if relative in inputs and path.read_bytes() == inputs[relative]:
+            continue
+        return (), TaskFailed(f"--ship: task wrote the undeclared file '{relative}'; "
+                              "declare it in targets (or run without --ship)")
+    shipped = []
+    for target in sorted(declared):
+        if not inside(target):
+            return (), TaskFailed(f"--ship: target '{target}' is outside the project; "
+                                  "run this task without --ship")
+        path = Path(scratch, target)
+        if not path.is_file():
+            return (), TaskFailed(f"--ship: declared target '{target}' was not written")
+        data = path.read_bytes()
+        shipped.append(ShippedTarget(target, data, hashlib.sha256(data).hexdigest()))
+    return tuple(shipped), None

@@ -1,0 +1,331 @@
+"""`--executor dask`: doit's parallel runner with task execution moved to Dask.
+
+doit stays the planner.  `DaskRunner` is doit's `MRunner` with its worker
+processes and queues replaced by Dask futures: the same `get_next_job` decides
+what is ready (dependency order, up-to-date checks in this process), the same
+`_process_result` / `process_task_result` save the DB and tell the reporter.
+Only `run_tasks` (how jobs travel) and `get_next_job` (the action cache is
+consulted here, before anything is sent) differ.  At most `-n` tasks are in
+flight; the first failure stops dispatch unless `--continue`, as in doit.
+
+A worker lost while running a task: Dask re-runs it on another worker
+(`distributed.scheduler.allowed-failures` times), after which the task fails
+with a one-line error; targets are written atomically by the tasks themselves
+(shared mode) or by this process (ship mode), so none is left half-written.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import sys
+from pathlib import Path
+
+from doit.exceptions import TaskError, TaskFailed
+from doit.runner import JobHold, JobTask, MRunner
+
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import atomic_write
+from doit_conductor.profiling import probe
+from doit_conductor.scale import cache_entry, cached_execution, dask_job
+from doit_conductor.scale.action_key import spec_of
+
+DASK = "dask"
+SHIP_META = "conductor_ship"   # {"inputs": [...files or dirs...], "scratch_ok": [...dirs...]}
+
+
+class DaskRunner(MRunner):
+    """Runs ready tasks on a Dask cluster; see the module doc."""
+
+    mode = DASK
+    scheduler = ""   # set by `configured` before doit instantiates the runner
+    ship = False
+    connect_timeout_s = 10.0
+
+    def __init__(self, dep_manager, reporter, continue_=False, always_execute=False,
+                 stream=None, num_process=1):
+        super().__init__(dep_manager, reporter, continue_=continue_,
+                         always_execute=always_execute, stream=stream,
+                         num_process=max(1, num_process))
+        set_run_shape = getattr(reporter, "set_run_shape", None)
+        if set_run_shape is not None:
+            set_run_shape(self.mode, self.num_process)
+        self._cluster, self._client = connect(self.scheduler, self.num_process,
+                                              self.connect_timeout_s)
+        self._root = os.getcwd()
+        self._import_paths = (self._root,)
+        self._by_value_registered = False
+        self._before: dict[str, dict[str, tuple[int, int] | None]] = {}
+
+    # -- dispatch ----------------------------------------------------------
+
+    def get_next_job(self, completed):
+        """doit's MRunner.get_next_job, except that a task restored from the
+        action cache completes here and the next ready one is looked at."""
+        if self._stop_running:
+            return None
+        node = completed
+        while True:
+            try:
+                node = self.task_dispatcher.generator.send(node)
+                if node == "hold on":
+                    self.free_proc += 1
+                    return JobHold()
+            except StopIteration:
+                return None
+            if not self.select_task(node, self.tasks):
+                continue
+            if self._restored(node.task):
+                self.process_task_result(node, None)
+                if self._stop_running:
+                    return None
+                continue
+            return node
+
+    def _restored(self, task) -> bool:
+        if cached_execution.active_store() is None or spec_of(task) is None:
+            return False
+        started = probe.start()
+        hit = cached_execution.try_restore(task, lambda: self.reporter.execute_task(task))
+        measurement = probe.stop(started)
+        setattr(task, probe.TASK_ATTRIBUTE, measurement)
+        if not hit:
+            # the miss counters go with the measurement of the real run
+            setattr(task, _MISS_COUNTERS, dict(measurement.counters))
+        return hit
+
+    def run_tasks(self, task_dispatcher):
+        from distributed import as_completed
+        self._run_tasks_init(task_dispatcher)
+        pending: dict = {}
+        self._ran_here: list = []
+        in_flight = as_completed(loop=self._client.loop)
+        try:
+            for _ in range(self.num_process):
+                job = self.get_next_job(None)
+                if job is None:
+                    break
+                if not isinstance(job, JobHold):
+                    self._submit(job, pending, in_flight)
+            while pending or self._ran_here:
+                if self._ran_here:
+                    node, failure = self._ran_here.pop(0)
+                    self.process_task_result(node, failure)
+                else:
+                    future = next(in_flight)
+                    node = pending.pop(future)
+                    self._finish(node, future)
+                free = self.free_proc + 1
+                self.free_proc = 0
+                completed = node
+                for _ in range(free):
+                    job = self.get_next_job(completed)
+                    completed = None
+                    if job is None:
+                        break
+                    if not isinstance(job, JobHold):
+                        self._submit(job, pending, in_flight)
+        finally:
+            for future in pending:
+                future.cancel()
+
+    def _submit(self, node, pending: dict, in_flight) -> None:
+        task = node.task
+        if self.ship and (SHIP_META not in (task.meta or {}) or not self._shippable(task)):
+            # Not declared shippable: its real inputs are unknown, so it runs
+            # here, in the project, as doit's serial runner would run it.
+            self._ran_here.append((node, self._execute_here(task)))
+            return
+        if task.teardown:
+            self.teardown_list.append(task)
+        self.reporter.execute_task(task)
+        self._register_project_code()
+        workspace = dask_job.Workspace(self._root, self._import_paths)
+        if self.ship:
+            workspace = self._shipped(task, workspace)
+        future = self._client.submit(dask_job.run_task, JobTask(task).task_pickle, workspace,
+                                     key=f"doit-{task.name}-{os.urandom(4).hex()}", pure=False)
+        if not self.ship:
+            self._before[task.name] = _target_states(task.targets)
+        pending[future] = node
+        in_flight.add(future)
+
+    def _finish(self, node, future) -> None:
+        task = node.task
+        try:
+            outcome: dask_job.JobResult = future.result()
+        except Exception as exc:   # the worker died (KilledWorker), or the job could not run
+            removed = _remove_changed(task.targets, self._before.pop(task.name, {}))
+            note = f"; removed its unfinished targets {', '.join(removed)}" if removed else ""
+            self.process_task_result(node, TaskError(
+                f"Dask could not run '{task.name}': {type(exc).__name__}: {exc}{note}"))
+            return
+        self._before.pop(task.name, None)
+        result = outcome.result
+        failure = result.get("failure")
+        if failure is None and outcome.targets:
+            failure = _write_shipped(outcome.targets, task)
+        task.update_from_pickle(result["task"])
+        for action, out, err in zip(task.actions, result["out"], result["err"]):
+            action.out, action.err = out, err
+        self._echo(task, result)
+        measurement = _with_miss_counters(task, getattr(task, probe.TASK_ATTRIBUTE, None))
+        if failure is None:
+            cached_execution.store_result(task, measurement.counters if measurement else {})
+        self.process_task_result(node, failure)
+
+    def _execute_here(self, task):
+        started = probe.start()
+        failure = None
+        try:
+            failure = super().execute_task(task)
+        finally:
+            measurement = probe.stop(started, failed=failure is not None)
+        measurement = _with_miss_counters(task, measurement)
+        if failure is None:
+            cached_execution.store_result(task, measurement.counters)
+        return failure
+
+    def _echo(self, task, result: dict) -> None:
+        """The task's output on this console, as doit shows it for its verbosity."""
+        verbosity = self.stream.effective_verbosity(task.verbosity)
+        for out, err in zip(result["out"], result["err"]):
+            if verbosity >= 2 and out:
+                sys.stdout.write(out)
+            if verbosity >= 1 and err:
+                sys.stderr.write(err)
+
+    # -- ship mode -----------------------------------------------------------
+
+    def _shippable(self, task) -> bool:
+        """Inputs and targets must be relative paths inside the project to be sent
+        and brought back (the task runs in another directory); a task naming
+        others runs here instead."""
+        declared = (task.meta or {}).get(SHIP_META, {})
+        paths = [*task.file_dep, *declared.get("inputs", ()), *task.targets]
+        return all(dask_job.inside(path) for path in paths)
+
+    def _shipped(self, task, workspace: dask_job.Workspace) -> dask_job.Workspace:
+        declared = (task.meta or {}).get(SHIP_META, {})
+        paths = [*task.file_dep, *declared.get("inputs", ())]
+        inputs: dict[str, bytes] = {}
+        for path in paths:
+            for file in _files(Path(path)):
+                inputs[file.as_posix()] = file.read_bytes()
+        return dask_job.Workspace(workspace.root, workspace.import_paths, inputs,
+                                  tuple(declared.get("scratch_ok", ())))
+
+    def _register_project_code(self) -> None:
+        """Modules of the project itself (dodo.py's `tasks/`) travel by value, so
+        workers need only the installed libraries, not the project's files."""
+        if self._by_value_registered:
+            return
+        self._by_value_registered = True
+        import cloudpickle
+        root = self._root + os.sep
+        for name, module in list(sys.modules.items()):
+            path = getattr(module, "__file__", None) or ""
+            if path.startswith(root) and "." not in name and name != "__main__":
+                try:
+                    cloudpickle.register_pickle_by_value(module)
+                except (ValueError, TypeError):
+                    pass
+
+    # -- the end -------------------------------------------------------------
+
+    def finish(self):
+        try:
+            return super().finish()
+        finally:
+            self._client.close()
+            if self._cluster is not None:
+                self._cluster.close()
+
+
+_MISS_COUNTERS = "conductor_cache_miss_counters"
+
+
+def _with_miss_counters(task, measurement):
+    """The task's measurement (set on it) with the counters of the cache lookup
+    made here before it was sent, which the worker's probe did not see."""
+    extra = getattr(task, _MISS_COUNTERS, None)
+    if extra and measurement is not None:
+        measurement = dataclasses.replace(measurement, counters={**measurement.counters, **extra})
+    setattr(task, probe.TASK_ATTRIBUTE, measurement)
+    return measurement
+
+
+def _target_states(targets) -> dict[str, tuple[int, int] | None]:
+    """(mtime_ns, size) of each target before a task is sent (None: absent)."""
+    states = {}
+    for target in targets:
+        try:
+            info = os.stat(target)
+            states[target] = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            states[target] = None
+    return states
+
+
+def _remove_changed(targets, before: dict[str, tuple[int, int] | None]) -> list[str]:
+    """Remove the targets a task lost with its worker changed: a task that writes
+    its files in place may have left half of one (doit re-runs it next time)."""
+    removed = []
+    for target, state in _target_states(targets).items():
+        if state is not None and state != before.get(target):
+            os.unlink(target)
+            removed.append(target)
+    return removed
+
+
+def _files(path: Path) -> list[Path]:
+    """The files an input names (a directory: all below it; absent: none, the
+    task reports what it misses)."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    return [path] if path.is_file() else []
+
+
+def _write_shipped(targets, task) -> TaskFailed | None:
+    """Write targets that came back from a worker after checking that their bytes
+    are the ones the worker digested: through the task's cache `restore` when it
+    has one (which also re-records them as this checkout's files), else each
+    atomically."""
+    for target in targets:
+        if hashlib.sha256(target.data).hexdigest() != target.sha256:
+            return TaskFailed(f"--ship: target '{target.path}' arrived damaged")
+    files = {target.path: target.data for target in targets}
+    spec = spec_of(task)
+    if spec is not None and spec.restore:
+        cached_execution.restore(cache_entry.CacheEntry("", files), spec)
+        return None
+    for path, data in files.items():
+        atomic_write(path, data)
+    return None
+
+
+def connect(scheduler: str, workers: int, timeout_s: float):
+    """(cluster or None, client): the scheduler at `scheduler`, or a LocalCluster
+    of `workers` single-threaded worker processes.  Unreachable: a UserError."""
+    import logging
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise UserError("--executor dask needs Dask distributed: "
+                        "pip install 'doit-conductor[dask]'") from None
+    if scheduler:
+        try:
+            return None, Client(scheduler, timeout=timeout_s, set_as_default=False)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise UserError(f"cannot reach the Dask scheduler at {scheduler} "
+                            f"({type(exc).__name__}); is `dask scheduler` running?") from None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                           dashboard_address=None, silence_logs=logging.ERROR)
+    return cluster, Client(cluster, set_as_default=False)
+
+
+def configured(scheduler: str, ship: bool, connect_timeout_s: float) -> type[DaskRunner]:
+    """A DaskRunner class bound to this run's scheduler and mode (doit
+    instantiates the runner class itself, with doit's arguments only)."""
+    return type("DaskRunner", (DaskRunner,), {"scheduler": scheduler, "ship": ship,
+                                              "connect_timeout_s": connect_timeout_s})

@@ -1,0 +1,75 @@
+"""The `run` command's scale-out options and what they resolve to.
+
+    --cache URL          use the action cache at URL (fsspec; a path is a directory)
+    --executor dask      run ready tasks on a Dask cluster (with -n N)
+    --scheduler ADDRESS  the cluster's scheduler (tcp://HOST:PORT); none: a LocalCluster
+    --ship               send file_dep to workers and targets back (no shared disk)
+
+Defaults come from `[tool.conductor.cache]` and `[tool.conductor.dask]` in a
+doit-conductor project (`backend = "conductor"`); in any other doit project the
+options are inert unless given.  Imports nothing heavy.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from doit_conductor.errors import UserError
+
+LOCAL = "local"
+DASK = "dask"
+
+CMD_OPTIONS = (
+    {"name": "cache", "long": "cache", "type": str, "default": "",
+     "help": "action cache location: an fsspec URL (file:///shared/dir, s3://bucket/prefix) "
+             "or a directory; enables the cache [default: [tool.conductor.cache]]"},
+    {"name": "executor", "long": "executor", "type": str, "default": LOCAL,
+     "choices": ((LOCAL, "doit's own runners"), (DASK, "a Dask cluster (see --scheduler)")),
+     "help": "where tasks execute [default: %(default)s]"},
+    {"name": "scheduler", "long": "scheduler", "type": str, "default": "",
+     "help": "Dask scheduler address tcp://HOST:PORT for --executor dask; without it a "
+             "LocalCluster of -n worker processes runs for the run"},
+    {"name": "ship", "long": "ship", "type": bool, "default": False,
+     "help": "with --executor dask: send file_dep to the workers and targets back, "
+             "so workers need no shared disk"},
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ScaleChoice:
+    """What the options and the project's settings select for one run."""
+
+    cache_url: str | None = None
+    executor: str = LOCAL
+    scheduler: str = ""
+    ship: bool = False
+    connect_timeout_s: float = 10.0
+
+    @property
+    def active(self) -> bool:
+        return self.cache_url is not None or self.executor != LOCAL
+
+
+def resolve(cache: str, executor: str, scheduler: str, ship: bool,
+            conductor_project: bool, project_root: str) -> ScaleChoice:
+    """The run's choice; project settings are read only in a doit-conductor
+    project (a bad setting is a `UserError`)."""
+    settings = None
+    if conductor_project:
+        from doit_conductor.config import load_config
+        settings = load_config(project_root)
+    url = None
+    if cache:
+        url = cache
+    elif settings is not None and settings.cache.enabled:
+        url = settings.cache.url
+    if url is not None:
+        from doit_conductor.scale.action_store import store_url
+        url = store_url(url, project_root)
+    if executor != DASK and (scheduler or ship):
+        raise UserError("--scheduler and --ship need --executor dask")
+    timeout = 10.0
+    if settings is not None:
+        timeout = settings.dask.connect_timeout_s
+        if not scheduler and executor == DASK:
+            scheduler = settings.dask.scheduler
+    return ScaleChoice(url, executor, scheduler, ship, timeout)

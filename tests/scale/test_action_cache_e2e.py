@@ -1,0 +1,107 @@
+"""The action cache through the real `doit`, with a store in a local directory."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import copy_project
+
+ENUM_PATTERNS = {"codegen:currency", "codegen:order_status", "codegen:user_role"}
+
+
+def _codegen(statuses: dict[str, str]) -> dict[str, str]:
+    return {name: status for name, status in statuses.items()
+            if name.startswith("codegen:") and name != "codegen:_manifest"}
+
+
+def _rendered(project) -> float:
+    return sum(r.counters.get("files_rendered", 0) for r in project.last_run().values())
+
+
+def test_second_clone_restores_every_pattern_and_a_changed_template_misses_only_its_users(
+        tmp_path):
+    store = f"file://{tmp_path / 'store'}"
+    first = copy_project(tmp_path / "a")
+    result = first.doit("--cache", store, "codegen", check=True)
+    assert set(_codegen(first.statuses()).values()) == {"ran"}
+    assert "action cache: 0 hits, 10 misses" in result.stdout
+
+    second = copy_project(tmp_path / "b")
+    result = second.doit("-n", "2", "--cache", store, "codegen", check=True)
+    assert set(_codegen(second.statuses()).values()) == {"cached"}
+    assert "action cache: 10 hits, 0 misses" in result.stdout
+    assert _rendered(second) == 0
+    assert second.tree() == first.tree()
+    # what was restored is trusted as built: nothing to do next time
+    again = second.doit("--cache", store, "codegen", check=True)
+    assert "action cache" not in again.stdout
+    assert set(second.statuses().values()) == {"up-to-date"}
+
+    enum_template = second.path("templates/python/enum.py.j2")
+    enum_template.write_bytes(enum_template.read_bytes() + b"\n")
+    second.doit("--cache", store, "codegen", check=True)
+    changed = {name for name, status in _codegen(second.statuses()).items() if status == "ran"}
+    assert changed == ENUM_PATTERNS
+    assert set(_codegen(second.statuses()).values()) <= {"ran", "up-to-date"}
+
+
+def test_damaged_entry_is_one_warning_and_never_wrong_output(tmp_path):
+    store_dir = tmp_path / "store"
+    first = copy_project(tmp_path / "a")
+    first.doit("--cache", f"file://{store_dir}", "codegen", check=True)
+    entries = sorted(p for p in store_dir.glob("*/*") if p.is_file())
+    assert len(entries) == 10
+    victim = entries[0]
+    data = bytearray(victim.read_bytes())
+    data[-3] ^= 0xFF   # one byte of a generated file inside the entry
+    victim.write_bytes(bytes(data))
+
+    second = copy_project(tmp_path / "b")
+    result = second.doit("--cache", f"file://{store_dir}", "codegen", check=True)
+    warnings = [line for line in result.stderr.splitlines() if "damaged" in line]
+    assert len(warnings) == 1, result.stderr
+    statuses = _codegen(second.statuses())
+    assert sorted(statuses.values()).count("ran") == 1
+    assert second.tree() == first.tree()
+    # the damaged entry was replaced by the fresh result
+    third = copy_project(tmp_path / "c")
+    result = third.doit("--cache", f"file://{store_dir}", "codegen", check=True)
+    assert "damaged" not in result.stderr
+    assert set(_codegen(third.statuses()).values()) == {"cached"}
+
+
+def test_cache_gc_bounds_the_local_store_and_config_enables_it(tmp_path):
+    project = copy_project(tmp_path / "a")
+    pyproject = project.path("pyproject.toml")
+    pyproject.write_text(pyproject.read_text() + "\n[tool.conductor.cache]\nenabled = true\n")
+    project.doit("codegen", check=True)
+    store = Path(project.root, ".conductor/cache/actions")
+    assert len(list(store.glob("*/*"))) == 10
+    result = project.doit("cache-gc", "--actions-max-bytes", "1", check=True)
+    assert "action cache: kept 0 entries" in result.stdout
+    assert list(store.glob("*/*")) == []
+
+
+def test_unknown_cache_setting_is_one_line_naming_the_file(tmp_path):
+    project = copy_project(tmp_path / "a")
+    pyproject = project.path("pyproject.toml")
+    pyproject.write_text(pyproject.read_text() + "\n[tool.conductor.cache]\nurll = 'x'\n")
+    result = project.doit()
+    assert result.returncode != 0
+    assert "pyproject.toml" in result.stderr and "cache.urll" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unusable_or_unreachable_store_is_one_line(tmp_path):
+    project = copy_project(tmp_path / "a")
+    result = project.doit("--cache", "nosuchprotocol://bucket/x", "codegen")
+    assert result.returncode == 3
+    assert result.stderr.strip().startswith("ERROR: cannot use the action cache at nosuchprotocol")
+    assert len(result.stderr.strip().splitlines()) == 1
+    # a store that fails while the run goes on: one warning, then the build without it
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the store's directory would be")
+    result = project.doit("--cache", f"file://{blocker}", "codegen", check=True)
+    assert [line for line in result.stderr.splitlines() if "WARNING" in line] == [
+        line for line in result.stderr.splitlines() if "unreachable" in line]
+    assert sum("unreachable" in line for line in result.stderr.splitlines()) == 1
+    assert set(project.statuses("codegen:").values()) == {"ran"}

@@ -1,0 +1,72 @@
+"""The action cache's pure parts: keys, entries, eviction."""
+from __future__ import annotations
+
+import pytest
+
+from doit_conductor.scale import cache_entry
+from doit_conductor.scale.action_key import action_key
+from doit_conductor.scale.action_store import StoredEntry, evictions, store_url
+from doit_conductor.scale.cache_summary import cache_totals, summary_line
+
+KEY = "ab" * 32
+
+
+def _key(**changes) -> str:
+    inputs = dict(name="codegen:x", actions=[{"python": "m.f", "args": [1]}],
+                  code={"pkg": "c0"}, libraries={"jinja2": "3.1"}, settings={"a": 1},
+                  file_dep={"p.yaml": "d0"}, targets=["out/x.py"])
+    inputs.update(changes)
+    return action_key(**inputs)
+
+
+def test_key_is_stable_and_changes_with_every_input():
+    assert _key() == _key()
+    variants = [dict(name="codegen:y"), dict(actions=[{"python": "m.f", "args": [2]}]),
+                dict(code={"pkg": "c1"}), dict(libraries={"jinja2": "3.2"}),
+                dict(settings={"a": 2}), dict(file_dep={"p.yaml": "d1"}),
+                dict(targets=["out/y.py"])]
+    keys = {_key(**variant) for variant in variants}
+    assert len(keys) == len(variants) and _key() not in keys
+
+
+def test_entry_round_trip():
+    entry = cache_entry.CacheEntry(KEY, {"b.txt": b"two", "a.txt": b""}, {"files_rendered": 2})
+    assert cache_entry.decode(cache_entry.encode(entry), KEY) == entry
+
+
+def test_every_damaged_byte_is_detected():
+    data = cache_entry.encode(cache_entry.CacheEntry(KEY, {"a.txt": b"hello"}, {}))
+    for index in range(len(data)):
+        damaged = bytearray(data)
+        damaged[index] ^= 0x01
+        with pytest.raises(cache_entry.DamagedEntry):
+            cache_entry.decode(bytes(damaged), KEY)
+    for cut in (0, 10, len(data) - 1):
+        with pytest.raises(cache_entry.DamagedEntry):
+            cache_entry.decode(data[:cut], KEY)
+
+
+def test_entry_under_another_key_is_refused():
+    data = cache_entry.encode(cache_entry.CacheEntry(KEY, {"a": b"x"}, {}))
+    with pytest.raises(cache_entry.DamagedEntry, match="another key"):
+        cache_entry.decode(data, "cd" * 32)
+
+
+def test_evictions_by_age_then_oldest_first_by_size():
+    entries = [StoredEntry("old", 10, 0.0), StoredEntry("a", 10, 80.0),
+               StoredEntry("b", 10, 90.0), StoredEntry("c", 10, 95.0)]
+    assert [e.path for e in evictions(entries, 20, 50.0, 100.0)] == ["old", "a"]
+    assert evictions(entries, 0, 0, 100.0) == []
+
+
+def test_store_url_resolves_directories_inside_the_project(tmp_path):
+    assert store_url("", tmp_path) == f"file://{tmp_path}/.conductor/cache/actions"
+    assert store_url("shared", tmp_path) == f"file://{tmp_path}/shared"
+    assert store_url("s3://bucket/prefix", tmp_path) == "s3://bucket/prefix"
+
+
+def test_summary_line_counts_hits_misses_and_bytes():
+    totals = cache_totals([{"action_cache_hits": 1, "action_cache_bytes_read": 2048},
+                           {"action_cache_misses": 1, "action_cache_bytes_written": 1024}, {}])
+    assert summary_line(totals) == "action cache: 1 hit, 1 miss, 2.0 KiB read, 1.0 KiB written"
+    assert summary_line(cache_totals([{}])) is None

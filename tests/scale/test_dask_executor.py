@@ -1,0 +1,200 @@
+"""`--executor dask` against real `dask scheduler` / `dask worker` processes on 127.0.0.1."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from tests.conftest import Project, copy_project
+from tests.scale.dask_processes import start_cluster
+
+pytestmark = pytest.mark.scale
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    """A scheduler and two workers, each worker in a directory other than the project."""
+    running = start_cluster(tmp_path_factory.mktemp("dask"))
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def serial_build(tmp_path_factory) -> Project:
+    serial = copy_project(tmp_path_factory.mktemp("serial") / "project")
+    serial.doit("-n", "1", check=True)
+    return serial
+
+
+def test_cold_build_on_the_cluster_equals_doit_n_1(cluster, serial_build, tmp_path):
+    project = copy_project(tmp_path / "project")
+    project.doit("-n", "2", "--executor", "dask", "--scheduler", cluster.address, check=True)
+    assert project.tree() == serial_build.tree()
+    records = project.last_run()
+    assert {r.status for r in records.values()} <= {"ran", "up-to-date"}
+    codegen = [r for n, r in records.items() if n.startswith("codegen:") and r.status == "ran"]
+    # measured in the workers: their pids, the probe's figures
+    assert {r.pid for r in codegen} <= set(cluster.worker_pids())
+    assert all(r.host and r.cpu_user_s is not None and r.peak_rss_bytes is not None
+               for r in codegen)
+    again = project.doit("-n", "2", "--executor", "dask", "--scheduler", cluster.address,
+                         check=True)
+    assert set(project.statuses().values()) == {"up-to-date"}, again.stdout
+
+
+def test_ship_mode_builds_the_same_without_the_workers_seeing_the_project(
+        cluster, serial_build, tmp_path):
+    project = copy_project(tmp_path / "project")
+    project.doit("-n", "2", "--executor", "dask", "--ship", "--scheduler", cluster.address,
+                 check=True)
+    assert project.tree() == serial_build.tree()
+    shipped = [r for n, r in project.last_run().items()
+               if n.startswith("codegen:") and n != "codegen:_manifest"]
+    assert shipped and {r.pid for r in shipped} <= set(cluster.worker_pids())
+    # the fragments were re-recorded with this checkout's mtimes: nothing is stale
+    project.doit("-n", "2", "--executor", "dask", "--ship", "--scheduler", cluster.address,
+                 check=True)
+    assert set(project.statuses().values()) == {"up-to-date"}
+
+
+def test_cache_hits_never_reach_the_cluster_and_misses_fill_it(cluster, tmp_path):
+    store = f"file://{tmp_path / 'store'}"
+    args = ("-n", "2", "--executor", "dask", "--scheduler", cluster.address, "--cache", store)
+    first = copy_project(tmp_path / "a")
+    result = first.doit(*args, "codegen", check=True)
+    assert "action cache: 0 hits, 10 misses" in result.stdout
+    second = copy_project(tmp_path / "b")
+    result = second.doit(*args, "codegen", check=True)
+    assert "action cache: 10 hits, 0 misses" in result.stdout
+    restored = [r for n, r in second.last_run().items() if r.status == "cached"]
+    assert len(restored) == 10 and all(r.host is None for r in restored)   # in the client
+    assert second.tree() == first.tree()
+
+
+def test_undeclared_write_under_ship_is_an_error_naming_the_file(cluster, tmp_path):
+    project = _plain_project(tmp_path, '''
+        def write_two():
+            open("declared.txt", "w").write("yes")
+            open("sneaky.txt", "w").write("no")
+
+        def task_two():
+            """writes one file more than it declares"""
+            return {"actions": [write_two], "targets": ["declared.txt"],
+                    "meta": {"conductor_ship": {"inputs": []}}}
+    ''')
+    result = project.doit("-n", "1", "--executor", "dask", "--ship",
+                          "--scheduler", cluster.address)
+    assert result.returncode == 1
+    assert "undeclared file 'sneaky.txt'" in result.stdout + result.stderr
+    assert not project.path("declared.txt").exists()
+
+
+def test_failing_task_stops_the_run_with_doits_exit_code(cluster, tmp_path):
+    serial = copy_project(tmp_path / "serial")
+    remote = copy_project(tmp_path / "remote")
+    for project in (serial, remote):
+        pattern = project.path("patterns/currency.yaml")
+        pattern.write_text(pattern.read_text() + "\nnme: oops\n")
+    expected = serial.doit("-n", "1")
+    result = remote.doit("-n", "2", "--executor", "dask", "--scheduler", cluster.address)
+    assert expected.returncode != 0
+    assert result.returncode == expected.returncode
+    assert remote.statuses()["validate-patterns"] == "failed"
+    assert not remote.path("output").exists()   # nothing after the failure ran
+
+
+def test_first_failure_stops_dispatch_unless_continue(cluster, tmp_path):
+    project = _plain_project(tmp_path, '''
+        def task_a_fails():
+            """fails"""
+            return {"actions": [lambda: False]}
+
+        def task_b_independent():
+            """does not depend on a_fails"""
+            return {"actions": ["echo b > b.txt"], "targets": ["b.txt"]}
+    ''')
+    args = ("-n", "1", "--executor", "dask", "--scheduler", cluster.address)
+    assert project.doit(*args).returncode == 1
+    assert not project.path("b.txt").exists()
+    assert project.doit(*args[:2], "--continue", *args[2:]).returncode == 1
+    assert project.path("b.txt").read_text().strip() == "b"
+
+
+def test_output_of_tasks_comes_back_to_the_console(cluster, tmp_path):
+    project = _plain_project(tmp_path, '''
+        def task_hello():
+            """prints on both streams"""
+            return {"actions": ["echo out-from-worker", "echo err-from-worker 1>&2"],
+                    "verbosity": 2}
+    ''')
+    result = project.doit("-n", "1", "--executor", "dask", "--scheduler", cluster.address,
+                          check=True)
+    assert "out-from-worker" in result.stdout and "err-from-worker" in result.stderr
+
+
+def test_unreachable_scheduler_is_one_line_and_exit_3(tmp_path):
+    project = copy_project(tmp_path / "project")
+    pyproject = project.path("pyproject.toml")
+    pyproject.write_text(pyproject.read_text() + "\n[tool.conductor.dask]\nconnect_timeout_s = 1\n")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]   # nobody listens here once closed
+    result = project.doit("--executor", "dask", "--scheduler", f"tcp://127.0.0.1:{port}")
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.stderr
+
+
+def test_killed_worker_means_the_task_reruns_elsewhere_never_half_a_target(tmp_path):
+    own = start_cluster(tmp_path / "dask")
+    try:
+        project = _plain_project(tmp_path, '''
+            import os, time
+
+            def slow_write():
+                with open("started.txt", "a") as marker:
+                    marker.write(f"{os.getpid()}\\n")
+                with open("big.txt", "w") as target:   # deliberately not atomic
+                    target.write("a" * 100000)
+                    target.flush()
+                    time.sleep(4 if os.path.getsize("started.txt") < 10 else 0)
+                    target.write("b" * 100000)
+
+            def task_big():
+                """writes its target in two halves, slowly"""
+                return {"actions": [slow_write], "targets": ["big.txt"]}
+        ''')
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+        run = subprocess.Popen([sys.executable, "-m", "doit", "-n", "1", "--executor", "dask",
+                                "--scheduler", own.address], cwd=project.root, env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        marker = project.path("started.txt")
+        deadline = time.monotonic() + 60
+        while not marker.exists() or not marker.read_text().strip():
+            assert time.monotonic() < deadline and run.poll() is None
+            time.sleep(0.05)
+        os.kill(int(marker.read_text().split()[0]), signal.SIGKILL)
+        out, err = run.communicate(timeout=120)
+        pids = marker.read_text().split()
+        if run.returncode == 0:
+            assert len(pids) == 2 and pids[0] != pids[1]   # ran again, elsewhere
+            assert project.path("big.txt").read_text() == "a" * 100000 + "b" * 100000
+        else:   # a clean failure: the half-written target is gone
+            assert "Dask could not run 'big'" in out + err
+            assert not project.path("big.txt").exists()
+    finally:
+        own.stop()
+
+
+def _plain_project(tmp_path, dodo: str) -> Project:
+    """A doit project that is not a doit-conductor one (console reporter, no backend)."""
+    root = tmp_path / "plain"
+    root.mkdir()
+    (root / "dodo.py").write_text(textwrap.dedent(dodo))
+    return Project(root)

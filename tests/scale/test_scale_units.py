@@ -1,0 +1,81 @@
+"""Pure parts of the Dask executor and the run options."""
+from __future__ import annotations
+
+import types
+
+import pytest
+
+from doit_conductor.errors import UserError
+from doit_conductor.scale import dask_job
+from doit_conductor.scale.run_options import resolve
+
+
+@pytest.mark.parametrize("path, ok", [("a.txt", True), ("out/x/y.py", True), ("", False),
+                                      ("../a", False), ("/etc/passwd", False),
+                                      ("out/../../a", False)])
+def test_only_plain_relative_paths_travel(path, ok):
+    assert dask_job.inside(path) is ok
+
+
+def test_shipped_input_never_lands_outside_the_scratch_directory(tmp_path):
+    with pytest.raises(ValueError):
+        dask_job._materialise(str(tmp_path / "scratch"), {"../escaped": b"x"})
+    assert not (tmp_path / "escaped").exists()
+
+
+def test_collect_names_an_undeclared_write_and_returns_declared_targets(tmp_path):
+    (tmp_path / "in.txt").write_bytes(b"input")
+    (tmp_path / "out.txt").write_bytes(b"result")
+    task = types.SimpleNamespace(targets=["out.txt"])
+    workspace = dask_job.Workspace(str(tmp_path), inputs={"in.txt": b"input"})
+    targets, failure = dask_job._collect(str(tmp_path), task, workspace)
+    assert failure is None and [(t.path, t.data) for t in targets] == [("out.txt", b"result")]
+    (tmp_path / "extra" ).mkdir()
+    (tmp_path / "extra" / "note.txt").write_bytes(b"?")
+    _, failure = dask_job._collect(str(tmp_path), task, workspace)
+    assert "undeclared file 'extra/note.txt'" in failure.message
+    (tmp_path / "in.txt").write_bytes(b"changed input")   # an input it rewrote counts too
+    (tmp_path / "extra" / "note.txt").unlink()
+    _, failure = dask_job._collect(str(tmp_path), task, workspace)
+    assert "undeclared file 'in.txt'" in failure.message
+
+
+def test_scheduler_and_ship_need_the_dask_executor(tmp_path):
+    with pytest.raises(UserError, match="need --executor dask"):
+        resolve("", "local", "tcp://127.0.0.1:1", False, False, str(tmp_path))
+    choice = resolve("", "dask", "", True, False, str(tmp_path))
+    assert choice.active and choice.cache_url is None and choice.ship
+
+
+def test_cache_setting_and_option(tmp_path):
+    (tmp_path / "pyproject.toml").write_text("[tool.conductor.cache]\nenabled = true\n")
+    assert resolve("", "local", "", False, True, str(tmp_path)).cache_url == \
+        f"file://{tmp_path}/.conductor/cache/actions"
+    # outside a doit-conductor project the settings are not read
+    assert resolve("", "local", "", False, False, str(tmp_path)).cache_url is None
+    assert resolve("s3://b/p", "local", "", False, False, str(tmp_path)).cache_url == "s3://b/p"
+
+
+def test_shipped_targets_are_verified_before_any_is_written(tmp_path, monkeypatch):
+    import hashlib
+
+    from doit_conductor.scale.dask_runner import _write_shipped
+    monkeypatch.chdir(tmp_path)
+    good = dask_job.ShippedTarget("a.txt", b"a", hashlib.sha256(b"a").hexdigest())
+    bad = dask_job.ShippedTarget("b.txt", b"b!", hashlib.sha256(b"b").hexdigest())
+    task = types.SimpleNamespace(meta={})
+    failure = _write_shipped((good, bad), task)
+    assert "'b.txt' arrived damaged" in failure.message
+    assert not (tmp_path / "a.txt").exists() and not (tmp_path / "b.txt").exists()
+    assert _write_shipped((good,), task) is None
+    assert (tmp_path / "a.txt").read_bytes() == b"a"
+
+
+def test_targets_changed_by_a_lost_task_are_removed(tmp_path, monkeypatch):
+    from doit_conductor.scale.dask_runner import _remove_changed, _target_states
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "kept.txt").write_text("old")
+    before = _target_states(["kept.txt", "half.txt", "absent.txt"])
+    (tmp_path / "half.txt").write_text("half of it")
+    assert _remove_changed(["kept.txt", "half.txt", "absent.txt"], before) == ["half.txt"]
+    assert (tmp_path / "kept.txt").exists() and not (tmp_path / "half.txt").exists()
