@@ -7,7 +7,6 @@ otherwise, strict about undefined variables and with a disk bytecode cache
 """
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,19 +14,16 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from doit_conductor.codegen import escape
 from doit_conductor.codegen.bytecode_cache import TemplateBytecodeCache
 from doit_conductor.codegen.kinds import load_kinds  # noqa: F401  (re-exported)
 from doit_conductor.errors import UserError
+
 
 def pascal(value: str) -> str:
     """users_by_id -> UsersById: class names from pattern names."""
     return "".join(part.capitalize() for part in value.split("_"))
 
-
-def to_json(value: object) -> str:
-    """JSON literal (also a valid Python literal for str/int/float/list); unlike
-    Jinja2's `tojson` it does not HTML-escape, since nothing here is HTML."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 @lru_cache(maxsize=8)
@@ -45,7 +41,9 @@ def environment(templates_dir: str, sandbox: bool, cache_dir: str | None) -> jin
         bytecode_cache=TemplateBytecodeCache(cache_dir) if cache_dir else None,
     )
     env.filters["pascal"] = pascal
-    env.filters["json"] = to_json
+    # Escaping per target language (escape.py): templates pass every pattern
+    # value through the filter of the language it lands in.
+    env.filters.update(escape.FILTERS)
     return env
 
 

@@ -44,8 +44,8 @@ CASES = {
         lambda p: replace_in(p, "templates/sql/enum.sql.j2", "{% for value", "{% for value value"),
         r"templates/sql/enum\.sql\.j2:10: template syntax error: expected token 'in'"),
     "undefined variable": (
-        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "{{ pattern.name }} (",
-                             "{{ pattern.table_name }} ("),
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "{{ pattern.name | sql_ident }} (",
+                             "{{ pattern.table_name | sql_ident }} ("),
         r"templates/sql/enum\.sql\.j2:\d+: undefined variable while rendering "
         r"patterns/\w+\.yaml: 'dict object' has no attribute 'table_name'"),
     "depends_on cycle": (
