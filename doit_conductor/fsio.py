@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import stat
 from pathlib import Path
 
 from doit_conductor.errors import UserError
@@ -20,6 +21,13 @@ _OPEN_READ = os.O_RDONLY | os.O_CLOEXEC
 _OPEN_TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _temp_numbers = itertools.count()
 _pid = os.getpid()
+# Directories already found to be real directories all the way down from the
+# working directory, by the identity of their own lstat (a directory swapped for
+# a symbolic link since has another identity and is checked again).
+_real_dirs: dict[str, tuple[int, int, int]] = {}
+
+SYMLINK_REFUSAL = ("is a symbolic link; refusing to write through it "
+                   "(output/ and .conductor/ must be real directories)")
 
 
 def _after_fork() -> None:
@@ -41,6 +49,7 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
     """
     path = os.fspath(path)
     directory, name = os.path.split(path)
+    check_real_directory(directory)
     try:
         fd, tmp = _create_temp(directory, name)
     except FileNotFoundError:
@@ -65,6 +74,39 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
             raise OSError(exc.errno, exc.strerror, path) from exc
         raise
     return info
+
+
+def check_real_directory(directory: str) -> None:
+    """UserError naming the first component of the relative `directory` that is a
+    symbolic link.  The project's own files (output/, .conductor/) are addressed
+    relative to the project root, and a link anywhere on the way (a committed
+    `output` symlink, a planted `.conductor/state`) would aim our writes
+    elsewhere; absolute paths (a report the user asked for) are the user's choice.
+    The final component needs no check: the temporary file is opened with
+    O_NOFOLLOW and a rename replaces a link rather than following it."""
+    if not directory or os.path.isabs(directory):
+        return
+    key = os.path.join(os.getcwd(), directory)
+    try:
+        info = os.lstat(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    if info is not None and _real_dirs.get(key) == (info.st_dev, info.st_ino,
+                                                          info.st_mode):
+        return
+    partial = ""
+    for part in Path(directory).parts:
+        partial = os.path.join(partial, part)
+        if part in (".", ".."):
+            continue
+        try:
+            mode = os.lstat(partial).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return  # created by makedirs as a real directory
+        if stat.S_ISLNK(mode):
+            raise UserError(SYMLINK_REFUSAL, partial)
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        _real_dirs[key] = (info.st_dev, info.st_ino, info.st_mode)
 
 
 def _create_temp(directory: str, name: str) -> tuple[int, str]:

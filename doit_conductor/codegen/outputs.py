@@ -29,7 +29,7 @@ from pathlib import Path
 import xxhash
 
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import atomic_write, dump_json, holds, read_bytes, write_if_changed
+from doit_conductor.fsio import atomic_write, check_real_directory, dump_json, holds, read_bytes, write_if_changed
 
 MANIFEST_VERSION = 1
 MANIFEST = "compile.manifest"
@@ -272,6 +272,7 @@ class OutputTree:
         if identity is None or self._checked.get(directory) != identity:
             if not self.inside(directory):
                 raise UserError(REFUSAL.format(self.output_dir), path)
+            check_real_directory(directory)  # output/ itself a link: one clear error
             if identity is not None:
                 self._checked[directory] = identity
         try:

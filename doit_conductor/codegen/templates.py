@@ -7,6 +7,7 @@ otherwise, strict about undefined variables and with a disk bytecode cache
 """
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,12 +27,26 @@ def pascal(value: str) -> str:
 
 
 
+class ContainedLoader(jinja2.FileSystemLoader):
+    """Loads templates only from files that really are inside the templates
+    directory: a symbolic link out of it (to ~/.ssh/id_rsa, /etc/passwd) would
+    otherwise be read and published in a generated file."""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        root = os.path.realpath(self.searchpath[0])
+        if not os.path.realpath(filename).startswith(root + os.sep):
+            raise UserError("template resolves outside the templates directory "
+                            "(a symbolic link); refusing to read it", filename)
+        return source, filename, uptodate
+
+
 @lru_cache(maxsize=8)
 def environment(templates_dir: str, sandbox: bool, cache_dir: str | None) -> jinja2.Environment:
     """The process's environment for these settings (built once, then reused)."""
     env_class = SandboxedEnvironment if sandbox else jinja2.Environment
     env = env_class(
-        loader=jinja2.FileSystemLoader(templates_dir),
+        loader=ContainedLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
