@@ -27,14 +27,19 @@ class CacheGC(Command):
     def execute(self, params, args):
         from doit_conductor.codegen.bytecode_cache import collect_garbage
         from doit_conductor.config import load_config
+        from doit_conductor.incremental.lock import run_lock
         try:
             limits = load_config(".").template_cache
+            max_entries = (params["max_entries"] if params["max_entries"] >= 0
+                           else limits.max_entries)
+            max_bytes = params["max_bytes"] if params["max_bytes"] >= 0 else limits.max_bytes
+            # A run may be writing entries: collect between runs, under the lock.
+            with run_lock(".", layout.CONDUCTOR):
+                report = collect_garbage(Path(layout.CACHE) / "templates", max_entries,
+                                         max_bytes)
         except UserError as err:
             sys.stderr.write(f"ERROR: {err}\n")
             return 3
-        max_entries = params["max_entries"] if params["max_entries"] >= 0 else limits.max_entries
-        max_bytes = params["max_bytes"] if params["max_bytes"] >= 0 else limits.max_bytes
-        report = collect_garbage(Path(layout.CACHE) / "templates", max_entries, max_bytes)
         print(f"template cache: kept {report.kept} entries ({report.kept_bytes / 1024:.1f} KiB), "
               f"removed {report.removed} ({report.removed_bytes / 1024:.1f} KiB)")
         return 0

@@ -24,6 +24,7 @@ the environment variables `CONDUCTOR_LOCK_WAIT` (0/1) and
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
@@ -38,7 +39,7 @@ from pathlib import Path
 
 from doit_conductor.config import Config, LockSettings, load_config
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import remove_stale_temps
+from doit_conductor.fsio import check_real_directory, remove_stale_temps
 
 LOCK_NAME = "lock"
 ENV_WAIT = "CONDUCTOR_LOCK_WAIT"
@@ -124,9 +125,14 @@ class RunLock:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        self.release(clean=exc_type is None)
+        # Any end Python sees is an end: a usage error (`doit -n 3 codgen`), a
+        # failed task, SystemExit.  Only an interrupt keeps the record, because
+        # its workers may have been cut short mid-write; a killed run never gets
+        # here, and the record it leaves is how the next run knows.
+        self.release(clean=not (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)))
 
     def acquire(self) -> None:
+        check_real_directory(os.fspath(self.path.parent))
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
         try:
@@ -152,6 +158,7 @@ class RunLock:
             os.ftruncate(fd, 0)
         self._fd = fd
         _HELD.add(fd)
+        _OWNED[os.path.realpath(self.path)] = self
 
     def release(self, clean: bool = True) -> None:
         """Give the lock up; `clean=False` (an exception ends the run) keeps the
@@ -160,6 +167,7 @@ class RunLock:
         if fd is None:
             return
         _HELD.discard(fd)
+        _OWNED.pop(os.path.realpath(self.path), None)
         try:
             if clean:
                 os.ftruncate(fd, 0)
@@ -217,6 +225,11 @@ def _try_lock(fd: int) -> bool:
 _HELD: set[int] = set()
 
 
+# The lock each path is held with by this process (a run holds it before the
+# backend opens the DB; the backend must not try to take it a second time).
+_OWNED: dict[str, RunLock] = {}
+
+
 def _close_in_child() -> None:
     for fd in list(_HELD):
         try:
@@ -224,6 +237,7 @@ def _close_in_child() -> None:
         except OSError:
             pass
     _HELD.clear()
+    _OWNED.clear()
 
 
 os.register_at_fork(after_in_child=_close_in_child)
@@ -236,3 +250,19 @@ def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike) -> It
     lock = RunLock(Path(state_dir) / LOCK_NAME, settings, output_dir=output_dir)
     with lock:
         yield lock
+
+
+def hold_until_saved(project_dir: str | os.PathLike, state_dir: str | os.PathLike
+                     ) -> RunLock | None:
+    """Take the lock for a command that writes state outside `run` (`forget`,
+    `clean`, `ignore`, `reset-dep`, `cache-gc`); None when this process holds it
+    already.  The caller releases it once the DB is saved; should it not (a
+    command that never saves), the exit of the process releases it cleanly."""
+    path = Path(state_dir) / LOCK_NAME
+    if os.path.realpath(path) in _OWNED:
+        return None
+    settings, output_dir = effective_settings(project_dir)
+    lock = RunLock(path, settings, output_dir=output_dir)
+    lock.acquire()
+    atexit.register(lock.release)
+    return lock
