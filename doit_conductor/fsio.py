@@ -200,14 +200,7 @@ def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:
 
 
 def read_state(path: str) -> dict | list:
-    """A state file another task wrote.  An unreadable one is removed, so the next
-    `doit` sees its task's target missing and rebuilds it."""
-    try:
-        return json.loads(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise UserError("workflow state is missing; run the whole workflow with `doit`",
-                        path) from None
-    except (OSError, ValueError) as exc:
-        Path(path).unlink(missing_ok=True)
-        raise UserError(f"workflow state was unreadable ({str(exc).splitlines()[0]}) and is "
-                        "removed; the next `doit` rebuilds it", path) from None
+    """A state file another task wrote, verified: see `doit_conductor.state_files`
+    (kept here for callers that import it from fsio)."""
+    from doit_conductor.state_files import read_state as verified_read
+    return verified_read(path)

@@ -14,7 +14,6 @@ actions.
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from doit import create_after
@@ -26,7 +25,7 @@ from doit_conductor.codegen.plan import template_set_file
 from doit_conductor.config import PYPROJECT, load_config
 from doit_conductor.errors import UserError
 from tasks.steps import artifacts, inputs_and_plan, prepare
-from tasks.steps.artifacts import GeneratedFiles
+from tasks.steps.artifacts import GeneratedFiles, TargetsIntact
 
 
 def _settings():
@@ -142,12 +141,11 @@ def _fragment(pattern: str) -> str:
 @create_after(executed="plan-codegen")
 def task_codegen():
     """8 codegen: render, compile, check and write each pattern's files (one sub-task each)."""
+    from doit_conductor.state_files import StateError, read_state
     try:
-        with open(layout.PLAN, "rb") as handle:
-            plan = json.load(handle)
-        with open(layout.CODEGEN_SETTINGS, "rb") as handle:
-            settings = json.load(handle)
-    except (OSError, ValueError):
+        plan = read_state(layout.PLAN)
+        settings = read_state(layout.CODEGEN_SETTINGS)
+    except StateError:
         plan, settings = [], None   # not planned yet (`doit list` on a fresh clone)
     if settings is None:
         yield {"basename": "codegen", "name": None, "meta": _meta(8, 3)}
@@ -214,7 +212,8 @@ def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) 
         "actions": [action],
         "task_dep": ["codegen", *extra.pop("task_dep", [])],
         "file_dep": extra.pop("file_dep", []),
-        "uptodate": [GeneratedFiles(prefix, contents=extra.pop("contents", True))],
+        "uptodate": [GeneratedFiles(prefix, contents=extra.pop("contents", True)),
+                     TargetsIntact(_OUT)],
         "meta": _meta(number, 4 if number <= 13 else 5),
         "clean": True,
     }
@@ -288,6 +287,7 @@ def task_docs():
         # the pages describe and link the generated files: none for a failed codegen
         "task_dep": ["codegen"],
         "targets": _doc_pages(),
+        "uptodate": [TargetsIntact(_OUT)],
         "meta": _meta(15, 5),
         "clean": True,
     }

@@ -29,7 +29,7 @@ from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import holds
 from doit_conductor.profiling import counters
-from doit_conductor.fsio import read_state
+from doit_conductor.state_files import read_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +71,7 @@ def _build(plan, cfg: Settings) -> None:
     env = environment(cfg.templates_dir, cfg.sandbox,
                       str(Path(cfg.cache_dir) / "templates") if cfg.template_cache else None)
     context = render.render_context(pattern, deps)
-    fragment = outputs.load_fragment(cfg.cache_dir, plan.name)
+    fragment = outputs.load_fragment(cfg.cache_dir, plan.name, cfg.output_dir)
     previous = fragment.files
     tree = outputs.output_tree(cfg.output_dir)
 

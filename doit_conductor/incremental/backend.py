@@ -47,8 +47,14 @@ class ConductorDB:
         self.name = name
         self._dirty = False
         self._lock = None
-        if _command_name() in WRITING_COMMANDS:
+        command = _command_name()
+        if command in WRITING_COMMANDS:
             self._lock = _take_lock(name)
+        if command == "run":
+            # Under the lock, before any task is judged: state files that fail
+            # their digest or shape are removed, so their tasks run again.
+            from doit_conductor.state_files import sweep
+            sweep(os.path.dirname(name) or ".")
         self._db, digests = self._load()
         checker.DIGESTS.update(digests)
 

@@ -6,8 +6,8 @@ that reads compile.manifest (one small JSON file) only when doit asks.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
+import sys
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import accumulate
@@ -97,11 +97,8 @@ def manifest_files() -> dict[str, dict]:
     if key is None:
         return {}
     if key not in _SEEN:
-        try:
-            with open(layout.MANIFEST, "rb") as handle:
-                _SEEN[key] = json.load(handle).get("files", {})
-        except (OSError, ValueError, AttributeError):
-            _SEEN[key] = {}
+        from doit_conductor.codegen.outputs import read_manifest
+        _SEEN[key] = read_manifest(layout.CACHE) or {}
     return _SEEN[key]
 
 
@@ -204,3 +201,42 @@ class GeneratedFiles:
 
     def __repr__(self) -> str:
         return f"GeneratedFiles{self.prefixes!r}"
+
+
+class TargetsIntact:
+    """`uptodate` check: the task's targets under output/ still hold what it
+    wrote (by content digest).  doit itself never looks at targets' contents, so
+    a hand edit of SHA256SUMS, schema.sql or a docs page would stay; now the
+    edited file is set aside (.conductor/hand-edits/, a name of its own) and the
+    task runs again to write it back."""
+
+    key = "targets-intact"
+
+    def __init__(self, output_dir: str):
+        self.prefix = output_dir.rstrip("/") + "/"
+
+    def _digests(self, task) -> dict[str, str | None]:
+        from doit_conductor.codegen.outputs import file_checksum
+        return {path: file_checksum(path) for path in task.targets
+                if path.startswith(self.prefix)}
+
+    def configure_task(self, task) -> None:
+        task.value_savers.append(lambda: {self.key: self._digests(task)})
+
+    def __call__(self, task, values: dict) -> bool:
+        saved = values.get(self.key)
+        if saved is None:
+            return False
+        current = self._digests(task)
+        if current == saved:
+            return True
+        from doit_conductor.codegen.outputs import set_aside
+        for path, digest in sorted(current.items()):
+            if digest is not None and saved.get(path) not in (None, digest):
+                aside = set_aside(path, layout.HAND_EDITS)
+                sys.stderr.write(f"{path} was edited by hand: your version is kept as "
+                                 f"{aside}; {task.name} writes it again\n")
+        return False
+
+    def __repr__(self) -> str:
+        return f"TargetsIntact({self.prefix!r})"

@@ -13,10 +13,6 @@ import pytest
 from doit_conductor.codegen import sql_sandbox
 from tests.reliability.conftest import assert_one_line_error, run, stray_temps
 
-TARGETS = {"users": "patterns/users.yaml", "currency": "patterns/currency.yaml",
-           "get_user": "patterns/get_user.yaml"}
-
-
 def payloads(victim: str, marker: str) -> dict[str, str]:
     """Attacks on each language; paths relative to the project (the generated
     files have a line-length limit, and the run's working directory is the root)."""
@@ -62,18 +58,22 @@ def set_description(project, relative: str, text: str) -> None:
     path.write_text("".join(lines))
 
 
-@pytest.mark.parametrize("case", list(payloads("v", "m")))
-def test_hostile_text_stays_data_in_every_output(fresh, reference, tmp_path, case):
+# Each attack goes into the description of a pattern of each kind (and the
+# field docs of users), all in one build: one run checks them all.
+TARGETS = ["users", "currency", "get_user", "products", "order_status", "list_products"]
+
+
+def test_hostile_text_stays_data_in_every_output(fresh, reference, tmp_path):
     # `fresh` is tmp_path/built: ../ leads to tmp_path, outside the project.
     victim, marker = tmp_path / "v.db", tmp_path / "m"
     victim_db(victim)
-    text = payloads("../v.db", "../m")[case]
-    saved = {rel: fresh.path(rel).read_bytes() for rel in TARGETS.values()}
-    for relative in TARGETS.values():
-        set_description(fresh, relative, text)
-    users = fresh.path(TARGETS["users"])
+    attacks = dict(zip(TARGETS, payloads("../v.db", "../m").values()))
+    saved = {name: fresh.path(f"patterns/{name}.yaml").read_bytes() for name in TARGETS}
+    for name, text in attacks.items():
+        set_description(fresh, f"patterns/{name}.yaml", text)
+    users = fresh.path("patterns/users.yaml")
     users.write_text(users.read_text().replace('doc: "a user_role value"',
-                                               f"doc: {json.dumps(text)}"))
+                                               f"doc: {json.dumps(attacks['currency'])}"))
     result = run(fresh)
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -81,7 +81,7 @@ def test_hostile_text_stays_data_in_every_output(fresh, reference, tmp_path, cas
     assert victim_rows(victim) == 1 and not marker.exists()
 
     out = fresh.path("output")
-    for name in TARGETS:
+    for name, text in attacks.items():
         module = out / f"python/conductor_models/{name}.py"
         tree = ast.parse(module.read_text())
         assert ast.get_docstring(tree, clean=False).endswith(text + "."), name
@@ -95,8 +95,8 @@ def test_hostile_text_stays_data_in_every_output(fresh, reference, tmp_path, cas
         code = [line for line in sql.read_text().splitlines() if not line.startswith("--")]
         assert not any("ATTACH" in line for line in code), sql
     # Undo: the next normal run is the clean build again.
-    for relative, data in saved.items():
-        fresh.path(relative).write_bytes(data)
+    for name, data in saved.items():
+        fresh.path(f"patterns/{name}.yaml").write_bytes(data)
     again = run(fresh)
     assert again.returncode == 0, again.stdout + again.stderr
     assert fresh.tree() == reference.tree()
