@@ -29,6 +29,8 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
+import signal
 import socket
 import sys
 import time
@@ -140,6 +142,9 @@ class RunLock:
         except BaseException:
             os.close(fd)
             raise
+        # Holding the lock, no other run is alive: any scratch directory is a
+        # leftover of a killed one.
+        shutil.rmtree(self.path.parent / "tmp", ignore_errors=True)
         left = read_holder(self.path)
         if left is not None and left.pid != os.getpid():
             removed = self._clear_leftovers()
@@ -157,6 +162,8 @@ class RunLock:
             # excludes other runs, so run on without it.
             os.ftruncate(fd, 0)
         self._fd = fd
+        global _locker_pid
+        _locker_pid = os.getpid()
         _HELD.add(fd)
         _OWNED[os.path.realpath(self.path)] = self
 
@@ -177,6 +184,8 @@ class RunLock:
     def _clear_leftovers(self) -> int:
         """Temporary files of atomic writes a dead run left (see `fsio.atomic_write`)."""
         removed = [p for p in self.path.parent.glob(".*.tmp") if _unlink(p)]
+        if (self.path.parent / "cache").is_dir():  # manifest.d, compile.manifest
+            removed += remove_stale_temps(self.path.parent / "cache")
         if self.output_dir is not None and Path(self.output_dir).is_dir():
             removed += remove_stale_temps(self.output_dir)
         return len(removed)
@@ -223,6 +232,7 @@ def _try_lock(fd: int) -> bool:
 # Descriptors of locks this process holds; a forked child closes its copies so
 # that only the process that took the lock keeps it alive.
 _HELD: set[int] = set()
+_locker_pid = 0   # the process that took the lock: a forked worker's parent
 
 
 # The lock each path is held with by this process (a run holds it before the
@@ -231,6 +241,8 @@ _OWNED: dict[str, RunLock] = {}
 
 
 def _close_in_child() -> None:
+    if _HELD:
+        _die_with_parent()
     for fd in list(_HELD):
         try:
             os.close(fd)
@@ -238,6 +250,23 @@ def _close_in_child() -> None:
             pass
     _HELD.clear()
     _OWNED.clear()
+
+
+def _die_with_parent() -> None:
+    """A `-n` worker of a run (forked while the run holds the lock) asks the
+    kernel for SIGKILL when its parent dies: a kill -9 of the main doit must not
+    leave workers writing into output/ behind the next run's back.  Linux only
+    (prctl PR_SET_PDEATHSIG); elsewhere the lock is the remaining guard."""
+    parent = _locker_pid
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
 
 os.register_at_fork(after_in_child=_close_in_child)

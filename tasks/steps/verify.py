@@ -188,7 +188,8 @@ def reproducibility() -> None:
     and compare bytes with the incremental, cached, parallel build."""
     plan = read_state(layout.PLAN)
     planned = [o["path"] for entry in plan for o in entry["outputs"]]
-    with tempfile.TemporaryDirectory(prefix="conductor-reproduce-") as scratch:
+    os.makedirs(layout.TMP, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="reproduce-", dir=layout.TMP) as scratch:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         done = subprocess.run([sys.executable, "-B", "-m", "tasks.steps.reproduce", layout.PLAN,
                                layout.CODEGEN_SETTINGS, scratch],

@@ -3,8 +3,11 @@
 read), and every command that writes state takes the run lock."""
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
+from pathlib import Path
 
 import pytest
 
@@ -13,10 +16,10 @@ from doit_conductor.incremental import lock
 from tests.reliability.conftest import assert_one_line_error, run, stray_temps
 
 
-def assert_clean_build_after(project, reference) -> None:
+def assert_clean_build_after(project, reference, *, after_a_kill: bool = False) -> None:
     again = run(project)
     assert again.returncode == 0, again.stdout + again.stderr
-    assert "did not finish" not in again.stdout + again.stderr
+    assert ("did not finish" in again.stderr) == after_a_kill, again.stderr
     assert project.tree() == reference.tree()
     assert stray_temps(project.root) == []
 
@@ -114,6 +117,60 @@ def test_a_killed_run_is_still_reported(fresh, reference):
     held.acquire()
     os.close(held._fd)  # the flock goes with the descriptor, the record stays
     lock._HELD.discard(held._fd)
-    result = run(fresh)
-    assert "did not finish (killed or interrupted)" in result.stderr, result.stderr
-    assert_clean_build_after(fresh, reference)
+    assert_clean_build_after(fresh, reference, after_a_kill=True)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_workers_die_with_a_killed_main_process(fresh, reference):
+    """kill -9 of the main doit (not its group) used to leave its -n workers
+    running; the next run then recovers the clean build."""
+    from tests.reliability.conftest import set_conductor, spawn, wait_for
+    from tests.reliability.test_interrupt import SLOW_CHECK
+    shutil.rmtree(fresh.path("output"))
+    shutil.rmtree(fresh.path(".conductor"))
+    set_conductor(fresh, "checks", SLOW_CHECK)
+    process = spawn(fresh, "-n", "2", "codegen")
+    try:
+        wait_for(lambda: len(_children(process.pid)) >= 2, timeout=60)
+        workers = _children(process.pid)
+        os.kill(process.pid, signal.SIGKILL)
+        process.communicate(timeout=30)
+        wait_for(lambda: not any(_alive(w) for w in workers), timeout=10)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)  # whatever a failure left running
+    pyproject = fresh.path("pyproject.toml")
+    pyproject.write_bytes(reference.path("pyproject.toml").read_bytes())
+    assert_clean_build_after(fresh, reference, after_a_kill=True)
+
+
+def test_scratch_directories_of_a_killed_run_are_removed(fresh, reference):
+    scratch = fresh.path(".conductor/tmp/reproduce-abandoned")
+    scratch.mkdir(parents=True)
+    (scratch / "leftover.py").write_text("x = 1\n")
+    fragment_tmp = fresh.path(".conductor/cache/manifest.d/.users.json.1234-0.tmp")
+    fragment_tmp.write_text("{")
+    held = lock.RunLock(fresh.path(".conductor/lock"), LockSettings(wait=False, timeout_s=0),
+                        command="doit (killed)", announce=lambda _: None)
+    held.acquire()
+    os.close(held._fd)  # as after SIGKILL: the record stays, the flock is gone
+    lock._HELD.discard(held._fd)
+    assert_clean_build_after(fresh, reference, after_a_kill=True)
+    assert not fresh.path(".conductor/tmp").exists()
+    assert not fragment_tmp.exists()
