@@ -29,6 +29,17 @@ class LockSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderLimits:
+    """What one render may cost (codegen/limits.py); generous for real templates,
+    small enough that a runaway one stops before the machine does."""
+
+    max_file_bytes: int = 8 * 1024 * 1024
+    max_pattern_bytes: int = 32 * 1024 * 1024
+    max_render_s: float = 60.0
+    max_template_depth: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Validated workflow settings (paths are relative to the project root)."""
 
@@ -43,13 +54,14 @@ class Config:
     template_cache: CacheLimits = field(default_factory=CacheLimits)
     keep_runs: int = 50
     lock: LockSettings = field(default_factory=LockSettings)
+    limits: RenderLimits = field(default_factory=RenderLimits)
 
 
 _SCALARS: dict[str, type] = {
     "patterns_dir": str, "templates_dir": str, "output_dir": str,
     "line_length": int, "sandbox": bool, "package_version": str,
 }
-_TABLES = ("validators", "checks", "template_cache", "metrics", "lock")
+_TABLES = ("validators", "checks", "template_cache", "metrics", "lock", "limits")
 
 
 def load_config(root: str | Path = ".") -> Config:
@@ -98,7 +110,12 @@ def parse_config(section: dict, text: str = "") -> Config:
     if "keep_runs" in metrics:
         values["keep_runs"] = metrics["keep_runs"]
     values["lock"] = LockSettings(**_typed(section, "lock", {"wait": bool, "timeout_s": float}, fail))
+    values["limits"] = RenderLimits(**_typed(section, "limits", {
+        "max_file_bytes": int, "max_pattern_bytes": int, "max_render_s": float,
+        "max_template_depth": int}, fail))
     config = Config(**values)
+    if config.limits.max_template_depth < 1 or config.limits.max_file_bytes < 1:
+        raise fail("limits", "limits must be at least 1")
     if config.line_length < 20:
         raise fail("line_length", "'line_length' must be at least 20")
     for key in ("patterns_dir", "templates_dir", "output_dir"):
@@ -117,6 +134,7 @@ def config_from_json(data: dict) -> Config:
     data.pop("state_version", None)
     data["template_cache"] = CacheLimits(**data["template_cache"])
     data["lock"] = LockSettings(**data["lock"])
+    data["limits"] = RenderLimits(**data.get("limits", {}))
     return Config(**data)
 
 

@@ -135,8 +135,11 @@ class RunLock:
 
     def acquire(self) -> None:
         check_real_directory(os.fspath(self.path.parent))
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:  # a read-only or foreign .conductor/
+            raise UserError(f"cannot open the run lock: {exc.strerror}", str(self.path)) from None
         try:
             self._wait_for(fd)
         except BaseException:

@@ -117,12 +117,39 @@ def _from_json(cls, data: object, what: str, tuples: tuple[str, ...]):
     fields), JSON lists back to tuples, a missing field a RecordError."""
     _check_version(data, what)
     values = {f.name: data[f.name] for f in fields(cls) if f.name in data}
+    for f in fields(cls):
+        if f.name in values and not _matches(values[f.name], f.type):
+            raise RecordError(f"{what}: '{f.name}' is {type(values[f.name]).__name__}, "
+                              f"expected {f.type}")
     for name in tuples:
         values[name] = tuple(values.get(name, ()))
     try:
         return cls(**values)
     except TypeError as exc:
         raise RecordError(f"{what}: {exc}") from None
+
+
+def _matches(value: object, annotation: str) -> bool:
+    """Whether a JSON value fits a field annotation of these records (written as
+    strings: `from __future__ import annotations`).  A wrong-typed record must be
+    a RecordError naming the file, not a TypeError deep in the analysis."""
+    for part in annotation.split(" | "):
+        if part == "None" and value is None:
+            return True
+        if part in ("int", "float") and type(value) is int:
+            return True
+        if part == "float" and type(value) is float:
+            return True
+        if part in ("str", "bool") and type(value).__name__ == part:
+            return True
+        if part == "tuple[str, ...]" and isinstance(value, (list, tuple)) and all(
+                isinstance(v, str) for v in value):
+            return True
+        if part.startswith("dict[str, ") and isinstance(value, dict) and all(
+                isinstance(k, str) for k in value):
+            inner = part[len("dict[str, "):-1]
+            return inner == "object" or all(_matches(v, inner) for v in value.values())
+    return False
 
 
 def _check_version(data: object, what: str) -> None:

@@ -17,7 +17,7 @@ from pathlib import Path
 from doit_conductor import layout
 from doit_conductor.actions import user_action
 from doit_conductor.codegen import outputs
-from doit_conductor.config import config_from_json
+from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import StateError, read_state, write_state
 from doit_conductor.incremental.checker import file_digest
@@ -196,6 +196,7 @@ def plan_outputs() -> None:
         "state_version": layout.STATE_VERSION,
         "cache_max_entries": config.template_cache.max_entries,
         "cache_max_bytes": config.template_cache.max_bytes,
+        "limits": config_to_json(config)["limits"],
     }
     write_state(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
     write_state(layout.CODEGEN_SETTINGS, settings)
