@@ -24,7 +24,8 @@ def assert_clean_build_after(project, reference, *, after_a_kill: bool = False) 
     assert stray_temps(project.root) == []
 
 
-@pytest.mark.parametrize("directory", ["output", ".conductor", ".conductor/state"])
+@pytest.mark.parametrize("directory", ["output", ".conductor",
+                                       pytest.param(".conductor/state", marks=pytest.mark.stress)])
 def test_symlinked_project_directory_is_refused(fresh, reference, tmp_path, directory):
     """A committed `output` symlink (git tracks it despite .gitignore) or a planted
     link under .conductor/ must not aim our writes elsewhere."""
@@ -64,9 +65,12 @@ def test_template_linked_out_of_templates_is_not_read(fresh, reference, tmp_path
     assert_clean_build_after(fresh, reference)
 
 
-@pytest.mark.parametrize("command", [("forget", "codegen:users"), ("forget", "--all"),
-                                     ("clean", "docs"), ("ignore", "docs"),
-                                     ("reset-dep",), ("cache-gc",)])
+# The two the attack run caught in the default suite; the rest under --stress.
+@pytest.mark.parametrize("command", [("forget", "--all"), ("clean", "docs"),
+                                     pytest.param(("forget", "codegen:users"), marks=pytest.mark.stress),
+                                     pytest.param(("ignore", "docs"), marks=pytest.mark.stress),
+                                     pytest.param(("reset-dep",), marks=pytest.mark.stress),
+                                     pytest.param(("cache-gc",), marks=pytest.mark.stress)])
 def test_state_writing_commands_take_the_lock(fresh, reference, command):
     """`forget --all` during a run used to print success and be lost; `clean`
     emptied output/ under the run.  Now they wait for the lock, or, not
@@ -100,8 +104,8 @@ def test_list_and_info_still_need_no_lock(fresh):
         held.release()
 
 
-@pytest.mark.parametrize("args", [("-n", "3", "codgen"), ("--no-such-option",),
-                                  ("forget",)])
+@pytest.mark.parametrize("args", [("-n", "3", "codgen"), pytest.param(("--no-such-option",), marks=pytest.mark.stress),
+                                  pytest.param(("forget",), marks=pytest.mark.stress)])
 def test_a_run_that_ended_is_not_reported_as_killed(fresh, reference, args):
     """A usage error ends the run: the next `doit` must not claim it was killed."""
     result = run(fresh, *args)

@@ -65,7 +65,9 @@ EDITS = {
 }
 
 
-@pytest.mark.parametrize("case", EDITS)
+@pytest.mark.parametrize("case", ["patterns.json changes a description",
+                                  pytest.param("plan.json renames an output", marks=pytest.mark.stress),
+                                  pytest.param("order.json reversed", marks=pytest.mark.stress)])
 def test_valid_json_edits_of_state_are_caught(fresh, reference, case):
     name, change = EDITS[case]
     reencode(fresh.path(f"{STATE}/{name}"), change)
@@ -86,7 +88,7 @@ def test_wrong_typed_manifest_entry_with_a_good_digest_is_caught(fresh, referenc
     assert_recovered(fresh, reference, result)
 
 
-@pytest.mark.parametrize("named", ["dodo.py", "../outside.txt"])
+@pytest.mark.parametrize("named", ["dodo.py", pytest.param("../outside.txt", marks=pytest.mark.stress)])
 def test_fragment_naming_files_outside_output_is_refused(fresh, reference, tmp_path, named):
     """Even with a valid digest (forged), a fragment cannot make scan-output move
     files that are not generated outputs."""
@@ -122,7 +124,8 @@ SAMPLE = [f"{STATE}/template-sets/*", ".conductor/cache/compile.manifest",
           f"{FRAGMENTS}/users.json"]
 
 
-@pytest.mark.parametrize("pattern", SAMPLE)
+@pytest.mark.parametrize("pattern", [SAMPLE[0], *(pytest.param(p, marks=pytest.mark.stress)
+                                                  for p in SAMPLE[1:])])
 def test_deleting_a_file_under_conductor_is_recovered(fresh, reference, pattern):
     for path in sorted(fresh.root.glob(pattern))[:1]:
         path.unlink()
@@ -179,7 +182,8 @@ def test_every_hand_edit_keeps_its_own_copy(fresh, reference):
     assert fresh.tree() == reference.tree()
 
 
-@pytest.mark.parametrize("aggregate", ["output/SHA256SUMS", "output/docs/users.md"])
+@pytest.mark.parametrize("aggregate", ["output/SHA256SUMS",
+                                       pytest.param("output/docs/users.md", marks=pytest.mark.stress)])
 def test_edits_of_aggregate_outputs_are_found(fresh, reference, aggregate):
     target = fresh.path(aggregate)
     target.write_bytes(target.read_bytes() + b"\n")
