@@ -15,6 +15,7 @@ import time
 
 import yaml
 from benchmarks.workload import WorkloadSpec
+from doit_conductor.state_files import read_state
 
 from bench_support import check_target, doit, executed
 
@@ -24,7 +25,7 @@ MARGIN_S = 0.1
 
 def leaf_entity(root) -> dict:
     """A planned entity that no other pattern depends on (its edit touches only it)."""
-    plan = json.loads((root / ".conductor/state/plan.json").read_text())
+    plan = read_state(root / ".conductor/state/plan.json")
     needed = {dep for entry in plan for dep in entry["depends_on"]}
     return next(e for e in plan if e["name"] not in needed
                 and yaml.safe_load((root / e["source"]).read_text())["kind"] == "entity")
@@ -33,7 +34,7 @@ def leaf_entity(root) -> dict:
 def output_mtimes(root) -> dict[str, int]:
     """mtime of every file codegen generates (phases 4-5 publish aggregates such as
     api.json and the wheel, which any pattern's edit legitimately changes)."""
-    plan = json.loads((root / ".conductor/state/plan.json").read_text())
+    plan = read_state(root / ".conductor/state/plan.json")
     return {o["path"]: (root / o["path"]).stat().st_mtime_ns
             for entry in plan for o in entry["outputs"]}
 

@@ -53,6 +53,17 @@ class DaskSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RenderLimits:
+    """What one render may cost (codegen/limits.py); generous for real templates,
+    small enough that a runaway one stops before the machine does."""
+
+    max_file_bytes: int = 8 * 1024 * 1024
+    max_pattern_bytes: int = 32 * 1024 * 1024
+    max_render_s: float = 60.0
+    max_template_depth: int = 100
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """Validated workflow settings (paths are relative to the project root)."""
 
@@ -69,6 +80,7 @@ class Config:
     lock: LockSettings = field(default_factory=LockSettings)
     cache: ActionCacheSettings = field(default_factory=ActionCacheSettings)
     dask: DaskSettings = field(default_factory=DaskSettings)
+    limits: RenderLimits = field(default_factory=RenderLimits)
 
 
 _TABLE = "a table"
@@ -101,6 +113,11 @@ SPEC = {
     "dask": Field(dict, what=_TABLE, **_OMIT, item={
         "scheduler": Field(str, **_OMIT),
         "connect_timeout_s": Field(float, minimum=0, **_OMIT)}),
+    "limits": Field(dict, what=_TABLE, **_OMIT, item={
+        "max_file_bytes": Field(int, minimum=1, **_OMIT),
+        "max_pattern_bytes": Field(int, minimum=1, **_OMIT),
+        "max_render_s": Field(float, minimum=0, **_OMIT),
+        "max_template_depth": Field(int, minimum=1, **_OMIT)}),
 }
 
 
@@ -174,6 +191,8 @@ def parse_config(section: dict, text: str = "") -> Config:
         values["cache"] = ActionCacheSettings(**values["cache"])
     if "dask" in values:
         values["dask"] = DaskSettings(**values["dask"])
+    if "limits" in values:
+        values["limits"] = RenderLimits(**values["limits"])
     config = Config(**values)
     for key in ("patterns_dir", "templates_dir", "output_dir"):
         value = getattr(config, key)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import stat
 from pathlib import Path
 
 from doit_conductor.errors import UserError
@@ -19,6 +20,13 @@ from doit_conductor.errors import UserError
 _OPEN_READ = os.O_RDONLY | os.O_CLOEXEC
 _OPEN_TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _temp_numbers = itertools.count()
+# Directories already found to be real directories all the way down from the
+# working directory, by the identity of their own lstat (a directory swapped for
+# a symbolic link since has another identity and is checked again).
+_real_dirs: dict[str, tuple[int, int, int]] = {}
+
+SYMLINK_REFUSAL = ("is a symbolic link; refusing to write through it "
+                   "(output/ and .conductor/ must be real directories)")
 
 
 def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -> os.stat_result:
@@ -32,6 +40,7 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
     """
     path = os.fspath(path)
     directory, name = os.path.split(path)
+    check_real_directory(directory)
     try:
         fd, tmp = _create_temp(directory, name)
     except FileNotFoundError:
@@ -56,6 +65,39 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
             raise OSError(exc.errno, exc.strerror, path) from exc
         raise
     return info
+
+
+def check_real_directory(directory: str) -> None:
+    """UserError naming the first component of the relative `directory` that is a
+    symbolic link.  The project's own files (output/, .conductor/) are addressed
+    relative to the project root, and a link anywhere on the way (a committed
+    `output` symlink, a planted `.conductor/state`) would aim our writes
+    elsewhere; absolute paths (a report the user asked for) are the user's choice.
+    The final component needs no check: the temporary file is opened with
+    O_NOFOLLOW and a rename replaces a link rather than following it."""
+    if not directory or os.path.isabs(directory):
+        return
+    key = os.path.join(os.getcwd(), directory)
+    try:
+        info = os.lstat(directory)
+    except (FileNotFoundError, NotADirectoryError):
+        info = None
+    if info is not None and _real_dirs.get(key) == (info.st_dev, info.st_ino,
+                                                          info.st_mode):
+        return
+    partial = ""
+    for part in Path(directory).parts:
+        partial = os.path.join(partial, part)
+        if part in (".", ".."):
+            continue
+        try:
+            mode = os.lstat(partial).st_mode
+        except (FileNotFoundError, NotADirectoryError):
+            return  # created by makedirs as a real directory
+        if stat.S_ISLNK(mode):
+            raise UserError(SYMLINK_REFUSAL, partial)
+    if info is not None and stat.S_ISDIR(info.st_mode):
+        _real_dirs[key] = (info.st_dev, info.st_ino, info.st_mode)
 
 
 def _create_temp(directory: str, name: str) -> tuple[int, str]:
@@ -152,14 +194,7 @@ def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:
 
 
 def read_state(path: str) -> dict | list:
-    """A state file another task wrote.  An unreadable one is removed, so the next
-    `doit` sees its task's target missing and rebuilds it."""
-    try:
-        return json.loads(Path(path).read_bytes())
-    except FileNotFoundError:
-        raise UserError("workflow state is missing; run the whole workflow with `doit`",
-                        path) from None
-    except (OSError, ValueError) as exc:
-        Path(path).unlink(missing_ok=True)
-        raise UserError(f"workflow state was unreadable ({str(exc).splitlines()[0]}) and is "
-                        "removed; the next `doit` rebuilds it", path) from None
+    """A state file another task wrote, verified: see `doit_conductor.state_files`
+    (kept here for callers that import it from fsio)."""
+    from doit_conductor.state_files import read_state as verified_read
+    return verified_read(path)

@@ -5,6 +5,7 @@
     .conductor/cache/             content-addressed caches and the compile manifest
     .conductor/metrics/           run records (profiling reporter)
     .conductor/hand-edits/        generated files someone edited, set aside
+    .conductor/tmp/               scratch directories of the running run
 """
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ STATE = f"{CONDUCTOR}/state"
 CACHE = f"{CONDUCTOR}/cache"
 HAND_EDITS = f"{CONDUCTOR}/hand-edits"
 REPORTS = f"{CONDUCTOR}/reports"
+# Scratch space of a run (the reproducibility re-render): inside the repository,
+# so nothing is written elsewhere, and emptied whenever a run takes the lock.
+TMP = f"{CONDUCTOR}/tmp"
 
 ENV = f"{STATE}/env.json"
 CONFIG = f"{STATE}/config.json"

@@ -15,7 +15,6 @@ actions.
 from __future__ import annotations
 
 import functools
-import json
 import sys
 
 from doit import create_after
@@ -26,8 +25,8 @@ from tasks.steps import codegen as codegen_actions
 from doit_conductor.codegen.plan import template_set_file
 from doit_conductor.config import PYPROJECT, project_config
 from tasks.steps import artifacts, inputs_and_plan, prepare
+from tasks.steps.artifacts import GeneratedFiles, TargetsIntact
 from tasks.steps.cleaning import remove_targets
-from tasks.steps.artifacts import GeneratedFiles
 
 
 @functools.cache
@@ -179,12 +178,11 @@ def _cacheable(name: str, settings: dict) -> dict:
 @create_after(executed="plan-codegen")
 def task_codegen():
     """8 codegen: render, compile, check and write each pattern's files (one sub-task each)."""
+    from doit_conductor.state_files import StateError, read_state
     try:
-        with open(layout.PLAN, "rb") as handle:
-            plan = json.load(handle)
-        with open(layout.CODEGEN_SETTINGS, "rb") as handle:
-            settings = json.load(handle)
-    except (OSError, ValueError):
+        plan = read_state(layout.PLAN)
+        settings = read_state(layout.CODEGEN_SETTINGS)
+    except StateError:
         plan, settings = [], None   # not planned yet (`doit list` on a fresh clone)
     if settings is None:
         yield {"basename": "codegen", "name": None, "meta": _meta(8, 3)}
@@ -257,7 +255,8 @@ def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) 
         "actions": [action],
         "task_dep": ["codegen", *extra.pop("task_dep", [])],
         "file_dep": extra.pop("file_dep", []),
-        "uptodate": [GeneratedFiles(prefix, contents=extra.pop("contents", True))],
+        "uptodate": [GeneratedFiles(prefix, contents=extra.pop("contents", True)),
+                     TargetsIntact(_out())],
         "meta": _meta(number, 4 if number <= 13 else 5),
         "clean": CLEAN,
     }
@@ -331,6 +330,7 @@ def task_docs():
         # the pages describe and link the generated files: none for a failed codegen
         "task_dep": ["codegen"],
         "targets": _doc_pages(),
+        "uptodate": [TargetsIntact(_out())],
         "meta": _meta(15, 5),
         "clean": CLEAN,
     }

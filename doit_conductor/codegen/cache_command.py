@@ -36,6 +36,7 @@ class CacheGC(Command):
     def execute(self, params, args):
         from doit_conductor.codegen.bytecode_cache import collect_garbage
         from doit_conductor.config import load_config
+        from doit_conductor.incremental.lock import run_lock
         try:
             for option in ("max_entries", "max_bytes", "actions_max_bytes",
                            "actions_max_age_days"):
@@ -49,7 +50,14 @@ class CacheGC(Command):
         limits = config.template_cache
         max_entries = limits.max_entries if params["max_entries"] is None else params["max_entries"]
         max_bytes = limits.max_bytes if params["max_bytes"] is None else params["max_bytes"]
-        report = collect_garbage(Path(layout.CACHE) / "templates", max_entries, max_bytes)
+        try:
+            # A run may be writing entries: collect between runs, under the lock.
+            with run_lock(".", layout.CONDUCTOR):
+                report = collect_garbage(Path(layout.CACHE) / "templates", max_entries,
+                                         max_bytes)
+        except UserError as err:
+            sys.stderr.write(f"ERROR: {err}\n")
+            return 3
         print(f"template cache: kept {report.kept} entries ({report.kept_bytes / 1024:.1f} KiB), "
               f"removed {report.removed} ({report.removed_bytes / 1024:.1f} KiB)")
         self._collect_actions(config.cache, params)

@@ -18,10 +18,10 @@ an lstat of itself and the atomic write.
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import stat
 import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,8 +30,10 @@ import xxhash
 
 from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import atomic_write, dump_json, holds, read_bytes, write_if_changed
+from doit_conductor.fsio import (
+    atomic_write, check_real_directory, holds, read_bytes, write_if_changed)
 from doit_conductor.paths import inside
+from doit_conductor.state_files import decode_state, encode_state, plain_output_path
 
 MANIFEST_VERSION = 1
 MANIFEST = "compile.manifest"
@@ -80,9 +82,12 @@ def fragment_path(cache_dir: str, pattern: str) -> str:
     return os.path.join(cache_dir, FRAGMENTS, f"{pattern}.json")
 
 
-def load_fragment(cache_dir: str, pattern: str) -> Fragment:
+def load_fragment(cache_dir: str, pattern: str, output_dir: str | None = None) -> Fragment:
     """A pattern's recorded files; a missing or garbled fragment reads as empty
-    (everything is recompiled), and a garbled one is reported."""
+    (everything is recompiled), and a garbled one is reported.  Garbled includes
+    a digest that does not match (state_files.py) and a file named outside
+    `output_dir` (or, without it, any path that is not plain and relative): a
+    fragment must never make us move or delete `dodo.py` or `../outside.txt`."""
     path = fragment_path(cache_dir, pattern)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -103,24 +108,37 @@ def load_fragment(cache_dir: str, pattern: str) -> Fragment:
     finally:
         os.close(fd)
     try:
-        document = json.loads(data)
+        document = decode_state(data)
         if document.get("version") != MANIFEST_VERSION or document.get("pattern") != pattern:
             raise ValueError("wrong version or pattern")
         files = {p: from_json(FileEntry, e, p) for p, e in document["files"].items()}
-    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        for named, entry in files.items():
+            if not plain_output_path(named, output_dir):
+                raise ValueError(f"names {named!r}, not a file inside the output directory")
+            if not (isinstance(entry.checksum, str) and isinstance(entry.size, int)
+                    and isinstance(entry.mtime_ns, int)):
+                raise ValueError(f"entry of {named!r} has fields of the wrong type")
+    except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
         return _unreadable(path, exc, data, info.st_mtime_ns)
     return Fragment(files, data, info.st_mtime_ns)
 
 
+_WARNED: set[tuple[str, bytes | None]] = set()
+
+
 def _unreadable(path: str, exc: Exception, data: bytes | None, mtime_ns: int) -> Fragment:
+    if (path, data) in _WARNED:  # scan-output and the merge read it too: warn once
+        return Fragment({}, data, mtime_ns)
+    _WARNED.add((path, data))
     sys.stderr.write(f"WARNING: {path}: unreadable manifest fragment ({exc}); "
                      "recompiling this pattern's files\n")
     return Fragment({}, data, mtime_ns)
 
 
-def read_fragment(cache_dir: str, pattern: str) -> dict[str, FileEntry]:
+def read_fragment(cache_dir: str, pattern: str, output_dir: str | None = None
+                  ) -> dict[str, FileEntry]:
     """A pattern's recorded files (see `load_fragment`)."""
-    return load_fragment(cache_dir, pattern).files
+    return load_fragment(cache_dir, pattern, output_dir).files
 
 
 _UNKNOWN = object()
@@ -134,7 +152,7 @@ def write_fragment(cache_dir: str, pattern: str, files: dict[str, FileEntry],
     fragment), which spares reading it again.  Returns the bytes now on disk."""
     document = {"version": MANIFEST_VERSION, "pattern": pattern,
                 "files": {p: _entry_json(e) for p, e in sorted(files.items())}}
-    data = dump_json(document)
+    data = encode_state(document)
     path = fragment_path(cache_dir, pattern)
     if on_disk is _UNKNOWN:
         write_if_changed(path, data)
@@ -156,11 +174,11 @@ def fragment_names(cache_dir: str) -> list[str]:
         return []
 
 
-def read_fragments(cache_dir: str) -> dict[str, FileEntry]:
+def read_fragments(cache_dir: str, output_dir: str | None = None) -> dict[str, FileEntry]:
     """Every recorded generated file, from all fragments."""
     files: dict[str, FileEntry] = {}
     for name in fragment_names(cache_dir):
-        files.update(read_fragment(cache_dir, name))
+        files.update(read_fragment(cache_dir, name, output_dir))
     return files
 
 
@@ -198,7 +216,7 @@ def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None) -> bool
         for name in names:
             for path, entry in read_fragment(cache_dir, name).items():
                 files[path] = _manifest_entry(entry, name)
-        data = dump_json({"version": MANIFEST_VERSION, "files": dict(sorted(files.items()))})
+        data = encode_state({"version": MANIFEST_VERSION, "files": dict(sorted(files.items()))})
         if data == current:
             return False
         atomic_write(manifest, data)
@@ -210,8 +228,8 @@ def _manifest_files(data: bytes | None) -> dict[str, dict] | None:
     if data is None:
         return None
     try:
-        document = json.loads(data)
-    except ValueError:
+        document = decode_state(data)
+    except (ValueError, UnicodeDecodeError):
         return None
     if not isinstance(document, dict):
         return None
@@ -232,7 +250,7 @@ def _manifest_entry(entry: FileEntry, pattern: str) -> dict:
 def read_manifest(cache_dir: str) -> dict[str, dict] | None:
     """The merged manifest's files, or None when it is missing or unreadable."""
     try:
-        data = json.loads((Path(cache_dir) / MANIFEST).read_bytes())
+        data = decode_state((Path(cache_dir) / MANIFEST).read_bytes())
         if data.get("version") != MANIFEST_VERSION or not isinstance(data.get("files"), dict):
             return None
         return data["files"]
@@ -273,6 +291,7 @@ class OutputTree:
         if identity is None or self._checked.get(directory) != identity:
             if not self.inside(directory):
                 raise UserError(REFUSAL.format(self.output_dir), path)
+            check_real_directory(directory)  # output/ itself a link: one clear error
             if identity is not None:
                 self._checked[directory] = identity
         try:
@@ -350,6 +369,27 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
             tree.forget(parent)
             parent = os.path.dirname(parent)
     return removed
+
+
+def set_aside(path: str, hand_edits_dir: str) -> str:
+    """Move a hand-edited file under `hand_edits_dir`, named by the time it was
+    found and never over an earlier copy (link + unlink: a link fails where the
+    name is taken, where a rename would silently replace it).  Returns its new
+    path."""
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    base = f"{hand_edits_dir}/{path}.{stamp}"
+    check_real_directory(os.path.dirname(base))
+    os.makedirs(os.path.dirname(base), exist_ok=True)
+    number = 1
+    while True:
+        aside = base if number == 1 else f"{base}-{number}"
+        try:
+            os.link(path, aside)
+        except FileExistsError:
+            number += 1
+            continue
+        os.unlink(path)
+        return aside
 
 
 def _entry_json(entry: FileEntry) -> dict:

@@ -12,7 +12,6 @@ tasks for `-n` workers (and, later, remote executors).
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import sys
 import tempfile
@@ -26,12 +25,13 @@ from doit_conductor.codegen import checks, outputs, render, validate
 from doit_conductor.codegen.bytecode_cache import collect_garbage
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
 from doit_conductor.codegen.plan import plan_entry_from_json
+from doit_conductor.config import RenderLimits
 from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
 from doit_conductor.file_cache import FileVersionCache
 from doit_conductor.fsio import holds
 from doit_conductor.profiling import counters
-from doit_conductor.fsio import read_state
+from doit_conductor.state_files import read_state
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +50,7 @@ class Settings:
     cache_max_bytes: int
     template_cache: bool = True
     state_version: int = 0
+    limits: dict = dataclasses.field(default_factory=dict)   # RenderLimits as JSON
 
 
 @user_action
@@ -73,15 +74,24 @@ def _build(plan, cfg: Settings) -> None:
     env = environment(cfg.templates_dir, cfg.sandbox,
                       str(Path(cfg.cache_dir) / "templates") if cfg.template_cache else None)
     context = render.render_context(pattern, deps)
-    fragment = outputs.load_fragment(cfg.cache_dir, plan.name)
+    limits = RenderLimits(**cfg.limits)
+    total = 0
+    fragment = outputs.load_fragment(cfg.cache_dir, plan.name, cfg.output_dir)
     previous = fragment.files
     tree = outputs.output_tree(cfg.output_dir)
 
     # Everything is rendered and validated before anything is written.
     staged: list[_Staged] = []
     for output in plan.outputs:
-        text = render.render(env, output.template, context)
+        text = render.render(env, output.template, context, limits)
         data = text.encode()
+        total += len(data)
+        if len(data) > limits.max_file_bytes or total > limits.max_pattern_bytes:
+            what = "file" if len(data) > limits.max_file_bytes else "pattern"
+            limit = limits.max_file_bytes if what == "file" else limits.max_pattern_bytes
+            raise UserError(f"rendering {plan.source} produces over {limit} bytes "
+                            f"([tool.conductor.limits] max_{what}_bytes)",
+                            f"{cfg.templates_dir}/{output.template}")
         checksum = outputs.content_checksum(data)
         counters.add("files_rendered")
         info = tree.inspect(output.path)  # refuses a symbolic-link escape before any write
@@ -126,7 +136,8 @@ def restore_pattern(files: dict[str, bytes], settings: dict, name: str, fragment
     re-recorded with this checkout's mtimes, so the next run trusts the files by
     their stat as after a real build."""
     cfg = Settings(**settings)
-    cached = json.loads(files[fragment])["files"]
+    from doit_conductor.state_files import decode_state
+    cached = decode_state(files[fragment])["files"]
     previous = outputs.load_fragment(cfg.cache_dir, name)
     tree = outputs.output_tree(cfg.output_dir)
     recorded = {}

@@ -6,6 +6,8 @@ from jinja2.exceptions import SecurityError
 
 from doit_conductor import compat
 from doit_conductor.codegen.patterns import Pattern, pattern_to_json
+from doit_conductor.codegen.limits import LimitExceeded, bounded_render
+from doit_conductor.config import RenderLimits
 from doit_conductor.errors import UserError
 
 GENERATOR = "doit-conductor"
@@ -22,11 +24,23 @@ def render_context(pattern: Pattern, deps: dict[str, Pattern]) -> dict:
     }
 
 
-def render(env: jinja2.Environment, template_name: str, context: dict) -> str:
+def render(env: jinja2.Environment, template_name: str, context: dict,
+           limits: RenderLimits | None = None) -> str:
+    """`template_name` rendered with `context`; with `limits`, stopped at the
+    first excess (size, time, nesting: codegen/limits.py).  Every failure is a
+    UserError naming the template (and line) and the pattern."""
     templates_dir = env.loader.searchpath[0]
     try:
         template = env.get_template(template_name)
+        if limits is not None:
+            return bounded_render(template, context, limits)
         return template.render(context)
+    except LimitExceeded as exc:
+        raise UserError(f"rendering {context['source']} stopped: {exc.reason}",
+                        f"{templates_dir}/{template_name}") from None
+    except RecursionError:
+        raise UserError(f"rendering {context['source']} stopped: templates nest too deeply "
+                        "(recursive macro or include?)", f"{templates_dir}/{template_name}") from None
     except jinja2.TemplateSyntaxError as exc:
         raise UserError(f"template syntax error: {exc.message}",
                         exc.filename or f"{templates_dir}/{template_name}", exc.lineno) from None

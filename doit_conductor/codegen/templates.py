@@ -7,7 +7,7 @@ otherwise, strict about undefined variables and with a disk bytecode cache
 """
 from __future__ import annotations
 
-import json
+import os
 from functools import lru_cache
 from pathlib import Path
 
@@ -15,19 +15,30 @@ import jinja2
 from jinja2 import meta
 from jinja2.sandbox import SandboxedEnvironment
 
+from doit_conductor.codegen import escape
 from doit_conductor.codegen.bytecode_cache import TemplateBytecodeCache
 from doit_conductor.codegen.kinds import load_kinds  # noqa: F401  (re-exported)
 from doit_conductor.errors import UserError
+
 
 def pascal(value: str) -> str:
     """users_by_id -> UsersById: class names from pattern names."""
     return "".join(part.capitalize() for part in value.split("_"))
 
 
-def to_json(value: object) -> str:
-    """JSON literal (also a valid Python literal for str/int/float/list); unlike
-    Jinja2's `tojson` it does not HTML-escape, since nothing here is HTML."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+class ContainedLoader(jinja2.FileSystemLoader):
+    """Loads templates only from files that really are inside the templates
+    directory: a symbolic link out of it (to ~/.ssh/id_rsa, /etc/passwd) would
+    otherwise be read and published in a generated file."""
+
+    def get_source(self, environment, template):
+        source, filename, uptodate = super().get_source(environment, template)
+        root = os.path.realpath(self.searchpath[0])
+        if not os.path.realpath(filename).startswith(root + os.sep):
+            raise UserError("template resolves outside the templates directory "
+                            "(a symbolic link); refusing to read it", filename)
+        return source, filename, uptodate
 
 
 @lru_cache(maxsize=8)
@@ -35,7 +46,7 @@ def environment(templates_dir: str, sandbox: bool, cache_dir: str | None) -> jin
     """The process's environment for these settings (built once, then reused)."""
     env_class = SandboxedEnvironment if sandbox else jinja2.Environment
     env = env_class(
-        loader=jinja2.FileSystemLoader(templates_dir),
+        loader=ContainedLoader(templates_dir),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         trim_blocks=True,
@@ -45,7 +56,9 @@ def environment(templates_dir: str, sandbox: bool, cache_dir: str | None) -> jin
         bytecode_cache=TemplateBytecodeCache(cache_dir) if cache_dir else None,
     )
     env.filters["pascal"] = pascal
-    env.filters["json"] = to_json
+    # Escaping per target language (escape.py): templates pass every pattern
+    # value through the filter of the language it lands in.
+    env.filters.update(escape.FILTERS)
     return env
 
 

@@ -1,6 +1,7 @@
 """Compile/validate generated code with a real parser chosen by the file's type.
 
-Python: the interpreter's compiler.  SQL: executed against an in-memory SQLite.
+Python: the interpreter's compiler.  SQL: executed against an in-memory SQLite
+under an authorizer (sql_sandbox.py).
 JSON: parsed.  Other types: the command `[tool.conductor.validators]` configures
 for the extension, when that program is installed.
 """
@@ -13,6 +14,7 @@ import sqlite3
 import subprocess
 from pathlib import Path
 
+from doit_conductor.codegen import sql_sandbox
 from doit_conductor.errors import UserError
 
 
@@ -42,13 +44,10 @@ def _python(path: str, text: str) -> None:
 def _sql(path: str, text: str) -> None:
     if not sqlite3.complete_statement(text):
         raise UserError("generated SQL ends in an incomplete statement", path)
-    connection = sqlite3.connect(":memory:")
     try:
-        connection.executescript(text)
+        sql_sandbox.execute_script(text)
     except sqlite3.Error as exc:
         raise UserError(f"generated SQL fails in SQLite: {exc}", path) from None
-    finally:
-        connection.close()
 
 
 def _json(path: str, text: str) -> None:

@@ -24,8 +24,15 @@ import sys
 
 import xxhash
 
+from doit_conductor.errors import UserError
 from doit_conductor.incremental import checker
-from doit_conductor.fsio import atomic_write
+from doit_conductor.fsio import atomic_write, check_real_directory
+
+# doit commands that change the DB or the files it describes: they hold the run
+# lock from the moment the DB opens until it is saved (`run` takes it itself,
+# a little earlier, in profiling/run_command.py).  `list`, `info` and the like
+# only read, and must not wait for a run.
+WRITING_COMMANDS = frozenset({"run", "clean", "forget", "ignore", "reset-dep", "auto"})
 
 MAGIC = b"conductor-db 2 "
 OLD_FORMATS = (b"conductor-db 1 ",)
@@ -40,6 +47,15 @@ class ConductorDB:
                  digests: checker.DigestTable | None = None):
         self.name = name
         self._dirty = False
+        self._lock = None
+        command = _command_name()
+        if command in WRITING_COMMANDS:
+            self._lock = _take_lock(name)
+        if command == "run":
+            # Under the lock, before any task is judged: state files that fail
+            # their digest or shape are removed, so their tasks run again.
+            from doit_conductor.state_files import sweep
+            sweep(os.path.dirname(name) or ".")
         # the checker's table (the process's unless given): loaded and saved here
         self.digests = checker.DIGESTS if digests is None else digests
         self._db, entries = self._load()
@@ -76,12 +92,23 @@ class ConductorDB:
         self._dirty = True
 
     def dump(self):
+        try:
+            self._save()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
+
+    def _save(self) -> None:
         if not (self._dirty or self.digests.dirty):
             return
         payload = marshal.dumps({"tasks": self._db, "digests": self.digests.entries})
         header = MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n"
         try:
             atomic_write(self.name, header + payload, fsync=True)
+        except UserError as err:  # .conductor/ is a symbolic link
+            sys.stderr.write(f"ERROR: {err}; the dependency DB is not saved\n")
+            return
         except OSError as exc:
             # A full or read-only disk: the previous DB is still whole (the
             # write is atomic), it only misses this run, whose tasks run again.
@@ -113,3 +140,28 @@ class ConductorDB:
     def remove_all(self):
         self._db = {}
         self._dirty = True
+
+
+def _command_name() -> str | None:
+    """The doit command that is opening the DB (doit passes the backend no hint
+    of it): the innermost `self` on the stack that is a doit command."""
+    from doit.cmd_base import Command
+    frame = sys._getframe(2)
+    while frame is not None:
+        candidate = frame.f_locals.get("self")
+        if isinstance(candidate, Command):
+            return candidate.get_name()
+        frame = frame.f_back
+    return None
+
+
+def _take_lock(db_path: str):
+    """The run lock for a state-writing command, or one line and exit 3."""
+    from doit_conductor.incremental import lock
+    state_dir = os.path.dirname(db_path) or "."
+    try:
+        check_real_directory(state_dir)
+        return lock.hold_until_saved(os.getcwd(), state_dir)
+    except UserError as err:
+        sys.stderr.write(f"ERROR: {err}\n")
+        raise SystemExit(3) from None

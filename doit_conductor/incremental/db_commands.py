@@ -1,17 +1,16 @@
-"""doit's `dumpdb` and `forget`, working on the conductor backend.
+"""doit's `dumpdb`, working on the conductor backend.
 
-Installed through the `doit.COMMAND` entry point, these replace doit's
-commands of the same name in every project where doit-conductor is installed,
-so each behaves exactly as doit's except where doit's cannot work:
+Installed through the `doit.COMMAND` entry point, this replaces doit's command
+of the same name in every project where doit-conductor is installed, so it
+behaves exactly as doit's except where doit's cannot work: doit's `dumpdb`
+opens the DB file with `dbm.open` whatever the project's backend, which fails
+with a traceback on the conductor backend's file (not a dbm).  With
+`backend = "conductor"` it prints that DB instead, in doit's format
+(`task -> {dependency: value}`).
 
-* `dumpdb` opens the DB file with `dbm.open` whatever the project's backend,
-  which fails with a traceback on the conductor backend's file (not a dbm).
-  With `backend = "conductor"` it prints that DB instead, in doit's format
-  (`task -> {dependency: value}`).
-* `forget` without task names forgets "the default tasks"; with no
-  `default_tasks` in DOIT_CONFIG doit then fails with a TypeError.  Doit's
-  default tasks are then all tasks (what `doit` runs), so it forgets all, as
-  `forget --all` does.
+`doit forget` without task names crashes inside doit 0.37 when DOIT_CONFIG has
+no `default_tasks`; this repository sets `forget_disable_default` instead of
+replacing doit's command (docs/reliability.md lists it as upstream).
 """
 from __future__ import annotations
 
@@ -21,7 +20,6 @@ import sys
 
 from doit.cmd_base import opt_backend
 from doit.cmd_dumpdb import DumpDB
-from doit.cmd_forget import Forget
 
 CONDUCTOR = "conductor"
 
@@ -45,14 +43,3 @@ class ConductorDumpDB(DumpDB):
         for task, values in db.items():
             print(f"{task} -> {pprint.pformat(values, indent=4, width=100)}")
         return 0
-
-
-class DefaultForget(Forget):
-    """doit's `forget`; without task names and without DOIT_CONFIG default_tasks, all tasks."""
-
-    name = "forget"
-
-    def _execute(self, forget_sub, forget_disable_default, forget_all):
-        if self.sel_tasks is None and not forget_disable_default:
-            forget_all = True  # doit's default tasks are then every task
-        return super()._execute(forget_sub, forget_disable_default, forget_all)

@@ -24,10 +24,13 @@ the environment variables `CONDUCTOR_LOCK_WAIT` (0/1) and
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import fcntl
 import json
 import os
+import shutil
+import signal
 import socket
 import sys
 import time
@@ -39,7 +42,7 @@ from pathlib import Path
 from doit_conductor.config import LockSettings, project_config
 from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import remove_stale_temps
+from doit_conductor.fsio import check_real_directory, remove_stale_temps
 
 LOCK_NAME = "lock"
 ENV_WAIT = "CONDUCTOR_LOCK_WAIT"
@@ -123,16 +126,27 @@ class RunLock:
         return self
 
     def __exit__(self, exc_type, exc, traceback) -> None:
-        self.release(clean=exc_type is None)
+        # Any end Python sees is an end: a usage error (`doit -n 3 codgen`), a
+        # failed task, SystemExit.  Only an interrupt keeps the record, because
+        # its workers may have been cut short mid-write; a killed run never gets
+        # here, and the record it leaves is how the next run knows.
+        self.release(clean=not (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)))
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        check_real_directory(os.fspath(self.path.parent))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+        except OSError as exc:  # a read-only or foreign .conductor/
+            raise UserError(f"cannot open the run lock: {exc.strerror}", str(self.path)) from None
         try:
             self._wait_for(fd)
         except BaseException:
             os.close(fd)
             raise
+        # Holding the lock, no other run is alive: any scratch directory is a
+        # leftover of a killed one.
+        shutil.rmtree(self.path.parent / "tmp", ignore_errors=True)
         left = read_holder(self.path)
         if left is not None and left.pid != os.getpid():
             removed = self._clear_leftovers()
@@ -150,7 +164,10 @@ class RunLock:
             # excludes other runs, so run on without it.
             os.ftruncate(fd, 0)
         self._fd = fd
+        global _locker_pid
+        _locker_pid = os.getpid()
         _close_in_forked_children(fd)
+        _OWNED[os.path.realpath(self.path)] = self
 
     def release(self, clean: bool = True) -> None:
         """Give the lock up; `clean=False` (an exception ends the run) keeps the
@@ -159,6 +176,7 @@ class RunLock:
         if fd is None:
             return
         _HELD.discard(fd)
+        _OWNED.pop(os.path.realpath(self.path), None)
         try:
             if clean:
                 os.ftruncate(fd, 0)
@@ -168,6 +186,8 @@ class RunLock:
     def _clear_leftovers(self) -> int:
         """Temporary files of atomic writes a dead run left (see `fsio.atomic_write`)."""
         removed = [p for p in self.path.parent.glob(".*.tmp") if _unlink(p)]
+        if (self.path.parent / "cache").is_dir():  # manifest.d, compile.manifest
+            removed += remove_stale_temps(self.path.parent / "cache")
         if self.output_dir is not None and Path(self.output_dir).is_dir():
             removed += remove_stale_temps(self.output_dir)
         return len(removed)
@@ -214,6 +234,7 @@ def _try_lock(fd: int) -> bool:
 # Descriptors of locks this process holds; a forked child (doit's -n workers)
 # closes its copies so that only the process that took the lock keeps it alive.
 _HELD: set[int] = set()
+_locker_pid = 0   # the process that took the lock: a forked worker's parent
 _fork_hook = False
 
 
@@ -227,13 +248,38 @@ def _close_in_forked_children(fd: int) -> None:
         _fork_hook = True
 
 
+# The lock each path is held with by this process (a run holds it before the
+# backend opens the DB; the backend must not try to take it a second time).
+_OWNED: dict[str, RunLock] = {}
+
+
 def _close_in_child() -> None:
+    if _HELD:
+        _die_with_parent()
     for fd in list(_HELD):
         try:
             os.close(fd)
         except OSError:
             pass
     _HELD.clear()
+    _OWNED.clear()
+
+
+def _die_with_parent() -> None:
+    """A `-n` worker of a run (forked while the run holds the lock) asks the
+    kernel for SIGKILL when its parent dies: a kill -9 of the main doit must not
+    leave workers writing into output/ behind the next run's back.  Linux only
+    (prctl PR_SET_PDEATHSIG); elsewhere the lock is the remaining guard."""
+    parent = _locker_pid
+    try:
+        import ctypes
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was made
+        os._exit(1)
 
 
 @contextlib.contextmanager
@@ -243,3 +289,19 @@ def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike) -> It
     lock = RunLock(Path(state_dir) / LOCK_NAME, settings, output_dir=output_dir)
     with lock:
         yield lock
+
+
+def hold_until_saved(project_dir: str | os.PathLike, state_dir: str | os.PathLike
+                     ) -> RunLock | None:
+    """Take the lock for a command that writes state outside `run` (`forget`,
+    `clean`, `ignore`, `reset-dep`, `cache-gc`); None when this process holds it
+    already.  The caller releases it once the DB is saved; should it not (a
+    command that never saves), the exit of the process releases it cleanly."""
+    path = Path(state_dir) / LOCK_NAME
+    if os.path.realpath(path) in _OWNED:
+        return None
+    settings, output_dir = effective_settings(project_dir)
+    lock = RunLock(path, settings, output_dir=output_dir)
+    lock.acquire()
+    atexit.register(lock.release)
+    return lock

@@ -199,7 +199,13 @@ class RunWriter:
 def load_run(run_dir: Path) -> Run:
     """Read a run directory; `RecordError` with a one-line message when it is unusable."""
     run_dir = Path(run_dir)
-    summary = run_summary_from_json(_read_json(run_dir / SUMMARY))
+    try:
+        summary = run_summary_from_json(_read_json(run_dir / SUMMARY))
+    except RecordError as exc:
+        message = str(exc)
+        if not message.startswith(str(run_dir)):  # say which file, as for the others
+            message = f"{run_dir / SUMMARY}: {message}"
+        raise RecordError(message) from None
     tasks = _read_tasks(run_dir / TASKS, completed=summary.completed)
     return Run(run_dir, summary, tasks)
 

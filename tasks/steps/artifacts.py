@@ -6,7 +6,8 @@ that reads compile.manifest (one small JSON file) only when doit asks.
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import sys
 from bisect import bisect_left
 from dataclasses import dataclass
 from itertools import accumulate
@@ -77,11 +78,9 @@ class Products:
 
 
 def _read_manifest_files(path: str) -> dict[str, dict]:
-    try:
-        with open(path, "rb") as handle:
-            return json.load(handle).get("files", {})
-    except (OSError, ValueError, AttributeError):
-        return {}  # missing before codegen, or unreadable: nothing generated to vouch for
+    from doit_conductor.codegen.outputs import read_manifest
+    # missing before codegen, or unreadable: nothing generated to vouch for
+    return read_manifest(os.path.dirname(path)) or {}
 
 
 # compile.manifest's files, per process and manifest version (see `manifest_files`).
@@ -192,3 +191,42 @@ class GeneratedFiles:
 
     def __repr__(self) -> str:
         return f"GeneratedFiles{self.prefixes!r}"
+
+
+class TargetsIntact:
+    """`uptodate` check: the task's targets under output/ still hold what it
+    wrote (by content digest).  doit itself never looks at targets' contents, so
+    a hand edit of SHA256SUMS, schema.sql or a docs page would stay; now the
+    edited file is set aside (.conductor/hand-edits/, a name of its own) and the
+    task runs again to write it back."""
+
+    key = "targets-intact"
+
+    def __init__(self, output_dir: str):
+        self.prefix = output_dir.rstrip("/") + "/"
+
+    def _digests(self, task) -> dict[str, str | None]:
+        from doit_conductor.codegen.outputs import file_checksum
+        return {path: file_checksum(path) for path in task.targets
+                if path.startswith(self.prefix)}
+
+    def configure_task(self, task) -> None:
+        task.value_savers.append(lambda: {self.key: self._digests(task)})
+
+    def __call__(self, task, values: dict) -> bool:
+        saved = values.get(self.key)
+        if saved is None:
+            return False
+        current = self._digests(task)
+        if current == saved:
+            return True
+        from doit_conductor.codegen.outputs import set_aside
+        for path, digest in sorted(current.items()):
+            if digest is not None and saved.get(path) not in (None, digest):
+                aside = set_aside(path, layout.HAND_EDITS)
+                sys.stderr.write(f"{path} was edited by hand: your version is kept as "
+                                 f"{aside}; {task.name} writes it again\n")
+        return False
+
+    def __repr__(self) -> str:
+        return f"TargetsIntact({self.prefix!r})"

@@ -9,18 +9,17 @@ modules (and through them jinja2 and yaml) are imported inside the actions.
 """
 from __future__ import annotations
 
-import json
 import os
-import shutil
+import stat
 import sys
 from pathlib import Path
 
 from doit_conductor import layout
 from doit_conductor.actions import user_action
 from doit_conductor.codegen import outputs
-from doit_conductor.config import config_from_json
+from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import read_state, write_json_if_changed
+from doit_conductor.state_files import StateError, read_state, write_state
 from doit_conductor.incremental.checker import file_digest
 
 
@@ -70,19 +69,19 @@ def validate_patterns(changed: list[str]) -> None:
         index[pattern.name] = pattern_to_json(pattern)
     if not index:
         raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
-    write_json_if_changed(layout.PATTERNS, {"kinds_digest": digest, "state_version":
-                                            layout.STATE_VERSION, "patterns": index})
+    write_state(layout.PATTERNS, {"kinds_digest": digest, "state_version":
+                                  layout.STATE_VERSION, "patterns": index})
 
 
 def _reusable_index(digest: str) -> dict[str, dict]:
     """The previous index's entries by source file, if made with these kinds and
     this state version."""
     try:
-        index = json.loads(Path(layout.PATTERNS).read_bytes())
+        index = read_state(layout.PATTERNS)
         if index.get("kinds_digest") != digest or index.get("state_version") != layout.STATE_VERSION:
             return {}
         return {entry["source"]: entry for entry in index["patterns"].values()}
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except StateError:
         return {}
 
 
@@ -102,7 +101,7 @@ def lint_templates() -> None:
                 raise UserError(f"references template '{ref}', which does not exist",
                                 f"{config.templates_dir}/{name}")
     kinds = load_kinds(config.templates_dir)
-    write_json_if_changed(layout.TEMPLATES, {
+    write_state(layout.TEMPLATES, {
         "kinds": kinds,
         "templates": {name: {"direct": list(refs), "closure": list(reference_closure(direct, name)),
                              "digest": file_digest(f"{config.templates_dir}/{name}")}
@@ -112,60 +111,47 @@ def lint_templates() -> None:
 
 def outputs_untouched() -> bool:
     """uptodate check of task 5, on the no-op path: every file compile.manifest
-    lists still has the size and mtime recorded for it (or verified since)."""
+    lists still holds the content recorded for it.  By content digest, not size
+    and mtime: a same-size edit with its mtime put back must be seen too (xxh3
+    reads and hashes the whole output/ of this repository in about 1 ms)."""
     manifest = outputs.read_manifest(layout.CACHE)
     if manifest is None:
         return not outputs.has_fragments(layout.CACHE)
-    verified = _verified()
     for path, entry in manifest.items():
-        try:
-            stat = os.stat(path)
-        except FileNotFoundError:
+        checksum = outputs.file_checksum(path)
+        if checksum is None:
             continue  # missing files are codegen's to restore
-        seen = (stat.st_mtime_ns, stat.st_size)
-        if seen != (entry["mtime_ns"], entry["size"]) and verified.get(path) != list(seen):
+        if checksum != entry["checksum"]:
             return False
     return True
 
 
 @user_action
 def scan_output() -> None:
-    """Task 5: hash generated files whose stat moved; set hand-edited ones aside
-    (so codegen restores them) and remember touched-but-identical ones.
+    """Task 5: hash every generated file; set hand-edited ones aside (so codegen
+    restores them), each under a name of its own that is never overwritten.
 
     Judged against the per-pattern fragments, which are exact even after a
     crash; compile.manifest is only the fast index, rebuilt here when stale."""
     if Path(layout.MANIFEST).exists() and outputs.read_manifest(layout.CACHE) is None:
         sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
                          "per-pattern fragments\n")
-    verified, edited = {}, []
-    for path, entry in sorted(outputs.read_fragments(layout.CACHE).items()):
+    edited = []
+    for path, entry in sorted(outputs.read_fragments(layout.CACHE, _config().output_dir).items()):
         try:
-            stat = os.stat(path)
-        except FileNotFoundError:
-            continue
-        seen = [stat.st_mtime_ns, stat.st_size]
-        if seen == [entry.mtime_ns, entry.size]:
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                continue  # only regular files are ours to judge (no link, no directory)
+        except (FileNotFoundError, NotADirectoryError):
             continue
         checksum = outputs.file_checksum(path)
-        if checksum is not None and entry.knows(checksum):
-            verified[path] = seen
+        if checksum is None or entry.knows(checksum):
             continue
-        aside = Path(layout.HAND_EDITS) / path
-        aside.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(path, aside)
+        aside = outputs.set_aside(path, layout.HAND_EDITS)
         edited.append(path)
         sys.stderr.write(f"{path} was edited by hand: your version is kept as {aside}; "
                          "codegen regenerates the file (change the pattern or template instead)\n")
     outputs.merge_manifest(layout.CACHE)
-    write_json_if_changed(layout.SCAN, {"verified": verified, "hand_edited": edited})
-
-
-def _verified() -> dict[str, list[int]]:
-    try:
-        return json.loads(Path(layout.SCAN).read_bytes()).get("verified", {})
-    except (OSError, ValueError, AttributeError):
-        return {}
+    write_state(layout.SCAN, {"verified": {}, "hand_edited": edited})
 
 
 @user_action
@@ -186,7 +172,7 @@ def resolve_patterns() -> None:
             if patterns[target].kind != "entity":
                 raise UserError(f"refers to '{target}', a {patterns[target].kind}; "
                                 "only entities can be referenced", pattern.source)
-    write_json_if_changed(layout.ORDER, order)
+    write_state(layout.ORDER, order)
 
 
 @user_action
@@ -210,9 +196,10 @@ def plan_outputs() -> None:
         "state_version": layout.STATE_VERSION,
         "cache_max_entries": config.template_cache.max_entries,
         "cache_max_bytes": config.template_cache.max_bytes,
+        "limits": config_to_json(config)["limits"],
     }
-    write_json_if_changed(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
-    write_json_if_changed(layout.CODEGEN_SETTINGS, settings)
+    write_state(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
+    write_state(layout.CODEGEN_SETTINGS, settings)
     _write_template_sets(plan, templates["templates"], settings)
 
 
@@ -229,7 +216,7 @@ def _write_template_sets(plan: list, templates: dict, settings: dict) -> None:
             "templates": {name: templates[name]["digest"] for name in entry.templates},
             "settings": settings}
     for path, content in wanted.items():
-        write_json_if_changed(path, content)
+        write_state(path, content)
     for stale in Path(layout.TEMPLATE_SETS).glob("*.json"):
         if str(stale) not in wanted:
             stale.unlink()

@@ -10,7 +10,7 @@ from importlib import metadata
 from doit_conductor import layout
 from doit_conductor.actions import user_action
 from doit_conductor.config import config_to_json, load_config
-from doit_conductor.fsio import write_json_if_changed
+from doit_conductor.state_files import write_state
 
 PACKAGES = ("doit", "jinja2", "pyyaml", "xxhash", "psutil")
 TOOLS = ("tsc", "ruff", "git")
@@ -39,12 +39,12 @@ def environment_record() -> dict:
 
 @user_action
 def check_env() -> None:
-    write_json_if_changed(layout.ENV, environment_record())
+    write_state(layout.ENV, environment_record())
 
 
 @user_action
 def load_settings() -> None:
     # the state version rides along so every task reading config.json re-runs
     # when state formats change
-    write_json_if_changed(layout.CONFIG, {**config_to_json(load_config(".")),
+    write_state(layout.CONFIG, {**config_to_json(load_config(".")),
                                           "state_version": layout.STATE_VERSION})

@@ -16,9 +16,9 @@ from pathlib import Path
 from doit_conductor import layout
 from doit_conductor.actions import user_action
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
+from doit_conductor.fsio import write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
-from doit_conductor.fsio import read_state
+from doit_conductor.state_files import StateError, read_state, write_state
 from tasks.steps.verify import generated, import_failure, module_names, run_probe
 
 DISTRIBUTION = "conductor-models"
@@ -113,7 +113,7 @@ def docs_links(docs_dir: str) -> None:
         more = f" ({len(broken) - 1} more broken link(s))" if len(broken) > 1 else ""
         raise UserError(f"broken link '{first.target}': {first.reason}{more}",
                         first.page, first.line)
-    write_json_if_changed(artifacts.DOCS_LINKS, {"pages": len(pages), "links": checked})
+    write_state(artifacts.DOCS_LINKS, {"pages": len(pages), "links": checked})
 
 
 @user_action
@@ -177,7 +177,7 @@ def verify_package(wheel_path: str) -> None:
         error = import_failure(answer["modules"])
     if error:
         raise error
-    write_json_if_changed(artifacts.VERIFY_PACKAGE, {
+    write_state(artifacts.VERIFY_PACKAGE, {
         "wheel": Path(wheel_path).name, "sha256": hashlib.sha256(data).hexdigest(),
         "bytes": len(data), "files": len(files), "modules": modules})
 
@@ -223,6 +223,13 @@ def _read_json(path: str) -> dict | None:
         return None
 
 
+def _previous_snapshot() -> dict | None:
+    try:
+        return read_state(artifacts.CHANGE_SNAPSHOT)
+    except StateError:
+        return None  # first run, or damaged: everything counts as new
+
+
 @user_action
 def change_summary(api_path: str) -> None:
     """Task 21: files and API symbols added, removed, changed since the last run."""
@@ -231,16 +238,26 @@ def change_summary(api_path: str) -> None:
     if api is None:
         raise UserError("missing or unreadable; run the api-surface task", api_path)
     current = changes.snapshot(artifacts.manifest_files(), api_surface.symbols(api))
-    summary = changes.diff(_read_json(artifacts.CHANGE_SNAPSHOT), current)
+    summary = changes.diff(_previous_snapshot(), current)
     write_if_changed(artifacts.CHANGES_MD, changes.render_markdown(summary).encode())
     write_json_if_changed(artifacts.CHANGES_JSON, summary)
-    write_if_changed(artifacts.CHANGE_SNAPSHOT, dump_json(current))
+    write_state(artifacts.CHANGE_SNAPSHOT, current)
+
+
+def _report_input(path: str) -> object:
+    """A state file (verified) or a published JSON file (output/, reports)."""
+    if path.startswith(layout.STATE + "/"):
+        return read_state(path)
+    data = _read_json(path)
+    if data is None:
+        raise UserError("missing or unreadable; run the whole workflow with `doit`", path)
+    return data
 
 
 @user_action
 def run_report(inputs: dict[str, str], sums_path: str) -> None:
     """Task 22: one human-readable report of what phases 4 and 5 found."""
     from tasks.steps.run_report import workflow_report
-    states = {key: read_state(path) for key, path in sorted(inputs.items())}
+    states = {key: _report_input(path) for key, path in sorted(inputs.items())}
     sums = Path(sums_path).read_text(encoding="utf-8").splitlines()
     write_if_changed(artifacts.WORKFLOW_REPORT, workflow_report(states, len(sums)).encode())

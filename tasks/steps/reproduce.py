@@ -5,7 +5,6 @@ other into OUT.  The parent compares OUT with the output tree byte for byte.
 """
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from doit_conductor.codegen.patterns import parse_pattern, read_pattern_bytes
 from doit_conductor.codegen.plan import plan_entry_from_json
 from doit_conductor.codegen.templates import environment, load_kinds
 from doit_conductor.errors import UserError
+from doit_conductor.state_files import read_state
 
 
 def rerender(plan: list[dict], settings: dict, out: Path) -> int:
@@ -38,9 +38,9 @@ def rerender(plan: list[dict], settings: dict, out: Path) -> int:
 
 def main(argv: list[str]) -> int:
     plan_path, settings_path, out = argv
-    plan = json.loads(Path(plan_path).read_bytes())
-    settings = json.loads(Path(settings_path).read_bytes())
     try:
+        plan = read_state(plan_path)
+        settings = read_state(settings_path)
         print(rerender(plan, settings, Path(out)))
     except UserError as err:
         sys.stderr.write(f"{err}\n")

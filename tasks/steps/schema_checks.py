@@ -10,6 +10,7 @@ import re
 import sqlite3
 from dataclasses import dataclass
 
+from doit_conductor.codegen import sql_sandbox
 from doit_conductor.errors import UserError
 
 JSON_TYPES = frozenset({"string", "integer", "number", "boolean", "object", "array", "null"})
@@ -45,8 +46,7 @@ def load_schema(files: list[SourceFile]) -> dict:
     """Create every table of `files`, in order, in one in-memory SQLite database,
     and check each foreign key: its table exists, was created no later than the
     referring one, and has the referenced column.  Returns the tables found."""
-    conn = sqlite3.connect(":memory:")
-    try:
+    with sql_sandbox.scratch_database() as conn:
         conn.execute("PRAGMA foreign_keys = ON")
         created: dict[str, tuple[int, SourceFile]] = {}
         for position, source in enumerate(files):
@@ -56,7 +56,8 @@ def load_schema(files: list[SourceFile]) -> dict:
                 raise UserError(err.message, source.path, err.line) from None
             for line, statement in statements:
                 try:
-                    conn.execute(statement)
+                    with sql_sandbox.guarded(conn):
+                        conn.execute(statement)
                 except sqlite3.Error as exc:
                     raise UserError(f"SQLite rejects this statement: {exc}", source.path,
                                     line) from None
@@ -64,9 +65,9 @@ def load_schema(files: list[SourceFile]) -> dict:
                 created.setdefault(table, (position, source))
         tables = {}
         for table, (position, source) in sorted(created.items()):
-            columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")')]
+            columns = [row[1] for row in conn.execute(f'PRAGMA table_info({_quoted(table)})')]
             references = []
-            for row in conn.execute(f'PRAGMA foreign_key_list("{table}")'):
+            for row in conn.execute(f'PRAGMA foreign_key_list({_quoted(table)})'):
                 target, column, target_column = row[2], row[3], row[4]
                 _check_reference(conn, created, table, column, target, target_column,
                                  position, source)
@@ -79,8 +80,6 @@ def load_schema(files: list[SourceFile]) -> dict:
             raise UserError(f"rows of table '{table}' violate a foreign key "
                             f"({len(violations)} violation(s))", created[table][1].path)
         return tables
-    finally:
-        conn.close()
 
 
 def _check_reference(conn, created, table, column, target, target_column, position, source):
@@ -93,7 +92,7 @@ def _check_reference(conn, created, table, column, target, target_column, positi
         raise UserError(f"{table}.{column} references table '{target}', which is created "
                         f"later (by {target_source.path}): not in dependency order",
                         source.path, line)
-    target_columns = [row[1] for row in conn.execute(f'PRAGMA table_info("{target}")')]
+    target_columns = [row[1] for row in conn.execute(f'PRAGMA table_info({_quoted(target)})')]
     wanted = target_column or _primary_key(conn, target)
     if wanted is None or wanted not in target_columns:
         raise UserError(f"{table}.{column} references {target}({wanted or 'primary key'}), "
@@ -101,8 +100,14 @@ def _check_reference(conn, created, table, column, target, target_column, positi
                         source.path, line)
 
 
+def _quoted(name: str) -> str:
+    """A table name from the generated schema as a quoted identifier in our own
+    introspection statements."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def _primary_key(conn, table: str) -> str | None:
-    keys = [row[1] for row in conn.execute(f'PRAGMA table_info("{table}")') if row[5]]
+    keys = [row[1] for row in conn.execute(f'PRAGMA table_info({_quoted(table)})') if row[5]]
     return keys[0] if len(keys) == 1 else None
 
 

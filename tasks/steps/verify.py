@@ -20,7 +20,7 @@ from doit_conductor.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
-from doit_conductor.fsio import read_state
+from doit_conductor.state_files import read_state, write_state
 
 PROBE = str(Path(__file__).with_name("isolated_check.py"))
 
@@ -83,7 +83,7 @@ def import_check(python_dir: str, models_dir: str) -> None:
     error = import_failure(answer["modules"])
     if error:
         raise error
-    write_json_if_changed(artifacts.IMPORT_CHECK, {
+    write_state(artifacts.IMPORT_CHECK, {
         "count": len(modules),
         "modules": {r["module"]: {"file": relative(r["file"]), "public": r["public"]}
                     for r in answer["modules"]}})
@@ -94,7 +94,7 @@ def generated_tests(python_dir: str) -> None:
     """Task 10: run the generated unittest suite in a fresh interpreter."""
     start = f"{python_dir}/tests"
     if not generated(start, ".py"):
-        write_json_if_changed(artifacts.GENERATED_TESTS, {"run": 0, "passed": 0, "failures": 0,
+        write_state(artifacts.GENERATED_TESTS, {"run": 0, "passed": 0, "failures": 0,
                                                           "errors": 0, "skipped": 0,
                                                           "per_module": {}})
         return
@@ -107,7 +107,7 @@ def generated_tests(python_dir: str) -> None:
                         f"{first['message']}{more}", relative(first["file"]) or start, first["line"])
     if answer["run"] == 0:
         raise UserError("the generated test suite found no tests", start)
-    write_json_if_changed(artifacts.GENERATED_TESTS, answer)
+    write_state(artifacts.GENERATED_TESTS, answer)
 
 
 def in_dependency_order(files: list[str]) -> list[str]:
@@ -136,7 +136,7 @@ def sql_schema(output_dir: str, schema_sql: str) -> None:
     sources = read_sources(in_dependency_order(generated(f"{output_dir}/sql", ".sql")))
     tables = schema_checks.load_schema(sources)
     write_if_changed(schema_sql, schema_checks.combine_schema(sources).encode())
-    write_json_if_changed(artifacts.SQL_SCHEMA, {
+    write_state(artifacts.SQL_SCHEMA, {
         "files": [s.path for s in sources], "tables": tables,
         "references": sum(len(t["references"]) for t in tables.values())})
 
@@ -188,7 +188,8 @@ def reproducibility() -> None:
     and compare bytes with the incremental, cached, parallel build."""
     plan = read_state(layout.PLAN)
     planned = [o["path"] for entry in plan for o in entry["outputs"]]
-    with tempfile.TemporaryDirectory(prefix="conductor-reproduce-") as scratch:
+    os.makedirs(layout.TMP, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="reproduce-", dir=layout.TMP) as scratch:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         done = subprocess.run([sys.executable, "-B", "-m", "tasks.steps.reproduce", layout.PLAN,
                                layout.CODEGEN_SETTINGS, scratch],
@@ -197,4 +198,4 @@ def reproducibility() -> None:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise UserError(f"clean re-render failed: {last}", layout.PLAN)
         digest = compare_trees(Path(scratch), planned, list(artifacts.manifest_files()))
-    write_json_if_changed(artifacts.REPRODUCIBILITY, {"files": len(planned), "tree_sha256": digest})
+    write_state(artifacts.REPRODUCIBILITY, {"files": len(planned), "tree_sha256": digest})

@@ -45,8 +45,8 @@ CASES = {
         # our words, file and line; the rest is Jinja2's own wording, not pinned here
         r"templates/sql/enum\.sql\.j2:10: template syntax error: \S"),
     "undefined variable": (
-        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "{{ pattern.name }} (",
-                             "{{ pattern.table_name }} ("),
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "{{ pattern.name | sql_ident }} (",
+                             "{{ pattern.table_name | sql_ident }} ("),
         r"templates/sql/enum\.sql\.j2:\d+: undefined variable while rendering "
         r"patterns/\w+\.yaml: .*\btable_name\b"),  # the name the template used, in any wording
     "depends_on cycle": (

@@ -2,7 +2,6 @@
 pruning and byte-identical output however the build is run."""
 from __future__ import annotations
 
-import json
 import os
 import re
 import shutil
@@ -10,6 +9,7 @@ import shutil
 import pytest
 
 from tests.conftest import copy_project
+from doit_conductor.state_files import decode_state
 
 ENTITY_OR_ENDPOINT = {"users", "products", "orders", "order_items",
                       "create_order", "get_user", "list_products"}
@@ -61,7 +61,7 @@ def test_the_manifest_merged_from_changed_fragments_is_the_full_merge(built, mon
     assert built.statuses()["codegen:_manifest"] == "ran"
     manifest = built.path(".conductor/cache/compile.manifest")
     merged = manifest.read_bytes()
-    entry = json.loads(merged)["files"]["output/sql/currency.sql"]
+    entry = decode_state(merged)["files"]["output/sql/currency.sql"]
     stat = built.path("output/sql/currency.sql").stat()
     assert (entry["mtime_ns"], entry["size"]) == (stat.st_mtime_ns, stat.st_size)
     monkeypatch.chdir(built.root)
@@ -198,9 +198,8 @@ def test_cache_gc_bounds_the_cache(built):
 
 
 def test_manifest_lists_every_generated_file_with_its_checksum(built):
-    import json
     from doit_conductor.codegen.outputs import content_checksum
-    manifest = json.loads(built.path(".conductor/cache/compile.manifest").read_text())
+    manifest = decode_state(built.path(".conductor/cache/compile.manifest").read_bytes())
     assert manifest["version"] == 1
     assert {p.removeprefix("output/") for p in manifest["files"]} == set(generated(built.tree()))
     for path, entry in manifest["files"].items():
@@ -265,7 +264,6 @@ def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
 
 
 def test_manifest_stays_accurate_after_a_failed_run(built):
-    import json
     from doit_conductor.codegen.outputs import content_checksum
     users = built.path("patterns/users.yaml")
     users.write_text(users.read_text().replace("max_length: 60", "max_length: 70"))
@@ -274,6 +272,6 @@ def test_manifest_stays_accurate_after_a_failed_run(built):
                                                      "{name: class, type: int}"))
     assert built.doit("codegen", "--continue").returncode != 0
     assert built.statuses()["codegen:users"] == "ran"
-    manifest = json.loads(built.path(".conductor/cache/compile.manifest").read_text())
+    manifest = decode_state(built.path(".conductor/cache/compile.manifest").read_bytes())
     for path, entry in manifest["files"].items():
         assert entry["checksum"] == content_checksum(built.path(path).read_bytes()), path

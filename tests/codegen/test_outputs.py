@@ -13,6 +13,7 @@ from doit_conductor.codegen import outputs, pipeline
 from doit_conductor.codegen.outputs import FileEntry, OutputTree
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, holds, write_if_changed
+from doit_conductor.state_files import decode_state
 
 CACHE = ".conductor/cache"
 
@@ -172,7 +173,7 @@ def test_incremental_merge_equals_a_full_merge(workdir):
     outputs.drop_fragment(CACHE, "c")
     assert outputs.merge_manifest(CACHE, ["b", "c", "d"])
     incremental = manifest_bytes()
-    files = json.loads(incremental)["files"]
+    files = decode_state(incremental)["files"]
     assert sorted(files) == ["output/a0", "output/a1", "output/b0", "output/b9", "output/d0"]
     assert files["output/b0"]["checksum"] == "new" and files["output/b0"]["pattern"] == "b"
     assert incremental == full_merge_bytes(workdir)

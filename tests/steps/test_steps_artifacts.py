@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 
 import pytest
 
 from doit_conductor import layout
+from doit_conductor.state_files import write_state
 from tasks.steps import artifacts
 from tasks.steps.artifacts import GeneratedFiles, ManifestDigests
 
@@ -45,8 +45,7 @@ def workspace(tmp_path, monkeypatch):
 
 def write_manifest(files: dict, mtime_ns: int) -> None:
     os.makedirs(os.path.dirname(layout.MANIFEST), exist_ok=True)
-    with open(layout.MANIFEST, "w") as handle:
-        json.dump({"version": 1, "files": files}, handle)
+    write_state(layout.MANIFEST, {"version": 1, "files": files})
     os.utime(layout.MANIFEST, ns=(mtime_ns, mtime_ns))
 
 

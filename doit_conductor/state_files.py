@@ -1,0 +1,216 @@
+"""Workflow state on disk: one writer, one reader, one error policy.
+
+Every state file under `.conductor/state/`, every manifest fragment and
+`compile.manifest` is written by `write_state` as a JSON envelope
+
+    {"digest":"<xxh3-128 of the state bytes>","state":<the state, canonical JSON>}
+
+and read back by `read_state`, which checks the digest over the bytes *before*
+parsing them, then the shape the caller expects.  A file that fails either is
+never used: `read_state` removes it and raises `StateError`; `sweep` (run
+before a run opens the dependency DB) removes every such file with one warning
+each, so doit sees the producing task's target missing and runs that task again.
+
+The digest is a checksum, not a signature: it catches damage and hand edits
+(valid JSON or not), not someone who recomputes it on purpose (see
+docs/reliability.md, threat model).  The functions take and return plain JSON
+data, so typed codecs (records, plan, config) sit on top of them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import xxhash
+
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import dump_json, write_if_changed
+
+_PREFIX = b'{"digest":"'
+_MIDDLE = b'","state":'
+_DIGEST_LEN = 32  # xxh3-128, hex
+
+
+class StateError(UserError):
+    """A state file that is missing, damaged or not of the expected shape."""
+
+
+def encode_state(data: object) -> bytes:
+    payload = dump_json(data)[:-1]  # without the newline; the envelope ends the line
+    digest = xxhash.xxh3_128_hexdigest(payload).encode()
+    return _PREFIX + digest + _MIDDLE + payload + b"}\n"
+
+
+def decode_state(raw: bytes) -> object:
+    """The state inside an envelope; ValueError saying what is wrong."""
+    head = len(_PREFIX) + _DIGEST_LEN
+    if not (raw.startswith(_PREFIX) and raw[head:head + len(_MIDDLE)] == _MIDDLE
+            and raw.endswith(b"}\n")):
+        raise ValueError("not a conductor state file")
+    payload = raw[head + len(_MIDDLE):-2]
+    if xxhash.xxh3_128_hexdigest(payload).encode() != raw[len(_PREFIX):head]:
+        raise ValueError("digest mismatch: changed since it was written")
+    return json.loads(payload)
+
+
+def write_state(path: str | os.PathLike, data: object) -> bool:
+    """Atomically write `data` as the state file `path` unless it already holds it;
+    True when written (an unchanged file keeps its mtime)."""
+    return write_if_changed(path, encode_state(data))
+
+
+Shape = Callable[[object], bool]
+
+
+def read_state(path: str | os.PathLike, shape: Shape | None = None) -> object:
+    """The state `path` holds, verified (digest, then `shape`, default: the shape
+    registered for that file).  A bad file is removed, so the next `doit` runs
+    the task that produces it; the error is one line naming it."""
+    path = os.fspath(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise StateError("workflow state is missing; run the whole workflow with `doit`",
+                         path) from None
+    except OSError as exc:
+        raise StateError(f"workflow state is unreadable ({exc.strerror})", path) from None
+    problem = problem_with(path, raw, shape)
+    if problem is not None:
+        if _is_state_path(path):  # never delete a file we do not own
+            Path(path).unlink(missing_ok=True)
+        raise StateError(f"workflow state was unreadable ({problem}) and is removed; "
+                         "the next `doit` rebuilds it", path)
+    return decode_state(raw)
+
+
+def _is_state_path(path: str) -> bool:
+    parts = os.path.normpath(path).split(os.sep)
+    return ".conductor" in parts[:-1]
+
+
+def problem_with(path: str, raw: bytes, shape: Shape | None = None,
+                 output_dir: str | None = None) -> str | None:
+    """Why the bytes of state file `path` must not be used, or None."""
+    try:
+        data = decode_state(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    shape = shape or shape_for(path, output_dir)
+    try:
+        if shape is not None and not shape(data):
+            return "not the shape this file has"
+    except (TypeError, KeyError, AttributeError):
+        return "not the shape this file has"
+    return None
+
+
+# -- shapes ------------------------------------------------------------------
+
+def _str_list(value: object) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _dict_of(value: object, item: Shape) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and item(v)
+                                           for k, v in value.items())
+
+
+def _pattern_entry(value: object) -> bool:
+    return (isinstance(value, dict) and isinstance(value.get("name"), str)
+            and isinstance(value.get("kind"), str) and isinstance(value.get("source"), str)
+            and isinstance(value.get("params"), dict) and _str_list(value.get("depends_on")))
+
+
+def _plan_entry(value: object) -> bool:
+    return (isinstance(value, dict) and isinstance(value.get("name"), str)
+            and isinstance(value.get("source"), str) and _str_list(value.get("templates"))
+            and _str_list(value.get("depends_on")) and _str_list(value.get("dep_sources"))
+            and isinstance(value.get("outputs"), list)
+            and all(isinstance(o, dict) and isinstance(o.get("path"), str)
+                    and isinstance(o.get("template"), str) for o in value["outputs"]))
+
+
+def _file_entry(value: object) -> bool:
+    return (isinstance(value, dict) and isinstance(value.get("checksum"), str)
+            and isinstance(value.get("size"), int) and isinstance(value.get("mtime_ns"), int))
+
+
+SHAPES: dict[str, Shape] = {
+    "patterns.json": lambda d: isinstance(d, dict) and isinstance(d.get("kinds_digest"), str)
+    and _dict_of(d.get("patterns"), _pattern_entry),
+    "order.json": _str_list,
+    "plan.json": lambda d: isinstance(d, list) and all(_plan_entry(e) for e in d),
+    "templates.json": lambda d: isinstance(d, dict) and isinstance(d.get("kinds"), dict)
+    and _dict_of(d.get("templates"), lambda t: isinstance(t, dict)
+                 and _str_list(t.get("closure")) and isinstance(t.get("digest"), str)),
+    "codegen-settings.json": lambda d: isinstance(d, dict)
+    and isinstance(d.get("output_dir"), str) and isinstance(d.get("templates_dir"), str),
+    "scan.json": lambda d: isinstance(d, dict) and isinstance(d.get("verified"), dict)
+    and _str_list(d.get("hand_edited")),
+    "compile.manifest": lambda d: isinstance(d, dict) and _dict_of(d.get("files"), _file_entry),
+}
+
+
+def plain_output_path(path: object, output_dir: str | None) -> bool:
+    """A path a manifest fragment may name: plain, relative, normalised, and
+    inside `output_dir` when it is known.  A fragment must never make us move or
+    delete `dodo.py` or `../outside.txt`."""
+    if not isinstance(path, str) or not path or os.path.isabs(path) or not path.isprintable():
+        return False
+    if os.path.normpath(path) != path or path.split("/")[0] in ("..", "."):
+        return False
+    return output_dir is None or path.startswith(os.path.normpath(output_dir) + "/")
+
+
+def shape_for(path: str, output_dir: str | None = None) -> Shape | None:
+    name = os.path.basename(path)
+    if os.path.basename(os.path.dirname(path)) == "manifest.d":
+        return lambda d: (isinstance(d, dict) and d.get("pattern") == name[:-len(".json")]
+                          and _dict_of(d.get("files"), _file_entry)
+                          and all(plain_output_path(p, output_dir) for p in d["files"]))
+    if os.path.basename(os.path.dirname(path)) == "template-sets":
+        return lambda d: isinstance(d, dict) and isinstance(d.get("templates"), dict)
+    return SHAPES.get(name, lambda d: isinstance(d, (dict, list)))
+
+
+# -- the sweep before a run ----------------------------------------------------
+
+def state_file_paths(conductor_dir: str) -> list[str]:
+    """Every file `write_state` writes under `conductor_dir`."""
+    root = Path(conductor_dir)
+    paths = [*root.glob("state/*.json"), *root.glob("state/template-sets/*.json"),
+             *root.glob("cache/manifest.d/*.json"), root / "cache" / "compile.manifest"]
+    return sorted(str(p) for p in paths if not p.name.startswith(".") and p.is_file())
+
+
+def sweep(conductor_dir: str, warn: Callable[[str], object] = sys.stderr.write) -> list[str]:
+    """Remove every state file that fails its digest or shape, with one warning
+    each; the tasks that produce them run again in this run (a missing file is
+    a missing target, which doit sees itself).  Returns the removed paths."""
+    removed = []
+    output_dir = _planned_output_dir(Path(conductor_dir))
+    for path in state_file_paths(conductor_dir):
+        try:
+            raw = Path(path).read_bytes()
+        except OSError:
+            continue
+        problem = problem_with(path, raw, output_dir=output_dir)
+        if problem is not None:
+            Path(path).unlink(missing_ok=True)
+            removed.append(path)
+            warn(f"WARNING: {path}: {problem}; not used, rebuilt by the task that "
+                 "writes it\n")
+    return removed
+
+
+def _planned_output_dir(conductor_dir: Path) -> str | None:
+    """The output directory the last plan wrote into (from its verified settings)."""
+    try:
+        settings = decode_state((conductor_dir / "state" / "codegen-settings.json").read_bytes())
+        return settings["output_dir"] if isinstance(settings["output_dir"], str) else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+

@@ -1,0 +1,211 @@
+"""State on disk is verified before use, and hand edits are never lost.
+
+Every state file carries a digest of its content and is checked for its shape;
+one that fails is removed with one warning and rebuilt by its task in the same
+run.  Manifest fragments may only name files inside output/.  Deleting any file
+under .conductor/ is recovered by the next `doit`.  Hand edits are found by
+content, each set-aside copy keeps a name of its own, and the aggregate outputs
+(SHA256SUMS, docs, schema.sql) are checked too."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from doit_conductor import state_files
+from tests.reliability.conftest import run, stray_temps
+
+STATE = ".conductor/state"
+FRAGMENTS = ".conductor/cache/manifest.d"
+
+
+def reencode(path: Path, change) -> None:
+    """Rewrite a state file's content as valid JSON (what an editor does), keeping
+    the old digest: the edit must be caught although the JSON parses."""
+    raw = path.read_bytes()
+    head = len(b'{"digest":"') + 32 + len(b'","state":')
+    data = change(json.loads(raw[head:-2]))
+    path.write_bytes(raw[:head] + json.dumps(data).encode() + b"}\n")
+
+
+def warnings(result, fragment: str) -> list[str]:
+    return [line for line in (result.stdout + result.stderr).splitlines()
+            if line.startswith("WARNING: ") and fragment in line]
+
+
+def assert_recovered(project, reference, result, *, outside: Path | None = None) -> None:
+    text = result.stdout + result.stderr
+    assert result.returncode == 0, text
+    assert "Traceback" not in text
+    assert project.tree() == reference.tree()
+    assert not project.path(".conductor/hand-edits").exists(), text
+    assert stray_temps(project.root) == []
+    for name in ("dodo.py", "pyproject.toml", "patterns/users.yaml"):
+        assert project.path(name).read_bytes() == reference.path(name).read_bytes()
+    again = run(project)
+    assert again.returncode == 0 and "WARNING" not in again.stdout + again.stderr
+
+
+def _describe_currency(data):
+    data["patterns"]["currency"]["description"] = "Edited in the index"
+    return data
+
+
+def _rename_output(data):
+    data[0]["outputs"][0]["path"] = data[0]["outputs"][0]["path"].replace(".", "_renamed.", 1)
+    return data
+
+
+EDITS = {
+    "patterns.json changes a description": ("patterns.json", _describe_currency),
+    "plan.json renames an output": ("plan.json", _rename_output),
+    "order.json reversed": ("order.json", lambda d: d[::-1]),
+}
+
+
+@pytest.mark.parametrize("case", ["patterns.json changes a description",
+                                  pytest.param("plan.json renames an output", marks=pytest.mark.stress),
+                                  pytest.param("order.json reversed", marks=pytest.mark.stress)])
+def test_valid_json_edits_of_state_are_caught(fresh, reference, case):
+    name, change = EDITS[case]
+    reencode(fresh.path(f"{STATE}/{name}"), change)
+    result = run(fresh)
+    assert len(warnings(result, f"{STATE}/{name}: digest mismatch")) == 1, result.stderr
+    assert_recovered(fresh, reference, result)
+
+
+def test_wrong_typed_manifest_entry_with_a_good_digest_is_caught(fresh, reference):
+    """Even a forged digest does not get a wrong-shaped file used."""
+    path = fresh.path(".conductor/cache/compile.manifest")
+    document = state_files.read_state(path)
+    first = next(iter(document["files"]))
+    document["files"][first]["size"] = "big"
+    path.write_bytes(state_files.encode_state(document))
+    result = run(fresh)
+    assert len(warnings(result, "compile.manifest: not the shape")) == 1, result.stderr
+    assert_recovered(fresh, reference, result)
+
+
+@pytest.mark.parametrize("named", ["dodo.py", pytest.param("../outside.txt", marks=pytest.mark.stress)])
+def test_fragment_naming_files_outside_output_is_refused(fresh, reference, tmp_path, named):
+    """Even with a valid digest (forged), a fragment cannot make scan-output move
+    files that are not generated outputs."""
+    (tmp_path / "outside.txt").write_text("not yours\n")
+    path = fresh.path(f"{FRAGMENTS}/currency.json")
+    document = state_files.read_state(path)
+    entry = next(iter(document["files"].values()))
+    document["files"][named] = dict(entry, checksum="0" * 32)
+    path.write_bytes(state_files.encode_state(document))
+    assert run(fresh, "forget", "scan-output").returncode == 0
+    result = run(fresh)
+    assert len(warnings(result, "manifest.d/currency.json: not the shape")) == 1, result.stderr
+    assert (tmp_path / "outside.txt").read_text() == "not yours\n"
+    assert_recovered(fresh, reference, result)
+
+
+def test_garbage_fragment_does_not_drop_its_pattern(fresh, reference):
+    """It used to drop currency from the wheel, schema.sql, api.json and
+    SHA256SUMS, exit 0, and stay that way."""
+    fresh.path(f"{FRAGMENTS}/currency.json").write_text('{"files": {}}\n')
+    result = run(fresh)
+    assert len(warnings(result, "manifest.d/currency.json: not a conductor state file")) == 1
+    assert_recovered(fresh, reference, result)
+
+
+def _deletable(project) -> list[str]:
+    root = project.path(".conductor")
+    return sorted(str(p.relative_to(project.root)) for p in root.rglob("*")
+                  if p.is_file() and "metrics" not in p.parts and "reports" not in p.parts)
+
+
+SAMPLE = [f"{STATE}/template-sets/*", ".conductor/cache/compile.manifest",
+          f"{FRAGMENTS}/users.json"]
+
+
+@pytest.mark.parametrize("pattern", [SAMPLE[0], *(pytest.param(p, marks=pytest.mark.stress)
+                                                  for p in SAMPLE[1:])])
+def test_deleting_a_file_under_conductor_is_recovered(fresh, reference, pattern):
+    for path in sorted(fresh.root.glob(pattern))[:1]:
+        path.unlink()
+    assert_recovered(fresh, reference, run(fresh))
+
+
+@pytest.mark.stress
+def test_deleting_any_file_under_conductor_is_recovered(fresh, reference):
+    """Every file, one at a time (about 40 runs)."""
+    for relative in _deletable(fresh):
+        path = fresh.path(relative)
+        if not path.exists():
+            continue
+        path.unlink()
+        result = run(fresh)
+        assert result.returncode == 0, (relative, result.stdout + result.stderr)
+        assert fresh.tree() == reference.tree(), relative
+
+
+# -- hand edits ------------------------------------------------------------------
+
+def edit_keeping_size_and_mtime(path: Path) -> None:
+    info = path.stat()
+    data = bytearray(path.read_bytes())
+    index = data.index(b"NOT NULL")
+    data[index:index + 8] = b"NOT NUL!"
+    path.write_bytes(bytes(data))
+    os.utime(path, ns=(info.st_atime_ns, info.st_mtime_ns))
+
+
+def set_aside(project) -> list[Path]:
+    root = project.path(".conductor/hand-edits")
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_same_size_edit_with_mtime_restored_is_found(fresh, reference):
+    target = fresh.path("output/sql/users.sql")
+    edit_keeping_size_and_mtime(target)
+    edited = target.read_bytes()
+    result = run(fresh)
+    assert "output/sql/users.sql was edited by hand" in result.stderr, result.stderr
+    assert [p.read_bytes() for p in set_aside(fresh)] == [edited]
+    assert result.returncode == 0 and fresh.tree() == reference.tree()
+
+
+def test_every_hand_edit_keeps_its_own_copy(fresh, reference):
+    target = fresh.path("output/python/conductor_models/currency.py")
+    versions = []
+    for n in range(3):
+        target.write_text(target.read_text() + f"# my change {n}\n")
+        versions.append(target.read_bytes())
+        assert run(fresh).returncode == 0
+    assert sorted(p.read_bytes() for p in set_aside(fresh)) == sorted(versions)
+    assert fresh.tree() == reference.tree()
+
+
+@pytest.mark.parametrize("aggregate", ["output/SHA256SUMS",
+                                       pytest.param("output/docs/users.md", marks=pytest.mark.stress)])
+def test_edits_of_aggregate_outputs_are_found(fresh, reference, aggregate):
+    target = fresh.path(aggregate)
+    target.write_bytes(target.read_bytes() + b"\n")
+    edited = target.read_bytes()
+    result = run(fresh)
+    assert f"{aggregate} was edited by hand" in result.stderr, result.stderr
+    assert [p.read_bytes() for p in set_aside(fresh)] == [edited]
+    assert result.returncode == 0 and fresh.tree() == reference.tree()
+
+
+# -- the reader and writer -------------------------------------------------------
+
+def test_state_round_trip_and_refusals(tmp_path):
+    path = tmp_path / ".conductor" / "state" / "order.json"
+    assert state_files.write_state(path, ["a", "b"])
+    assert not state_files.write_state(path, ["a", "b"])  # unchanged: not rewritten
+    assert state_files.read_state(path) == ["a", "b"]
+    json.loads(path.read_bytes())  # still JSON for people and tools
+    path.write_bytes(path.read_bytes().replace(b'"a"', b'"z"'))
+    with pytest.raises(state_files.StateError, match="digest mismatch"):
+        state_files.read_state(path)
+    assert not path.exists()  # removed: its task runs again
+    path.write_bytes(state_files.encode_state({"not": "a list"}))
+    with pytest.raises(state_files.StateError, match="not the shape"):
+        state_files.read_state(path)
