@@ -28,7 +28,8 @@ from doit_conductor.codegen.plan import plan_entry_from_json
 from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import holds
-from doit_conductor.profiling import counters
+from doit_conductor.profiling import counters, phases
+from doit_conductor.profiling.phases import COMPILE, GENERATE, PARSE, QUALITY, WRITE
 from doit_conductor.fsio import read_state
 
 
@@ -48,6 +49,9 @@ class Settings:
     cache_max_bytes: int
     template_cache: bool = True
     state_version: int = 0
+    # False: compile and check every generated file on every run (the review's
+    # "no incremental compilation"); the workflow then runs every sub-task.
+    incremental: bool = True
 
 
 @user_action
@@ -76,21 +80,27 @@ def _build(plan, cfg: Settings) -> None:
     tree = outputs.output_tree(cfg.output_dir)
 
     # Everything is rendered and validated before anything is written.
+    # Lines on stdout are shown by doit at `-v 2` only (it captures them below).
     staged: list[_Staged] = []
     for output in plan.outputs:
+        phases.enter(GENERATE)
         text = render.render(env, output.template, context)
         data = text.encode()
+        phases.enter(WRITE)  # checksum and lstat: deciding whether to write at all
         checksum = outputs.content_checksum(data)
         counters.add("files_rendered")
         info = tree.inspect(output.path)  # refuses a symbolic-link escape before any write
         known = previous.get(output.path)
-        if known and known.checksum == checksum and info is not None and (
+        if cfg.incremental and known and known.checksum == checksum and info is not None and (
                 fragment.vouches_for(known, info) or holds(output.path, data, info.st_size)):
             counters.add("files_skipped")
+            sys.stdout.write(f"[unchanged] {output.path}\n")
             staged.append(_Staged(output.path, data, known, info, unchanged=True))
             continue
         validator = _compile_and_check(output.path, text, cfg)
+        phases.enter(WRITE)
         counters.add("files_compiled")
+        sys.stdout.write(f"[compile] {output.path}\n")
         staged.append(_Staged(output.path, data, outputs.FileEntry(
             checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
             template=output.template, validator=validator), info, unchanged=False))
@@ -111,6 +121,7 @@ def _build(plan, cfg: Settings) -> None:
     removed = outputs.prune(stale, cfg.output_dir)
     for path in removed:
         sys.stderr.write(f"pruned {path} (no longer produced by {plan.source})\n")
+        sys.stdout.write(f"[pruned] {path}\n")
     counters.add("files_pruned", len(removed))
     outputs.write_fragment(cfg.cache_dir, plan.name, recorded, on_disk)
 
@@ -151,7 +162,9 @@ def finish_codegen(pattern_names: list[str], settings: dict,
         dropped.append(name)
     patterns = changed_patterns(changed, cfg.cache_dir)
     outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped])
-    collect_garbage(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries, cfg.cache_max_bytes)
+    garbage = collect_garbage(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries,
+                              cfg.cache_max_bytes)
+    counters.add("template_cache_evicted", garbage.removed)
 
 
 def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | None:
@@ -201,7 +214,9 @@ def _pattern(patterns: dict[str, dict], name: str) -> Pattern:
 def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
     """Quality checks, then the type's compiler; configured external commands run
     on a scratch copy, since nothing is written until every file passed."""
+    phases.enter(QUALITY)
     checks.check(path, text, cfg.line_length)
+    phases.enter(COMPILE)
     validator = validate.validate_builtin(path, text)
     suffix = Path(path).suffix
     commands = []
@@ -214,6 +229,7 @@ def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
             copy = os.path.join(scratch, os.path.basename(path))
             Path(copy).write_text(text)
             for command, failure in commands:
+                phases.enter(COMPILE if failure == "does not compile" else QUALITY)
                 program = validate.run_command(command, copy, failure, report_as=path)
                 if program and failure == "does not compile":
                     validator = program
