@@ -37,6 +37,9 @@ class Config:
     output_dir: str = "output"
     line_length: int = 100
     sandbox: bool = True
+    # false: every run compiles and checks every generated file (to measure what
+    # incremental compilation saves, docs/optimisations.md)
+    incremental: bool = True
     package_version: str = "0.1.0"
     validators: dict[str, str] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
@@ -47,7 +50,7 @@ class Config:
 
 _SCALARS: dict[str, type] = {
     "patterns_dir": str, "templates_dir": str, "output_dir": str,
-    "line_length": int, "sandbox": bool, "package_version": str,
+    "line_length": int, "sandbox": bool, "incremental": bool, "package_version": str,
 }
 _TABLES = ("validators", "checks", "template_cache", "metrics", "lock")
 

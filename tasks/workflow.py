@@ -169,6 +169,8 @@ def task_codegen():
                          template_set_file(entry["templates"])],
             "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
             "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
+            # `incremental = false`: every pattern is rebuilt (and compiled) every run
+            **({} if settings.get("incremental", True) else {"uptodate": [False]}),
             "clean": True,
         }
     # doit drops a group task's own actions, so the closing step is a sub-task
