@@ -79,6 +79,9 @@ class RunSummary:
     host: dict[str, object]
     completed: bool
     schema_version: int = SCHEMA_VERSION
+    # Task 8's closing summary (`profiling.codegen_summary`), None in runs
+    # without codegen sub-tasks; the same numbers the console showed.
+    codegen: dict[str, float] | None = None
 
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))

@@ -19,6 +19,7 @@ reads none.  Figures come from the probe's
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import sys
@@ -29,7 +30,7 @@ import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from doit_conductor.profiling import progress, store
+from doit_conductor.profiling import codegen_summary, progress, store
 from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
 from doit_conductor.profiling.records import (
     FAILED, IGNORED, NOT_RUN, RAN, STATUSES, UP_TO_DATE, RunSummary, TaskRecord)
@@ -46,6 +47,7 @@ class ConductorReporter(ConsoleReporter):
 
     desc = "console output plus per-task time and resources in .conductor/metrics"
     wants_probe = True  # the `run` command then measures each task where it runs
+    verbosity = 1       # doit's -v, set by the profiled runner
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
@@ -201,12 +203,17 @@ class ConductorReporter(ConsoleReporter):
             self.write(progress.final_line(len(self._progress.done), self._progress.total,
                                            time.monotonic() - self._start_mono) + "\n")
         super().complete_run()
+        codegen = codegen_summary.codegen_summary(tuple(self._records.values()), self._workers)
+        if codegen is not None and codegen.did_work and self.verbosity > 0:
+            self.write("".join(f"{line}\n" for line in codegen_summary.summary_lines(codegen)))
         if self._writer is None or self._summary is None:
             return
         from doit_conductor.report.trace import chrome_trace  # only needed once, at the end
         summary = final_summary(self._summary, tuple(self._records.values()),
                                 time.time(), time.monotonic() - self._start_mono,
                                 completed=not interrupted)
+        if codegen is not None:
+            summary = dataclasses.replace(summary, codegen=codegen_summary.to_json(codegen))
         try:
             self._writer.finish(summary, chrome_trace(summary, tuple(self._records.values())))
         except OSError as exc:
