@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from doit_conductor.profiling.records import FAILED, STATUSES, RunSummary, TaskRecord
+from doit_conductor.report.codegen_phases import PhaseBreakdown, PhaseComparison
 from doit_conductor.report.compare import Comparison
 from doit_conductor.report.counter_summary import CounterSummary, counter_summary
 from doit_conductor.report.dag import (
@@ -92,6 +93,10 @@ class Report:
     run: RunAnalysis | None = None
     comparison: Comparison | None = None
     history: History | None = None
+    # Task 8's five phases in the run, in the run compared against, and both side by side
+    phases: PhaseBreakdown | None = None
+    old_phases: PhaseBreakdown | None = None
+    phases_compared: PhaseComparison | None = None
 
 
 def analyse_run(run_id: str, summary: RunSummary, records: Sequence[TaskRecord], *,

@@ -16,6 +16,7 @@ from doit_conductor.errors import UserError
 from doit_conductor.profiling import store
 from doit_conductor.profiling.records import RecordError
 from doit_conductor.report.analysis import Report, analyse_run
+from doit_conductor.report.codegen_phases import codegen_phases, compare_phases
 from doit_conductor.report.command import BASELINE_PREFIX
 from doit_conductor.report.compare import compare_runs
 from doit_conductor.report.history import history
@@ -91,15 +92,20 @@ def build_report(root: Path, options: Options) -> Selection:
     run = load(root, new_ref)
     analysis = analyse_run(label(new_ref, run), run.summary, run.tasks,
                            workers=options.workers, top=options.top)
+    phases = codegen_phases(run.tasks)
     if not options.new:
-        return Selection(Report(run=analysis), run)
+        return Selection(Report(run=analysis, phases=phases), run)
     old_ref = options.old or default_against(root, new_ref)
     old = load(root, old_ref)
     comparison = compare_runs(
         label(old_ref, old), old.tasks, old.summary.wall_s,
         label(new_ref, run), run.tasks, run.summary.wall_s,
         threshold_pct=options.threshold_pct, noise_floor_s=options.noise_floor_s)
-    return Selection(Report(run=analysis, comparison=comparison), run)
+    old_phases = codegen_phases(old.tasks)
+    return Selection(Report(run=analysis, comparison=comparison, phases=phases,
+                            old_phases=old_phases,
+                            phases_compared=compare_phases(label(old_ref, old), old_phases,
+                                                           label(new_ref, run), phases)), run)
 
 
 def history_report(root: Path, count: int) -> Selection:
