@@ -82,6 +82,9 @@ class RunSummary:
     # Task 8's closing summary (`profiling.codegen_summary`), None in runs
     # without codegen sub-tasks; the same numbers the console showed.
     codegen: dict[str, float] | None = None
+    # Workflow task numbers from doit's `meta` (name -> N), for the review's
+    # baseline layout (`profiling.task_profiles`); None before they were recorded.
+    task_numbers: dict[str, int] | None = None
 
 
 _TASK_FIELDS = tuple(f.name for f in fields(TaskRecord))

@@ -35,6 +35,7 @@ from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
 from doit_conductor.profiling.records import (
     FAILED, IGNORED, NOT_RUN, RAN, STATUSES, UP_TO_DATE, RunSummary, TaskRecord)
 from doit_conductor.profiling.runner import SERIAL
+from doit_conductor.profiling.task_profiles import task_numbers
 
 BY_REPORTER_CLOCK = "reporter-clock"
 _ERROR_LIMIT = 4000  # characters of a failure kept in its record
@@ -212,8 +213,9 @@ class ConductorReporter(ConsoleReporter):
         summary = final_summary(self._summary, tuple(self._records.values()),
                                 time.time(), time.monotonic() - self._start_mono,
                                 completed=not interrupted)
-        if codegen is not None:
-            summary = dataclasses.replace(summary, codegen=codegen_summary.to_json(codegen))
+        summary = dataclasses.replace(
+            summary, codegen=codegen and codegen_summary.to_json(codegen),
+            task_numbers=task_numbers((n, getattr(t, "meta", None)) for n, t in self._tasks.items()))
         try:
             self._writer.finish(summary, chrome_trace(summary, tuple(self._records.values())))
         except OSError as exc:

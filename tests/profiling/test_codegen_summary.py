@@ -107,6 +107,9 @@ def test_quiet_at_verbosity_0_and_one_line_per_file_at_2(project):
     assert "template cache:" not in quiet.stdout and "[compile]" not in quiet.stdout
     codegen, _ = recorded(project)
     assert codegen["regenerated"] > 0  # recorded all the same
+    # the workflow's task numbers (doit meta) go into the record for baselines
+    numbers = load_run(list_runs(metrics_root(project.root))[-1]).summary.task_numbers
+    assert numbers["codegen"] == 8 and numbers["check-env"] == 1
 
     sql = project.path("templates/sql/entity.sql.j2")
     sql.write_text(sql.read_text() + "-- edited\n")
