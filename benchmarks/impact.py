@@ -279,19 +279,21 @@ def document(results: list[tuple[str, dict[str, Cell]]], ctx: Context, args) -> 
         out += ["", f"## {title}", "", *measured_table(cells), "",
                 "In the review's layout (Task 8 seconds saved against *none*; average: the "
                 "mean of the two runs):", "", *review_table(cells)]
-    out += ["", "## Reading the figures", "",
-            "* Parallel generation pays where a pattern waits on something else (the seed "
-            "shape's external compiler): workers overlap the waits.  On the CPU-bound library "
-            "it is bounded by the machine's cores and by what else runs on them.",
-            "* Incremental compilation pays on subsequent runs only, in proportion to the "
-            "patterns left untouched; on a first run it costs nothing.",
-            "* The template cache saves compiling templates in each new process; with a "
-            "few dozen templates that is a small, fixed cost per worker, so it shows most "
-            "where many processes each render few patterns, and least next to an external "
-            "compiler.",
-            "* *Sum of the three alone* against *all three together*: savings do not add up "
-            "when the optimisations save the same seconds (e.g. incremental compilation "
-            "leaves little for parallel workers to share).", ""]
+    out += ["", "## What each optimisation can save", "",
+            "* **Parallel generation** overlaps patterns on workers.  Where a pattern waits on "
+            "something else (the seed shape's external compiler) the waits overlap, up to "
+            f"{args.workers} at a time; where patterns are CPU-bound (the library) it is bounded "
+            f"by the machine's {os.cpu_count()} cores and whatever else runs on them.  Starting "
+            "the worker processes is a fixed cost.",
+            "* **Incremental compilation** can only save on subsequent runs, in proportion to "
+            "the patterns left untouched; a first run has nothing to skip.",
+            "* **The template cache** saves compiling each template from source once per worker "
+            "process: a fixed cost per process, independent of the library's size, so its "
+            "share is largest where little else happens (and it only hits from the second "
+            "process on: a first run's misses fill it).",
+            "* **Sum of the three alone** against **all three together**: savings only add up "
+            "when the optimisations save different seconds; e.g. after incremental compilation "
+            "little is left for parallel workers to share.", ""]
     return "\n".join(out)
 
 

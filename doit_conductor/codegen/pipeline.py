@@ -29,7 +29,7 @@ from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import holds
 from doit_conductor.profiling import counters, phases
-from doit_conductor.profiling.phases import COMPILE, GENERATE, PARSE, QUALITY, WRITE
+from doit_conductor.profiling.phases import COMPILE, GENERATE, QUALITY, WRITE
 from doit_conductor.fsio import read_state
 
 
