@@ -80,6 +80,12 @@ class Cell:
     def median(self, run: str, task8: bool = True) -> float:
         return statistics.median((self.task8_s if task8 else self.command_s)[run])
 
+    def shown(self, run: str, task8: bool = True) -> str:
+        """The median, with the spread of the repetitions when there were several."""
+        values = (self.task8_s if task8 else self.command_s)[run]
+        text = _s(statistics.median(values))
+        return text if len(values) < 2 else f"{text} ({min(values):.2f}-{max(values):.2f} s)"
+
     @property
     def hit_rate(self) -> float | None:
         return self.hits / (self.hits + self.misses) if self.hits + self.misses else None
@@ -184,9 +190,9 @@ def measured_table(cells: dict[str, Cell]) -> list[str]:
         cell = cells[config.name]
         rate = "-" if cell.hit_rate is None else f"{cell.hit_rate:.0%} ({cell.hits} of {cell.hits + cell.misses})"
         lines.append(
-            f"| {config.name} | {_s(cell.median(FIRST))} | {_s(cell.median(FIRST, task8=False))} "
+            f"| {config.name} | {cell.shown(FIRST)} | {cell.shown(FIRST, task8=False)} "
             f"| {_saving(none.median(FIRST), cell.median(FIRST)) if config is not NONE else '-'} "
-            f"| {_s(cell.median(SUBSEQUENT))} | {_s(cell.median(SUBSEQUENT, task8=False))} "
+            f"| {cell.shown(SUBSEQUENT)} | {cell.shown(SUBSEQUENT, task8=False)} "
             f"| {_saving(none.median(SUBSEQUENT), cell.median(SUBSEQUENT)) if config is not NONE else '-'} "
             f"| {rate} | {'identical' if cell.identical else '**DIFFERS**'} |")
     return lines
@@ -247,7 +253,8 @@ def document(results: list[tuple[str, dict[str, Cell]]], ctx: Context, args) -> 
         "```",
         "",
         f"Measured {ctx.when} at commit {ctx.commit} on {ctx.host}, in {ctx.duration_s / 60:.1f} "
-        f"minutes; median of {args.repeat} repetition(s), each configuration in a fresh copy.",
+        f"minutes; median of {args.repeat} repetition(s), each configuration in a fresh copy "
+        "(in parentheses: the fastest and slowest repetition).",
         "",
         f"**The machine was shared**: other sessions ran builds and test suites at the same time "
         f"({load}; the machine has {os.cpu_count()} cores).  Single timings on it vary by "
