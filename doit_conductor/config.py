@@ -72,6 +72,9 @@ class Config:
     output_dir: str = "output"
     line_length: int = 100
     sandbox: bool = True
+    # false: every run compiles and checks every generated file (to measure what
+    # incremental compilation saves, docs/optimisations.md)
+    incremental: bool = True
     package_version: str = "0.1.0"
     validators: dict[str, str] = field(default_factory=dict)
     checks: dict[str, str] = field(default_factory=dict)
@@ -93,6 +96,7 @@ SPEC = {
     "output_dir": Field(str, **_OMIT),
     "line_length": Field(int, minimum=20, **_OMIT),
     "sandbox": Field(bool, **_OMIT),
+    "incremental": Field(bool, **_OMIT),
     "package_version": Field(str, **_OMIT),
     "validators": Field(dict, what=_TABLE, **_OMIT),  # {".ext": "cmd {file}"}, checked
     "checks": Field(dict, what=_TABLE, **_OMIT),      # in parse_config

@@ -206,6 +206,8 @@ def task_codegen():
             "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
             "meta": {"conductor_cache": _cacheable(entry["name"], settings),
                      "conductor_ship": _shippable(entry["name"])},
+            # `incremental = false`: every pattern is rebuilt (and compiled) every run
+            **({} if settings.get("incremental", True) else {"uptodate": [False]}),
             "clean": CLEAN,
         }
     # doit drops a group task's own actions, so the closing step is a sub-task

@@ -51,6 +51,8 @@ class TemplateBytecodeCache(BytecodeCache):
         key = xxhash.xxh3_128_hexdigest(f"{_VERSION_SALT}|{settings}|{name}\0{source}".encode())
         bucket = compat.jinja_bucket(environment, key)
         self.load_bytecode(bucket)
+        # A codegen action's stdout: doit shows it at `-v 2` only.
+        sys.stdout.write(f"[cache {'miss' if bucket.code is None else 'hit'}] {name}\n")
         return bucket
 
     def load_bytecode(self, bucket: Bucket) -> None:

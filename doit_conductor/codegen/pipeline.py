@@ -30,7 +30,8 @@ from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
 from doit_conductor.file_cache import FileVersionCache
 from doit_conductor.fsio import holds
-from doit_conductor.profiling import counters
+from doit_conductor.profiling import counters, phases
+from doit_conductor.profiling.phases import COMPILE, GENERATE, QUALITY, WRITE
 from doit_conductor.state_files import read_state
 
 
@@ -51,6 +52,9 @@ class Settings:
     template_cache: bool = True
     state_version: int = 0
     limits: dict = dataclasses.field(default_factory=dict)   # RenderLimits as JSON
+    # False: compile and check every generated file on every run (the review's
+    # "no incremental compilation"); the workflow then runs every sub-task.
+    incremental: bool = True
 
 
 @user_action
@@ -81,8 +85,10 @@ def _build(plan, cfg: Settings) -> None:
     tree = outputs.output_tree(cfg.output_dir)
 
     # Everything is rendered and validated before anything is written.
+    # Lines on stdout are shown by doit at `-v 2` only (it captures them below).
     staged: list[_Staged] = []
     for output in plan.outputs:
+        phases.enter(GENERATE)
         text = render.render(env, output.template, context, limits)
         data = text.encode()
         total += len(data)
@@ -92,17 +98,21 @@ def _build(plan, cfg: Settings) -> None:
             raise UserError(f"rendering {plan.source} produces over {limit} bytes "
                             f"([tool.conductor.limits] max_{what}_bytes)",
                             f"{cfg.templates_dir}/{output.template}")
+        phases.enter(WRITE)  # checksum and lstat: deciding whether to write at all
         checksum = outputs.content_checksum(data)
         counters.add("files_rendered")
         info = tree.inspect(output.path)  # refuses a symbolic-link escape before any write
         known = previous.get(output.path)
-        if known and known.checksum == checksum and info is not None and (
+        if cfg.incremental and known and known.checksum == checksum and info is not None and (
                 fragment.vouches_for(known, info) or holds(output.path, data, info.st_size)):
             counters.add("files_skipped")
+            sys.stdout.write(f"[unchanged] {output.path}\n")
             staged.append(_Staged(output.path, data, known, info, unchanged=True))
             continue
         validator = _compile_and_check(output.path, text, cfg)
+        phases.enter(WRITE)
         counters.add("files_compiled")
+        sys.stdout.write(f"[compile] {output.path}\n")
         staged.append(_Staged(output.path, data, outputs.FileEntry(
             checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
             template=output.template, validator=validator), info, unchanged=False))
@@ -123,6 +133,7 @@ def _build(plan, cfg: Settings) -> None:
     removed = outputs.prune(stale, cfg.output_dir)
     for path in removed:
         sys.stderr.write(f"pruned {path} (no longer produced by {plan.source})\n")
+        sys.stdout.write(f"[pruned] {path}\n")
     counters.add("files_pruned", len(removed))
     outputs.write_fragment(cfg.cache_dir, plan.name, recorded, on_disk)
 
@@ -188,7 +199,9 @@ def finish_codegen(pattern_names: list[str], settings: dict,
         dropped.append(name)
     patterns = changed_patterns(changed, cfg.cache_dir)
     outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped])
-    collect_garbage(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries, cfg.cache_max_bytes)
+    garbage = collect_garbage(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries,
+                              cfg.cache_max_bytes)
+    counters.add("template_cache_evicted", garbage.removed)
 
 
 def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | None:
@@ -238,7 +251,9 @@ def _pattern(patterns: dict[str, dict], name: str) -> Pattern:
 def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
     """Quality checks, then the type's compiler; configured external commands run
     on a scratch copy, since nothing is written until every file passed."""
+    phases.enter(QUALITY)
     checks.check(path, text, cfg.line_length)
+    phases.enter(COMPILE)
     validator = validate.validate_builtin(path, text)
     suffix = Path(path).suffix
     commands = []
@@ -251,6 +266,7 @@ def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
             copy = os.path.join(scratch, os.path.basename(path))
             Path(copy).write_text(text)
             for command, failure in commands:
+                phases.enter(COMPILE if failure == "does not compile" else QUALITY)
                 program = validate.run_command(command, copy, failure, report_as=path)
                 if program and failure == "does not compile":
                     validator = program

@@ -93,6 +93,12 @@ class RunSummary:
     host: dict[str, object]
     completed: bool
     schema_version: int = SCHEMA_VERSION
+    # Task 8's closing summary (`profiling.codegen_summary`), None in runs
+    # without codegen sub-tasks; the same numbers the console showed.
+    codegen: dict[str, float] | None = None
+    # Workflow task numbers from doit's `meta` (name -> N), for the review's
+    # baseline layout (`profiling.task_profiles`); None before they were recorded.
+    task_numbers: dict[str, int] | None = None
 
 
 def task_record_to_json(record: TaskRecord) -> dict:

@@ -25,6 +25,7 @@ summary and the outcomes of unfinished tasks are pure functions of
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import sys
@@ -36,7 +37,7 @@ from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
 from doit_conductor import compat
-from doit_conductor.profiling import progress, store
+from doit_conductor.profiling import codegen_summary, progress, store
 from doit_conductor.profiling.creators import DelayedCreators
 from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
 from doit_conductor.profiling.recording import (
@@ -47,6 +48,7 @@ from doit_conductor.profiling.records import (
 from doit_conductor.profiling.runner import SERIAL, NoSuchTask
 
 __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
+from doit_conductor.profiling.task_profiles import task_numbers
 
 BY_REPORTER_CLOCK = "reporter-clock"
 # set on a task restored from the action cache (doit_conductor.scale.cached_execution)
@@ -61,6 +63,7 @@ class ConductorReporter(ConsoleReporter):
 
     desc = "console output plus per-task time and resources in .conductor/metrics"
     wants_probe = True  # the `run` command then measures each task where it runs
+    verbosity = 1       # doit's -v, set by the profiled runner
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
@@ -236,12 +239,18 @@ class ConductorReporter(ConsoleReporter):
                                            time.monotonic() - self._start_mono) + "\n")
         self._write_cache_line()
         super().complete_run()
+        codegen = codegen_summary.codegen_summary(tuple(self._records.values()), self._workers)
+        if codegen is not None and codegen.did_work and self.verbosity > 0:
+            self.write("".join(f"{line}\n" for line in codegen_summary.summary_lines(codegen)))
         if self._writer is None or self._summary is None:
             return
         from doit_conductor.profiling.trace import chrome_trace  # only needed once, at the end
         summary = final_summary(self._summary, tuple(self._records.values()),
                                 time.time(), time.monotonic() - self._start_mono,
                                 completed=not interrupted)
+        summary = dataclasses.replace(
+            summary, codegen=codegen and codegen_summary.to_json(codegen),
+            task_numbers=task_numbers((n, getattr(t, "meta", None)) for n, t in self._tasks.items()))
         try:
             self._writer.finish(summary, chrome_trace(summary, tuple(self._records.values())))
         except OSError as exc:

@@ -67,6 +67,8 @@ class _ProbedMixin:
         set_run_shape = getattr(self.reporter, "set_run_shape", None)
         if set_run_shape is not None:
             set_run_shape(self.mode, getattr(self, "num_process", 0))
+        if hasattr(self.reporter, "verbosity"):  # -v: the reporter's closing summary
+            self.reporter.verbosity = self.stream.verbosity
 
     def run_all(self, task_dispatcher):
         self._placeholders = pending_placeholders(task_dispatcher.tasks,

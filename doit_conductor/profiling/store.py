@@ -36,6 +36,7 @@ from doit_conductor.fsio import atomic_write, dump_json
 from doit_conductor.profiling.records import (
     FAILED, RAN, SCHEMA_VERSION, RecordError, RunSummary, TaskRecord, run_summary_from_json,
     run_summary_to_json, task_record_from_json, task_record_to_json)
+from doit_conductor.profiling.task_profiles import task_profiles
 
 DEFAULT_KEEP_RUNS = Config().keep_runs
 SUMMARY = "summary.json"
@@ -328,9 +329,13 @@ def promote_baseline(root: Path, run_dir: Path, name: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp"))
     try:
-        for item in (SUMMARY, TASKS, TRACE, DURATIONS):
+        for item in (TASKS, TRACE, DURATIONS):
             if (run.path / item).exists():
                 shutil.copy2(run.path / item, staging / item)
+        # The review's layout: task-<N>-profile.json per workflow task, and
+        # summary.json = the run summary plus the per-task aggregate.
+        for file_name, document in task_profiles(run.summary, run.tasks).items():
+            atomic_write(staging / file_name, dump_json(document))
         # Swap in by renames so readers never see a half-copied baseline.
         old = None
         if target.exists():

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from doit_conductor.profiling.records import FAILED, STATUSES, RunSummary, TaskRecord
+from doit_conductor.report.codegen_phases import PhaseBreakdown, PhaseComparison
 from doit_conductor.report.compare import Comparison
 from doit_conductor.report.counter_summary import CounterSummary, counter_summary
 from doit_conductor.report.dag import (
@@ -101,6 +102,10 @@ class Report:
     comparison: Comparison | None = None
     history: History | None = None
     notice: str | None = None  # what the reader must know first (e.g. a no-op run)
+    # Task 8's five phases in the run, in the run compared against, and both side by side
+    phases: PhaseBreakdown | None = None
+    old_phases: PhaseBreakdown | None = None
+    phases_compared: PhaseComparison | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,6 +32,7 @@ EXIT_REGRESSION = 1
 EXIT_USER_ERROR = 3
 FORMATS = ("text", "json", "html", "trace")
 BASELINE_PREFIX = "baseline:"
+AUTO_BASELINE = "@start-time"  # --save-baseline given without a name (never a valid name)
 
 _OPTIONS = (
     {"name": "run", "long": "run", "type": str, "default": "", "metavar": "REF",
@@ -64,7 +65,8 @@ _OPTIONS = (
     {"name": "noise_floor", "long": "noise-floor", "type": float, "default": 0.05,
      "metavar": "SECONDS", "help": "ignore time growth smaller than SECONDS"},
     {"name": "save_baseline", "long": "save-baseline", "type": str, "default": "",
-     "metavar": "NAME", "help": "also promote the reported run to the baseline NAME"},
+     "metavar": "NAME", "help": "also promote the reported run to the baseline NAME; without "
+                                "NAME, the run's start time YYYYMMDD_HHMMSS (UTC)"},
     {"name": "cwdPath", "short": "d", "long": "dir", "type": str, "default": None,
      "metavar": "PATH", "help": "project directory whose .conductor/metrics is read [default: .]"},
     {"name": "top", "long": "top", "type": int, "default": 10, "metavar": "N",
@@ -102,6 +104,9 @@ class ProfileReport(Command):
         "Exit codes: 0 ok, 1 regression found with --fail-on-regression, 3 user error.  "
         "See docs/profile-report.md.")
     cmd_options = _OPTIONS
+
+    def parse_execute(self, in_args):
+        return super().parse_execute(with_baseline_name(list(in_args)))
 
     def execute(self, params, args) -> int:
         try:
@@ -156,6 +161,23 @@ def parse_options(params: dict, args: list[str]) -> Options:
     )
 
 
+def with_baseline_name(args: list[str]) -> list[str]:
+    """`--save-baseline` followed by nothing or by another option takes no name
+    (names cannot start with '-'): give it the placeholder for an automatic one."""
+    for index, arg in enumerate(args):
+        if arg == "--save-baseline" and (index + 1 == len(args) or args[index + 1].startswith("-")):
+            return [*args[:index], f"--save-baseline={AUTO_BASELINE}", *args[index + 1:]]
+    return args
+
+
+def baseline_name(requested: str, run_start: float) -> str:
+    """The name to save under: the one given, or the run's UTC start as YYYYMMDD_HHMMSS."""
+    if requested != AUTO_BASELINE:
+        return requested
+    from datetime import datetime, timezone
+    return datetime.fromtimestamp(run_start, timezone.utc).strftime("%Y%m%d_%H%M%S")
+
+
 def parse_workers(text: str) -> tuple[int, ...]:
     try:
         counts = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
@@ -179,10 +201,10 @@ def run_pipeline(options: Options) -> int:
     if options.gate and report.comparison and not report.comparison.compared:
         raise UserError(nothing_to_gate(report.comparison, selection.last_work))
     if options.save_baseline:
-        run_dir = selection.run.path if selection.run else resolve(root, options.run)
-        store.promote_baseline(root, run_dir, options.save_baseline)
-        sys.stderr.write(f"profile-report: saved run {run_dir.name} as baseline "
-                         f"{options.save_baseline!r}\n")
+        run = selection.run or store.load_run(resolve(root, options.run))
+        name = baseline_name(options.save_baseline, run.summary.start)
+        store.promote_baseline(root, run.path, name)
+        sys.stderr.write(f"profile-report: saved run {run.path.name} as baseline {name!r}\n")
     write_output(render(selection, options), options.output)
     notes = list(selection.notes)
     if report.run and (options.format != "text" or options.output):

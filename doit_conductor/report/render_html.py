@@ -18,6 +18,7 @@ from doit_conductor.report.analysis import Ranked, Report, RunAnalysis
 from doit_conductor.report.compare import Comparison, percent_change
 from doit_conductor.report.dag import EXECUTED
 from doit_conductor.report.history import History
+from doit_conductor.report.render_phases import phase_comparison_html, phases_html
 
 CHART_WIDTH = 1000
 LABEL_WIDTH = 90
@@ -80,8 +81,13 @@ def render_html(report: Report) -> str:
         parts.append(f'<p class="warn" id="notice">{escape(report.notice)}</p>')
     if report.run is not None:
         parts.append(run_html(report.run))
+    if report.phases is not None:
+        parts.append(phases_html(report.phases, table, td, td_num, td_fig))
     if report.comparison is not None:
         parts.append(comparison_html(report.comparison))
+    if report.phases_compared is not None:
+        parts.append(phase_comparison_html(report.phases_compared, report.old_phases,
+                                           report.phases, table, td, td_num))
     if report.history is not None:
         parts.append(history_html(report.history))
     parts.append(f"<script>{SCRIPT}</script></body></html>\n")

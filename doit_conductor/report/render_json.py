@@ -11,6 +11,7 @@ import json
 from doit_conductor.report.analysis import Report, RunAnalysis
 from doit_conductor.report.compare import Comparison, TaskDelta
 from doit_conductor.report.history import History
+from doit_conductor.report.render_phases import phase_comparison_json, phases_json
 
 REPORT_SCHEMA = "doit-conductor/profile-report"
 REPORT_SCHEMA_VERSION = 1
@@ -26,6 +27,8 @@ def report_to_json(report: Report) -> dict:
         "comparison": comparison_to_json(comparison) if comparison else None,
         "regressions": [delta_to_json(t) for t in comparison.regressions] if comparison else [],
         "history": history_to_json(report.history) if report.history else None,
+        "codegen_phases": phases_json(report.phases),
+        "codegen_phases_comparison": phase_comparison_json(report.phases_compared),
         "notice": report.notice,
     }
 

@@ -8,6 +8,7 @@ from doit_conductor.report import fmt
 from doit_conductor.report.analysis import Ranked, Report, RunAnalysis
 from doit_conductor.report.compare import Comparison, TaskDelta, percent_change
 from doit_conductor.report.history import History
+from doit_conductor.report.render_phases import phase_comparison_text, phases_text
 
 WIDTH = 100
 GAP = "  "
@@ -21,8 +22,12 @@ def render_text(report: Report, rows: int = 0) -> str:
                                                  subsequent_indent="  ", break_on_hyphens=False)))
     if report.run is not None:
         sections.append(run_section(report.run, rows))
+    if report.phases is not None:
+        sections.append("\n".join(phases_text(report.phases, table)))
     if report.comparison is not None:
         sections.append(comparison_section(report.comparison, rows))
+    if report.phases_compared is not None:
+        sections.append("\n".join(phase_comparison_text(report.phases_compared, table)))
     if report.history is not None:
         sections.append(history_section(report.history, rows))
     return "\n\n".join(sections) + "\n"

@@ -16,6 +16,7 @@ from doit_conductor.errors import UserError
 from doit_conductor.profiling import store
 from doit_conductor.profiling.records import RecordError
 from doit_conductor.report.analysis import Report, analyse_run
+from doit_conductor.report.codegen_phases import codegen_phases, compare_phases
 from doit_conductor.report.command import BASELINE_PREFIX
 from doit_conductor.report.compare import compare_runs
 from doit_conductor.report.dag import EXECUTED
@@ -118,16 +119,22 @@ def build_report(root: Path, options: Options) -> Selection:
     if analysis.executed_nothing:
         last_work = last_run_with_work(root, run.path)
         notice = no_op_notice(run.summary.run_id, len(analysis.tasks), last_work)
+    phases = codegen_phases(run.tasks)
     if not options.new:
-        return Selection(Report(run=analysis, notice=notice), run, last_work=last_work)
+        return Selection(Report(run=analysis, notice=notice, phases=phases), run,
+                         last_work=last_work)
     old_ref = options.old or default_against(root, new_ref)
     old = load(root, old_ref)
     comparison = compare_runs(
         label(old_ref, old), old.tasks, old.summary.wall_s,
         label(new_ref, run), run.tasks, run.summary.wall_s,
         threshold_pct=options.threshold_pct, noise_floor_s=options.noise_floor_s)
-    return Selection(Report(run=analysis, comparison=comparison, notice=notice), run,
-                     last_work=last_work)
+    old_phases = codegen_phases(old.tasks)
+    return Selection(Report(run=analysis, comparison=comparison, notice=notice, phases=phases,
+                            old_phases=old_phases,
+                            phases_compared=compare_phases(label(old_ref, old), old_phases,
+                                                           label(new_ref, run), phases)),
+                     run, last_work=last_work)
 
 
 def history_report(root: Path, count: int) -> Selection:

@@ -8,9 +8,17 @@ from __future__ import annotations
 
 
 def build_pattern(entry: dict, settings: dict):
-    """Render, validate, check and write the files of one pattern."""
-    from doit_conductor.codegen import pipeline
-    return pipeline.build_pattern(entry, settings)
+    """Render, validate, check and write the files of one pattern.
+
+    The five phases are timed from here, before the toolkit is imported: a
+    worker's first sub-task pays that import, and it belongs to the task."""
+    from doit_conductor.profiling import phases
+    phases.start(phases.PARSE)
+    try:
+        from doit_conductor.codegen import pipeline
+        return pipeline.build_pattern(entry, settings)
+    finally:
+        phases.stop()
 
 
 def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str]):
@@ -18,8 +26,13 @@ def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str])
 
     doit fills `changed` (the file dependencies that changed since the last run;
     it allows no default value) so only the changed fragments are merged."""
-    from doit_conductor.codegen import pipeline
-    return pipeline.finish_codegen(pattern_names, settings, changed)
+    from doit_conductor.profiling import phases
+    phases.start(phases.WRITE)  # pruning and the manifest: all of it is writing
+    try:
+        from doit_conductor.codegen import pipeline
+        return pipeline.finish_codegen(pattern_names, settings, changed)
+    finally:
+        phases.stop()
 
 
 def restore_pattern(files: dict, settings: dict, name: str, fragment: str) -> None:

@@ -193,6 +193,7 @@ def plan_outputs() -> None:
         "line_length": config.line_length, "validators": config.validators,
         "checks": config.checks, "kinds_digest": index["kinds_digest"],
         "template_cache": config.template_cache.enabled,
+        "incremental": config.incremental,
         "state_version": layout.STATE_VERSION,
         "cache_max_entries": config.template_cache.max_entries,
         "cache_max_bytes": config.template_cache.max_bytes,
