@@ -198,6 +198,10 @@ class GeneratedFiles:
     def configure_task(self, task) -> None:
         task.value_savers.append(lambda: {self.key: self.digest or self.current()})
 
+    def snapshot_paths(self) -> list[str]:
+        """What the check reads (for doit-conductor's fast no-op): the manifest only."""
+        return [layout.MANIFEST]
+
     def __call__(self, task, values: dict) -> bool:
         self.digest = self.current()
         return values.get(self.key) == self.digest
