@@ -6,8 +6,8 @@ the run lock, before the dependency DB is opened and before any task is
 created).  The argument, run by run:
 
 1. At the end of a successful `doit run`, once doit has saved its DB, `record`
-   asks doit itself whether every task of the run (the selection and all it
-   depends on) is up to date *now*, and sweeps the stats of everything those
+   asks doit itself whether every task of the run (every task it judged, and
+   the selection with all it depends on) is up to date *now*, and sweeps the stats of everything those
    verdicts rest on before and after asking.  Only if every verdict is
    "up-to-date", every task is eligible (below) and the two sweeps agree is a
    `Snapshot` written, next to the DB.
@@ -164,7 +164,13 @@ class FastNoop:
         listed = sorted(self.listed)
         os.makedirs(os.path.dirname(self.file), exist_ok=True)
         started_ns = time.time_ns()
-        run = closure(tasks, selected)
+        if self.params.get("always"):
+            self._write(Declined(self.key, "the last run was --always"))
+            return
+        # What doit judged in this run (get_status sets dep_changed): this also
+        # covers what a create_after waited for, which no task_dep records.
+        judged = {task.name: task for task in tasks.values() if task.dep_changed is not None}
+        run = list({**judged, **{task.name: task for task in closure(tasks, selected)}}.values())
         paths, reason = watched_paths(run)
         if reason is None:
             paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *module_files()]
@@ -231,8 +237,11 @@ def watched_paths(run: list) -> tuple[list[str], str | None]:
 
 
 def stale_task(run: list, tasks: dict, dep_manager) -> str | None:
-    """The first task doit would not find up to date now, as a reason."""
+    """The first task with actions doit would not find up to date now, as a reason
+    (one without actions, such as a group of sub-tasks, does nothing either way)."""
     for task in run:
+        if not task.actions:
+            continue
         status = dep_manager.get_status(task, tasks).status
         if status != "up-to-date":
             return f"task {task.name} is not up to date at the end of the run ({status})"

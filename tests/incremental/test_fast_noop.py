@@ -133,6 +133,38 @@ def test_changed_command_line_dodo_config_or_state_take_the_walk(tmp_path, chang
     assert reason in declined(result) and not fast(result)
 
 
+DELAYED = """\
+from doit import create_after
+
+
+def copy(source, target):
+    with open(target, "w") as handle:
+        handle.write(open(source).read())
+
+
+def task_plan():
+    return {"actions": [(copy, ["in.txt", "plan.txt"])], "file_dep": ["in.txt"],
+            "targets": ["plan.txt"]}
+
+
+@create_after(executed="plan")
+def task_gen():
+    # nothing links gen to plan but create_after: no task_dep, no file_dep
+    yield {"name": "one", "actions": [(copy, ["flag.txt", "gen.txt"])],
+           "file_dep": ["flag.txt"], "targets": ["gen.txt"]}
+"""
+
+
+def test_what_a_create_after_waited_for_is_watched(tmp_path):
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(DELAYED)
+    doit(root, "gen")
+    assert fast(doit(root, "gen"))
+    (root / "in.txt").write_text("changed\n")
+    result = doit(root, "-v", "2", "gen")
+    assert declined(result) == "in.txt changed since the last run" and "plan" in ran(result)
+
+
 def test_every_real_change_to_the_workflow_is_seen(built):
     """The repository's own workflow (a callable uptodate on scan-output and on
     tasks 9-22, all declaring what they read): fast when nothing changed, and each
