@@ -16,8 +16,9 @@ created).  The argument, run by run:
    are as recorded, every input of every verdict is as it was, so doit's walk
    would find every task up to date again: `check` prints so and the run ends.
 
-What the verdicts rest on: every file_dep and target of the run's tasks and
-their directories; the DB file (so `doit forget`, `ignore`, `reset-dep` and any
+What the verdicts rest on: every file_dep of the run's tasks and its
+directory, the directory of every target (doit asks only that a target
+exists); the DB file (so `doit forget`, `ignore`, `reset-dep` and any
 run in between count as changes); the dodo file, `pyproject.toml` and
 `doit.cfg`; every module file loaded in the process (the task creators and
 what they import); and every directory listed in the main process while
@@ -219,7 +220,11 @@ def watched_paths(run: list) -> tuple[list[str], str | None]:
         if task.calc_dep:
             return [], f"task {task.name} has calc_dep"
         paths += task.file_dep
-        paths += task.targets
+        # doit asks of a target only that it exists, which its directory's
+        # stat answers (an entry added, removed or renamed changes it); a target
+        # that is also read (another task's file_dep, an uptodate's declared
+        # read) is watched as such.
+        paths += {os.path.dirname(target) or "." for target in task.targets}
         for check, _args, _kwargs in task.uptodate:
             declared = getattr(check, "snapshot_paths", None)
             if check is True or check is None or isinstance(check, tools.config_changed):

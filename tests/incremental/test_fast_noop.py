@@ -122,8 +122,9 @@ def test_a_declared_callable_uptodate_takes_the_fast_path_and_its_file_is_watche
     (lambda root: (root / "pyproject.toml").write_text(PYPROJECT + "verbosity = 0\n"),
      [], "pyproject.toml changed since the last run"),
     (lambda root: doit(root, "forget", "copy"), [], ".conductor/doit.db changed since the last run"),
+    (lambda root: (root / "out.txt").unlink(), [], ". changed since the last run"),   # a target
 ])
-def test_changed_command_line_dodo_config_or_state_take_the_walk(tmp_path, change, args, reason):
+def test_changed_command_line_dodo_config_state_or_target_take_the_walk(tmp_path, change, args, reason):
     root = mini(tmp_path)
     doit(root)
     assert fast(doit(root))
