@@ -21,6 +21,9 @@ def pytest_addoption(parser):
                      help="smoke: 30 patterns, to try the suite itself; quick: 200 "
                           "patterns, targets recorded only; full: 1,000 patterns, targets "
                           "asserted")
+    parser.addoption("--bench-10k", action="store_true", default=False,
+                     help="also build 100, 1,000 and 10,000-pattern workloads and assert "
+                          "the scaling targets (test_scale_bench.py; ~15 minutes)")
 
 
 @pytest.fixture(scope="session")
