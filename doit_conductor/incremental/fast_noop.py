@@ -53,6 +53,8 @@ from doit_conductor.incremental.snapshot import Declined, Snapshot
 # (the DB's, for one).
 FILE_NAME = "noop/snapshot"
 CONFIG_FILES = ("pyproject.toml", "doit.cfg")
+# Reporters whose output the one "up to date" line may stand in for.
+TEXT_REPORTERS = ("console", "conductor")
 # Options of `doit run` that change which tasks run or how they are judged.
 KEY_OPTIONS = ("dep_file", "backend", "check_file_uptodate", "codec_cls", "dodoFile", "cwdPath",
                "seek_file", "single", "auto_delayed_regex")
@@ -82,10 +84,11 @@ class FastNoop:
         self.declined: str | None = None
 
     def say(self, line: str) -> None:
-        """One line at `-v 2`, never the same one twice in a run."""
+        """One line at `-v 2`, never the same one twice in a run; on stderr, which
+        no reporter's document (doit's json reporter's, say) is written to."""
         if (self.params.get("verbosity") or 0) >= 2 and line not in self.said:
             self.said.add(line)
-            self.out.write(line + "\n")
+            sys.stderr.write(line + "\n")
 
     def check(self) -> bool:
         """True if the run is a no-op (said on stdout); otherwise the reason is
@@ -107,6 +110,10 @@ class FastNoop:
     def _change(self, started_ns: int) -> str | None:
         if self.params.get("always"):
             return "--always given"
+        reporter = self.params.get("reporter")
+        if reporter not in TEXT_REPORTERS:
+            # e.g. doit's json reporter: its readers expect a document of every task
+            return f"the {reporter!r} reporter is not a text reporter"
         try:
             with open(self.file, "rb") as handle:
                 record = snapshot.decode(handle.read())

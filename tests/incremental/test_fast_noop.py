@@ -62,9 +62,9 @@ def fast(result: subprocess.CompletedProcess) -> bool:
 
 
 def declined(result: subprocess.CompletedProcess) -> str:
-    lines = [line for line in result.stdout.splitlines()
+    lines = [line for line in result.stderr.splitlines()
              if line.startswith("fast no-op not taken: ")]
-    assert len(lines) == 1, result.stdout
+    assert len(lines) == 1, result.stderr
     return lines[0].removeprefix("fast no-op not taken: ")
 
 
@@ -100,7 +100,7 @@ def test_second_run_is_fast_and_says_so(tmp_path):
 def test_tasks_judged_by_more_than_files_always_take_the_walk(tmp_path, extra, reason):
     root = mini(tmp_path, extra)
     first = doit(root, "-v", "2")
-    assert f"fast no-op not recorded for the next run: {reason}" in first.stdout
+    assert f"fast no-op not recorded for the next run: {reason}" in first.stderr
     second = doit(root, "-v", "2")
     assert reason in declined(second) and not fast(second)
 
@@ -117,6 +117,7 @@ def test_a_declared_callable_uptodate_takes_the_fast_path_and_its_file_is_watche
 @pytest.mark.parametrize("change, args, reason", [
     (None, ["copy"], "the command line, directory or interpreter differs from the last run's"),
     (None, ["-a"], "--always given"),
+    (None, ["--reporter", "json"], "the 'json' reporter is not a text reporter"),
     (lambda root: (root / "dodo.py").write_text((root / "dodo.py").read_text() + "\n# edit\n"),
      [], "dodo.py changed since the last run"),
     (lambda root: (root / "pyproject.toml").write_text(PYPROJECT + "verbosity = 0\n"),
@@ -208,5 +209,5 @@ def test_snapshot_stays_out_of_projects_without_the_conductor_backend(tmp_path):
     (root / "pyproject.toml").unlink()   # doit's defaults: dbm backend, .doit.db
     doit(root)
     result = doit(root, "-v", "2")
-    assert "fast no-op" not in result.stdout and "-- copy" in result.stdout
+    assert "fast no-op" not in result.stderr and "-- copy" in result.stdout
     assert not list(root.rglob("snapshot"))
