@@ -92,15 +92,14 @@ class FastNoop:
 
     def check(self) -> bool:
         """True if the run is a no-op (said on stdout); otherwise the reason is
-        said at `-v 2`, and the snapshot removed: only a run that ends well
-        writes the next one."""
+        said at `-v 2`."""
         started, started_ns = time.perf_counter(), time.time_ns()
         reason = self._change(started_ns)
         if reason is not None:
+            # The snapshot stays: a stat that moved never moves back (ctime only
+            # grows), so it cannot match again unless this run leaves all as it was.
             self.declined = reason
             self.say(f"fast no-op not taken: {reason}")
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(self.file)
             return False
         elapsed = (time.perf_counter() - started) * 1000
         tasks = f"{self._tasks:,} task{'' if self._tasks == 1 else 's'}"
