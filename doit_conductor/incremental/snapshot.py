@@ -98,13 +98,12 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
     if not given."""
     if snapshot.key != key:
         return "the command line, directory or interpreter differs from the last run's"
-    if current is None:
-        current = sweep(snapshot.paths)
-    if list(snapshot.stats) != current:
-        for path, old, new in zip(snapshot.paths, snapshot.stats, current):
-            if old != new:
-                what = "appeared" if old is None else "is gone" if new is None else "changed"
-                return f"{path} {what} since the last run"
+    # Path by path, so a run with something to do stops at the first change.
+    stats = current if current is not None else map(file_stat, snapshot.paths)
+    for path, old, new in zip(snapshot.paths, snapshot.stats, stats):
+        if old != new:
+            what = "appeared" if old is None else "is gone" if new is None else "changed"
+            return f"{path} {what} since the last run"
     for path, digest in snapshot.contents.items():
         if (content_digest(path) or "") != digest:
             return f"{path} changed since the last run"
