@@ -14,7 +14,10 @@ from pathlib import Path
 from benchmarks.workload import WorkloadSpec, write_workload
 
 BENCHMARKS = Path(__file__).resolve().parent
-REFERENCE_DODO = BENCHMARKS / "reference" / "dodo.py"
+# The plain-doit references: "naive" builds a jinja2.Environment per render,
+# "careful" keeps one Environment and the parsed patterns per process.
+REFERENCES = {"naive": BENCHMARKS / "reference" / "dodo.py",
+              "careful": BENCHMARKS / "reference" / "careful_dodo.py"}
 
 
 def doit(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -62,16 +65,16 @@ class Workloads:
         """A copy of the workload with nothing built."""
         return self.copy(self.pristine(spec))
 
-    def fresh_reference(self, spec: WorkloadSpec) -> Path:
-        """The same patterns and templates under the plain-doit reference dodo.py
-        (no pyproject.toml: doit's defaults)."""
+    def fresh_reference(self, spec: WorkloadSpec, style: str = "naive") -> Path:
+        """The same patterns and templates under a plain-doit reference dodo.py
+        (`style`: a key of REFERENCES; no pyproject.toml: doit's defaults)."""
         self._copies += 1
         source = self.pristine(spec)
-        target = self.root / "copies" / f"{self._copies:04d}-reference-{source.name}"
+        target = self.root / "copies" / f"{self._copies:04d}-{style}-{source.name}"
         target.mkdir(parents=True)
         shutil.copytree(source / "patterns", target / "patterns")
         shutil.copytree(source / "templates", target / "templates")
-        shutil.copy2(REFERENCE_DODO, target / "dodo.py")
+        shutil.copy2(REFERENCES[style], target / "dodo.py")
         return target
 
     def discard(self, path: Path) -> None:
@@ -84,6 +87,7 @@ class Comparisons:
     own against an earlier one (side by side, same machine, same minute)."""
 
     seconds: dict[str, list[float]] = field(default_factory=dict)
+    trees: dict[str, dict[str, str]] = field(default_factory=dict)   # run -> path -> sha256
 
     def record(self, name: str, benchmark) -> float:
         data = list(benchmark.stats.stats.data)

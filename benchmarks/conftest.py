@@ -1,7 +1,8 @@
 """Fixtures of the benchmarks: generated workloads, the plain-doit reference, and
 side-by-side comparisons measured in the same pytest run.
 
-Scale: `--bench-scale quick` (the default, 200 patterns, a few minutes) runs every
+Scale: `--bench-scale smoke` (30 patterns: does the suite itself work?);
+`--bench-scale quick` (the default, 200 patterns, a few minutes) runs every
 benchmark and records every ratio; `--bench-scale full` (1,000 patterns, the
 scale the targets are set at) also asserts them.  Targets that are not ratios
 (absolute seconds) are never asserted: docs/performance.md has the figures.
@@ -12,13 +13,17 @@ import pytest
 
 from bench_support import Comparisons, Workloads
 
-SCALES = {"quick": 200, "full": 1000}
+SCALES = {"smoke": 30, "quick": 200, "full": 1000}
 
 
 def pytest_addoption(parser):
     parser.addoption("--bench-scale", choices=sorted(SCALES), default="quick",
-                     help="quick: 200 patterns, targets recorded only; "
-                          "full: 1,000 patterns, targets asserted")
+                     help="smoke: 30 patterns, to try the suite itself; quick: 200 "
+                          "patterns, targets recorded only; full: 1,000 patterns, targets "
+                          "asserted")
+    parser.addoption("--bench-10k", action="store_true", default=False,
+                     help="also build 100, 1,000 and 10,000-pattern workloads and assert "
+                          "the scaling targets (test_growth_bench.py; ~15 minutes)")
 
 
 @pytest.fixture(scope="session")

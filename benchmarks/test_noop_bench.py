@@ -1,7 +1,8 @@
-"""Warm no-op `doit` of the full workflow against the plain-doit reference.
+"""Warm no-op `doit` of the full workflow against both plain-doit references.
 
-Targets (1,000 patterns): at most 0.7x the reference's time (asserted), and at
-most 0.25 s (absolute: docs/performance.md has the figure).
+Targets (1,000 patterns, issue 16): at most 0.15 s, and at most 0.5x the careful
+reference's no-op, measured side by side in this run (the naive reference's is
+recorded too: its no-op is the same code path, so the same figure).
 """
 from __future__ import annotations
 
@@ -11,20 +12,25 @@ from bench_support import check_target, doit, executed
 from benchmarks.workload import WorkloadSpec
 
 ROUNDS = 9
-RATIO_TARGET = 0.7
+RATIO_TARGET = 0.5
+ABSOLUTE_TARGET_S = 0.15
+PROJECTS = ["naive", "careful", "conductor"]
 
 
 @pytest.fixture(scope="module")
 def built(workloads, patterns):
-    """The workload and its reference copy, each built once."""
+    """The workload and its reference copies, each built once (and run once more,
+    so the no-op measured is the steady one, not the first after a build)."""
     spec = WorkloadSpec(patterns)
-    ours, reference = workloads.fresh(spec), workloads.fresh_reference(spec)
-    doit(ours, "-n", "2")
-    doit(reference, "-n", "2")
-    return {"conductor": ours, "reference": reference}
+    roots = {"conductor": workloads.fresh(spec)}
+    roots.update({style: workloads.fresh_reference(spec, style) for style in ("naive", "careful")})
+    for root in roots.values():
+        doit(root, "-n", "2")
+        doit(root)
+    return roots
 
 
-@pytest.mark.parametrize("project", ["reference", "conductor"])
+@pytest.mark.parametrize("project", PROJECTS)
 def test_noop(benchmark, built, project, comparisons, enforce_targets, patterns):
     root = built[project]
     benchmark.group = f"no-op, {patterns} patterns"
@@ -32,12 +38,18 @@ def test_noop(benchmark, built, project, comparisons, enforce_targets, patterns)
     result = benchmark.pedantic(doit, args=(root,), rounds=ROUNDS, iterations=1, warmup_rounds=1)
     assert executed(result) == [], "a no-op run executed tasks"
     best = comparisons.record(f"noop:{project}", benchmark)
-    if project == "conductor":
-        reference = comparisons.best("noop:reference")
-        if reference is None:
-            pytest.skip("the reference was not measured in this run: no ratio")
-        ratio = best / reference
-        check_target(benchmark, enforce_targets, "ratio_to_reference", ratio,
-                     ratio <= RATIO_TARGET, f"<= {RATIO_TARGET}")
-        benchmark.extra_info["absolute_s"] = round(best, 4)
-        benchmark.extra_info["absolute_target"] = "<= 0.25 s (documented, not asserted)"
+    if project != "conductor":
+        return
+    benchmark.extra_info["absolute_s"] = round(best, 4)
+    benchmark.extra_info["fast_path"] = result.stdout.strip().splitlines()[-1:]
+    for style in ("naive", "careful"):
+        reference = comparisons.best(f"noop:{style}")
+        if reference is not None:
+            benchmark.extra_info[f"ratio_to_{style}"] = round(best / reference, 3)
+    careful = comparisons.best("noop:careful")
+    if careful is None:
+        pytest.skip("the careful reference was not measured in this run: no ratio")
+    check_target(benchmark, enforce_targets, "ratio_to_careful", best / careful,
+                 best / careful <= RATIO_TARGET, f"<= {RATIO_TARGET}")
+    check_target(benchmark, enforce_targets, "absolute_s", best, best <= ABSOLUTE_TARGET_S,
+                 f"<= {ABSOLUTE_TARGET_S} s")

@@ -4,10 +4,15 @@ On: the `conductor` reporter (the project's default), which measures every task
 where it runs.  Off: doit's `console` reporter, with doit's own runner.  Serial
 (`-n 0`): the probe's cost per task is the same in every mode, and doit's own
 process runner (used with `console`) hangs past ~1,000 teardown tasks, a doit
-bug our runner works around.  Targets (1,000 patterns): <= 3% slower and
-<= 1 ms per task.
+bug our runner works around.  Targets (1,000 patterns, issue 16): <= 3% more
+and <= 1 ms more per task, both in CPU time (user + system of the doit process
+and its children, from `os.times()` around the run: far steadier than wall time
+on a shared machine, where wall-time rounds of one configuration spread by 2x).
+Best of the rounds on each side; wall time is recorded as the benchmark's own.
 """
 from __future__ import annotations
+
+import os
 
 import pytest
 from benchmarks.workload import WorkloadSpec
@@ -38,21 +43,30 @@ def test_profiling_overhead(benchmark, profiling, planned, workloads, patterns, 
         roots.append(workloads.copy(planned))
         return (roots[-1], "--reporter", REPORTERS[profiling], "codegen"), {}
 
+    cpu: list[float] = []
+
     def run(*args):
+        before = os.times()
         results.append(doit(*args))
+        after = os.times()
+        cpu.append(after.children_user - before.children_user
+                   + after.children_system - before.children_system)
 
     benchmark.group = f"profiling overhead, cold codegen, {patterns} patterns"
     benchmark.extra_info["patterns"] = patterns
     benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
     tasks = len(executed(results[-1]))
     assert tasks >= patterns
-    best = comparisons.record(f"profiling:{profiling}", benchmark)
+    comparisons.record(f"profiling:{profiling}", benchmark)
+    comparisons.seconds[f"profiling-cpu:{profiling}"] = cpu
+    benchmark.extra_info["cpu_s"] = [round(c, 3) for c in cpu]
     if profiling == "on":
-        off = comparisons.best("profiling:off")
+        off = comparisons.best("profiling-cpu:off")
         if off is None:
             pytest.skip("profiling off was not measured in this run")
-        check_target(benchmark, enforce_targets, "slowdown", best / off - 1,
+        best = min(cpu)
+        check_target(benchmark, enforce_targets, "cpu_overhead", best / off - 1,
                      best / off - 1 <= SLOWDOWN_TARGET, f"<= {SLOWDOWN_TARGET:.0%}")
         per_task = (best - off) / tasks
-        check_target(benchmark, enforce_targets, "per_task_s", per_task,
+        check_target(benchmark, enforce_targets, "cpu_per_task_s", per_task,
                      per_task <= PER_TASK_TARGET_S, f"<= {PER_TASK_TARGET_S * 1000:.0f} ms")

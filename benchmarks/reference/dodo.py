@@ -1,6 +1,6 @@
-"""The plain-doit reference the benchmarks compare doit-conductor against.
+"""The "naive" plain-doit reference the benchmarks compare doit-conductor against.
 
-What a careful doit user writes without our plugins, for the same patterns and
+What a hurried doit user writes without our plugins, for the same patterns and
 templates (run it in a copy of a workload's `patterns/` and `templates/`, with no
 pyproject.toml, so doit's defaults apply): one `render` and one `compile` task
 per pattern; a `jinja2.Environment` built for every render; doit's MD5 file
@@ -13,6 +13,9 @@ dependencies than it should have, which can only make the reference faster.
 A render writes the pattern's files and `build/<name>.files` (paths and MD5s);
 `compile` depends on that list, so it runs again exactly when an output changed.
 Validation is the same as ours: Python's compiler, SQLite, the JSON parser.
+
+`careful_dodo.py` is the same file with the two per-process caches a careful
+user adds; the benchmarks report every figure against both.
 """
 import glob
 import hashlib

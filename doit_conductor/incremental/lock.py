@@ -144,9 +144,10 @@ class RunLock:
         except BaseException:
             os.close(fd)
             raise
-        # Holding the lock, no other run is alive: any scratch directory is a
-        # leftover of a killed one.
-        shutil.rmtree(self.path.parent / "tmp", ignore_errors=True)
+        # Holding the lock, no other run is alive: anything in the scratch
+        # directory is a leftover of a killed one.  The directory itself stays,
+        # so a clean start changes no listing the fast no-op watches.
+        _empty(self.path.parent / "tmp")
         left = read_holder(self.path)
         if left is not None and left.pid != os.getpid():
             removed = self._clear_leftovers()
@@ -236,6 +237,18 @@ def _try_lock(fd: int) -> bool:
 _HELD: set[int] = set()
 _locker_pid = 0   # the process that took the lock: a forked worker's parent
 _fork_hook = False
+
+
+def _empty(directory: Path) -> None:
+    try:
+        entries = list(directory.iterdir())
+    except OSError:
+        return
+    for entry in entries:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
 
 
 def _close_in_forked_children(fd: int) -> None:

@@ -10,7 +10,8 @@ in three ways:
   `doit_conductor.profiling.runner` for the duration of `Run._execute`;
 * in a doit-conductor project (`backend = "conductor"`) the run holds the
   repository run lock (`doit_conductor.incremental.lock`) while it loads, runs
-  and saves, and not getting it is one line and exit 3;
+  and saves, and not getting it is one line and exit 3; there it also takes
+  the fast no-op (`doit_conductor.incremental.fast_noop`) when it can;
 * with that reporter, a Ctrl-C ends in one line and exit 130 instead of doit's
   traceback.
 
@@ -30,6 +31,10 @@ from doit_conductor.scale import run_options
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
+
+
+class _UpToDate(Exception):
+    """The fast no-op found nothing to do: the run ends before tasks are loaded."""
 
 
 class ProfilingRun(Run):
@@ -83,8 +88,15 @@ class ProfilingRun(Run):
         # has saved the dependency DB.  Not getting it is one line, exit 3.
         try:
             with contextlib.ExitStack() as self._held:
-                self._params = params
-                return super().execute(params, args)
+                self._params, self._args, self._noop = params, args, None
+                try:
+                    result = super().execute(params, args)
+                except _UpToDate:
+                    return 0
+                if result == 0 and self._noop is not None:
+                    self._noop.record(self.control.tasks, self.control.selected_tasks,
+                                      self.dep_manager)
+                return result
         except UserError as err:
             sys.stderr.write(f"ERROR: {err}\n")
             return 3
@@ -103,6 +115,12 @@ class ProfilingRun(Run):
         # directory and just before it opens the dependency DB: the narrowest
         # point at which the whole load-run-save cycle can be put under the lock.
         self._held.enter_context(self.run_lock())
+        if (getattr(self, "_params", None) or {}).get("backend") == "conductor":
+            from doit_conductor.incremental.fast_noop import FastNoop
+            self._noop = FastNoop(self._params, self._args, self.outstream)
+            if self._noop.check():
+                raise _UpToDate()
+            self._held.enter_context(self._noop.recording_listings())
         return super().get_checker_cls(check_file_uptodate)
 
     def run_lock(self) -> contextlib.AbstractContextManager:

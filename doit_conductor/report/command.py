@@ -50,7 +50,7 @@ _OPTIONS = (
      "help": "worker counts for the what-if simulation, comma separated"},
     {"name": "task_overhead_ms", "long": "task-overhead-ms", "type": float, "default": 0.0,
      "metavar": "MS", "help": "what-if on a cluster: add MS per executed task (e.g. the Dask "
-                              "dispatch cost from benchmarks/test_scale_bench.py)"},
+                              "dispatch cost from benchmarks/test_scaleout_bench.py)"},
     {"name": "format", "long": "format", "type": str, "default": "text",
      "choices": [("text", "aligned tables"), ("json", "versioned JSON schema"),
                  ("html", "self-contained page with a timeline"),

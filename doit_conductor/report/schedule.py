@@ -13,7 +13,7 @@ The simulation is list scheduling, the way doit's parallel dispatcher works:
   transfer), so predictions are a lower bound on what doit will achieve;
   unless `task_overhead_s` is given, which is added to every task that
   executes (e.g. a Dask cluster's dispatch cost per task, measured by
-  `benchmarks/test_scale_bench.py`): "N workers on the cluster".
+  `benchmarks/test_scaleout_bench.py`): "N workers on the cluster".
 
 Pure functions: no I/O, no clocks.
 """

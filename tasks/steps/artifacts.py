@@ -185,6 +185,10 @@ class GeneratedFiles:
     def configure_task(self, task) -> None:
         task.value_savers.append(lambda: {self.key: self.digest or self.current()})
 
+    def snapshot_paths(self) -> list[str]:
+        """What the check reads (for doit-conductor's fast no-op): the manifest only."""
+        return [layout.MANIFEST]
+
     def __call__(self, task, values: dict) -> bool:
         self.digest = self.current()
         return values.get(self.key) == self.digest
@@ -204,14 +208,23 @@ class TargetsIntact:
 
     def __init__(self, output_dir: str):
         self.prefix = output_dir.rstrip("/") + "/"
+        self._task = None   # one instance per task: set by configure_task
+
+    def _checked(self, task) -> list[str]:
+        return [path for path in task.targets if path.startswith(self.prefix)]
 
     def _digests(self, task) -> dict[str, str | None]:
         from doit_conductor.codegen.outputs import file_checksum
-        return {path: file_checksum(path) for path in task.targets
-                if path.startswith(self.prefix)}
+        return {path: file_checksum(path) for path in self._checked(task)}
 
     def configure_task(self, task) -> None:
+        self._task = task  # doit calls this before the task's targets are set
         task.value_savers.append(lambda: {self.key: self._digests(task)})
+
+    def snapshot_paths(self) -> list[str]:
+        """What the check reads (for doit-conductor's fast no-op): the task's
+        targets under output/, so any edit of one changes the snapshot."""
+        return self._checked(self._task) if self._task is not None else []
 
     def __call__(self, task, values: dict) -> bool:
         saved = values.get(self.key)

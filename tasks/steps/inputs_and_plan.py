@@ -126,6 +126,17 @@ def outputs_untouched() -> bool:
     return True
 
 
+def _outputs_untouched_reads() -> list[str]:
+    """What `outputs_untouched` reads, for doit-conductor's fast no-op (which may
+    skip the check while none of these changed): the manifest, the scan's state,
+    the fragments directory and every file the manifest lists."""
+    manifest = outputs.read_manifest(layout.CACHE) or {}
+    return [layout.MANIFEST, layout.SCAN, layout.FRAGMENTS, *manifest]
+
+
+outputs_untouched.snapshot_paths = _outputs_untouched_reads
+
+
 @user_action
 def scan_output() -> None:
     """Task 5: hash every generated file; set hand-edited ones aside (so codegen

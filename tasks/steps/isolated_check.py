@@ -1,6 +1,7 @@
-"""Run inside a fresh interpreter (`python -I -S -B isolated_check.py REQUEST`):
+"""Run inside a fresh interpreter (`python -I -S -B isolated_check.py < REQUEST`):
 import generated modules, or run the generated unittest suite, and print one JSON
-document on stdout.
+document on stdout.  The request is one JSON document on stdin: it lists every
+generated module, which outgrows the command line's per-argument limit.
 
 Standard library only, on purpose: the child runs with no site-packages, which
 proves the generated package needs nothing but Python.  `-B` keeps bytecode out
@@ -35,7 +36,10 @@ def import_modules(path: list, modules: list, package: str) -> dict:
     for name in modules:
         for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
             del sys.modules[loaded]
-        importlib.invalidate_caches()
+        # No importlib.invalidate_caches() here: it makes the next import list
+        # the package directory again, so N modules cost N listings of N files
+        # (10,000 patterns: minutes).  Nothing is written meanwhile, and the
+        # finder re-lists a directory whose mtime moved anyway.
         try:
             module = importlib.import_module(name)
         except BaseException as exc:  # noqa: BLE001 - any failure is the finding
@@ -102,7 +106,7 @@ def run_tests(path: list, start: str) -> dict:
 
 
 def main() -> None:
-    request = json.loads(sys.argv[1])
+    request = json.loads(sys.stdin.read())
     answer_to = sys.stdout
     sys.stdout = sys.stderr   # whatever generated code prints must not garble the answer
     if request["mode"] == "import":

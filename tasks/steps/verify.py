@@ -39,10 +39,17 @@ def relative(path: str | None) -> str | None:
     return path if rel.startswith("..") else rel
 
 
+def probe_command() -> list[str]:
+    """The probe's command line: fixed, whatever the library's size.  The request
+    (module names grow with the library) goes on stdin, never in argv: Linux caps
+    one argument at 128 KiB, which 10,000 patterns' module names exceed."""
+    return [sys.executable, "-I", "-S", "-B", PROBE]
+
+
 def run_probe(request: dict, timeout: float = 600) -> dict:
     """Run isolated_check.py in a fresh interpreter without site-packages."""
     try:
-        done = subprocess.run([sys.executable, "-I", "-S", "-B", PROBE, json.dumps(request)],
+        done = subprocess.run(probe_command(), input=json.dumps(request),
                               capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         raise UserError(f"generated code did not finish within {timeout:.0f} s",

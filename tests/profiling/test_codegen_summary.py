@@ -80,6 +80,10 @@ def test_summary_on_cold_noop_template_edit_and_pattern_edit(project):
 
     noop = project.doit("codegen", check=True)
     assert printed(noop.stdout) is None  # no codegen work, no summary
+    assert project.did_nothing(noop)
+    # the fast no-op writes no record; another selection makes doit walk and record
+    walked = project.doit("check-env", "codegen", check=True)
+    assert printed(walked.stdout) is None and not walked.stdout.startswith("up to date: ")
     codegen, _ = recorded(project)
     assert codegen["regenerated"] == 0 and codegen["up_to_date"] == patterns
     assert codegen["files_compiled"] == 0

@@ -176,5 +176,5 @@ def test_scratch_directories_of_a_killed_run_are_removed(fresh, reference):
     os.close(held._fd)  # as after SIGKILL: the record stays, the flock is gone
     lock._HELD.discard(held._fd)
     assert_clean_build_after(fresh, reference, after_a_kill=True)
-    assert not fresh.path(".conductor/tmp").exists()
+    assert not scratch.exists() and not list(fresh.path(".conductor/tmp").iterdir())
     assert not fragment_tmp.exists()

@@ -168,3 +168,17 @@ def test_probe_runs_tests_and_names_the_failing_test(tmp_path):
     [problem] = answer["problems"]
     assert problem["test"] == "test_m.T.test_wrong" and problem["line"] == 9
     assert problem["file"].endswith("tests/test_m.py") and "5" in problem["message"]
+
+
+def test_probe_takes_a_module_list_longer_than_one_argument_may_be(tmp_path):
+    # Linux refuses a single argv entry over 128 KiB (E2BIG): 10,000 patterns'
+    # module names are more than that.  The list goes on stdin, so this works
+    # and the command line stays the same whatever the library's size.
+    name = "m_" + "x" * 60
+    files = write_package(tmp_path, {name: "VALUE = 1\n"})
+    modules = verify.module_names(files, str(tmp_path)) * 2_500
+    assert len(json.dumps(modules)) > 128 * 1024
+    answer = verify.run_probe({"mode": "import", "path": [str(tmp_path)],
+                               "package": "conductor_models", "modules": modules})
+    assert len(answer["modules"]) == 2_500 and all(r["ok"] for r in answer["modules"])
+    assert all(len(arg) < 4096 for arg in verify.probe_command())

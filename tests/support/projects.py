@@ -45,6 +45,14 @@ class Project:
         run = load_run(list_runs(metrics_root(self.root))[-1])
         return {record.name: record for record in run.tasks}
 
+    def did_nothing(self, result: subprocess.CompletedProcess,
+                    allowed: frozenset[str] = frozenset({"up-to-date", "ignored"})) -> bool:
+        """The run had nothing to do: the fast no-op said so (no task was even
+        created, so the run left no record), or every task it recorded was up to date."""
+        if result.stdout.startswith("up to date: "):
+            return True
+        return set(self.statuses().values()) <= allowed
+
     def statuses(self, prefix: str = "") -> dict[str, str]:
         return {name: r.status for name, r in self.last_run().items() if name.startswith(prefix)}
 

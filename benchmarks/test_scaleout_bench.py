@@ -18,7 +18,6 @@ of -n 2.  `extra_info` records the Dask overhead per task in ms.
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 from benchmarks.workload import WorkloadSpec

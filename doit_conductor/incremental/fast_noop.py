@@ -1,0 +1,266 @@
+"""doit glue of the fast no-op: skip loading and walking the tasks when one sweep of
+file stats shows nothing the last run's verdicts rest on has changed.
+
+Only for projects with the `conductor` backend (`ProfilingRun` calls it under
+the run lock, before the dependency DB is opened and before any task is
+created).  The argument, run by run:
+
+1. At the end of a successful `doit run`, once doit has saved its DB, `record`
+   asks doit itself whether every task of the run (every task it judged, and
+   the selection with all it depends on) is up to date *now*, and sweeps the stats of everything those
+   verdicts rest on before and after asking.  Only if every verdict is
+   "up-to-date", every task is eligible (below) and the two sweeps agree is a
+   `Snapshot` written, next to the DB.
+2. The next `doit run` with the same key (directory, task selection, options
+   that decide what is up to date, interpreter) sweeps the same paths.  If all
+   are as recorded, every input of every verdict is as it was, so doit's walk
+   would find every task up to date again: `check` prints so and the run ends.
+
+What the verdicts rest on: every file_dep of the run's tasks and its
+directory, the directory of every target (doit asks only that a target
+exists); the DB file (so `doit forget`, `ignore`, `reset-dep` and any
+run in between count as changes); the dodo file, `pyproject.toml` and
+`doit.cfg`; every module file loaded in the process (the task creators and
+what they import); and every directory listed in the main process while
+tasks were created and run (a new pattern file changes the task list).
+
+Eligible tasks: doit decides these from files and saved values alone.  A task
+is not if it has `calc_dep`, a `run_once` or `timeout` uptodate, a shell
+command as uptodate, or a callable uptodate that does not declare the paths it
+reads (`snapshot_paths`: a callable returning them; its answer must depend only
+on those files and on the values doit saved for the task).  `config_changed`
+is eligible: its value is computed when the task is created, from what the
+snapshot covers.  `doit -a` never takes the fast path.  What it assumes, as
+doit's own up-to-date checks do: task creators are functions of files (not of
+the clock or of environment variables).
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Iterator
+from typing import TextIO
+
+from doit import tools
+
+from doit_conductor.fsio import atomic_write
+from doit_conductor.incremental import snapshot
+from doit_conductor.incremental.snapshot import Declined, Snapshot
+
+# In a directory of its own: writing it must not change a directory it watches
+# (the DB's, for one).
+FILE_NAME = "noop/snapshot"
+CONFIG_FILES = ("pyproject.toml", "doit.cfg")
+# Reporters whose output the one "up to date" line may stand in for.
+TEXT_REPORTERS = ("console", "conductor")
+# Options of `doit run` that change which tasks run or how they are judged.
+KEY_OPTIONS = ("dep_file", "backend", "check_file_uptodate", "codec_cls", "dodoFile", "cwdPath",
+               "seek_file", "single", "auto_delayed_regex")
+
+
+def snapshot_file(dep_file: str) -> str:
+    return os.path.join(os.path.dirname(dep_file) or ".", FILE_NAME)
+
+
+def run_key(params: dict, args: list[str]) -> tuple[str, ...]:
+    """What must be the same for the last run's snapshot to apply."""
+    options = [f"{name}={params.get(name)!r}" for name in KEY_OPTIONS]
+    return (os.getcwd(), sys.executable, sys.version, *options, "tasks", *args)
+
+
+class FastNoop:
+    """The fast no-op of one `doit run`: `check` at the start, `record` at the end."""
+
+    def __init__(self, params: dict, args: list[str], out: TextIO) -> None:
+        self.params = params
+        self.args = list(args)
+        self.out = out
+        self.file = snapshot_file(params["dep_file"])
+        self.key = run_key(params, args)
+        self.listed: set[str] = set()
+        self.said: set[str] = set()
+        self.declined: str | None = None
+
+    def say(self, line: str) -> None:
+        """One line at `-v 2`, never the same one twice in a run; on stderr, which
+        no reporter's document (doit's json reporter's, say) is written to."""
+        if (self.params.get("verbosity") or 0) >= 2 and line not in self.said:
+            self.said.add(line)
+            sys.stderr.write(line + "\n")
+
+    def check(self) -> bool:
+        """True if the run is a no-op (said on stdout); otherwise the reason is
+        said at `-v 2`."""
+        started, started_ns = time.perf_counter(), time.time_ns()
+        reason = self._change(started_ns)
+        if reason is not None:
+            # The snapshot stays: a stat that moved never moves back (ctime only
+            # grows), so it cannot match again unless this run leaves all as it was.
+            self.declined = reason
+            self.say(f"fast no-op not taken: {reason}")
+            return False
+        elapsed = (time.perf_counter() - started) * 1000
+        tasks = f"{self._tasks:,} task{'' if self._tasks == 1 else 's'}"
+        self.out.write(f"up to date: {tasks}, checked in {elapsed:.0f} ms\n")
+        return True
+
+    def _change(self, started_ns: int) -> str | None:
+        if self.params.get("always"):
+            return "--always given"
+        reporter = self.params.get("reporter")
+        if reporter not in TEXT_REPORTERS:
+            # e.g. doit's json reporter: its readers expect a document of every task
+            return f"the {reporter!r} reporter is not a text reporter"
+        try:
+            with open(self.file, "rb") as handle:
+                record = snapshot.decode(handle.read())
+        except FileNotFoundError:
+            return "no snapshot: the last run did not end in a recorded no-op state"
+        if record is None:
+            return f"{self.file} is unreadable"
+        if isinstance(record, Declined):
+            return record.reason if record.key == self.key else \
+                "the command line, directory or interpreter differs from the last run's"
+        change = snapshot.first_change(record, self.key)
+        if change is None:
+            self._tasks = record.tasks
+            if record.contents:
+                self._settle(record, started_ns)
+        return change
+
+    def _settle(self, record: Snapshot, started_ns: int) -> None:
+        """Rewrite a snapshot whose recent entries were just verified by content,
+        keeping only those still recent, so later checks stat and do not read.
+        The digests kept are the recorded ones (the state the verdicts saw)."""
+        recent = started_ns - snapshot.RACY_NS
+        stats = dict(zip(record.paths, record.stats))
+        contents = {path: digest for path, digest in record.contents.items()
+                    if max(stats[path][:2]) >= recent}
+        if len(contents) < len(record.contents):
+            self._write(Snapshot(record.key, record.paths, record.stats, contents,
+                                 record.tasks, started_ns))
+
+    @contextlib.contextmanager
+    def recording_listings(self) -> Iterator[None]:
+        """Note every directory listed in this process while the run creates and
+        runs its tasks (doit's own process only; its workers do not create tasks)."""
+        real_scandir, real_listdir = os.scandir, os.listdir
+
+        def note(path) -> None:
+            if isinstance(path, (str, bytes, os.PathLike)):
+                self.listed.add(os.path.abspath(os.fsdecode(path)))
+
+        def scandir(path="."):
+            note(path)
+            return real_scandir(path)
+
+        def listdir(path="."):
+            note(path)
+            return real_listdir(path)
+
+        os.scandir, os.listdir = scandir, listdir
+        try:
+            yield
+        finally:
+            os.scandir, os.listdir = real_scandir, real_listdir
+
+    def record(self, tasks: dict, selected: list[str], dep_manager) -> None:
+        """After a successful run: write the snapshot, or why there is none."""
+        listed = sorted(self.listed)
+        os.makedirs(os.path.dirname(self.file), exist_ok=True)
+        started_ns = time.time_ns()
+        if self.params.get("always"):
+            self._write(Declined(self.key, "the last run was --always"))
+            return
+        # What doit judged in this run (get_status sets dep_changed): this also
+        # covers what a create_after waited for, which no task_dep records.
+        judged = {task.name: task for task in tasks.values() if task.dep_changed is not None}
+        run = list({**judged, **{task.name: task for task in closure(tasks, selected)}}.values())
+        paths, reason = watched_paths(run)
+        if reason is None:
+            paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *module_files()]
+            if self.params.get("dodoFile"):
+                paths.append(self.params["dodoFile"])
+            paths += sorted({os.path.dirname(p) or "." for p in paths})
+            taken = snapshot.take(self.key, paths, len(run), started_ns)
+            reason = stale_task(run, tasks, dep_manager)
+            if reason is None and snapshot.first_change(taken, self.key) is not None:
+                reason = "files changed while the last run ended"
+        self._write(taken if reason is None else Declined(self.key, reason))
+        if reason is not None and reason != self.declined:
+            self.say(f"fast no-op not recorded for the next run: {reason}")
+
+    def _write(self, record: Snapshot | Declined) -> None:
+        try:
+            atomic_write(self.file, snapshot.encode(record))
+        except OSError:
+            # Without a snapshot the next run walks the tasks: slower, never wrong.
+            with contextlib.suppress(OSError):
+                os.unlink(self.file)
+
+
+def closure(tasks: dict, selected: list[str]) -> list:
+    """The selected tasks and every task they depend on (doit adds a task_dep for
+    a file_dep that is another task's target), each once."""
+    seen: dict[str, object] = {}
+    stack = list(reversed(selected))
+    while stack:
+        name = stack.pop()
+        if name in seen or name not in tasks:
+            continue
+        task = seen[name] = tasks[name]
+        stack.extend(reversed([*task.task_dep, *task.setup_tasks]))
+    return list(seen.values())
+
+
+def watched_paths(run: list) -> tuple[list[str], str | None]:
+    """Every path the run's verdicts read, or why a task's verdict cannot be
+    reduced to file stats."""
+    paths: list[str] = []
+    for task in run:
+        loader = getattr(task, "loader", None)
+        if loader is not None and not getattr(loader, "created", True):
+            return [], f"task {task.name} was never created"
+        if task.calc_dep:
+            return [], f"task {task.name} has calc_dep"
+        paths += task.file_dep
+        # doit asks of a target only that it exists, which its directory's
+        # stat answers (an entry added, removed or renamed changes it); a target
+        # that is also read (another task's file_dep, an uptodate's declared
+        # read) is watched as such.
+        paths += {os.path.dirname(target) or "." for target in task.targets}
+        for check, _args, _kwargs in task.uptodate:
+            declared = getattr(check, "snapshot_paths", None)
+            if check is True or check is None or isinstance(check, tools.config_changed):
+                continue
+            if check is tools.run_once or isinstance(check, tools.timeout):
+                return [], f"task {task.name} uses {getattr(check, '__name__', 'timeout')}"
+            if not callable(check):
+                return [], f"task {task.name} has uptodate {check!r}: it always runs"
+            if declared is None:
+                what = getattr(check, "__qualname__", type(check).__qualname__)
+                return [], (f"task {task.name}: uptodate {what} does not declare the "
+                            "files it reads (snapshot_paths)")
+            paths += declared()
+    return paths, None
+
+
+def stale_task(run: list, tasks: dict, dep_manager) -> str | None:
+    """The first task with actions doit would not find up to date now, as a reason
+    (one without actions, such as a group of sub-tasks, does nothing either way)."""
+    for task in run:
+        if not task.actions:
+            continue
+        status = dep_manager.get_status(task, tasks).status
+        if status != "up-to-date":
+            return f"task {task.name} is not up to date at the end of the run ({status})"
+    return None
+
+
+def module_files() -> list[str]:
+    """Every module file this process has loaded: the dodo, the task creators and
+    what they import (a changed creator may create other tasks)."""
+    return sorted({file for module in list(sys.modules.values())
+                   if isinstance(file := getattr(module, "__file__", None), str)})

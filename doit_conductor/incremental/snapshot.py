@@ -1,0 +1,141 @@
+"""The no-op snapshot: what one sweep of file stats must find for a run to be a no-op.
+
+At the end of a successful run whose every selected task was then up to date,
+`take` records the stats of every file and directory that run's up-to-date
+verdicts rest on (see `fast_noop` for which).  The next run with the same key
+sweeps the same paths; if every stat is as recorded (`first_change` is None),
+nothing those verdicts rest on changed, so every task is still up to date and
+there is nothing to generate, dispatch or check.
+
+A stat is (mtime_ns, ctime_ns, size, inode), or None for a path that did not
+exist.  ctime cannot be set by tools that restore mtimes (tar, rsync -t, touch
+-d), and a replaced file gets a new inode, so this is stricter than doit's own
+checkers, which trust an unchanged mtime.  A stat can still miss a write made
+within the file system's timestamp granularity after it was taken ("racy" in
+git's terms), so entries whose mtime or ctime fall within `RACY_NS` before the
+snapshot was started are also recorded by content (xxh3 of a file, of a
+directory's sorted listing) and checked by content too.
+
+Pure apart from `os.stat`, reading the files it hashes and the encoding: no doit.
+"""
+from __future__ import annotations
+
+import marshal
+import os
+from dataclasses import dataclass
+
+import xxhash
+
+SCHEMA_VERSION = 1
+MAGIC = b"conductor-noop-snapshot 1 "
+# Longer than any timestamp granularity of a Linux file system in use (FAT's 2 s).
+RACY_NS = 2_500_000_000
+
+Stat = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The stats one sweep must find again for the recorded run to be a no-op."""
+
+    key: tuple[str, ...]                # what was run: directory, selection, interpreter, ...
+    paths: tuple[str, ...]
+    stats: tuple[Stat | None, ...]      # per path; None: did not exist
+    contents: dict[str, str]            # racy path -> digest of its content
+    tasks: int                          # how many tasks the verdict covers
+    started_ns: int                     # wall clock before the sweep
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    """Why the last run left no snapshot (said by the next run at `-v 2`)."""
+
+    key: tuple[str, ...]
+    reason: str
+
+
+def file_stat(path: str) -> Stat | None:
+    try:
+        info = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
+
+
+def sweep(paths: tuple[str, ...]) -> list[Stat | None]:
+    """The stat of every path, in order."""
+    return [file_stat(path) for path in paths]
+
+
+def content_digest(path: str) -> str | None:
+    """xxh3 of a file's bytes or of a directory's sorted listing; None if absent."""
+    try:
+        if os.path.isdir(path):
+            return "dir:" + xxhash.xxh3_64_hexdigest(
+                "\0".join(sorted(os.listdir(path))).encode("utf-8", "surrogateescape"))
+        with open(path, "rb") as handle:
+            return xxhash.xxh3_64_hexdigest(handle.read())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int) -> Snapshot:
+    """Sweep `paths` now; `started_ns` (the wall clock read before this call and
+    before the verdicts it records were reached) decides which entries are racy."""
+    ordered = tuple(dict.fromkeys(paths))
+    stats = tuple(sweep(ordered))
+    recent = started_ns - RACY_NS
+    contents = {path: content_digest(path) or "" for path, stat in zip(ordered, stats)
+                if stat is not None and max(stat[0], stat[1]) >= recent}
+    return Snapshot(key, ordered, stats, contents, tasks, started_ns)
+
+
+def first_change(snapshot: Snapshot, key: tuple[str, ...],
+                 current: list[Stat | None] | None = None) -> str | None:
+    """What differs from the snapshot (one line), or None: nothing did.
+
+    `current` is a sweep of `snapshot.paths` made after the snapshot; swept here
+    if not given."""
+    if snapshot.key != key:
+        return "the command line, directory or interpreter differs from the last run's"
+    # Path by path, so a run with something to do stops at the first change.
+    stats = current if current is not None else map(file_stat, snapshot.paths)
+    for path, old, new in zip(snapshot.paths, snapshot.stats, stats):
+        if old != new:
+            what = "appeared" if old is None else "is gone" if new is None else "changed"
+            return f"{path} {what} since the last run"
+    for path, digest in snapshot.contents.items():
+        if (content_digest(path) or "") != digest:
+            return f"{path} changed since the last run"
+    return None
+
+
+def encode(record: Snapshot | Declined) -> bytes:
+    """A checksummed marshal document (marshal: 10,000 patterns' paths load in ms)."""
+    if isinstance(record, Declined):
+        document = {"schema_version": SCHEMA_VERSION, "key": record.key, "declined": record.reason}
+    else:
+        document = {"schema_version": SCHEMA_VERSION, "key": record.key, "paths": record.paths,
+                    "stats": record.stats, "contents": record.contents, "tasks": record.tasks,
+                    "started_ns": record.started_ns}
+    payload = marshal.dumps(document)
+    return MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n" + payload
+
+
+def decode(raw: bytes) -> Snapshot | Declined | None:
+    """The record in `raw`, or None if it is not one this version wrote intact."""
+    try:
+        header, payload = raw.split(b"\n", 1)
+        if not header.startswith(MAGIC) or \
+                header[len(MAGIC):].decode() != xxhash.xxh3_64_hexdigest(payload):
+            return None
+        document = marshal.loads(payload)
+        if document["schema_version"] != SCHEMA_VERSION:
+            return None
+        if "declined" in document:
+            return Declined(tuple(document["key"]), str(document["declined"]))
+        return Snapshot(tuple(document["key"]), tuple(document["paths"]),
+                        tuple(document["stats"]), dict(document["contents"]),
+                        int(document["tasks"]), int(document["started_ns"]))
+    except (ValueError, KeyError, TypeError, EOFError, UnicodeDecodeError):
+        return None

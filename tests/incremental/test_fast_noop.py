@@ -1,0 +1,213 @@
+"""The fast no-op through the real `doit`: when it is taken, every case where it
+must not be, and every real change it must see."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PYPROJECT = """\
+[tool.doit]
+dep_file = ".conductor/doit.db"
+backend = "conductor"
+"""
+
+DODO = """\
+from doit.tools import config_changed, run_once, timeout
+
+
+def write(target):
+    with open(target, "w") as handle:
+        handle.write(open("in.txt").read())
+
+
+def reads_flag():
+    return open("flag.txt").read() == "ok"
+
+
+def declared():
+    return open("flag.txt").read() == "ok"
+
+
+declared.snapshot_paths = lambda: ["flag.txt"]
+
+
+def task_copy():
+    \"\"\"in.txt -> out.txt\"\"\"
+    return {{"actions": [(write, ["out.txt"])], "targets": ["out.txt"], {extra}}}
+
+
+def task_other():
+    \"\"\"a second task, to select one of two\"\"\"
+    return {{"actions": [(write, ["other.txt"])], "file_dep": ["in.txt"],
+             "targets": ["other.txt"]}}
+"""
+
+FILE_DEP = '"file_dep": ["in.txt"]'
+
+
+def doit(root: Path, *args: str) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "doit", *args], cwd=root, text=True,
+                            capture_output=True, timeout=120,
+                            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def fast(result: subprocess.CompletedProcess) -> bool:
+    return result.stdout.startswith("up to date: ")
+
+
+def declined(result: subprocess.CompletedProcess) -> str:
+    lines = [line for line in result.stderr.splitlines()
+             if line.startswith("fast no-op not taken: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0].removeprefix("fast no-op not taken: ")
+
+
+def ran(result: subprocess.CompletedProcess) -> list[str]:
+    return [line[3:] for line in result.stdout.splitlines() if line.startswith(".  ")]
+
+
+def mini(tmp_path: Path, extra: str = FILE_DEP) -> Path:
+    root = tmp_path / "mini"
+    root.mkdir()
+    (root / "pyproject.toml").write_text(PYPROJECT)
+    (root / "dodo.py").write_text(DODO.format(extra=extra))
+    (root / "in.txt").write_text("hello\n")
+    (root / "flag.txt").write_text("ok")
+    return root
+
+
+def test_second_run_is_fast_and_says_so(tmp_path):
+    root = mini(tmp_path)
+    assert "no snapshot" in declined(doit(root, "-v", "2"))
+    result = doit(root)
+    assert result.stdout.startswith("up to date: 2 tasks, checked in ") and ran(result) == []
+
+
+@pytest.mark.parametrize("extra, reason", [
+    (f'{FILE_DEP}, "uptodate": [reads_flag]',
+     "task copy: uptodate reads_flag does not declare the files it reads"),
+    (f'{FILE_DEP}, "uptodate": [run_once]', "task copy uses run_once"),
+    (f'{FILE_DEP}, "uptodate": [timeout(3600)]', "task copy uses timeout"),
+    (f'{FILE_DEP}, "uptodate": [False]', "task copy has uptodate False: it always runs"),
+    ('"uptodate": []', "task copy is not up to date at the end of the run"),   # no file deps
+])
+def test_tasks_judged_by_more_than_files_always_take_the_walk(tmp_path, extra, reason):
+    root = mini(tmp_path, extra)
+    first = doit(root, "-v", "2")
+    assert f"fast no-op not recorded for the next run: {reason}" in first.stderr
+    second = doit(root, "-v", "2")
+    assert reason in declined(second) and not fast(second)
+
+
+def test_a_declared_callable_uptodate_takes_the_fast_path_and_its_file_is_watched(tmp_path):
+    root = mini(tmp_path, f'{FILE_DEP}, "uptodate": [declared, config_changed("v1")]')
+    doit(root)
+    assert fast(doit(root))
+    (root / "flag.txt").write_text("changed")
+    result = doit(root, "-v", "2")
+    assert declined(result) == "flag.txt changed since the last run" and ran(result) == ["copy"]
+
+
+@pytest.mark.parametrize("change, args, reason", [
+    (None, ["copy"], "the command line, directory or interpreter differs from the last run's"),
+    (None, ["-a"], "--always given"),
+    (None, ["--reporter", "json"], "the 'json' reporter is not a text reporter"),
+    (lambda root: (root / "dodo.py").write_text((root / "dodo.py").read_text() + "\n# edit\n"),
+     [], "dodo.py changed since the last run"),
+    (lambda root: (root / "pyproject.toml").write_text(PYPROJECT + "verbosity = 0\n"),
+     [], "pyproject.toml changed since the last run"),
+    (lambda root: doit(root, "forget", "copy"), [], ".conductor/doit.db changed since the last run"),
+    (lambda root: (root / "out.txt").unlink(), [], ". changed since the last run"),   # a target
+])
+def test_changed_command_line_dodo_config_state_or_target_take_the_walk(tmp_path, change, args, reason):
+    root = mini(tmp_path)
+    doit(root)
+    assert fast(doit(root))
+    if change is not None:
+        change(root)
+    result = doit(root, "-v", "2", *args)
+    assert reason in declined(result) and not fast(result)
+
+
+DELAYED = """\
+from doit import create_after
+
+
+def copy(source, target):
+    with open(target, "w") as handle:
+        handle.write(open(source).read())
+
+
+def task_plan():
+    return {"actions": [(copy, ["in.txt", "plan.txt"])], "file_dep": ["in.txt"],
+            "targets": ["plan.txt"]}
+
+
+@create_after(executed="plan")
+def task_gen():
+    # nothing links gen to plan but create_after: no task_dep, no file_dep
+    yield {"name": "one", "actions": [(copy, ["flag.txt", "gen.txt"])],
+           "file_dep": ["flag.txt"], "targets": ["gen.txt"]}
+"""
+
+
+def test_what_a_create_after_waited_for_is_watched(tmp_path):
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(DELAYED)
+    doit(root, "gen")
+    assert fast(doit(root, "gen"))
+    (root / "in.txt").write_text("changed\n")
+    result = doit(root, "-v", "2", "gen")
+    assert declined(result) == "in.txt changed since the last run" and "plan" in ran(result)
+
+
+def test_every_real_change_to_the_workflow_is_seen(built):
+    """The repository's own workflow (a callable uptodate on scan-output and on
+    tasks 9-22, all declaring what they read): fast when nothing changed, and each
+    kind of change seen and acted upon by the walk that follows."""
+    root = built.root
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return built.doit(*args, check=True)
+
+    run()   # a copy in another directory: walks, and leaves a snapshot
+    assert fast(run())
+    pattern = root / "patterns" / "currency.yaml"
+    output = root / "output" / "sql" / "orders.sql"
+    template = root / "templates" / "sql" / "entity.sql.j2"
+    changes = [
+        ("a pattern byte", lambda: pattern.write_text(pattern.read_text() + "\n"),
+         "patterns/currency.yaml changed", "validate-patterns"),
+        ("a template", lambda: template.write_text(template.read_text() + "{# edited #}"),
+         "templates/sql/entity.sql.j2 changed", "lint-templates"),
+        ("an output edited", lambda: output.write_text(output.read_text() + "-- edit\n"),
+         "output/sql/orders.sql changed", "scan-output"),
+        ("an output deleted", output.unlink, "output/sql/orders.sql is gone", "codegen:orders"),
+        ("a new pattern file", lambda: (root / "patterns" / "currency2.yaml").write_text(
+            pattern.read_text().replace("name: currency", "name: currency2")),
+         "/patterns changed", "validate-patterns"),
+        ("a pattern file removed", lambda: (root / "patterns" / "currency2.yaml").unlink(),
+         "patterns/currency2.yaml is gone", "validate-patterns"),
+    ]
+    for what, change, reason, task in changes:
+        change()
+        result = built.doit("-v", "2")
+        assert reason in declined(result), what
+        assert task in ran(result), what
+        if result.returncode == 0:
+            assert fast(run()), f"after {what}"
+
+
+def test_snapshot_stays_out_of_projects_without_the_conductor_backend(tmp_path):
+    root = mini(tmp_path)
+    (root / "pyproject.toml").unlink()   # doit's defaults: dbm backend, .doit.db
+    doit(root)
+    result = doit(root, "-v", "2")
+    assert "fast no-op" not in result.stderr and "-- copy" in result.stdout
+    assert not list(root.rglob("snapshot"))

@@ -1,0 +1,85 @@
+"""The no-op snapshot's pure logic: sweep, compare, racy entries, encoding."""
+from __future__ import annotations
+
+import os
+import time
+
+from doit_conductor.incremental import snapshot
+from doit_conductor.incremental.snapshot import Declined
+
+KEY = ("dir", "python", "tasks")
+
+
+def make(tmp_path, **files: str) -> list[str]:
+    paths = []
+    for name, text in files.items():
+        path = tmp_path / name
+        path.write_text(text)
+        paths.append(str(path))
+    return paths
+
+
+def later() -> int:
+    """A snapshot start late enough that files written now are not recent."""
+    return time.time_ns() + snapshot.RACY_NS + 1_000_000_000
+
+
+def test_nothing_changed_is_no_change(tmp_path):
+    paths = make(tmp_path, a="1", b="2")
+    taken = snapshot.take(KEY, [*paths, str(tmp_path / "absent")], 2, time.time_ns())
+    assert snapshot.first_change(taken, KEY) is None
+
+
+def test_a_rewrite_with_the_old_mtime_and_size_is_seen(tmp_path):
+    [path] = make(tmp_path, a="one")
+    before = os.stat(path)
+    taken = snapshot.take(KEY, [path], 1, later())
+    assert taken.contents == {}   # not recent: the stat is trusted
+    time.sleep(0.05)   # past the clock tick of the first write
+    with open(path, "w") as handle:
+        handle.write("two")    # same size
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))   # mtime put back
+    assert snapshot.first_change(taken, KEY) == f"{path} changed since the last run"
+
+
+def test_new_and_removed_files_are_seen(tmp_path):
+    [path] = make(tmp_path, a="1")
+    new = str(tmp_path / "new")
+    taken = snapshot.take(KEY, [path, new], 1, time.time_ns())
+    (tmp_path / "new").write_text("x")
+    assert snapshot.first_change(taken, KEY) == f"{new} appeared since the last run"
+    os.unlink(new)
+    os.unlink(path)
+    assert snapshot.first_change(taken, KEY) == f"{path} is gone since the last run"
+
+
+def test_recent_entries_are_also_checked_by_content(tmp_path):
+    # A write within the file system's timestamp granularity leaves the stat as
+    # it was: simulated by handing first_change the recorded stats as "current".
+    [path] = make(tmp_path, a="one")
+    directory = str(tmp_path)
+    taken = snapshot.take(KEY, [path, directory], 1, time.time_ns())
+    assert set(taken.contents) == {path, directory}
+    (tmp_path / "a").write_text("two")
+    assert snapshot.first_change(taken, KEY, list(taken.stats)) == \
+        f"{path} changed since the last run"
+    (tmp_path / "a").write_text("one")
+    (tmp_path / "b").write_text("")
+    assert snapshot.first_change(taken, KEY, list(taken.stats)) == \
+        f"{directory} changed since the last run"
+
+
+def test_another_key_is_a_change(tmp_path):
+    taken = snapshot.take(KEY, make(tmp_path, a="1"), 1, time.time_ns())
+    assert "command line" in snapshot.first_change(taken, (*KEY, "other"))
+
+
+def test_encoding_round_trips_and_refuses_damage(tmp_path):
+    taken = snapshot.take(KEY, make(tmp_path, a="1"), 1, time.time_ns())
+    assert snapshot.decode(snapshot.encode(taken)) == taken
+    declined = Declined(KEY, "task x uses run_once")
+    assert snapshot.decode(snapshot.encode(declined)) == declined
+    raw = bytearray(snapshot.encode(taken))
+    raw[-3] ^= 0xFF
+    assert snapshot.decode(bytes(raw)) is None
+    assert snapshot.decode(b"not a snapshot") is None
