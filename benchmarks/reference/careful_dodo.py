@@ -31,6 +31,7 @@ import sqlite3
 import jinja2
 import yaml
 
+from doit_conductor.codegen.escape import FILTERS
 from doit_conductor.codegen.schema import validate_params
 
 DOIT_CONFIG = {"verbosity": 1}
@@ -44,9 +45,6 @@ def _pascal(value):
     return "".join(part.capitalize() for part in value.split("_"))
 
 
-def _json(value):
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
 
 @functools.cache
 def _environment():
@@ -54,7 +52,9 @@ def _environment():
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.filters["pascal"] = _pascal
-    env.filters["json"] = _json
+    # the templates escape pattern text per target language with these pure
+    # functions; any user of these templates needs them too
+    env.filters.update(FILTERS)
     return env
 
 

@@ -26,6 +26,7 @@ import sqlite3
 import jinja2
 import yaml
 
+from doit_conductor.codegen.escape import FILTERS
 from doit_conductor.codegen.schema import validate_params
 
 DOIT_CONFIG = {"verbosity": 1}
@@ -39,16 +40,15 @@ def _pascal(value):
     return "".join(part.capitalize() for part in value.split("_"))
 
 
-def _json(value):
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
 
 def _environment():
     env = jinja2.Environment(loader=jinja2.FileSystemLoader("templates"),
                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
                              trim_blocks=True, lstrip_blocks=True, autoescape=False)
     env.filters["pascal"] = _pascal
-    env.filters["json"] = _json
+    # the templates escape pattern text per target language with these pure
+    # functions; any user of these templates needs them too
+    env.filters.update(FILTERS)
     return env
 
 
