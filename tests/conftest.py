@@ -1,17 +1,15 @@
 """Shared fixtures: a temporary copy of the project and the real `doit` in a subprocess.
 
-The helpers live in `tests.support`; `Project` and `copy_project` stay importable
-from here for the tests that import them as `tests.conftest`.
+The helpers live in `tests.support`; tests import them from there.
 """
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
 
 from tests.support import doit as support_doit
-from tests.support.projects import PROJECT_FILES, REPO, Project, copy_project  # noqa: F401
+from tests.support.projects import Project, copy_project
 
 # Tests that use one of these fixtures run doit (or another interpreter) in a
 # subprocess, and so do all tests below these directories: they are `slow`.

@@ -17,7 +17,6 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from doit_conductor.codegen import escape
 from doit_conductor.codegen.bytecode_cache import TemplateBytecodeCache
-from doit_conductor.codegen.kinds import load_kinds  # noqa: F401  (re-exported)
 from doit_conductor.errors import UserError
 
 

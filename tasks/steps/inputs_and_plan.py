@@ -88,8 +88,8 @@ def _reusable_index(digest: str) -> dict[str, dict]:
 @user_action
 def lint_templates() -> None:
     """Task 4: parse every template; record what each includes, imports or extends."""
-    from doit_conductor.codegen.templates import (direct_references, environment, load_kinds,
-                                         reference_closure)
+    from doit_conductor.codegen.kinds import load_kinds
+    from doit_conductor.codegen.templates import direct_references, environment, reference_closure
     config = _config()
     env = environment(config.templates_dir, config.sandbox, None)
     names = [str(Path(p).relative_to(config.templates_dir)) for p in

@@ -11,7 +11,8 @@ from pathlib import Path
 from doit_conductor.codegen import render
 from doit_conductor.codegen.patterns import parse_pattern, read_pattern_bytes
 from doit_conductor.codegen.plan import plan_entry_from_json
-from doit_conductor.codegen.templates import environment, load_kinds
+from doit_conductor.codegen.kinds import load_kinds
+from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import read_state
 

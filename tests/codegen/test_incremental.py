@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 
-from tests.conftest import copy_project
+from tests.support.projects import copy_project
 from doit_conductor.state_files import decode_state
 
 ENTITY_OR_ENDPOINT = {"users", "products", "orders", "order_items",

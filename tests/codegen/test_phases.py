@@ -15,7 +15,7 @@ import pytest
 from benchmarks.workload import WorkloadSpec, write_workload
 from doit_conductor.profiling.phases import PHASES, wall_counter
 from doit_conductor.profiling.store import list_runs, load_run, metrics_root
-from tests.conftest import Project
+from tests.support.projects import Project
 
 DELAY_S = 0.05
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from tests.conftest import REPO
+from tests.support.projects import REPO
 
 
 def readme_commands() -> list[str]:

@@ -2,7 +2,7 @@
 exits 0 and says what doit would say; none prints a traceback."""
 from __future__ import annotations
 
-from tests.conftest import Project
+from tests.support.projects import Project
 
 
 def ok(project: Project, *args: str) -> str:

@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 from benchmarks.impact import CONFIGURATIONS, FIRST, SUBSEQUENT, Cell, review_table
-from tests.conftest import REPO
+from tests.support.projects import REPO
 
 
 def test_script_writes_the_measured_table_at_tiny_scale(tmp_path):

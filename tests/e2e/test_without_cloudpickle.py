@@ -10,7 +10,7 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import copy_project
+from tests.support.projects import copy_project
 
 # sys.modules[name] = None makes `import name` raise ImportError, as if absent.
 HIDE_CLOUDPICKLE = ("import sys; sys.modules['cloudpickle'] = None; "

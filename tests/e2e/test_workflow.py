@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from tests.conftest import Project
+from tests.support.projects import Project
 
 PHASE_2 = ("validate-patterns", "lint-templates", "scan-output")
 

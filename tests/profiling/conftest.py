@@ -6,7 +6,6 @@ from pathlib import Path
 import pytest
 
 from doit_conductor.profiling import store
-from tests.support.doit import child_env, default_sigint  # noqa: F401  (imported by the tests)
 from tests.support.projects import DodoProject
 
 MB = 1024 * 1024

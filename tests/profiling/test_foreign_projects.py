@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.profiling.conftest import child_env, default_sigint
+from tests.support.doit import child_env, default_sigint
 
 # argv[0] is the name doit's messages use ("Type "doit help""): the reference
 # gets the one of the way it is compared with.

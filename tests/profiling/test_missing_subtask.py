@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Project
+from tests.support.projects import Project
 
 
 @pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["serial", "two workers"])

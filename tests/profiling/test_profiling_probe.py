@@ -67,7 +67,7 @@ def test_child_reaped_by_poll_is_seen():
 @pytest.mark.slow
 @linux_proc
 def test_child_reaped_behind_popens_back_counts_when_it_sets_a_record():
-    script = textwrap.dedent(f"""
+    script = textwrap.dedent("""
         import os, sys, json
         from doit_conductor.profiling import probe
         started = probe.start()

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from doit_conductor.profiling.progress import RunProgress
-from tests.conftest import Project
+from tests.support.projects import Project
 
 
 def test_expected_sub_tasks_count_until_their_creator_runs():

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project, copy_project
+from tests.support.projects import Project, copy_project
 from tests.support.doit import child_env, run_doit, spawn_doit
 from doit_conductor.profiling import store
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.support.projects import Project
 from tests.reliability.conftest import (N_PATTERNS, REPO, kill_group, make_workspace, run,
                                         spawn, stray_temps, wait_for)
 from doit_conductor.incremental import backend

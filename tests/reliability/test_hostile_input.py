@@ -3,7 +3,6 @@ line where there is one), a non-zero exit, no traceback, every other output
 byte-identical and nothing half-written in output/."""
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -183,7 +182,7 @@ def test_full_disk_everywhere(reference, mounts, tmp_path):
     _mount("-t", "tmpfs", "-o", "size=16m", "tmpfs", str(root))
     mounts.append(root)
     shutil.copytree(reference.root, root / "project", symlinks=True)
-    from tests.conftest import Project
+    from tests.support.projects import Project
     project = Project(root / "project")
     db_before = project.path(".conductor/doit.db").read_bytes()
     change_currency(project)

@@ -15,7 +15,6 @@ from tests.reliability.conftest import (assert_one_line_error, kill_group, ran_r
                                         set_conductor, spawn, wait_for)
 from doit_conductor.config import LockSettings
 from doit_conductor.incremental import lock
-from doit_conductor.incremental.backend import ConductorDB
 from tests.reliability.test_interrupt import SLOW_CHECK
 
 

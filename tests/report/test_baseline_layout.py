@@ -8,7 +8,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from report_records import record, summary, write_run
+from tests.support.records import record, summary, write_run
 
 from doit_conductor.profiling.records import UP_TO_DATE
 from doit_conductor.profiling.store import load_run, metrics_root

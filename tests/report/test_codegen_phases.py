@@ -1,7 +1,7 @@
 """Task 8's phase table from hand-made records: sums, shares, slowest, overhead, comparison."""
 from __future__ import annotations
 
-from report_records import record
+from tests.support.records import record
 
 from doit_conductor.profiling.phases import PHASES, cpu_counter, wall_counter
 from doit_conductor.profiling.records import UP_TO_DATE

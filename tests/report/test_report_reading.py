@@ -3,7 +3,7 @@ finding, histories that say why they are short, counter headings that fit any
 project."""
 from __future__ import annotations
 
-from report_records import record, summary
+from tests.support.records import record, summary
 
 from doit_conductor.report.analysis import Report, analyse_run
 from doit_conductor.report.compare import compare_runs

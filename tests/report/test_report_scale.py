@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from report_records import record, summary
+from tests.support.records import record, summary
 
 from doit_conductor.profiling.records import CACHED, UP_TO_DATE
 from doit_conductor.report.analysis import Report, analyse_run

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.conftest import copy_project
+from tests.support.projects import copy_project
 
 ENUM_PATTERNS = {"codegen:currency", "codegen:order_status", "codegen:user_role"}
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from tests.conftest import Project, copy_project
+from tests.support.projects import Project, copy_project
 from tests.scale.dask_processes import start_cluster
 
 pytestmark = pytest.mark.scale

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import copy_project
+from tests.support.projects import copy_project
 
 pytestmark = pytest.mark.scale
 

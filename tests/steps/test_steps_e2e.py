@@ -5,7 +5,7 @@ import hashlib
 import re
 import zipfile
 
-from tests.conftest import copy_project
+from tests.support.projects import copy_project
 
 PHASES_4_5 = ("import-check", "generated-tests", "sql-schema", "schema-catalog", "reproducibility",
               "api-surface", "docs", "docs-links", "package", "checksums", "verify-package",
