@@ -243,7 +243,7 @@ def document(results: list[tuple[str, dict[str, Cell]]], ctx: Context, args) -> 
     out = [
         "# The three optimisations, measured",
         "",
-        "The design review (`../shared/seed/`) estimated what each Task 8 optimisation saves, "
+        "The design review this project started from (not part of the repository) estimated what each Task 8 optimisation saves, "
         "first run against subsequent runs (its *Combined Impact Analysis*).  This file holds "
         "the same table with measured seconds.  It is written by the script; do not edit it "
         "by hand, re-run:",

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from doit_conductor.profiling.records import FAILED, RAN, UP_TO_DATE, TaskRecord
+from doit_conductor.profiling.records import CACHED, FAILED, RAN, UP_TO_DATE, TaskRecord
 
 CODEGEN_PREFIX = "codegen:"
 CLOSING_STEP = "codegen:_manifest"
@@ -28,6 +28,8 @@ class CodegenSummary:
     regenerated: int          # ... that ran
     up_to_date: int           # ... that doit skipped
     failed: int               # ... that failed
+    restored: int             # ... restored from the action cache (doit_conductor.scale)
+    not_run: int              # ... that did not run (a failure stopped the run; ignored)
     seconds: float            # first codegen start to last codegen end
     cache_hits: int
     cache_misses: int
@@ -40,7 +42,8 @@ class CodegenSummary:
     @property
     def did_work(self) -> bool:
         """Whether any codegen sub-task (or the closing step) executed."""
-        return self.regenerated > 0 or self.failed > 0 or self.seconds > 0
+        return (self.regenerated > 0 or self.failed > 0 or self.restored > 0
+                or self.seconds > 0)
 
     @property
     def cache_hit_rate(self) -> float | None:
@@ -55,7 +58,7 @@ def codegen_summary(records: Sequence[TaskRecord], workers: int) -> CodegenSumma
     closing = [r for r in records if r.name == CLOSING_STEP]
     if not patterns and not closing:
         return None
-    executed = [r for r in (*patterns, *closing) if r.status in (RAN, FAILED)]
+    executed = [r for r in (*patterns, *closing) if r.status in (RAN, FAILED, CACHED)]
     starts = [r.start for r in executed if r.start is not None]
     ends = [r.end for r in executed if r.end is not None]
 
@@ -67,6 +70,8 @@ def codegen_summary(records: Sequence[TaskRecord], workers: int) -> CodegenSumma
         regenerated=sum(r.status == RAN for r in patterns),
         up_to_date=sum(r.status == UP_TO_DATE for r in patterns),
         failed=sum(r.status == FAILED for r in patterns),
+        restored=sum(r.status == CACHED for r in patterns),
+        not_run=sum(r.status not in (RAN, UP_TO_DATE, FAILED, CACHED) for r in patterns),
         seconds=max(ends) - min(starts) if starts and ends else 0.0,
         cache_hits=total("template_cache_hits"),
         cache_misses=total("template_cache_misses"),
@@ -91,7 +96,10 @@ def summary_lines(summary: CodegenSummary) -> list[str]:
         ("codegen", f"{summary.regenerated:,} of {summary.patterns:,} "
                     f"{_plural(summary.patterns, 'pattern')} regenerated "
                     f"({summary.up_to_date:,} up to date"
+                    + (f", {summary.restored:,} restored from the action cache"
+                       if summary.restored else "")
                     + (f", {summary.failed:,} failed" if summary.failed else "")
+                    + (f", {summary.not_run:,} not run" if summary.not_run else "")
                     + f") in {summary.seconds:.2f} s"),
         ("template cache", f"{summary.cache_hits:,} {_plural(summary.cache_hits, 'hit')}, "
                            f"{summary.cache_misses:,} {_plural(summary.cache_misses, 'miss')}"

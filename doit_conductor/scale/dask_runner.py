@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from doit.exceptions import TaskError, TaskFailed
@@ -222,14 +223,12 @@ class DaskRunner(MRunner):
             return
         self._by_value_registered = True
         import cloudpickle
-        root = self._root + os.sep
-        for name, module in list(sys.modules.items()):
-            path = getattr(module, "__file__", None) or ""
-            if path.startswith(root) and "." not in name and name != "__main__":
-                try:
-                    cloudpickle.register_pickle_by_value(module)
-                except (ValueError, TypeError):
-                    pass
+        from importlib.metadata import packages_distributions
+        for module in project_modules(sys.modules, self._root, packages_distributions()):
+            try:
+                cloudpickle.register_pickle_by_value(module)
+            except (ValueError, TypeError):
+                pass
 
     # -- the end -------------------------------------------------------------
 
@@ -329,3 +328,15 @@ def configured(scheduler: str, ship: bool, connect_timeout_s: float) -> type[Das
     instantiates the runner class itself, with doit's arguments only)."""
     return type("DaskRunner", (DaskRunner,), {"scheduler": scheduler, "ship": ship,
                                               "connect_timeout_s": connect_timeout_s})
+
+
+def project_modules(modules: dict, root: str, installed: Mapping[str, object]) -> list:
+    """The top-level modules loaded from files under the project `root` that no
+    installed distribution provides: those are sent to workers by value.  An
+    installed package (doit_conductor itself, editable from a checkout under the
+    root) is imported by name on the workers like any other library; a copy of
+    it would carry classes that no longer resolve their own annotations."""
+    prefix = root.rstrip(os.sep) + os.sep
+    return [module for name, module in list(modules.items())
+            if "." not in name and name != "__main__" and name not in installed
+            and (getattr(module, "__file__", None) or "").startswith(prefix)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from doit_conductor.profiling.codegen_summary import codegen_summary, summary_lines
-from doit_conductor.profiling.records import RAN, UP_TO_DATE, TaskRecord
+from doit_conductor.profiling.records import CACHED, FAILED, NOT_RUN, RAN, UP_TO_DATE, TaskRecord
 from doit_conductor.profiling.store import list_runs, load_run, metrics_root
 
 SUMMARY_LINE = re.compile(
@@ -151,3 +151,19 @@ def test_summary_from_hand_made_records():
     ]
     assert codegen_summary([_record("lint-templates")], 1) is None
     assert not codegen_summary([_record("codegen:a", status=UP_TO_DATE)], 0).did_work
+
+
+def test_restored_and_unreached_patterns_are_counted():
+    records = [
+        _record("codegen:a", status=CACHED, start=0.0, wall=0.5),
+        _record("codegen:b", status=CACHED, start=0.1, wall=0.5),
+        _record("codegen:c", status=FAILED, start=0.2, wall=0.1),
+        _record("codegen:d", status=NOT_RUN),
+        _record("codegen:e", status=UP_TO_DATE),
+    ]
+    summary = codegen_summary(records, 2)
+    assert (summary.restored, summary.failed, summary.not_run) == (2, 1, 1)
+    assert summary.did_work
+    assert summary_lines(summary)[0] == (
+        "codegen:        0 of 5 patterns regenerated (1 up to date, 2 restored from the "
+        "action cache, 1 failed, 1 not run) in 0.60 s")

@@ -79,3 +79,21 @@ def test_targets_changed_by_a_lost_task_are_removed(tmp_path, monkeypatch):
     (tmp_path / "half.txt").write_text("half of it")
     assert _remove_changed(["kept.txt", "half.txt", "absent.txt"], before) == ["half.txt"]
     assert (tmp_path / "kept.txt").exists() and not (tmp_path / "half.txt").exists()
+
+
+def test_only_the_projects_own_uninstalled_modules_travel_by_value(tmp_path):
+    """An editable install of doit_conductor lives under the checkout it runs in:
+    it must still be imported by name on the workers (a copy broke its config
+    dataclasses' annotations), while the workflow's own `tasks` is sent."""
+    from types import SimpleNamespace
+
+    from doit_conductor.scale.dask_runner import project_modules
+    root = str(tmp_path)
+    own = SimpleNamespace(__file__=f"{root}/tasks/__init__.py")
+    installed = SimpleNamespace(__file__=f"{root}/doit_conductor/__init__.py")
+    library = SimpleNamespace(__file__="/usr/lib/python3/site-packages/yaml/__init__.py")
+    submodule = SimpleNamespace(__file__=f"{root}/tasks/workflow.py")
+    modules = {"tasks": own, "doit_conductor": installed, "yaml": library,
+               "tasks.workflow": submodule, "__main__": own}
+    chosen = project_modules(modules, root, {"doit_conductor": ["doit-conductor"]})
+    assert chosen == [own]
