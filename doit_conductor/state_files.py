@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Mapping, Callable
 from pathlib import Path
 
 import xxhash
@@ -186,13 +186,41 @@ def state_file_paths(conductor_dir: str) -> list[str]:
     return sorted(str(p) for p in paths if not p.name.startswith(".") and p.is_file())
 
 
-def sweep(conductor_dir: str, warn: Callable[[str], object] = sys.stderr.write) -> list[str]:
+def identity(path: str) -> tuple[int, int, int, int] | None:
+    """What changes whenever a file's bytes do: size, mtime, inode and ctime
+    (which no one but the kernel sets, so a restored mtime does not hide an edit)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
+def identities(conductor_dir: str) -> dict[str, tuple[int, int, int, int]]:
+    """The identity of every state file now: saved with the dependency DB, so the
+    next sweep verifies only the files that changed since."""
+    found = {}
+    for path in state_file_paths(conductor_dir):
+        ident = identity(path)
+        if ident is not None:
+            found[path] = ident
+    return found
+
+
+def sweep(conductor_dir: str, warn: Callable[[str], object] = sys.stderr.write,
+          trusted: Mapping[str, tuple] | None = None) -> list[str]:
     """Remove every state file that fails its digest or shape, with one warning
     each; the tasks that produce them run again in this run (a missing file is
-    a missing target, which doit sees itself).  Returns the removed paths."""
+    a missing target, which doit sees itself).  A file whose identity is still
+    the one `trusted` holds (saved when the last run ended) was verified then and
+    is not read again.  Returns the removed paths."""
     removed = []
+    trusted = trusted or {}
     output_dir = _planned_output_dir(Path(conductor_dir))
     for path in state_file_paths(conductor_dir):
+        known = trusted.get(path)
+        if known is not None and tuple(known) == identity(path):
+            continue
         try:
             raw = Path(path).read_bytes()
         except OSError:

@@ -51,22 +51,31 @@ class ConductorDB:
         command = _command_name()
         if command in WRITING_COMMANDS:
             self._lock = _take_lock(name)
-        if command == "run":
-            # Under the lock, before any task is judged: state files that fail
-            # their digest or shape are removed, so their tasks run again.
-            from doit_conductor.state_files import sweep
-            sweep(os.path.dirname(name) or ".")
         # the checker's table (the process's unless given): loaded and saved here
         self.digests = checker.DIGESTS if digests is None else digests
-        self._db, entries = self._load()
+        self._db, entries, verified = self._load()
         self.digests.load(entries)
+        # identities of the state files as last verified; recomputed at the save
+        # only by a run, which swept them first (another command trusts nothing new)
+        self._verified = verified
+        self._swept = command == "run"
+        if self._swept:
+            # Under the lock, before any task is judged: state files that fail
+            # their digest or shape are removed, so their tasks run again.  Those
+            # unchanged since the last save were verified then and are skipped.
+            from doit_conductor.state_files import sweep
+            sweep(self._state_dir, trusted=verified)
 
-    def _load(self) -> tuple[dict, dict]:
+    @property
+    def _state_dir(self) -> str:
+        return os.path.dirname(self.name) or "."
+
+    def _load(self) -> tuple[dict, dict, dict]:
         try:
             with open(self.name, "rb") as handle:
                 raw = handle.read()
         except FileNotFoundError:
-            return {}, {}
+            return {}, {}, {}
         try:
             header, payload = raw.split(b"\n", 1)
             if header.startswith(OLD_FORMATS):
@@ -77,12 +86,14 @@ class ConductorDB:
                 raise ValueError("checksum mismatch")
             document = marshal.loads(payload)
             tasks, digests = document["tasks"], document["digests"]
-            if not (isinstance(tasks, dict) and isinstance(digests, dict)):
+            verified = document.get("state_files", {})
+            if not (isinstance(tasks, dict) and isinstance(digests, dict)
+                    and isinstance(verified, dict)):
                 raise ValueError("not a conductor DB")
         except (ValueError, KeyError, TypeError, EOFError, UnicodeDecodeError) as exc:
             self._quarantine(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
-            return {}, {}
-        return tasks, digests
+            return {}, {}, {}
+        return tasks, digests, verified
 
     def _quarantine(self, reason: str) -> None:
         aside = f"{self.name}.corrupt"
@@ -102,7 +113,13 @@ class ConductorDB:
     def _save(self) -> None:
         if not (self._dirty or self.digests.dirty):
             return
-        payload = marshal.dumps({"tasks": self._db, "digests": self.digests.entries})
+        if self._swept:
+            from doit_conductor.state_files import identities
+            # State files as this run leaves them (it wrote or verified each): the
+            # next run's sweep reads only those whose identity changed since.
+            self._verified = identities(self._state_dir)
+        payload = marshal.dumps({"tasks": self._db, "digests": self.digests.entries,
+                                 "state_files": self._verified})
         header = MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n"
         try:
             atomic_write(self.name, header + payload, fsync=True)

@@ -25,8 +25,8 @@ def test_ci_runs_the_readme_commands_in_a_fresh_virtualenv_after_installing_chro
              lines.index(". .ci-venv/bin/activate")]
     assert fresh == sorted(fresh) and fresh[-1] < where[commands[0]] < where[commands[1]]
     chromium = next(i for i, line in enumerate(lines) if "apt-get install -y" in line
-                    and line.endswith("chromium"))
-    assert lines.count("$sudo apt-get update -q") == 1 and chromium < fresh[0]
+                    and "chromium" in line)
+    assert sum("apt-get update" in line for line in lines) == 1 and chromium < fresh[0]
     assert ".ci-venv/" in (REPO / ".gitignore").read_text().splitlines()
 
 

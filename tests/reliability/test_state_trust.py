@@ -209,3 +209,26 @@ def test_state_round_trip_and_refusals(tmp_path):
     path.write_bytes(state_files.encode_state({"not": "a list"}))
     with pytest.raises(state_files.StateError, match="not the shape"):
         state_files.read_state(path)
+
+
+def test_sweep_reads_only_changed_files_and_a_restored_mtime_hides_nothing(tmp_path):
+    """The DB keeps each state file's identity as the last run left it; the next
+    sweep verifies only files whose identity changed.  An edit that keeps the size
+    and puts the mtime back still changes the ctime, so it is still verified."""
+    conductor = tmp_path / ".conductor"
+    (conductor / "state").mkdir(parents=True)
+    good, edited = conductor / "state" / "a.json", conductor / "state" / "b.json"
+    state_files.write_state(good, {"value": 1})
+    state_files.write_state(edited, {"value": 2})
+    trusted = state_files.identities(str(conductor))
+    assert set(trusted) == {str(good), str(edited)}
+
+    before = edited.stat()
+    raw = edited.read_bytes()
+    edited.write_bytes(raw[:-4] + raw[-4:].replace(b"2", b"3"))   # same size
+    os.utime(edited, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert edited.stat().st_size == before.st_size
+    warnings = []
+    removed = state_files.sweep(str(conductor), warnings.append, trusted=trusted)
+    assert removed == [str(edited)] and len(warnings) == 1 and not edited.exists()
+    assert good.exists()
