@@ -50,6 +50,11 @@ class CacheGC(Command):
         limits = config.template_cache
         max_entries = limits.max_entries if params["max_entries"] is None else params["max_entries"]
         max_bytes = limits.max_bytes if params["max_bytes"] is None else params["max_bytes"]
+        if not Path(layout.CONDUCTOR).is_dir():
+            # not a doit-conductor project (or never run): no cache, and no
+            # lock file to leave behind
+            print(f"cache-gc: no {layout.CONDUCTOR}/ here; nothing to collect")
+            return 0
         try:
             # A run may be writing entries: collect between runs, under the lock.
             with run_lock(".", layout.CONDUCTOR):

@@ -44,7 +44,7 @@ _OPTIONS = (
      "help": "compare run REF (the new one) against --against (default: the run before it)"},
     {"name": "against", "long": "against", "type": str, "default": "", "metavar": "REF",
      "help": "the run or baseline:NAME a comparison is made against (the old one)"},
-    {"name": "history", "long": "history", "type": int, "default": 0, "metavar": "N",
+    {"name": "history", "long": "history", "type": int, "default": None, "metavar": "N",
      "help": "each task's duration and the cache hit rate across the last N runs"},
     {"name": "workers", "long": "workers", "type": str, "default": "1,2,4,8", "metavar": "LIST",
      "help": "worker counts for the what-if simulation, comma separated"},
@@ -133,7 +133,8 @@ def parse_options(params: dict, args: list[str]) -> Options:
         new = params["run"] or "latest"
     if new and params["run"] and params["compare"]:
         raise UserError("use either --run or --compare, not both")
-    if params["history"] < 0 or (params["history"] and new):
+    history = params["history"]
+    if history is not None and (history < 1 or new):
         raise UserError("--history takes a positive N and cannot be combined with a comparison")
     gate = params["fail_on_regression"] is not None
     if gate and not new:
@@ -147,7 +148,7 @@ def parse_options(params: dict, args: list[str]) -> Options:
         run=params["run"] or "latest",
         new=new,
         old=old,
-        history=params["history"],
+        history=history or 0,
         workers=parse_workers(params["workers"]),
         format=params["format"],
         output=params["output"],

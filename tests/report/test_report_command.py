@@ -156,6 +156,7 @@ def test_unknown_run_and_bad_options(project):
     assert_user_error(profile_report(project, "--workers", "0,2"), "--workers")
     assert_user_error(profile_report(project, "--fail-on-regression", "5"), "needs a comparison")
     assert_user_error(profile_report(project, "--history", "2", "--format", "trace"), "one run")
+    assert_user_error(profile_report(project, "--history", "0"), "--history takes a positive N")
 
 
 def test_garbled_and_other_schema_runs_are_one_line_errors(project):
