@@ -63,8 +63,7 @@ class CacheGC(Command):
         except UserError as err:
             sys.stderr.write(f"ERROR: {err}\n")
             return 3
-        print(f"template cache: kept {report.kept} entries ({report.kept_bytes / 1024:.1f} KiB), "
-              f"removed {report.removed} ({report.removed_bytes / 1024:.1f} KiB)")
+        _say("template cache", report)
         self._collect_actions(config.cache, params)
         return 0
 
@@ -81,6 +80,9 @@ class CacheGC(Command):
                      else params["actions_max_bytes"])
         max_age_days = (settings.max_age_days if params["actions_max_age_days"] is None
                         else params["actions_max_age_days"])
-        report = collect_local(directory, max_bytes, max_age_days * 86400)
-        print(f"action cache: kept {report.kept} entries ({report.kept_bytes / 1024:.1f} KiB), "
-              f"removed {report.removed} ({report.removed_bytes / 1024:.1f} KiB)")
+        _say("action cache", collect_local(directory, max_bytes, max_age_days * 86400))
+
+
+def _say(store: str, report) -> None:
+    print(f"{store}: kept {report.kept} entries ({report.kept_bytes / 1024:.1f} KiB), "
+          f"removed {report.removed} ({report.removed_bytes / 1024:.1f} KiB)")

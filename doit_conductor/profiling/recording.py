@@ -89,8 +89,10 @@ def error_text(kind: str, message: str | None, traceback: Sequence[str] | None) 
 
 
 def final_summary(initial: RunSummary, records: tuple[TaskRecord, ...], end: float,
-                  wall_s: float, *, completed: bool) -> RunSummary:
-    """The summary written when the run ends: counts, totals, end time."""
+                  wall_s: float, *, completed: bool, codegen: dict | None = None,
+                  task_numbers: dict | None = None) -> RunSummary:
+    """The summary written when the run ends: counts, totals, end time, and what
+    the workflow adds (Task 8's closing summary, the tasks' workflow numbers)."""
     counts = {status: 0 for status in STATUSES}
     for record in records:
         counts[record.status] += 1
@@ -98,7 +100,8 @@ def final_summary(initial: RunSummary, records: tuple[TaskRecord, ...], end: flo
         run_id=initial.run_id, command=initial.command, doit_version=initial.doit_version,
         workers=initial.workers, parallel_type=initial.parallel_type, start=initial.start,
         end=end, wall_s=wall_s, counts=counts, totals=totals(records), host=initial.host,
-        completed=completed)
+        completed=completed, codegen=codegen,
+        task_numbers=initial.task_numbers if task_numbers is None else task_numbers)
 
 
 def totals(records: tuple[TaskRecord, ...]) -> dict[str, float]:

@@ -25,7 +25,6 @@ summary and the outcomes of unfinished tasks are pure functions of
 """
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 import sys
@@ -245,11 +244,10 @@ class ConductorReporter(ConsoleReporter):
         if self._writer is None or self._summary is None:
             return
         from doit_conductor.profiling.trace import chrome_trace  # only needed once, at the end
-        summary = final_summary(self._summary, tuple(self._records.values()),
-                                time.time(), time.monotonic() - self._start_mono,
-                                completed=not interrupted)
-        summary = dataclasses.replace(
-            summary, codegen=codegen and codegen_summary.to_json(codegen),
+        summary = final_summary(
+            self._summary, tuple(self._records.values()),
+            time.time(), time.monotonic() - self._start_mono, completed=not interrupted,
+            codegen=codegen and codegen_summary.to_json(codegen),
             task_numbers=task_numbers((n, getattr(t, "meta", None)) for n, t in self._tasks.items()))
         try:
             self._writer.finish(summary, chrome_trace(summary, tuple(self._records.values())))
