@@ -58,6 +58,18 @@ class JobResult:
     targets: tuple[ShippedTarget, ...] = field(default_factory=tuple)
 
 
+def run_batch(jobs: list[tuple[bytes, Workspace]], keep_going: bool) -> list[JobResult]:
+    """Run several pickled tasks one after the other (one Dask task: one round
+    trip to the scheduler for all of them); the first failure ends the batch
+    unless `keep_going` (doit's --continue).  The results of the tasks run."""
+    results = []
+    for task_pickle, workspace in jobs:
+        results.append(run_task(task_pickle, workspace))
+        if not keep_going and results[-1].result.get("failure") is not None:
+            break
+    return results
+
+
 def run_task(task_pickle: bytes, workspace: Workspace) -> JobResult:
     """Run one pickled doit task under the probe; see the module doc."""
     with _RUNNING:

@@ -5,8 +5,11 @@ processes and queues replaced by Dask futures: the same `get_next_job` decides
 what is ready (dependency order, up-to-date checks in this process), the same
 `_process_result` / `process_task_result` save the DB and tell the reporter.
 Only `run_tasks` (how jobs travel) and `get_next_job` (the action cache is
-consulted here, before anything is sent) differ.  At most `-n` tasks are in
-flight; the first failure stops dispatch unless `--continue`, as in doit.
+consulted here, before anything is sent) differ.  Ready tasks travel in small
+batches, a few per worker in flight, so that the scheduler's round trip is paid
+per batch and no worker waits for it; each worker runs one task at a time, so
+`-n` workers still run at most `-n` tasks at once.  The first failure stops
+dispatch (and the rest of its batch) unless `--continue`, as in doit.
 
 A worker lost while running a task: Dask re-runs it on another worker
 (`distributed.scheduler.allowed-failures` times), after which the task fails
@@ -42,6 +45,10 @@ class DaskRunner(MRunner):
     scheduler = ""   # set by `configured` before doit instantiates the runner
     ship = False
     connect_timeout_s = 10.0
+    # Tasks per Dask task, and Dask tasks in flight per worker: a round trip
+    # through the scheduler costs ~10-20 ms, more than a codegen task's work.
+    batch_size = 4
+    batches_per_worker = 2
 
     def __init__(self, dep_manager, reporter, continue_=False, always_execute=False,
                  stream=None, num_process=1):
@@ -54,7 +61,7 @@ class DaskRunner(MRunner):
         self._cluster, self._client = connect(self.scheduler, self.num_process,
                                               self.connect_timeout_s)
         self._root = os.getcwd()
-        self._import_paths = (self._root,)
+        self._workspace = dask_job.Workspace(self._root, (self._root,))
         self._by_value_registered = False
         self._before: dict[str, dict[str, tuple[int, int] | None]] = {}
 
@@ -70,7 +77,6 @@ class DaskRunner(MRunner):
             try:
                 node = self.task_dispatcher.generator.send(node)
                 if node == "hold on":
-                    self.free_proc += 1
                     return JobHold()
             except StopIteration:
                 return None
@@ -96,71 +102,109 @@ class DaskRunner(MRunner):
         return hit
 
     def run_tasks(self, task_dispatcher):
+        """Keep every worker busy: up to `batches_per_worker` batches of up to
+        `batch_size` ready tasks per worker are in flight, so a worker starts its
+        next batch while the last one's result travels back (a round trip through
+        the scheduler costs more than a small task); fewer when fewer are ready."""
         from distributed import as_completed
         self._run_tasks_init(task_dispatcher)
-        pending: dict = {}
-        self._ran_here: list = []
+        pending: dict = {}            # future -> the nodes of its batch
+        self._ran_here: list = []     # (node, failure) of tasks run in this process
         in_flight = as_completed(loop=self._client.loop)
+        slots = self.num_process * self.batches_per_worker
         try:
-            for _ in range(self.num_process):
-                job = self.get_next_job(None)
-                if job is None:
-                    break
-                if not isinstance(job, JobHold):
-                    self._submit(job, pending, in_flight)
+            self._dispatch([None], slots, pending, in_flight)
             while pending or self._ran_here:
                 if self._ran_here:
                     node, failure = self._ran_here.pop(0)
                     self.process_task_result(node, failure)
+                    done = [node]
                 else:
                     future = next(in_flight)
-                    node = pending.pop(future)
-                    self._finish(node, future)
-                free = self.free_proc + 1
-                self.free_proc = 0
-                completed = node
-                for _ in range(free):
-                    job = self.get_next_job(completed)
-                    completed = None
-                    if job is None:
-                        break
-                    if not isinstance(job, JobHold):
-                        self._submit(job, pending, in_flight)
+                    done = pending.pop(future)
+                    self._finish_batch(done, future)
+                self._dispatch(done, slots - len(pending), pending, in_flight)
         finally:
             for future in pending:
                 future.cancel()
 
-    def _submit(self, node, pending: dict, in_flight) -> None:
+    def _dispatch(self, completed: list, free_slots: int, pending: dict, in_flight) -> None:
+        """Tell doit which tasks completed, then submit what became ready, in
+        batches, filling at most `free_slots` futures."""
+        ready, exhausted = [], False
+        for node in completed:   # every completed node must reach the dispatcher
+            job = self.get_next_job(node)
+            if job is None:
+                exhausted = True
+                break
+            if not isinstance(job, JobHold):
+                ready.append(job)
+        while not exhausted and len(ready) < free_slots * self.batch_size:
+            job = self.get_next_job(None)
+            if job is None or isinstance(job, JobHold):
+                break
+            ready.append(job)
+        batch = []
+        for node in ready:
+            job = self._prepare(node)
+            if job is not None:
+                batch.append((node, job))
+            if len(batch) == self.batch_size:
+                self._submit(batch, pending, in_flight)
+                batch = []
+        if batch:
+            self._submit(batch, pending, in_flight)
+
+    def _prepare(self, node):
+        """The (task pickle, workspace) to send, or None for a task run here."""
         task = node.task
         if self.ship and (SHIP_META not in (task.meta or {}) or not self._shippable(task)):
             # Not declared shippable: its real inputs are unknown, so it runs
             # here, in the project, as doit's serial runner would run it.
             self._ran_here.append((node, self._execute_here(task)))
-            return
+            return None
         if task.teardown:
             self.teardown_list.append(task)
         self.reporter.execute_task(task)
         self._register_project_code()
-        workspace = dask_job.Workspace(self._root, self._import_paths)
+        workspace = self._workspace
         if self.ship:
             workspace = self._shipped(task, workspace)
-        future = self._client.submit(dask_job.run_task, JobTask(task).task_pickle, workspace,
-                                     key=f"doit-{task.name}-{os.urandom(4).hex()}", pure=False)
-        if not self.ship:
+        else:
             self._before[task.name] = _target_states(task.targets)
-        pending[future] = node
+        return JobTask(task).task_pickle, workspace
+
+    def _submit(self, batch: list, pending: dict, in_flight) -> None:
+        first = batch[0][0].task.name
+        future = self._client.submit(
+            dask_job.run_batch, [job for _, job in batch], bool(self.continue_),
+            key=f"doit-{first}-{len(batch)}-{os.urandom(4).hex()}", pure=False)
+        pending[future] = [node for node, _ in batch]
         in_flight.add(future)
 
-    def _finish(self, node, future) -> None:
-        task = node.task
+    def _finish_batch(self, nodes: list, future) -> None:
         try:
-            outcome: dask_job.JobResult = future.result()
+            outcomes: list[dask_job.JobResult] = future.result()
         except Exception as exc:   # the worker died (KilledWorker), or the job could not run
-            removed = _remove_changed(task.targets, self._before.pop(task.name, {}))
-            note = f"; removed its unfinished targets {', '.join(removed)}" if removed else ""
-            self.process_task_result(node, TaskError(
-                f"Dask could not run '{task.name}': {type(exc).__name__}: {exc}{note}"))
+            for node in nodes:
+                self._lost(node, exc)
             return
+        for node, outcome in zip(nodes, outcomes):
+            self._finish(node, outcome)
+        # tasks after a failure in the batch did not run (fail fast): doit
+        # does not hear of them, as of tasks never dispatched
+        for node in nodes[len(outcomes):]:
+            self._before.pop(node.task.name, None)
+
+    def _lost(self, node, exc: Exception) -> None:
+        task = node.task
+        removed = _remove_changed(task.targets, self._before.pop(task.name, {}))
+        note = f"; removed its unfinished targets {', '.join(removed)}" if removed else ""
+        self.process_task_result(node, TaskError(
+            f"Dask could not run '{task.name}': {type(exc).__name__}: {exc}{note}"))
+
+    def _finish(self, node, outcome: dask_job.JobResult) -> None:
+        task = node.task
         self._before.pop(task.name, None)
         result = outcome.result
         failure = result.get("failure")
