@@ -97,3 +97,30 @@ def test_only_the_projects_own_uninstalled_modules_travel_by_value(tmp_path):
                "tasks.workflow": submodule, "__main__": own}
     chosen = project_modules(modules, root, {"doit_conductor": ["doit-conductor"]})
     assert chosen == [own]
+
+
+def _write(path, text):
+    with open(path, "w") as handle:
+        handle.write(text)
+
+
+def _fail():
+    return False
+
+
+def test_a_batch_stops_at_its_first_failure_unless_told_to_keep_going(tmp_path):
+    from doit.runner import JobTask
+    from doit.task import Task
+    workspace = dask_job.Workspace(str(tmp_path))
+    tasks = [Task("first", [(_write, ["first.txt", "1"])]), Task("broken", [_fail]),
+             Task("third", [(_write, ["third.txt", "3"])])]
+    jobs = [(JobTask(task).task_pickle, workspace) for task in tasks]
+
+    stopped = dask_job.run_batch(jobs, keep_going=False)
+    assert [r.result["name"] for r in stopped] == ["first", "broken"]
+    assert stopped[1].result.get("failure") is not None
+    assert (tmp_path / "first.txt").exists() and not (tmp_path / "third.txt").exists()
+
+    kept_going = dask_job.run_batch(jobs, keep_going=True)
+    assert [r.result["name"] for r in kept_going] == ["first", "broken", "third"]
+    assert (tmp_path / "third.txt").read_text() == "3"
