@@ -1,9 +1,9 @@
 """What a Dask worker runs for one doit task (imported on the worker).
 
-`run_task` is submitted by `dask_runner.DaskRunner` with the task pickled by the
-client (doit's own pickling, cloudpickle) and returns what doit's `MRunner`
-workers put on their result queue, so the client processes it exactly as doit
-does.  Output is always captured here and written by the client, so a task's
+`run_batch` is submitted by `dask_runner.DaskRunner` with a few tasks pickled by
+the client (cloudpickle, as doit pickles `-n` tasks) and returns, per task, what
+doit's `MRunner` workers put on their result queue, so the client processes it
+exactly as doit does.  Output is always captured here and written by the client, so a task's
 stdout/stderr reach the console that ran `doit`, not the worker's log.
 
 Two ways for files to travel (`Workspace`):
@@ -25,6 +25,21 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+
+def _fingerprint() -> str:
+    from doit_conductor.scale.action_key import code_digest
+    return code_digest("doit_conductor")
+
+
+# The doit-conductor this process imported.  A long-lived `dask worker` keeps
+# the code it first imported: after an upgrade or an edit it would run old
+# codegen under keys that name the new one (see `DaskRunner`).
+FINGERPRINT = _fingerprint()
+
+
+def fingerprint() -> str:
+    return FINGERPRINT
+
 
 # One task at a time per worker process: the working directory and the probe's
 # process-wide readings belong to it (workers run with one thread each).
@@ -58,45 +73,47 @@ class JobResult:
     targets: tuple[ShippedTarget, ...] = field(default_factory=tuple)
 
 
-def run_batch(jobs: list[tuple[bytes, Workspace]], keep_going: bool) -> list[JobResult]:
-    """Run several pickled tasks one after the other (one Dask task: one round
-    trip to the scheduler for all of them); the first failure ends the batch
-    unless `keep_going` (doit's --continue).  The results of the tasks run."""
-    results = []
-    for task_pickle, workspace in jobs:
-        results.append(run_task(task_pickle, workspace))
-        if not keep_going and results[-1].result.get("failure") is not None:
-            break
-    return results
-
-
-def run_task(task_pickle: bytes, workspace: Workspace) -> JobResult:
-    """Run one pickled doit task under the probe; see the module doc."""
+def run_batch(tasks_pickle: bytes, workspaces: list[Workspace], keep_going: bool
+              ) -> list[JobResult]:
+    """Run several doit tasks, pickled together by the client (a function or
+    setting they share travels once), one after the other: one Dask task, one
+    round trip to the scheduler for all of them.  The first failure ends the
+    batch unless `keep_going` (doit's --continue).  The results of the tasks run."""
     with _RUNNING:
-        for path in workspace.import_paths:
+        for path in workspaces[0].import_paths if workspaces else ():
             if path not in sys.path:
                 sys.path.insert(0, path)
-        previous = os.getcwd()
-        scratch = None
-        try:
-            if workspace.inputs is None:
-                os.chdir(workspace.root)
-            else:
-                scratch = tempfile.mkdtemp(prefix="conductor-ship-")
-                _materialise(scratch, workspace.inputs)
-                os.chdir(scratch)
-            task = pickle.loads(task_pickle)
-            result, failure = _execute(task)
-            targets: tuple[ShippedTarget, ...] = ()
-            if scratch is not None and failure is None:
-                targets, failure = _collect(scratch, task, workspace)
-                if failure is not None:
-                    result["failure"] = failure
-            return JobResult(result, platform.node(), os.getpid(), targets)
-        finally:
-            os.chdir(previous)
-            if scratch is not None:
-                shutil.rmtree(scratch, ignore_errors=True)
+        tasks = pickle.loads(tasks_pickle)
+        results = []
+        for task, workspace in zip(tasks, workspaces):
+            results.append(_run_one(task, workspace))
+            if not keep_going and results[-1].result.get("failure") is not None:
+                break
+        return results
+
+
+def _run_one(task, workspace: Workspace) -> JobResult:
+    """Run one doit task under the probe, in the project or a scratch directory."""
+    previous = os.getcwd()
+    scratch = None
+    try:
+        if workspace.inputs is None:
+            os.chdir(workspace.root)
+        else:
+            scratch = tempfile.mkdtemp(prefix="conductor-ship-")
+            _materialise(scratch, workspace.inputs)
+            os.chdir(scratch)
+        result, failure = _execute(task)
+        targets: tuple[ShippedTarget, ...] = ()
+        if scratch is not None and failure is None:
+            targets, failure = _collect(scratch, task, workspace)
+            if failure is not None:
+                result["failure"] = failure
+        return JobResult(result, platform.node(), os.getpid(), targets)
+    finally:
+        os.chdir(previous)
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def _execute(task) -> tuple[dict, object]:

@@ -60,6 +60,13 @@ class DaskRunner(MRunner):
             set_run_shape(self.mode, self.num_process)
         self._cluster, self._client = connect(self.scheduler, self.num_process,
                                               self.connect_timeout_s)
+        if self._cluster is None:
+            try:
+                check_workers(_worker_fingerprints(self._client, self.scheduler),
+                              dask_job.FINGERPRINT, self.scheduler)
+            except BaseException:
+                self._client.close()
+                raise
         self._root = os.getcwd()
         self._workspace = dask_job.Workspace(self._root, (self._root,))
         self._by_value_registered = False
@@ -156,7 +163,7 @@ class DaskRunner(MRunner):
             self._submit(batch, pending, in_flight)
 
     def _prepare(self, node):
-        """The (task pickle, workspace) to send, or None for a task run here."""
+        """The (task, workspace) to send, or None for a task run here."""
         task = node.task
         if self.ship and (SHIP_META not in (task.meta or {}) or not self._shippable(task)):
             # Not declared shippable: its real inputs are unknown, so it runs
@@ -172,13 +179,22 @@ class DaskRunner(MRunner):
             workspace = self._shipped(task, workspace)
         else:
             self._before[task.name] = _target_states(task.targets)
-        return JobTask(task).task_pickle, workspace
+        return task, workspace
 
     def _submit(self, batch: list, pending: dict, in_flight) -> None:
-        first = batch[0][0].task.name
+        import cloudpickle
+        tasks = [task for _, (task, _) in batch]
+        try:
+            payload = cloudpickle.dumps(tasks)
+        except Exception:
+            for task in tasks:
+                JobTask(task)   # doit's own error naming the task that cannot travel
+            raise
+        first = tasks[0].name
         future = self._client.submit(
-            dask_job.run_batch, [job for _, job in batch], bool(self.continue_),
-            key=f"doit-{first}-{len(batch)}-{os.urandom(4).hex()}", pure=False)
+            dask_job.run_batch, payload, [workspace for _, (_, workspace) in batch],
+            bool(self.continue_), key=f"doit-{first}-{len(batch)}-{os.urandom(4).hex()}",
+            pure=False)
         pending[future] = [node for node, _ in batch]
         in_flight.add(future)
 
@@ -365,6 +381,24 @@ def connect(scheduler: str, workers: int, timeout_s: float):
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=logging.ERROR)
     return cluster, Client(cluster, set_as_default=False)
+
+
+def _worker_fingerprints(client, scheduler: str) -> dict[str, str]:
+    try:
+        return client.run(dask_job.fingerprint)
+    except Exception as exc:   # a worker whose dask_job has no fingerprint: older code
+        raise UserError(f"the Dask workers of {scheduler} could not say which "
+                        f"doit-conductor they run ({type(exc).__name__}); restart them") from None
+
+
+def check_workers(fingerprints: Mapping[str, str], mine: str, scheduler: str) -> None:
+    """A UserError naming the workers whose doit-conductor code differs from
+    this client's (they would build with the old code under the new one's keys)."""
+    stale = sorted(worker for worker, theirs in fingerprints.items() if theirs != mine)
+    if stale:
+        raise UserError(f"the Dask workers {', '.join(stale)} of {scheduler} run another "
+                        "doit-conductor than this doit (upgraded or edited since they "
+                        "started); restart them")
 
 
 def configured(scheduler: str, ship: bool, connect_timeout_s: float) -> type[DaskRunner]:

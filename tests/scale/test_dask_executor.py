@@ -151,6 +151,32 @@ def test_unreachable_scheduler_is_one_line_and_exit_3(tmp_path):
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.stderr
 
 
+def test_workers_running_other_conductor_code_are_refused_before_any_task(cluster, tmp_path):
+    from distributed import Client
+
+    def pretend_older():   # what a worker started before an upgrade would report
+        from doit_conductor.scale import dask_job
+        dask_job.FINGERPRINT, previous = "older", dask_job.FINGERPRINT
+        return previous
+
+    project = copy_project(tmp_path / "project")
+    with Client(cluster.address, set_as_default=False) as client:
+        target = client.scheduler_info()["workers"]
+        stale = sorted(target)[0]
+        real = client.run(pretend_older, workers=[stale])[stale]
+        try:
+            result = project.doit("-n", "2", "--executor", "dask",
+                                  "--scheduler", cluster.address)
+        finally:
+            client.run(lambda: setattr(__import__("doit_conductor.scale.dask_job",
+                                                  fromlist=["x"]), "FINGERPRINT", real),
+                       workers=[stale])
+    assert result.returncode == 3
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and stale in lines[0] and "restart them" in lines[0], result.stderr
+    assert not project.path("output").exists()
+
+
 def test_killed_worker_means_the_task_reruns_elsewhere_never_half_a_target(tmp_path):
     own = start_cluster(tmp_path / "dask")
     try:

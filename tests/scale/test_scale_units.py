@@ -109,18 +109,28 @@ def _fail():
 
 
 def test_a_batch_stops_at_its_first_failure_unless_told_to_keep_going(tmp_path):
-    from doit.runner import JobTask
+    import cloudpickle
     from doit.task import Task
-    workspace = dask_job.Workspace(str(tmp_path))
-    tasks = [Task("first", [(_write, ["first.txt", "1"])]), Task("broken", [_fail]),
-             Task("third", [(_write, ["third.txt", "3"])])]
-    jobs = [(JobTask(task).task_pickle, workspace) for task in tasks]
+    workspaces = [dask_job.Workspace(str(tmp_path))] * 3
+    tasks = cloudpickle.dumps([Task("first", [(_write, ["first.txt", "1"])]),
+                               Task("broken", [_fail]),
+                               Task("third", [(_write, ["third.txt", "3"])])])
 
-    stopped = dask_job.run_batch(jobs, keep_going=False)
+    stopped = dask_job.run_batch(tasks, workspaces, keep_going=False)
     assert [r.result["name"] for r in stopped] == ["first", "broken"]
     assert stopped[1].result.get("failure") is not None
     assert (tmp_path / "first.txt").exists() and not (tmp_path / "third.txt").exists()
 
-    kept_going = dask_job.run_batch(jobs, keep_going=True)
+    kept_going = dask_job.run_batch(tasks, workspaces, keep_going=True)
     assert [r.result["name"] for r in kept_going] == ["first", "broken", "third"]
     assert (tmp_path / "third.txt").read_text() == "3"
+
+
+def test_workers_running_other_conductor_code_are_named():
+    from doit_conductor.scale.dask_runner import check_workers
+    check_workers({"tcp://127.0.0.1:1": "abc", "tcp://127.0.0.1:2": "abc"}, "abc", "tcp://s")
+    with pytest.raises(UserError) as raised:
+        check_workers({"tcp://127.0.0.1:1": "abc", "tcp://127.0.0.1:2": "old"}, "abc",
+                      "tcp://s")
+    assert "tcp://127.0.0.1:2" in str(raised.value)
+    assert "tcp://127.0.0.1:1" not in str(raised.value)
