@@ -50,6 +50,7 @@ class DaskSettings:
 
     scheduler: str = ""        # tcp://HOST:PORT; "" = a LocalCluster for the run
     connect_timeout_s: float = 10.0
+    batch_size: int = 4        # ready tasks per Dask task (one scheduler round trip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +117,8 @@ SPEC = {
         "max_age_days": Field(float, minimum=0, **_OMIT)}),
     "dask": Field(dict, what=_TABLE, **_OMIT, item={
         "scheduler": Field(str, **_OMIT),
-        "connect_timeout_s": Field(float, minimum=0, **_OMIT)}),
+        "connect_timeout_s": Field(float, minimum=0, **_OMIT),
+        "batch_size": Field(int, minimum=1, **_OMIT)}),
     "limits": Field(dict, what=_TABLE, **_OMIT, item={
         "max_file_bytes": Field(int, minimum=1, **_OMIT),
         "max_pattern_bytes": Field(int, minimum=1, **_OMIT),

@@ -70,7 +70,8 @@ class ProfilingRun(Run):
             from doit_conductor import compat
             from doit_conductor.profiling import runner as probed
             from doit_conductor.scale import dask_runner
-            dask = dask_runner.configured(scale.scheduler, scale.ship, scale.connect_timeout_s)
+            dask = dask_runner.configured(scale.scheduler, scale.ship, scale.connect_timeout_s,
+                                          scale.batch_size)
             options.update(num_process=num_process or os.cpu_count() or 1, par_type="process")
             with compat.runners_of_run(probed.ProbedRunner, dask, probed.ProbedMThreadRunner):
                 return super()._execute(outfile, **options)

@@ -45,8 +45,9 @@ class DaskRunner(MRunner):
     scheduler = ""   # set by `configured` before doit instantiates the runner
     ship = False
     connect_timeout_s = 10.0
-    # Tasks per Dask task, and Dask tasks in flight per worker: a round trip
-    # through the scheduler costs ~10-20 ms, more than a codegen task's work.
+    # Tasks per Dask task ([tool.conductor.dask] batch_size), and Dask tasks in
+    # flight per worker: a round trip through the scheduler costs ~10-20 ms,
+    # more than a codegen task's work.
     batch_size = 4
     batches_per_worker = 2
 
@@ -401,11 +402,13 @@ def check_workers(fingerprints: Mapping[str, str], mine: str, scheduler: str) ->
                         "started); restart them")
 
 
-def configured(scheduler: str, ship: bool, connect_timeout_s: float) -> type[DaskRunner]:
+def configured(scheduler: str, ship: bool, connect_timeout_s: float,
+               batch_size: int = DaskRunner.batch_size) -> type[DaskRunner]:
     """A DaskRunner class bound to this run's scheduler and mode (doit
     instantiates the runner class itself, with doit's arguments only)."""
     return type("DaskRunner", (DaskRunner,), {"scheduler": scheduler, "ship": ship,
-                                              "connect_timeout_s": connect_timeout_s})
+                                              "connect_timeout_s": connect_timeout_s,
+                                              "batch_size": batch_size})
 
 
 def project_modules(modules: dict, root: str, installed: Mapping[str, object]) -> list:

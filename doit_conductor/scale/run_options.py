@@ -43,6 +43,7 @@ class ScaleChoice:
     scheduler: str = ""
     ship: bool = False
     connect_timeout_s: float = 10.0
+    batch_size: int = 4
 
     @property
     def active(self) -> bool:
@@ -67,9 +68,9 @@ def resolve(cache: str, executor: str, scheduler: str, ship: bool,
         url = store_url(url, project_root)
     if executor != DASK and (scheduler or ship):
         raise UserError("--scheduler and --ship need --executor dask")
-    timeout = 10.0
+    timeout, batch_size = 10.0, 4
     if settings is not None:
-        timeout = settings.dask.connect_timeout_s
+        timeout, batch_size = settings.dask.connect_timeout_s, settings.dask.batch_size
         if not scheduler and executor == DASK:
             scheduler = settings.dask.scheduler
-    return ScaleChoice(url, executor, scheduler, ship, timeout)
+    return ScaleChoice(url, executor, scheduler, ship, timeout, batch_size)

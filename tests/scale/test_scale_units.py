@@ -56,6 +56,16 @@ def test_cache_setting_and_option(tmp_path):
     assert resolve("s3://b/p", "local", "", False, False, str(tmp_path)).cache_url == "s3://b/p"
 
 
+def test_batch_size_setting(tmp_path):
+    assert resolve("", "dask", "", False, True, str(tmp_path)).batch_size == 4
+    (tmp_path / "pyproject.toml").write_text("[tool.conductor.dask]\nbatch_size = 16\n")
+    assert resolve("", "dask", "", False, True, str(tmp_path)).batch_size == 16
+    (tmp_path / "pyproject.toml").write_text("[tool.conductor.dask]\nbatch_size = 0\n")
+    with pytest.raises(UserError) as raised:
+        resolve("", "dask", "", False, True, str(tmp_path))
+    assert "batch_size" in str(raised.value)
+
+
 def test_shipped_targets_are_verified_before_any_is_written(tmp_path, monkeypatch):
     import hashlib
 
