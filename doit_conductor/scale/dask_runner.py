@@ -375,13 +375,46 @@ def connect(scheduler: str, workers: int, timeout_s: float):
                         "pip install 'doit-conductor[dask]'") from None
     if scheduler:
         try:
+            _refuse_fast(scheduler)
             return None, Client(scheduler, timeout=timeout_s, set_as_default=False)
         except (OSError, TimeoutError, ValueError) as exc:
             raise UserError(f"cannot reach the Dask scheduler at {scheduler} "
-                            f"({type(exc).__name__}); is `dask scheduler` running?") from None
+                            f"({_why_unreachable(exc)}); is `dask scheduler` running?") from None
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                            dashboard_address=None, silence_logs=logging.ERROR)
     return cluster, Client(cluster, set_as_default=False)
+
+
+def _why_unreachable(exc: BaseException) -> str:
+    import socket
+    if isinstance(exc, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(exc, socket.gaierror):
+        return "unknown host"
+    if isinstance(exc, TimeoutError):
+        return "no answer in time"
+    return type(exc).__name__
+
+
+def _refuse_fast(scheduler: str) -> None:
+    """An OSError when nothing listens at a tcp:// address or its host name does
+    not resolve.  Dask's client retries those until its timeout (10 s by
+    default); they are answers, so say so at once.  Other schemes (tls://, ...),
+    hosts that do not answer and a resolver that asks to try again are left to
+    the client and its timeout."""
+    import socket
+    from urllib.parse import urlsplit
+    address = urlsplit(scheduler)
+    if address.scheme != "tcp" or not address.hostname or not address.port:
+        return
+    try:
+        socket.create_connection((address.hostname, address.port), timeout=1.0).close()
+    except TimeoutError:
+        return
+    except socket.gaierror as exc:
+        if exc.errno == socket.EAI_AGAIN:
+            return
+        raise
 
 
 def _worker_fingerprints(client, scheduler: str) -> dict[str, str]:

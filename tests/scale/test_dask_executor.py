@@ -149,6 +149,8 @@ def test_unreachable_scheduler_is_one_line_and_exit_3(tmp_path):
     assert result.returncode == 3
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.stderr
+    # said at once, not after the client's retries: Dask alone would report a timeout
+    assert "(connection refused)" in lines[0], result.stderr
 
 
 def test_workers_running_other_conductor_code_are_refused_before_any_task(cluster, tmp_path):
