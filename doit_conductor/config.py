@@ -50,7 +50,7 @@ class DaskSettings:
 
     scheduler: str = ""        # tcp://HOST:PORT; "" = a LocalCluster for the run
     connect_timeout_s: float = 10.0
-    batch_size: int = 4        # ready tasks per Dask task (one scheduler round trip)
+    batch_size: int = 8        # ready tasks per Dask task (one scheduler round trip)
 
 
 @dataclass(frozen=True, slots=True)

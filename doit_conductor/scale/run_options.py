@@ -43,7 +43,7 @@ class ScaleChoice:
     scheduler: str = ""
     ship: bool = False
     connect_timeout_s: float = 10.0
-    batch_size: int = 4
+    batch_size: int = 8
 
     @property
     def active(self) -> bool:
@@ -68,7 +68,7 @@ def resolve(cache: str, executor: str, scheduler: str, ship: bool,
         url = store_url(url, project_root)
     if executor != DASK and (scheduler or ship):
         raise UserError("--scheduler and --ship need --executor dask")
-    timeout, batch_size = 10.0, 4
+    timeout, batch_size = 10.0, 8
     if settings is not None:
         timeout, batch_size = settings.dask.connect_timeout_s, settings.dask.batch_size
         if not scheduler and executor == DASK:

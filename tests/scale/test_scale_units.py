@@ -57,7 +57,7 @@ def test_cache_setting_and_option(tmp_path):
 
 
 def test_batch_size_setting(tmp_path):
-    assert resolve("", "dask", "", False, True, str(tmp_path)).batch_size == 4
+    assert resolve("", "dask", "", False, True, str(tmp_path)).batch_size == 8
     (tmp_path / "pyproject.toml").write_text("[tool.conductor.dask]\nbatch_size = 16\n")
     assert resolve("", "dask", "", False, True, str(tmp_path)).batch_size == 16
     (tmp_path / "pyproject.toml").write_text("[tool.conductor.dask]\nbatch_size = 0\n")
@@ -144,3 +144,12 @@ def test_workers_running_other_conductor_code_are_named():
                       "tcp://s")
     assert "tcp://127.0.0.1:2" in str(raised.value)
     assert "tcp://127.0.0.1:1" not in str(raised.value)
+
+
+@pytest.mark.parametrize("jobs, slots, sizes", [(10, 4, [3, 3, 2, 2]), (64, 4, [16] * 4),
+                                                (3, 4, [1, 1, 1]), (0, 4, []), (5, 1, [5])])
+def test_ready_tasks_are_spread_over_the_free_slots_in_order(jobs, slots, sizes):
+    from doit_conductor.scale.dask_runner import spread
+    batches = spread(list(range(jobs)), slots)
+    assert [len(b) for b in batches] == sizes
+    assert [job for batch in batches for job in batch] == list(range(jobs))
