@@ -45,11 +45,9 @@ class DaskRunner(MRunner):
     scheduler = ""   # set by `configured` before doit instantiates the runner
     ship = False
     connect_timeout_s = 10.0
-    # Tasks per Dask task ([tool.conductor.dask] batch_size), and Dask tasks in
-    # flight per worker: a round trip through the scheduler costs ~10-20 ms,
-    # more than a codegen task's work.
+    # Tasks per Dask task ([tool.conductor.dask] batch_size): a round trip
+    # through the scheduler costs ~10-20 ms, more than a codegen task's work.
     batch_size = 8
-    batches_per_worker = 2
 
     def __init__(self, dep_manager, reporter, continue_=False, always_execute=False,
                  stream=None, num_process=1):
@@ -110,16 +108,17 @@ class DaskRunner(MRunner):
         return hit
 
     def run_tasks(self, task_dispatcher):
-        """Keep every worker busy: up to `batches_per_worker` batches of up to
-        `batch_size` ready tasks per worker are in flight, so a worker starts its
-        next batch while the last one's result travels back (a round trip through
-        the scheduler costs more than a small task); fewer when fewer are ready."""
+        """Ready tasks travel in batches of up to `batch_size`, at most `-n` batches
+        in flight, so at most `-n` tasks run at once on a cluster of any size.
+        On the LocalCluster started for the run, whose `-n` single-threaded
+        workers bound that themselves, two batches per worker are in flight: a
+        worker starts its next batch while the last one's result travels back."""
         from distributed import as_completed
         self._run_tasks_init(task_dispatcher)
         pending: dict = {}            # future -> the nodes of its batch
         self._ran_here: list = []     # (node, failure) of tasks run in this process
         in_flight = as_completed(loop=self._client.loop)
-        slots = self.num_process * self.batches_per_worker
+        slots = self.num_process * (2 if self._cluster is not None else 1)
         try:
             self._dispatch([None], slots, pending, in_flight)
             while pending or self._ran_here:

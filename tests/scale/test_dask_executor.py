@@ -126,6 +126,27 @@ def test_first_failure_stops_dispatch_unless_continue(cluster, tmp_path):
     assert project.path("b.txt").read_text().strip() == "b"
 
 
+def test_n_bounds_how_many_tasks_run_at_once_on_a_larger_cluster(cluster, tmp_path):
+    project = _plain_project(tmp_path, '''
+        import os, time
+
+        def spell(name):
+            start = time.time()
+            time.sleep(0.2)   # long enough for a second worker to overlap, if allowed
+            with open(f"{name}.span", "w") as span:
+                span.write(f"{start} {time.time()} {os.getpid()}")
+
+        def task_spell():
+            """four independent tasks"""
+            for name in "abcd":
+                yield {"name": name, "actions": [(spell, [name])], "targets": [f"{name}.span"]}
+    ''')
+    project.doit("-n", "1", "--executor", "dask", "--scheduler", cluster.address, check=True)
+    spans = sorted(tuple(map(float, project.path(f"{n}.span").read_text().split()))
+                   for n in "abcd")
+    assert all(later[0] >= earlier[1] for earlier, later in zip(spans, spans[1:])), spans
+
+
 def test_output_of_tasks_comes_back_to_the_console(cluster, tmp_path):
     project = _plain_project(tmp_path, '''
         def task_hello():
