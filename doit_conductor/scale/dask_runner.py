@@ -225,7 +225,8 @@ class DaskRunner(MRunner):
         self._echo(task, result)
         measurement = _with_miss_counters(task, getattr(task, probe.TASK_ATTRIBUTE, None))
         if failure is None:
-            cached_execution.store_result(task, measurement.counters if measurement else {})
+            _stored(task, cached_execution.store_result(
+                task, measurement.counters if measurement else {}))
         self.process_task_result(node, failure)
 
     def _execute_here(self, task):
@@ -237,7 +238,7 @@ class DaskRunner(MRunner):
             measurement = probe.stop(started, failed=failure is not None)
         measurement = _with_miss_counters(task, measurement)
         if failure is None:
-            cached_execution.store_result(task, measurement.counters)
+            _stored(task, cached_execution.store_result(task, measurement.counters))
         return failure
 
     def _echo(self, task, result: dict) -> None:
@@ -321,6 +322,17 @@ def _with_miss_counters(task, measurement):
         measurement = dataclasses.replace(measurement, counters={**measurement.counters, **extra})
     setattr(task, probe.TASK_ATTRIBUTE, measurement)
     return measurement
+
+
+def _stored(task, written: int) -> None:
+    """Count the bytes this process stored for a task measured elsewhere (a
+    worker) or before (here) in the task's own record."""
+    measurement = getattr(task, probe.TASK_ATTRIBUTE, None)
+    if written and measurement is not None:
+        total = measurement.counters.get(cached_execution.BYTES_WRITTEN, 0) + written
+        setattr(task, probe.TASK_ATTRIBUTE, dataclasses.replace(
+            measurement, counters={**measurement.counters,
+                                   cached_execution.BYTES_WRITTEN: total}))
 
 
 def _target_states(targets) -> dict[str, tuple[int, int] | None]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -69,6 +70,9 @@ def test_cache_hits_never_reach_the_cluster_and_misses_fill_it(cluster, tmp_path
     first = copy_project(tmp_path / "a")
     result = first.doit(*args, "codegen", check=True)
     assert "action cache: 0 hits, 10 misses" in result.stdout
+    # stored by the client after the workers ran them: counted in the summary too
+    written = re.search(r"action cache: .*, ([\d.]+) KiB written", result.stdout)
+    assert written and float(written.group(1)) > 0, result.stdout
     second = copy_project(tmp_path / "b")
     result = second.doit(*args, "codegen", check=True)
     assert "action cache: 10 hits, 0 misses" in result.stdout
