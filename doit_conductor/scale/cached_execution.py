@@ -31,7 +31,7 @@ MISSES = "action_cache_misses"
 BYTES_READ = "action_cache_bytes_read"
 BYTES_WRITTEN = "action_cache_bytes_written"
 SAVED_PREFIX = "cached:"
-_KEY_ATTRIBUTE = "conductor_cache_key"   # the key of a miss, for storing its result
+_KEY_ATTRIBUTE = "conductor_cache_key"   # the task's key, for storing a miss's result
 
 _store: ActionStore | None = None
 
@@ -64,14 +64,14 @@ def try_restore(task, announce: Callable[[], None] = lambda: None) -> bool:
     store, spec = _store, spec_of(task) if _store is not None else None
     if store is None or spec is None:
         return False
-    try:
-        key = task_key(task, spec)
-    except OSError:
-        return False   # a missing file_dep: doit's own run reports it
+    key = getattr(task, _KEY_ATTRIBUTE, None)   # computed where the task was dispatched
+    if key is None:
+        key = compute_key(task)
+        if key is None:
+            return False   # a missing file_dep: doit's own run reports it
     entry = lookup(store, key, task.name)
     if entry is None or set(entry.files) != set(task.targets):
         counters.add(MISSES)
-        setattr(task, _KEY_ATTRIBUTE, key)
         return False
     announce()
     restore(entry, spec)
@@ -81,6 +81,21 @@ def try_restore(task, announce: Callable[[], None] = lambda: None) -> bool:
             counters.add(SAVED_PREFIX + name, value)
     setattr(task, CACHED_ATTRIBUTE, True)
     return True
+
+
+def compute_key(task) -> str | None:
+    """The task's key, kept on it; None when it does not opt in or a file_dep is
+    missing.  A runner that sends tasks elsewhere computes it where the inputs
+    are (`-n` workers share the project, a Dask worker may not)."""
+    spec = spec_of(task)
+    if spec is None:
+        return None
+    try:
+        key = task_key(task, spec)
+    except OSError:
+        return None
+    setattr(task, _KEY_ATTRIBUTE, key)
+    return key
 
 
 def store_result(task, task_counters: dict[str, float] | None = None) -> int:

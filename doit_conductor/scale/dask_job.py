@@ -15,7 +15,9 @@ Two ways for files to travel (`Workspace`):
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import os
 import pickle
 import platform
@@ -54,6 +56,7 @@ class Workspace:
     import_paths: tuple[str, ...] = ()          # sys.path entries the task's code needs
     inputs: dict[str, bytes] | None = None      # ship mode: relative path -> content
     scratch_ok: tuple[str, ...] = ()            # ship mode: undeclared writes allowed under these
+    cache_url: str | None = None                # the run's action cache, looked up here
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,6 +74,7 @@ class JobResult:
     host: str
     pid: int
     targets: tuple[ShippedTarget, ...] = field(default_factory=tuple)
+    warnings: str = ""   # what the action cache said here, for the client's console
 
 
 def run_batch(tasks_pickle: bytes, workspaces: list[Workspace], keep_going: bool
@@ -83,6 +87,8 @@ def run_batch(tasks_pickle: bytes, workspaces: list[Workspace], keep_going: bool
         for path in workspaces[0].import_paths if workspaces else ():
             if path not in sys.path:
                 sys.path.insert(0, path)
+        if workspaces:
+            _use_cache(workspaces[0].cache_url)
         tasks = pickle.loads(tasks_pickle)
         results = []
         for task, workspace in zip(tasks, workspaces):
@@ -103,27 +109,42 @@ def _run_one(task, workspace: Workspace) -> JobResult:
             scratch = tempfile.mkdtemp(prefix="conductor-ship-")
             _materialise(scratch, workspace.inputs)
             os.chdir(scratch)
-        result, failure = _execute(task)
+        warnings = io.StringIO()
+        with contextlib.redirect_stderr(warnings):   # actions capture their own output
+            result, failure = _execute(task)
         targets: tuple[ShippedTarget, ...] = ()
         if scratch is not None and failure is None:
             targets, failure = _collect(scratch, task, workspace)
             if failure is not None:
                 result["failure"] = failure
-        return JobResult(result, platform.node(), os.getpid(), targets)
+        return JobResult(result, platform.node(), os.getpid(), targets, warnings.getvalue())
     finally:
         os.chdir(previous)
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
+def _use_cache(url: str | None) -> None:
+    """The batch's action cache becomes this process's (a worker may serve
+    clients with different caches, one batch at a time)."""
+    from doit_conductor.scale import cached_execution
+    store = cached_execution.active_store()
+    if (store.url if store is not None else None) != url:
+        cached_execution.activate(url)
+
+
 def _execute(task) -> tuple[dict, object]:
+    """Run the task under the probe; with an action cache, a hit is restored
+    instead and a miss's result is stored (the client computed the key)."""
     from doit.task import Stream
 
     from doit_conductor.profiling import probe
+    from doit_conductor.scale import cached_execution
     started = probe.start()
     failure = None
     try:
-        failure = task.execute(Stream(0, force_global=True))
+        failure = cached_execution.execute(
+            task, lambda: task.execute(Stream(0, force_global=True)), lambda: None)
     finally:
         measurement = probe.stop(started, failed=failure is not None)
     setattr(task, probe.TASK_ATTRIBUTE, measurement)

@@ -4,12 +4,15 @@ doit stays the planner.  `DaskRunner` is doit's `MRunner` with its worker
 processes and queues replaced by Dask futures: the same `get_next_job` decides
 what is ready (dependency order, up-to-date checks in this process), the same
 `_process_result` / `process_task_result` save the DB and tell the reporter.
-Only `run_tasks` (how jobs travel) and `get_next_job` (the action cache is
-consulted here, before anything is sent) differ.  Ready tasks travel in small
-batches, a few per worker in flight, so that the scheduler's round trip is paid
-per batch and no worker waits for it; each worker runs one task at a time, so
-`-n` workers still run at most `-n` tasks at once.  The first failure stops
-dispatch (and the rest of its batch) unless `--continue`, as in doit.
+Only `run_tasks` (how jobs travel) and `get_next_job` (which hands over the
+node, not doit's JobTask) differ.  With an action cache, this process computes
+each task's key (it has every input) and the worker looks it up, restores a
+hit or stores a miss's result, so store round trips run in parallel on the
+workers rather than one after another here.  Ready tasks travel in small
+batches, so that the scheduler's round trip is paid per batch; at most `-n`
+batches are in flight and a worker runs one task at a time, so at most `-n`
+tasks run at once (see `run_tasks`).  The first failure stops dispatch (and
+the rest of its batch) unless `--continue`, as in doit.
 
 A worker lost while running a task: Dask re-runs it on another worker
 (`distributed.scheduler.allowed-failures` times), after which the task fails
@@ -67,15 +70,17 @@ class DaskRunner(MRunner):
                 self._client.close()
                 raise
         self._root = os.getcwd()
-        self._workspace = dask_job.Workspace(self._root, (self._root,))
+        store = cached_execution.active_store()
+        self._workspace = dask_job.Workspace(self._root, (self._root,),
+                                             cache_url=store.url if store else None)
         self._by_value_registered = False
         self._before: dict[str, dict[str, tuple[int, int] | None]] = {}
 
     # -- dispatch ----------------------------------------------------------
 
     def get_next_job(self, completed):
-        """doit's MRunner.get_next_job, except that a task restored from the
-        action cache completes here and the next ready one is looked at."""
+        """doit's MRunner.get_next_job, returning the node itself (the task
+        travels in a batch, not as doit's JobTask)."""
         if self._stop_running:
             return None
         node = completed
@@ -86,26 +91,8 @@ class DaskRunner(MRunner):
                     return JobHold()
             except StopIteration:
                 return None
-            if not self.select_task(node, self.tasks):
-                continue
-            if self._restored(node.task):
-                self.process_task_result(node, None)
-                if self._stop_running:
-                    return None
-                continue
-            return node
-
-    def _restored(self, task) -> bool:
-        if cached_execution.active_store() is None or spec_of(task) is None:
-            return False
-        started = probe.start()
-        hit = cached_execution.try_restore(task, lambda: self.reporter.execute_task(task))
-        measurement = probe.stop(started)
-        setattr(task, probe.TASK_ATTRIBUTE, measurement)
-        if not hit:
-            # the miss counters go with the measurement of the real run
-            setattr(task, _MISS_COUNTERS, dict(measurement.counters))
-        return hit
+            if self.select_task(node, self.tasks):
+                return node
 
     def run_tasks(self, task_dispatcher):
         """Ready tasks travel in batches of up to `batch_size`, at most `-n` batches
@@ -167,6 +154,8 @@ class DaskRunner(MRunner):
             self.teardown_list.append(task)
         self.reporter.execute_task(task)
         self._register_project_code()
+        if self._workspace.cache_url is not None:
+            cached_execution.compute_key(task)   # here, where every input is
         workspace = self._workspace
         if self.ship:
             workspace = self._shipped(task, workspace)
@@ -223,22 +212,22 @@ class DaskRunner(MRunner):
         for action, out, err in zip(task.actions, result["out"], result["err"]):
             action.out, action.err = out, err
         self._echo(task, result)
-        measurement = _with_miss_counters(task, getattr(task, probe.TASK_ATTRIBUTE, None))
-        if failure is None:
-            _stored(task, cached_execution.store_result(
-                task, measurement.counters if measurement else {}))
+        if outcome.warnings:
+            sys.stderr.write(outcome.warnings)
         self.process_task_result(node, failure)
 
     def _execute_here(self, task):
+        """Run a task in this process, under the probe and the action cache, as
+        `-n`'s workers do."""
         started = probe.start()
         failure = None
         try:
-            failure = super().execute_task(task)
+            failure = cached_execution.execute(
+                task, lambda: super(DaskRunner, self).execute_task(task),
+                lambda: self.reporter.execute_task(task))
         finally:
             measurement = probe.stop(started, failed=failure is not None)
-        measurement = _with_miss_counters(task, measurement)
-        if failure is None:
-            _stored(task, cached_execution.store_result(task, measurement.counters))
+        setattr(task, probe.TASK_ATTRIBUTE, measurement)
         return failure
 
     def _echo(self, task, result: dict) -> None:
@@ -267,8 +256,8 @@ class DaskRunner(MRunner):
         for path in paths:
             for file in _files(Path(path)):
                 inputs[file.as_posix()] = file.read_bytes()
-        return dask_job.Workspace(workspace.root, workspace.import_paths, inputs,
-                                  tuple(declared.get("scratch_ok", ())))
+        return dataclasses.replace(workspace, inputs=inputs,
+                                   scratch_ok=tuple(declared.get("scratch_ok", ())))
 
     def _register_project_code(self) -> None:
         """Modules of the project itself (dodo.py's `tasks/`) travel by value, so
@@ -309,30 +298,6 @@ def spread(jobs: list, slots: int) -> list[list]:
         batches.append(jobs[start:end])
         start = end
     return batches
-
-
-_MISS_COUNTERS = "conductor_cache_miss_counters"
-
-
-def _with_miss_counters(task, measurement):
-    """The task's measurement (set on it) with the counters of the cache lookup
-    made here before it was sent, which the worker's probe did not see."""
-    extra = getattr(task, _MISS_COUNTERS, None)
-    if extra and measurement is not None:
-        measurement = dataclasses.replace(measurement, counters={**measurement.counters, **extra})
-    setattr(task, probe.TASK_ATTRIBUTE, measurement)
-    return measurement
-
-
-def _stored(task, written: int) -> None:
-    """Count the bytes this process stored for a task measured elsewhere (a
-    worker) or before (here) in the task's own record."""
-    measurement = getattr(task, probe.TASK_ATTRIBUTE, None)
-    if written and measurement is not None:
-        total = measurement.counters.get(cached_execution.BYTES_WRITTEN, 0) + written
-        setattr(task, probe.TASK_ATTRIBUTE, dataclasses.replace(
-            measurement, counters={**measurement.counters,
-                                   cached_execution.BYTES_WRITTEN: total}))
 
 
 def _target_states(targets) -> dict[str, tuple[int, int] | None]:

@@ -64,21 +64,36 @@ def test_ship_mode_builds_the_same_without_the_workers_seeing_the_project(
     assert project.did_nothing(again), again.stdout
 
 
-def test_cache_hits_never_reach_the_cluster_and_misses_fill_it(cluster, tmp_path):
+def test_the_workers_restore_hits_and_store_misses(cluster, tmp_path):
     store = f"file://{tmp_path / 'store'}"
     args = ("-n", "2", "--executor", "dask", "--scheduler", cluster.address, "--cache", store)
     first = copy_project(tmp_path / "a")
     result = first.doit(*args, "codegen", check=True)
     assert "action cache: 0 hits, 10 misses" in result.stdout
-    # stored by the client after the workers ran them: counted in the summary too
     written = re.search(r"action cache: .*, ([\d.]+) KiB written", result.stdout)
     assert written and float(written.group(1)) > 0, result.stdout
     second = copy_project(tmp_path / "b")
     result = second.doit(*args, "codegen", check=True)
     assert "action cache: 10 hits, 0 misses" in result.stdout
     restored = [r for n, r in second.last_run().items() if r.status == "cached"]
-    assert len(restored) == 10 and all(r.host is None for r in restored)   # in the client
+    # looked up and restored on the workers: the store's round trips run there
+    assert len(restored) == 10 and {r.pid for r in restored} <= set(cluster.worker_pids())
     assert second.tree() == first.tree()
+    shipped = copy_project(tmp_path / "c")   # no shared disk: hits travel back as targets
+    result = shipped.doit(*args, "--ship", "codegen", check=True)
+    assert "action cache: 10 hits, 0 misses" in result.stdout
+    assert shipped.tree() == first.tree()
+    # the client re-recorded the fragments with this checkout's mtimes: nothing is stale
+    again = shipped.doit(*args, "--ship", "codegen", check=True)
+    assert shipped.did_nothing(again), again.stdout
+    # a damaged entry, found on a worker: a miss, and its warning on this console
+    entry = next(p for p in (tmp_path / "store").rglob("*") if p.is_file())
+    entry.write_bytes(entry.read_bytes()[:-1] + b"?")
+    damaged = copy_project(tmp_path / "d")
+    result = damaged.doit(*args, "codegen", check=True)
+    assert "action cache: 9 hits, 1 miss," in result.stdout
+    assert result.stderr.count("is damaged") == 1, result.stderr
+    assert damaged.tree() == first.tree()
 
 
 def test_undeclared_write_under_ship_is_an_error_naming_the_file(cluster, tmp_path):
