@@ -62,13 +62,12 @@ class DaskRunner(MRunner):
             set_run_shape(self.mode, self.num_process)
         self._cluster, self._client = connect(self.scheduler, self.num_process,
                                               self.connect_timeout_s)
-        if self._cluster is None:
-            try:
-                check_workers(_worker_fingerprints(self._client, self.scheduler),
-                              dask_job.FINGERPRINT, self.scheduler)
-            except BaseException:
-                self._client.close()
-                raise
+        try:
+            check_workers(_worker_fingerprints(self._client, self.scheduler),
+                          dask_job.FINGERPRINT, self.scheduler)
+        except BaseException:
+            self.finish_cluster()
+            raise
         self._root = os.getcwd()
         store = cached_execution.active_store()
         self._workspace = dask_job.Workspace(self._root, (self._root,),
@@ -279,9 +278,12 @@ class DaskRunner(MRunner):
         try:
             return super().finish()
         finally:
-            self._client.close()
-            if self._cluster is not None:
-                self._cluster.close()
+            self.finish_cluster()
+
+    def finish_cluster(self) -> None:
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
 
 
 def spread(jobs: list, slots: int) -> list[list]:
@@ -365,9 +367,33 @@ def connect(scheduler: str, workers: int, timeout_s: float):
         except (OSError, TimeoutError, ValueError) as exc:
             raise UserError(f"cannot reach the Dask scheduler at {scheduler} "
                             f"({_why_unreachable(exc)}); is `dask scheduler` running?") from None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+    # Workers are spawned with this process's sys.path, where doit put the
+    # project directory first.  A project holding its own copy of
+    # doit_conductor (a clone of this repository) would shadow the installed
+    # one this process runs; they start without such entries (tasks get the
+    # project directory back per batch, after doit_conductor is imported).
+    saved = sys.path[:]
+    sys.path[:] = without_other_copies(sys.path)
+    try:
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None, silence_logs=logging.ERROR)
+    finally:
+        sys.path[:] = saved
     return cluster, Client(cluster, set_as_default=False)
+
+
+def without_other_copies(path: list[str]) -> list[str]:
+    """`path` less the entries holding a doit_conductor package other than the
+    one imported here."""
+    import doit_conductor
+    mine = os.path.realpath(os.path.dirname(os.path.dirname(doit_conductor.__file__)))
+    kept = []
+    for entry in path:
+        where = os.path.realpath(entry or ".")
+        if where != mine and os.path.isfile(os.path.join(where, "doit_conductor", "__init__.py")):
+            continue
+        kept.append(entry)
+    return kept
 
 
 def _why_unreachable(exc: BaseException) -> str:
@@ -406,18 +432,24 @@ def _worker_fingerprints(client, scheduler: str) -> dict[str, str]:
     try:
         return client.run(dask_job.fingerprint)
     except Exception as exc:   # a worker whose dask_job has no fingerprint: older code
-        raise UserError(f"the Dask workers of {scheduler} could not say which "
-                        f"doit-conductor they run ({type(exc).__name__}); restart them") from None
+        where = f"of {scheduler}" if scheduler else "started for this run"
+        raise UserError(f"the Dask workers {where} could not say which doit-conductor they "
+                        f"run ({type(exc).__name__}); restart them") from None
 
 
 def check_workers(fingerprints: Mapping[str, str], mine: str, scheduler: str) -> None:
     """A UserError naming the workers whose doit-conductor code differs from
-    this client's (they would build with the old code under the new one's keys)."""
+    this client's (they would build with the old code under the new one's keys).
+    `scheduler` "": the LocalCluster started for this run."""
     stale = sorted(worker for worker, theirs in fingerprints.items() if theirs != mine)
-    if stale:
-        raise UserError(f"the Dask workers {', '.join(stale)} of {scheduler} run another "
-                        "doit-conductor than this doit (upgraded or edited since they "
-                        "started); restart them")
+    if not stale:
+        return
+    if not scheduler:
+        raise UserError("the Dask workers started for this run import another doit-conductor "
+                        "than this doit; is another copy of doit_conductor on PYTHONPATH?")
+    raise UserError(f"the Dask workers {', '.join(stale)} of {scheduler} run another "
+                    "doit-conductor than this doit (upgraded or edited since they "
+                    "started); restart them")
 
 
 def configured(scheduler: str, ship: bool, connect_timeout_s: float,

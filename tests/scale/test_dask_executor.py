@@ -11,6 +11,7 @@ import textwrap
 import time
 
 import pytest
+from pathlib import Path
 
 from tests.support.projects import Project, copy_project
 from tests.scale.dask_processes import start_cluster
@@ -217,6 +218,24 @@ def test_workers_running_other_conductor_code_are_refused_before_any_task(cluste
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and stale in lines[0] and "restart them" in lines[0], result.stderr
     assert not project.path("output").exists()
+
+
+def test_a_copy_of_the_plugin_in_the_project_does_not_reach_the_local_workers(tmp_path):
+    """A clone of this repository holds doit_conductor/ next to its dodo.py; the
+    LocalCluster's workers must import the doit-conductor the client runs."""
+    project = _plain_project(tmp_path, '''
+        def task_one():
+            """writes one file"""
+            return {"actions": ["echo one > one.txt"], "targets": ["one.txt"]}
+    ''')
+    (project.root / "doit_conductor").mkdir()
+    (project.root / "doit_conductor" / "__init__.py").write_text(
+        "raise ImportError('the project copy was imported')\n")
+    doit_script = str(Path(sys.executable).with_name("doit"))   # not -m: cwd not on sys.path
+    result = subprocess.run([doit_script, "-n", "1", "--executor", "dask"], cwd=project.root,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert project.path("one.txt").read_text().strip() == "one"
 
 
 def test_killed_worker_means_the_task_reruns_elsewhere_never_half_a_target(tmp_path):
