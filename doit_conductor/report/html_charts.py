@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from doit_conductor.report.analysis import RunAnalysis, TaskRow
+from doit_conductor.profiling.records import FAILED
 from doit_conductor.report.dag import EXECUTED
 
 CHART_WIDTH = 1000
@@ -66,7 +67,7 @@ def timeline(run: RunAnalysis) -> Timeline:
                   for worker, index in lane_of.items())
     bars = []
     for t in tasks:
-        css = "bar" + (" critical" if t.critical else "") + (" failed" if t.status != "ran" else "")
+        css = "bar" + (" critical" if t.critical else "") + (" failed" if t.status == FAILED else "")
         bars.append(GanttBar(t, css, LABEL_WIDTH + (t.start_offset_s or 0.0) * scale,
                              lane_of[-1 if t.worker is None else t.worker] * LANE_HEIGHT + 2,
                              max(t.wall_s * scale, 0.5), int(t.wall_s * scale / CHAR_WIDTH_PX)))

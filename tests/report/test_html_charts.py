@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from tests.support.records import record, summary
 
-from doit_conductor.profiling.records import UP_TO_DATE
+from doit_conductor.profiling.records import CACHED, FAILED, UP_TO_DATE
 from doit_conductor.report import html_charts as charts
 from doit_conductor.report.analysis import analyse_run
 
@@ -37,6 +37,16 @@ def test_timeline_has_a_lane_per_worker_and_a_bar_per_executed_task():
         "a": (2, pytest.approx(445.0)), "b": (24, pytest.approx(890.0))}
     assert chart.ticks[0].at == charts.LABEL_WIDTH and chart.ticks[-1].value == 4.0
     assert "critical" in {bar.task.name: bar.css for bar in chart.bars}["b"]
+
+
+def test_only_failed_tasks_are_drawn_as_failed():
+    run = analyse_run("r", summary("r", workers=1, wall=3.0), [
+        record("ran", 1.0, start=0.0, worker=1),
+        record("restored", 1.0, start=1.0, worker=1, status=CACHED),
+        record("broke", 1.0, start=2.0, worker=1, status=FAILED),
+    ])
+    failed = {bar.task.name: "failed" in bar.css for bar in charts.timeline(run).bars}
+    assert failed == {"ran": False, "restored": False, "broke": True}
 
 
 def test_stacked_bar_leaves_out_empty_phases_and_fills_the_width_at_top():
