@@ -98,13 +98,11 @@ def compute_key(task) -> str | None:
     return key
 
 
-def store_result(task, task_counters: dict[str, float] | None = None) -> int:
-    """After a successful run of a task that missed: store its targets.  The
-    bytes written (also counted as BYTES_WRITTEN where a probe is running)."""
+def store_result(task, task_counters: dict[str, float] | None = None) -> None:
+    """After a successful run of a task that missed: store its targets."""
     key = getattr(task, _KEY_ATTRIBUTE, None)
     if _store is not None and key is not None:
-        return save(_store, key, task, task_counters)
-    return 0
+        save(_store, key, task, task_counters)
 
 
 def lookup(store: ActionStore, key: str, task_name: str) -> cache_entry.CacheEntry | None:
@@ -146,25 +144,22 @@ def restore(entry: cache_entry.CacheEntry, spec: CacheSpec) -> None:
         write_if_changed(path, data)
 
 
-def save(store: ActionStore, key: str, task, task_counters: dict[str, float] | None = None) -> int:
+def save(store: ActionStore, key: str, task, task_counters: dict[str, float] | None = None) -> None:
     """Store the task's targets under `key` with its counters (by default this
-    process's, for a task measured here); a store that fails is a warning.
-    Returns the bytes written (0: nothing stored)."""
+    process's, for a task measured here); a store that fails is a warning."""
     files = {}
     for target in task.targets:
         path = Path(target)
         if not path.is_file():
-            return 0   # a directory or missing target: nothing exact to store
+            return   # a directory or missing target: nothing exact to store
         files[target] = read_bytes(path)
     data = cache_entry.encode(cache_entry.CacheEntry(
         key, files, counters.snapshot() if task_counters is None else task_counters))
     try:
         if store.put(key, data):
             counters.add(BYTES_WRITTEN, len(data))
-            return len(data)
     except Exception as exc:
         _warn(f"action cache: could not store {task.name} ({type(exc).__name__}: {exc})")
-    return 0
 
 
 def _warn(message: str) -> None:

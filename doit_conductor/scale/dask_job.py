@@ -3,8 +3,9 @@
 `run_batch` is submitted by `dask_runner.DaskRunner` with a few tasks pickled by
 the client (cloudpickle, as doit pickles `-n` tasks) and returns, per task, what
 doit's `MRunner` workers put on their result queue, so the client processes it
-exactly as doit does.  Output is always captured here and written by the client, so a task's
-stdout/stderr reach the console that ran `doit`, not the worker's log.
+exactly as doit does.  Output is always captured here and written by the
+client, so a task's stdout/stderr reach the console that ran `doit`, not the
+worker's log.
 
 Two ways for files to travel (`Workspace`):
 * shared: the task runs in the project directory, which every worker sees at
@@ -83,12 +84,12 @@ def run_batch(tasks_pickle: bytes, workspaces: list[Workspace], keep_going: bool
     setting they share travels once), one after the other: one Dask task, one
     round trip to the scheduler for all of them.  The first failure ends the
     batch unless `keep_going` (doit's --continue).  The results of the tasks run."""
+    shared = workspaces[0]   # a batch shares its import paths and its cache
     with _RUNNING:
-        for path in workspaces[0].import_paths if workspaces else ():
+        for path in shared.import_paths:
             if path not in sys.path:
                 sys.path.insert(0, path)
-        if workspaces:
-            _use_cache(workspaces[0].cache_url)
+        _use_cache(shared.cache_url)
         tasks = pickle.loads(tasks_pickle)
         results = []
         for task, workspace in zip(tasks, workspaces):
