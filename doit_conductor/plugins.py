@@ -25,7 +25,7 @@ class ConductorReporter:
 class ConductorDB:
     """`--backend conductor`: see `doit_conductor.incremental.backend.ConductorDB`."""
 
-    desc = "single checksummed JSON file, atomic and crash-safe (doit-conductor)"
+    desc = "single checksummed marshal file, atomic and crash-safe (doit-conductor)"
 
     def __new__(cls, name, codec, module_name=None):
         from doit_conductor.incremental.backend import ConductorDB as Backend
