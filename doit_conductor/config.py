@@ -188,18 +188,8 @@ def parse_config(section: dict, text: str = "") -> Config:
                                 "containing {file}")
         if key in values:
             values[key] = dict(values[key])
-    if "template_cache" in values:
-        values["template_cache"] = CacheLimits(**values["template_cache"])
-    if "lock" in values:
-        values["lock"] = LockSettings(**values["lock"])
     values.update(values.pop("metrics", {}))
-    if "cache" in values:
-        values["cache"] = ActionCacheSettings(**values["cache"])
-    if "dask" in values:
-        values["dask"] = DaskSettings(**values["dask"])
-    if "limits" in values:
-        values["limits"] = RenderLimits(**values["limits"])
-    config = Config(**values)
+    config = from_json(Config, values, "[tool.conductor]")   # the nested records too
     for key in ("patterns_dir", "templates_dir", "output_dir"):
         value = getattr(config, key)
         if not value or Path(value).is_absolute() or ".." in Path(value).parts:

@@ -191,10 +191,3 @@ def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:
         except FileNotFoundError:
             pass
     return removed
-
-
-def read_state(path: str) -> dict | list:
-    """A state file another task wrote, verified: see `doit_conductor.state_files`
-    (kept here for callers that import it from fsio)."""
-    from doit_conductor.state_files import read_state as verified_read
-    return verified_read(path)

@@ -33,3 +33,13 @@ CODEGEN_SETTINGS = f"{STATE}/codegen-settings.json"
 TEMPLATE_SETS = f"{STATE}/template-sets"
 MANIFEST = f"{CACHE}/compile.manifest"
 FRAGMENTS = f"{CACHE}/manifest.d"
+
+
+def template_set_file(pattern: str) -> str:
+    """State file standing for the templates one pattern's outputs read (see task 7).
+
+    Named by the pattern, not by content, so that task 7 can declare every one
+    as its target when dodo.py loads (pattern names are the pattern files'
+    names), before it knows which templates each pattern reads.
+    """
+    return f"{TEMPLATE_SETS}/{pattern}.json"

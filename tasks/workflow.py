@@ -22,7 +22,6 @@ from doit.tools import config_changed
 
 from doit_conductor import layout
 from tasks.steps import codegen as codegen_actions
-from doit_conductor.codegen.plan import template_set_file
 from doit_conductor.config import PYPROJECT, project_config
 from tasks.steps import artifacts, inputs_and_plan, prepare
 from tasks.steps.artifacts import GeneratedFiles, TargetsIntact
@@ -75,7 +74,7 @@ def task_validate_patterns():
     return {
         "basename": "validate-patterns",
         "actions": [inputs_and_plan.validate_patterns],
-        "file_dep": inputs_and_plan.pattern_files(_settings().patterns_dir)
+        "file_dep": list(_pattern_files())
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
         "targets": [layout.PATTERNS],
         "meta": _meta(3, 2),
@@ -136,15 +135,19 @@ def task_plan_codegen():
     }
 
 
+@functools.cache
+def _pattern_files() -> tuple[str, ...]:
+    return tuple(inputs_and_plan.pattern_files(_settings().patterns_dir))
+
+
 def _pattern_names() -> list[str]:
     # pattern file name == pattern name (task 3 enforces it), so the names are
     # known without reading any pattern
-    return [path.rsplit("/", 1)[-1][:-len(".yaml")]
-            for path in inputs_and_plan.pattern_files(_settings().patterns_dir)]
+    return [path.rsplit("/", 1)[-1][:-len(".yaml")] for path in _pattern_files()]
 
 
 def _template_sets() -> list[str]:
-    return [template_set_file(name) for name in _pattern_names()]
+    return [layout.template_set_file(name) for name in _pattern_names()]
 
 
 def _fragment(pattern: str) -> str:
@@ -201,7 +204,7 @@ def task_codegen():
             "actions": [(codegen_actions.build_pattern, [entry, settings])],
             # the template-set file changes when any template read or the settings do
             "file_dep": [entry["source"], *entry["dep_sources"],
-                         template_set_file(entry["name"])],
+                         layout.template_set_file(entry["name"])],
             "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
             "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
             "meta": {"conductor_cache": _cacheable(entry["name"], settings),
@@ -308,7 +311,7 @@ def task_reproducibility():
     return _verify(13, "reproducibility", task_reproducibility.__doc__,
                    verify.reproducibility, f"{_out()}/",
                    file_dep=[layout.PLAN, layout.CODEGEN_SETTINGS, layout.ENV,
-                             *inputs_and_plan.pattern_files(_settings().patterns_dir),
+                             *_pattern_files(),
                              *inputs_and_plan.template_files(_settings().templates_dir)],
                    targets=[artifacts.REPRODUCIBILITY])
 

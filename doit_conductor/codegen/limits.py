@@ -39,7 +39,7 @@ def bounded_render(template: jinja2.Template, context: dict, limits: RenderLimit
     deadline = time.monotonic() + limits.max_render_s
     parts: list[str] = []
     size = 0
-    with _deadline_alarm(limits.max_render_s), _recursion_budget(limits.max_template_depth):
+    with _deadline_alarm(limits), _recursion_budget(limits.max_template_depth):
         try:
             for chunk in template.generate(context):
                 # characters, not bytes: a cheap bound that is never below the
@@ -78,17 +78,17 @@ def _recursion_budget(levels: int) -> Iterator[None]:
 
 
 @contextmanager
-def _deadline_alarm(seconds: float) -> Iterator[None]:
+def _deadline_alarm(limits: RenderLimits) -> Iterator[None]:
     """Interrupt a single long step (one huge macro call yields nothing for a
     while) with SIGALRM; only possible in the main thread, where doit's serial
     runner and its `-n` worker processes run actions."""
+    seconds = limits.max_render_s
     if threading.current_thread() is not threading.main_thread() or seconds <= 0:
         yield
         return
 
     def expired(signum, frame):
-        raise LimitExceeded(f"rendering took over {seconds:g}s "
-                            "([tool.conductor.limits] max_render_s)")
+        raise _timeout(limits)
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)

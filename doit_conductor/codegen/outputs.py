@@ -115,9 +115,6 @@ def load_fragment(cache_dir: str, pattern: str, output_dir: str | None = None) -
         for named, entry in files.items():
             if not plain_output_path(named, output_dir):
                 raise ValueError(f"names {named!r}, not a file inside the output directory")
-            if not (isinstance(entry.checksum, str) and isinstance(entry.size, int)
-                    and isinstance(entry.mtime_ns, int)):
-                raise ValueError(f"entry of {named!r} has fields of the wrong type")
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
         return _unreadable(path, exc, data, info.st_mtime_ns)
     return Fragment(files, data, info.st_mtime_ns)

@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from doit_conductor import layout
 from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.paths import inside
@@ -75,16 +74,6 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
             dep_sources=tuple(patterns[d].source for d in pattern.depends_on),
             outputs=tuple(outputs), templates=tuple(sorted(used))))
     return plan
-
-
-def template_set_file(pattern: str) -> str:
-    """State file standing for the templates one pattern's outputs read (see task 7).
-
-    Named by the pattern, not by content, so that task 7 can declare every one
-    as its target when dodo.py loads (pattern names are the pattern files'
-    names), before it knows which templates each pattern reads.
-    """
-    return f"{layout.TEMPLATE_SETS}/{pattern}.json"
 
 
 def output_path(rule: str, name: str, output_dir: str, source: str,

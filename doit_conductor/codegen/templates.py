@@ -18,6 +18,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from doit_conductor.codegen import escape
 from doit_conductor.codegen.bytecode_cache import TemplateBytecodeCache
 from doit_conductor.errors import UserError
+from doit_conductor.paths import inside
 
 
 def pascal(value: str) -> str:
@@ -33,8 +34,7 @@ class ContainedLoader(jinja2.FileSystemLoader):
 
     def get_source(self, environment, template):
         source, filename, uptodate = super().get_source(environment, template)
-        root = os.path.realpath(self.searchpath[0])
-        if not os.path.realpath(filename).startswith(root + os.sep):
+        if not inside(os.path.realpath(self.searchpath[0]), filename):
             raise UserError("template resolves outside the templates directory "
                             "(a symbolic link); refusing to read it", filename)
         return source, filename, uptodate

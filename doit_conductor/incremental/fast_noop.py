@@ -45,9 +45,11 @@ from typing import TextIO
 
 from doit import tools
 
+from doit_conductor import compat
 from doit_conductor.fsio import atomic_write
 from doit_conductor.incremental import snapshot
 from doit_conductor.incremental.snapshot import Declined, Snapshot
+from doit_conductor.profiling.progress import tasks_in_run
 
 # In a directory of its own: writing it must not change a directory it watches
 # (the DB's, for one).
@@ -177,7 +179,8 @@ class FastNoop:
         # What doit judged in this run (get_status sets dep_changed): this also
         # covers what a create_after waited for, which no task_dep records.
         judged = {task.name: task for task in tasks.values() if task.dep_changed is not None}
-        run = list({**judged, **{task.name: task for task in closure(tasks, selected)}}.values())
+        in_run = {name: tasks[name] for name in sorted(tasks_in_run(tasks, selected))}
+        run = list({**judged, **in_run}.values())
         paths, reason = watched_paths(run)
         if reason is None:
             paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *module_files()]
@@ -201,27 +204,13 @@ class FastNoop:
                 os.unlink(self.file)
 
 
-def closure(tasks: dict, selected: list[str]) -> list:
-    """The selected tasks and every task they depend on (doit adds a task_dep for
-    a file_dep that is another task's target), each once."""
-    seen: dict[str, object] = {}
-    stack = list(reversed(selected))
-    while stack:
-        name = stack.pop()
-        if name in seen or name not in tasks:
-            continue
-        task = seen[name] = tasks[name]
-        stack.extend(reversed([*task.task_dep, *task.setup_tasks]))
-    return list(seen.values())
-
-
 def watched_paths(run: list) -> tuple[list[str], str | None]:
     """Every path the run's verdicts read, or why a task's verdict cannot be
     reduced to file stats."""
     paths: list[str] = []
     for task in run:
-        loader = getattr(task, "loader", None)
-        if loader is not None and not getattr(loader, "created", True):
+        loader = compat.delayed_loader(task)
+        if loader is not None and not compat.loader_ran(loader):
             return [], f"task {task.name} was never created"
         if task.calc_dep:
             return [], f"task {task.name} has calc_dep"

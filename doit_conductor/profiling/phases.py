@@ -27,15 +27,16 @@ COMPILE = "compile"
 QUALITY = "quality"
 WRITE = "write"
 PHASES = (PARSE, GENERATE, COMPILE, QUALITY, WRITE)
-# What each phase covers, for reports and docs.
-MEANING = {
-    PARSE: "read the validated pattern, its dependencies and its previous manifest "
-           "fragment; set up the toolkit (a worker's first sub-task imports it)",
-    GENERATE: "render the templates (loading/compiling them: the bytecode cache's part)",
-    COMPILE: "compile/validate each changed file (built-in parsers, external compilers)",
-    QUALITY: "quality checks on each changed file (line length, external checkers)",
-    WRITE: "checksums, atomic writes, pruning and the manifest fragment",
-}
+# What each phase covers:
+#   parse     read the validated pattern, its dependencies and its previous
+#             manifest fragment; set up the toolkit (a worker's first sub-task
+#             imports it)
+#   generate  render the templates (loading/compiling them: the bytecode
+#             cache's part)
+#   compile   compile/validate each changed file (built-in parsers, external
+#             compilers)
+#   quality   quality checks on each changed file (line length, external checkers)
+#   write     checksums, atomic writes, pruning and the manifest fragment
 
 
 def wall_counter(phase: str) -> str:

@@ -1,7 +1,10 @@
-"""Pure parts of the reporter: which tasks a run covers, progress and time left."""
+"""Pure parts of the reporter: which tasks a run covers, progress and time left
+(doit's task objects read through `compat`)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+
+from doit_conductor import compat
 
 
 def tasks_in_run(tasks: Mapping[str, object], selected: Iterable[str]) -> set[str]:
@@ -151,9 +154,8 @@ def pending_creators(tasks: Mapping[str, object], names: Iterable[str]) -> set[s
     """Those of `names` whose delayed creator has not run yet (their sub-tasks unknown)."""
     pending = set()
     for name in names:
-        loader = getattr(tasks.get(name), "loader", None)
-        # doit's DelayedLoader until the creator ran, then False (DelayedLoaded)
-        if loader and hasattr(loader, "creator") and not loader.created and ":" not in name:
+        loader = compat.delayed_loader(tasks.get(name))
+        if loader is not None and not compat.loader_ran(loader) and ":" not in name:
             pending.add(name)
     return pending
 

@@ -24,7 +24,6 @@ import queue
 import sys
 
 from doit.exceptions import TaskError
-from doit.loader import DelayedLoader
 from doit.runner import MRunner, MThreadRunner, Runner
 
 from doit_conductor import compat
@@ -49,9 +48,9 @@ def pending_placeholders(tasks: dict, selected: list[str]) -> dict[str, object]:
     found = {}
     for name in selected:
         task = tasks.get(name)
-        loader = getattr(task, "loader", None)
-        if (isinstance(loader, DelayedLoader) and loader.basename
-                and loader.basename != name and not name.startswith("_regex_target")):
+        loader = compat.delayed_loader(task)
+        basename = compat.loader_basename(loader) if loader is not None else None
+        if basename and basename != name and not name.startswith("_regex_target"):
             found[name] = task
     return found
 

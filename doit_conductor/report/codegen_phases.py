@@ -12,11 +12,11 @@ import heapq
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from doit_conductor.profiling.codegen_summary import CODEGEN_PREFIX
 from doit_conductor.profiling.phases import PHASES, cpu_counter, wall_counter
 from doit_conductor.profiling.records import FAILED, RAN, TaskRecord
 from doit_conductor.report.compare import percent_change
 
-CODEGEN_PREFIX = "codegen:"
 OVERHEAD = "overhead"
 SLOWEST = 3
 

@@ -7,9 +7,9 @@ stored run.
 from __future__ import annotations
 
 from doit_conductor.profiling.store import Run
-from doit_conductor.profiling.trace import CPU_COUNTER, MEMORY_COUNTER, PID, chrome_trace
+from doit_conductor.profiling.trace import chrome_trace
 
-__all__ = ["CPU_COUNTER", "MEMORY_COUNTER", "PID", "chrome_trace", "run_trace"]
+__all__ = ["chrome_trace", "run_trace"]
 
 
 def run_trace(run: Run) -> dict:

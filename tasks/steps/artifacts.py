@@ -77,23 +77,28 @@ class Products:
         return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names]
 
 
-def _read_manifest_files(path: str) -> dict[str, dict]:
+def _read_manifest_files(path: str) -> dict[str, dict] | None:
     from doit_conductor.codegen.outputs import read_manifest
-    # missing before codegen, or unreadable: nothing generated to vouch for
-    return read_manifest(os.path.dirname(path)) or {}
+    return read_manifest(os.path.dirname(path))
 
 
 # compile.manifest's files, per process and manifest version (see `manifest_files`).
 _MANIFEST_FILES = FileVersionCache(layout.MANIFEST, _read_manifest_files)
 
 
-def manifest_files() -> dict[str, dict]:
-    """Every generated file with its checksum and pattern ({} before codegen).
+def recorded_manifest() -> dict[str, dict] | None:
+    """compile.manifest's files, None when it is missing or unreadable.
 
-    Read from compile.manifest, which codegen:_manifest re-merges in any run
-    that changed a generated file, before tasks 9-22 are checked.  Cached per
-    file version, since every phase 4/5 check of a no-op run asks."""
+    Merged by codegen:_manifest in any run that changed a generated file,
+    before tasks 5 and 9-22 are checked.  Cached per file version, since every
+    check of a run (and the fast no-op's snapshot) asks."""
     return _MANIFEST_FILES.get()
+
+
+def manifest_files() -> dict[str, dict]:
+    """Every generated file with its checksum and pattern ({} before codegen,
+    or unreadable: nothing generated to vouch for)."""
+    return _MANIFEST_FILES.get() or {}
 
 
 class ManifestDigests:

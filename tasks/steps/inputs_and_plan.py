@@ -21,6 +21,7 @@ from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import StateError, read_state, write_state
 from doit_conductor.incremental.checker import file_digest
+from tasks.steps import artifacts
 
 
 def _config():
@@ -114,7 +115,7 @@ def outputs_untouched() -> bool:
     lists still holds the content recorded for it.  By content digest, not size
     and mtime: a same-size edit with its mtime put back must be seen too (xxh3
     reads and hashes the whole output/ of this repository in about 1 ms)."""
-    manifest = outputs.read_manifest(layout.CACHE)
+    manifest = artifacts.recorded_manifest()
     if manifest is None:
         return not outputs.has_fragments(layout.CACHE)
     for path, entry in manifest.items():
@@ -130,8 +131,7 @@ def _outputs_untouched_reads() -> list[str]:
     """What `outputs_untouched` reads, for doit-conductor's fast no-op (which may
     skip the check while none of these changed): the manifest, the scan's state,
     the fragments directory and every file the manifest lists."""
-    manifest = outputs.read_manifest(layout.CACHE) or {}
-    return [layout.MANIFEST, layout.SCAN, layout.FRAGMENTS, *manifest]
+    return [layout.MANIFEST, layout.SCAN, layout.FRAGMENTS, *artifacts.manifest_files()]
 
 
 outputs_untouched.snapshot_paths = _outputs_untouched_reads
@@ -220,11 +220,10 @@ def _write_template_sets(plan: list, templates: dict, settings: dict) -> None:
     read and the codegen settings: a codegen sub-task depends on that one file
     instead of every template and partial it reads (fewer checks on a no-op run),
     and it still changes exactly when one of them does.  Named by pattern, so
-    that task 7 declares each as its target (see `template_set_file`)."""
-    from doit_conductor.codegen.plan import template_set_file
+    that task 7 declares each as its target (see `layout.template_set_file`)."""
     wanted = {}
     for entry in plan:
-        wanted[template_set_file(entry.name)] = {
+        wanted[layout.template_set_file(entry.name)] = {
             "templates": {name: templates[name]["digest"] for name in entry.templates},
             "settings": settings}
     for path, content in wanted.items():
