@@ -19,6 +19,8 @@ SLOW_PATHS = ("tests/e2e/", "tests/reliability/", "tests/steps/test_steps_e2e.py
               "tests/report/test_report_command.py", "tests/profiling/test_profiling_e2e.py",
               "tests/profiling/test_profiling_truth.py", "tests/profiling/test_worker_join.py",
               "tests/profiling/test_missing_subtask.py", "tests/profiling/test_progress_estimate.py",
+              "tests/profiling/test_foreign_projects.py", "tests/profiling/test_profiling_graph.py",
+              "tests/incremental/test_fast_noop.py", "tests/report/test_baseline_layout.py",
               "tests/scale/")
 
 

@@ -7,14 +7,13 @@ the review's Task 8 is dominated by compiling.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from benchmarks.workload import WorkloadSpec, write_workload
 from doit_conductor.profiling.phases import PHASES, wall_counter
 from doit_conductor.profiling.store import list_runs, load_run, metrics_root
+from tests.support.doit import run_doit
 from tests.support.projects import Project
 
 DELAY_S = 0.05
@@ -42,8 +41,7 @@ def test_phases_cover_each_subtask_and_profile_report_shows_them(tmp_path):
         assert task.counters[wall_counter("generate")] > 0
         assert task.counters[wall_counter("write")] > 0
 
-    report = subprocess.run([sys.executable, "-m", "doit", "profile-report", "--format", "json"],
-                            cwd=project.root, capture_output=True, text=True, check=True)
+    report = run_doit(project.root, "profile-report", "--format", "json", check=True)
     shown = json.loads(report.stdout)["codegen_phases"]
     assert shown["subtasks"] == 4
     assert abs(shown["wall_s"] - sum(t.wall_s for t in subtasks)) < 1e-9

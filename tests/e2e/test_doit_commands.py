@@ -2,11 +2,10 @@
 exits 0 and says what doit would say; none prints a traceback."""
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import pytest
 
+from tests.support.doit import run_doit
 from tests.support.projects import Project
 
 
@@ -72,8 +71,7 @@ def test_cache_gc_refuses_negative_limits(built: Project):
 @pytest.mark.slow
 def test_cache_gc_outside_a_conductor_project_leaves_nothing_behind(tmp_path):
     (tmp_path / "dodo.py").write_text("def task_x():\n    return {'actions': ['true']}\n")
-    result = subprocess.run([sys.executable, "-m", "doit", "cache-gc"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=120)
+    result = run_doit(tmp_path, "cache-gc", timeout=120)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nothing to collect" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dodo.py"]

@@ -7,21 +7,14 @@ new filter would otherwise break only the benchmark run, long after the change.
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Project
+from tests.support.doit import run_doit
+from tests.support.projects import Project
 
 REFERENCES = Path(__file__).resolve().parents[2] / "benchmarks" / "reference"
-
-
-def output_tree(root: Path) -> dict[str, bytes]:
-    base = root / "output"
-    return {str(p.relative_to(base)): p.read_bytes()
-            for p in sorted(base.rglob("*")) if p.is_file()}
 
 
 @pytest.mark.parametrize("style", ["dodo.py", "careful_dodo.py"])
@@ -32,7 +25,5 @@ def test_reference_builds_the_same_files_as_codegen(project: Project, tmp_path, 
     for name in ("patterns", "templates"):
         shutil.copytree(project.path(name), reference / name)
     shutil.copy2(REFERENCES / style, reference / "dodo.py")
-    result = subprocess.run([sys.executable, "-m", "doit", "-n", "2"], cwd=reference,
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert output_tree(reference) == output_tree(project.root)
+    run_doit(reference, "-n", "2", check=True)
+    assert Project(reference).tree() == project.tree()

@@ -6,10 +6,10 @@ pickle.  Both must build the workflow, so this runs it with cloudpickle hidden.
 """
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 
+from tests.support.doit import child_env
 from tests.support.projects import copy_project
 
 # sys.modules[name] = None makes `import name` raise ImportError, as if absent.
@@ -23,7 +23,7 @@ def test_parallel_build_without_cloudpickle_equals_serial(built_template, tmp_pa
     project = copy_project(tmp_path / "project")
     result = subprocess.run([sys.executable, "-c", HIDE_CLOUDPICKLE, "-n", "2"],
                             cwd=project.root, capture_output=True, text=True, timeout=300,
-                            env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1"))
+                            env=child_env())
     assert result.returncode == 0, result.stdout + result.stderr
     assert project.tree() == built_template.tree()
     records = project.last_run()

@@ -4,10 +4,10 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 from dataclasses import replace
 from pathlib import Path
 
+from tests.support.doit import run_doit
 from tests.support.records import record, summary, write_run
 
 from doit_conductor.profiling.records import UP_TO_DATE
@@ -29,8 +29,7 @@ NUMBERS = {"load-config": 2, "codegen": 8}
 
 
 def profile_report(project: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "doit", "profile-report", *args], cwd=project,
-                          capture_output=True, text=True, timeout=120)
+    return run_doit(project, "profile-report", *args, timeout=120)
 
 
 def test_save_baseline_without_a_name_writes_the_review_layout(tmp_path):

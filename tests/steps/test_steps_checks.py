@@ -170,6 +170,7 @@ def test_probe_runs_tests_and_names_the_failing_test(tmp_path):
     assert problem["file"].endswith("tests/test_m.py") and "5" in problem["message"]
 
 
+@pytest.mark.slow
 def test_probe_takes_a_module_list_longer_than_one_argument_may_be(tmp_path):
     # Linux refuses a single argv entry over 128 KiB (E2BIG): 10,000 patterns'
     # module names are more than that.  The list goes on stdin, so this works

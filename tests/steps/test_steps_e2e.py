@@ -40,8 +40,6 @@ def test_cold_build_publishes_everything_reproducibly_then_does_nothing(built_te
 
     again = other.doit(check=True)
     assert other.did_nothing(again, frozenset({"up-to-date"})), again.stdout
-    if not again.stdout.startswith("up to date: "):
-        assert set(PHASES_4_5) <= set(other.statuses())
 
 
 def test_an_edit_reruns_what_it_affects_and_reports_breaking_changes(built):
