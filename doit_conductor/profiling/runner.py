@@ -97,14 +97,20 @@ class _ProbedMixin:
         return failure
 
     def _execute_or_restore(self, task):
-        # The action cache (doit_conductor.scale) is consulted only when the run
-        # activated one, which imports its module; otherwise this is doit's
-        # execute_task, without importing anything.
-        cached_execution = sys.modules.get("doit_conductor.scale.cached_execution")
-        if cached_execution is None or cached_execution.active_store() is None:
+        cached_execution = _active_cache()
+        if cached_execution is None:
             return super().execute_task(task)
         return cached_execution.execute(task, lambda: super(_ProbedMixin, self).execute_task(task),
                                         lambda: self.reporter.execute_task(task))
+
+
+def _active_cache():
+    """The action cache module when the run activated a store (which imported
+    it), else None: without a cache nothing is imported."""
+    cached_execution = sys.modules.get("doit_conductor.scale.cached_execution")
+    if cached_execution is None or cached_execution.active_store() is None:
+        return None
+    return cached_execution
 
 
 class ProbedRunner(_ProbedMixin, Runner):
@@ -156,6 +162,33 @@ class ProbedMRunner(_ProbedMixin, MRunner):
         else:
             processes = super()._run_start_processes(job_q, result_q)
         return [_WorkerJoin(process, result_q, self._late_results) for process in processes]
+
+    def select_task(self, node, tasks_dict):
+        # Called in doit's process just before a task would be sent to a worker.
+        return super().select_task(node, tasks_dict) and not self._restored_here(node)
+
+    def _restored_here(self, node) -> bool:
+        """Restore a hit from a store on this machine here, as a finished task
+        (the dispatcher takes a node that is not sent as done); see
+        `cached_execution.restore_before_dispatch`."""
+        cached_execution = _active_cache()
+        if cached_execution is None:
+            return False
+        task = node.task
+        started = probe.start()
+        try:
+            hit = cached_execution.restore_before_dispatch(
+                task, lambda: self.reporter.execute_task(task))
+        except Exception as exc:   # a target that cannot be written, a refused path
+            probe.stop(started, failed=True)
+            self._handle_task_error(node, TaskError(
+                f"restoring {task.name} from the action cache: {exc}"))
+            return True
+        measurement = probe.stop(started, failed=False)
+        if hit:
+            setattr(task, probe.TASK_ATTRIBUTE, measurement)
+            self.process_task_result(node, None)
+        return hit
 
     def run_tasks(self, task_dispatcher):
         super().run_tasks(task_dispatcher)

@@ -61,6 +61,12 @@ class ActionStore:
             self._pid = os.getpid()
         return self._fs
 
+    @property
+    def local(self) -> bool:
+        """Whether entries are files on this machine (a read costs microseconds,
+        less than handing the task to a worker process)."""
+        return _protocol(self._filesystem()) in ("file", "local")
+
     def path(self, key: str) -> str:
         self._filesystem()
         return f"{self._root}/{key[:2]}/{key}"

@@ -32,6 +32,7 @@ BYTES_READ = "action_cache_bytes_read"
 BYTES_WRITTEN = "action_cache_bytes_written"
 SAVED_PREFIX = "cached:"
 _KEY_ATTRIBUTE = "conductor_cache_key"   # the task's key, for storing a miss's result
+_MISSED_ATTRIBUTE = "conductor_cache_missed"   # looked up where dispatched: no entry
 
 _store: ActionStore | None = None
 
@@ -64,6 +65,28 @@ def try_restore(task, announce: Callable[[], None] = lambda: None) -> bool:
     store, spec = _store, spec_of(task) if _store is not None else None
     if store is None or spec is None:
         return False
+    if getattr(task, _MISSED_ATTRIBUTE, False):
+        counters.add(MISSES)   # looked up already, where it was dispatched
+        return False
+    return _restore_found(task, spec, store, announce, count_miss=True)
+
+
+def restore_before_dispatch(task, announce: Callable[[], None]) -> bool:
+    """`try_restore` in the process that hands tasks to workers, for a store on
+    this machine: a hit is written here, without the round trip to a worker
+    that costs more than the restore.  A miss is not counted here but marked
+    on the task, so the worker that runs it counts it without looking again."""
+    store, spec = _store, spec_of(task) if _store is not None else None
+    if store is None or spec is None or not store.local:
+        return False
+    if _restore_found(task, spec, store, announce, count_miss=False):
+        return True
+    setattr(task, _MISSED_ATTRIBUTE, True)
+    return False
+
+
+def _restore_found(task, spec: CacheSpec, store: ActionStore, announce: Callable[[], None],
+                   count_miss: bool) -> bool:
     key = getattr(task, _KEY_ATTRIBUTE, None)   # computed where the task was dispatched
     if key is None:
         key = compute_key(task)
@@ -71,7 +94,8 @@ def try_restore(task, announce: Callable[[], None] = lambda: None) -> bool:
             return False   # a missing file_dep: doit's own run reports it
     entry = lookup(store, key, task.name)
     if entry is None or set(entry.files) != set(task.targets):
-        counters.add(MISSES)
+        if count_miss:
+            counters.add(MISSES)
         return False
     announce()
     restore(entry, spec)

@@ -38,7 +38,10 @@ def test_second_clone_restores_every_pattern_and_a_changed_template_misses_only_
 
     enum_template = second.path("templates/python/enum.py.j2")
     enum_template.write_bytes(enum_template.read_bytes() + b"\n")
-    second.doit("--cache", store, "codegen", check=True)
+    # under -n the hits are restored in doit's process and the misses run in
+    # the workers: each miss is counted once
+    result = second.doit("-n", "2", "--cache", store, "codegen", check=True)
+    assert f"action cache: 0 hits, {len(ENUM_PATTERNS)} misses" in result.stdout
     changed = {name for name, status in _codegen(second.statuses()).items() if status == "ran"}
     assert changed == ENUM_PATTERNS
     assert set(_codegen(second.statuses()).values()) <= {"ran", "up-to-date"}
@@ -56,9 +59,10 @@ def test_damaged_entry_is_one_warning_and_never_wrong_output(tmp_path):
     victim.write_bytes(bytes(data))
 
     second = copy_project(tmp_path / "b")
-    result = second.doit("--cache", f"file://{store_dir}", "codegen", check=True)
+    result = second.doit("-n", "2", "--cache", f"file://{store_dir}", "codegen", check=True)
     warnings = [line for line in result.stderr.splitlines() if "damaged" in line]
     assert len(warnings) == 1, result.stderr
+    assert "action cache: 9 hits, 1 miss," in result.stdout
     statuses = _codegen(second.statuses())
     assert sorted(statuses.values()).count("ran") == 1
     assert second.tree() == first.tree()
