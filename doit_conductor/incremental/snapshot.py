@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import xxhash
 
+from doit_conductor.fsio import read_bytes
+
 SCHEMA_VERSION = 1
 MAGIC = b"conductor-noop-snapshot 1 "
 # Longer than any timestamp granularity of a Linux file system in use (FAT's 2 s).
@@ -70,11 +72,11 @@ def sweep(paths: tuple[str, ...]) -> list[Stat | None]:
 def content_digest(path: str) -> str | None:
     """xxh3 of a file's bytes or of a directory's sorted listing; None if absent."""
     try:
-        if os.path.isdir(path):
-            return "dir:" + xxhash.xxh3_64_hexdigest(
-                "\0".join(sorted(os.listdir(path))).encode("utf-8", "surrogateescape"))
-        with open(path, "rb") as handle:
-            return xxhash.xxh3_64_hexdigest(handle.read())
+        # Raw reads: racy entries are every file just written, thousands a run.
+        return xxhash.xxh3_64_hexdigest(read_bytes(path))
+    except IsADirectoryError:
+        return "dir:" + xxhash.xxh3_64_hexdigest(
+            "\0".join(sorted(os.listdir(path))).encode("utf-8", "surrogateescape"))
     except (FileNotFoundError, NotADirectoryError):
         return None
 
