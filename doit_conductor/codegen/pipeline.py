@@ -25,6 +25,7 @@ from doit_conductor.codegen import checks, outputs, render, validate
 from doit_conductor.codegen.bytecode_cache import collect_garbage
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
 from doit_conductor.codegen.plan import plan_entry_from_json
+from doit_conductor.codegen.settings import Settings
 from doit_conductor.config import RenderLimits
 from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
@@ -33,28 +34,6 @@ from doit_conductor.fsio import holds
 from doit_conductor.profiling import counters, phases
 from doit_conductor.profiling.phases import COMPILE, GENERATE, QUALITY, WRITE
 from doit_conductor.state_files import read_state
-
-
-@dataclass(frozen=True, slots=True)
-class Settings:
-    """What codegen needs from the config (written by task 7 as codegen-settings.json)."""
-
-    templates_dir: str
-    output_dir: str
-    cache_dir: str
-    sandbox: bool
-    line_length: int
-    validators: dict[str, str]
-    checks: dict[str, str]
-    kinds_digest: str
-    cache_max_entries: int
-    cache_max_bytes: int
-    template_cache: bool = True
-    state_version: int = 0
-    limits: dict = dataclasses.field(default_factory=dict)   # RenderLimits as JSON
-    # False: compile and check every generated file on every run (the review's
-    # "no incremental compilation"); the workflow then runs every sub-task.
-    incremental: bool = True
 
 
 @user_action
@@ -136,31 +115,6 @@ def _build(plan, cfg: Settings) -> None:
         sys.stdout.write(f"[pruned] {path}\n")
     counters.add("files_pruned", len(removed))
     outputs.write_fragment(cfg.cache_dir, plan.name, recorded, on_disk)
-
-
-def restore_pattern(files: dict[str, bytes], settings: dict, name: str, fragment: str) -> None:
-    """Write one pattern's files from an action-cache hit (doit_conductor.scale).
-
-    What `_build` would have written, without rendering: each output through the
-    output tree (same symbolic-link refusal; unchanged files untouched), outputs
-    the pattern no longer produces pruned, and the cached manifest fragment
-    re-recorded with this checkout's mtimes, so the next run trusts the files by
-    their stat as after a real build."""
-    cfg = Settings(**settings)
-    from doit_conductor.state_files import decode_state
-    cached = decode_state(files[fragment])["files"]
-    previous = outputs.load_fragment(cfg.cache_dir, name)
-    tree = outputs.output_tree(cfg.output_dir)
-    recorded = {}
-    for path, entry in cached.items():
-        info = tree.inspect(path)
-        written = tree.write(path, files[path], info) or info
-        recorded[path] = outputs.FileEntry(**{**entry, "mtime_ns": written.st_mtime_ns,
-                                              "previous": None})
-    removed = outputs.prune(sorted(set(previous.files) - set(recorded)), cfg.output_dir)
-    for path in removed:
-        sys.stderr.write(f"pruned {path} (no longer produced by pattern '{name}')\n")
-    outputs.write_fragment(cfg.cache_dir, name, recorded, previous.data)
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,5 +37,5 @@ def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str])
 
 def restore_pattern(files: dict, settings: dict, name: str, fragment: str) -> None:
     """Write one pattern's files from an action-cache hit instead of rendering them."""
-    from doit_conductor.codegen import pipeline
-    return pipeline.restore_pattern(files, settings, name, fragment)
+    from doit_conductor.codegen import restore
+    return restore.restore_pattern(files, settings, name, fragment)
