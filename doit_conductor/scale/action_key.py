@@ -23,6 +23,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from doit_conductor.fsio import read_bytes
+
 META_KEY = "conductor_cache"
 KEY_SCHEMA = 1
 
@@ -85,7 +87,7 @@ def task_key(task, spec: CacheSpec) -> str:
 
 def file_digests(paths: list[str]) -> dict[str, str]:
     """sha256 of each file's content, by path as the task names it."""
-    return {path: hashlib.sha256(Path(path).read_bytes()).hexdigest() for path in paths}
+    return {path: hashlib.sha256(read_bytes(path)).hexdigest() for path in paths}
 
 
 @functools.cache
