@@ -189,7 +189,10 @@ class FastNoop:
             paths += sorted({os.path.dirname(p) or "." for p in paths})
             taken = snapshot.take(self.key, paths, len(run), started_ns)
             reason = stale_task(run, tasks, dep_manager)
-            if reason is None and snapshot.first_change(taken, self.key) is not None:
+            # Stats only: a racy file rewritten since `take` with an unchanged stat
+            # differs from the digest taken there, which the next check compares.
+            if reason is None and \
+                    snapshot.first_change(taken, self.key, by_content=False) is not None:
                 reason = "files changed while the last run ended"
         self._write(taken if reason is None else Declined(self.key, reason))
         if reason is not None and reason != self.declined:

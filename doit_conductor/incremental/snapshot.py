@@ -93,11 +93,11 @@ def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int) ->
 
 
 def first_change(snapshot: Snapshot, key: tuple[str, ...],
-                 current: list[Stat | None] | None = None) -> str | None:
+                 current: list[Stat | None] | None = None, by_content: bool = True) -> str | None:
     """What differs from the snapshot (one line), or None: nothing did.
 
     `current` is a sweep of `snapshot.paths` made after the snapshot; swept here
-    if not given."""
+    if not given.  Without `by_content` only stats are compared."""
     if snapshot.key != key:
         return "the command line, directory or interpreter differs from the last run's"
     # Path by path, so a run with something to do stops at the first change.
@@ -106,7 +106,7 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
         if old != new:
             what = "appeared" if old is None else "is gone" if new is None else "changed"
             return f"{path} {what} since the last run"
-    for path, digest in snapshot.contents.items():
+    for path, digest in snapshot.contents.items() if by_content else ():
         if (content_digest(path) or "") != digest:
             return f"{path} changed since the last run"
     return None
