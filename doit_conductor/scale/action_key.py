@@ -26,7 +26,7 @@ from pathlib import Path
 from doit_conductor.fsio import read_bytes
 
 META_KEY = "conductor_cache"
-KEY_SCHEMA = 1
+KEY_SCHEMA = 2   # 2: canonical JSON in one pass
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,22 +58,22 @@ def spec_of(task) -> CacheSpec | None:
 
 
 def action_identity(action) -> object:
-    """A JSON-able description of one doit action that changes when it does."""
+    """A description of one doit action that changes when it does (JSON once
+    `_canonical` has described what JSON cannot hold)."""
     function = getattr(action, "py_callable", None)
     if function is not None:
         return {"python": f"{function.__module__}.{function.__qualname__}",
-                "args": _jsonable(list(action.args)), "kwargs": _jsonable(action.kwargs)}
-    return {"cmd": _jsonable(getattr(action, "_action", repr(action)))}
+                "args": list(action.args), "kwargs": action.kwargs}
+    return {"cmd": getattr(action, "_action", repr(action))}
 
 
 def action_key(name: str, actions: list, code: dict[str, str], libraries: dict[str, str],
                settings: object, file_dep: dict[str, str], targets: list[str]) -> str:
     """The hex sha256 of the canonical JSON of a task's inputs (see the module doc)."""
     document = {"schema": KEY_SCHEMA, "name": name, "actions": actions, "code": code,
-                "libraries": libraries, "settings": _jsonable(settings),
+                "libraries": libraries, "settings": settings,
                 "file_dep": file_dep, "targets": sorted(targets)}
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_canonical(document).encode()).hexdigest()
 
 
 def task_key(task, spec: CacheSpec) -> str:
@@ -126,9 +126,20 @@ def _version(name: str) -> str:
         return "not installed"
 
 
-def _jsonable(value: object) -> object:
-    """`value` as JSON-able data; what JSON cannot hold is described by repr."""
-    return json.loads(json.dumps(value, sort_keys=True, default=_describe))
+def _canonical(value: object) -> str:
+    """`value` as canonical JSON text (sorted keys, no spaces); what JSON cannot
+    hold is described (`_describe`).  One pass: a key is computed per task, in
+    the process that dispatches them."""
+    try:
+        return _dumps(value)
+    except TypeError:
+        # keys of mixed types do not sort: as JSON text they are all strings
+        return _dumps(json.loads(json.dumps(value, default=_describe)))
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                      default=_describe)
 
 
 def _describe(value: object) -> str:

@@ -29,6 +29,14 @@ def test_key_is_stable_and_changes_with_every_input():
     assert len(keys) == len(variants) and _key() not in keys
 
 
+def test_key_of_settings_json_cannot_sort_or_hold():
+    # keys of mixed types, a tuple, a function: described, and the same every time
+    settings = {1: "one", "b": (1, 2), "f": test_entry_round_trip}
+    assert _key(settings=settings) == _key(settings=dict(settings))
+    assert _key(settings=settings) != _key(settings={**settings, 1: "uno"})
+    assert _key(settings=settings) != _key(settings={**settings, "f": _key})
+
+
 def test_entry_round_trip():
     entry = cache_entry.CacheEntry(KEY, {"b.txt": b"two", "a.txt": b""}, {"files_rendered": 2})
     assert cache_entry.decode(cache_entry.encode(entry), KEY) == entry
