@@ -117,6 +117,10 @@ def _targets(benchmark, variant, best, patterns, comparisons, enforce) -> None:
             benchmark.extra_info["bound_over_floor"] = round((noop + floor) / floor, 3)
             benchmark.extra_info["restore_ms_per_task"] = round(
                 (best - noop - floor) / patterns * 1000, 3)
+        # both recorded before either is asserted
+        if empty is not None:
+            check_target(benchmark, False, "empty_over_warm", empty / best,
+                         empty / best >= EMPTY_TARGET, f">= {EMPTY_TARGET}")
         if floor is not None:
             check_target(benchmark, enforce, "warm_over_floor", best / floor,
                          best / floor <= FLOOR_TARGET, f"<= {FLOOR_TARGET}")
