@@ -16,6 +16,22 @@ from doit_conductor.profiling import store
 SLOW_CHECK = f'".sql" = "{sys.executable} -c \'import time; time.sleep(0.4)\' {{file}}"'
 
 
+def _check_running(pid: int) -> bool:
+    """Whether a descendant of `pid` is the slow quality check."""
+    import psutil
+    try:
+        children = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        return False
+    for child in children:
+        try:
+            if "time.sleep(0.4)" in " ".join(child.cmdline()):
+                return True
+        except psutil.Error:
+            continue
+    return False
+
+
 def codegen_statuses(run_dir) -> dict[str, str]:
     return {r.name: r.status for r in store.load_run(run_dir).tasks
             if r.name.startswith("codegen:") and r.name != "codegen:_manifest"}
@@ -32,7 +48,10 @@ def test_ctrl_c_records_finished_tasks_only(fresh, reference, args):
 
     process = spawn(fresh, *args)
     try:
-        wait_for(lambda: len(store.list_runs(metrics)) > runs_before and ran_records(fresh) >= 9)
+        # Ctrl-C while a codegen check runs, so that one task is inside its
+        # action (between two tasks, none would be cut short).
+        wait_for(lambda: len(store.list_runs(metrics)) > runs_before
+                 and ran_records(fresh) >= 9 and _check_running(process.pid))
         kill_group(process, signal.SIGINT)
         out, err = process.communicate(timeout=60)
     finally:
