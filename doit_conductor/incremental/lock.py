@@ -185,10 +185,11 @@ class RunLock:
             os.close(fd)  # closing the last descriptor releases the flock
 
     def _clear_leftovers(self) -> int:
-        """Temporary files of atomic writes a dead run left (see `fsio.atomic_write`)."""
-        removed = [p for p in self.path.parent.glob(".*.tmp") if _unlink(p)]
-        if (self.path.parent / "cache").is_dir():  # manifest.d, compile.manifest
-            removed += remove_stale_temps(self.path.parent / "cache")
+        """Temporary files of atomic writes a dead run left (see `fsio.atomic_write`)
+        anywhere under the lock's directory (the DB, state/, cache/, noop/,
+        metrics/) and the output directory.  An action store's own temporary
+        files (`<key>.<id>.tmp`, no leading dot) are its writers' business."""
+        removed = remove_stale_temps(self.path.parent)
         if self.output_dir is not None and Path(self.output_dir).is_dir():
             removed += remove_stale_temps(self.output_dir)
         return len(removed)
@@ -214,14 +215,6 @@ class RunLock:
         who = holder.describe() if holder else "another doit"
         raise LockBusy(f"another run still holds the lock after {settings.timeout_s:g}s "
                        f"({who}); giving up", str(self.path))
-
-
-def _unlink(path: Path) -> bool:
-    try:
-        path.unlink()
-        return True
-    except FileNotFoundError:
-        return False
 
 
 def _try_lock(fd: int) -> bool:

@@ -161,13 +161,16 @@ def test_what_a_killed_run_left_half_written_is_cleared(fresh):
         '{"schema_version": 1, "pid": 999999, "host": "h", "started": 0, "command": "doit"}\n')
     planted = [fresh.path("output/python/conductor_models/.users.py.k3x9q0a1.tmp"),
                fresh.path("output/sql/.users.sql.abcdefgh.tmp"),
-               fresh.path(".conductor/.doit.db.qwertyui.tmp")]
+               fresh.path(".conductor/.doit.db.qwertyui.tmp"),
+               fresh.path(".conductor/state/template-sets/.users.json.4321-0.tmp"),
+               fresh.path(".conductor/noop/.snapshot.4321-1.tmp")]
     for path in planted:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"half a fi")
     result = run(fresh, *BUILD)
     assert result.returncode == 0, result.stdout + result.stderr
     notes = [line for line in result.stderr.splitlines() if "pid 999999" in line]
-    assert len(notes) == 1 and "did not finish" in notes[0] and "removed 3" in notes[0], \
+    assert len(notes) == 1 and "did not finish" in notes[0] and "removed 5" in notes[0], \
         result.stderr
     assert not any(p.exists() for p in planted)
     assert fresh.tree() == before
