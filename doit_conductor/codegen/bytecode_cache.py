@@ -20,7 +20,6 @@ import marshal
 import os
 import stat
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
@@ -28,6 +27,7 @@ import xxhash
 from jinja2.bccache import Bucket, BytecodeCache
 
 from doit_conductor import compat
+from doit_conductor.eviction import Collected, collect
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import counters
 
@@ -130,30 +130,7 @@ def _private_dir(directory: Path) -> bool:
     return True
 
 
-@dataclass(frozen=True, slots=True)
-class GarbageReport:
-    kept: int
-    kept_bytes: int
-    removed: int
-    removed_bytes: int
-
-
-def collect_garbage(directory: str | Path, max_entries: int, max_bytes: int) -> GarbageReport:
+def collect_garbage(directory: str | Path, max_entries: int, max_bytes: int) -> Collected:
     """Evict least recently used entries until both bounds hold."""
-    entries = []
-    for path in Path(directory).glob("*" + SUFFIX):
-        try:
-            info = path.stat()
-        except FileNotFoundError:
-            continue
-        entries.append((info.st_mtime, path.name, path, info.st_size))
-    entries.sort()
-    total = sum(size for *_, size in entries)
-    removed = removed_bytes = 0
-    for _, _, path, size in entries:
-        if len(entries) - removed <= max_entries and total - removed_bytes <= max_bytes:
-            break
-        path.unlink(missing_ok=True)
-        removed += 1
-        removed_bytes += size
-    return GarbageReport(len(entries) - removed, total - removed_bytes, removed, removed_bytes)
+    return collect(Path(directory).glob("*" + SUFFIX), max_entries=max_entries,
+                   max_bytes=max_bytes)

@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
+
+from doit_conductor.eviction import Collected, collect
 
 DEFAULT_DIR = ".conductor/cache/actions"
 _ATOMIC_PUT = frozenset({"s3", "s3a", "gs", "gcs", "az", "abfs", "memory"})
@@ -114,58 +115,24 @@ def _protocol(fs) -> str:
 
 # -- bounding the local store (`doit cache-gc`) ------------------------------------
 
-@dataclass(frozen=True, slots=True)
-class StoredEntry:
-    path: str
-    size: int
-    mtime: float
-
-
-@dataclass(frozen=True, slots=True)
-class Collected:
-    kept: int
-    kept_bytes: int
-    removed: int
-    removed_bytes: int
-
-
-def evictions(entries: list[StoredEntry], max_bytes: int, max_age_s: float,
-              now: float) -> list[StoredEntry]:
-    """Which entries to remove: all older than `max_age_s`, then the oldest of the
-    rest until the total is within `max_bytes` (0 or less: no bound)."""
-    too_old = [e for e in entries if max_age_s > 0 and now - e.mtime > max_age_s]
-    rest = sorted((e for e in entries if e not in too_old), key=lambda e: e.mtime)
-    total = sum(e.size for e in rest)
-    removed = list(too_old)
-    for entry in rest:
-        if max_bytes <= 0 or total <= max_bytes:
-            break
-        removed.append(entry)
-        total -= entry.size
-    return removed
-
-
 def collect_local(directory: str | os.PathLike, max_bytes: int, max_age_s: float,
                   now: float | None = None) -> Collected:
-    """Bound a local store by size and age; leftover temporary files go too.
+    """Bound a local store by size and age (0 or less: no bound); leftover
+    temporary files go too.
 
     Reading an entry refreshes nothing, so age is since the entry was written:
     a hit does not keep an entry alive (a local store is cheap to refill)."""
-    entries, stray = [], []
-    for path in Path(directory).glob("*/*"):
-        try:
-            info = path.stat()
-        except FileNotFoundError:
-            continue
-        (stray if path.name.endswith(".tmp") else entries).append(
-            StoredEntry(str(path), info.st_size, info.st_mtime))
+    paths = list(Path(directory).glob("*/*"))
     now = time.time() if now is None else now
     # a temporary file an hour old belongs to no writer still running
-    doomed = evictions(entries, max_bytes, max_age_s, now) + [
-        e for e in stray if now - e.mtime > 3600]
-    for entry in doomed:
-        Path(entry.path).unlink(missing_ok=True)
-    gone = {e.path for e in doomed}
-    kept = [e for e in entries if e.path not in gone]
-    return Collected(len(kept), sum(e.size for e in kept),
-                     len(doomed), sum(e.size for e in doomed))
+    stray = [p for p in paths if p.name.endswith(".tmp") and _age(p, now) > 3600]
+    return collect([p for p in paths if not p.name.endswith(".tmp")],
+                   max_bytes=max_bytes if max_bytes > 0 else None,
+                   max_age_s=max_age_s if max_age_s > 0 else None, stray=stray, now=now)
+
+
+def _age(path: Path, now: float) -> float:
+    try:
+        return now - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0

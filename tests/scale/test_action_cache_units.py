@@ -5,7 +5,8 @@ import pytest
 
 from doit_conductor.scale import cache_entry
 from doit_conductor.scale.action_key import action_key
-from doit_conductor.scale.action_store import StoredEntry, evictions, store_url
+from doit_conductor.eviction import StoredEntry, evictions
+from doit_conductor.scale.action_store import store_url
 from doit_conductor.scale.cache_summary import cache_totals, summary_line
 
 KEY = "ab" * 32
@@ -63,8 +64,12 @@ def test_entry_under_another_key_is_refused():
 def test_evictions_by_age_then_oldest_first_by_size():
     entries = [StoredEntry("old", 10, 0.0), StoredEntry("a", 10, 80.0),
                StoredEntry("b", 10, 90.0), StoredEntry("c", 10, 95.0)]
-    assert [e.path for e in evictions(entries, 20, 50.0, 100.0)] == ["old", "a"]
-    assert evictions(entries, 0, 0, 100.0) == []
+    assert [e.path for e in evictions(entries, max_bytes=20, max_age_s=50.0, now=100.0)] \
+        == ["old", "a"]
+    assert evictions(entries, now=100.0) == []
+    # the template cache's bounds: by count too, and 0 keeps nothing
+    assert [e.path for e in evictions(entries, max_entries=2)] == ["old", "a"]
+    assert len(evictions(entries, max_entries=0)) == 4
 
 
 def test_store_url_resolves_directories_inside_the_project(tmp_path):
