@@ -148,8 +148,7 @@ SHAPES: dict[str, Shape] = {
                  and _str_list(t.get("closure")) and isinstance(t.get("digest"), str)),
     "codegen-settings.json": lambda d: isinstance(d, dict)
     and isinstance(d.get("output_dir"), str) and isinstance(d.get("templates_dir"), str),
-    "scan.json": lambda d: isinstance(d, dict) and isinstance(d.get("verified"), dict)
-    and _str_list(d.get("hand_edited")),
+    "scan.json": lambda d: isinstance(d, dict) and _str_list(d.get("hand_edited")),
     "compile.manifest": lambda d: isinstance(d, dict) and _dict_of(d.get("files"), _file_entry),
 }
 

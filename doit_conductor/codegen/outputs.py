@@ -120,13 +120,7 @@ def load_fragment(cache_dir: str, pattern: str, output_dir: str | None = None) -
     return Fragment(files, data, info.st_mtime_ns)
 
 
-_WARNED: set[tuple[str, bytes | None]] = set()
-
-
 def _unreadable(path: str, exc: Exception, data: bytes | None, mtime_ns: int) -> Fragment:
-    if (path, data) in _WARNED:  # scan-output and the merge read it too: warn once
-        return Fragment({}, data, mtime_ns)
-    _WARNED.add((path, data))
     sys.stderr.write(f"WARNING: {path}: unreadable manifest fragment ({exc}); "
                      "recompiling this pattern's files\n")
     return Fragment({}, data, mtime_ns)
@@ -171,12 +165,11 @@ def fragment_names(cache_dir: str) -> list[str]:
         return []
 
 
-def read_fragments(cache_dir: str, output_dir: str | None = None) -> dict[str, FileEntry]:
-    """Every recorded generated file, from all fragments."""
-    files: dict[str, FileEntry] = {}
-    for name in fragment_names(cache_dir):
-        files.update(read_fragment(cache_dir, name, output_dir))
-    return files
+def read_fragments(cache_dir: str, output_dir: str | None = None
+                   ) -> dict[str, dict[str, FileEntry]]:
+    """Every fragment's recorded files, by pattern."""
+    return {name: read_fragment(cache_dir, name, output_dir)
+            for name in fragment_names(cache_dir)}
 
 
 def has_fragments(cache_dir: str) -> bool:
@@ -186,13 +179,16 @@ def has_fragments(cache_dir: str) -> bool:
         return False
 
 
-def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None) -> bool:
+def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None,
+                   fragments: dict[str, dict[str, FileEntry]] | None = None) -> bool:
     """Bring `compile.manifest` up to date with the fragments; True if it changed.
 
     With `changed` (the patterns whose fragments changed or were dropped since the
     manifest was last merged), only their entries are replaced; without it, or
     when the manifest is missing or unreadable, it is rebuilt from every fragment.
-    Serialised with an advisory lock: parallel workers may finish at once.
+    `fragments` (`read_fragments`, read by a caller that holds the run lock) spares
+    reading them again.  Serialised with an advisory lock: parallel workers may
+    finish at once.
     """
     lock_path = Path(cache_dir) / f".{MANIFEST}.lock"
     lock_path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,7 +207,9 @@ def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None) -> bool
             drop = set(names)
             files = {p: e for p, e in files.items() if e["pattern"] not in drop}
         for name in names:
-            for path, entry in read_fragment(cache_dir, name).items():
+            recorded = fragments[name] if fragments is not None and name in fragments \
+                else read_fragment(cache_dir, name)
+            for path, entry in recorded.items():
                 files[path] = _manifest_entry(entry, name)
         data = encode_state({"version": MANIFEST_VERSION, "files": dict(sorted(files.items()))})
         if data == current:

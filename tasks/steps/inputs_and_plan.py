@@ -148,7 +148,9 @@ def scan_output() -> None:
         sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
                          "per-pattern fragments\n")
     edited = []
-    for path, entry in sorted(outputs.read_fragments(layout.CACHE, _config().output_dir).items()):
+    fragments = outputs.read_fragments(layout.CACHE, _config().output_dir)
+    recorded = {path: entry for files in fragments.values() for path, entry in files.items()}
+    for path, entry in sorted(recorded.items()):
         try:
             if not stat.S_ISREG(os.lstat(path).st_mode):
                 continue  # only regular files are ours to judge (no link, no directory)
@@ -161,8 +163,8 @@ def scan_output() -> None:
         edited.append(path)
         sys.stderr.write(f"{path} was edited by hand: your version is kept as {aside}; "
                          "codegen regenerates the file (change the pattern or template instead)\n")
-    outputs.merge_manifest(layout.CACHE)
-    write_state(layout.SCAN, {"verified": {}, "hand_edited": edited})
+    outputs.merge_manifest(layout.CACHE, fragments=fragments)
+    write_state(layout.SCAN, {"hand_edited": edited})
 
 
 @user_action
