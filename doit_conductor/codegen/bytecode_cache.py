@@ -6,8 +6,8 @@ pickled checksum from the file, so a planted file runs code on load.  Here:
 * the key is an xxhash of everything the compiled code depends on: the Jinja2
   and Python versions, the environment's settings, the template name and its
   source — a changed template misses, an unchanged one hits in any process;
-* an entry is `MAGIC + xxh3_64(payload) + marshal(code)`; a truncated or garbled
-  entry fails the checksum and is rebuilt, never executed;
+* an entry is the code, sealed (`doit_conductor.sealed`: checksummed marshal);
+  a truncated or garbled entry fails the checksum and is rebuilt, never executed;
 * the directory is created private (0700) and entries not owned by this user
   are refused;
 * hits refresh the entry's mtime so `collect_garbage` can evict least recently
@@ -16,7 +16,6 @@ pickled checksum from the file, so a planted file runs code on load.  Here:
 from __future__ import annotations
 
 import importlib.util
-import marshal
 import os
 import stat
 import sys
@@ -30,6 +29,7 @@ from doit_conductor import compat
 from doit_conductor.eviction import Collected, collect
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import counters
+from doit_conductor.sealed import Unsealed, seal, unseal
 
 MAGIC = b"conductor-jbc1 "
 SUFFIX = ".jbc"
@@ -68,10 +68,8 @@ class TemplateBytecodeCache(BytecodeCache):
     def dump_bytecode(self, bucket: Bucket) -> None:
         if not self.usable or bucket.code is None:
             return
-        payload = marshal.dumps(bucket.code)
-        header = MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n"
         try:
-            atomic_write(self.directory / (bucket.key + SUFFIX), header + payload)
+            atomic_write(self.directory / (bucket.key + SUFFIX), seal(MAGIC, bucket.code))
         except OSError:
             pass  # a full or read-only cache costs speed, never correctness
 
@@ -84,18 +82,15 @@ class TemplateBytecodeCache(BytecodeCache):
                 raw = handle.read()
         except OSError:
             return None
-        header, _, payload = raw.partition(b"\n")
-        if (not header.startswith(MAGIC)
-                or header[len(MAGIC):] != xxhash.xxh3_64_hexdigest(payload).encode()):
-            return self._reject(path, "checksum mismatch")
+        try:
+            code = unseal(MAGIC, raw)
+        except Unsealed as exc:
+            return self._reject(path, str(exc))
         try:
             os.utime(path)  # least recently used goes first at collection
         except OSError:
             pass
-        try:
-            return marshal.loads(payload)
-        except (EOFError, ValueError, TypeError):
-            return self._reject(path, "undecodable")
+        return code
 
     def _reject(self, path: Path, reason: str) -> None:
         """Never load an entry that is not ours and intact; say so in one line

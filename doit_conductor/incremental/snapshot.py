@@ -20,13 +20,13 @@ Pure apart from `os.stat`, reading the files it hashes and the encoding: no doit
 """
 from __future__ import annotations
 
-import marshal
 import os
 from dataclasses import dataclass
 
 import xxhash
 
 from doit_conductor.fsio import read_bytes
+from doit_conductor.sealed import seal, unseal
 
 SCHEMA_VERSION = 1
 MAGIC = b"conductor-noop-snapshot 1 "
@@ -120,18 +120,13 @@ def encode(record: Snapshot | Declined) -> bytes:
         document = {"schema_version": SCHEMA_VERSION, "key": record.key, "paths": record.paths,
                     "stats": record.stats, "contents": record.contents, "tasks": record.tasks,
                     "started_ns": record.started_ns}
-    payload = marshal.dumps(document)
-    return MAGIC + xxhash.xxh3_64_hexdigest(payload).encode() + b"\n" + payload
+    return seal(MAGIC, document)
 
 
 def decode(raw: bytes) -> Snapshot | Declined | None:
     """The record in `raw`, or None if it is not one this version wrote intact."""
     try:
-        header, payload = raw.split(b"\n", 1)
-        if not header.startswith(MAGIC) or \
-                header[len(MAGIC):].decode() != xxhash.xxh3_64_hexdigest(payload):
-            return None
-        document = marshal.loads(payload)
+        document = unseal(MAGIC, raw)
         if document["schema_version"] != SCHEMA_VERSION:
             return None
         if "declined" in document:
