@@ -49,13 +49,18 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item):
+def _running(item):
+    # What the doit helpers check: a test that runs doit, in its body or through
+    # a fixture it sets up, must be marked slow.
     support_doit.current_test = item
     try:
         return (yield)
     finally:
         support_doit.current_test = None
+
+
+pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_running)
+pytest_runtest_call = pytest.hookimpl(wrapper=True)(_running)
 
 
 @pytest.fixture(autouse=True)
