@@ -238,6 +238,35 @@ def test_a_copy_of_the_plugin_in_the_project_does_not_reach_the_local_workers(tm
     assert project.path("one.txt").read_text().strip() == "one"
 
 
+def test_local_cluster_started_for_the_run_builds_then_stops_even_unused(tmp_path):
+    """Without --scheduler a LocalCluster starts in a thread while doit walks the
+    tasks.  It builds; a run that sends it nothing (all up to date) waits for it
+    and stops it too: no worker process outlives either run."""
+    import psutil
+    project = _plain_project(tmp_path, '''
+        def task_one():
+            """writes one file"""
+            return {"actions": ["echo one > one.txt"], "file_dep": ["dodo.py"],
+                    "targets": ["one.txt"]}
+    ''')
+    started = time.time()
+    first = project.doit("-n", "2", "--executor", "dask")
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert project.path("one.txt").read_text().strip() == "one"
+    again = project.doit("-n", "2", "--executor", "dask")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "-- one" in again.stdout   # up to date: nothing was sent
+    deadline = time.monotonic() + 10
+    while True:
+        left = [p.pid for p in psutil.process_iter(["cmdline", "create_time"])
+                if p.info["create_time"] >= started - 1
+                and "spawn_main" in " ".join(p.info["cmdline"] or ())]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert left == [], f"worker processes left running: {left}"
+
+
 def test_killed_worker_means_the_task_reruns_elsewhere_never_half_a_target(tmp_path):
     own = start_cluster(tmp_path / "dask")
     try:
