@@ -47,7 +47,7 @@ from doit import tools
 
 from doit_conductor import compat
 from doit_conductor.fsio import atomic_write
-from doit_conductor.incremental import snapshot
+from doit_conductor.incremental import racy, snapshot
 from doit_conductor.incremental.snapshot import Declined, Snapshot
 from doit_conductor.profiling.progress import tasks_in_run
 
@@ -136,10 +136,10 @@ class FastNoop:
         """Rewrite a snapshot whose recent entries were just verified by content,
         keeping only those still recent, so later checks stat and do not read.
         The digests kept are the recorded ones (the state the verdicts saw)."""
-        recent = started_ns - snapshot.RACY_NS
         stats = dict(zip(record.paths, record.stats))
+        fine = racy.fine_devices()
         contents = {path: digest for path, digest in record.contents.items()
-                    if max(stats[path][:2]) >= recent}
+                    if snapshot.is_recent(stats[path], started_ns, fine)}
         if len(contents) < len(record.contents):
             self._write(Snapshot(record.key, record.paths, record.stats, contents,
                                  record.tasks, started_ns))
@@ -187,7 +187,7 @@ class FastNoop:
             if self.params.get("dodoFile"):
                 paths.append(self.params["dodoFile"])
             paths += sorted({os.path.dirname(p) or "." for p in paths})
-            taken = snapshot.take(self.key, paths, len(run), started_ns)
+            taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices())
             reason = stale_task(run, tasks, dep_manager)
             # Stats only: a racy file rewritten since `take` with an unchanged stat
             # differs from the digest taken there, which the next check compares.

@@ -7,13 +7,14 @@ sweeps the same paths; if every stat is as recorded (`first_change` is None),
 nothing those verdicts rest on changed, so every task is still up to date and
 there is nothing to generate, dispatch or check.
 
-A stat is (mtime_ns, ctime_ns, size, inode), or None for a path that did not
-exist.  ctime cannot be set by tools that restore mtimes (tar, rsync -t, touch
+A stat is (mtime_ns, ctime_ns, size, inode, device), or None for a path that
+did not exist.  ctime cannot be set by tools that restore mtimes (tar, rsync -t, touch
 -d), and a replaced file gets a new inode, so this is stricter than doit's own
 checkers, which trust an unchanged mtime.  A stat can still miss a write made
 within the file system's timestamp granularity after it was taken ("racy" in
-git's terms), so entries whose mtime or ctime fall within `RACY_NS` before the
-snapshot was started are also recorded by content (xxh3 of a file, of a
+git's terms), so entries whose mtime or ctime fall within their device's racy
+window before the snapshot was started (`racy`: 50 ms on local Linux file
+systems, else 2.5 s) are also recorded by content (xxh3 of a file, of a
 directory's sorted listing) and checked by content too.
 
 Pure apart from `os.stat`, reading the files it hashes and the encoding: no doit.
@@ -26,14 +27,14 @@ from dataclasses import dataclass
 import xxhash
 
 from doit_conductor.fsio import read_bytes
+from doit_conductor.incremental import racy
 from doit_conductor.sealed import seal, unseal
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: a stat carries the device, which decides the racy window
 MAGIC = b"conductor-noop-snapshot 1 "
-# Longer than any timestamp granularity of a Linux file system in use (FAT's 2 s).
-RACY_NS = 2_500_000_000
+RACY_NS = racy.COARSE_NS   # the longest window (FAT, network file systems)
 
-Stat = tuple[int, int, int, int]
+Stat = tuple[int, int, int, int, int]   # mtime_ns, ctime_ns, size, inode, device
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,13 @@ def file_stat(path: str) -> Stat | None:
         info = os.stat(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
-    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino)
+    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev)
+
+
+def is_recent(stat: Stat, started_ns: int, fine: frozenset[int]) -> bool:
+    """Whether a write after `started_ns` could leave `stat` as it is: its mtime
+    or ctime falls within its device's racy window before it (see `racy`)."""
+    return max(stat[0], stat[1]) >= started_ns - racy.window_ns(stat[4], fine)
 
 
 def sweep(paths: tuple[str, ...]) -> list[Stat | None]:
@@ -81,14 +88,15 @@ def content_digest(path: str) -> str | None:
         return None
 
 
-def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int) -> Snapshot:
+def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
+         fine: frozenset[int] = frozenset()) -> Snapshot:
     """Sweep `paths` now; `started_ns` (the wall clock read before this call and
-    before the verdicts it records were reached) decides which entries are racy."""
+    before the verdicts it records were reached) decides which entries are racy,
+    with the window of each one's device (`fine`: the fine-grained devices)."""
     ordered = tuple(dict.fromkeys(paths))
     stats = tuple(sweep(ordered))
-    recent = started_ns - RACY_NS
     contents = {path: content_digest(path) or "" for path, stat in zip(ordered, stats)
-                if stat is not None and max(stat[0], stat[1]) >= recent}
+                if stat is not None and is_recent(stat, started_ns, fine)}
     return Snapshot(key, ordered, stats, contents, tasks, started_ns)
 
 

@@ -83,3 +83,28 @@ def test_encoding_round_trips_and_refuses_damage(tmp_path):
     raw[-3] ^= 0xFF
     assert snapshot.decode(bytes(raw)) is None
     assert snapshot.decode(b"not a snapshot") is None
+
+
+def test_racy_window_is_short_only_on_devices_known_to_stamp_finely(tmp_path):
+    [path] = make(tmp_path, a="one")
+    device = os.stat(path).st_dev
+    half_a_second_later = time.time_ns() + 500_000_000
+    # coarse (FAT, network, unknown): a write 0.5 s ago is still racy
+    assert path in snapshot.take(KEY, [path], 1, half_a_second_later).contents
+    # a local Linux file system: 0.5 s is ten windows past it, the stat is trusted
+    assert snapshot.take(KEY, [path], 1, half_a_second_later, frozenset({device})).contents == {}
+    # ... but a write just now is racy there too
+    assert path in snapshot.take(KEY, [path], 1, time.time_ns(), frozenset({device})).contents
+
+
+def test_fine_grained_devices_come_from_mountinfo():
+    from doit_conductor.incremental import racy
+    mountinfo = "\n".join([
+        "25 24 0:23 / /dev/shm rw,relatime - tmpfs tmpfs rw,size=24683652k",
+        "27 1 254:0 / / rw,relatime shared:1 - ext4 /dev/vda rw,discard",
+        "30 27 0:40 / /mnt/nfs rw,relatime - nfs4 server:/export rw,vers=4.2",
+        "31 27 8:17 / /media/usb\\040stick rw - vfat /dev/sdb1 rw",
+        "garbage line",
+    ])
+    assert racy.fine_devices_in(mountinfo) == {os.makedev(0, 23), os.makedev(254, 0)}
+    assert racy.window_ns(os.makedev(0, 40), racy.fine_devices_in(mountinfo)) == racy.COARSE_NS
