@@ -27,6 +27,7 @@ from doit.exceptions import TaskError
 from doit.runner import MRunner, MThreadRunner, Runner
 
 from doit_conductor import compat
+from doit_conductor.errors import UserError
 from doit_conductor.profiling import probe
 
 SERIAL = "serial"
@@ -179,7 +180,12 @@ class ProbedMRunner(_ProbedMixin, MRunner):
         try:
             hit = cached_execution.restore_before_dispatch(
                 task, lambda: self.reporter.execute_task(task))
-        except Exception as exc:   # a target that cannot be written, a refused path
+        except UserError:
+            # A refused path (output/ a symbolic link): the run ends with one
+            # line and exit 3, as when the serial runner restores.
+            probe.stop(started, failed=True)
+            raise
+        except Exception as exc:   # a target that cannot be written
             probe.stop(started, failed=True)
             self._handle_task_error(node, TaskError(
                 f"restoring {task.name} from the action cache: {exc}"))

@@ -1,6 +1,7 @@
 """The action cache through the real `doit`, with a store in a local directory."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from tests.support.projects import copy_project
@@ -109,3 +110,24 @@ def test_unusable_or_unreachable_store_is_one_line(tmp_path):
         line for line in result.stderr.splitlines() if "unreachable" in line]
     assert sum("unreachable" in line for line in result.stderr.splitlines()) == 1
     assert set(project.statuses("codegen:").values()) == {"ran"}
+
+
+def test_a_hit_refused_by_a_symlinked_output_dir_is_one_line_under_n(tmp_path):
+    """Under -n a hit is restored in doit's process: a refused path ends the run
+    as the serial runner's restore does (one line, exit 3), and writes nothing
+    through the link."""
+    store = f"file://{tmp_path / 'store'}"
+    copy_project(tmp_path / "a").doit("--cache", store, "codegen", check=True)
+    second = copy_project(tmp_path / "b")
+    second.doit("plan-codegen", check=True)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if second.path("output").exists():
+        shutil.rmtree(second.path("output"))
+    second.path("output").symlink_to(elsewhere)
+    result = second.doit("-n", "2", "--cache", store, "codegen")
+    assert result.returncode == 3, result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR")]
+    assert len(errors) == 1 and "output: is a symbolic link" in errors[0], result.stderr
+    assert "Traceback" not in result.stdout + result.stderr
+    assert list(elsewhere.iterdir()) == []
