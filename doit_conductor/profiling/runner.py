@@ -187,8 +187,7 @@ class ProbedMRunner(_ProbedMixin, MRunner):
             raise
         except Exception as exc:   # a target that cannot be written
             probe.stop(started, failed=True)
-            self._handle_task_error(node, TaskError(
-                f"restoring {task.name} from the action cache: {exc}"))
+            self._handle_task_error(node, cached_execution.restore_failure(task, exc))
             return True
         measurement = probe.stop(started, failed=False)
         if hit:

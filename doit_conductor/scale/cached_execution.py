@@ -19,6 +19,9 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from doit.exceptions import TaskError
+
+from doit_conductor.errors import UserError
 from doit_conductor.fsio import read_bytes, write_if_changed
 from doit_conductor.profiling import counters
 from doit_conductor.scale import cache_entry
@@ -50,13 +53,24 @@ def active_store() -> ActionStore | None:
 def execute(task, run: Callable[[], object], announce: Callable[[], None]) -> object:
     """`run()`'s failure (None on success), or None after restoring a hit.
 
-    `announce` tells the reporter the task starts, which `run` does itself."""
-    if try_restore(task, announce):
-        return None
+    `announce` tells the reporter the task starts, which `run` does itself.  A
+    restore that fails (a full disk) is the task's failure; a refused path (a
+    UserError) ends the run, as everywhere else."""
+    try:
+        if try_restore(task, announce):
+            return None
+    except UserError:
+        raise
+    except Exception as exc:
+        return restore_failure(task, exc)
     failure = run()
     if failure is None:
         store_result(task)
     return failure
+
+
+def restore_failure(task, exc: Exception) -> TaskError:
+    return TaskError(f"restoring {task.name} from the action cache: {exc}")
 
 
 def try_restore(task, announce: Callable[[], None] = lambda: None) -> bool:

@@ -83,3 +83,36 @@ def test_summary_line_counts_hits_misses_and_bytes():
                            {"action_cache_misses": 1, "action_cache_bytes_written": 1024}, {}])
     assert summary_line(totals) == "action cache: 1 hit, 1 miss, 2.0 KiB read, 1.0 KiB written"
     assert summary_line(cache_totals([{}])) is None
+
+
+def _write_out(path):
+    with open(path, "w") as handle:
+        handle.write("built")
+
+
+def _disk_full(files):
+    raise OSError(28, "No space left on device")
+
+
+def test_a_restore_that_fails_is_the_tasks_failure_not_a_crash(tmp_path):
+    from doit.exceptions import TaskError
+    from doit.task import Task
+    from doit_conductor.scale import cached_execution
+
+    target = tmp_path / "out.txt"
+
+    def task():
+        return Task("t", [(_write_out, [str(target)])], targets=[str(target)],
+                    meta={"conductor_cache": {"restore": (_disk_full, [])}})
+
+    cached_execution.activate(f"file://{tmp_path / 'store'}")
+    try:
+        first = task()
+        assert cached_execution.execute(first, lambda: _write_out(target), lambda: None) is None
+        second = task()   # a hit, whose restore fails
+        failure = cached_execution.execute(
+            second, lambda: pytest.fail("a hit must not run"), lambda: None)
+    finally:
+        cached_execution.activate(None)
+    assert isinstance(failure, TaskError)
+    assert "restoring t from the action cache" in str(failure)
