@@ -11,6 +11,9 @@ measurement on the task in every mode.
 
 `__init__` also tells the reporter the run's shape (mode and worker count)
 when the reporter asks for it with a `set_run_shape(mode, workers)` method.
+With an action cache on this machine, `ProbedMRunner.select_task` restores a
+hit in doit's process instead of sending it to a worker (see
+`cached_execution.restore_before_dispatch`).
 
 A sub-task named on the command line that does not exist yet (`doit
 codegen:nosuch`, `codegen` creating its sub-tasks only once `plan-codegen`

@@ -2,7 +2,9 @@
 
 `execute(task, run, announce)` is what the runners call where a task would run
 (`doit_conductor.profiling.runner`), inside the probe, so a hit's record shows
-the time and IO the restore took.  The cache of the run is process-wide
+the time and IO the restore took; under `-n`, `restore_before_dispatch` is
+called first in doit's process for a store on this machine.  The cache of
+the run is process-wide
 (`activate`), set by the `run` command before the runners start, so `-n`
 workers forked from it have it too.
 
