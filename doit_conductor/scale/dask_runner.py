@@ -65,7 +65,8 @@ class DaskRunner(MRunner):
         if set_run_shape is not None:
             set_run_shape(self.mode, self.num_process)
         self._cluster = self._client = None
-        self._starting = None
+        self._starting = None     # the LocalCluster being started, until waited for
+        self._in_flight = None    # Dask's as_completed, once connected
         if self.scheduler or without_other_copies(sys.path) != sys.path:
             self._connect()
         else:
@@ -88,22 +89,24 @@ class DaskRunner(MRunner):
     def _connect(self) -> None:
         """Connected to the cluster (waiting for the LocalCluster being started),
         with workers that run this doit-conductor; else a UserError."""
+        if self._client is not None:
+            return
         if self._starting is not None:
             # cleared only once started: interrupted while waiting, the
             # cluster is still there for finish_cluster to wait for and stop
             self._cluster, self._client = self._starting.result()
             self._starting = None
-        elif self._client is None:
+        else:
             self._cluster, self._client = connect(self.scheduler, self.num_process,
                                                   self.connect_timeout_s)
-        else:
-            return
         try:
             check_workers(_worker_fingerprints(self._client, self.scheduler),
                           dask_job.FINGERPRINT, self.scheduler)
         except BaseException:
             self.finish_cluster()
             raise
+        from distributed import as_completed
+        self._in_flight = as_completed(loop=self._client.loop)
 
     # -- dispatch ----------------------------------------------------------
 
@@ -132,25 +135,24 @@ class DaskRunner(MRunner):
         self._run_tasks_init(task_dispatcher)
         pending: dict = {}            # future -> the nodes of its batch
         self._ran_here: list = []     # (node, failure) of tasks run in this process
-        in_flight = _InFlight(self)
         slots = self.num_process * (1 if self.scheduler else 2)
         try:
-            self._dispatch([None], slots, pending, in_flight)
+            self._dispatch([None], slots, pending)
             while pending or self._ran_here:
                 if self._ran_here:
                     node, failure = self._ran_here.pop(0)
                     self.process_task_result(node, failure)
                     done = [node]
                 else:
-                    future = next(in_flight)
+                    future = next(self._in_flight)
                     done = pending.pop(future)
                     self._finish_batch(done, future)
-                self._dispatch(done, slots - len(pending), pending, in_flight)
+                self._dispatch(done, slots - len(pending), pending)
         finally:
             for future in pending:
                 future.cancel()
 
-    def _dispatch(self, completed: list, free_slots: int, pending: dict, in_flight) -> None:
+    def _dispatch(self, completed: list, free_slots: int, pending: dict) -> None:
         """Tell doit which tasks completed, then submit what became ready, in
         batches, filling at most `free_slots` futures."""
         ready, exhausted = [], False
@@ -168,7 +170,7 @@ class DaskRunner(MRunner):
             ready.append(job)
         jobs = [(node, job) for node in ready if (job := self._prepare(node)) is not None]
         for batch in spread(jobs, free_slots):
-            self._submit(batch, pending, in_flight)
+            self._submit(batch, pending)
 
     def _prepare(self, node):
         """The (task, workspace) to send, or None for a task run here."""
@@ -191,7 +193,7 @@ class DaskRunner(MRunner):
             self._before[task.name] = _target_states(task.targets)
         return task, workspace
 
-    def _submit(self, batch: list, pending: dict, in_flight) -> None:
+    def _submit(self, batch: list, pending: dict) -> None:
         import cloudpickle
         self._connect()
         tasks = [task for _, (task, _) in batch]
@@ -207,7 +209,7 @@ class DaskRunner(MRunner):
             bool(self.continue_), key=f"doit-{first}-{len(batch)}-{os.urandom(4).hex()}",
             pure=False)
         pending[future] = [node for node, _ in batch]
-        in_flight.add(future)
+        self._in_flight.add(future)
 
     def _finish_batch(self, nodes: list, future) -> None:
         try:
@@ -322,25 +324,6 @@ class DaskRunner(MRunner):
         if self._cluster is not None:
             self._cluster.close()
         self._cluster = self._client = None
-
-
-class _InFlight:
-    """Dask's `as_completed` for the run, made when the first batch is sent:
-    until then the cluster may still be starting (and distributed still being
-    imported, by the thread that starts it)."""
-
-    def __init__(self, runner: DaskRunner) -> None:
-        self._runner = runner
-        self._futures = None
-
-    def add(self, future) -> None:
-        if self._futures is None:
-            from distributed import as_completed
-            self._futures = as_completed(loop=self._runner._client.loop)
-        self._futures.add(future)
-
-    def __next__(self):
-        return next(self._futures)
 
 
 def spread(jobs: list, slots: int) -> list[list]:

@@ -68,9 +68,10 @@ def resolve(cache: str, executor: str, scheduler: str, ship: bool,
         url = store_url(url, project_root)
     if executor != DASK and (scheduler or ship):
         raise UserError("--scheduler and --ship need --executor dask")
-    timeout, batch_size = 10.0, 8
+    dask = {}   # ScaleChoice's defaults outside a doit-conductor project
     if settings is not None:
-        timeout, batch_size = settings.dask.connect_timeout_s, settings.dask.batch_size
+        dask = {"connect_timeout_s": settings.dask.connect_timeout_s,
+                "batch_size": settings.dask.batch_size}
         if not scheduler and executor == DASK:
             scheduler = settings.dask.scheduler
-    return ScaleChoice(url, executor, scheduler, ship, timeout, batch_size)
+    return ScaleChoice(url, executor, scheduler, ship, **dask)

@@ -240,8 +240,8 @@ def test_a_copy_of_the_plugin_in_the_project_does_not_reach_the_local_workers(tm
 
 def test_local_cluster_started_for_the_run_builds_then_stops_even_unused(tmp_path):
     """Without --scheduler a LocalCluster starts in a thread while doit walks the
-    tasks.  It builds; a run that sends it nothing (all up to date) waits for it
-    and stops it too: no worker process outlives either run."""
+    tasks.  It builds; a run that sends it nothing (all up to date) ends too;
+    no worker process outlives either run."""
     import psutil
     project = _plain_project(tmp_path, '''
         def task_one():
