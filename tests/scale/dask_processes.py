@@ -1,5 +1,9 @@
 """A real Dask cluster for tests: `dask scheduler` and `dask worker` processes on
-127.0.0.1, each worker in a directory of its own, all stopped by the fixture."""
+127.0.0.1, each worker in a directory of its own, all stopped by the fixture.
+
+`--no-dashboard` alone still leaves each process an HTTP server (health and
+metrics routes) on 0.0.0.0 (the scheduler's on port 8787), so every process is
+also given a loopback `--dashboard-address` on a free port."""
 from __future__ import annotations
 
 import json
@@ -12,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DASK = str(Path(sys.executable).with_name("dask"))
+LOOPBACK_ANY_PORT = "127.0.0.1:0"
 
 
 @dataclass
@@ -22,6 +27,18 @@ class DaskCluster:
 
     def worker_pids(self) -> list[int]:
         return [w.pid for w in self.workers if w.poll() is None]
+
+    def listening(self) -> list[tuple[str, int]]:
+        """Every (address, port) the scheduler and the workers listen on."""
+        import psutil
+        found = []
+        for process in (self.scheduler, *self.workers):
+            if process.poll() is None:
+                info = psutil.Process(process.pid)
+                # net_connections since psutil 6; connections before (5.9 is allowed)
+                sockets = getattr(info, "net_connections", None) or info.connections
+                found += [tuple(c.laddr) for c in sockets("tcp") if c.status == psutil.CONN_LISTEN]
+        return found
 
     def stop(self) -> None:
         """Workers first (a scheduler going first makes them retry), then the
@@ -46,6 +63,7 @@ def start_cluster(base: Path, workers: int = 2) -> DaskCluster:
     log = open(base / "scheduler.log", "wb")
     scheduler = subprocess.Popen(
         [DASK, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+         "--dashboard-address", LOOPBACK_ANY_PORT,
          "--scheduler-file", str(scheduler_file)], stdout=log, stderr=log, cwd=base)
     cluster = DaskCluster("", scheduler)
     try:
@@ -62,7 +80,8 @@ def start_cluster(base: Path, workers: int = 2) -> DaskCluster:
             worker_log = open(directory / "worker.log", "wb")
             cluster.workers.append(subprocess.Popen(
                 [DASK, "worker", cluster.address, "--host", "127.0.0.1", "--nthreads", "1",
-                 "--no-nanny", "--no-dashboard", "--local-directory", str(directory)],
+                 "--no-nanny", "--no-dashboard", "--dashboard-address", LOOPBACK_ANY_PORT,
+                 "--local-directory", str(directory)],
                 stdout=worker_log, stderr=worker_log, cwd=directory,
                 env=dict(os.environ, PYTHONDONTWRITEBYTECODE="1")))
         _wait_for_workers(cluster.address, workers)

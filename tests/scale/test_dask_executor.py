@@ -34,6 +34,12 @@ def serial_build(tmp_path_factory) -> Project:
     return serial
 
 
+def test_the_test_cluster_listens_on_loopback_only(cluster):
+    listening = cluster.listening()
+    assert len(listening) >= 6, listening   # each process: its comm port and its HTTP port
+    assert {address for address, _port in listening} == {"127.0.0.1"}, listening
+
+
 def test_cold_build_on_the_cluster_equals_doit_n_1(cluster, serial_build, tmp_path):
     project = copy_project(tmp_path / "project")
     project.doit("-n", "2", "--executor", "dask", "--scheduler", cluster.address, check=True)
