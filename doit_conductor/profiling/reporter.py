@@ -28,6 +28,7 @@ from __future__ import annotations
 import os
 import platform
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -44,7 +45,7 @@ from doit_conductor.profiling.recording import (
 from doit_conductor.profiling.recording import error_text as _error_text
 from doit_conductor.profiling.records import (
     CACHED, FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
-from doit_conductor.profiling.runner import SERIAL, NoSuchTask
+from doit_conductor.profiling.runner import PROCESS, SERIAL, THREAD, NoSuchTask
 
 __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
 from doit_conductor.profiling.task_profiles import task_numbers
@@ -54,6 +55,8 @@ BY_REPORTER_CLOCK = "reporter-clock"
 _CACHED_ATTRIBUTE = "conductor_cached"
 # set on a task run by a Dask worker (doit_conductor.scale.dask_job)
 _HOST_ATTRIBUTE = "conductor_worker_host"
+# what a measurement's worker_key is for doit's own process, by run mode
+_MAIN = {PROCESS: os.getpid, THREAD: lambda: threading.main_thread().ident}
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
@@ -166,10 +169,10 @@ class ConductorReporter(ConsoleReporter):
         measurement = getattr(task, TASK_ATTRIBUTE, None)
         if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
             measurement = self._clock_measurement(task.name, failed=status == FAILED)
-        worker = self._worker_of(measurement) if measurement is not None else None
+        host = getattr(task, _HOST_ATTRIBUTE, None)
+        worker = self._worker_of(measurement, host) if measurement is not None else None
         place = task_place(task, self._creators.create_after(task.name))
-        record = task_record(task.name, status, place, measurement, worker, error,
-                             host=getattr(task, _HOST_ATTRIBUTE, None))
+        record = task_record(task.name, status, place, measurement, worker, error, host=host)
         self._records[task.name] = record
         if len(self._tasks) != self._tasks_known:
             # Tasks were created during the run (delayed creation): widen N.
@@ -192,9 +195,11 @@ class ConductorReporter(ConsoleReporter):
         return Measurement(epoch, time.monotonic() - mono, None, None, None, None, None, None,
                            None, int(failed), os.getpid(), BY_REPORTER_CLOCK)
 
-    def _worker_of(self, measurement: Measurement) -> int:
-        if self._mode == SERIAL:
-            return 0
+    def _worker_of(self, measurement: Measurement, host: str | None) -> int:
+        main = _MAIN.get(self._mode)
+        if self._mode == SERIAL or (host is None and main is not None
+                                    and measurement.worker_key == main()):
+            return 0   # doit's own process: under -n, a hit restored before dispatch
         # Workers are numbered 1..N by their first finished task.
         return self._worker_index.setdefault(measurement.worker_key, len(self._worker_index) + 1)
 

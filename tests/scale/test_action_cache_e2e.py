@@ -30,6 +30,9 @@ def test_second_clone_restores_every_pattern_and_a_changed_template_misses_only_
     result = second.doit("-n", "2", "--cache", store, "codegen", check=True)
     assert set(_codegen(second.statuses()).values()) == {"cached"}
     assert "action cache: 10 hits, 0 misses" in result.stdout
+    # restored in doit's own process, before dispatch: worker 0, not a -n worker
+    assert {r.worker for n, r in second.last_run().items() if n in _codegen(second.statuses())} \
+        == {0}
     assert _rendered(second) == 0
     assert second.tree() == first.tree()
     # what was restored is trusted as built: nothing to do next time
@@ -45,6 +48,7 @@ def test_second_clone_restores_every_pattern_and_a_changed_template_misses_only_
     assert f"action cache: 0 hits, {len(ENUM_PATTERNS)} misses" in result.stdout
     changed = {name for name, status in _codegen(second.statuses()).items() if status == "ran"}
     assert changed == ENUM_PATTERNS
+    assert all(second.last_run()[name].worker in (1, 2) for name in changed)
     assert set(_codegen(second.statuses()).values()) <= {"ran", "up-to-date"}
 
 
