@@ -88,6 +88,8 @@ class ProfilingRun(Run):
         # The lock is taken in `get_checker_cls` and released here, after doit
         # has saved the dependency DB.  Not getting it is one line, exit 3.
         try:
+            run_options.check_combination(params.get("executor", run_options.LOCAL),
+                                          params.get("scheduler", ""), params.get("ship", False))
             with contextlib.ExitStack() as self._held:
                 self._params, self._args, self._noop = params, args, None
                 try:

@@ -471,7 +471,8 @@ def _refuse_fast(scheduler: str) -> None:
     the client and its timeout."""
     import socket
     from urllib.parse import urlsplit
-    address = urlsplit(scheduler)
+    # "HOST:PORT" without a scheme is tcp to Dask (its default scheme)
+    address = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
     if address.scheme != "tcp" or not address.hostname or not address.port:
         return
     try:

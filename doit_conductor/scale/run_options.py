@@ -50,6 +50,13 @@ class ScaleChoice:
         return self.cache_url is not None or self.executor != LOCAL
 
 
+def check_combination(executor: str, scheduler: str, ship: bool) -> None:
+    """A UserError for options that mean nothing together; checked before the
+    fast no-op too, so a wrong command line fails whether or not work is left."""
+    if executor != DASK and (scheduler or ship):
+        raise UserError("--scheduler and --ship need --executor dask")
+
+
 def resolve(cache: str, executor: str, scheduler: str, ship: bool,
             conductor_project: bool, project_root: str) -> ScaleChoice:
     """The run's choice; project settings are read only in a doit-conductor
@@ -66,8 +73,7 @@ def resolve(cache: str, executor: str, scheduler: str, ship: bool,
     if url is not None:
         from doit_conductor.scale.action_store import store_url
         url = store_url(url, project_root)
-    if executor != DASK and (scheduler or ship):
-        raise UserError("--scheduler and --ship need --executor dask")
+    check_combination(executor, scheduler, ship)
     dask = {}   # ScaleChoice's defaults outside a doit-conductor project
     if settings is not None:
         dask = {"connect_timeout_s": settings.dask.connect_timeout_s,

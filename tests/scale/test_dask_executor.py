@@ -198,6 +198,20 @@ def test_unreachable_scheduler_is_one_line_and_exit_3(tmp_path):
     assert len(lines) == 1 and "cannot reach the Dask scheduler" in lines[0], result.stderr
     # said at once, not after the client's retries: Dask alone would report a timeout
     assert "(connection refused)" in lines[0], result.stderr
+    # Dask takes HOST:PORT as tcp://HOST:PORT; so does the quick answer
+    result = project.doit("--executor", "dask", "--scheduler", f"127.0.0.1:{port}")
+    assert result.returncode == 3
+    assert "(connection refused)" in result.stderr, result.stderr
+
+
+def test_options_that_need_the_dask_executor_are_refused_even_with_nothing_to_do(tmp_path):
+    project = copy_project(tmp_path / "project")
+    project.doit(check=True)
+    assert project.did_nothing(project.doit(check=True))
+    for options in (["--ship"], ["-n", "2", "--scheduler", "tcp://127.0.0.1:8786"]):
+        result = project.doit(*options)
+        assert result.returncode == 3, (options, result.stdout)
+        assert result.stderr.strip() == "ERROR: --scheduler and --ship need --executor dask"
 
 
 def test_workers_running_other_conductor_code_are_refused_before_any_task(cluster, tmp_path):
