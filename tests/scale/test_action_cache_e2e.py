@@ -90,6 +90,24 @@ def test_cache_gc_bounds_the_local_store_and_config_enables_it(tmp_path):
     assert list(store.glob("*/*")) == []
 
 
+def test_cache_gc_bounds_the_store_that_cache_named(tmp_path):
+    store = tmp_path / "team-cache"
+    project = copy_project(tmp_path / "a")
+    project.doit("--cache", f"file://{store}", "codegen", check=True)
+    assert len(list(store.glob("*/*"))) == 10
+    result = project.doit("cache-gc", check=True)
+    assert "team-cache" not in result.stdout and len(list(store.glob("*/*"))) == 10
+    result = project.doit("cache-gc", "--cache", f"file://{store}", "--actions-max-bytes", "1",
+                          check=True)
+    assert "action cache: kept 0 entries" in result.stdout
+    assert list(store.glob("*/*")) == []
+    # a plain directory is a local store too; a remote one is left to its own rules
+    assert "no store at" in project.doit("cache-gc", "--cache", str(tmp_path / "none"),
+                                          check=True).stdout
+    result = project.doit("cache-gc", "--cache", "s3://bucket/prefix", check=True)
+    assert "is not a local store" in result.stdout
+
+
 def test_unknown_cache_setting_is_one_line_naming_the_file(tmp_path):
     project = copy_project(tmp_path / "a")
     pyproject = project.path("pyproject.toml")
