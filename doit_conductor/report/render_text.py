@@ -71,6 +71,14 @@ def limited(rows: list, limit: int) -> tuple[list, str | None]:
     return rows[:limit], f"  ... {len(rows) - limit} more (--rows 0 shows all)"
 
 
+def _command_lines(command: Sequence[str]) -> list[str]:
+    """The run's command line whole, wrapped between its words: cutting it could
+    show another command (a scheduler address without its middle)."""
+    wrapped = textwrap.wrap(" ".join(command), WIDTH - 11, break_long_words=False,
+                            break_on_hyphens=False) or [""]
+    return [f"  command: {wrapped[0]}", *(" " * 11 + line for line in wrapped[1:])]
+
+
 def run_section(run: RunAnalysis, limit: int) -> str:
     state = "completed" if run.completed else "INCOMPLETE"
     counts = ", ".join(f"{n} {status}" for status, n in run.counts.items() if n)
@@ -78,7 +86,7 @@ def run_section(run: RunAnalysis, limit: int) -> str:
         fmt.shorten(f"Run {run.run_id}  ({state}, {fmt.workers(run.workers, run.parallel_type)})",
                     WIDTH),
         f"  started {fmt.timestamp(run.start)}",
-        f"  command: {fmt.shorten(' '.join(run.command), WIDTH - 11)}",
+        *_command_lines(run.command),
         f"  wall {fmt.seconds(run.wall_s)} s   summed task time {fmt.seconds(run.task_time_s)} s   "
         f"achieved parallelism {_times(run.parallelism)}",
         f"  tasks: {counts or 'none'}",

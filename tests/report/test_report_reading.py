@@ -62,3 +62,19 @@ def test_counter_headings_in_a_project_without_the_template_cache():
     assert "no task recorded counters" in render_html(Report(bare))
     cached, _ = sibling_run(template_cache_hits=3, template_cache_misses=1)
     assert "Counters (template cache hit rate 75.0%)" in render_text(Report(cached))
+
+
+def test_a_long_command_line_is_wrapped_whole_never_cut():
+    import dataclasses
+    import itertools
+    command = ("doit", "-n", "2", "--executor", "dask", "--scheduler", "tcp://127.0.0.1:8786",
+               "--cache", "file:///home/someone/conductor-demo/team-cache", "codegen")
+    records = [record("a", 0.1, worker=0)]
+    run = analyse_run("r", dataclasses.replace(summary("r"), command=command), records)
+    lines = render_text(Report(run)).splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("  command: "))
+    shown = [lines[start][len("  command: "):]]
+    shown += [line.strip() for line in itertools.takewhile(
+        lambda line: line.startswith(" " * 11) and line[11] != " ", lines[start + 1:])]
+    assert len(shown) > 1 and max(len(line) for line in lines) <= WIDTH
+    assert " ".join(shown) == " ".join(command)
