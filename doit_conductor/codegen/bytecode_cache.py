@@ -10,7 +10,7 @@ pickled checksum from the file, so a planted file runs code on load.  Here:
   a truncated or garbled entry fails the checksum and is rebuilt, never executed;
 * the directory is created private (0700) and entries not owned by this user
   are refused;
-* hits refresh the entry's mtime so `collect_garbage` can evict least recently
+* hits refresh the entry's mtime so `finish.collect_template_cache` can evict least recently
   used entries first, bounded by count and by bytes.
 """
 from __future__ import annotations
@@ -26,13 +26,12 @@ import xxhash
 from jinja2.bccache import Bucket, BytecodeCache
 
 from doit_conductor import compat
-from doit_conductor.eviction import Collected, collect
+from doit_conductor.codegen.finish import TEMPLATE_SUFFIX as SUFFIX
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import counters
 from doit_conductor.sealed import Unsealed, seal, unseal
 
 MAGIC = b"conductor-jbc1 "
-SUFFIX = ".jbc"
 _VERSION_SALT = f"{jinja2.__version__}|{importlib.util.MAGIC_NUMBER.hex()}|{sys.version_info[:2]}"
 
 
@@ -124,8 +123,3 @@ def _private_dir(directory: Path) -> bool:
             return False
     return True
 
-
-def collect_garbage(directory: str | Path, max_entries: int, max_bytes: int) -> Collected:
-    """Evict least recently used entries until both bounds hold."""
-    return collect(Path(directory).glob("*" + SUFFIX), max_entries=max_entries,
-                   max_bytes=max_bytes)

@@ -39,7 +39,7 @@ class CacheGC(Command):
     )
 
     def execute(self, params, args):
-        from doit_conductor.codegen.bytecode_cache import collect_garbage
+        from doit_conductor.codegen.finish import collect_template_cache
         from doit_conductor.config import load_config
         from doit_conductor.incremental.lock import run_lock
         try:
@@ -64,7 +64,7 @@ class CacheGC(Command):
             try:
                 # A run may be writing entries: collect between runs, under the lock.
                 with run_lock(".", layout.CONDUCTOR):
-                    report = collect_garbage(Path(layout.CACHE) / "templates", max_entries,
+                    report = collect_template_cache(Path(layout.CACHE) / "templates", max_entries,
                                              max_bytes)
             except UserError as err:
                 sys.stderr.write(f"ERROR: {err}\n")

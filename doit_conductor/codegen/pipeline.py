@@ -22,7 +22,6 @@ from pathlib import Path
 from doit_conductor import layout
 from doit_conductor.actions import user_action
 from doit_conductor.codegen import checks, outputs, render, validate
-from doit_conductor.codegen.bytecode_cache import collect_garbage
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
 from doit_conductor.codegen.plan import plan_entry_from_json
 from doit_conductor.codegen.settings import Settings
@@ -129,50 +128,6 @@ class _Staged:
 
 
 @user_action
-def finish_codegen(pattern_names: list[str], settings: dict,
-                   changed: list[str] | None = None) -> None:
-    """Prune the outputs of patterns that were removed, merge the manifest and keep
-    the template cache within its bounds.
-
-    `changed` is doit's list of the file dependencies that changed since this
-    last ran: when only fragments did, only those patterns are merged into the
-    existing manifest; otherwise (plan or settings changed, or not known) every
-    fragment is."""
-    cfg = Settings(**settings)
-    keep = set(pattern_names)
-    dropped = []
-    for name in outputs.fragment_names(cfg.cache_dir):
-        if name in keep:
-            continue
-        stale = list(outputs.read_fragment(cfg.cache_dir, name))
-        removed = outputs.prune(stale, cfg.output_dir)
-        for path in removed:
-            sys.stderr.write(f"pruned {path} (pattern '{name}' was removed)\n")
-        counters.add("files_pruned", len(removed))
-        outputs.drop_fragment(cfg.cache_dir, name)
-        dropped.append(name)
-    patterns = changed_patterns(changed, cfg.cache_dir)
-    outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped])
-    garbage = collect_garbage(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries,
-                              cfg.cache_max_bytes)
-    counters.add("template_cache_evicted", garbage.removed)
-
-
-def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | None:
-    """The patterns whose fragments are among doit's changed file dependencies, or
-    None if anything else changed too (the plan, the settings): merge them all."""
-    if changed is None:
-        return None
-    fragments = os.path.normpath(os.path.join(cache_dir, outputs.FRAGMENTS))
-    names = []
-    for dep in changed:
-        directory, file_name = os.path.split(os.path.normpath(dep))
-        if directory != fragments or not file_name.endswith(".json"):
-            return None
-        names.append(file_name[:-len(".json")])
-    return names
-
-
 def _read_index(path: str) -> dict[str, dict]:
     index = read_state(path)
     if not isinstance(index, dict) or not isinstance(index.get("patterns"), dict):

@@ -29,8 +29,8 @@ def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str])
     from doit_conductor.profiling import phases
     phases.start(phases.WRITE)  # pruning and the manifest: all of it is writing
     try:
-        from doit_conductor.codegen import pipeline
-        return pipeline.finish_codegen(pattern_names, settings, changed)
+        from doit_conductor.codegen import finish
+        return finish.finish_codegen(pattern_names, settings, changed)
     finally:
         phases.stop()
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from doit_conductor.codegen import outputs, pipeline
+from doit_conductor.codegen import finish, outputs
 from doit_conductor.codegen.outputs import FileEntry, OutputTree
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, holds, write_if_changed
@@ -201,10 +201,22 @@ def test_incremental_merge_falls_back_to_a_full_merge(workdir, damage):
 
 def test_changed_patterns_reads_doit_changed_list():
     fragment = f"{CACHE}/manifest.d/users.json"
-    assert pipeline.changed_patterns([fragment, f"{CACHE}/manifest.d/a_b.json"], CACHE) == \
+    assert finish.changed_patterns([fragment, f"{CACHE}/manifest.d/a_b.json"], CACHE) == \
         ["users", "a_b"]
-    assert pipeline.changed_patterns([], CACHE) == []
-    assert pipeline.changed_patterns(None, CACHE) is None
+    assert finish.changed_patterns([], CACHE) == []
+    assert finish.changed_patterns(None, CACHE) is None
     # the plan or the settings changed: merge everything
-    assert pipeline.changed_patterns([fragment, ".conductor/state/plan.json"], CACHE) is None
-    assert pipeline.changed_patterns([".conductor/state/codegen-settings.json"], CACHE) is None
+    assert finish.changed_patterns([fragment, ".conductor/state/plan.json"], CACHE) is None
+    assert finish.changed_patterns([".conductor/state/codegen-settings.json"], CACHE) is None
+
+
+def test_restoring_and_closing_codegen_import_no_renderer():
+    """What runs after a build whose every pattern came from the action cache."""
+    import subprocess
+    import sys
+    code = ("import sys, doit_conductor.codegen.restore, doit_conductor.codegen.finish; "
+            "print(sorted(m for m in ('jinja2', 'yaml', 'doit_conductor.codegen.render') "
+            "if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
