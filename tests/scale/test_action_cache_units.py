@@ -1,4 +1,4 @@
-"""The action cache's pure parts: keys, entries, eviction."""
+"""The action cache below doit: keys, entries, eviction, the store."""
 from __future__ import annotations
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from doit_conductor.scale import cache_entry
 from doit_conductor.scale.action_key import action_key
 from doit_conductor.eviction import StoredEntry, evictions
-from doit_conductor.scale.action_store import store_url
+from doit_conductor.scale.action_store import ActionStore, store_url
 from doit_conductor.scale.cache_summary import cache_totals, summary_line
 
 KEY = "ab" * 32
@@ -116,3 +116,21 @@ def test_a_restore_that_fails_is_the_tasks_failure_not_a_crash(tmp_path):
         cached_execution.activate(None)
     assert isinstance(failure, TaskError)
     assert "restoring t from the action cache" in str(failure)
+
+
+@pytest.mark.parametrize("scheme", ["file", "memory"])
+def test_store_writes_once_and_discards(tmp_path, scheme):
+    """The same contract through `os` (file://) and through fsspec (memory://)."""
+    root = f"file://{tmp_path / 'store'}" if scheme == "file" else f"memory://{tmp_path.name}"
+    store = ActionStore(root)
+    key = "ab" + "0" * 62
+    assert store.get(key) is None
+    assert store.put(key, b"first") is True
+    assert store.put(key, b"second") is False   # the same key is the same content
+    assert store.get(key) == b"first"
+    store.discard(key)
+    store.discard(key)   # gone already: nothing to say
+    assert store.get(key) is None
+    assert store.local is (scheme == "file")
+    if scheme == "file":
+        assert [p.name for p in (tmp_path / "store" / "ab").iterdir()] == []   # no temporary left
