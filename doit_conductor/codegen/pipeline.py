@@ -127,7 +127,6 @@ class _Staged:
     unchanged: bool               # known to hold `data` already: nothing to write
 
 
-@user_action
 def _read_index(path: str) -> dict[str, dict]:
     index = read_state(path)
     if not isinstance(index, dict) or not isinstance(index.get("patterns"), dict):

@@ -220,3 +220,29 @@ def test_restoring_and_closing_codegen_import_no_renderer():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_a_missing_pattern_index_is_a_user_error_naming_it(workdir):
+    """Read where codegen's sub-tasks read it: the error names the missing file
+    (not a pattern missing from an index that was never read)."""
+    from doit_conductor import layout
+    from doit_conductor.codegen import pipeline
+    from doit_conductor.state_files import StateError
+    with pytest.raises(StateError) as raised:
+        pipeline.validated_patterns()
+    assert raised.value.file == layout.PATTERNS
+
+
+def test_the_closing_step_turns_a_user_error_into_a_one_line_failure(workdir):
+    """codegen:_manifest refuses to write through a symbolic `.conductor`, as a
+    failed task (doit shows its message alone), not a traceback."""
+    from doit.exceptions import TaskFailed
+    elsewhere = workdir / "elsewhere"
+    elsewhere.mkdir()
+    os.symlink(elsewhere, workdir / ".conductor")
+    settings = dict(templates_dir="templates", output_dir="output", cache_dir=CACHE,
+                    sandbox=True, line_length=100, validators={}, checks={}, kinds_digest="",
+                    cache_max_entries=10, cache_max_bytes=1 << 20)
+    result = finish.finish_codegen([], settings, None)
+    assert isinstance(result, TaskFailed)
+    assert "symbolic link" in result.message and "\n" not in result.message.strip()
