@@ -33,6 +33,7 @@ CODEGEN_SETTINGS = f"{STATE}/codegen-settings.json"
 TEMPLATE_SETS = f"{STATE}/template-sets"
 MANIFEST = f"{CACHE}/compile.manifest"
 FRAGMENTS = f"{CACHE}/manifest.d"
+TEMPLATE_CACHE_SUFFIX = ".jbc"   # compiled templates, under {CACHE}/templates
 
 
 def template_set_file(pattern: str) -> str:

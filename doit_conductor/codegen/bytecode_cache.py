@@ -26,7 +26,7 @@ import xxhash
 from jinja2.bccache import Bucket, BytecodeCache
 
 from doit_conductor import compat
-from doit_conductor.codegen.finish import TEMPLATE_SUFFIX as SUFFIX
+from doit_conductor.layout import TEMPLATE_CACHE_SUFFIX as SUFFIX
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import counters
 from doit_conductor.sealed import Unsealed, seal, unseal

@@ -64,8 +64,8 @@ class CacheGC(Command):
             try:
                 # A run may be writing entries: collect between runs, under the lock.
                 with run_lock(".", layout.CONDUCTOR):
-                    report = collect_template_cache(Path(layout.CACHE) / "templates", max_entries,
-                                             max_bytes)
+                    report = collect_template_cache(Path(layout.CACHE) / "templates",
+                                                    max_entries, max_bytes)
             except UserError as err:
                 sys.stderr.write(f"ERROR: {err}\n")
                 return 3

@@ -10,14 +10,12 @@ import os
 import sys
 from pathlib import Path
 
+from doit_conductor import layout
 from doit_conductor.actions import user_action
 from doit_conductor.codegen import outputs
 from doit_conductor.codegen.settings import Settings
 from doit_conductor.eviction import Collected, collect
 from doit_conductor.profiling import counters
-
-# compiled templates on disk (doit_conductor.codegen.bytecode_cache)
-TEMPLATE_SUFFIX = ".jbc"
 
 
 @user_action
@@ -46,7 +44,7 @@ def finish_codegen(pattern_names: list[str], settings: dict,
     patterns = changed_patterns(changed, cfg.cache_dir)
     outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped])
     garbage = collect_template_cache(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries,
-                              cfg.cache_max_bytes)
+                                     cfg.cache_max_bytes)
     counters.add("template_cache_evicted", garbage.removed)
 
 
@@ -67,5 +65,5 @@ def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | N
 
 def collect_template_cache(directory: str | Path, max_entries: int, max_bytes: int) -> Collected:
     """Evict least recently used compiled templates until both bounds hold."""
-    return collect(Path(directory).glob("*" + TEMPLATE_SUFFIX), max_entries=max_entries,
+    return collect(Path(directory).glob("*" + layout.TEMPLATE_CACHE_SUFFIX), max_entries=max_entries,
                    max_bytes=max_bytes)

@@ -32,7 +32,6 @@ from doit_conductor.sealed import seal, unseal
 
 SCHEMA_VERSION = 2   # 2: a stat carries the device, which decides the racy window
 MAGIC = b"conductor-noop-snapshot 1 "
-RACY_NS = racy.COARSE_NS   # the longest window (FAT, network file systems)
 
 Stat = tuple[int, int, int, int, int]   # mtime_ns, ctime_ns, size, inode, device
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -45,7 +44,7 @@ from doit_conductor.profiling.recording import (
 from doit_conductor.profiling.recording import error_text as _error_text
 from doit_conductor.profiling.records import (
     CACHED, FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
-from doit_conductor.profiling.runner import PROCESS, SERIAL, THREAD, NoSuchTask
+from doit_conductor.profiling.runner import PROCESS, SERIAL, NoSuchTask
 
 __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
 from doit_conductor.profiling.task_profiles import task_numbers
@@ -55,8 +54,6 @@ BY_REPORTER_CLOCK = "reporter-clock"
 _CACHED_ATTRIBUTE = "conductor_cached"
 # set on a task run by a Dask worker (doit_conductor.scale.dask_job)
 _HOST_ATTRIBUTE = "conductor_worker_host"
-# what a measurement's worker_key is for doit's own process, by run mode
-_MAIN = {PROCESS: os.getpid, THREAD: lambda: threading.main_thread().ident}
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
@@ -196,9 +193,8 @@ class ConductorReporter(ConsoleReporter):
                            None, int(failed), os.getpid(), BY_REPORTER_CLOCK)
 
     def _worker_of(self, measurement: Measurement, host: str | None) -> int:
-        main = _MAIN.get(self._mode)
-        if self._mode == SERIAL or (host is None and main is not None
-                                    and measurement.worker_key == main()):
+        if self._mode == SERIAL or (self._mode == PROCESS and host is None
+                                    and measurement.worker_key == os.getpid()):
             return 0   # doit's own process: under -n, a hit restored before dispatch
         # Workers are numbered 1..N by their first finished task.
         return self._worker_index.setdefault(measurement.worker_key, len(self._worker_index) + 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 import time
 
-from doit_conductor.incremental import snapshot
+from doit_conductor.incremental import racy, snapshot
 from doit_conductor.incremental.snapshot import Declined
 
 KEY = ("dir", "python", "tasks")
@@ -21,7 +21,7 @@ def make(tmp_path, **files: str) -> list[str]:
 
 def later() -> int:
     """A snapshot start late enough that files written now are not recent."""
-    return time.time_ns() + snapshot.RACY_NS + 1_000_000_000
+    return time.time_ns() + racy.COARSE_NS + 1_000_000_000
 
 
 def test_nothing_changed_is_no_change(tmp_path):
