@@ -1,4 +1,4 @@
-"""Every upstream internal `doit_conductor.compat` relies on, checked against what is installed.
+"""Every upstream internal `doit_conductor.glue.compat` relies on, checked against what is installed.
 
 A failure here names the assumption an upgrade of doit or Python broke.
 """
@@ -13,7 +13,8 @@ import pytest
 
 from doit.task import DelayedLoader, Task
 
-from doit_conductor import compat
+from doit_conductor import upstream
+from doit_conductor.glue import compat
 from doit_conductor.profiling import probe
 
 
@@ -32,7 +33,7 @@ def test_delayed_loader_has_the_attributes_we_read():
 
 
 def test_popen_reaping_methods_are_where_the_hook_expects_them():
-    for name in compat.POPEN_REAP_ATTRIBUTES:
+    for name in upstream.POPEN_REAP_ATTRIBUTES:
         assert name in vars(subprocess.Popen), f"subprocess.Popen lost `{name}`"
     assert list(inspect.signature(subprocess.Popen._try_wait).parameters) == ["self", "wait_flags"]
     assert os.waitpid in subprocess.Popen._internal_poll.__defaults__
@@ -55,7 +56,7 @@ def test_popen_hook_is_installed_only_while_a_task_is_measured():
 def test_run_execute_signature_is_the_one_we_copied():
     from doit.cmd_run import Run
 
-    from doit_conductor.profiling.run_command import ProfilingRun
+    from doit_conductor.glue.run_command import ProfilingRun
     theirs = inspect.signature(Run._execute)
     assert tuple(theirs.parameters) == compat.RUN_EXECUTE_PARAMETERS, \
         "doit's Run._execute takes other options: update ProfilingRun._execute"
@@ -125,7 +126,7 @@ def test_jinja_bucket_and_bytecode_cache_interface():
     assert list(inspect.signature(Bucket).parameters) == ["environment", "key", "checksum"]
     assert list(inspect.signature(BytecodeCache.get_bucket).parameters) == [
         "self", "environment", "name", "filename", "source"]
-    bucket = compat.jinja_bucket(jinja2.Environment(), "k")
+    bucket = upstream.jinja_bucket(jinja2.Environment(), "k")
     assert bucket.key == "k" and bucket.code is None
 
 
@@ -137,7 +138,7 @@ def test_template_errors_carry_the_template_line_in_the_traceback(tmp_path):
     try:
         env.get_template("page.j2").render()
     except jinja2.UndefinedError as exc:
-        frames = list(compat.traceback_lines(exc.__traceback__))
+        frames = list(upstream.traceback_lines(exc.__traceback__))
     assert (str(tmp_path / "page.j2"), 2) in frames
 
 
@@ -163,3 +164,14 @@ def test_parallel_profiled_run_forks_whatever_the_default_start_method(tmp_path)
     records = by_name(project.last_run())
     assert {records[f"many:{i}"].status for i in range(4)} == {"ran"}
     assert {records[f"many:{i}"].worker for i in range(4)} <= {1, 2}
+
+
+def test_every_command_we_install_answers_to_its_entry_point_name():
+    """doit reads a command's `[tool.doit.commands.<name>]` settings by the
+    class's name: an override named after its class (`lockedforget`) silently
+    lost `forget_disable_default`."""
+    from importlib.metadata import entry_points
+    ours = [ep for ep in entry_points(group="doit.COMMAND") if ep.value.startswith("doit_conductor.")]
+    assert ours
+    for ep in ours:
+        assert ep.load().get_name() == ep.name, ep.value

@@ -11,14 +11,12 @@ import sys
 from pathlib import Path
 
 from doit_conductor import layout
-from doit_conductor.actions import user_action
 from doit_conductor.codegen import outputs
 from doit_conductor.codegen.settings import Settings
 from doit_conductor.eviction import Collected, collect
 from doit_conductor.profiling import counters
 
 
-@user_action
 def finish_codegen(pattern_names: list[str], settings: dict,
                    changed: list[str] | None = None) -> None:
     """Prune the outputs of patterns that were removed, merge the manifest and keep

@@ -4,7 +4,7 @@ from __future__ import annotations
 import jinja2
 from jinja2.exceptions import SecurityError
 
-from doit_conductor import compat
+from doit_conductor import upstream
 from doit_conductor.codegen.patterns import Pattern, pattern_to_json
 from doit_conductor.codegen.limits import LimitExceeded, bounded_render
 from doit_conductor.config import RenderLimits
@@ -58,7 +58,7 @@ def _template_frame(exc: BaseException, templates_dir: str) -> tuple[str | None,
     """The innermost template line in the traceback (Jinja2 rewrites frames so that
     compiled-template frames carry the template's file name and line)."""
     found: tuple[str | None, int | None] = (None, None)
-    for filename, line in compat.traceback_lines(exc.__traceback__):
+    for filename, line in upstream.traceback_lines(exc.__traceback__):
         if filename.startswith(templates_dir) or filename.endswith(".j2"):
             found = (filename, line)
     return found

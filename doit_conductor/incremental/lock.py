@@ -24,7 +24,6 @@ the environment variables `CONDUCTOR_LOCK_WAIT` (0/1) and
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import json
@@ -296,18 +295,3 @@ def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike) -> It
     with lock:
         yield lock
 
-
-def hold_until_saved(project_dir: str | os.PathLike, state_dir: str | os.PathLike
-                     ) -> RunLock | None:
-    """Take the lock for a command that writes state outside `run` (`forget`,
-    `clean`, `ignore`, `reset-dep`, `cache-gc`); None when this process holds it
-    already.  The caller releases it once the DB is saved; should it not (a
-    command that never saves), the exit of the process releases it cleanly."""
-    path = Path(state_dir) / LOCK_NAME
-    if os.path.realpath(path) in _OWNED:
-        return None
-    settings, output_dir = effective_settings(project_dir)
-    lock = RunLock(path, settings, output_dir=output_dir)
-    lock.acquire()
-    atexit.register(lock.release)
-    return lock

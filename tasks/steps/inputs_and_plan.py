@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 from doit_conductor import layout
-from doit_conductor.actions import user_action
+from doit_conductor.glue.actions import user_action
 from doit_conductor.codegen import outputs
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import StateError, read_state, write_state
-from doit_conductor.incremental.checker import file_digest
+from doit_conductor.glue.checker import file_digest
 from tasks.steps import artifacts
 
 

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from doit_conductor.incremental import checker
-from doit_conductor.incremental.backend import ConductorDB
+from doit_conductor.glue import checker
+from doit_conductor.glue.backend import ConductorDB
 
 
 @pytest.fixture

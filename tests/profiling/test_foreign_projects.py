@@ -173,10 +173,12 @@ def test_plain_doit_imports_nothing_of_ours_but_the_run_command(tmp_path):
     code, out, err = run([sys.executable, "-c", probe], project)
     assert code == 0, err
     loaded = json.loads(out.splitlines()[-1])
-    # the run command and the declaration of its own options (scale.run_options)
-    assert loaded == ["doit_conductor", "doit_conductor.errors", "doit_conductor.plugins",
-                      "doit_conductor.profiling", "doit_conductor.profiling.run_command",
-                      "doit_conductor.scale", "doit_conductor.scale.run_options"]
+    # the run command, the stand-ins doit lists as reporter and backend choices,
+    # the lock's switch and the declaration of the command's options
+    assert loaded == ["doit_conductor", "doit_conductor.errors", "doit_conductor.glue",
+                      "doit_conductor.glue.plugins", "doit_conductor.glue.run_command",
+                      "doit_conductor.glue.state_lock", "doit_conductor.scale",
+                      "doit_conductor.scale.run_options"]
 
 
 # doit with our plugins on a platform without the POSIX-only modules (Windows).

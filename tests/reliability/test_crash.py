@@ -23,7 +23,7 @@ import pytest
 from tests.support.projects import Project
 from tests.reliability.conftest import (N_PATTERNS, REPO, kill_group, make_workspace, run,
                                         spawn, stray_temps, wait_for)
-from doit_conductor.incremental import backend
+from doit_conductor.glue import backend
 from doit_conductor.profiling import store
 
 DEFAULT_TRIALS = 10

@@ -97,7 +97,7 @@ def _disk_full(files):
 def test_a_restore_that_fails_is_the_tasks_failure_not_a_crash(tmp_path):
     from doit.exceptions import TaskError
     from doit.task import Task
-    from doit_conductor.scale import cached_execution
+    from doit_conductor.glue import cached_execution
 
     target = tmp_path / "out.txt"
 

@@ -6,7 +6,7 @@ import types
 import pytest
 
 from doit_conductor.errors import UserError
-from doit_conductor.scale import dask_job
+from doit_conductor.glue import dask_job
 from doit_conductor.scale.run_options import resolve
 
 
@@ -69,7 +69,7 @@ def test_batch_size_setting(tmp_path):
 def test_shipped_targets_are_verified_before_any_is_written(tmp_path, monkeypatch):
     import hashlib
 
-    from doit_conductor.scale.dask_runner import _write_shipped
+    from doit_conductor.glue.dask_runner import _write_shipped
     monkeypatch.chdir(tmp_path)
     good = dask_job.ShippedTarget("a.txt", b"a", hashlib.sha256(b"a").hexdigest())
     bad = dask_job.ShippedTarget("b.txt", b"b!", hashlib.sha256(b"b").hexdigest())
@@ -82,7 +82,7 @@ def test_shipped_targets_are_verified_before_any_is_written(tmp_path, monkeypatc
 
 
 def test_targets_changed_by_a_lost_task_are_removed(tmp_path, monkeypatch):
-    from doit_conductor.scale.dask_runner import _remove_changed, _target_states
+    from doit_conductor.glue.dask_runner import _remove_changed, _target_states
     monkeypatch.chdir(tmp_path)
     (tmp_path / "kept.txt").write_text("old")
     before = _target_states(["kept.txt", "half.txt", "absent.txt"])
@@ -97,7 +97,7 @@ def test_only_the_projects_own_uninstalled_modules_travel_by_value(tmp_path):
     dataclasses' annotations), while the workflow's own `tasks` is sent."""
     from types import SimpleNamespace
 
-    from doit_conductor.scale.dask_runner import project_modules
+    from doit_conductor.glue.dask_runner import project_modules
     root = str(tmp_path)
     own = SimpleNamespace(__file__=f"{root}/tasks/__init__.py")
     installed = SimpleNamespace(__file__=f"{root}/doit_conductor/__init__.py")
@@ -137,7 +137,7 @@ def test_a_batch_stops_at_its_first_failure_unless_told_to_keep_going(tmp_path):
 
 
 def test_workers_running_other_conductor_code_are_named():
-    from doit_conductor.scale.dask_runner import check_workers
+    from doit_conductor.glue.dask_runner import check_workers
     check_workers({"tcp://127.0.0.1:1": "abc", "tcp://127.0.0.1:2": "abc"}, "abc", "tcp://s")
     with pytest.raises(UserError) as raised:
         check_workers({"tcp://127.0.0.1:1": "abc", "tcp://127.0.0.1:2": "old"}, "abc",
@@ -149,7 +149,7 @@ def test_workers_running_other_conductor_code_are_named():
 @pytest.mark.parametrize("jobs, slots, sizes", [(10, 4, [3, 3, 2, 2]), (64, 4, [16] * 4),
                                                 (3, 4, [1, 1, 1]), (0, 4, []), (5, 1, [5])])
 def test_ready_tasks_are_spread_over_the_free_slots_in_order(jobs, slots, sizes):
-    from doit_conductor.scale.dask_runner import spread
+    from doit_conductor.glue.dask_runner import spread
     batches = spread(list(range(jobs)), slots)
     assert [len(b) for b in batches] == sizes
     assert [job for batch in batches for job in batch] == list(range(jobs))

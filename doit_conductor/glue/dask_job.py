@@ -128,7 +128,7 @@ def _run_one(task, workspace: Workspace) -> JobResult:
 def _use_cache(url: str | None) -> None:
     """The batch's action cache becomes this process's (a worker may serve
     clients with different caches, one batch at a time)."""
-    from doit_conductor.scale import cached_execution
+    from doit_conductor.glue import cached_execution
     store = cached_execution.active_store()
     if (store.url if store is not None else None) != url:
         cached_execution.activate(url)
@@ -140,7 +140,7 @@ def _execute(task) -> tuple[dict, object]:
     from doit.task import Stream
 
     from doit_conductor.profiling import probe
-    from doit_conductor.scale import cached_execution
+    from doit_conductor.glue import cached_execution
     started = probe.start()
     failure = None
     try:

@@ -37,7 +37,8 @@ from doit.runner import JobHold, JobTask, MRunner
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import probe
-from doit_conductor.scale import cache_entry, cached_execution, dask_job
+from doit_conductor.scale import cache_entry
+from doit_conductor.glue import cached_execution, dask_job
 from doit_conductor.scale.action_key import spec_of
 
 DASK = "dask"

@@ -29,7 +29,7 @@ import sys
 from doit.exceptions import TaskError
 from doit.runner import MRunner, MThreadRunner, Runner
 
-from doit_conductor import compat
+from doit_conductor.glue import compat
 from doit_conductor.errors import UserError
 from doit_conductor.profiling import probe
 
@@ -111,7 +111,7 @@ class _ProbedMixin:
 def _active_cache():
     """The action cache module when the run activated a store (which imported
     it), else None: without a cache nothing is imported."""
-    cached_execution = sys.modules.get("doit_conductor.scale.cached_execution")
+    cached_execution = sys.modules.get("doit_conductor.glue.cached_execution")
     if cached_execution is None or cached_execution.active_store() is None:
         return None
     return cached_execution

@@ -1,7 +1,7 @@
 """Around a task's execution: restore it from the action cache, or run and store it.
 
 `execute(task, run, announce)` is what the runners call where a task would run
-(`doit_conductor.profiling.runner`), inside the probe, so a hit's record shows
+(`doit_conductor.glue.runner`), inside the probe, so a hit's record shows
 the time and IO the restore took; under `-n`, `restore_before_dispatch` is
 called first in doit's process for a store on this machine.  The cache of
 the run is process-wide

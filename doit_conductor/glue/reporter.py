@@ -35,24 +35,25 @@ import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from doit_conductor import compat
+from doit_conductor.glue import compat
 from doit_conductor.profiling import codegen_summary, progress, store
-from doit_conductor.profiling.creators import DelayedCreators
+from doit_conductor.glue import creators
+from doit_conductor.glue.creators import DelayedCreators
 from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
 from doit_conductor.profiling.recording import (
     INTERRUPTED, TaskPlace, final_summary, task_record, totals, unfinished)
 from doit_conductor.profiling.recording import error_text as _error_text
 from doit_conductor.profiling.records import (
     CACHED, FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
-from doit_conductor.profiling.runner import PROCESS, SERIAL, NoSuchTask
+from doit_conductor.glue.runner import PROCESS, SERIAL, NoSuchTask
 
 __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
 from doit_conductor.profiling.task_profiles import task_numbers
 
 BY_REPORTER_CLOCK = "reporter-clock"
-# set on a task restored from the action cache (doit_conductor.scale.cached_execution)
+# set on a task restored from the action cache (doit_conductor.glue.cached_execution)
 _CACHED_ATTRIBUTE = "conductor_cached"
-# set on a task run by a Dask worker (doit_conductor.scale.dask_job)
+# set on a task run by a Dask worker (doit_conductor.glue.dask_job)
 _HOST_ATTRIBUTE = "conductor_worker_host"
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
@@ -98,7 +99,7 @@ class ConductorReporter(ConsoleReporter):
         self._creators = DelayedCreators(tasks)
         self._selected = list(selected_tasks)
         self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
-        self._pending_creators = progress.pending_creators(tasks, self._progress.in_run)
+        self._pending_creators = creators.pending_creators(tasks, self._progress.in_run)
         self._tasks_known = len(tasks)
         self._start_mono = time.monotonic()
         start = time.time()
@@ -175,7 +176,7 @@ class ConductorReporter(ConsoleReporter):
             # Tasks were created during the run (delayed creation): widen N.
             self._tasks_known = len(self._tasks)
             self._progress.widen(progress.tasks_in_run(self._tasks, self._selected))
-            created = self._pending_creators - progress.pending_creators(self._tasks, self._pending_creators)
+            created = self._pending_creators - creators.pending_creators(self._tasks, self._pending_creators)
             if created:
                 self._progress.settle(f"{name}:" for name in created)
                 self._pending_creators -= created
