@@ -175,3 +175,25 @@ def test_every_command_we_install_answers_to_its_entry_point_name():
     assert ours
     for ep in ours:
         assert ep.load().get_name() == ep.name, ep.value
+
+
+@pytest.mark.parametrize("where", sorted(compat.SOURCE_SHA256))
+def test_doit_functions_compat_relies_on_are_unchanged(where):
+    import hashlib
+    import importlib
+
+    module, _, qualname = where.partition(":")
+    target = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    source = inspect.getsource(target)
+    assert hashlib.sha256(source.encode()).hexdigest() == compat.SOURCE_SHA256[where], \
+        f"doit's {qualname} changed: check what doit_conductor.glue.compat assumes of it"
+
+
+def test_runner_bookkeeping_attributes_exist():
+    from doit.runner import Runner
+    runner = Runner(None, None)
+    assert compat.stop_requested(runner) is False
+    compat.add_teardown(runner, "task")
+    assert runner.teardown_list == ["task"]

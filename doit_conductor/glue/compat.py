@@ -129,3 +129,84 @@ def loader_basename(loader: DelayedLoader) -> str | None:
 def loader_creates(loader: DelayedLoader) -> tuple[str, ...]:
     """Basenames the creator declares it creates besides its own (`creates=`)."""
     return tuple(loader.creates)
+
+
+# -- doit: a runner's bookkeeping (doit.runner.Runner / MRunner) -----------------
+# `_handle_task_error(node, failure)` records a failure (reporter, DB, and the
+# stop unless --continue); `_stop_running` is that stop; `teardown_list` the
+# tasks whose teardown runs at the end; `_run_tasks_init` what MRunner sets up
+# before its loop.  MRunner starts its workers in `_run_start_processes`.
+
+
+def fail_node(runner, node, failure) -> None:
+    """Record `failure` as the result of `node`, as doit's runner does."""
+    runner._handle_task_error(node, failure)
+
+
+def stop_requested(runner) -> bool:
+    """Whether a failure (without --continue) has asked the runner to stop."""
+    return runner._stop_running
+
+
+def start_run(runner, task_dispatcher) -> None:
+    """What MRunner.run_tasks sets up before dispatching (`_run_tasks_init`)."""
+    runner._run_tasks_init(task_dispatcher)
+
+
+def add_teardown(runner, task) -> None:
+    """Have the runner run `task`'s teardown at the end of the run."""
+    runner.teardown_list.append(task)
+
+
+def apply_worker_result(task, task_dict: dict) -> None:
+    """Update doit's Task with the `pickle_safe_dict()` a worker sent back."""
+    task.update_from_pickle(task_dict)
+
+
+class WorkerStartHook:
+    """Put before MRunner in the bases: its `_run_start_processes(job_q,
+    result_q)` becomes the overridable `start_worker_processes`."""
+
+    def _run_start_processes(self, job_q, result_q):
+        return self.start_worker_processes(job_q, result_q)
+
+    def start_worker_processes(self, job_q, result_q) -> list:
+        return super()._run_start_processes(job_q, result_q)
+
+
+# `MRunner.get_next_job` asks the dispatcher's generator for the next node,
+# which answers "hold on" while a ready task waits on one still running.  The
+# Dask runner hands the node itself to its batches, not doit's JobTask: the
+# loop below is doit's (source hash checked by the tests) without the JobTask.
+MRUNNER_GET_NEXT_JOB_SHA256 = "a2f9bb633decbe4ac7878f43a20ba67289497505c74a6c3081b7508d96835b24"
+HOLD = object()   # the dispatcher said "hold on": nothing ready until a task finishes
+
+
+def next_ready_node(runner, completed):
+    """The next node to run (`completed`: the node that just finished, or None),
+    HOLD, or None when no task is left (or the run is stopping)."""
+    if runner._stop_running:
+        return None
+    node = completed
+    while True:
+        try:
+            node = runner.task_dispatcher.generator.send(node)
+            if node == "hold on":
+                return HOLD
+        except StopIteration:
+            return None
+        if runner.select_task(node, runner.tasks):
+            return node
+
+
+# Source hashes of the doit functions whose behaviour the functions above (and
+# `state_lock`, which takes the run lock in `get_checker_cls`, called by
+# `DoitCmdBase.execute` after the configuration is merged and before the DB
+# opens) assume.  tests/test_compat.py compares each with the installed doit.
+SOURCE_SHA256 = {
+    "doit.cmd_base:DoitCmdBase.execute": "abbedda71881a250e0bfc83f0909bbc3bbbb348f531540ebf4130be29e7a4826",
+    "doit.runner:Runner._handle_task_error": "16cb95a8137490547b117a95cdea6d2585d0d7f0ce15b494cb458a89691aaa12",
+    "doit.runner:MRunner._run_tasks_init": "1309b6da0c9dae9a6786f0375324ab2d1bb3ad67d4e3fc37a7c88bce5ab9bf6b",
+    "doit.runner:MRunner.get_next_job": MRUNNER_GET_NEXT_JOB_SHA256,
+    "doit.task:Task.update_from_pickle": "7fcb7ed07a50645b98e80fa39ceb9a0395d9672b3fb19668b3a13f489f7ade96",
+}

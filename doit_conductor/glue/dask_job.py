@@ -17,7 +17,6 @@ Two ways for files to travel (`Workspace`):
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import os
 import pickle
@@ -27,7 +26,8 @@ import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
+
+from doit_conductor.scale.ship import ShippedTarget, Workspace, collect, materialise
 
 def _fingerprint() -> str:
     from doit_conductor.scale.action_key import code_digest
@@ -47,24 +47,6 @@ def fingerprint() -> str:
 # One task at a time per worker process: the working directory and the probe's
 # process-wide readings belong to it (workers run with one thread each).
 _RUNNING = threading.Lock()
-
-
-@dataclass(frozen=True, slots=True)
-class Workspace:
-    """Where the task runs: the shared project root, or shipped inputs."""
-
-    root: str                                   # the project directory (client's path)
-    import_paths: tuple[str, ...] = ()          # sys.path entries the task's code needs
-    inputs: dict[str, bytes] | None = None      # ship mode: relative path -> content
-    scratch_ok: tuple[str, ...] = ()            # ship mode: undeclared writes allowed under these
-    cache_url: str | None = None                # the run's action cache, looked up here
-
-
-@dataclass(frozen=True, slots=True)
-class ShippedTarget:
-    path: str
-    data: bytes
-    sha256: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,17 +71,17 @@ def run_batch(tasks_pickle: bytes, workspaces: list[Workspace], keep_going: bool
         for path in shared.import_paths:
             if path not in sys.path:
                 sys.path.insert(0, path)
-        _use_cache(shared.cache_url)
+        cache = _cache_for(shared.cache_url)
         tasks = pickle.loads(tasks_pickle)
         results = []
         for task, workspace in zip(tasks, workspaces):
-            results.append(_run_one(task, workspace))
+            results.append(_run_one(task, workspace, cache))
             if not keep_going and results[-1].result.get("failure") is not None:
                 break
         return results
 
 
-def _run_one(task, workspace: Workspace) -> JobResult:
+def _run_one(task, workspace: Workspace, cache=None) -> JobResult:
     """Run one doit task under the probe, in the project or a scratch directory."""
     previous = os.getcwd()
     scratch = None
@@ -108,16 +90,17 @@ def _run_one(task, workspace: Workspace) -> JobResult:
             os.chdir(workspace.root)
         else:
             scratch = tempfile.mkdtemp(prefix="conductor-ship-")
-            _materialise(scratch, workspace.inputs)
+            materialise(scratch, workspace.inputs)
             os.chdir(scratch)
         warnings = io.StringIO()
         with contextlib.redirect_stderr(warnings):   # actions capture their own output
-            result, failure = _execute(task)
+            result, failure = _execute(task, cache)
         targets: tuple[ShippedTarget, ...] = ()
         if scratch is not None and failure is None:
-            targets, failure = _collect(scratch, task, workspace)
-            if failure is not None:
-                result["failure"] = failure
+            targets, refused = collect(scratch, task.targets, workspace)
+            if refused is not None:
+                from doit.exceptions import TaskFailed
+                failure = result["failure"] = TaskFailed(refused)
         return JobResult(result, platform.node(), os.getpid(), targets, warnings.getvalue())
     finally:
         os.chdir(previous)
@@ -125,31 +108,30 @@ def _run_one(task, workspace: Workspace) -> JobResult:
             shutil.rmtree(scratch, ignore_errors=True)
 
 
-def _use_cache(url: str | None) -> None:
-    """The batch's action cache becomes this process's (a worker may serve
-    clients with different caches, one batch at a time)."""
-    from doit_conductor.glue import cached_execution
-    store = cached_execution.active_store()
-    if (store.url if store is not None else None) != url:
-        cached_execution.activate(url)
+# This worker process's action caches, by URL: a long-lived worker may serve
+# clients with different caches, one batch at a time.
+_CACHES: dict = {}
 
 
-def _execute(task) -> tuple[dict, object]:
-    """Run the task under the probe; with an action cache, a hit is restored
-    instead and a miss's result is stored (the client computed the key)."""
+def _cache_for(url: str | None):
+    """The action cache at `url` for this process (None: the run has none)."""
+    if url is None:
+        return None
+    if url not in _CACHES or _CACHES[url].store is None:   # retried per batch once down
+        from doit_conductor.glue.cached_execution import ActionCache
+        _CACHES[url] = ActionCache(url)
+    return _CACHES[url]
+
+
+def _execute(task, cache=None) -> tuple[dict, object]:
+    """Run the task through the execution chain; with an action cache, a hit is
+    restored instead and a miss's result is stored (the client computed the key)."""
     from doit.task import Stream
 
-    from doit_conductor.profiling import probe
-    from doit_conductor.glue import cached_execution
-    started = probe.start()
-    failure = None
-    try:
-        failure = cached_execution.execute(
-            task, lambda: task.execute(Stream(0, force_global=True)), lambda: None)
-    finally:
-        measurement = probe.stop(started, failed=failure is not None)
-    setattr(task, probe.TASK_ATTRIBUTE, measurement)
-    setattr(task, "conductor_worker_host", platform.node())
+    from doit_conductor.glue import execution
+    failure = execution.execute_task(
+        task, lambda: task.execute(Stream(0, force_global=True)), lambda: None, cache,
+        host=platform.node())
     result = {"name": task.name, "task": task.pickle_safe_dict(),
               "out": [action.out for action in task.actions],
               "err": [action.err for action in task.actions]}
@@ -158,46 +140,3 @@ def _execute(task) -> tuple[dict, object]:
     return result, failure
 
 
-def inside(relative: str) -> bool:
-    """True for a plain relative path that stays below the directory it is joined to."""
-    parts = Path(relative).parts
-    return bool(parts) and not Path(relative).is_absolute() and ".." not in parts
-
-
-def _materialise(scratch: str, inputs: dict[str, bytes]) -> None:
-    for relative, data in inputs.items():
-        if not inside(relative):   # the client refuses these; never write outside scratch
-            raise ValueError(f"--ship: input path {relative!r} leaves the scratch directory")
-        path = Path(scratch, relative)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-
-
-def _collect(scratch: str, task, workspace: Workspace):
-    """The declared targets' bytes, or a failure naming a missing target or an
-    undeclared write."""
-    from doit.exceptions import TaskFailed
-    declared = set(task.targets)
-    inputs = workspace.inputs or {}
-    for path in sorted(Path(scratch).rglob("*")):
-        if not path.is_file():
-            continue
-        relative = path.relative_to(scratch).as_posix()
-        if relative in declared or any(relative.startswith(p.rstrip("/") + "/")
-                                       for p in workspace.scratch_ok):
-            continue
-        if relative in inputs and path.read_bytes() == inputs[relative]:
-            continue
-        return (), TaskFailed(f"--ship: task wrote the undeclared file '{relative}'; "
-                              "declare it in targets (or run without --ship)")
-    shipped = []
-    for target in sorted(declared):
-        if not inside(target):
-            return (), TaskFailed(f"--ship: target '{target}' is outside the project; "
-                                  "run this task without --ship")
-        path = Path(scratch, target)
-        if not path.is_file():
-            return (), TaskFailed(f"--ship: declared target '{target}' was not written")
-        data = path.read_bytes()
-        shipped.append(ShippedTarget(target, data, hashlib.sha256(data).hexdigest()))
-    return tuple(shipped), None

@@ -39,7 +39,8 @@ from doit_conductor.glue import compat
 from doit_conductor.profiling import codegen_summary, progress, store
 from doit_conductor.glue import creators
 from doit_conductor.glue.creators import DelayedCreators
-from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
+from doit_conductor.glue.execution import notes_of
+from doit_conductor.profiling.probe import Measurement
 from doit_conductor.profiling.recording import (
     INTERRUPTED, TaskPlace, final_summary, task_record, totals, unfinished)
 from doit_conductor.profiling.recording import error_text as _error_text
@@ -51,10 +52,6 @@ __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "to
 from doit_conductor.profiling.task_profiles import task_numbers
 
 BY_REPORTER_CLOCK = "reporter-clock"
-# set on a task restored from the action cache (doit_conductor.glue.cached_execution)
-_CACHED_ATTRIBUTE = "conductor_cached"
-# set on a task run by a Dask worker (doit_conductor.glue.dask_job)
-_HOST_ATTRIBUTE = "conductor_worker_host"
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
@@ -134,7 +131,8 @@ class ConductorReporter(ConsoleReporter):
 
     def add_success(self, task):
         super().add_success(task)
-        self._finish(task, CACHED if getattr(task, _CACHED_ATTRIBUTE, False) else RAN)
+        notes = notes_of(task)
+        self._finish(task, CACHED if notes is not None and notes.cached else RAN)
 
     def add_failure(self, task, fail: BaseFail):
         if isinstance(fail, NoSuchTask):
@@ -164,10 +162,11 @@ class ConductorReporter(ConsoleReporter):
     def _finish(self, task, status: str, error: str | None = None) -> None:
         if task.name in self._records or task.name in self._records_skipped:
             return  # one outcome per task
-        measurement = getattr(task, TASK_ATTRIBUTE, None)
+        notes = notes_of(task)
+        measurement = notes.measurement if notes is not None else None
         if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
             measurement = self._clock_measurement(task.name, failed=status == FAILED)
-        host = getattr(task, _HOST_ATTRIBUTE, None)
+        host = notes.host if notes is not None else None
         worker = self._worker_of(measurement, host) if measurement is not None else None
         place = task_place(task, self._creators.create_after(task.name))
         record = task_record(task.name, status, place, measurement, worker, error, host=host)

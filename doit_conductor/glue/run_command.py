@@ -67,18 +67,17 @@ class ProfilingRun(Run):
                                     params.get("backend") == "conductor", os.getcwd())
         if not scale.active and not self._wants_probe(reporter):
             return super()._execute(outfile, **options)
-        with probed_runners(), activated_cache(scale.cache_url):
-            if scale.executor != run_options.DASK:
+        cache = action_cache(scale.cache_url)
+        if scale.executor != run_options.DASK:
+            with probed_runners(cache):
                 return super()._execute(outfile, **options)
-            # doit picks MRunner for -n N in process mode: that name is the hook
-            from doit_conductor.glue import compat
-            from doit_conductor.glue import runner as probed
-            from doit_conductor.glue import dask_runner
-            dask = dask_runner.configured(scale.scheduler, scale.ship, scale.connect_timeout_s,
-                                          scale.batch_size)
-            options.update(num_process=num_process or os.cpu_count() or 1, par_type="process")
-            with compat.runners_of_run(probed.ProbedRunner, dask, probed.ProbedMThreadRunner):
-                return super()._execute(outfile, **options)
+        # doit picks MRunner for -n N in process mode: that name is the hook
+        from doit_conductor.glue import dask_runner
+        dask = dask_runner.configured(scale.scheduler, scale.ship, scale.connect_timeout_s,
+                                      scale.batch_size, cache)
+        options.update(num_process=num_process or os.cpu_count() or 1, par_type="process")
+        with probed_runners(cache, process=dask):
+            return super()._execute(outfile, **options)
 
     def _wants_probe(self, reporter: object) -> bool:
         """Whether the selected reporter (name, class or instance) wants probes."""
@@ -136,31 +135,25 @@ class ProfilingRun(Run):
         return project_lock(getattr(self, "_params", None))
 
 
-@contextlib.contextmanager
-def activated_cache(url: str | None) -> Iterator[None]:
-    """The action cache at `url` (None: none) for the block's task executions."""
+def action_cache(url: str | None):
+    """The run's action cache at `url` (None: the run has none)."""
     if url is None:
-        yield
-        return
+        return None
+    from doit_conductor.glue.cached_execution import ActionCache
     from doit_conductor.scale import action_store
-    from doit_conductor.glue import cached_execution
     action_store.check_available(url)
-    cached_execution.activate(url)
-    try:
-        yield
-    finally:
-        cached_execution.activate(None)
+    return ActionCache(url)
 
 
 @contextlib.contextmanager
-def probed_runners() -> Iterator[None]:
-    """Make doit's run pick the probed runners while the block runs
-    (see `compat.runners_of_run`: the narrowest change that keeps every choice
-    and option of doit's)."""
+def probed_runners(cache=None, process: type | None = None) -> Iterator[None]:
+    """Make doit's run pick the probed runners, bound to the run's action cache,
+    while the block runs (see `compat.runners_of_run`: the narrowest change that
+    keeps every choice and option of doit's); `process` replaces the `-n` one."""
     from doit_conductor import upstream  # only for profiled runs
     from doit_conductor.glue import compat
     upstream.require_module("resource", "the conductor reporter's per-task measurement")
     from doit_conductor.glue import runner as probed
-    with compat.runners_of_run(probed.ProbedRunner, probed.ProbedMRunner,
-                               probed.ProbedMThreadRunner):
+    runners = (probed.ProbedRunner, process or probed.ProbedMRunner, probed.ProbedMThreadRunner)
+    with compat.runners_of_run(*(probed.bound(runner, cache) for runner in runners)):
         yield

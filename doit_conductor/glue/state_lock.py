@@ -35,7 +35,7 @@ def project_lock(params) -> contextlib.AbstractContextManager:
     from doit_conductor.incremental import lock
     state_dir = os.path.dirname(params["dep_file"]) or "."
     check_real_directory(state_dir)
-    return lock.run_lock(os.getcwd(), state_dir)
+    return lock.run_lock(os.getcwd(), state_dir, announce=sys.stderr.write)
 
 
 class StateLocked:

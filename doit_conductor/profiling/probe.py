@@ -58,11 +58,6 @@ try:
 except ImportError:  # not POSIX: profiled runs refuse to start (see probed_runners)
     resource = None
 
-# Attribute set on a doit Task by the profiling runner.  It is part of the
-# task's __dict__, so in process mode it travels back to the main process with
-# `task.pickle_safe_dict()` before the reporter sees the task.
-TASK_ATTRIBUTE = "conductor_measurement"
-
 BY_PROC = "proc+rusage"
 BY_RUSAGE = "rusage"
 BY_WALL_ONLY = "wall-only (thread mode)"
