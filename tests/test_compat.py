@@ -39,6 +39,7 @@ def test_popen_reaping_methods_are_where_the_hook_expects_them():
     assert os.waitpid in subprocess.Popen._internal_poll.__defaults__
 
 
+@pytest.mark.slow   # starts an interpreter
 def test_popen_hook_is_installed_only_while_a_task_is_measured():
     original = vars(subprocess.Popen)["_try_wait"]
     defaults = subprocess.Popen._internal_poll.__defaults__

@@ -210,6 +210,7 @@ def test_changed_patterns_reads_doit_changed_list():
     assert finish.changed_patterns([".conductor/state/codegen-settings.json"], CACHE) is None
 
 
+@pytest.mark.slow   # starts an interpreter
 def test_restoring_and_closing_codegen_import_no_renderer():
     """What runs after a build whose every pattern came from the action cache."""
     import subprocess

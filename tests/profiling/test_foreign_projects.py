@@ -23,6 +23,9 @@ import pytest
 
 from tests.support.doit import child_env, default_sigint
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 # argv[0] is the name doit's messages use ("Type "doit help""): the reference
 # gets the one of the way it is compared with.
 PLAIN_DOIT = ("import sys\n"
@@ -44,6 +47,7 @@ def plain(way: str) -> list[str]:
 
 DODO = '''
 from tasks import helper
+
 
 def task_greet():
     """uses the project's own `tasks` helper"""

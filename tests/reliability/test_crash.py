@@ -26,6 +26,9 @@ from tests.reliability.conftest import (N_PATTERNS, REPO, kill_group, make_works
 from doit_conductor.glue import backend
 from doit_conductor.profiling import store
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 DEFAULT_TRIALS = 10
 STRESS_TRIALS = 60
 BUILD = ("codegen",)

@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.support.projects import Project, copy_project
 from tests.scale.dask_processes import start_cluster
 
-pytestmark = pytest.mark.scale
+pytestmark = [pytest.mark.scale, pytest.mark.slow]   # real processes
 
 
 @pytest.fixture(scope="module")
