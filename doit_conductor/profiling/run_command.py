@@ -82,6 +82,13 @@ class ProfilingRun(Run):
             reporter = self.reporters.get(reporter)
         return bool(getattr(reporter, "wants_probe", False))
 
+    def _selects_conductor(self, params) -> bool:
+        """Whether the project or the command line selects anything of ours
+        (plain doit keeps its own behaviour and exit codes)."""
+        return (params.get("backend") == "conductor" or self._wants_probe(params.get("reporter"))
+                or bool(params.get("cache"))
+                or params.get("executor", run_options.LOCAL) != run_options.LOCAL)
+
     # -- repository run lock (doit_conductor.incremental.lock) --------------------------
 
     def execute(self, params, args):
@@ -90,6 +97,9 @@ class ProfilingRun(Run):
         try:
             run_options.check_combination(params.get("executor", run_options.LOCAL),
                                           params.get("scheduler", ""), params.get("ship", False))
+            if self._selects_conductor(params):
+                # before the fast no-op and the reporter: no run record either
+                run_options.check_worker_count(params.get("num_process", 0))
             with contextlib.ExitStack() as self._held:
                 self._params, self._args, self._noop = params, args, None
                 try:

@@ -75,3 +75,21 @@ def test_cache_gc_outside_a_conductor_project_leaves_nothing_behind(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
     assert "nothing to collect" in result.stdout
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dodo.py"]
+
+
+def test_a_negative_or_absurd_worker_count_is_refused_without_a_record(built: Project, tmp_path):
+    from doit_conductor.profiling.store import list_runs, metrics_root
+    built.doit("forget", "codegen:currency", check=True)   # work left: no fast no-op
+    runs = list_runs(metrics_root(built.root))
+    for count in ("-2", "5000"):
+        result = built.doit("-n", count)
+        lines = (result.stdout + result.stderr).strip().splitlines()
+        assert result.returncode == 3, result.stdout + result.stderr
+        assert len(lines) == 1 and lines[0].startswith(f"ERROR: -n {count}: "), lines
+    assert list_runs(metrics_root(built.root)) == runs   # no run recorded
+    ok(built, "-n", "2")
+    assert built.statuses("codegen:currency") == {"codegen:currency": "ran"}
+    # a project that selects nothing of ours keeps doit's own behaviour
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "plain" / "dodo.py").write_text("def task_x():\n    return {'actions': ['true']}\n")
+    assert run_doit(tmp_path / "plain", "-n", "-2", timeout=120).returncode == 0
