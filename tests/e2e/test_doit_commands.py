@@ -55,7 +55,12 @@ def test_forget_ignore_reset_dep_info_list_strace(built: Project):
     ok(built)
     assert set(built.statuses().values()) <= {"up-to-date", "ran"}
     assert "output/sql/currency.sql" in ok(built, "info", "codegen:currency")
-    assert "codegen" in ok(built, "list")
+    listed = ok(built, "list", "--sort", "definition").splitlines()
+    assert len(listed) == 22 and listed[0].split()[0] == "check-env"
+    for line in listed:   # the docstring says what the task does, not its number and name again
+        name, doc = line.split(None, 1)
+        assert not doc[0].isdigit() and not doc.startswith(name), line
+    assert "meta       : {'number': 8, 'phase': 3}" in ok(built, "info", "codegen")
     assert ".  strace_report" in ok(built, "strace", "check-env")
 
 
