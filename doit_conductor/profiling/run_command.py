@@ -97,9 +97,6 @@ class ProfilingRun(Run):
         try:
             run_options.check_combination(params.get("executor", run_options.LOCAL),
                                           params.get("scheduler", ""), params.get("ship", False))
-            if self._selects_conductor(params):
-                # before the fast no-op and the reporter: no run record either
-                run_options.check_worker_count(params.get("num_process", 0))
             with contextlib.ExitStack() as self._held:
                 self._params, self._args, self._noop = params, args, None
                 try:
@@ -127,6 +124,12 @@ class ProfilingRun(Run):
         # doit calls this from `execute` once it has moved to the project
         # directory and just before it opens the dependency DB: the narrowest
         # point at which the whole load-run-save cycle can be put under the lock.
+        if self._selects_conductor(self._params):
+            # dodo.py's DOIT_CONFIG is merged by now; before the lock, the fast
+            # no-op and the reporter: a bad value leaves no run record either
+            from doit_conductor.run_params import check_run_params
+            check_run_params(self._params)
+            run_options.check_worker_count(self._params.get("num_process", 0))
         self._held.enter_context(self.run_lock())
         if (getattr(self, "_params", None) or {}).get("backend") == "conductor":
             from doit_conductor.incremental.fast_noop import FastNoop

@@ -98,3 +98,28 @@ def test_a_negative_or_absurd_worker_count_is_refused_without_a_record(built: Pr
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "dodo.py").write_text("def task_x():\n    return {'actions': ['true']}\n")
     assert run_doit(tmp_path / "plain", "-n", "-2", timeout=120).returncode == 0
+
+
+@pytest.mark.parametrize("line, option", [('reporter = "conductor"', "reporter"),
+                                          ('dep_file = ".conductor/doit.db"', "dep_file")])
+def test_a_wrongly_typed_doit_option_is_one_line_not_a_traceback(built: Project, line, option):
+    pyproject = built.path("pyproject.toml")
+    pyproject.write_text(pyproject.read_text().replace(line, f"{option} = 5", 1))
+    result = built.doit()
+    lines = (result.stdout + result.stderr).strip().splitlines()
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert lines == [f"ERROR: doit option {option!r} is 5 (int): expected a "
+                     f"{'reporter' if option == 'reporter' else 'file'} name "
+                     "([tool.doit] in pyproject.toml or DOIT_CONFIG in dodo.py)"]
+
+
+@pytest.mark.slow
+def test_dodo_config_is_checked_too(tmp_path):
+    # DOIT_CONFIG is merged after the command line is parsed: checked all the same
+    (tmp_path / "dodo.py").write_text("DOIT_CONFIG = {'reporter': 'conductor', 'num_process': -2}\n"
+                                      "def task_x():\n    return {'actions': ['true']}\n")
+    result = run_doit(tmp_path, timeout=120)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert (result.stdout + result.stderr).strip().splitlines() == [
+        "ERROR: -n -2: the number of workers cannot be negative (-n 0 or no -n: one process)"]
+    assert not (tmp_path / ".conductor" / "metrics").exists()
