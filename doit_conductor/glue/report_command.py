@@ -33,7 +33,8 @@ _OPTIONS = (
                  ("trace", "Chrome trace of the run")],
      "help": "output format"},
     {"name": "output", "short": "o", "long": "output", "type": str, "default": "", "metavar": "FILE",
-     "help": "write the report to FILE (atomically) instead of stdout"},
+     "help": "write the report to FILE (atomically; '-': stdout) [default: text and json "
+             "to stdout, html and trace to .conductor/reports/<run>.html|.trace.json]"},
     {"name": "threshold", "long": "threshold", "type": float, "default": 10.0, "metavar": "PCT",
      "help": "flag tasks whose time or peak memory grew by more than PCT percent"},
     {"name": "fail_on_regression", "long": "fail-on-regression", "type": float, "default": None,

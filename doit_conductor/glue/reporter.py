@@ -2,9 +2,12 @@
 
 The console shows what doit's console reporter shows (`.  task` when a task
 runs, `-- task` when it is up to date, failures with their output), plus a
-`[k/N] task 0.21s, ~3.4s left` line after each executed task (N counting the
-sub-tasks delayed creators made in the previous run; the estimate from earlier
-runs' durations and this run's pace, see `progress.RunProgress`).  A failure that is a one-line
+`[k/N] task took 0.21s, ~3.4s left` line after each executed task (N counting
+the sub-tasks delayed creators made in the previous run; the estimate from
+earlier runs' durations and this run's pace, see `progress.RunProgress`, and
+none once a task failed: what is left then will not all run).  The run ends
+with one closing line (`run_tally`): how many tasks ran, were up to date,
+cached, failed or not run, the wall time, and which tasks a failure stopped.  A failure that is a one-line
 `TaskFailed` without traceback (a user error such as
 `patterns/x.yaml:3: unknown key 'nme'`) is shown as `ERROR: <task>: <message>`;
 other failures keep doit's full report.
@@ -35,11 +38,10 @@ import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from doit_conductor.glue import compat
-from doit_conductor.profiling import codegen_summary, progress, store
-from doit_conductor.glue import creators
+from doit_conductor.glue import compat, creators
 from doit_conductor.glue.creators import DelayedCreators
 from doit_conductor.glue.execution import notes_of
+from doit_conductor.profiling import codegen_summary, progress, run_tally, store
 from doit_conductor.profiling.probe import Measurement
 from doit_conductor.profiling.recording import (
     INTERRUPTED, TaskPlace, final_summary, task_record, totals, unfinished)
@@ -74,6 +76,7 @@ class ConductorReporter(ConsoleReporter):
         self._tasks_known = 0
         self._pending_creators: set[str] = set()  # delayed creators in the run that have not run yet
         self._progress_held = False  # a progress line was skipped since the last one shown
+        self._failed = False  # a task failed: the time left is no longer an estimate of anything
         self._records: dict[str, TaskRecord] = {}
         self._records_skipped: set[str] = set()  # names that turned out to be no task
         self._clock: dict[str, tuple[float, float]] = {}
@@ -149,6 +152,7 @@ class ConductorReporter(ConsoleReporter):
         else:
             super().add_failure(task, fail)
         status = NOT_RUN if isinstance(fail, UnmetDependency) else FAILED
+        self._failed = self._failed or status == FAILED
         self._finish(task, status, error_text(fail))
 
     def skip_uptodate(self, task):
@@ -220,7 +224,7 @@ class ConductorReporter(ConsoleReporter):
                 previous = store.previous_durations(self._root, self._progress.in_run,
                                                     exclude=exclude)
             self._progress.set_previous(previous)
-        left = self._progress.left_s(self._workers)
+        left = None if self._failed else self._progress.left_s(self._workers)
         self.write(progress.progress_line(len(self._progress.done), self._progress.total,
                                           name, wall_s, left) + "\n")
 
@@ -242,12 +246,17 @@ class ConductorReporter(ConsoleReporter):
         codegen = codegen_summary.codegen_summary(tuple(self._records.values()), self._workers)
         if codegen is not None and codegen.did_work and self.verbosity > 0:
             self.write("".join(f"{line}\n" for line in codegen_summary.summary_lines(codegen)))
+        wall_s = time.monotonic() - self._start_mono
+        if self.verbosity > 0:
+            tally = run_tally.run_tally(tuple(self._records.values()), tuple(self._tasks))
+            self.write("".join(f"{line}\n" for line in run_tally.closing_lines(
+                tally, wall_s, interrupted=interrupted)))
         if self._writer is None or self._summary is None:
             return
         from doit_conductor.profiling.trace import chrome_trace  # only needed once, at the end
         summary = final_summary(
             self._summary, tuple(self._records.values()),
-            time.time(), time.monotonic() - self._start_mono, completed=not interrupted,
+            time.time(), wall_s, completed=not interrupted,
             codegen=codegen and codegen_summary.to_json(codegen),
             task_numbers=task_numbers((n, getattr(t, "meta", None)) for n, t in self._tasks.items()))
         try:

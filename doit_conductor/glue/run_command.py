@@ -85,6 +85,13 @@ class ProfilingRun(Run):
             reporter = self.reporters.get(reporter)
         return bool(getattr(reporter, "wants_probe", False))
 
+    def _selects_conductor(self, params) -> bool:
+        """Whether the project or the command line selects anything of ours
+        (plain doit keeps its own behaviour and exit codes)."""
+        return (params.get("backend") == "conductor" or self._wants_probe(params.get("reporter"))
+                or bool(params.get("cache"))
+                or params.get("executor", run_options.LOCAL) != run_options.LOCAL)
+
     # -- repository run lock (doit_conductor.incremental.lock) --------------------------
 
     def execute(self, params, args):
@@ -120,6 +127,12 @@ class ProfilingRun(Run):
         # doit calls this from `execute` once it has moved to the project
         # directory and just before it opens the dependency DB: the narrowest
         # point at which the whole load-run-save cycle can be put under the lock.
+        if self._selects_conductor(self._params):
+            # dodo.py's DOIT_CONFIG is merged by now; before the lock, the fast
+            # no-op and the reporter: a bad value leaves no run record either
+            from doit_conductor.run_params import check_run_params
+            check_run_params(self._params)
+            run_options.check_worker_count(self._params.get("num_process", 0))
         self._held.enter_context(self.run_lock())
         if (getattr(self, "_params", None) or {}).get("backend") == "conductor":
             from doit_conductor.glue.fast_noop import FastNoop

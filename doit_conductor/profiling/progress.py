@@ -150,8 +150,11 @@ class RunProgress:
 
 
 def progress_line(done: int, total: int, name: str, wall_s: float, left_s: float | None) -> str:
-    """`[k/N] task 0.21s, ~3.4s left` (the estimate only when there is one)."""
-    line = f"[{done}/{max(total, done)}] {name} {_seconds(wall_s)}"
+    """`[k/N] task took 0.21s, ~3.4s left` (the estimate only when there is one).
+
+    "took": the figure is the task's own time, not the time since the run began.
+    """
+    line = f"[{done}/{max(total, done)}] {name} took {_seconds(wall_s)}"
     if left_s is not None:
         line += f", ~{_seconds(left_s)} left"
     return line

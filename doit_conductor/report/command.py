@@ -104,7 +104,7 @@ def run_pipeline(options: Options) -> int:
     # Imported here, not at the top: `doit help` imports every command class,
     # and nothing but this command needs the report's modules.
     from doit_conductor.profiling import store
-    from doit_conductor.report.select import build_report, resolve
+    from doit_conductor.report.select import build_report, run_to_promote
 
     root = store.metrics_root(options.project_dir)
     selection = build_report(root, options)
@@ -112,12 +112,15 @@ def run_pipeline(options: Options) -> int:
     if options.gate and report.comparison and not report.comparison.compared:
         raise UserError(nothing_to_gate(report.comparison, selection.last_work))
     if options.save_baseline:
-        run = selection.run or store.load_run(resolve(root, options.run))
+        run = run_to_promote(root, options.run, selection)
         name = baseline_name(options.save_baseline, run.summary.start)
         store.promote_baseline(root, run.path, name)
         sys.stderr.write(f"profile-report: saved run {run.path.name} as baseline {name!r}\n")
-    write_output(render(selection, options), options.output)
+    target = output_path(selection, options)
+    write_output(render(selection, options), target)
     notes = list(selection.notes)
+    if target is not None and not options.output:
+        notes.append(f"wrote {target}")
     if report.run and (options.format != "text" or options.output):
         notes += [f"warning: {warning}" for warning in report.run.warnings]
     for note in notes:
@@ -165,8 +168,18 @@ def render(selection: Selection, options: Options) -> str:
     return render_text(report, options.rows)
 
 
-def write_output(text: str, output: str) -> None:
-    if not output or output == "-":
+def output_path(selection: Selection, options: Options) -> Path | None:
+    """Where the report goes (None: stdout); the rule is `report.output`'s."""
+    from doit_conductor.report.output import report_path
+    comparison = selection.report.comparison
+    return report_path(options.format, options.output, options.project_dir,
+                       run_id=selection.run.summary.run_id if selection.run else None,
+                       against=comparison and (options.old or comparison.old_run),
+                       history=options.history)
+
+
+def write_output(text: str, output: Path | None) -> None:
+    if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return

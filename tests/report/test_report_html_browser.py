@@ -103,7 +103,7 @@ def project(tmp_path: Path) -> Path:
 
 def report(project: Path, *args: str) -> tuple[str, dict | None]:
     html = subprocess.run([sys.executable, "-m", "doit", "profile-report", "--format", "html",
-                           *args], cwd=project, capture_output=True, text=True, timeout=120)
+                           "-o", "-", *args], cwd=project, capture_output=True, text=True, timeout=120)
     assert html.returncode == 0, html.stderr
     data = subprocess.run([sys.executable, "-m", "doit", "profile-report", "--format", "json",
                            *args], cwd=project, capture_output=True, text=True, timeout=120)

@@ -7,7 +7,7 @@ import pytest
 
 from doit_conductor.errors import UserError
 from doit_conductor.glue import dask_job
-from doit_conductor.scale import ship
+from doit_conductor.scale import run_options, ship
 from doit_conductor.scale.run_options import resolve
 
 
@@ -154,3 +154,14 @@ def test_ready_tasks_are_spread_over_the_free_slots_in_order(jobs, slots, sizes)
     batches = spread(list(range(jobs)), slots)
     assert [len(b) for b in batches] == sizes
     assert [job for batch in batches for job in batch] == list(range(jobs))
+
+
+@pytest.mark.parametrize("count", [-1, -2, run_options.MAX_WORKERS + 1])
+def test_a_negative_or_absurd_worker_count_is_a_user_error(count):
+    with pytest.raises(UserError, match=f"^-n {count}: "):
+        run_options.check_worker_count(count)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, run_options.MAX_WORKERS])
+def test_a_sane_worker_count_passes(count):
+    run_options.check_worker_count(count)
