@@ -49,6 +49,25 @@ CASES = {
                              "{{ pattern.table_name | sql_ident }} ("),
         r"templates/sql/enum\.sql\.j2:\d+: undefined variable while rendering "
         r"patterns/\w+\.yaml: .*\btable_name\b"),  # the name the template used, in any wording
+    "template divides by zero": (
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "is_default INTEGER NOT NULL DEFAULT 0",
+                             "is_default INTEGER NOT NULL DEFAULT {{ 0 * (1 // (p['values'] | length - 3)) }}"),
+        r"templates/sql/enum\.sql\.j2:7: template failed while rendering patterns/\w+\.yaml: "
+        r"ZeroDivisionError"),
+    "template turns a huge integer into text": (
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "-- {{ (pattern",
+                             "-- {{ 10 ** 5000 }} {{ (pattern"),
+        # Jinja2 folds the constant: this one fails while compiling the template
+        r"templates/sql/enum\.sql\.j2:4: template failed while rendering patterns/\w+\.yaml: "
+        r"ValueError"),
+    "template turns a huge pattern integer into text": (
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "-- {{ (pattern",
+                             "-- {{ (p['values'] | length) ** 20000 }} {{ (pattern"),
+        r"templates/sql/enum\.sql\.j2:4: template failed while rendering patterns/\w+\.yaml: "
+        r"ValueError"),
+    "duplicate key in a pattern": (
+        lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n", "kind: enum\nkind: entity\n"),
+        r"patterns/currency\.yaml:3: duplicate key 'kind' \(first on line 2\)"),
     "depends_on cycle": (
         lambda p: replace_in(p, "patterns/users.yaml", "kind: entity\n",
                              "kind: entity\ndepends_on: [order_items]\n"),

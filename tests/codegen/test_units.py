@@ -78,9 +78,27 @@ def test_a_valid_pattern():
     ("", "patterns/colour.yaml:1: empty pattern file"),
     ("name: colour\nkind: enum\nparams:\n  values: [RED]\n  extra: 1\n",
      "patterns/colour.yaml:5: params.extra: unknown key"),
+    # duplicate keys: PyYAML would keep the last silently
+    ("name: colour\nkind: enum\nkind: entity\n",
+     "patterns/colour.yaml:3: duplicate key 'kind' (first on line 2)"),
+    ("name: colour\nkind: enum\nparams:\n  values: [RED]\n  \"values\": [BLUE]\n",
+     "patterns/colour.yaml:5: duplicate key 'values' (first on line 4)"),
+    ("name: colour\nkind: enum\nparams: {values: [RED], default: RED, default: RED}\n",
+     "patterns/colour.yaml:3: duplicate key 'default' (first on line 3)"),
+    # values PyYAML's constructors raise ValueError on
+    ("name: colour\nkind: enum\n\nparams: {values: [RED], default: " + "9" * 5000 + "}\n",
+     "patterns/colour.yaml:4: invalid YAML value: ValueError: "),
+    ("name: colour\nkind: enum\ndescription: 2020-13-45\n",
+     "patterns/colour.yaml:3: invalid YAML value: ValueError: "),
 ])
 def test_pattern_errors_name_file_and_line(text, expected):
     assert error_of(lambda: parse(text)).startswith(expected)
+
+
+def test_merge_keys_may_be_overridden_and_equal_keys_in_other_mappings_are_fine():
+    pattern = parse("name: colour\nkind: enum\nparams:\n  <<: {values: [RED, BLUE], default: RED}\n"
+                    "  default: BLUE\n")
+    assert pattern.params == {"values": ["RED", "BLUE"], "default": "BLUE"}
 
 
 def test_yaml_bomb_is_refused_before_it_expands():
