@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -83,10 +84,11 @@ def output_path(rule: str, name: str, output_dir: str, source: str,
     if "\x00" in relative or "\n" in relative:
         raise UserError(f"output path {relative!r} contains a control character", source)
     # every segment must start with a letter, digit or '_': no '..', no leading '/'
-    if not _SAFE_PATH.match(relative):
+    if not _SAFE_PATH.fullmatch(relative):
         raise UserError(f"output path '{relative}' must be a plain relative path inside "
                         f"{output_dir}/ (no '..', no absolute path, no special characters)", source)
     path = f"{output_dir}/{relative}"
+    _refuse_overlong(relative, path, output_dir, source)
     parent = os.path.dirname(path)
     if checked_dirs is None:
         checked_dirs = {}
@@ -96,6 +98,41 @@ def output_path(rule: str, name: str, output_dir: str, source: str,
         raise UserError(f"output path '{relative}' leads outside {output_dir}/ through a "
                         "symbolic link", source)
     return path
+
+
+def _refuse_overlong(relative: str, path: str, output_dir: str, source: str) -> None:
+    """A name the file system cannot hold would fail the write with ENAMETOOLONG,
+    after rendering; refused here instead.  Every file is written through a
+    temporary `.<name>.<pid>-<n>.tmp` beside it, so a name must leave room for that."""
+    name_max, path_max = _name_limits(output_dir)
+    limit = name_max - TEMP_NAME_MARGIN
+    for segment in relative.split("/"):
+        if len(segment.encode()) > limit:
+            raise UserError(f"output path segment '{segment[:40]}...' is {len(segment.encode())} "
+                            f"bytes long; the file system allows {limit} for a generated file "
+                            f"name ({name_max} less {TEMP_NAME_MARGIN} for its temporary name)",
+                            source)
+    if len(os.path.abspath(path).encode()) > path_max - TEMP_NAME_MARGIN:
+        raise UserError(f"output path '{relative[:40]}...' is too long for the file system "
+                        f"({path_max} bytes with the project's directory)", source)
+
+
+# room for the `.` + `.<pid hex>-<counter hex>.tmp` of fsio's temporary names
+TEMP_NAME_MARGIN = 32
+
+
+@lru_cache(maxsize=8)
+def _name_limits(output_dir: str) -> tuple[int, int]:
+    """NAME_MAX and PATH_MAX of the file system `output_dir` (or its nearest
+    existing ancestor) lives on; POSIX's usual 255 and 4096 where not reported.
+    Asked once per process: a plan checks thousands of paths in one directory."""
+    directory = os.path.abspath(output_dir)
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        directory = os.path.dirname(directory)
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX"), os.pathconf(directory, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return 255, 4096
 
 
 def escapes_through_symlink(path: str, output_dir: str) -> bool:

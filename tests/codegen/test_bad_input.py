@@ -80,6 +80,15 @@ CASES = {
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: ../../evil.sql}\n"),
         r"patterns/currency\.yaml: output path '\.\./\.\./evil\.sql' must be a plain relative"),
+    "output path segment over the file system's name limit": (
+        lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
+                             "kind: enum\noutputs: {sql/enum.sql.j2: sql/" + "c" * 300 + ".sql}\n"),
+        r"patterns/currency\.yaml: output path segment 'c+\.\.\.' is 304 bytes long; the file "
+        r"system allows \d+ for a generated file name"),
+    "output name that leaves no room for its temporary name": (
+        lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
+                             "kind: enum\noutputs: {sql/enum.sql.j2: sql/" + "c" * 240 + ".sql}\n"),
+        r"patterns/currency\.yaml: output path segment 'c+\.\.\.' is 244 bytes long"),
     "absolute output path": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: /tmp/evil.sql}\n"),
