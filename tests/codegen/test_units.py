@@ -121,3 +121,24 @@ def test_oversized_pattern_file_is_not_read(tmp_path):
     with open(big, "wb") as handle:
         handle.truncate(MAX_PATTERN_BYTES + 1)
     assert "over the 1024 KiB limit" in error_of(lambda: read_pattern_bytes(big, "patterns/big.yaml"))
+
+
+def endpoint_text(**override: str) -> str:
+    params = {"method": "GET", "path": "/users/{id}", "entity": "users", **override}
+    return ("name: get_user\nkind: endpoint\ndepends_on: [users]\nparams:\n"
+            + "".join(f"  {key}: {value}\n" for key, value in params.items())
+            + "  request:\n    - {name: id, type: int}\n")
+
+
+ENDPOINT_KINDS = {"endpoint": {"python/endpoint.py.j2": "python/{name}.py"}}
+
+
+@pytest.mark.parametrize("field, line", [("method", 5), ("path", 6), ("entity", 7)])
+def test_anchored_checks_refuse_a_trailing_newline(field, line):
+    source = "patterns/get_user.yaml"
+    assert parse_pattern(endpoint_text().encode(), source, ENDPOINT_KINDS).name == "get_user"
+    good = {"method": "GET", "path": "/users/{id}", "entity": "users"}[field]
+    # `$` alone would let the newline through
+    text = endpoint_text(**{field: f'"{good}\\n"'})
+    message = error_of(lambda: parse_pattern(text.encode(), source, ENDPOINT_KINDS))
+    assert message.startswith(f"{source}:{line}: params.{field}: "), message
