@@ -171,6 +171,21 @@ def test_same_size_edit_with_mtime_restored_is_found(fresh, reference):
     assert result.returncode == 0 and fresh.tree() == reference.tree()
 
 
+@pytest.mark.parametrize("new", ["EUX", "EURO"], ids=["same size", "new size"])
+def test_an_input_edited_with_its_mtime_put_back_is_rebuilt(fresh, reference, new):
+    """`touch -r` after an edit: doit's checkers trust the unchanged mtime, ours
+    must not (the size or the ctime moved)."""
+    source = fresh.path("patterns/currency.yaml")
+    before = source.stat()
+    source.write_text(source.read_text().replace("[EUR,", f"[{new},"))
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"'{new.lower()}'" in fresh.path("output/sql/currency.sql").read_text()
+    assert f'"{new.lower()}"' in fresh.path("output/schemas/currency.schema.json").read_text()
+    assert fresh.did_nothing(run(fresh))
+
+
 def test_every_hand_edit_keeps_its_own_copy(fresh, reference):
     target = fresh.path("output/python/conductor_models/currency.py")
     versions = []
