@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from functools import lru_cache
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -50,8 +51,10 @@ def plan_entry_from_json(data: dict) -> PlanEntry:
 
 
 def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str, dict[str, str]],
-                 closures: dict[str, tuple[str, ...]], output_dir: str) -> list[PlanEntry]:
-    """One entry per pattern, in dependency order."""
+                 closures: dict[str, tuple[str, ...]], output_dir: str,
+                 reserved: Mapping[str, str] | None = None) -> list[PlanEntry]:
+    """One entry per pattern, in dependency order.  `reserved`: paths other
+    tasks write, by task name (a key ending in `/` reserves a directory)."""
     claimed: dict[str, str] = {}
     checked_dirs: dict[str, bool] = {}
     plan = []
@@ -63,6 +66,9 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
         for template in templates:
             rule = pattern.outputs.get(template, kinds[pattern.kind][template])
             path = output_path(rule, name, output_dir, pattern.source, checked_dirs)
+            if (owner := reserved_by(path, reserved or {})) is not None:
+                raise UserError(f"output {path} is written by the workflow's task '{owner}'; "
+                                "a pattern cannot produce it (choose another path)", pattern.source)
             if path in claimed:
                 raise UserError(f"output {path} is produced twice: by this pattern and by "
                                 f"{claimed[path]}", pattern.source)
@@ -75,6 +81,16 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
             dep_sources=tuple(patterns[d].source for d in pattern.depends_on),
             outputs=tuple(outputs), templates=tuple(sorted(used))))
     return plan
+
+
+def reserved_by(path: str, reserved: Mapping[str, str]) -> str | None:
+    """The task that `reserved` says writes `path`, if any."""
+    if path in reserved:
+        return reserved[path]
+    for prefix, owner in reserved.items():
+        if prefix.endswith("/") and path.startswith(prefix):
+            return owner
+    return None
 
 
 def output_path(rule: str, name: str, output_dir: str, source: str,

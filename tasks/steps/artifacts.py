@@ -74,7 +74,21 @@ class Products:
         return f"{self.output_dir}/SHA256SUMS"
 
     def doc_pages(self, pattern_names: list[str]) -> list[str]:
-        return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names]
+        # a pattern named `index` is refused by task 7, naming its file; listed
+        # twice here, doit would refuse the task list first, in its own words
+        return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names
+                                                 if n != "index"]
+
+
+def reserved_outputs(output_dir: str) -> dict[str, str]:
+    """What tasks 11-19 write under the output directory, by the task that writes
+    it (a key ending in `/` is a directory they own whole): a pattern's output
+    there would be overwritten or removed by that task after codegen wrote it.
+    Task 15 owns `docs/`, since it removes every page it did not make."""
+    products = Products(output_dir, "")
+    return {products.docs_dir + "/": "docs", products.dist_dir + "/": "package",
+            products.checksums: "checksums", products.api: "api-surface",
+            products.schema_sql: "sql-schema", products.schema_index: "schema-catalog"}
 
 
 def _read_manifest_files(path: str) -> dict[str, dict] | None:

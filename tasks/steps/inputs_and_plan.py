@@ -198,8 +198,11 @@ def plan_outputs() -> None:
     templates = read_state(layout.TEMPLATES)
     patterns = {name: pattern_from_json(data) for name, data in index["patterns"].items()}
     closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
+    if "index" in patterns:  # task 15's docs/index.md would be both pages
+        raise UserError("a pattern cannot be named 'index': docs/index.md is the index of "
+                        "the generated docs", patterns["index"].source)
     plan = plan_codegen(patterns, read_state(layout.ORDER), templates["kinds"], closures,
-                        config.output_dir)
+                        config.output_dir, artifacts.reserved_outputs(config.output_dir))
     settings = {
         "templates_dir": config.templates_dir, "output_dir": config.output_dir,
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,

@@ -89,6 +89,20 @@ CASES = {
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: sql/" + "c" * 240 + ".sql}\n"),
         r"patterns/currency\.yaml: output path segment 'c+\.\.\.' is 244 bytes long"),
+    "output over a docs page": (
+        lambda p: replace_in(p, "patterns/user_role.yaml", "kind: enum\n",
+                             "kind: enum\noutputs: {sql/enum.sql.j2: docs/users.md}\n"),
+        r"patterns/user_role\.yaml: output output/docs/users\.md is written by the workflow's "
+        r"task 'docs'"),
+    "output over the checksums": (
+        lambda p: replace_in(p, "patterns/user_role.yaml", "kind: enum\n",
+                             "kind: enum\noutputs: {sql/enum.sql.j2: SHA256SUMS}\n"),
+        r"patterns/user_role\.yaml: output output/SHA256SUMS is written by the workflow's "
+        r"task 'checksums'"),
+    "a pattern named index": (
+        lambda p: p.path("patterns/index.yaml").write_text(
+            p.path("patterns/currency.yaml").read_text().replace("name: currency", "name: index")),
+        r"patterns/index\.yaml: a pattern cannot be named 'index'"),
     "absolute output path": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: /tmp/evil.sql}\n"),
@@ -159,3 +173,14 @@ def test_after_the_fix_only_what_is_needed_rebuilds(built):
     ran = {n for n, s in built.statuses("codegen:").items() if s == "ran"}
     assert ran == {"codegen:products"}
     assert built.tree() == reference
+
+
+def test_an_output_over_a_docs_page_fails_every_build_the_same_way(project):
+    """It used to fail a clean build (task 15 rewrote the page codegen wrote)
+    and pass the next one."""
+    replace_in(project, "patterns/user_role.yaml", "kind: enum\n",
+               "kind: enum\noutputs: {sql/enum.sql.j2: docs/users.md}\n")
+    message = r"output output/docs/users\.md is written by the workflow's task 'docs'"
+    for _ in range(2):
+        assert_one_line_error(project.doit(), message)
+    assert not project.path("output/docs").exists()
