@@ -147,8 +147,13 @@ def scan_output() -> None:
     if Path(layout.MANIFEST).exists() and outputs.read_manifest(layout.CACHE) is None:
         sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
                          "per-pattern fragments\n")
+    from doit_conductor.codegen import rollback
     edited = []
-    fragments = outputs.read_fragments(layout.CACHE, _config().output_dir)
+    output_dir = _config().output_dir
+    fragments = outputs.read_fragments(layout.CACHE, output_dir)
+    # A fragment restored from an older state would call every file a later
+    # build wrote a hand edit; the merged manifest says which are ours.
+    rollback.repair_outdated(layout.CACHE, fragments, outputs.read_manifest(layout.CACHE), output_dir)
     recorded = {path: entry for files in fragments.values() for path, entry in files.items()}
     for path, entry in sorted(recorded.items()):
         try:
