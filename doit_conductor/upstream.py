@@ -84,3 +84,25 @@ def traceback_lines(tb: TracebackType | None) -> Iterator[tuple[str, int]]:
     while tb is not None:
         yield tb.tb_frame.f_code.co_filename, tb.tb_lineno
         tb = tb.tb_next
+
+
+def jinja_compile_site(tb: TracebackType | None) -> tuple[str | None, int | None] | None:
+    """(template file, line) of the node Jinja2's code generator was compiling
+    when the error in `tb` was raised, or None if it was not compiling.
+
+    Some template mistakes fail at compile time, not render time: Jinja2 folds
+    constant expressions and writes their `repr` into the generated code, so
+    `{{ 10 ** 5000 }}` fails inside `jinja2.compiler.CodeGenerator`.  Its
+    frames hold the generator (`self`, with `filename`) and the AST `node`
+    (with `lineno`) being visited; the innermost such frame names the line.
+    """
+    site = None
+    while tb is not None:
+        frame = tb.tb_frame
+        generator = frame.f_locals.get("self")
+        node = frame.f_locals.get("node")
+        if type(generator).__name__ == "CodeGenerator" and \
+                frame.f_code.co_filename.endswith(os.path.join("jinja2", "compiler.py")):
+            site = (getattr(generator, "filename", None), getattr(node, "lineno", None))
+        tb = tb.tb_next
+    return site

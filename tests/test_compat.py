@@ -198,3 +198,16 @@ def test_runner_bookkeeping_attributes_exist():
     assert compat.stop_requested(runner) is False
     compat.add_teardown(runner, "task")
     assert runner.teardown_list == ["task"]
+
+
+def test_compile_time_errors_name_the_template_and_node_being_compiled(tmp_path):
+    import jinja2
+    # Jinja2 folds the constant and fails writing its repr: at compile time.
+    (tmp_path / "page.j2").write_text("line one\n\n{{ 10 ** 5000 }}\n")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)))
+    with pytest.raises(ValueError) as caught:
+        env.get_template("page.j2")
+    assert upstream.jinja_compile_site(caught.value.__traceback__) == (str(tmp_path / "page.j2"), 3)
+    with pytest.raises(ZeroDivisionError) as caught:
+        env.from_string("{{ 1 // x }}").render(x=0)
+    assert upstream.jinja_compile_site(caught.value.__traceback__) is None
