@@ -39,8 +39,8 @@ class ConductorDB:
                  digests: checker.DigestTable | None = None):
         self.name = name
         self._changed = False
-        # the checker's table (the process's unless given): loaded and saved here
-        self.digests = checker.DIGESTS if digests is None else digests
+        # the checker's digest table: loaded and saved here (`checker.share_digests`)
+        self.digests = checker.DigestTable() if digests is None else digests
         self._tasks, entries, verified = self._read_file()
         self.digests.load(entries)
         # identities of the state files as last verified; recomputed at the save

@@ -34,12 +34,14 @@ class DigestTable:
     edit (`touch -r`, `rsync -t`, tar), ctime cannot be set by any tool.  An entry
     without a ctime (saved by an older version) is not trusted: hashed once more.
 
-    Lifetime: one per process, `DIGESTS`, because doit creates the checker and
-    the backend separately (`checker_cls()`, `db_class(name)`) and they must
-    share it: the conductor backend fills it when it opens the DB and saves it
-    with the DB when `dirty`; the checker reads and adds to it.  Both take
-    another table as an argument (tests do).  A forked worker changes only its
-    own copy, which is never saved: doit saves the DB in the main process.
+    Lifetime: the conductor backend's, filled when it opens the DB and saved
+    with the DB when `dirty`.  doit creates the checker and the backend
+    separately (`checker_cls()`, `db_class(name)`); the run command hands the
+    backend's table to the checker (`share_digests`) before any task is
+    checked.  A checker without it (`doit info`, another backend) keeps a
+    table of its own: a cache, so it only hashes more.  A forked worker changes
+    only its own copy, which is never saved: doit saves the DB in the main
+    process.
     """
 
     __slots__ = ("entries", "dirty")
@@ -63,8 +65,6 @@ class DigestTable:
         return digest
 
 
-DIGESTS = DigestTable()
-
 
 class XXHashChecker(FileChangedChecker):
     """State per dependency is (mtime, size, xxh3-128, ctime_ns).
@@ -75,7 +75,7 @@ class XXHashChecker(FileChangedChecker):
     content, through the digest table (hashed once per file version)."""
 
     def __init__(self, digests: DigestTable | None = None) -> None:
-        self.digests = DIGESTS if digests is None else digests
+        self.digests = DigestTable() if digests is None else digests
 
     def check_modified(self, file_path, file_stat, state):
         mtime, size, digest = state[:3]
@@ -91,3 +91,12 @@ class XXHashChecker(FileChangedChecker):
                 current_state[1] == stat.st_size and current_state[3] == stat.st_ctime_ns:
             return None
         return stat.st_mtime, stat.st_size, self.digests.digest(dep, stat), stat.st_ctime_ns
+
+
+def share_digests(dep_manager) -> None:
+    """Let the run's checker read and fill the table its backend loads and
+    saves (doit's `Dependency` holds both as `checker` and `backend`)."""
+    checker, backend = dep_manager.checker, dep_manager.backend
+    if isinstance(checker, XXHashChecker) and isinstance(getattr(backend, "digests", None),
+                                                         DigestTable):
+        checker.digests = backend.digests

@@ -63,6 +63,8 @@ class ProfilingRun(Run):
         sweep_state = getattr(self.dep_manager.backend, "sweep_state", None)
         if sweep_state is not None:   # the conductor backend, under the run lock
             sweep_state()
+            from doit_conductor.glue.checker import share_digests
+            share_digests(self.dep_manager)
         scale = run_options.resolve(cache, executor, scheduler, ship,
                                     params.get("backend") == "conductor", os.getcwd())
         if not scale.active and not self._wants_probe(reporter):

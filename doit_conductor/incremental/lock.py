@@ -167,7 +167,6 @@ class RunLock:
         global _locker_pid
         _locker_pid = os.getpid()
         _close_in_forked_children(fd)
-        _OWNED[os.path.realpath(self.path)] = self
 
     def release(self, clean: bool = True) -> None:
         """Give the lock up; `clean=False` (an exception ends the run) keeps the
@@ -176,7 +175,6 @@ class RunLock:
         if fd is None:
             return
         _HELD.discard(fd)
-        _OWNED.pop(os.path.realpath(self.path), None)
         try:
             if clean:
                 os.ftruncate(fd, 0)
@@ -253,11 +251,6 @@ def _close_in_forked_children(fd: int) -> None:
         _fork_hook = True
 
 
-# The lock each path is held with by this process (a run holds it before the
-# backend opens the DB; the backend must not try to take it a second time).
-_OWNED: dict[str, RunLock] = {}
-
-
 def _close_in_child() -> None:
     if _HELD:
         _die_with_parent()
@@ -267,7 +260,6 @@ def _close_in_child() -> None:
         except OSError:
             pass
     _HELD.clear()
-    _OWNED.clear()
 
 
 def _die_with_parent() -> None:

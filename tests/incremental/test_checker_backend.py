@@ -121,3 +121,28 @@ def test_a_db_of_the_previous_format_is_set_aside_with_its_reason(tmp_path, caps
     name.write_bytes(b"conductor-db 1 0123\n{}")
     assert not ConductorDB(str(name), digests=digests).in_("t")
     assert "written by an older doit-conductor" in capsys.readouterr().err
+
+
+@pytest.mark.slow   # runs doit
+def test_a_run_saves_what_its_checker_hashed(tmp_path):
+    """The checker and the backend doit creates separately share one table
+    in a run (checker.share_digests): a file touched without a change is
+    hashed by the checker, and the version it hashed is saved with the DB, so
+    the next run answers it from the table."""
+    from tests.support.doit import run_doit
+    (tmp_path / "in.txt").write_text("same")
+    (tmp_path / "dodo.py").write_text(
+        "from doit_conductor.glue.checker import XXHashChecker\n"
+        "DOIT_CONFIG = {'backend': 'conductor', 'dep_file': 'state/doit.db',\n"
+        "               'check_file_uptodate': XXHashChecker}\n"
+        "def task_copy():\n"
+        "    return {'actions': ['cp in.txt out.txt'], 'file_dep': ['in.txt'],\n"
+        "            'targets': ['out.txt']}\n")
+    (tmp_path / "state").mkdir()
+    assert run_doit(tmp_path).returncode == 0
+    later = os.stat(tmp_path / "in.txt").st_mtime + 10
+    os.utime(tmp_path / "in.txt", (later, later))
+    again = run_doit(tmp_path, check=True)
+    assert "-- copy" in again.stdout    # touched, not changed: up to date
+    saved = ConductorDB(str(tmp_path / "state" / "doit.db")).digests.entries
+    assert saved[str("in.txt")][0] == later
