@@ -4,7 +4,7 @@ doit converts the values it parses from the command line, but takes those of
 `[tool.doit]` in pyproject.toml and of `DOIT_CONFIG` in dodo.py as they come:
 `reporter = 5` ends in an AttributeError traceback from doit's runner, and
 `dep_file = 5` in a TypeError from the run lock.  The `run` command
-(`doit_conductor.profiling.run_command`) calls `check_run_params` once the
+(`doit_conductor.glue.run_command`) calls `check_run_params` once the
 dodo's config is merged, so such a value is one line and exit 3 instead.
 Pure: no doit, no I/O.
 """

@@ -164,7 +164,7 @@ _CODEGEN_LIBRARIES = ["jinja2", "markupsafe", "pyyaml"]
 
 def _shippable(name: str) -> dict:
     """What `codegen:<name>` reads beyond its file_dep, for `--executor dask --ship`
-    (doit_conductor.scale.dask_runner): the validated index, the templates and its
+    (doit_conductor.glue.dask_runner): the validated index, the templates and its
     previous fragment; its template bytecode cache stays on the worker."""
     return {"inputs": [layout.PATTERNS, _settings().templates_dir, _fragment(name)],
             "scratch_ok": [f"{layout.CACHE}/templates"]}

@@ -24,7 +24,6 @@ the environment variables `CONDUCTOR_LOCK_WAIT` (0/1) and
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import json
@@ -34,7 +33,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -112,7 +111,7 @@ class RunLock:
     """`with RunLock(path, settings):` holds the repository lock for the block."""
 
     def __init__(self, path: str | os.PathLike, settings: LockSettings,
-                 command: str = "", announce=sys.stderr.write,
+                 command: str = "", announce: Callable[[str], object] = lambda _: None,
                  output_dir: str | os.PathLike | None = None) -> None:
         self.path = Path(path)
         self.settings = settings
@@ -289,25 +288,13 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike) -> Iterator[RunLock]:
-    """Hold `<state_dir>/lock` for a run of the project in `project_dir`."""
+def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike,
+             announce: Callable[[str], object] = lambda _: None) -> Iterator[RunLock]:
+    """Hold `<state_dir>/lock` for a run of the project in `project_dir`;
+    `announce` is told why the run waits, when it does."""
     settings, output_dir = effective_settings(project_dir)
-    lock = RunLock(Path(state_dir) / LOCK_NAME, settings, output_dir=output_dir)
+    lock = RunLock(Path(state_dir) / LOCK_NAME, settings, output_dir=output_dir,
+                   announce=announce)
     with lock:
         yield lock
 
-
-def hold_until_saved(project_dir: str | os.PathLike, state_dir: str | os.PathLike
-                     ) -> RunLock | None:
-    """Take the lock for a command that writes state outside `run` (`forget`,
-    `clean`, `ignore`, `reset-dep`, `cache-gc`); None when this process holds it
-    already.  The caller releases it once the DB is saved; should it not (a
-    command that never saves), the exit of the process releases it cleanly."""
-    path = Path(state_dir) / LOCK_NAME
-    if os.path.realpath(path) in _OWNED:
-        return None
-    settings, output_dir = effective_settings(project_dir)
-    lock = RunLock(path, settings, output_dir=output_dir)
-    lock.acquire()
-    atexit.register(lock.release)
-    return lock

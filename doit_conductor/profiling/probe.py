@@ -18,7 +18,7 @@ after the task belong to that task:
   children ever reaped and cannot be reset, so `subprocess.Popen` is made to
   reap with `os.wait4`, which gives each child's own peak (a shell's figure
   includes the commands it waited for; the hook is installed for the task's
-  duration only, see `compat.install_popen_reaper`).  Children reaped another way
+  duration only, see `upstream.install_popen_reaper`).  Children reaped another way
   (`os.system`, a bare `os.waitpid`) are still seen when they raise the
   RUSAGE_CHILDREN maximum, whose new value is then exactly their peak; a
   smaller such child is missed.  Linux charges a child, until it calls exec,
@@ -50,18 +50,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from doit_conductor import compat
+from doit_conductor import upstream
 from doit_conductor.profiling import counters
 
 try:
     import resource
 except ImportError:  # not POSIX: profiled runs refuse to start (see probed_runners)
     resource = None
-
-# Attribute set on a doit Task by the profiling runner.  It is part of the
-# task's __dict__, so in process mode it travels back to the main process with
-# `task.pickle_safe_dict()` before the reporter sees the task.
-TASK_ATTRIBUTE = "conductor_measurement"
 
 BY_PROC = "proc+rusage"
 BY_RUSAGE = "rusage"
@@ -132,7 +127,7 @@ def start(*, thread_mode: bool = False) -> Started:
     _remove_child_hook()  # a previous start without stop must not stack hooks
     # Popen reaps with os.wait4 while the task runs, and only then: outside a
     # measured task the process keeps CPython's own Popen.
-    _undo_hook = compat.install_popen_reaper(_try_wait, _waitpid)
+    _undo_hook = upstream.install_popen_reaper(_try_wait, _waitpid)
     _watch = _ChildWatch()
     method = BY_PROC if _reset_peak() else BY_RUSAGE
     started = Started(0.0, 0.0, False, method,

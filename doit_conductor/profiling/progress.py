@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from doit_conductor import compat
 
 
 def tasks_in_run(tasks: Mapping[str, object], selected: Iterable[str]) -> set[str]:
@@ -148,16 +147,6 @@ class RunProgress:
         if self.previous is not None and name in self.previous:
             self._work_left += sign * self.previous[name]
             self._known_left += sign
-
-
-def pending_creators(tasks: Mapping[str, object], names: Iterable[str]) -> set[str]:
-    """Those of `names` whose delayed creator has not run yet (their sub-tasks unknown)."""
-    pending = set()
-    for name in names:
-        loader = compat.delayed_loader(tasks.get(name))
-        if loader is not None and not compat.loader_ran(loader) and ":" not in name:
-            pending.add(name)
-    return pending
 
 
 def progress_line(done: int, total: int, name: str, wall_s: float, left_s: float | None) -> str:

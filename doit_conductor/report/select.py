@@ -17,13 +17,13 @@ from doit_conductor.profiling import store
 from doit_conductor.profiling.records import RAN, RecordError
 from doit_conductor.report.analysis import Report, analyse_run
 from doit_conductor.report.codegen_phases import codegen_phases, compare_phases
-from doit_conductor.report.command import BASELINE_PREFIX
+from doit_conductor.report.options import BASELINE_PREFIX
 from doit_conductor.report.compare import compare_runs
 from doit_conductor.report.dag import EXECUTED
 from doit_conductor.report.history import history
 
 if TYPE_CHECKING:
-    from doit_conductor.report.command import Options
+    from doit_conductor.report.options import Options
 
 
 @dataclass(frozen=True, slots=True)

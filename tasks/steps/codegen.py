@@ -6,7 +6,10 @@ They take plain data, so doit can pickle the tasks for `-n` workers.
 """
 from __future__ import annotations
 
+from doit_conductor.glue.actions import user_action
 
+
+@user_action
 def build_pattern(entry: dict, settings: dict):
     """Render, validate, check and write the files of one pattern.
 
@@ -21,6 +24,7 @@ def build_pattern(entry: dict, settings: dict):
         phases.stop()
 
 
+@user_action
 def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str]):
     """Prune the outputs of removed patterns, then merge compile.manifest.
 

@@ -8,6 +8,9 @@ import pytest
 from tests.support.doit import run_doit
 from tests.support.projects import Project
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 
 def ok(project: Project, *args: str) -> str:
     result = project.doit(*args)

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from doit_conductor.incremental import checker
-from doit_conductor.incremental.backend import ConductorDB
+from doit_conductor.glue import checker
+from doit_conductor.glue.backend import ConductorDB
 
 
 @pytest.fixture
@@ -39,6 +39,38 @@ def test_changed_content_same_size_and_new_size(tmp_path, digests):
     assert check.check_modified(str(path), os.stat(path), state)
     path.write_text("bbbbb")
     assert check.check_modified(str(path), os.stat(path), state)
+
+
+@pytest.mark.parametrize("edit", ["bbbb", "bbbbbbbb"], ids=["same size", "new size"])
+def test_an_edit_with_its_mtime_put_back_is_seen(tmp_path, digests, edit):
+    """`touch -r`, `rsync -t` and tar restore an mtime after changing a file;
+    the ctime moves anyway, and that is not trusted."""
+    path = tmp_path / "f.txt"
+    path.write_text("aaaa")
+    check = checker.XXHashChecker(digests)
+    state = check.get_state(str(path), None)
+    before = path.stat()
+    path.write_text(edit)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_mtime == state[0]
+    assert check.check_modified(str(path), os.stat(path), state)
+    # and the digest table does not answer for the new content with the old digest
+    assert digests.digest(str(path), os.stat(path)) == checker.file_digest(str(path))
+    new_state = check.get_state(str(path), state)
+    assert new_state is not None and new_state[2] != state[2]
+    assert not check.check_modified(str(path), os.stat(path), new_state)
+
+
+def test_a_state_or_digest_saved_without_ctime_is_verified_by_content(tmp_path, digests):
+    path = tmp_path / "f.txt"
+    path.write_text("aaaa")
+    stat = path.stat()
+    old_state = (stat.st_mtime, stat.st_size, checker.file_digest(str(path)))
+    digests.entries[str(path)] = old_state  # as an older version saved it
+    path.write_text("bbbb")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    check = checker.XXHashChecker(digests)
+    assert check.check_modified(str(path), os.stat(path), old_state)
 
 
 def test_backend_round_trip_and_digest_table(tmp_path, digests):

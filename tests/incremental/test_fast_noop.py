@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.doit import run_doit
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 PYPROJECT = """\
 [tool.doit]
 dep_file = ".conductor/doit.db"
@@ -133,6 +136,7 @@ def test_changed_command_line_dodo_config_state_or_target_take_the_walk(tmp_path
 
 DELAYED = """\
 from doit import create_after
+
 
 
 def copy(source, target):

@@ -6,10 +6,15 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.profiling.conftest import by_name
 from tests.support.doit import spawn_doit
 from doit_conductor.profiling import store
 from tests.profiling.test_profiling_trace import assert_valid_trace
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 # An ordinary doit project that knows nothing of doit-conductor but for one
 # task that reports its own counters.

@@ -9,10 +9,10 @@ from doit.exceptions import TaskError, TaskFailed
 from doit.reporter import ConsoleReporter
 
 from doit_conductor.profiling import progress
-from doit_conductor.profiling import runner as probed
-from doit_conductor.profiling.run_command import ProfilingRun, probed_runners
+from doit_conductor.glue import runner as probed
+from doit_conductor.glue.run_command import ProfilingRun, probed_runners
 from doit_conductor.profiling.records import FAILED, RAN, TaskRecord
-from doit_conductor.profiling.reporter import ConductorReporter, error_text, is_user_error, totals
+from doit_conductor.glue.reporter import ConductorReporter, error_text, is_user_error, totals
 
 
 def _task(task_dep=(), setup=(), calc=()):

@@ -13,6 +13,9 @@ from tests.support.records import record, summary, write_run
 from doit_conductor.profiling.records import FAILED, UP_TO_DATE
 from doit_conductor.profiling.store import metrics_root, promote_baseline
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 RUN1 = "20240101T000000.000000Z-1"
 RUN2 = "20240102T000000.000000Z-2"
 RUN3 = "20240103T000000.000000Z-3"

@@ -1,10 +1,15 @@
 """The action cache through the real `doit`, with a store in a local directory."""
 from __future__ import annotations
 
+import pytest
+
 import shutil
 from pathlib import Path
 
 from tests.support.projects import copy_project
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 ENUM_PATTERNS = {"codegen:currency", "codegen:order_status", "codegen:user_role"}
 

@@ -38,25 +38,22 @@ import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from doit_conductor import compat
+from doit_conductor.glue import compat, creators
+from doit_conductor.glue.creators import DelayedCreators
+from doit_conductor.glue.execution import notes_of
 from doit_conductor.profiling import codegen_summary, progress, run_tally, store
-from doit_conductor.profiling.creators import DelayedCreators
-from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
+from doit_conductor.profiling.probe import Measurement
 from doit_conductor.profiling.recording import (
     INTERRUPTED, TaskPlace, final_summary, task_record, totals, unfinished)
 from doit_conductor.profiling.recording import error_text as _error_text
 from doit_conductor.profiling.records import (
     CACHED, FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
-from doit_conductor.profiling.runner import PROCESS, SERIAL, NoSuchTask
+from doit_conductor.glue.runner import PROCESS, SERIAL, NoSuchTask
 
 __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
 from doit_conductor.profiling.task_profiles import task_numbers
 
 BY_REPORTER_CLOCK = "reporter-clock"
-# set on a task restored from the action cache (doit_conductor.scale.cached_execution)
-_CACHED_ATTRIBUTE = "conductor_cached"
-# set on a task run by a Dask worker (doit_conductor.scale.dask_job)
-_HOST_ATTRIBUTE = "conductor_worker_host"
 PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
@@ -102,7 +99,7 @@ class ConductorReporter(ConsoleReporter):
         self._creators = DelayedCreators(tasks)
         self._selected = list(selected_tasks)
         self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
-        self._pending_creators = progress.pending_creators(tasks, self._progress.in_run)
+        self._pending_creators = creators.pending_creators(tasks, self._progress.in_run)
         self._tasks_known = len(tasks)
         self._start_mono = time.monotonic()
         start = time.time()
@@ -137,7 +134,8 @@ class ConductorReporter(ConsoleReporter):
 
     def add_success(self, task):
         super().add_success(task)
-        self._finish(task, CACHED if getattr(task, _CACHED_ATTRIBUTE, False) else RAN)
+        notes = notes_of(task)
+        self._finish(task, CACHED if notes is not None and notes.cached else RAN)
 
     def add_failure(self, task, fail: BaseFail):
         if isinstance(fail, NoSuchTask):
@@ -168,10 +166,11 @@ class ConductorReporter(ConsoleReporter):
     def _finish(self, task, status: str, error: str | None = None) -> None:
         if task.name in self._records or task.name in self._records_skipped:
             return  # one outcome per task
-        measurement = getattr(task, TASK_ATTRIBUTE, None)
+        notes = notes_of(task)
+        measurement = notes.measurement if notes is not None else None
         if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
             measurement = self._clock_measurement(task.name, failed=status == FAILED)
-        host = getattr(task, _HOST_ATTRIBUTE, None)
+        host = notes.host if notes is not None else None
         worker = self._worker_of(measurement, host) if measurement is not None else None
         place = task_place(task, self._creators.create_after(task.name))
         record = task_record(task.name, status, place, measurement, worker, error, host=host)
@@ -180,7 +179,7 @@ class ConductorReporter(ConsoleReporter):
             # Tasks were created during the run (delayed creation): widen N.
             self._tasks_known = len(self._tasks)
             self._progress.widen(progress.tasks_in_run(self._tasks, self._selected))
-            created = self._pending_creators - progress.pending_creators(self._tasks, self._pending_creators)
+            created = self._pending_creators - creators.pending_creators(self._tasks, self._pending_creators)
             if created:
                 self._progress.settle(f"{name}:" for name in created)
                 self._pending_creators -= created

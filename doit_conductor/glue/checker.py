@@ -27,7 +27,12 @@ def file_digest(path: str) -> str:
 
 
 class DigestTable:
-    """The digest of the version of each file last hashed: path -> (mtime, size, digest).
+    """The digest of the version of each file last hashed:
+    path -> (mtime, size, digest, ctime_ns).
+
+    A version is its (mtime, size, ctime): mtime alone can be put back after an
+    edit (`touch -r`, `rsync -t`, tar), ctime cannot be set by any tool.  An entry
+    without a ctime (saved by an older version) is not trusted: hashed once more.
 
     Lifetime: one per process, `DIGESTS`, because doit creates the checker and
     the backend separately (`checker_cls()`, `db_class(name)`) and they must
@@ -39,20 +44,21 @@ class DigestTable:
 
     __slots__ = ("entries", "dirty")
 
-    def __init__(self, entries: dict[str, tuple[float, int, str]] | None = None) -> None:
+    def __init__(self, entries: dict[str, tuple] | None = None) -> None:
         self.entries = dict(entries or {})
         self.dirty = False  # changed since loaded or saved
 
-    def load(self, entries: dict[str, tuple[float, int, str]]) -> None:
+    def load(self, entries: dict[str, tuple]) -> None:
         self.entries.update(entries)
 
     def digest(self, path: str, stat: os.stat_result) -> str:
         """Digest of `path` as it is now, hashing only if this version is new."""
         known = self.entries.get(path)
-        if known is not None and known[0] == stat.st_mtime and known[1] == stat.st_size:
+        if known is not None and len(known) == 4 and known[0] == stat.st_mtime and \
+                known[1] == stat.st_size and known[3] == stat.st_ctime_ns:
             return known[2]
         digest = file_digest(path)
-        self.entries[path] = (stat.st_mtime, stat.st_size, digest)
+        self.entries[path] = (stat.st_mtime, stat.st_size, digest, stat.st_ctime_ns)
         self.dirty = True
         return digest
 
@@ -61,21 +67,27 @@ DIGESTS = DigestTable()
 
 
 class XXHashChecker(FileChangedChecker):
-    """State per dependency is (mtime, size, xxh3-128); mtime and size are checked first."""
+    """State per dependency is (mtime, size, xxh3-128, ctime_ns).
+
+    doit's own checkers trust an unchanged mtime; this one trusts the stat only
+    when size and ctime are unchanged too, since an edit whose mtime was put
+    back (`touch -r`) still moves the ctime.  A changed stat is then decided by
+    content, through the digest table (hashed once per file version)."""
 
     def __init__(self, digests: DigestTable | None = None) -> None:
         self.digests = DIGESTS if digests is None else digests
 
     def check_modified(self, file_path, file_stat, state):
-        mtime, size, digest = state
-        if file_stat.st_mtime == mtime:
-            return False
+        mtime, size, digest = state[:3]
         if file_stat.st_size != size:
             return True
+        if file_stat.st_mtime == mtime and len(state) > 3 and file_stat.st_ctime_ns == state[3]:
+            return False
         return self.digests.digest(file_path, file_stat) != digest
 
     def get_state(self, dep, current_state):
         stat = os.stat(dep)
-        if current_state and current_state[0] == stat.st_mtime:
+        if current_state and len(current_state) > 3 and current_state[0] == stat.st_mtime and \
+                current_state[1] == stat.st_size and current_state[3] == stat.st_ctime_ns:
             return None
-        return stat.st_mtime, stat.st_size, self.digests.digest(dep, stat)
+        return stat.st_mtime, stat.st_size, self.digests.digest(dep, stat), stat.st_ctime_ns
