@@ -169,5 +169,6 @@ def history_report(root: Path, count: int) -> Selection:
     if not loaded:
         raise UserError(f"none of the last {count} run(s) could be read: {notes[-1]}")
     rows = [(run.summary.run_id, run.summary.wall_s, run.tasks) for run in loaded]
-    report = Report(history=history(rows, requested=count, skipped=len(notes)))
+    report = Report(history=history(rows, requested=count, skipped=len(notes),
+                                    completed=[run.summary.completed for run in loaded]))
     return Selection(report, None, tuple(notes))
