@@ -19,12 +19,11 @@ import os
 import sys
 from typing import TextIO
 
-from doit_conductor.config import project_config
-
 
 def configured(project_dir: str | None = None) -> tuple[str, ...]:
     """`[tool.conductor] worker_preload` of the project doit runs in (none when
     the config does not validate: task 2 reports that)."""
+    from doit_conductor.config import project_config   # only when a worker is forked
     return project_config(project_dir or os.getcwd()).worker_preload
 
 
