@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from doit import cmd_run
 from doit.task import DelayedLoader
@@ -57,13 +57,18 @@ FORK = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_
     else None
 
 
-def start_workers(runner, job_q, result_q) -> list:
-    """doit's `MRunner._run_start_processes`, with processes of the fork context."""
+def start_workers(runner, job_q, result_q, before_fork: Callable[[object], None] | None = None
+                  ) -> list:
+    """doit's `MRunner._run_start_processes`, with processes of the fork context;
+    `before_fork(job)` is called before each worker is forked, with its first job
+    (a `JobTask`/`JobTaskPickle`, whose `name` is the task's, or a `JobHold`)."""
     processes = []
     for _ in range(runner.num_process):
         next_job = runner.get_next_job(None)
         if next_job is None:
             break  # do not start more processes than tasks
+        if before_fork is not None:
+            before_fork(next_job)
         job_q.put(next_job)
         process = FORK.Process(target=runner.execute_task_subprocess,
                                args=(job_q, result_q, runner.reporter.__class__))

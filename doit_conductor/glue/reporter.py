@@ -13,8 +13,8 @@ cached, failed or not run, the wall time, and which tasks a failure stopped.  A 
 other failures keep doit's full report.
 
 Every task that reaches an outcome becomes a `TaskRecord` appended to the run
-directory as it finishes (see `doit_conductor.profiling.store`: records of tasks that
-did not run are written in batches, flushed whenever a task starts); at the end
+directory as it finishes (see `doit_conductor.profiling.store`: records are
+written in batches, at most half a second after they are made); at the end
 the summary and the Chrome trace are written.  Earlier runs are read only when
 the first progress line needs an estimate, so a run where all is up to date
 reads none.  Figures come from the probe's
@@ -128,9 +128,6 @@ class ConductorReporter(ConsoleReporter):
         # Fallback clock for runs without probes; in thread mode this is
         # called from the worker thread, and a dict store is atomic.
         self._clock[task.name] = (time.time(), time.monotonic())
-        if self._writer is not None:
-            # The task may run long or be killed: the records before it go out now.
-            self._writer.flush()
 
     def add_success(self, task):
         super().add_success(task)

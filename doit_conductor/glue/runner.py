@@ -11,6 +11,8 @@ reaches the runners as a class attribute (`bound`), set by the run command.
 
 `__init__` also tells the reporter the run's shape (mode and worker count)
 when the reporter asks for it with a `set_run_shape(mode, workers)` method.
+Before forking its first worker, `ProbedMRunner` imports the modules of
+`[tool.conductor] worker_preload` (`preload`), which the workers then share.
 With an action cache on this machine, `ProbedMRunner.select_task` restores a
 hit in doit's process instead of sending it to a worker (see
 `execution.restore_before_dispatch`).
@@ -24,12 +26,14 @@ that name, doit runs the empty placeholder and exits 0.  Here it fails as a
 from __future__ import annotations
 
 import queue
+import sys
 
 from doit.exceptions import TaskError
 from doit.runner import MRunner, MThreadRunner, Runner
 
 from doit_conductor.glue import compat, execution
 from doit_conductor.glue.cached_execution import ActionCache
+from doit_conductor.profiling import preload
 
 SERIAL = "serial"
 PROCESS = "process"
@@ -147,10 +151,22 @@ class ProbedMRunner(_ProbedMixin, compat.WorkerStartHook, MRunner):
     def start_worker_processes(self, job_q, result_q):
         self._late_results: list[dict] = []
         if compat.FORK is not None:
-            processes = compat.start_workers(self, job_q, result_q)
+            processes = compat.start_workers(self, job_q, result_q, self._preload_for)
         else:
             processes = super().start_worker_processes(job_q, result_q)
         return [_WorkerJoin(process, result_q, self._late_results) for process in processes]
+
+    def _preload_for(self, job) -> None:
+        """Before forking a worker whose first job has actions (a group's or a
+        hold is no work): import `[tool.conductor] worker_preload`, once."""
+        if getattr(self, "_preloaded", False):
+            return
+        task = self.tasks.get(getattr(job, "name", None))
+        if task is not None and task.actions:
+            self._preloaded = True
+            modules = preload.configured()
+            if modules:
+                preload.preload(modules, sys.stderr)
 
     def select_task(self, node, tasks_dict):
         # Called in doit's process just before a task would be sent to a worker.

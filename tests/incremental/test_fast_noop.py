@@ -134,6 +134,27 @@ def test_changed_command_line_dodo_config_state_or_target_take_the_walk(tmp_path
     assert reason in declined(result) and not fast(result)
 
 
+def test_a_file_written_into_the_project_is_no_change_unless_it_could_matter(tmp_path):
+    """issue 26: `report.html` in the root (where the dodo, the config and a
+    target live) must not defeat the fast no-op; a module there that an import
+    could pick up instead, and a target's removal, must."""
+    root = mini(tmp_path)
+    doit(root)
+    assert fast(doit(root))
+    (root / "report.html").write_text("<html></html>")
+    (root / "my-notes").mkdir()   # not a name an import could ask for
+    (root / "my-notes" / "todo.txt").write_text("later")
+    assert fast(doit(root))
+    assert fast(doit(root))   # and the snapshot took the directory's new stat
+    (root / "write.py").write_text("")   # `import write` would find it
+    result = doit(root, "-v", "2")
+    assert f"{root.resolve()} changed since the last run" in declined(result)
+    assert ran(result) == []
+    (root / "write.py").unlink()
+    doit(root)
+    assert fast(doit(root))
+
+
 DELAYED = """\
 from doit import create_after
 
@@ -177,6 +198,8 @@ def test_every_real_change_to_the_workflow_is_seen(built):
         return built.doit(*args, check=True)
 
     run()   # a copy in another directory: walks, and leaves a snapshot
+    assert fast(run())
+    (root / "report.html").write_text("<html></html>")   # issue 26: a report in the root
     assert fast(run())
     pattern = root / "patterns" / "currency.yaml"
     output = root / "output" / "sql" / "orders.sql"
