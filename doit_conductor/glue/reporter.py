@@ -31,7 +31,6 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import doit
@@ -42,6 +41,7 @@ from doit_conductor.glue import compat, creators
 from doit_conductor.glue.creators import DelayedCreators
 from doit_conductor.glue.execution import notes_of
 from doit_conductor.profiling import codegen_summary, progress, run_tally, store
+from doit_conductor.profiling.clock import SYSTEM, Clock
 from doit_conductor.profiling.probe import Measurement
 from doit_conductor.profiling.recording import (
     INTERRUPTED, TaskPlace, final_summary, task_record, totals, unfinished)
@@ -63,6 +63,7 @@ class ConductorReporter(ConsoleReporter):
     desc = "console output plus per-task time and resources in .conductor/metrics"
     wants_probe = True  # the `run` command then measures each task where it runs
     verbosity = 1       # doit's -v, set by the profiled runner
+    clock: Clock = SYSTEM   # where it reads the time (a test gives its own)
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
@@ -79,12 +80,12 @@ class ConductorReporter(ConsoleReporter):
         self._failed = False  # a task failed: the time left is no longer an estimate of anything
         self._records: dict[str, TaskRecord] = {}
         self._records_skipped: set[str] = set()  # names that turned out to be no task
-        self._clock: dict[str, tuple[float, float]] = {}
+        self._started: dict[str, tuple[float, float]] = {}
         self._worker_index: dict[int, int] = {}
         self._writer: store.RunWriter | None = None
         self._root: Path | None = None
         self._summary: RunSummary | None = None
-        self._start_mono = time.monotonic()
+        self._start_mono = self.clock.monotonic()
 
     # -- set-up ---------------------------------------------------------
 
@@ -101,8 +102,8 @@ class ConductorReporter(ConsoleReporter):
         self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
         self._pending_creators = creators.pending_creators(tasks, self._progress.in_run)
         self._tasks_known = len(tasks)
-        self._start_mono = time.monotonic()
-        start = time.time()
+        self._start_mono = self.clock.monotonic()
+        start = self.clock.wall()
         project = Path.cwd()  # doit has already moved to the dodo file's directory
         self._root = store.metrics_root(project)
         self._summary = RunSummary(
@@ -127,7 +128,7 @@ class ConductorReporter(ConsoleReporter):
         super().execute_task(task)
         # Fallback clock for runs without probes; in thread mode this is
         # called from the worker thread, and a dict store is atomic.
-        self._clock[task.name] = (time.time(), time.monotonic())
+        self._started[task.name] = (self.clock.wall(), self.clock.monotonic())
 
     def add_success(self, task):
         super().add_success(task)
@@ -165,8 +166,8 @@ class ConductorReporter(ConsoleReporter):
             return  # one outcome per task
         notes = notes_of(task)
         measurement = notes.measurement if notes is not None else None
-        if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
-            measurement = self._clock_measurement(task.name, failed=status == FAILED)
+        if measurement is None and status in (RAN, FAILED) and task.name in self._started:
+            measurement = self._started_measurement(task.name, failed=status == FAILED)
         host = notes.host if notes is not None else None
         worker = self._worker_of(measurement, host) if measurement is not None else None
         place = task_place(task, self._creators.create_after(task.name))
@@ -188,9 +189,9 @@ class ConductorReporter(ConsoleReporter):
                 and error != INTERRUPTED):
             self._write_progress(task.name, record.wall_s)
 
-    def _clock_measurement(self, name: str, *, failed: bool) -> Measurement:
-        epoch, mono = self._clock[name]
-        return Measurement(epoch, time.monotonic() - mono, None, None, None, None, None, None,
+    def _started_measurement(self, name: str, *, failed: bool) -> Measurement:
+        epoch, mono = self._started[name]
+        return Measurement(epoch, self.clock.monotonic() - mono, None, None, None, None, None, None,
                            None, int(failed), os.getpid(), BY_REPORTER_CLOCK)
 
     def _worker_of(self, measurement: Measurement, host: str | None) -> int:
@@ -203,7 +204,7 @@ class ConductorReporter(ConsoleReporter):
     def _write_progress(self, name: str, wall_s: float) -> None:
         # At most one line per interval, so builds of many quick tasks do not
         # double their output; the first line and the last always show.
-        now = time.monotonic()
+        now = self.clock.monotonic()
         last = len(self._progress.done) >= self._progress.total
         if now < self._next_progress_line and not last:
             self._progress_held = True
@@ -231,19 +232,19 @@ class ConductorReporter(ConsoleReporter):
         # Inside doit's `finally`: an exception in flight means an interrupted run.
         interrupted = sys.exc_info()[1] is not None
         in_run = self._progress.in_run | progress.tasks_in_run(self._tasks, self._selected)
-        for name, status, error in unfinished(self._clock, self._records, in_run):
+        for name, status, error in unfinished(self._started, self._records, in_run):
             if name in self._tasks:  # not a sub-task only expected from the last run
                 self._finish(self._tasks[name], status, error)
         if self._progress_held:
             # Quick tasks hid the last lines: say where the run ended.
             self.write(progress.final_line(len(self._progress.done), self._progress.total,
-                                           time.monotonic() - self._start_mono) + "\n")
+                                           self.clock.monotonic() - self._start_mono) + "\n")
         self._write_cache_line()
         super().complete_run()
         codegen = codegen_summary.codegen_summary(tuple(self._records.values()), self._workers)
         if codegen is not None and codegen.did_work and self.verbosity > 0:
             self.write("".join(f"{line}\n" for line in codegen_summary.summary_lines(codegen)))
-        wall_s = time.monotonic() - self._start_mono
+        wall_s = self.clock.monotonic() - self._start_mono
         if self.verbosity > 0:
             tally = run_tally.run_tally(tuple(self._records.values()), tuple(self._tasks))
             self.write("".join(f"{line}\n" for line in run_tally.closing_lines(
@@ -253,7 +254,7 @@ class ConductorReporter(ConsoleReporter):
         from doit_conductor.profiling.trace import chrome_trace  # only needed once, at the end
         summary = final_summary(
             self._summary, tuple(self._records.values()),
-            time.time(), wall_s, completed=not interrupted,
+            self.clock.wall(), wall_s, completed=not interrupted,
             codegen=codegen and codegen_summary.to_json(codegen),
             task_numbers=task_numbers((n, getattr(t, "meta", None)) for n, t in self._tasks.items()))
         try:
