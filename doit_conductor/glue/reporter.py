@@ -37,10 +37,11 @@ import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from doit_conductor.glue import compat, creators
+from doit_conductor.glue import compat
 from doit_conductor.glue.creators import DelayedCreators
 from doit_conductor.glue.execution import notes_of
-from doit_conductor.profiling import codegen_summary, progress, run_tally, store
+from doit_conductor.glue.progress_lines import ProgressLines
+from doit_conductor.profiling import codegen_summary, run_tally, store
 from doit_conductor.profiling.clock import SYSTEM, Clock
 from doit_conductor.profiling.probe import Measurement
 from doit_conductor.profiling.recording import (
@@ -54,7 +55,6 @@ __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "to
 from doit_conductor.profiling.task_profiles import task_numbers
 
 BY_REPORTER_CLOCK = "reporter-clock"
-PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
 class ConductorReporter(ConsoleReporter):
@@ -71,13 +71,7 @@ class ConductorReporter(ConsoleReporter):
         self._workers = 0
         self._tasks: dict = {}
         self._creators = DelayedCreators({})
-        self._selected: list[str] = []
-        self._progress = progress.RunProgress(())
-        self._next_progress_line = 0.0
-        self._tasks_known = 0
-        self._pending_creators: set[str] = set()  # delayed creators in the run that have not run yet
-        self._progress_held = False  # a progress line was skipped since the last one shown
-        self._failed = False  # a task failed: the time left is no longer an estimate of anything
+        self._progress = ProgressLines({}, [], self.clock)
         self._records: dict[str, TaskRecord] = {}
         self._records_skipped: set[str] = set()  # names that turned out to be no task
         self._started: dict[str, tuple[float, float]] = {}
@@ -98,10 +92,7 @@ class ConductorReporter(ConsoleReporter):
         super().initialize(tasks, selected_tasks)
         self._tasks = tasks
         self._creators = DelayedCreators(tasks)
-        self._selected = list(selected_tasks)
-        self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
-        self._pending_creators = creators.pending_creators(tasks, self._progress.in_run)
-        self._tasks_known = len(tasks)
+        self._progress = ProgressLines(tasks, list(selected_tasks), self.clock)
         self._start_mono = self.clock.monotonic()
         start = self.clock.wall()
         project = Path.cwd()  # doit has already moved to the dodo file's directory
@@ -150,7 +141,7 @@ class ConductorReporter(ConsoleReporter):
         else:
             super().add_failure(task, fail)
         status = NOT_RUN if isinstance(fail, UnmetDependency) else FAILED
-        self._failed = self._failed or status == FAILED
+        self._progress.failed = self._progress.failed or status == FAILED
         self._finish(task, status, error_text(fail))
 
     def skip_uptodate(self, task):
@@ -173,16 +164,8 @@ class ConductorReporter(ConsoleReporter):
         place = task_place(task, self._creators.create_after(task.name))
         record = task_record(task.name, status, place, measurement, worker, error, host=host)
         self._records[task.name] = record
-        if len(self._tasks) != self._tasks_known:
-            # Tasks were created during the run (delayed creation): widen N.
-            self._tasks_known = len(self._tasks)
-            self._progress.widen(progress.tasks_in_run(self._tasks, self._selected))
-            created = self._pending_creators - creators.pending_creators(self._tasks, self._pending_creators)
-            if created:
-                self._progress.settle(f"{name}:" for name in created)
-                self._pending_creators -= created
         worked = status in (RAN, FAILED) and measurement is not None and task.actions
-        self._progress.finish(task.name, record.wall_s if worked else None)
+        self._progress.finished(task.name, record.wall_s if worked else None)
         if self._writer is not None:
             self._writer.append(record)
         if (measurement is not None and task.actions and not task.name.startswith("_")
@@ -202,43 +185,28 @@ class ConductorReporter(ConsoleReporter):
         return self._worker_index.setdefault(measurement.worker_key, len(self._worker_index) + 1)
 
     def _write_progress(self, name: str, wall_s: float) -> None:
-        # At most one line per interval, so builds of many quick tasks do not
-        # double their output; the first line and the last always show.
-        now = self.clock.monotonic()
-        last = len(self._progress.done) >= self._progress.total
-        if now < self._next_progress_line and not last:
-            self._progress_held = True
-            return
-        self._progress_held = False
-        self._next_progress_line = now + PROGRESS_INTERVAL_S
-        if self._progress.previous is None:
-            # Read once, lazily: a run where all is up to date never needs it.
-            previous = {}
-            if self._root is not None:
-                exclude = self._writer.path if self._writer else None
-                # Sub-tasks not created yet count as in the last run, so N is right from [1/N].
-                self._progress.expect(store.previous_subtasks(
-                    self._root, self._pending_creators, exclude=exclude))
-                previous = store.previous_durations(self._root, self._progress.in_run,
-                                                    exclude=exclude)
-            self._progress.set_previous(previous)
-        left = None if self._failed else self._progress.left_s(self._workers)
-        self.write(progress.progress_line(len(self._progress.done), self._progress.total,
-                                          name, wall_s, left) + "\n")
+        line = self._progress.line(name, wall_s, self._workers, self._history)
+        if line is not None:
+            self.write(line + "\n")
+
+    def _history(self) -> tuple[Path, Path | None] | None:
+        """Where earlier runs are, and this run's directory (not one of them)."""
+        if self._root is None:
+            return None
+        return self._root, self._writer.path if self._writer else None
 
     # -- the end --------------------------------------------------------
 
     def complete_run(self):
         # Inside doit's `finally`: an exception in flight means an interrupted run.
         interrupted = sys.exc_info()[1] is not None
-        in_run = self._progress.in_run | progress.tasks_in_run(self._tasks, self._selected)
-        for name, status, error in unfinished(self._started, self._records, in_run):
+        for name, status, error in unfinished(self._started, self._records,
+                                              self._progress.in_run()):
             if name in self._tasks:  # not a sub-task only expected from the last run
                 self._finish(self._tasks[name], status, error)
-        if self._progress_held:
-            # Quick tasks hid the last lines: say where the run ended.
-            self.write(progress.final_line(len(self._progress.done), self._progress.total,
-                                           self.clock.monotonic() - self._start_mono) + "\n")
+        closing = self._progress.closing()
+        if closing is not None:
+            self.write(closing + "\n")
         self._write_cache_line()
         super().complete_run()
         codegen = codegen_summary.codegen_summary(tuple(self._records.values()), self._workers)

@@ -42,3 +42,26 @@ def test_the_reporter_times_unprobed_tasks_and_the_run_on_its_clock(tmp_path, mo
     assert records["a"]["start"] == fake.epoch
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["wall_s"] == 2.25 and summary["start"] == fake.epoch
+
+
+def test_progress_lines_are_held_back_within_the_interval_and_the_end_is_said():
+    from doit_conductor.glue.progress_lines import INTERVAL_S, ProgressLines
+    fake = FakeTime()
+    tasks = {name: Task(name, [lambda: True]) for name in ("a", "b", "c", "d")}
+    lines = ProgressLines(tasks, list(tasks), fake.clock)
+    shown = []
+    for name, seconds in (("a", 0.1), ("b", 0.1), ("c", INTERVAL_S), ("d", 0.1)):
+        fake.advance(seconds)
+        lines.finished(name, seconds)
+        shown.append(lines.line(name, seconds, workers=1, history=lambda: None))
+    # a shows; b comes within the interval; c after it; d is the last: always shown
+    assert [line is not None for line in shown] == [True, False, True, True]
+    assert shown[0].startswith("[1/4] a ") and shown[3].startswith("[4/4] d ")
+    assert lines.closing() is None          # the last line showed: nothing to add
+    held = ProgressLines(tasks, list(tasks), fake.clock)
+    held.finished("a", 0.1)
+    assert held.line("a", 0.1, 1, lambda: None) is not None
+    fake.advance(0.2)
+    held.finished("b", 0.1)
+    assert held.line("b", 0.1, 1, lambda: None) is None
+    assert held.closing() == "[2/4] run ended after 0.20s"
