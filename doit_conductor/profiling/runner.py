@@ -32,6 +32,7 @@ from doit.runner import MRunner, MThreadRunner, Runner
 from doit_conductor import compat
 from doit_conductor.errors import UserError
 from doit_conductor.profiling import probe
+from doit_conductor.profiling.worker_watch import WatchedQueue
 
 SERIAL = "serial"
 PROCESS = "process"
@@ -89,6 +90,8 @@ class _ProbedMixin:
         return super().select_task(node, tasks_dict)
 
     def execute_task(self, task):
+        if isinstance(getattr(self, "result_q", None), WatchedQueue):
+            self.result_q.announce(task.name)   # in a worker: doit's process learns who runs what
         started = probe.start(thread_mode=self.mode == THREAD)
         failure = None
         try:
@@ -132,6 +135,8 @@ class _WorkerJoin:
         self._late = late
 
     def join(self) -> None:
+        if isinstance(self._results, WatchedQueue):
+            self._results.stop_watching()
         while self._process.exitcode is None:
             try:
                 self._late.append(self._results.get(timeout=0.005))
@@ -156,8 +161,10 @@ class ProbedMRunner(_ProbedMixin, MRunner):
     mode = PROCESS
     if compat.FORK is not None:
         # Workers are forked whatever the platform's default start method
-        # (Python 3.14: forkserver, which would pickle every task).
-        Queue = staticmethod(compat.FORK.Queue)
+        # (Python 3.14: forkserver, which would pickle every task).  Results
+        # are read watching the workers: one that dies fails its task instead
+        # of hanging the run (worker_watch.py).
+        Queue = staticmethod(WatchedQueue)
 
     def _run_start_processes(self, job_q, result_q):
         self._late_results: list[dict] = []
@@ -165,7 +172,11 @@ class ProbedMRunner(_ProbedMixin, MRunner):
             processes = compat.start_workers(self, job_q, result_q)
         else:
             processes = super()._run_start_processes(job_q, result_q)
-        return [_WorkerJoin(process, result_q, self._late_results) for process in processes]
+        joined = [_WorkerJoin(process, result_q, self._late_results) for process in processes]
+        if isinstance(result_q, WatchedQueue):
+            result_q.watch(self, job_q, joined,
+                           lambda process: _WorkerJoin(process, result_q, self._late_results))
+        return joined
 
     def select_task(self, node, tasks_dict):
         # Called in doit's process just before a task would be sent to a worker.
