@@ -109,6 +109,8 @@ def _restore_found(task, spec: CacheSpec, store: ActionStore, announce: Callable
         if key is None:
             return False   # a missing file_dep: doit's own run reports it
     entry = lookup(store, key, task.name)
+    if entry is not None and not _verified(entry, spec, store, task.name):
+        entry = None
     if entry is None or set(entry.files) != set(task.targets):
         if count_miss:
             counters.add(MISSES)
@@ -171,6 +173,26 @@ def lookup(store: ActionStore, key: str, task_name: str) -> cache_entry.CacheEnt
         return None
     counters.add(BYTES_READ, len(data))
     return entry
+
+
+def _verified(entry: cache_entry.CacheEntry, spec: CacheSpec, store: ActionStore,
+              task_name: str) -> bool:
+    """Whether the task's own check (its restore function's `verify`, if any)
+    accepts the entry's files; one that does not is treated as damaged."""
+    verify = getattr(spec.restore[0], "verify", None) if spec.restore else None
+    if verify is None:
+        return True
+    try:
+        verify(entry.files, *spec.restore[1])
+    except cache_entry.DamagedEntry as exc:
+        _warn(f"action cache entry {entry.key[:16]} for {task_name} is damaged ({exc}); "
+              "running the task instead")
+        try:
+            store.discard(entry.key)
+        except Exception:
+            pass
+        return False
+    return True
 
 
 def restore(entry: cache_entry.CacheEntry, spec: CacheSpec) -> None:
