@@ -211,3 +211,19 @@ def test_compile_time_errors_name_the_template_and_node_being_compiled(tmp_path)
     with pytest.raises(ZeroDivisionError) as caught:
         env.from_string("{{ 1 // x }}").render(x=0)
     assert upstream.jinja_compile_site(caught.value.__traceback__) is None
+
+
+def test_mrunner_applies_worker_results_with_the_keys_failed_worker_result_writes():
+    from doit.runner import MRunner
+    from doit.task import Task
+    source = inspect.getsource(MRunner._process_result)
+    for key in compat.MRUNNER_RESULT_KEYS:
+        assert f"'{key}'" in source, f"doit's MRunner._process_result no longer reads {key!r}"
+    task = Task("t", [lambda: True])
+    result = compat.failed_worker_result(task, "failed")
+    assert result["name"] == "t" and result["failure"] == "failed"
+    task.update_from_pickle(result["task"])   # what _process_result does with it
+    # and a replacement worker is started as doit starts one
+    assert "execute_task_subprocess" in inspect.getsource(compat.start_worker)
+    assert "job_q, result_q, runner.reporter.__class__" in inspect.getsource(compat.start_worker)
+    assert "job_q, result_q, self.reporter.__class__" in inspect.getsource(MRunner._run_start_processes)

@@ -105,6 +105,8 @@ class ActionCache:
             if key is None:
                 return False   # a missing file_dep: doit's own run reports it
         entry = self.lookup(key, task.name)
+        if entry is not None and not self._verified(entry, spec, task.name):
+            entry = None
         if entry is None or set(entry.files) != set(task.targets):
             if count_miss:
                 counters.add(MISSES)
@@ -115,6 +117,24 @@ class ActionCache:
         for name, value in entry.counters.items():
             if not name.startswith(("action_cache_", SAVED_PREFIX)):
                 counters.add(SAVED_PREFIX + name, value)
+        return True
+
+    def _verified(self, entry: cache_entry.CacheEntry, spec: CacheSpec, task_name: str) -> bool:
+        """Whether the task's own check (its restore function's `verify`, if any)
+        accepts the entry's files; one that does not is treated as damaged."""
+        verify = getattr(spec.restore[0], "verify", None) if spec.restore else None
+        if verify is None:
+            return True
+        try:
+            verify(entry.files, *spec.restore[1])
+        except cache_entry.DamagedEntry as exc:
+            _warn(f"action cache entry {entry.key[:16]} for {task_name} is damaged ({exc}); "
+                  "running the task instead")
+            try:
+                self.store.discard(entry.key)
+            except Exception:
+                pass
+            return False
         return True
 
     def store_result(self, task, task_counters: dict[str, float] | None = None) -> None:

@@ -77,6 +77,27 @@ def start_workers(runner, job_q, result_q, before_fork: Callable[[object], None]
     return processes
 
 
+def start_worker(runner, job_q, result_q):
+    """One more worker, started as `start_workers` starts each (a replacement
+    for one that died: see `glue/worker_watch.py`)."""
+    process = FORK.Process(target=runner.execute_task_subprocess,
+                           args=(job_q, result_q, runner.reporter.__class__))
+    process.start()
+    return process
+
+
+# `MRunner._process_result` applies a worker's result `{'name', 'failure',
+# 'task' (Task.pickle_safe_dict), 'out', 'err'}` (one entry per action) to the
+# task in doit's process; a worker that died sends none, so one is made here.
+MRUNNER_RESULT_KEYS = ("failure", "task", "out", "err")
+
+
+def failed_worker_result(task, failure) -> dict:
+    """The result a worker would have sent for `task` had it failed with `failure`."""
+    return {"name": task.name, "failure": failure, "task": task.pickle_safe_dict(),
+            "out": [], "err": []}
+
+
 # `MRunner.run_tasks` joins its workers, then reads the reports they sent while
 # tearing down: `{'name', 'reporter'}` (a reporter method to call on the task)
 # or `{'exit', 'exception'}` (a worker blew up).  ProbedMRunner reads those

@@ -33,6 +33,7 @@ from doit.runner import MRunner, MThreadRunner, Runner
 
 from doit_conductor.glue import compat, execution
 from doit_conductor.glue.cached_execution import ActionCache
+from doit_conductor.glue.worker_watch import WatchedQueue
 from doit_conductor.profiling import preload
 
 SERIAL = "serial"
@@ -92,6 +93,8 @@ class _ProbedMixin:
         return super().select_task(node, tasks_dict)
 
     def execute_task(self, task):
+        if isinstance(getattr(self, "result_q", None), WatchedQueue):
+            self.result_q.announce(task.name)   # in a worker: doit's process learns who runs what
         return execution.execute_task(
             task, lambda: super(_ProbedMixin, self).execute_task(task),
             lambda: self.reporter.execute_task(task), self.action_cache,
@@ -121,6 +124,8 @@ class _WorkerJoin:
         self._late = late
 
     def join(self) -> None:
+        if isinstance(self._results, WatchedQueue):
+            self._results.stop_watching()
         while self._process.exitcode is None:
             try:
                 self._late.append(self._results.get(timeout=0.005))
@@ -145,8 +150,10 @@ class ProbedMRunner(_ProbedMixin, compat.WorkerStartHook, MRunner):
     mode = PROCESS
     if compat.FORK is not None:
         # Workers are forked whatever the platform's default start method
-        # (Python 3.14: forkserver, which would pickle every task).
-        Queue = staticmethod(compat.FORK.Queue)
+        # (Python 3.14: forkserver, which would pickle every task).  Results
+        # are read watching the workers: one that dies fails its task instead
+        # of hanging the run (worker_watch.py).
+        Queue = staticmethod(WatchedQueue)
 
     def start_worker_processes(self, job_q, result_q):
         self._late_results: list[dict] = []
@@ -154,7 +161,11 @@ class ProbedMRunner(_ProbedMixin, compat.WorkerStartHook, MRunner):
             processes = compat.start_workers(self, job_q, result_q, self._preload_for)
         else:
             processes = super().start_worker_processes(job_q, result_q)
-        return [_WorkerJoin(process, result_q, self._late_results) for process in processes]
+        joined = [_WorkerJoin(process, result_q, self._late_results) for process in processes]
+        if isinstance(result_q, WatchedQueue):
+            result_q.watch(self, job_q, joined,
+                           lambda process: _WorkerJoin(process, result_q, self._late_results))
+        return joined
 
     def _preload_for(self, job) -> None:
         """Before forking a worker whose first job has actions (a group's or a

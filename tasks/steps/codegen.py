@@ -43,3 +43,14 @@ def restore_pattern(files: dict, settings: dict, name: str, fragment: str) -> No
     """Write one pattern's files from an action-cache hit instead of rendering them."""
     from doit_conductor.codegen import restore
     return restore.restore_pattern(files, settings, name, fragment)
+
+
+def verify_pattern_entry(files: dict, settings: dict, name: str, fragment: str) -> None:
+    """Refuse (`DamagedEntry`) an action-cache hit whose files are not what its
+    fragment records, before anything is announced or written."""
+    from doit_conductor.codegen import restore
+    restore.verified_fragment(files, fragment)
+
+
+# cached_execution calls a restore function's `verify` before it restores
+restore_pattern.verify = verify_pattern_entry
