@@ -7,8 +7,9 @@ They take plain data, so doit can pickle the tasks for `-n` workers.
 from __future__ import annotations
 
 
-def build_pattern(entry: dict, settings: dict):
-    """Render, validate, check and write the files of one pattern.
+def build_batch(batch: str, settings: dict, only: list[str] | None = None):
+    """Render, validate, check and write the files of a batch of patterns (or of
+    the patterns in `only`).
 
     The five phases are timed from here, before the toolkit is imported: a
     worker's first sub-task pays that import, and it belongs to the task."""
@@ -16,26 +17,26 @@ def build_pattern(entry: dict, settings: dict):
     phases.start(phases.PARSE)
     try:
         from doit_conductor.codegen import pipeline
-        return pipeline.build_pattern(entry, settings)
+        return pipeline.build_batch(batch, settings, only)
     finally:
         phases.stop()
 
 
-def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str]):
-    """Prune the outputs of removed patterns, then merge compile.manifest.
+def finish_codegen(batch_names: list[str], patterns: int, settings: dict, changed: list[str]):
+    """Merge compile.manifest, prune what no pattern produces any more.
 
     doit fills `changed` (the file dependencies that changed since the last run;
-    it allows no default value) so only the changed fragments are merged."""
+    it allows no default value) so only the changed batch records are merged."""
     from doit_conductor.profiling import phases
     phases.start(phases.WRITE)  # pruning and the manifest: all of it is writing
     try:
         from doit_conductor.codegen import finish
-        return finish.finish_codegen(pattern_names, settings, changed)
+        return finish.finish_codegen(batch_names, patterns, settings, changed)
     finally:
         phases.stop()
 
 
-def restore_pattern(files: dict, settings: dict, name: str, fragment: str) -> None:
-    """Write one pattern's files from an action-cache hit instead of rendering them."""
+def restore_batch(files: dict, settings: dict, batch: str, record: str) -> None:
+    """Write one batch's files from an action-cache hit instead of rendering them."""
     from doit_conductor.codegen import restore
-    return restore.restore_pattern(files, settings, name, fragment)
+    return restore.restore_batch(files, settings, batch, record)
