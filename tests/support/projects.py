@@ -53,6 +53,13 @@ class Project:
             return True
         return set(self.statuses().values()) <= allowed
 
+    def built_patterns(self) -> set[str]:
+        """Patterns codegen built in the newest run: a batch sub-task records each
+        pattern it built as a `pattern_s:<name>` counter."""
+        return {name.split(":", 1)[1] for record in self.last_run().values()
+                if record.name.startswith("codegen:") for name in record.counters
+                if name.startswith("pattern_s:")}
+
     def statuses(self, prefix: str = "") -> dict[str, str]:
         return {name: r.status for name, r in self.last_run().items() if name.startswith(prefix)}
 
