@@ -208,7 +208,8 @@ def task_codegen():
             "actions": [(codegen_actions.build_batch, [batch, settings])],
             # the batch's plan changes when any input of its patterns does
             "file_dep": [layout.batch_plan_file(batch)],
-            "task_dep": [f"codegen:{dep}" for dep in batch_deps[batch]],
+            # plan-codegen wrote the file_dep (one of its target directory's files)
+            "task_dep": ["plan-codegen", *(f"codegen:{dep}" for dep in batch_deps[batch])],
             "targets": [*(o["path"] for name in names for o in by_name[name]["outputs"]),
                         _record(batch)],
             "meta": {"conductor_cache": _cacheable(batch, settings),
@@ -229,9 +230,10 @@ def task_codegen():
             "doc": f"generate the files of {entry['source']}",
             "actions": [(codegen_actions.build_batch, [home[entry["name"]], settings,
                                                        [entry["name"]]])],
-            "file_dep": [layout.batch_plan_file(home[entry["name"]])],
-            "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
-            **rebuild,
+            "task_dep": ["plan-codegen", *(f"codegen:{dep}" for dep in entry["depends_on"])],
+            "uptodate": [False] if rebuild else [codegen_actions.PatternBuilt(
+                home[entry["name"]], entry["name"], settings,
+                [o["path"] for o in entry["outputs"]])],
         }
     # doit drops a group task's own actions, so the closing step is a sub-task
     # too; its name cannot clash with a pattern's (those start with a letter).

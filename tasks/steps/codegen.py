@@ -40,3 +40,52 @@ def restore_batch(files: dict, settings: dict, batch: str, record: str) -> None:
     """Write one batch's files from an action-cache hit instead of rendering them."""
     from doit_conductor.codegen import restore
     return restore.restore_batch(files, settings, batch, record)
+
+
+class PatternBuilt:
+    """`uptodate` check of `codegen:<pattern>`: the pattern's batch record says its
+    files were made from the input digest its batch plan holds now, and each file
+    is, by its stat, the one recorded.  What a batch checks before skipping the
+    pattern, so `doit codegen:<pattern>` right after `doit` finds it up to date."""
+
+    def __init__(self, batch: str, pattern: str, settings: dict, outputs: list[str]):
+        self.batch = batch
+        self.pattern = pattern
+        self.cache_dir = settings["cache_dir"]
+        self.output_dir = settings["output_dir"]
+        self.outputs = outputs
+
+    def _record_path(self) -> str:
+        import os
+        from doit_conductor.codegen.outputs import RECORDS
+        return os.path.join(self.cache_dir, RECORDS, f"{self.batch}.json")
+
+    def snapshot_paths(self) -> list[str]:
+        """What the check reads (for doit-conductor's fast no-op)."""
+        from doit_conductor import layout
+        return [layout.batch_plan_file(self.batch), self._record_path(), *self.outputs]
+
+    def __call__(self, task, values: dict) -> bool:
+        import os
+        from doit_conductor import layout
+        from doit_conductor.codegen import outputs
+        from doit_conductor.state_files import StateError, read_state
+        try:
+            planned = read_state(layout.batch_plan_file(self.batch))["patterns"]
+        except StateError:
+            return False
+        digest = next((p["digest"] for p in planned if p["name"] == self.pattern), None)
+        record = outputs.load_record(self.cache_dir, self.batch, self.output_dir)
+        known = record.patterns.get(self.pattern)
+        if digest is None or known is None or known.digest != digest:
+            return False
+        for path, entry in known.files.items():
+            try:
+                if not record.vouches_for(entry, os.lstat(path)):
+                    return False
+            except OSError:
+                return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"PatternBuilt({self.batch!r}, {self.pattern!r})"

@@ -50,6 +50,28 @@ def test_editing_one_pattern_regenerates_exactly_its_files(built):
         "sql/currency.sql", "schemas/currency.schema.json"}
     records = [r for r in built.last_run().values() if "pattern_s:currency" in r.counters]
     assert len(records) == 1 and records[0].counters["files_compiled"] == 4
+    # one batch ran (and the closing step), every other stayed up to date
+    batches = {n for n, s in built.statuses("codegen:_batch-").items() if s == "ran"}
+    assert batches == {built.batch_of("currency")}
+
+
+def test_a_one_pattern_selection_builds_that_pattern_only(built):
+    before = generated(built.mtimes())
+    currency = built.path("patterns/currency.yaml")
+    currency.write_text(currency.read_text().replace("[EUR, USD, GBP, CHF]",
+                                                     "[EUR, USD, GBP, CHF, JPY]"))
+    users = built.path("patterns/users.yaml")
+    users.write_text(users.read_text().replace("max_length: 60", "max_length: 70"))
+    built.doit("codegen:currency", check=True)
+    assert ran(built) == {"currency"}
+    assert {p for p in changed_files(before, generated(built.mtimes()))
+            if "users" in p} == set()
+    # up to date right after, and the whole codegen then builds what is left
+    built.doit("codegen:currency", check=True)
+    assert built.statuses("codegen:") == {"codegen:currency": "up-to-date"}
+    built.doit("codegen", check=True)
+    # users and the patterns that read its data, not currency again
+    assert "users" in ran(built) and "currency" not in ran(built)
 
 
 def test_the_manifest_merged_from_changed_fragments_is_the_full_merge(built, monkeypatch):
