@@ -205,9 +205,10 @@ def task_codegen():
             "basename": "codegen",
             "name": batch,
             "doc": f"generate the files of {len(names)} patterns",
-            "actions": [(codegen_actions.build_batch, [batch, settings])],
-            # the batch's plan changes when any input of its patterns does
-            "file_dep": [layout.batch_plan_file(batch)],
+            "actions": [(codegen_actions.build_batch, [batch, settings, None])],
+            # the batch's plan changes when any input of its patterns does; the
+            # settings tell build_batch why it runs (see there)
+            "file_dep": [layout.batch_plan_file(batch), layout.CODEGEN_SETTINGS],
             # plan-codegen wrote the file_dep (one of its target directory's files)
             "task_dep": ["plan-codegen", *(f"codegen:{dep}" for dep in batch_deps[batch])],
             "targets": [*(o["path"] for name in names for o in by_name[name]["outputs"]),

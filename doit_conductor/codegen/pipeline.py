@@ -38,24 +38,27 @@ from doit_conductor.state_files import read_state
 
 
 @user_action
-def build_batch(batch: str, settings: dict, only: list[str] | None = None) -> None:
+def build_batch(batch: str, settings: dict, only: list[str] | None = None,
+                rebuild: bool = False) -> None:
     """Render, validate, check and write the files of a batch's patterns (of the
     patterns in `only`, when given: `codegen:<pattern>`).
 
     A pattern whose input digest is the one its files were recorded with, and
-    whose files are still as recorded (by their stat), is skipped.  On failure
+    whose files are still as recorded (by their stat), is skipped unless
+    `rebuild` (then every pattern is rendered; unchanged files are still neither
+    compiled nor written).  On failure
     what was built is recorded and the manifest merged before the failure is
     reported, since codegen:_manifest will not run: it stays accurate after a
     failed run."""
     cfg = Settings(**settings)
     try:
-        _build_batch(batch, cfg, only)
+        _build_batch(batch, cfg, only, rebuild)
     except UserError:
         outputs.merge_manifest(cfg.cache_dir, [batch], keep_others=True)
         raise
 
 
-def _build_batch(batch: str, cfg: Settings, only: list[str] | None) -> None:
+def _build_batch(batch: str, cfg: Settings, only: list[str] | None, rebuild: bool) -> None:
     plan_file = layout.batch_plan_file(batch)
     planned = read_batch_plan(plan_file)
     # The batch's plan file doubles as the lock of its record: a one-pattern run
@@ -73,7 +76,8 @@ def _build_batch(batch: str, cfg: Settings, only: list[str] | None) -> None:
                 if known is not None:
                     kept[name] = known
                 continue
-            if cfg.incremental and known is not None and known.digest == item["digest"] \
+            if cfg.incremental and not rebuild and known is not None \
+                    and known.digest == item["digest"] \
                     and _intact(known, record, tree):
                 kept[name] = known
                 counters.add("patterns_skipped")

@@ -7,17 +7,26 @@ They take plain data, so doit can pickle the tasks for `-n` workers.
 from __future__ import annotations
 
 
-def build_batch(batch: str, settings: dict, only: list[str] | None = None):
+def build_batch(batch: str, settings: dict, only: list[str] | None, changed: list[str]):
     """Render, validate, check and write the files of a batch of patterns (or of
     the patterns in `only`).
 
+    doit fills `changed` (the file dependencies that changed since the task last
+    succeeded; it allows no default value).  The codegen settings are one of
+    them and change only with the config: when doit lists them, the task ran
+    for another reason than an edit of its patterns (it never ran, was
+    forgotten, or the settings changed), and every pattern is rendered again
+    rather than skipped by its recorded digest.
+
     The five phases are timed from here, before the toolkit is imported: a
     worker's first sub-task pays that import, and it belongs to the task."""
+    from doit_conductor import layout
     from doit_conductor.profiling import phases
     phases.start(phases.PARSE)
     try:
         from doit_conductor.codegen import pipeline
-        return pipeline.build_batch(batch, settings, only)
+        return pipeline.build_batch(batch, settings, only,
+                                    rebuild=layout.CODEGEN_SETTINGS in (changed or ()))
     finally:
         phases.stop()
 
