@@ -26,6 +26,7 @@ from doit_conductor.config import PYPROJECT, project_config
 from tasks.steps import artifacts, inputs_and_plan, prepare
 from tasks.steps.artifacts import GeneratedFiles, TargetsIntact
 from tasks.steps.cleaning import remove_targets
+from tasks.steps.fresh_state import StateWritten
 
 
 @functools.cache
@@ -49,7 +50,8 @@ def task_check_env():
     return {
         "basename": "check-env",
         "actions": [prepare.check_env],
-        "uptodate": [config_changed(f"{sys.version}|{sys.executable}|{layout.STATE_VERSION}")],
+        "uptodate": [config_changed(f"{sys.version}|{sys.executable}|{layout.STATE_VERSION}"),
+                     StateWritten()],
         "targets": [layout.ENV],
         "meta": _meta(1, 1),
         "clean": CLEAN,
@@ -62,6 +64,7 @@ def task_load_config():
         "basename": "load-config",
         "actions": [prepare.load_settings],
         "file_dep": [PYPROJECT, layout.ENV],
+        "uptodate": [StateWritten()],
         "targets": [layout.CONFIG],
         "meta": _meta(2, 1),
         "clean": CLEAN,
@@ -76,6 +79,7 @@ def task_validate_patterns():
         "actions": [inputs_and_plan.validate_patterns],
         "file_dep": list(_pattern_files())
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
+        "uptodate": [StateWritten()],
         "targets": [layout.PATTERNS],
         "meta": _meta(3, 2),
         "clean": CLEAN,
@@ -89,6 +93,7 @@ def task_lint_templates():
         "actions": [inputs_and_plan.lint_templates],
         "file_dep": inputs_and_plan.template_files(_settings().templates_dir)
                     + [layout.CONFIG, f"{_settings().templates_dir}/kinds.yaml"],
+        "uptodate": [StateWritten()],
         "targets": [layout.TEMPLATES],
         "meta": _meta(4, 2),
         "clean": CLEAN,
@@ -101,7 +106,7 @@ def task_scan_output():
         "basename": "scan-output",
         "actions": [inputs_and_plan.scan_output],
         "file_dep": [layout.CONFIG],
-        "uptodate": [inputs_and_plan.outputs_untouched],
+        "uptodate": [inputs_and_plan.outputs_untouched, StateWritten()],
         "targets": [layout.SCAN],
         "meta": _meta(5, 2),
         "clean": CLEAN,
@@ -115,6 +120,7 @@ def task_resolve_patterns():
         "actions": [inputs_and_plan.resolve_patterns],
         "file_dep": [layout.PATTERNS],
         "task_dep": ["lint-templates", "scan-output"],
+        "uptodate": [StateWritten()],
         "targets": [layout.ORDER],
         "meta": _meta(6, 3),
         "clean": CLEAN,
@@ -127,9 +133,10 @@ def task_plan_codegen():
         "basename": "plan-codegen",
         "actions": [inputs_and_plan.plan_outputs],
         "file_dep": [layout.PATTERNS, layout.ORDER, layout.TEMPLATES, layout.CONFIG],
-        # every file it writes, the per-pattern template-set files included, so
-        # that doit orders each codegen sub-task after it (implicit task_dep)
-        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, *_template_sets(), layout.TEMPLATE_SETS],
+        # the batch plans are read by codegen sub-tasks created after this task
+        # ran (create_after), so they need not be listed one by one
+        "uptodate": [StateWritten(layout.BATCH_PLANS)],
+        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, layout.BATCH_PLANS],
         "meta": _meta(7, 3),
         "clean": CLEAN,
     }
@@ -146,41 +153,38 @@ def _pattern_names() -> list[str]:
     return [path.rsplit("/", 1)[-1][:-len(".yaml")] for path in _pattern_files()]
 
 
-def _template_sets() -> list[str]:
-    return [layout.template_set_file(name) for name in _pattern_names()]
+def _record(batch: str) -> str:
+    return f"{layout.RECORDS}/{batch}.json"
 
 
-def _fragment(pattern: str) -> str:
-    return f"{layout.FRAGMENTS}/{pattern}.json"
-
-
-# What a codegen sub-task's output depends on beyond its action arguments and
+# What a codegen batch's output depends on beyond its action arguments and
 # file_dep (doit_conductor.scale.action_key): the code that renders, validates
-# and writes, and the libraries that parse and render.  Its action reads the
-# validated pattern index, whose entries derive from the file_dep sources.
+# and writes, and the libraries that parse and render.  Its file_dep, the
+# batch's plan, holds everything else it reads.
 _CODEGEN_CODE = ["doit_conductor.codegen", "tasks.steps.codegen"]
 _CODEGEN_LIBRARIES = ["jinja2", "markupsafe", "pyyaml"]
 
 
-def _shippable(name: str) -> dict:
-    """What `codegen:<name>` reads beyond its file_dep, for `--executor dask --ship`
-    (doit_conductor.glue.dask_runner): the validated index, the templates and its
-    previous fragment; its template bytecode cache stays on the worker."""
-    return {"inputs": [layout.PATTERNS, _settings().templates_dir, _fragment(name)],
+def _shippable(batch: str) -> dict:
+    """What `codegen:<batch>` reads beyond its file_dep, for `--executor dask --ship`
+    (doit_conductor.glue.dask_runner): the templates and its previous record;
+    its template bytecode cache stays on the worker."""
+    return {"inputs": [_settings().templates_dir, _record(batch)],
             "scratch_ok": [f"{layout.CACHE}/templates"]}
 
 
-def _cacheable(name: str, settings: dict) -> dict:
-    """The action-cache declaration of `codegen:<name>` (used only when a run
+def _cacheable(batch: str, settings: dict) -> dict:
+    """The action-cache declaration of `codegen:<batch>` (used only when a run
     enables the cache)."""
     return {"code": _CODEGEN_CODE, "libraries": _CODEGEN_LIBRARIES,
             "settings": layout.STATE_VERSION,
-            "restore": (codegen_actions.restore_pattern, [settings, name, _fragment(name)])}
+            "restore": (codegen_actions.restore_batch, [settings, batch, _record(batch)])}
 
 
 @create_after(executed="plan-codegen")
 def task_codegen():
-    """Render, compile, check and write each pattern's files (one sub-task each)."""
+    """Render, compile, check and write every pattern's files, in batches."""
+    from doit_conductor.codegen import batches
     from doit_conductor.state_files import StateError, read_state
     try:
         plan = read_state(layout.PLAN)
@@ -190,43 +194,69 @@ def task_codegen():
     if settings is None:
         yield {"basename": "codegen", "name": None, "meta": _meta(8, 3)}
         return
-    names = [entry["name"] for entry in plan]
-    # The group comes first: doit would replace a group defined after its
-    # sub-tasks.  It has no work of its own (doit drops a group's actions), so it
-    # is up to date by definition rather than "run" on every invocation.
-    yield {"basename": "codegen", "name": None, "doc": task_codegen.__doc__,
-           "uptodate": [True], "meta": _meta(8, 3)}
+    depends_on = {entry["name"]: entry["depends_on"] for entry in plan}
+    assignment = batches.assign(depends_on)
+    batch_deps = batches.batch_dependencies(assignment, depends_on)
+    by_name = {entry["name"]: entry for entry in plan}
+    rebuild = {} if settings.get("incremental", True) else {"uptodate": [False]}
+    # One sub-task per batch does the work of `doit codegen`.
+    for batch, names in assignment.items():
+        yield {
+            "basename": "codegen",
+            "name": batch,
+            "doc": f"generate the files of {len(names)} patterns",
+            "actions": [(codegen_actions.build_batch, [batch, settings, None])],
+            # the batch's plan changes when any input of its patterns does; the
+            # settings tell build_batch why it runs (see there)
+            "file_dep": [layout.batch_plan_file(batch), layout.CODEGEN_SETTINGS],
+            # plan-codegen wrote the file_dep (one of its target directory's files)
+            "task_dep": ["plan-codegen", *(f"codegen:{dep}" for dep in batch_deps[batch])],
+            "targets": [*(o["path"] for name in names for o in by_name[name]["outputs"]),
+                        _record(batch)],
+            "meta": {"conductor_cache": _cacheable(batch, settings),
+                     "conductor_ship": _shippable(batch)},
+            # `incremental = false`: every pattern is rebuilt (and compiled) every run
+            **rebuild,
+            "clean": CLEAN,
+        }
+    # `doit codegen:<pattern>` builds one pattern (and those it depends on): the
+    # same action restricted to it, updating its batch's record.  Not part of
+    # `doit codegen` (the group below lists only the batches), and without
+    # targets of its own (its batch declares them).
+    home = {name: batch for batch, names in assignment.items() for name in names}
     for entry in plan:
         yield {
             "basename": "codegen",
             "name": entry["name"],
             "doc": f"generate the files of {entry['source']}",
-            "actions": [(codegen_actions.build_pattern, [entry, settings])],
-            # the template-set file changes when any template read or the settings do
-            "file_dep": [entry["source"], *entry["dep_sources"],
-                         layout.template_set_file(entry["name"])],
-            "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
-            "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
-            "meta": {"conductor_cache": _cacheable(entry["name"], settings),
-                     "conductor_ship": _shippable(entry["name"])},
-            # `incremental = false`: every pattern is rebuilt (and compiled) every run
-            **({} if settings.get("incremental", True) else {"uptodate": [False]}),
-            "clean": CLEAN,
+            "actions": [(codegen_actions.build_batch, [home[entry["name"]], settings,
+                                                       [entry["name"]]])],
+            "task_dep": ["plan-codegen", *(f"codegen:{dep}" for dep in entry["depends_on"])],
+            "uptodate": [False] if rebuild else [codegen_actions.PatternBuilt(
+                home[entry["name"]], entry["name"], settings,
+                [o["path"] for o in entry["outputs"]])],
         }
     # doit drops a group task's own actions, so the closing step is a sub-task
     # too; its name cannot clash with a pattern's (those start with a letter).
-    # Its file_dep on every fragment re-merges the manifest in the same run as
-    # any change, before tasks 9-22 look at it.
+    # Its file_dep on every batch record re-merges the manifest in the same run
+    # as any change, before tasks 9-22 look at it.
     yield {
         "basename": "codegen",
         "name": "_manifest",
-        "doc": "prune outputs of removed patterns; merge compile.manifest",
-        "actions": [(codegen_actions.finish_codegen, [names, settings])],
-        "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS, *map(_fragment, names)],
-        "task_dep": [f"codegen:{name}" for name in names],
+        "doc": "merge compile.manifest; prune what no pattern produces any more",
+        "actions": [(codegen_actions.finish_codegen, [list(assignment), len(plan), settings])],
+        "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS, *map(_record, assignment)],
+        "task_dep": [f"codegen:{batch}" for batch in assignment],
         "targets": [layout.MANIFEST],
         "clean": CLEAN,
     }
+    # The group comes last: doit replaces the group it made from the sub-tasks
+    # (which lists every one of them, the one-pattern ones included) by this
+    # one.  It has no work of its own (doit drops a group's actions), so it is
+    # up to date by definition rather than "run" on every invocation.
+    yield {"basename": "codegen", "name": None, "doc": task_codegen.__doc__,
+           "task_dep": [*(f"codegen:{batch}" for batch in assignment), "codegen:_manifest"],
+           "uptodate": [True], "meta": _meta(8, 3)}
 
 
 # -- phases 4 and 5: verify and publish (tasks 9-22) ---------------------------

@@ -1,32 +1,33 @@
-"""Manifest fragments restored from an older state: found, and repaired.
+"""Batch records restored from an older state: found, and repaired.
 
-Each pattern's fragment (`outputs.py`) records what codegen last wrote for it,
-and compile.manifest is merged from the fragments.  A fragment rolled back to
-an older version (a restored backup, a copy of `.conductor/` taken before the
-last build) lists checksums the generated files no longer have: the hand-edit
-scan would set aside files nobody edited, and the next merge would carry the
-old entries into the manifest, after which nothing would vouch for them.
+Each codegen batch's record (`outputs.py`) says what codegen last wrote for its
+patterns, and compile.manifest is merged from the records.  A record rolled
+back to an older version (a restored backup, a copy of `.conductor/` taken
+before the last build) lists checksums the generated files no longer have: the
+hand-edit scan would set aside files nobody edited, and the next merge would
+carry the old entries into the manifest, after which nothing would vouch for
+them.
 
 The manifest merged after the later build is a second witness.  Where a file
-holds what the manifest recorded for it and its fragment does not know that
-content, the fragment is the stale one; it is rewritten from the manifest's
-entries for its pattern, which describe the files on disk.
+holds what the manifest recorded for it and its record does not know that
+content, the record is the stale one; it is rewritten from the manifest's
+entries for its batch, which describe the files on disk.  Their patterns are
+recorded with no input digest, so the batch renders them again the next time
+it runs (files that come out the same are not written).
 """
 from __future__ import annotations
 
-import sys
-
 from doit_conductor.codec import from_json
 from doit_conductor.codegen import outputs
-from doit_conductor.codegen.outputs import FileEntry
+from doit_conductor.codegen.outputs import FileEntry, PatternFiles
 from doit_conductor.state_files import plain_output_path
 
 
 def outdated(files: dict[str, FileEntry], merged: dict[str, dict]) -> bool:
-    """Whether a fragment's `files` are older than the manifest `merged`: some
-    file holds the content the manifest recorded, which the fragment does not
+    """Whether a record's `files` are older than the manifest `merged`: some
+    file holds the content the manifest recorded, which the record does not
     know.  Hashes only the files on which the two disagree (after a build, the
-    patterns it regenerated, before codegen:_manifest merged them)."""
+    batches it rebuilt, before codegen:_manifest merged them)."""
     for path, entry in files.items():
         recorded = merged.get(path)
         if not isinstance(recorded, dict) or recorded.get("checksum") in (None, entry.checksum):
@@ -37,37 +38,38 @@ def outdated(files: dict[str, FileEntry], merged: dict[str, dict]) -> bool:
     return False
 
 
-def repair(cache_dir: str, pattern: str, merged: dict[str, dict],
-           output_dir: str | None) -> dict[str, FileEntry]:
-    """Rewrite `pattern`'s fragment from the manifest's entries for it, say so on
-    stderr, and return its files.  Entries naming a path outside the output
-    directory are left out, as a fragment's would be."""
-    files = {}
+def from_manifest(batch: str, merged: dict[str, dict],
+                  output_dir: str | None) -> dict[str, PatternFiles]:
+    """The batch's patterns as the manifest lists them (no input digest).
+    Entries naming a path outside the output directory are left out, as a
+    record's would be."""
+    by_pattern: dict[str, dict[str, FileEntry]] = {}
     for path, data in merged.items():
-        if not isinstance(data, dict) or data.get("pattern") != pattern:
+        if not isinstance(data, dict) or data.get("batch") != batch:
             continue
-        if not plain_output_path(path, output_dir):
+        pattern = data.get("pattern")
+        if not isinstance(pattern, str) or not plain_output_path(path, output_dir):
             continue
         try:
-            files[path] = from_json(FileEntry, {k: v for k, v in data.items() if k != "pattern"}, path)
+            entry = from_json(FileEntry, {k: v for k, v in data.items()
+                                          if k not in ("pattern", "batch")}, path)
         except (ValueError, TypeError, KeyError):
             continue
-    outputs.write_fragment(cache_dir, pattern, files)
-    sys.stderr.write(f"WARNING: {outputs.fragment_path(cache_dir, pattern)}: older than the "
-                     "generated files it lists (restored from a backup?); rewritten from "
-                     f"{outputs.MANIFEST}\n")
-    return files
+        by_pattern.setdefault(pattern, {})[path] = entry
+    return {name: PatternFiles("", files) for name, files in by_pattern.items()}
 
 
-def repair_outdated(cache_dir: str, fragments: dict[str, dict[str, FileEntry]],
+def repair_outdated(cache_dir: str, records: dict[str, dict[str, PatternFiles]],
                     merged: dict[str, dict] | None, output_dir: str | None) -> list[str]:
-    """Repair, in `fragments` and on disk, each fragment older than `merged`;
-    the names of the repaired patterns."""
+    """Rewrite, in `records` and on disk, each batch record older than `merged`;
+    the paths of the records rewritten."""
     if not merged:
         return []
     repaired = []
-    for pattern, files in sorted(fragments.items()):
+    for batch, patterns in sorted(records.items()):
+        files = {path: entry for built in patterns.values() for path, entry in built.files.items()}
         if outdated(files, merged):
-            fragments[pattern] = repair(cache_dir, pattern, merged, output_dir)
-            repaired.append(pattern)
+            records[batch] = from_manifest(batch, merged, output_dir)
+            outputs.write_record(cache_dir, batch, records[batch], None)
+            repaired.append(outputs.record_path(cache_dir, batch))
     return repaired

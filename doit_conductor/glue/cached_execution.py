@@ -23,6 +23,7 @@ from pathlib import Path
 from doit.exceptions import TaskError
 
 from doit_conductor.errors import UserError
+from doit_conductor.glue.console import to_console
 from doit_conductor.fsio import read_bytes, write_if_changed
 from doit_conductor.profiling import counters
 from doit_conductor.scale import cache_entry
@@ -191,7 +192,8 @@ def restore(entry: cache_entry.CacheEntry, spec: CacheSpec) -> None:
     (a file already holding the content is left untouched)."""
     if spec.restore:
         function, args = spec.restore
-        function(entry.files, *args)
+        with to_console():
+            function(entry.files, *args)
         return
     for path, data in entry.files.items():
         write_if_changed(path, data)

@@ -25,8 +25,8 @@ def test_clean_leaves_no_file_and_no_folder_the_workflow_made(built: Project):
     text = ok(built, "clean")
     assert "cannot remove" not in text
     assert not built.path("output").exists()  # no empty output/ tree left behind
-    assert not built.path(".conductor/state").exists()  # template-sets/ included
-    assert not built.path(".conductor/cache/manifest.d").exists()
+    assert not built.path(".conductor/state").exists()  # batches/ included
+    assert not built.path(".conductor/cache/batches").exists()
     ok(built)
     assert built.tree() == reference
 
@@ -34,13 +34,15 @@ def test_clean_leaves_no_file_and_no_folder_the_workflow_made(built: Project):
 def test_dumpdb_prints_the_conductor_db(built: Project):
     text = ok(built, "dumpdb")
     assert text.startswith("DB type is 'conductor' (.conductor/doit.db)\n")
-    assert "\ncodegen:currency -> {" in text and "'checker:': 'XXHashChecker'" in text
+    assert f"\n{built.batch_of('currency')} -> {{" in text
+    assert "'checker:': 'XXHashChecker'" in text
 
 
 def test_forget_ignore_reset_dep_info_list_strace(built: Project):
-    assert "forgetting codegen:currency" in ok(built, "forget", "codegen:currency")
+    batch = built.batch_of("currency")
+    assert f"forgetting {batch}" in ok(built, "forget", batch)
     assert built.doit().returncode == 0
-    assert built.statuses("codegen:currency") == {"codegen:currency": "ran"}
+    assert built.statuses(batch) == {batch: "ran"}
     # without task names this project forgets nothing (pyproject.toml:
     # forget_disable_default; doit 0.37 itself would crash), --all forgets all
     built.doit("forget")
@@ -57,7 +59,7 @@ def test_forget_ignore_reset_dep_info_list_strace(built: Project):
     ok(built, "reset-dep")
     ok(built)
     assert set(built.statuses().values()) <= {"up-to-date", "ran"}
-    assert "output/sql/currency.sql" in ok(built, "info", "codegen:currency")
+    assert "output/sql/currency.sql" in ok(built, "info", batch)
     listed = ok(built, "list", "--sort", "definition").splitlines()
     assert len(listed) == 22 and listed[0].split()[0] == "check-env"
     for line in listed:   # the docstring says what the task does, not its number and name again

@@ -2,6 +2,8 @@
 phase 2, clean, and reproducible output."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 import re
@@ -126,8 +128,11 @@ def test_every_file_a_task_reads_from_another_is_that_tasks_target(built):
     for name, record in records.items():
         for path in record.file_dep:
             if path.startswith((".conductor/", "output/")):
-                assert path in targets, (name, path)
-                assert targets[path] in record.task_dep, (name, path)
+                # a codegen batch's plan is a file of plan-codegen's target directory
+                # (the batches are known once it ran): listed in task_dep too
+                owner = targets.get(path, targets.get(os.path.dirname(path)))
+                assert owner is not None, (name, path)
+                assert owner in record.task_dep, (name, path)
     for name, record in records.items():
         if name.startswith("codegen:") and name != "codegen:_manifest":
             assert "plan-codegen" in record.task_dep, name
