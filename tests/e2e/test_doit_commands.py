@@ -89,7 +89,7 @@ def test_cache_gc_outside_a_conductor_project_leaves_nothing_behind(tmp_path):
 
 def test_a_negative_or_absurd_worker_count_is_refused_without_a_record(built: Project, tmp_path):
     from doit_conductor.profiling.store import list_runs, metrics_root
-    built.doit("forget", "codegen:currency", check=True)   # work left: no fast no-op
+    built.doit("forget", "code-stats", check=True)   # work left: no fast no-op
     runs = list_runs(metrics_root(built.root))
     for count in ("-2", "5000"):
         result = built.doit("-n", count)
@@ -98,7 +98,7 @@ def test_a_negative_or_absurd_worker_count_is_refused_without_a_record(built: Pr
         assert len(lines) == 1 and lines[0].startswith(f"ERROR: -n {count}: "), lines
     assert list_runs(metrics_root(built.root)) == runs   # no run recorded
     ok(built, "-n", "2")
-    assert built.statuses("codegen:currency") == {"codegen:currency": "ran"}
+    assert built.statuses("code-stats") == {"code-stats": "ran"}
     # a project that selects nothing of ours keeps doit's own behaviour
     (tmp_path / "plain").mkdir()
     (tmp_path / "plain" / "dodo.py").write_text("def task_x():\n    return {'actions': ['true']}\n")
