@@ -113,17 +113,6 @@ def late_worker_result(runner, task_dispatcher, result: dict) -> None:
     getattr(runner.reporter, result["reporter"])(task)
 
 
-# -- doit: Dependency.get_status's result -----------------------------------------
-# A `DependencyStatus` is "up-to-date" as created; the fast no-op's judge
-# (incremental/fast_noop.py) returns one for a task the snapshot proves unchanged.
-
-
-def up_to_date_status():
-    """What doit's `Dependency.get_status` returns for a task that is up to date."""
-    from doit.dependency import DependencyStatus
-    return DependencyStatus(False)
-
-
 # -- doit: ConsoleReporter.failures ---------------------------------------------
 # `ConsoleReporter.complete_run` prints the captured output of every entry
 # `{'task': task, 'exception': fail}` of its `failures` list.

@@ -50,14 +50,13 @@ from doit import tools
 
 from doit_conductor import compat
 from doit_conductor.fsio import atomic_write
-from doit_conductor.incremental import racy, selection, snapshot
+from doit_conductor.incremental import racy, snapshot
 from doit_conductor.incremental.snapshot import Declined, Snapshot
 from doit_conductor.profiling.progress import tasks_in_run
 
 # In a directory of its own: writing it must not change a directory it watches
 # (the DB's, for one).
 FILE_NAME = "noop/snapshot"
-VERDICTS_NAME = "noop/verdicts"   # per-task signatures, read only when something changed
 CONFIG_FILES = ("pyproject.toml", "doit.cfg")
 # Reporters whose output the one "up to date" line may stand in for.
 TEXT_REPORTERS = ("console", "conductor")
@@ -68,10 +67,6 @@ KEY_OPTIONS = ("dep_file", "backend", "check_file_uptodate", "codec_cls", "dodoF
 
 def snapshot_file(dep_file: str) -> str:
     return os.path.join(os.path.dirname(dep_file) or ".", FILE_NAME)
-
-
-def verdicts_file(dep_file: str) -> str:
-    return os.path.join(os.path.dirname(dep_file) or ".", VERDICTS_NAME)
 
 
 def run_key(params: dict, args: list[str]) -> tuple[str, ...]:
@@ -88,14 +83,10 @@ class FastNoop:
         self.args = list(args)
         self.out = out
         self.file = snapshot_file(params["dep_file"])
-        self.verdicts_file = verdicts_file(params["dep_file"])
         self.key = run_key(params, args)
         self.listed: set[str] = set()
         self.said: set[str] = set()
         self.declined: str | None = None
-        # set by `check` when a change was found but single tasks can still be
-        # judged from the snapshot (see `selection`); used through `judge_with`
-        self.prejudged: selection.Prejudged | None = None
 
     def say(self, line: str) -> None:
         """One line at `-v 2`, never the same one twice in a run; on stderr, which
@@ -146,45 +137,7 @@ class FastNoop:
             moved = snapshot.moved_listings(record, current)
             if record.contents or moved:
                 self._settle(record, started_ns, moved)
-        else:
-            self._prejudge(record, current)
         return change
-
-    def _prejudge(self, record: Snapshot, current: list[snapshot.Stat | None]) -> None:
-        """Something changed: let the walk judge the tasks whose own inputs did
-        not move from the snapshot (see `selection`), or say why it cannot."""
-        try:
-            with open(self.verdicts_file, "rb") as handle:
-                verdicts = selection.decode(handle.read())
-        except FileNotFoundError:
-            verdicts = None
-        reason = selection.walk_reason(record, verdicts, self.key,
-                                       selection.changed_paths(record, current))
-        if reason is None:
-            self.prejudged = selection.Prejudged(record, verdicts)
-        else:
-            self.say(f"every task is checked: {reason}")
-
-    def judge_with(self, dep_manager) -> None:
-        """Have `dep_manager` (this run's doit `Dependency`) answer "up to date"
-        itself for tasks the snapshot still proves so; all others, and every
-        request for the reasons (`get_log`), go to doit's check."""
-        prejudged = self.prejudged
-        if prejudged is None:
-            return
-        doit_status = dep_manager.get_status
-
-        def get_status(task, tasks_dict, get_log=False):
-            if not get_log and task.actions:
-                checks = verdict_inputs(task)
-                if checks is not None and prejudged.up_to_date(
-                        task.name, selection.task_signature(task.file_dep, checks[0]),
-                        [*task.file_dep, *checks[1]], task.targets):
-                    task.dep_changed = []
-                    return compat.up_to_date_status()
-            return doit_status(task, tasks_dict, get_log)
-
-        dep_manager.get_status = get_status
 
     def _settle(self, record: Snapshot, started_ns: int,
                 moved: dict[str, snapshot.Stat | None]) -> None:
@@ -203,10 +156,9 @@ class FastNoop:
             if stat is not None and snapshot.is_recent(stat, started_ns, fine):
                 contents[path] = record.listings[path][1]
         if len(contents) < len(record.contents) or moved:
-            # record.started_ns stays: it pairs the snapshot with its verdicts
             self._write(Snapshot(record.key, record.paths,
                                  tuple(stats[path] for path in record.paths), contents,
-                                 record.tasks, record.started_ns, record.listings))
+                                 record.tasks, started_ns, record.listings))
 
     @contextlib.contextmanager
     def recording_listings(self) -> Iterator[None]:
@@ -235,7 +187,6 @@ class FastNoop:
     def record(self, tasks: dict, selected: list[str], dep_manager) -> None:
         """After a successful run: write the snapshot, or why there is none."""
         listed = sorted(self.listed)
-        walk_judged = self.prejudged.judged if self.prejudged is not None else 0
         os.makedirs(os.path.dirname(self.file), exist_ok=True)
         started_ns = time.time_ns()
         if self.params.get("always"):
@@ -247,8 +198,8 @@ class FastNoop:
         in_run = {name: tasks[name] for name in sorted(tasks_in_run(tasks, selected))}
         run = list({**judged, **in_run}.values())
         paths, reason = watched_paths(run)
-        modules = module_files()
         if reason is None:
+            modules = module_files()
             paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *modules]
             if self.params.get("dodoFile"):
                 paths.append(self.params["dodoFile"])
@@ -261,37 +212,8 @@ class FastNoop:
                     snapshot.first_change(taken, self.key, by_content=False) is not None:
                 reason = "files changed while the last run ended"
         self._write(taken if reason is None else Declined(self.key, reason))
-        self._write_verdicts(taken if reason is None else None, run, listed, modules)
-        if self.prejudged is not None:
-            self.say(f"judged from the snapshot: {walk_judged:,} of {len(run):,} tasks "
-                     "(their inputs had not changed)")
         if reason is not None and reason != self.declined:
             self.say(f"fast no-op not recorded for the next run: {reason}")
-
-    def _write_verdicts(self, taken: Snapshot | None, run: list, listed: list[str],
-                        modules: list[str]) -> None:
-        """The signatures of the run's tasks next to a snapshot just written
-        (none next to a declined one), and the paths whose change voids them all."""
-        signatures = {}
-        for task in run if taken is not None else ():
-            checks = verdict_inputs(task) if task.actions else None
-            if checks is not None:
-                signatures[task.name] = selection.task_signature(task.file_dep, checks[0])
-        if taken is None:
-            with contextlib.suppress(OSError):
-                os.unlink(self.verdicts_file)
-            return
-        global_paths = {*listed, self.params["dep_file"], *CONFIG_FILES, *modules,
-                        *(os.path.dirname(path) or "." for path in modules)}
-        if self.params.get("dodoFile"):
-            global_paths.add(self.params["dodoFile"])
-        record = selection.Verdicts(self.key, taken.started_ns, signatures,
-                                    frozenset(global_paths))
-        try:
-            atomic_write(self.verdicts_file, selection.encode(record))
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.unlink(self.verdicts_file)
 
     def _write(self, record: Snapshot | Declined) -> None:
         try:
@@ -328,34 +250,6 @@ def watched_paths(run: list) -> tuple[list[str], str | None]:
                             "files it reads (snapshot_paths)")
             paths += declared()
     return paths, None
-
-
-def verdict_inputs(task) -> tuple[list[str], list[str]] | None:
-    """What doit's verdict on `task` reads besides its file_deps: a description
-    of each uptodate check (part of the task's signature) and the files its
-    callables declare (`snapshot_paths`); None when a check reads more than
-    files (see `watched_paths`), so the task always goes to doit."""
-    checks: list[str] = []
-    reads: list[str] = []
-    if task.calc_dep:
-        return None
-    for check, args, kwargs in task.uptodate:
-        if check is True or check is None:
-            checks.append(repr(check))
-        elif isinstance(check, tools.config_changed):
-            checks.append(f"config_changed {check.config!r}")
-        else:
-            declared = getattr(check, "snapshot_paths", None)
-            if declared is None or check is tools.run_once or isinstance(check, tools.timeout):
-                return None
-            paths = list(declared())
-            # a function by its name; an object by its class, and its own repr
-            # if it has one (a repr with an address never matches: doit judges)
-            what = getattr(check, "__qualname__", None) or type(check).__qualname__ + (
-                repr(check) if type(check).__repr__ is not object.__repr__ else "")
-            checks.append(f"{what} {args!r} {kwargs!r} {paths!r}")
-            reads += paths
-    return checks, reads
 
 
 def watched_listings(run: list, modules: list[str]) -> dict[str, snapshot.Listing]:

@@ -67,7 +67,7 @@ class Snapshot:
     stats: tuple[Stat | None, ...]      # per path; None: did not exist
     contents: dict[str, str]            # racy path -> digest of its content
     tasks: int                          # how many tasks the verdict covers
-    started_ns: int                     # wall clock before the recording's sweep
+    started_ns: int                     # wall clock before the sweep
     # directory -> (which entries matter, digest of those entries); its stat is
     # in `paths` too, and a changed stat is a change only if the digest is
     listings: dict[str, tuple[Listing, str]] = field(default_factory=dict)

@@ -59,11 +59,6 @@ class ProfilingRun(Run):
                        force_verbosity=force_verbosity,
                        failure_verbosity=failure_verbosity, pdb=pdb)
         params = getattr(self, "_params", None) or {}
-        noop = getattr(self, "_noop", None)
-        if noop is not None:
-            # a few inputs changed: tasks whose own inputs did not are judged
-            # from the last snapshot (doit_conductor.incremental.selection)
-            noop.judge_with(self.dep_manager)
         scale = run_options.resolve(cache, executor, scheduler, ship,
                                     params.get("backend") == "conductor", os.getcwd())
         if not scale.active and not self._wants_probe(reporter):
