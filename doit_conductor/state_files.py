@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Mapping, Callable
 from pathlib import Path
 
@@ -206,7 +205,7 @@ def identities(conductor_dir: str) -> dict[str, tuple[int, int, int, int]]:
     return found
 
 
-def sweep(conductor_dir: str, warn: Callable[[str], object] = sys.stderr.write,
+def sweep(conductor_dir: str, warn: Callable[[str], object],
           trusted: Mapping[str, tuple] | None = None) -> list[str]:
     """Remove every state file that fails its digest or shape, with one warning
     each; the tasks that produce them run again in this run (a missing file is

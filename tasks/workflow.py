@@ -45,7 +45,7 @@ def _meta(number: int, phase: int) -> dict:
 
 
 def task_check_env():
-    """1 check-env: record interpreter, package and tool versions (.conductor/state/env.json)."""
+    """Record interpreter, package and tool versions (.conductor/state/env.json)."""
     return {
         "basename": "check-env",
         "actions": [prepare.check_env],
@@ -57,7 +57,7 @@ def task_check_env():
 
 
 def task_load_config():
-    """2 load-config: read and validate [tool.conductor] (unknown keys are errors)."""
+    """Read and validate [tool.conductor] (unknown keys are errors)."""
     return {
         "basename": "load-config",
         "actions": [prepare.load_settings],
@@ -69,7 +69,7 @@ def task_load_config():
 
 
 def task_validate_patterns():
-    """3 validate-patterns: parse and validate every pattern file against its schema."""
+    """Parse and validate every pattern file against its schema."""
     templates = _settings().templates_dir
     return {
         "basename": "validate-patterns",
@@ -83,7 +83,7 @@ def task_validate_patterns():
 
 
 def task_lint_templates():
-    """4 lint-templates: parse every template, record what each includes."""
+    """Parse every template, record what each includes."""
     return {
         "basename": "lint-templates",
         "actions": [inputs_and_plan.lint_templates],
@@ -96,7 +96,7 @@ def task_lint_templates():
 
 
 def task_scan_output():
-    """5 scan-output: hash generated files that moved; set hand edits aside."""
+    """Hash generated files that moved; set hand edits aside."""
     return {
         "basename": "scan-output",
         "actions": [inputs_and_plan.scan_output],
@@ -109,7 +109,7 @@ def task_scan_output():
 
 
 def task_resolve_patterns():
-    """6 resolve-patterns: pattern dependency order; cycles and unknown names are errors."""
+    """Pattern dependency order; cycles and unknown names are errors."""
     return {
         "basename": "resolve-patterns",
         "actions": [inputs_and_plan.resolve_patterns],
@@ -122,7 +122,7 @@ def task_resolve_patterns():
 
 
 def task_plan_codegen():
-    """7 plan-codegen: pattern x template -> output path; collisions and escapes are errors."""
+    """Pattern x template -> output path; collisions and escapes are errors."""
     return {
         "basename": "plan-codegen",
         "actions": [inputs_and_plan.plan_outputs],
@@ -164,7 +164,7 @@ _CODEGEN_LIBRARIES = ["jinja2", "markupsafe", "pyyaml"]
 
 def _shippable(name: str) -> dict:
     """What `codegen:<name>` reads beyond its file_dep, for `--executor dask --ship`
-    (doit_conductor.scale.dask_runner): the validated index, the templates and its
+    (doit_conductor.glue.dask_runner): the validated index, the templates and its
     previous fragment; its template bytecode cache stays on the worker."""
     return {"inputs": [layout.PATTERNS, _settings().templates_dir, _fragment(name)],
             "scratch_ok": [f"{layout.CACHE}/templates"]}
@@ -180,7 +180,7 @@ def _cacheable(name: str, settings: dict) -> dict:
 
 @create_after(executed="plan-codegen")
 def task_codegen():
-    """8 codegen: render, compile, check and write each pattern's files (one sub-task each)."""
+    """Render, compile, check and write each pattern's files (one sub-task each)."""
     from doit_conductor.state_files import StateError, read_state
     try:
         plan = read_state(layout.PLAN)
@@ -270,7 +270,7 @@ def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) 
 
 
 def task_import_check():
-    """9 import-check: import every generated module on its own in a fresh interpreter."""
+    """Import every generated module on its own in a fresh interpreter."""
     from tasks.steps import verify
     return _verify(9, "import-check", task_import_check.__doc__,
                    (verify.import_check, [_products().python_dir, _products().models_dir]),
@@ -279,7 +279,7 @@ def task_import_check():
 
 
 def task_generated_tests():
-    """10 generated-tests: run the generated unittest suite in a fresh interpreter."""
+    """Run the generated unittest suite in a fresh interpreter."""
     from tasks.steps import verify
     return _verify(10, "generated-tests", task_generated_tests.__doc__,
                    (verify.generated_tests, [_products().python_dir]),
@@ -288,7 +288,7 @@ def task_generated_tests():
 
 
 def task_sql_schema():
-    """11 sql-schema: load all generated SQL into SQLite in dependency order, check foreign keys."""
+    """Load all generated SQL into SQLite in dependency order, check foreign keys."""
     from tasks.steps import verify
     return _verify(11, "sql-schema", task_sql_schema.__doc__,
                    (verify.sql_schema, [_out(), _products().schema_sql]), f"{_out()}/sql/",
@@ -297,7 +297,7 @@ def task_sql_schema():
 
 
 def task_schema_catalog():
-    """12 schema-catalog: check every generated JSON schema; write the catalog by $id."""
+    """Check every generated JSON schema; write the catalog by $id."""
     from tasks.steps import verify
     return _verify(12, "schema-catalog", task_schema_catalog.__doc__,
                    (verify.schema_catalog, [f"{_out()}/schemas", _products().schema_index]),
@@ -305,7 +305,7 @@ def task_schema_catalog():
 
 
 def task_reproducibility():
-    """13 reproducibility: a clean, uncached, sequential re-render equals output/ byte for byte."""
+    """A clean, uncached, sequential re-render equals output/ byte for byte."""
     from tasks.steps import verify
     # the sources too: a stale cache could leave the output unchanged by an edit
     return _verify(13, "reproducibility", task_reproducibility.__doc__,
@@ -317,7 +317,7 @@ def task_reproducibility():
 
 
 def task_api_surface():
-    """14 api-surface: public classes, functions and constants of the package (ast) -> api.json."""
+    """Public classes, functions and constants of the package (ast) -> api.json."""
     from tasks.steps import publish
     return _verify(14, "api-surface", task_api_surface.__doc__,
                    (publish.api_surface_json, [_products().python_dir, _products().models_dir,
@@ -326,7 +326,7 @@ def task_api_surface():
 
 
 def task_docs():
-    """15 docs: a Markdown reference page per pattern and an index (output/docs)."""
+    """A Markdown reference page per pattern and an index (output/docs)."""
     from tasks.steps import publish
     return {
         "basename": "docs",
@@ -342,7 +342,7 @@ def task_docs():
 
 
 def task_docs_links():
-    """16 docs-links: every relative link and anchor in the docs resolves."""
+    """Every relative link and anchor in the docs resolves."""
     from tasks.steps import publish
     return _verify(16, "docs-links", task_docs_links.__doc__,
                    (publish.docs_links, [_products().docs_dir]), f"{_out()}/", contents=False,
@@ -350,7 +350,7 @@ def task_docs_links():
 
 
 def task_package():
-    """17 package: a reproducible wheel of conductor_models, once its imports and tests pass."""
+    """A reproducible wheel of conductor_models, once its imports and tests pass."""
     from tasks.steps import publish
     return _verify(17, "package", task_package.__doc__,
                    (publish.package, [_products().models_dir, _products().wheel,
@@ -360,7 +360,7 @@ def task_package():
 
 
 def task_checksums():
-    """18 checksums: SHA256SUMS of every file under output/."""
+    """SHA256SUMS of every file under output/."""
     from tasks.steps import publish
     return _verify(18, "checksums", task_checksums.__doc__,
                    (publish.checksums, [_out(), _products().checksums]), f"{_out()}/",
@@ -370,7 +370,7 @@ def task_checksums():
 
 
 def task_verify_package():
-    """19 verify-package: unpack the wheel, check RECORD, import every module from it."""
+    """Unpack the wheel, check RECORD, import every module from it."""
     from tasks.steps import publish
     return {
         "basename": "verify-package",
@@ -383,7 +383,7 @@ def task_verify_package():
 
 
 def task_code_stats():
-    """20 code-stats: files, lines and bytes per format and per pattern kind."""
+    """Files, lines and bytes per format and per pattern kind."""
     from tasks.steps import publish
     return _verify(20, "code-stats", task_code_stats.__doc__,
                    (publish.code_stats, [_out()]), f"{_out()}/", file_dep=[layout.PATTERNS],
@@ -391,7 +391,7 @@ def task_code_stats():
 
 
 def task_change_summary():
-    """21 change-summary: files and API symbols changed since the previous run (breaking flagged)."""
+    """Files and API symbols changed since the previous run (breaking flagged)."""
     from tasks.steps import publish
     return _verify(21, "change-summary", task_change_summary.__doc__,
                    (publish.change_summary, [_products().api]), f"{_out()}/",
@@ -411,7 +411,7 @@ def _report_inputs() -> dict[str, str]:
 
 
 def task_run_report():
-    """22 run-report: the final human-readable report (.conductor/reports/workflow.md)."""
+    """The final human-readable report (.conductor/reports/workflow.md)."""
     from tasks.steps import publish
     return {
         "basename": "run-report",

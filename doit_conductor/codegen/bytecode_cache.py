@@ -25,7 +25,7 @@ import jinja2
 import xxhash
 from jinja2.bccache import Bucket, BytecodeCache
 
-from doit_conductor import compat
+from doit_conductor import upstream
 from doit_conductor.layout import TEMPLATE_CACHE_SUFFIX as SUFFIX
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import counters
@@ -48,7 +48,7 @@ class TemplateBytecodeCache(BytecodeCache):
                     environment.lstrip_blocks, environment.keep_trailing_newline,
                     environment.autoescape, tuple(sorted(environment.filters)))
         key = xxhash.xxh3_128_hexdigest(f"{_VERSION_SALT}|{settings}|{name}\0{source}".encode())
-        bucket = compat.jinja_bucket(environment, key)
+        bucket = upstream.jinja_bucket(environment, key)
         self.load_bytecode(bucket)
         # A codegen action's stdout: doit shows it at `-v 2` only.
         sys.stdout.write(f"[cache {'miss' if bucket.code is None else 'hit'}] {name}\n")

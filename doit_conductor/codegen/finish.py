@@ -11,14 +11,12 @@ import sys
 from pathlib import Path
 
 from doit_conductor import layout
-from doit_conductor.actions import user_action
-from doit_conductor.codegen import outputs
+from doit_conductor.codegen import outputs, rollback
 from doit_conductor.codegen.settings import Settings
 from doit_conductor.eviction import Collected, collect
 from doit_conductor.profiling import counters
 
 
-@user_action
 def finish_codegen(pattern_names: list[str], settings: dict,
                    changed: list[str] | None = None) -> None:
     """Prune the outputs of patterns that were removed, merge the manifest and keep
@@ -42,7 +40,14 @@ def finish_codegen(pattern_names: list[str], settings: dict,
         outputs.drop_fragment(cfg.cache_dir, name)
         dropped.append(name)
     patterns = changed_patterns(changed, cfg.cache_dir)
-    outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped])
+    # A changed fragment that is older than the manifest (restored from a
+    # backup: rollback.py) is repaired before it is merged, not merged.
+    fragments = {name: outputs.read_fragment(cfg.cache_dir, name)
+                 for name in (outputs.fragment_names(cfg.cache_dir) if patterns is None else patterns)
+                 if name in keep}
+    rollback.repair_outdated(cfg.cache_dir, fragments, outputs.read_manifest(cfg.cache_dir), None)
+    outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped],
+                           fragments=fragments)
     garbage = collect_template_cache(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries,
                                      cfg.cache_max_bytes)
     counters.add("template_cache_evicted", garbage.removed)

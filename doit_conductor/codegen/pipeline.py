@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from doit_conductor import layout
-from doit_conductor.actions import user_action
 from doit_conductor.codegen import checks, outputs, render, validate
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
 from doit_conductor.codegen.plan import plan_entry_from_json
@@ -35,7 +34,6 @@ from doit_conductor.profiling.phases import COMPILE, GENERATE, QUALITY, WRITE
 from doit_conductor.state_files import read_state
 
 
-@user_action
 def build_pattern(entry: dict, settings: dict) -> None:
     """Render, validate, check and write the files of one pattern.
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import os
-import sys
 from typing import TextIO
 
 
@@ -27,7 +26,7 @@ def configured(project_dir: str | None = None) -> tuple[str, ...]:
     return project_config(project_dir or os.getcwd()).worker_preload
 
 
-def preload(modules: tuple[str, ...], err: TextIO | None = None) -> list[str]:
+def preload(modules: tuple[str, ...], err: TextIO) -> list[str]:
     """Import `modules`; the ones that could not be imported, each said on `err`."""
     failed = []
     for name in modules:
@@ -35,7 +34,7 @@ def preload(modules: tuple[str, ...], err: TextIO | None = None) -> list[str]:
             importlib.import_module(name)
         except Exception as exc:   # noqa: BLE001 - any failure: the task will report it
             failed.append(name)
-            (err or sys.stderr).write(
+            err.write(
                 f"WARNING: [tool.conductor] worker_preload: cannot import {name}: "
                 f"{type(exc).__name__}: {exc}\n")
     return failed

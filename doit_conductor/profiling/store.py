@@ -93,7 +93,7 @@ def list_runs(root: Path) -> list[Path]:
         entries = list(os.scandir(runs_dir(root)))
     except FileNotFoundError:
         return []
-    runs = [Path(e.path) for e in entries if _RUN_ID.match(e.name) and e.is_dir()]
+    runs = [Path(e.path) for e in entries if _RUN_ID.fullmatch(e.name) and e.is_dir()]
     return sorted(runs, key=lambda p: p.name)
 
 
@@ -362,7 +362,7 @@ def promote_baseline(root: Path, run_dir: Path, name: str) -> Path:
 
 
 def _check_baseline_name(name: str) -> None:
-    if not isinstance(name, str) or not _BASELINE_NAME.match(name):
+    if not isinstance(name, str) or not _BASELINE_NAME.fullmatch(name):
         raise RecordError(
             f"baseline name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit")

@@ -6,7 +6,10 @@ They take plain data, so doit can pickle the tasks for `-n` workers.
 """
 from __future__ import annotations
 
+from doit_conductor.glue.actions import user_action
 
+
+@user_action
 def build_pattern(entry: dict, settings: dict):
     """Render, validate, check and write the files of one pattern.
 
@@ -21,6 +24,7 @@ def build_pattern(entry: dict, settings: dict):
         phases.stop()
 
 
+@user_action
 def finish_codegen(pattern_names: list[str], settings: dict, changed: list[str]):
     """Prune the outputs of removed patterns, then merge compile.manifest.
 
@@ -39,3 +43,14 @@ def restore_pattern(files: dict, settings: dict, name: str, fragment: str) -> No
     """Write one pattern's files from an action-cache hit instead of rendering them."""
     from doit_conductor.codegen import restore
     return restore.restore_pattern(files, settings, name, fragment)
+
+
+def verify_pattern_entry(files: dict, settings: dict, name: str, fragment: str) -> None:
+    """Refuse (`DamagedEntry`) an action-cache hit whose files are not what its
+    fragment records, before anything is announced or written."""
+    from doit_conductor.codegen import restore
+    restore.verified_fragment(files, fragment)
+
+
+# cached_execution calls a restore function's `verify` before it restores
+restore_pattern.verify = verify_pattern_entry

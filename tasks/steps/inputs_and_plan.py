@@ -15,12 +15,12 @@ import sys
 from pathlib import Path
 
 from doit_conductor import layout
-from doit_conductor.actions import user_action
+from doit_conductor.glue.actions import user_action
 from doit_conductor.codegen import outputs
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import StateError, read_state, write_state
-from doit_conductor.incremental.checker import file_digest
+from doit_conductor.glue.checker import file_digest
 from tasks.steps import artifacts
 
 
@@ -147,8 +147,13 @@ def scan_output() -> None:
     if Path(layout.MANIFEST).exists() and outputs.read_manifest(layout.CACHE) is None:
         sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
                          "per-pattern fragments\n")
+    from doit_conductor.codegen import rollback
     edited = []
-    fragments = outputs.read_fragments(layout.CACHE, _config().output_dir)
+    output_dir = _config().output_dir
+    fragments = outputs.read_fragments(layout.CACHE, output_dir)
+    # A fragment restored from an older state would call every file a later
+    # build wrote a hand edit; the merged manifest says which are ours.
+    rollback.repair_outdated(layout.CACHE, fragments, outputs.read_manifest(layout.CACHE), output_dir)
     recorded = {path: entry for files in fragments.values() for path, entry in files.items()}
     for path, entry in sorted(recorded.items()):
         try:
@@ -198,8 +203,11 @@ def plan_outputs() -> None:
     templates = read_state(layout.TEMPLATES)
     patterns = {name: pattern_from_json(data) for name, data in index["patterns"].items()}
     closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
+    if "index" in patterns:  # task 15's docs/index.md would be both pages
+        raise UserError("a pattern cannot be named 'index': docs/index.md is the index of "
+                        "the generated docs", patterns["index"].source)
     plan = plan_codegen(patterns, read_state(layout.ORDER), templates["kinds"], closures,
-                        config.output_dir)
+                        config.output_dir, artifacts.reserved_outputs(config.output_dir))
     settings = {
         "templates_dir": config.templates_dir, "output_dir": config.output_dir,
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,

@@ -210,6 +210,7 @@ def test_changed_patterns_reads_doit_changed_list():
     assert finish.changed_patterns([".conductor/state/codegen-settings.json"], CACHE) is None
 
 
+@pytest.mark.slow   # starts an interpreter
 def test_restoring_and_closing_codegen_import_no_renderer():
     """What runs after a build whose every pattern came from the action cache."""
     import subprocess
@@ -243,6 +244,7 @@ def test_the_closing_step_turns_a_user_error_into_a_one_line_failure(workdir):
     settings = dict(templates_dir="templates", output_dir="output", cache_dir=CACHE,
                     sandbox=True, line_length=100, validators={}, checks={}, kinds_digest="",
                     cache_max_entries=10, cache_max_bytes=1 << 20)
-    result = finish.finish_codegen([], settings, None)
+    from tasks.steps import codegen as codegen_actions
+    result = codegen_actions.finish_codegen([], settings, None)
     assert isinstance(result, TaskFailed)
     assert "symbolic link" in result.message and "\n" not in result.message.strip()

@@ -2,11 +2,16 @@
 phase 2, clean, and reproducible output."""
 from __future__ import annotations
 
+import pytest
+
 import re
 import subprocess
 import sys
 
 from tests.support.projects import Project
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 PHASE_2 = ("validate-patterns", "lint-templates", "scan-output")
 

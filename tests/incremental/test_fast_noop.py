@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.doit import run_doit
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 PYPROJECT = """\
 [tool.doit]
 dep_file = ".conductor/doit.db"
@@ -154,6 +157,7 @@ def test_a_file_written_into_the_project_is_no_change_unless_it_could_matter(tmp
 
 DELAYED = """\
 from doit import create_after
+
 
 
 def copy(source, target):

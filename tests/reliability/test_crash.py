@@ -23,8 +23,11 @@ import pytest
 from tests.support.projects import Project
 from tests.reliability.conftest import (N_PATTERNS, REPO, kill_group, make_workspace, run,
                                         spawn, stray_temps, wait_for)
-from doit_conductor.incremental import backend
+from doit_conductor.glue import backend
 from doit_conductor.profiling import store
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 DEFAULT_TRIALS = 10
 STRESS_TRIALS = 60

@@ -171,6 +171,41 @@ def test_same_size_edit_with_mtime_restored_is_found(fresh, reference):
     assert result.returncode == 0 and fresh.tree() == reference.tree()
 
 
+@pytest.mark.parametrize("new", ["EUX", "EURO"], ids=["same size", "new size"])
+def test_an_input_edited_with_its_mtime_put_back_is_rebuilt(fresh, reference, new):
+    """`touch -r` after an edit: doit's checkers trust the unchanged mtime, ours
+    must not (the size or the ctime moved)."""
+    source = fresh.path("patterns/currency.yaml")
+    before = source.stat()
+    source.write_text(source.read_text().replace("[EUR,", f"[{new},"))
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"'{new.lower()}'" in fresh.path("output/sql/currency.sql").read_text()
+    assert f'"{new.lower()}"' in fresh.path("output/schemas/currency.schema.json").read_text()
+    assert fresh.did_nothing(run(fresh))
+
+
+@pytest.mark.parametrize("rolled_back", [f"{FRAGMENTS}/currency.json", ".conductor/doit.db"])
+def test_a_rolled_back_fragment_or_db_sets_nothing_aside(fresh, rolled_back):
+    """A state file restored from before the last build (a backup, a copy of
+    .conductor/) must not make the files that build wrote pass for hand edits."""
+    saved = fresh.path(rolled_back).read_bytes()
+    source = fresh.path("patterns/currency.yaml")
+    source.write_text(source.read_text().replace("[EUR,", "[EUX,"))
+    assert run(fresh).returncode == 0
+    built = fresh.tree()
+    fresh.path(rolled_back).write_bytes(saved)
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "edited by hand" not in result.stderr and set_aside(fresh) == [], result.stderr
+    assert fresh.tree() == built
+    again = run(fresh)
+    assert again.returncode == 0 and "edited by hand" not in again.stderr, again.stderr
+    assert set_aside(fresh) == [] and fresh.tree() == built
+    assert fresh.did_nothing(run(fresh))
+
+
 def test_every_hand_edit_keeps_its_own_copy(fresh, reference):
     target = fresh.path("output/python/conductor_models/currency.py")
     versions = []

@@ -1,10 +1,15 @@
 """The action cache through the real `doit`, with a store in a local directory."""
 from __future__ import annotations
 
+import pytest
+
 import shutil
 from pathlib import Path
 
 from tests.support.projects import copy_project
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 ENUM_PATTERNS = {"codegen:currency", "codegen:order_status", "codegen:user_role"}
 
@@ -153,3 +158,71 @@ def test_a_hit_refused_by_a_symlinked_output_dir_is_one_line_under_n(tmp_path):
     assert len(errors) == 1 and "output: is a symbolic link" in errors[0], result.stderr
     assert "Traceback" not in result.stdout + result.stderr
     assert list(elsewhere.iterdir()) == []
+
+
+def forge(store_dir: Path, module: str, fix_fragment: bool) -> Path:
+    """Re-seal the entry holding `module` around other code (what anyone who can
+    write to a shared store can do): a valid digest over forged content.  With
+    `fix_fragment`, the entry's manifest fragment is made to agree."""
+    import json
+
+    from doit_conductor.codegen.outputs import content_checksum
+    from doit_conductor.scale import cache_entry
+    from doit_conductor.state_files import decode_state, encode_state
+    for path in sorted(p for p in store_dir.glob("*/*") if p.is_file()):
+        key = path.name
+        entry = cache_entry.decode(path.read_bytes(), key)
+        if module not in entry.files:
+            continue
+        files = dict(entry.files)
+        files[module] = files[module] + b"FORGED = True\n"
+        if fix_fragment:
+            fragment = next(p for p in files if p.endswith(".json") and "manifest.d" in p)
+            document = decode_state(files[fragment])
+            document["files"][module].update(checksum=content_checksum(files[module]),
+                                             size=len(files[module]))
+            files[fragment] = encode_state(json.loads(json.dumps(document)))
+        path.write_bytes(cache_entry.encode(cache_entry.CacheEntry(key, files, entry.counters)))
+        return path
+    raise AssertionError(f"no entry holds {module}")
+
+
+def test_a_forged_entry_is_refused_and_nothing_is_built_from_it(tmp_path):
+    store_dir = tmp_path / "store"
+    first = copy_project(tmp_path / "a")
+    first.doit("--cache", f"file://{store_dir}", check=True)
+    forge(store_dir, "output/python/conductor_models/currency.py", fix_fragment=False)
+
+    second = copy_project(tmp_path / "b")
+    result = second.doit("--cache", f"file://{store_dir}", check=True)
+    assert [line for line in result.stderr.splitlines()
+            if "codegen:currency is damaged" in line], result.stderr
+    assert second.tree() == first.tree()   # module, api.json, wheel, SHA256SUMS
+    again = second.doit(check=True)
+    assert second.tree() == first.tree() and "edited by hand" not in again.stderr
+    assert second.did_nothing(second.doit(check=True))
+
+
+def test_a_consistent_forgery_is_caught_by_the_reproducibility_check(tmp_path):
+    """A forgery that also fixes its fragment cannot be told from a real entry
+    by the entry alone (docs/reliability.md); task 13 re-renders uncached and
+    fails the run on it.  What is recorded is what was written, so once the
+    pattern changes, the module and everything derived from it are rebuilt."""
+    store_dir = tmp_path / "store"
+    first = copy_project(tmp_path / "a")
+    first.doit("--cache", f"file://{store_dir}", check=True)
+    module = "output/python/conductor_models/currency.py"
+    forge(store_dir, module, fix_fragment=True)
+
+    second = copy_project(tmp_path / "b")
+    result = second.doit("--cache", f"file://{store_dir}")
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    assert [line for line in (result.stdout + result.stderr).splitlines()
+            if "reproducibility" in line and f"{module}:" in line and "differs" in line], \
+        result.stdout + result.stderr
+    assert second.path(module).read_bytes().endswith(b"FORGED = True\n")
+    for project in (first, second):
+        source = project.path("patterns/currency.yaml")
+        source.write_text(source.read_text().replace("[EUR,", "[EUX,"))
+        project.doit(check=True)
+    assert second.tree() == first.tree()

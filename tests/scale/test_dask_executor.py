@@ -16,7 +16,7 @@ from pathlib import Path
 from tests.support.projects import Project, copy_project
 from tests.scale.dask_processes import start_cluster
 
-pytestmark = pytest.mark.scale
+pytestmark = [pytest.mark.scale, pytest.mark.slow]   # real processes
 
 
 @pytest.fixture(scope="module")
@@ -218,7 +218,7 @@ def test_workers_running_other_conductor_code_are_refused_before_any_task(cluste
     from distributed import Client
 
     def pretend_older():   # what a worker started before an upgrade would report
-        from doit_conductor.scale import dask_job
+        from doit_conductor.glue import dask_job
         dask_job.FINGERPRINT, previous = "older", dask_job.FINGERPRINT
         return previous
 
@@ -231,7 +231,7 @@ def test_workers_running_other_conductor_code_are_refused_before_any_task(cluste
             result = project.doit("-n", "2", "--executor", "dask",
                                   "--scheduler", cluster.address)
         finally:
-            client.run(lambda: setattr(__import__("doit_conductor.scale.dask_job",
+            client.run(lambda: setattr(__import__("doit_conductor.glue.dask_job",
                                                   fromlist=["x"]), "FINGERPRINT", real),
                        workers=[stale])
     assert result.returncode == 3

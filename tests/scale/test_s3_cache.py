@@ -5,7 +5,7 @@ import pytest
 
 from tests.support.projects import copy_project
 
-pytestmark = pytest.mark.scale
+pytestmark = [pytest.mark.scale, pytest.mark.slow]   # real processes
 
 BUCKET = "conductor-cache"
 ENUMS = {"codegen:currency", "codegen:order_status", "codegen:user_role"}

@@ -1,11 +1,16 @@
 """Tasks 9-22 through the real `doit` in a temporary copy of the project."""
 from __future__ import annotations
 
+import pytest
+
 import hashlib
 import re
 import zipfile
 
 from tests.support.projects import copy_project
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 PHASES_4_5 = ("import-check", "generated-tests", "sql-schema", "schema-catalog", "reproducibility",
               "api-surface", "docs", "docs-links", "package", "checksums", "verify-package",

@@ -1,41 +1,21 @@
-"""Every private doit or CPython API doit-conductor relies on, in one place.
+"""Every private doit API doit-conductor relies on, in one place.
 
-Each function here stands for one assumption about upstream internals, and
-`tests/test_compat.py` checks each assumption against the installed doit and
-Python, so an upgrade that changes one fails there, by name, instead of
-somewhere deep in a build.  Plain doit commands never import it: only
-profiled runs and the features that use these internals do.
+Each function here stands for one assumption about doit's internals, and
+`tests/test_compat.py` checks each against the installed doit, so an upgrade
+that changes one fails there, by name, instead of somewhere deep in a build.
+Plain doit commands never import it: only profiled runs and the features that
+use these internals do.  CPython's and Jinja2's internals are in
+`doit_conductor.upstream`.
 """
 from __future__ import annotations
 
 import contextlib
-import importlib
 import multiprocessing
-import os
-import subprocess
-import sys
 from collections.abc import Callable, Iterator
-from types import TracebackType
 
 from doit import cmd_run
 from doit.task import DelayedLoader
 
-from doit_conductor.errors import UserError
-
-
-# -- platform modules: POSIX only ------------------------------------------------
-# `resource` (the probe's CPU and memory figures) and `fcntl` (the run lock, the
-# manifest lock) do not exist on Windows.  Only the features that use them ask
-# for them, so plain doit commands never notice.
-
-
-def require_module(name: str, feature: str):
-    """Import the platform module `feature` needs; a one-line UserError where it is missing."""
-    try:
-        return importlib.import_module(name)
-    except ImportError:
-        raise UserError(f"{feature} needs the `{name}` module, which this platform "
-                        f"({sys.platform}) does not have") from None
 
 # -- doit: the runner classes `Run._execute` picks (doit.cmd_run) -------------
 # `Run._execute` chooses among the module globals Runner, MRunner and
@@ -97,6 +77,27 @@ def start_workers(runner, job_q, result_q, before_fork: Callable[[object], None]
     return processes
 
 
+def start_worker(runner, job_q, result_q):
+    """One more worker, started as `start_workers` starts each (a replacement
+    for one that died: see `glue/worker_watch.py`)."""
+    process = FORK.Process(target=runner.execute_task_subprocess,
+                           args=(job_q, result_q, runner.reporter.__class__))
+    process.start()
+    return process
+
+
+# `MRunner._process_result` applies a worker's result `{'name', 'failure',
+# 'task' (Task.pickle_safe_dict), 'out', 'err'}` (one entry per action) to the
+# task in doit's process; a worker that died sends none, so one is made here.
+MRUNNER_RESULT_KEYS = ("failure", "task", "out", "err")
+
+
+def failed_worker_result(task, failure) -> dict:
+    """The result a worker would have sent for `task` had it failed with `failure`."""
+    return {"name": task.name, "failure": failure, "task": task.pickle_safe_dict(),
+            "out": [], "err": []}
+
+
 # `MRunner.run_tasks` joins its workers, then reads the reports they sent while
 # tearing down: `{'name', 'reporter'}` (a reporter method to call on the task)
 # or `{'exit', 'exception'}` (a worker blew up).  ProbedMRunner reads those
@@ -156,56 +157,82 @@ def loader_creates(loader: DelayedLoader) -> tuple[str, ...]:
     return tuple(loader.creates)
 
 
-# -- CPython: how subprocess.Popen reaps its child (3.11-3.13) -----------------
-# `Popen._try_wait(self, wait_flags)` calls os.waitpid for wait(); and
-# `Popen._internal_poll(self, _deadstate=None, _waitpid=os.waitpid, ...)` binds
-# os.waitpid as a default argument for poll().  Replacing both makes every reap
-# go through wait4, which also returns the child's resource usage.
-POPEN_REAP_ATTRIBUTES = ("_try_wait", "_internal_poll")
+# -- doit: a runner's bookkeeping (doit.runner.Runner / MRunner) -----------------
+# `_handle_task_error(node, failure)` records a failure (reporter, DB, and the
+# stop unless --continue); `_stop_running` is that stop; `teardown_list` the
+# tasks whose teardown runs at the end; `_run_tasks_init` what MRunner sets up
+# before its loop.  MRunner starts its workers in `_run_start_processes`.
 
 
-def install_popen_reaper(try_wait: Callable, waitpid: Callable) -> Callable[[], None] | None:
-    """Make subprocess.Popen reap children with `try_wait` / `waitpid`.
+def fail_node(runner, node, failure) -> None:
+    """Record `failure` as the result of `node`, as doit's runner does."""
+    runner._handle_task_error(node, failure)
 
-    Returns the function that puts Popen back as it was, or None (nothing
-    changed) where os.wait4 or Popen's private methods are not as expected.
-    """
-    popen = subprocess.Popen
-    if not hasattr(os, "wait4") or "_try_wait" not in vars(popen):
+
+def stop_requested(runner) -> bool:
+    """Whether a failure (without --continue) has asked the runner to stop."""
+    return runner._stop_running
+
+
+def start_run(runner, task_dispatcher) -> None:
+    """What MRunner.run_tasks sets up before dispatching (`_run_tasks_init`)."""
+    runner._run_tasks_init(task_dispatcher)
+
+
+def add_teardown(runner, task) -> None:
+    """Have the runner run `task`'s teardown at the end of the run."""
+    runner.teardown_list.append(task)
+
+
+def apply_worker_result(task, task_dict: dict) -> None:
+    """Update doit's Task with the `pickle_safe_dict()` a worker sent back."""
+    task.update_from_pickle(task_dict)
+
+
+class WorkerStartHook:
+    """Put before MRunner in the bases: its `_run_start_processes(job_q,
+    result_q)` becomes the overridable `start_worker_processes`."""
+
+    def _run_start_processes(self, job_q, result_q):
+        return self.start_worker_processes(job_q, result_q)
+
+    def start_worker_processes(self, job_q, result_q) -> list:
+        return super()._run_start_processes(job_q, result_q)
+
+
+# `MRunner.get_next_job` asks the dispatcher's generator for the next node,
+# which answers "hold on" while a ready task waits on one still running.  The
+# Dask runner hands the node itself to its batches, not doit's JobTask: the
+# loop below is doit's (source hash checked by the tests) without the JobTask.
+MRUNNER_GET_NEXT_JOB_SHA256 = "a2f9bb633decbe4ac7878f43a20ba67289497505c74a6c3081b7508d96835b24"
+HOLD = object()   # the dispatcher said "hold on": nothing ready until a task finishes
+
+
+def next_ready_node(runner, completed):
+    """The next node to run (`completed`: the node that just finished, or None),
+    HOLD, or None when no task is left (or the run is stopping)."""
+    if runner._stop_running:
         return None
-    saved_try_wait = vars(popen)["_try_wait"]
-    poll = vars(popen).get("_internal_poll")
-    saved_defaults = getattr(poll, "__defaults__", None)
-    popen._try_wait = try_wait
-    if saved_defaults and os.waitpid in saved_defaults:
-        poll.__defaults__ = tuple(waitpid if d is os.waitpid else d for d in saved_defaults)
-
-    def undo() -> None:
-        popen._try_wait = saved_try_wait
-        if poll is not None and saved_defaults is not None:
-            poll.__defaults__ = saved_defaults
-
-    return undo
+    node = completed
+    while True:
+        try:
+            node = runner.task_dispatcher.generator.send(node)
+            if node == "hold on":
+                return HOLD
+        except StopIteration:
+            return None
+        if runner.select_task(node, runner.tasks):
+            return node
 
 
-# -- Jinja2: bytecode cache buckets and rewritten tracebacks --------------------
-# jinja2 is imported only by the functions that need it (not on doit's path).
-
-
-def jinja_bucket(environment, key: str):
-    """A `jinja2.bccache.Bucket` for `key`, its checksum being the key itself
-    (our keys are content hashes, so a bucket never holds stale code)."""
-    from jinja2.bccache import Bucket
-    return Bucket(environment, key, key)
-
-
-def traceback_lines(tb: TracebackType | None) -> Iterator[tuple[str, int]]:
-    """(file name, line) of each frame, outermost first.
-
-    Jinja2 rewrites a template error's traceback so that the frames of compiled
-    template code carry the template's file name and line: the template line is
-    found by file name.
-    """
-    while tb is not None:
-        yield tb.tb_frame.f_code.co_filename, tb.tb_lineno
-        tb = tb.tb_next
+# Source hashes of the doit functions whose behaviour the functions above (and
+# `state_lock`, which takes the run lock in `get_checker_cls`, called by
+# `DoitCmdBase.execute` after the configuration is merged and before the DB
+# opens) assume.  tests/test_compat.py compares each with the installed doit.
+SOURCE_SHA256 = {
+    "doit.cmd_base:DoitCmdBase.execute": "abbedda71881a250e0bfc83f0909bbc3bbbb348f531540ebf4130be29e7a4826",
+    "doit.runner:Runner._handle_task_error": "16cb95a8137490547b117a95cdea6d2585d0d7f0ce15b494cb458a89691aaa12",
+    "doit.runner:MRunner._run_tasks_init": "1309b6da0c9dae9a6786f0375324ab2d1bb3ad67d4e3fc37a7c88bce5ab9bf6b",
+    "doit.runner:MRunner.get_next_job": MRUNNER_GET_NEXT_JOB_SHA256,
+    "doit.task:Task.update_from_pickle": "7fcb7ed07a50645b98e80fa39ceb9a0395d9672b3fb19668b3a13f489f7ade96",
+}

@@ -48,7 +48,7 @@ from typing import TextIO
 
 from doit import tools
 
-from doit_conductor import compat
+from doit_conductor.glue import compat
 from doit_conductor.fsio import atomic_write
 from doit_conductor.incremental import racy, snapshot
 from doit_conductor.incremental.snapshot import Declined, Snapshot
