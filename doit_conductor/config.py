@@ -81,6 +81,9 @@ class Config:
     checks: dict[str, str] = field(default_factory=dict)
     template_cache: CacheLimits = field(default_factory=CacheLimits)
     keep_runs: int = 50
+    # [tool.conductor.metrics] sample_memory: where there is no /proc, ask psutil
+    # for the resident set at each task's start and end (profiling/probe.py)
+    sample_memory: bool = False
     lock: LockSettings = field(default_factory=LockSettings)
     cache: ActionCacheSettings = field(default_factory=ActionCacheSettings)
     dask: DaskSettings = field(default_factory=DaskSettings)
@@ -109,7 +112,8 @@ SPEC = {
         "max_entries": Field(int, minimum=0, **_OMIT),
         "max_bytes": Field(int, minimum=0, **_OMIT)}),
     "metrics": Field(dict, what=_TABLE, **_OMIT, item={
-        "keep_runs": Field(int, minimum=1, **_OMIT)}),
+        "keep_runs": Field(int, minimum=1, **_OMIT),
+        "sample_memory": Field(bool, **_OMIT)}),
     "lock": Field(dict, what=_TABLE, **_OMIT, item={
         "wait": Field(bool, **_OMIT),
         "timeout_s": Field(float, minimum=0, **_OMIT)}),

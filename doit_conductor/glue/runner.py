@@ -25,6 +25,7 @@ that name, doit runs the empty placeholder and exits 0.  Here it fails as a
 """
 from __future__ import annotations
 
+import os
 import queue
 import sys
 
@@ -34,7 +35,8 @@ from doit.runner import MRunner, MThreadRunner, Runner
 from doit_conductor.glue import compat, execution
 from doit_conductor.glue.cached_execution import ActionCache
 from doit_conductor.glue.worker_watch import WatchedQueue
-from doit_conductor.profiling import preload
+from doit_conductor.config import project_config
+from doit_conductor.profiling import preload, probe
 
 SERIAL = "serial"
 PROCESS = "process"
@@ -76,6 +78,7 @@ class _ProbedMixin:
             set_run_shape(self.mode, getattr(self, "num_process", 0))
         if hasattr(self.reporter, "verbosity"):  # -v: the reporter's closing summary
             self.reporter.verbosity = self.stream.verbosity
+        probe.configure(sample_memory=project_config(os.getcwd()).sample_memory)
 
     def run_all(self, task_dispatcher):
         self._placeholders = pending_placeholders(task_dispatcher.tasks,

@@ -35,8 +35,11 @@ after the task belong to that task:
 * Counters: `doit_conductor.profiling.counters`, reset at start and collected at stop.
 
 Without /proc (macOS, BSD) CPU is still exact; memory is exact only when the
-task raised the process's lifetime `ru_maxrss`, otherwise the resident set at
-the end (psutil, when installed) is reported as a lower bound; IO is `None`.
+task raised the process's lifetime `ru_maxrss`, otherwise `None`, or, when
+memory sampling is asked for (`configure(sample_memory=True)`, from
+`[tool.conductor.metrics] sample_memory`), the resident set at the end (psutil,
+when installed) as a lower bound; IO is `None`.  psutil is never called per
+task unless asked: on Linux the figures above come from /proc.
 Thread mode (`-P thread`) shares one process between tasks, so only wall time
 and counters are measured.  `Measurement.measured_by` names the method.
 """
@@ -117,6 +120,15 @@ _watch: _ChildWatch | None = None
 # Restores subprocess.Popen while the hook is installed: only during a task.
 _undo_hook: Callable[[], None] | None = None
 _clear_refs_works: bool | None = None  # decided on first use, per process
+# psutil's resident set where /proc gives nothing exact: only when asked (it
+# costs tens of µs a task); set in doit's process before workers fork.
+_sample_memory = False
+
+
+def configure(*, sample_memory: bool) -> None:
+    """Whether to sample memory with psutil where the kernel offers no exact peak."""
+    global _sample_memory
+    _sample_memory = sample_memory
 
 
 def start(*, thread_mode: bool = False, clock: Clock = SYSTEM) -> Started:
@@ -309,6 +321,8 @@ _proc = _ProcFiles()
 
 
 def _psutil_rss() -> int | None:
+    if not _sample_memory:
+        return None
     try:
         import psutil  # only where /proc gives nothing exact
     except ImportError:

@@ -26,6 +26,12 @@ def test_defaults_without_pyproject(tmp_path):
     assert load_config(tmp_path) == Config()
 
 
+def test_memory_sampling_is_asked_for_in_the_metrics_table(tmp_path):
+    assert load_config(tmp_path).sample_memory is False
+    text = GOOD + "\n[tool.conductor.metrics]\nsample_memory = true\n"
+    assert load_config(write(tmp_path, text)).sample_memory is True
+
+
 def test_values_are_read(tmp_path):
     config = load_config(write(tmp_path, GOOD))
     assert config.line_length == 88 and config.validators == {".ts": "tsc --noEmit {file}"}

@@ -131,3 +131,36 @@ def test_counter_arguments_are_checked():
         counters.add("x", True)
     with pytest.raises(TypeError):
         counters.add("x", "3")
+
+
+class _CountingPsutil:
+    """Stands in for psutil: counts how often the probe asks for the resident set."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def Process(self):   # noqa: N802 - psutil's name
+        outer = self
+
+        class _Process:
+            def memory_info(self):
+                outer.calls += 1
+                return type("info", (), {"rss": 123 * MB})()
+        return _Process()
+
+
+def test_psutil_is_asked_per_task_only_when_memory_sampling_is(monkeypatch):
+    """issue 24: per task a getrusage pair and the clocks; where there is no /proc,
+    psutil's resident set only with [tool.conductor.metrics] sample_memory."""
+    fake = _CountingPsutil()
+    monkeypatch.setitem(sys.modules, "psutil", fake)
+    monkeypatch.setattr(probe, "_clear_refs_works", False)   # as on macOS: no /proc
+    try:
+        measured = probe.stop(probe.start())
+        assert fake.calls == 0 and measured.measured_by == probe.BY_RUSAGE
+        assert measured.rss_base_bytes is None
+        probe.configure(sample_memory=True)
+        measured = probe.stop(probe.start())
+        assert fake.calls >= 1 and measured.rss_base_bytes == 123 * MB
+    finally:
+        probe.configure(sample_memory=False)
