@@ -7,6 +7,7 @@ POSIX-only modules.  `tests/test_compat.py` checks each against what is installe
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import subprocess
@@ -106,3 +107,30 @@ def jinja_compile_site(tb: TracebackType | None) -> tuple[str | None, int | None
             site = (getattr(generator, "filename", None), getattr(node, "lineno", None))
         tb = tb.tb_next
     return site
+
+
+# -- CPython: directory listings --------------------------------------------------
+# Which directories a dodo.py lists while it creates tasks is known only by
+# watching: `os.scandir` and `os.listdir` are what glob, pathlib and os.walk
+# list through.  Replaced for a block only, in doit's own process (the fast
+# no-op's recording run), and put back after it.
+
+
+@contextlib.contextmanager
+def directory_listings_noted(note: Callable[[object], None]) -> Iterator[None]:
+    """Call `note(path)` for every directory listed in this process while the block runs."""
+    real_scandir, real_listdir = os.scandir, os.listdir
+
+    def scandir(path="."):
+        note(path)
+        return real_scandir(path)
+
+    def listdir(path="."):
+        note(path)
+        return real_listdir(path)
+
+    os.scandir, os.listdir = scandir, listdir
+    try:
+        yield
+    finally:
+        os.scandir, os.listdir = real_scandir, real_listdir

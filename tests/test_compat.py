@@ -227,3 +227,15 @@ def test_mrunner_applies_worker_results_with_the_keys_failed_worker_result_write
     assert "execute_task_subprocess" in inspect.getsource(compat.start_worker)
     assert "job_q, result_q, runner.reporter.__class__" in inspect.getsource(compat.start_worker)
     assert "job_q, result_q, self.reporter.__class__" in inspect.getsource(MRunner._run_start_processes)
+
+
+def test_directory_listings_are_noted_only_inside_the_block(tmp_path):
+    """glob and pathlib list through os.scandir: what the fast no-op relies on."""
+    import glob
+    seen = []
+    with upstream.directory_listings_noted(seen.append):
+        glob.glob(str(tmp_path / "*"))
+        list(tmp_path.iterdir())
+    os.listdir(tmp_path)   # after the block: not noted
+    assert seen and all(os.fsdecode(path).startswith(str(tmp_path)) for path in seen)
+    assert len(seen) == 2

@@ -43,11 +43,11 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
 from typing import TextIO
 
 from doit import tools
 
+from doit_conductor import upstream
 from doit_conductor.glue import compat
 from doit_conductor.fsio import atomic_write
 from doit_conductor.incremental import racy, snapshot
@@ -160,29 +160,13 @@ class FastNoop:
                                  tuple(stats[path] for path in record.paths), contents,
                                  record.tasks, started_ns, record.listings))
 
-    @contextlib.contextmanager
-    def recording_listings(self) -> Iterator[None]:
+    def recording_listings(self) -> contextlib.AbstractContextManager:
         """Note every directory listed in this process while the run creates and
         runs its tasks (doit's own process only; its workers do not create tasks)."""
-        real_scandir, real_listdir = os.scandir, os.listdir
-
         def note(path) -> None:
             if isinstance(path, (str, bytes, os.PathLike)):
                 self.listed.add(os.path.abspath(os.fsdecode(path)))
-
-        def scandir(path="."):
-            note(path)
-            return real_scandir(path)
-
-        def listdir(path="."):
-            note(path)
-            return real_listdir(path)
-
-        os.scandir, os.listdir = scandir, listdir
-        try:
-            yield
-        finally:
-            os.scandir, os.listdir = real_scandir, real_listdir
+        return upstream.directory_listings_noted(note)
 
     def record(self, tasks: dict, selected: list[str], dep_manager) -> None:
         """After a successful run: write the snapshot, or why there is none."""
