@@ -177,7 +177,7 @@ def test_a_hit_refused_by_a_symlinked_output_dir_is_one_line_under_n(tmp_path):
 def forge(store_dir: Path, module: str, fix_fragment: bool) -> Path:
     """Re-seal the entry holding `module` around other code (what anyone who can
     write to a shared store can do): a valid digest over forged content.  With
-    `fix_fragment`, the entry's manifest fragment is made to agree."""
+    `fix_fragment`, the entry's batch record is made to agree."""
     import json
 
     from doit_conductor.codegen.outputs import content_checksum
@@ -191,11 +191,13 @@ def forge(store_dir: Path, module: str, fix_fragment: bool) -> Path:
         files = dict(entry.files)
         files[module] = files[module] + b"FORGED = True\n"
         if fix_fragment:
-            fragment = next(p for p in files if p.endswith(".json") and "manifest.d" in p)
-            document = decode_state(files[fragment])
-            document["files"][module].update(checksum=content_checksum(files[module]),
-                                             size=len(files[module]))
-            files[fragment] = encode_state(json.loads(json.dumps(document)))
+            record = next(p for p in files if p.endswith(".json") and "/batches/" in p)
+            document = decode_state(files[record])
+            for built in document["patterns"].values():
+                if module in built["files"]:
+                    built["files"][module].update(checksum=content_checksum(files[module]),
+                                                  size=len(files[module]))
+            files[record] = encode_state(json.loads(json.dumps(document)))
         path.write_bytes(cache_entry.encode(cache_entry.CacheEntry(key, files, entry.counters)))
         return path
     raise AssertionError(f"no entry holds {module}")
@@ -210,7 +212,7 @@ def test_a_forged_entry_is_refused_and_nothing_is_built_from_it(tmp_path):
     second = copy_project(tmp_path / "b")
     result = second.doit("--cache", f"file://{store_dir}", check=True)
     assert [line for line in result.stderr.splitlines()
-            if "codegen:currency is damaged" in line], result.stderr
+            if "for codegen:" in line and "is damaged" in line], result.stderr
     assert second.tree() == first.tree()   # module, api.json, wheel, SHA256SUMS
     again = second.doit(check=True)
     assert second.tree() == first.tree() and "edited by hand" not in again.stderr
