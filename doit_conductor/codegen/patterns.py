@@ -182,31 +182,31 @@ def _index_lines(node, path: tuple, lines: dict, budget: list[int], source: str,
         raise UserError(TOO_DEEP, source, node.start_mark.line + 1)
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        # Keys compare as the loader will construct them: by resolved tag and text.
         seen: dict[tuple[str, str], int] = {}
         for key, value in node.value:
-            _refuse_duplicate(key, seen, source)
-            key_path = path + (key.value if isinstance(key, yaml.ScalarNode) else "?",)
-            lines.setdefault(key_path, key.start_mark.line + 1)
+            line = key.start_mark.line + 1
+            if isinstance(key, yaml.ScalarNode):
+                ident = (key.tag, key.value)
+                if ident in seen and key.tag != MERGE_TAG:
+                    raise _duplicate(key.value, seen[ident], line, source)
+                seen[ident] = line
+                key_path = path + (key.value,)
+            else:
+                key_path = path + ("?",)
+            lines.setdefault(key_path, line)
             _index_lines(value, key_path, lines, budget, source, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _index_lines(item, path + (index,), lines, budget, source, depth + 1)
 
 
-def _refuse_duplicate(key: yaml.Node, seen: dict[tuple[str, str], int], source: str) -> None:
+def _duplicate(key: str, first: int, line: int, source: str) -> UserError:
     """YAML says keys are unique, but PyYAML keeps the last of two silently: a
-    pattern would quietly lose the first `kind:` or `params:`.  Keys compare as
-    the loader will construct them (by resolved tag and text); merge keys
+    pattern would quietly lose its first `kind:` or `params:`.  Merge keys
     (`<<`) are exempt, since overriding what they merge is what they are for."""
-    if not isinstance(key, yaml.ScalarNode) or key.tag == MERGE_TAG:
-        return
-    line = key.start_mark.line + 1
-    first = seen.get((key.tag, key.value))
-    if first is None:
-        seen[(key.tag, key.value)] = line
-    else:
-        raise UserError(f"duplicate key {key.value!r} (first on line {first}); "
-                        "a key may appear once", source, line)
+    return UserError(f"duplicate key {key!r} (first on line {first}); a key may appear once",
+                     source, line)
 
 
 def _validate(data: object, lines: dict[tuple, int], source: str,

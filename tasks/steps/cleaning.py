@@ -14,12 +14,16 @@ import os
 import shutil
 from pathlib import Path
 
+from tasks.steps import artifacts
+
 
 def remove_targets(task, dryrun: bool = False) -> None:
     """doit clean action: the task's targets, then the folders they leave empty."""
     root = Path.cwd().resolve()
     emptied: set[Path] = set()
-    for target in sorted(task.targets, reverse=True):
+    # the digests `TargetsIntact` keeps of a task's targets go with them
+    made = [*task.targets, artifacts.published_ledger(task.name)]
+    for target in sorted(made, reverse=True):
         path = Path(target)
         if path.is_file() or path.is_symlink():
             print(f"{task.name} - removing file '{target}'")

@@ -283,3 +283,28 @@ def test_the_closing_step_turns_a_user_error_into_a_one_line_failure(workdir):
     result = codegen_actions.finish_codegen([], 0, settings, None)
     assert isinstance(result, TaskFailed)
     assert "symbolic link" in result.message and "\n" not in result.message.strip()
+
+
+# -- a fragment restored from an older state (rollback.py) ----------------------
+
+def test_a_fragment_older_than_the_manifest_is_found_and_rewritten_from_it(workdir, capsys):
+    from doit_conductor.codegen import rollback
+    write_if_changed("output/a.sql", b"new")
+    new, old = outputs.content_checksum(b"new"), outputs.content_checksum(b"old")
+    merged = {"output/a.sql": {**outputs._manifest_entry(entry(new, size=3), "p")},
+              "output/other.sql": {**outputs._manifest_entry(entry("x"), "q")}}
+    # the fragment agrees with the manifest, or knows the content: not outdated
+    assert not rollback.outdated({"output/a.sql": entry(new, size=3)}, merged)
+    assert not rollback.outdated({"output/a.sql": dataclasses.replace(entry(old), previous=new)},
+                                 merged)
+    # a hand edit: neither knows the content
+    assert not rollback.outdated({"output/a.sql": entry(old)},
+                                 {"output/a.sql": outputs._manifest_entry(entry("zz"), "p")})
+    fragments = {"p": {"output/a.sql": entry(old)}}
+    assert rollback.repair_outdated(CACHE, fragments, merged, "output") == ["p"]
+    assert fragments["p"] == {"output/a.sql": entry(new, size=3)}   # p's entries only
+    assert outputs.read_fragment(CACHE, "p", "output") == fragments["p"]
+    assert "manifest.d/p.json: older than the generated files" in capsys.readouterr().err
+    # a manifest entry naming a file outside output/ is not copied into a fragment
+    merged["../evil.sql"] = outputs._manifest_entry(entry(new), "p")
+    assert "../evil.sql" not in rollback.repair(CACHE, "p", merged, "output")

@@ -110,3 +110,12 @@ def test_a_killed_codegen_worker_fails_the_run_and_the_next_run_recovers(project
     assert project.tree() == reference.tree()
     assert stray_temps(project.root) == []
     assert project.did_nothing(run(project))
+
+
+def test_the_death_message_names_the_task_the_worker_and_the_signal():
+    from doit_conductor.profiling.worker_watch import death_message
+    assert death_message("codegen:users", 42, -signal.SIGKILL) == (
+        "the worker process running codegen:users (pid 42) died: killed by SIGKILL "
+        "(out of memory, or killed by hand)")
+    assert death_message("t", 7, -signal.SIGSEGV).endswith("died: killed by SIGSEGV")
+    assert death_message("t", 7, 3).endswith("died: exited with status 3")
