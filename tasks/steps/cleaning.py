@@ -38,11 +38,6 @@ def remove_targets(task, dryrun: bool = False) -> None:
         emptied.add(path.parent)
     if dryrun:
         return
-    from tasks.steps.artifacts import published_ledger
-    ledger = Path(published_ledger(task.name))   # what a TargetsIntact check kept
-    if ledger.is_file() and not ledger.is_symlink():
-        ledger.unlink()
-        emptied.add(ledger.parent)
     for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
         remove_empty_folders(folder, root)
 

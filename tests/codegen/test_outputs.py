@@ -285,26 +285,27 @@ def test_the_closing_step_turns_a_user_error_into_a_one_line_failure(workdir):
     assert "symbolic link" in result.message and "\n" not in result.message.strip()
 
 
-# -- a fragment restored from an older state (rollback.py) ----------------------
+# -- a batch record restored from an older state (rollback.py) ----------------
 
-def test_a_fragment_older_than_the_manifest_is_found_and_rewritten_from_it(workdir, capsys):
+def test_a_record_older_than_the_manifest_is_found_and_rewritten_from_it(workdir):
     from doit_conductor.codegen import rollback
     write_if_changed("output/a.sql", b"new")
     new, old = outputs.content_checksum(b"new"), outputs.content_checksum(b"old")
-    merged = {"output/a.sql": {**outputs._manifest_entry(entry(new, size=3), "p")},
-              "output/other.sql": {**outputs._manifest_entry(entry("x"), "q")}}
-    # the fragment agrees with the manifest, or knows the content: not outdated
+    merged = {"output/a.sql": outputs._manifest_entry(entry(new, size=3), "p", "b"),
+              "output/other.sql": outputs._manifest_entry(entry("x"), "q", "c")}
+    # the record agrees with the manifest, or knows the content: not outdated
     assert not rollback.outdated({"output/a.sql": entry(new, size=3)}, merged)
     assert not rollback.outdated({"output/a.sql": dataclasses.replace(entry(old), previous=new)},
                                  merged)
     # a hand edit: neither knows the content
     assert not rollback.outdated({"output/a.sql": entry(old)},
-                                 {"output/a.sql": outputs._manifest_entry(entry("zz"), "p")})
-    fragments = {"p": {"output/a.sql": entry(old)}}
-    assert rollback.repair_outdated(CACHE, fragments, merged, "output") == ["p"]
-    assert fragments["p"] == {"output/a.sql": entry(new, size=3)}   # p's entries only
-    assert outputs.read_fragment(CACHE, "p", "output") == fragments["p"]
-    assert "manifest.d/p.json: older than the generated files" in capsys.readouterr().err
-    # a manifest entry naming a file outside output/ is not copied into a fragment
-    merged["../evil.sql"] = outputs._manifest_entry(entry(new), "p")
-    assert "../evil.sql" not in rollback.repair(CACHE, "p", merged, "output")
+                                 {"output/a.sql": outputs._manifest_entry(entry("zz"), "p", "b")})
+    records = {"b": {"p": outputs.PatternFiles("digest", {"output/a.sql": entry(old)})}}
+    assert rollback.repair_outdated(CACHE, records, merged, "output") == \
+        [outputs.record_path(CACHE, "b")]
+    # b's entries only, with no input digest: the batch renders p again next time
+    assert records["b"] == {"p": outputs.PatternFiles("", {"output/a.sql": entry(new, size=3)})}
+    assert outputs.load_record(CACHE, "b", "output").patterns == records["b"]
+    # a manifest entry naming a file outside output/ is not copied into a record
+    merged["../evil.sql"] = outputs._manifest_entry(entry(new), "p", "b")
+    assert "../evil.sql" not in rollback.from_manifest("b", merged, "output")["p"].files

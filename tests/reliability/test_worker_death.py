@@ -113,7 +113,7 @@ def test_a_killed_codegen_worker_fails_the_run_and_the_next_run_recovers(project
 
 
 def test_the_death_message_names_the_task_the_worker_and_the_signal():
-    from doit_conductor.profiling.worker_watch import death_message
+    from doit_conductor.glue.worker_watch import death_message
     assert death_message("codegen:users", 42, -signal.SIGKILL) == (
         "the worker process running codegen:users (pid 42) died: killed by SIGKILL "
         "(out of memory, or killed by hand)")
