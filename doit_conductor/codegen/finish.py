@@ -10,11 +10,11 @@ import os
 import sys
 from pathlib import Path
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
 from doit_conductor.actions import user_action
 from doit_conductor.codegen import outputs
 from doit_conductor.codegen.settings import Settings
-from doit_conductor.eviction import Collected, collect
+from doit_conductor.eviction import Collected, collect, stored_files
 from doit_conductor.profiling import counters
 
 
@@ -64,6 +64,8 @@ def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | N
 
 
 def collect_template_cache(directory: str | Path, max_entries: int, max_bytes: int) -> Collected:
-    """Evict least recently used compiled templates until both bounds hold."""
-    return collect(Path(directory).glob("*" + layout.TEMPLATE_CACHE_SUFFIX), max_entries=max_entries,
-                   max_bytes=max_bytes)
+    """Evict least recently used compiled templates until both bounds hold (a
+    link at the cache directory is refused by name; see `safe_fs`)."""
+    listing = [e for e in safe_fs.entries(directory)
+               if e.name.endswith(layout.TEMPLATE_CACHE_SUFFIX)]
+    return collect(stored_files(listing), max_entries=max_entries, max_bytes=max_bytes)

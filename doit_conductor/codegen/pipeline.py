@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
 from doit_conductor.actions import user_action
 from doit_conductor.codegen import checks, outputs, render, validate
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
@@ -29,7 +29,7 @@ from doit_conductor.config import RenderLimits
 from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
 from doit_conductor.file_cache import FileVersionCache
-from doit_conductor.fsio import holds
+from doit_conductor.fsio import atomic_write, holds
 from doit_conductor.profiling import counters, phases
 from doit_conductor.profiling.phases import COMPILE, GENERATE, QUALITY, WRITE
 from doit_conductor.state_files import read_state
@@ -130,7 +130,7 @@ class _Staged:
 def _read_index(path: str) -> dict[str, dict]:
     index = read_state(path)
     if not isinstance(index, dict) or not isinstance(index.get("patterns"), dict):
-        os.unlink(path)
+        safe_fs.unlink(path)
         raise UserError("workflow state was unreadable (no patterns) and is removed; "
                         "the next `doit` rebuilds it", path)
     return index["patterns"]
@@ -170,9 +170,13 @@ def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
     if suffix in cfg.checks:
         commands.append((cfg.checks[suffix], "quality check failed"))
     if commands:
-        with tempfile.TemporaryDirectory(prefix=".conductor-check-") as scratch:
+        # scratch under .conductor/tmp, not $TMPDIR: a kill -9 leaves it where
+        # the next run that takes the lock empties it
+        safe_fs.make_dirs(layout.TMP)
+        with tempfile.TemporaryDirectory(prefix="check-", dir=layout.TMP) as scratch:
+            scratch = os.path.abspath(scratch)
             copy = os.path.join(scratch, os.path.basename(path))
-            Path(copy).write_text(text)
+            atomic_write(copy, text.encode())
             for command, failure in commands:
                 phases.enter(COMPILE if failure == "does not compile" else QUALITY)
                 program = validate.run_command(command, copy, failure, report_as=path)

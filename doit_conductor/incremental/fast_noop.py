@@ -45,7 +45,8 @@ from typing import TextIO
 
 from doit import tools
 
-from doit_conductor import compat
+from doit_conductor import compat, safe_fs
+from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write
 from doit_conductor.incremental import racy, snapshot
 from doit_conductor.incremental.snapshot import Declined, Snapshot
@@ -116,10 +117,11 @@ class FastNoop:
             # e.g. doit's json reporter: its readers expect a document of every task
             return f"the {reporter!r} reporter is not a text reporter"
         try:
-            with open(self.file, "rb") as handle:
-                record = snapshot.decode(handle.read())
+            record = snapshot.decode(safe_fs.read_bytes(self.file))
         except FileNotFoundError:
             return "no snapshot: the last run did not end in a recorded no-op state"
+        except UserError:  # a link or a FIFO at its name: never read
+            record = None
         if record is None:
             return f"{self.file} is unreadable"
         if isinstance(record, Declined):
@@ -163,10 +165,12 @@ class FastNoop:
             return real_listdir(path)
 
         os.scandir, os.listdir = scandir, listdir
+        safe_fs.LISTING_OBSERVERS.append(note)   # listings by descriptor (safe_fs)
         try:
             yield
         finally:
             os.scandir, os.listdir = real_scandir, real_listdir
+            safe_fs.LISTING_OBSERVERS.remove(note)
 
     def record(self, tasks: dict, selected: list[str], dep_manager) -> None:
         """After a successful run: write the snapshot, or why there is none."""
@@ -203,8 +207,8 @@ class FastNoop:
             atomic_write(self.file, snapshot.encode(record))
         except OSError:
             # Without a snapshot the next run walks the tasks: slower, never wrong.
-            with contextlib.suppress(OSError):
-                os.unlink(self.file)
+            with contextlib.suppress(OSError, UserError):
+                safe_fs.unlink(self.file)
 
 
 def watched_paths(run: list) -> tuple[list[str], str | None]:

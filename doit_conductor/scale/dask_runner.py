@@ -34,6 +34,7 @@ from pathlib import Path
 from doit.exceptions import TaskError, TaskFailed
 from doit.runner import JobHold, JobTask, MRunner
 
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import probe
@@ -285,8 +286,11 @@ class DaskRunner(MRunner):
         paths = [*task.file_dep, *declared.get("inputs", ())]
         inputs: dict[str, bytes] = {}
         for path in paths:
-            for file in _files(Path(path)):
-                inputs[file.as_posix()] = file.read_bytes()
+            for file in _files(path):
+                try:
+                    inputs[Path(file).as_posix()] = safe_fs.read_bytes(file)
+                except UserError:
+                    continue  # a link or FIFO is not shipped: the task misses it and says so
         return dataclasses.replace(workspace, inputs=inputs,
                                    scratch_ok=tuple(declared.get("scratch_ok", ())))
 
@@ -360,17 +364,21 @@ def _remove_changed(targets, before: dict[str, tuple[int, int] | None]) -> list[
     removed = []
     for target, state in _target_states(targets).items():
         if state is not None and state != before.get(target):
-            os.unlink(target)
+            safe_fs.unlink(target)   # a link as the link
             removed.append(target)
     return removed
 
 
-def _files(path: Path) -> list[Path]:
-    """The files an input names (a directory: all below it; absent: none, the
-    task reports what it misses)."""
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file())
-    return [path] if path.is_file() else []
+def _files(path: str) -> list[str]:
+    """The files an input names (a directory: all below it, never through a
+    link; absent: none, the task reports what it misses).  A link or FIFO among
+    them is refused by `safe_fs.read_bytes`."""
+    info = safe_fs.lstat(path)
+    if info is None:
+        return []
+    if safe_fs.kind_of(info.st_mode) == safe_fs.DIRECTORY:
+        return sorted(e.path for e in safe_fs.walk(path) if e.kind != safe_fs.DIRECTORY)
+    return [path]
 
 
 def _write_shipped(targets, task) -> TaskFailed | None:
