@@ -29,6 +29,7 @@ import contextlib
 import errno
 import os
 import stat
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -168,8 +169,52 @@ def directory(path: str | os.PathLike = ".", *, root: str | os.PathLike | None =
         os.close(fd)
 
 
+# Directories kept open for the duration of a `batch()` in this thread.
+_batch = threading.local()
+
+
+@contextlib.contextmanager
+def batch() -> Iterator[None]:
+    """Within the block, each directory is resolved once and its descriptor
+    reused: reading the thousand files of `output/` costs one openat per
+    directory, not one per path component per file.  For short read-mostly
+    passes (hashing the output tree): a directory replaced or removed during
+    the block is seen as it was when first resolved (never through a link:
+    the descriptor is of the real directory), and by the next block as it is."""
+    if getattr(_batch, "dirs", None) is not None:
+        yield
+        return
+    _batch.dirs = {}
+    try:
+        yield
+    finally:
+        dirs, _batch.dirs = _batch.dirs, None
+        for fd in dirs.values():
+            os.close(fd)
+
+
+def _cached_dir(cache: dict, anchor: str, parts: tuple[str, ...], create: bool,
+                mode: int) -> int:
+    fd = cache.get((anchor, parts))
+    if fd is None:
+        if not parts:
+            fd = _open_anchor(anchor, create)
+        else:
+            parent_fd = _cached_dir(cache, anchor, parts[:-1], create, mode)
+            if parts[-1] in ("", "."):
+                fd = os.dup(parent_fd)
+            else:
+                shown = os.path.join(*(() if anchor == "." else (anchor,)), *parts)
+                fd = _descend(parent_fd, parts[-1], shown, create, mode)
+        cache[(anchor, parts)] = fd
+    return fd
+
+
 def _open_path(path: str, root, create: bool, mode: int) -> int:
     anchor, parts = _anchor_and_parts(path, root)
+    cache = getattr(_batch, "dirs", None)
+    if cache is not None:
+        return os.dup(_cached_dir(cache, anchor, tuple(parts), create, mode))
     fd = _open_anchor(anchor, create)
     shown = "" if anchor == "." else anchor
     try:
@@ -288,21 +333,45 @@ def _walk(fd: int, shown: str, skip: frozenset[str], root) -> Iterator[Entry]:
 
 # -- reading ---------------------------------------------------------------------
 
+def _parent_fd(path: str | os.PathLike, root, create: bool = False) -> tuple[int, str, bool]:
+    """(descriptor of the directory holding `path`, the last name, whether the
+    caller must close the descriptor): the hot path of `open_regular`, without
+    a context manager, and within a `batch()` without any syscall."""
+    path = os.fspath(path)
+    head, name = os.path.split(path)
+    cache = getattr(_batch, "dirs", None)
+    if cache is not None and name not in ("", ".", ".."):
+        fd = cache.get((head, root))
+        if fd is None:
+            anchor, parts = _anchor_and_parts(head or ".", root)
+            fd = cache[(head, root)] = os.dup(
+                _cached_dir(cache, anchor, tuple(parts), create, 0o777))
+        return fd, name, False
+    path = os.path.normpath(path)
+    head, name = os.path.split(path)
+    if name in ("", ".", ".."):
+        raise UserError("names no file", path)
+    return _open_path(head or ".", root, create, 0o777), name, True
+
+
 def open_regular(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> int:
     """A read-only descriptor of the regular file `path`.  FileNotFoundError if
     missing; UserError if it is a link, a directory, a FIFO or a device (never
     opened for reading in a way that could block)."""
-    with parent(path, root=root) as (fd, name):
-        try:
-            handle = os.open(name, _READ, dir_fd=fd)
-        except FileNotFoundError:
-            raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT),
-                                    os.fspath(path)) from None
-        except OSError as exc:
-            if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
-                info = os.stat(name, dir_fd=fd, follow_symlinks=False)
-                raise not_regular(path, info.st_mode) from None
-            raise
+    fd, name, owned = _parent_fd(path, root)
+    try:
+        handle = os.open(name, _READ, dir_fd=fd)
+    except FileNotFoundError:
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT),
+                                os.fspath(path)) from None
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO, errno.EISDIR):
+            info = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            raise not_regular(path, info.st_mode) from None
+        raise
+    finally:
+        if owned:
+            os.close(fd)
     info = os.fstat(handle)
     if not stat.S_ISREG(info.st_mode):
         os.close(handle)
@@ -329,15 +398,14 @@ def read_fd(fd: int, path, limit: int | None = None) -> bytes:
     chunks, total = [], 0
     while True:
         chunk = os.read(fd, want)
-        if not chunk:
-            break
         chunks.append(chunk)
         total += len(chunk)
         if limit is not None and total > limit:
             raise UserError(f"is larger than {limit} bytes; refusing to read it",
                             os.fspath(path))
+        if len(chunk) < want:   # a short read of a regular file is its end
+            return b"".join(chunks)
         want = 1 << 20 if limit is None else min(1 << 20, limit - total + 1)
-    return b"".join(chunks)
 
 
 def read_text(path: str | os.PathLike, *, limit: int | None = None,

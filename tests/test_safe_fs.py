@@ -132,3 +132,16 @@ def test_holds_is_false_for_anything_but_a_regular_file(tree):
     assert not safe_fs.holds("out/filelink", b"secret\n")
     assert not safe_fs.holds("out/fifo", b"")
     assert not safe_fs.holds("out/missing", b"")
+
+
+def test_a_batch_resolves_each_directory_once_and_closes_them(tree):
+    for name in "bcd":
+        (tree.parent / "project" / "out" / "a" / name).write_text(name)
+    open_fds = len(os.listdir("/proc/self/fd"))
+    with safe_fs.batch():
+        assert [safe_fs.read_bytes(f"out/a/{n}") for n in "bcd"] == [b"b", b"c", b"d"]
+        with pytest.raises(UserError, match="out/dirlink: is a symbolic link"):
+            safe_fs.read_bytes("out/dirlink/secret")
+        with pytest.raises(UserError, match="out/fifo: is a FIFO"):
+            safe_fs.read_bytes("out/fifo")
+    assert len(os.listdir("/proc/self/fd")) == open_fds

@@ -127,6 +127,11 @@ def outputs_untouched() -> bool:
     manifest = artifacts.recorded_manifest()
     if manifest is None:
         return not outputs.has_fragments(layout.CACHE)
+    with safe_fs.batch():
+        return _all_recorded(manifest)
+
+
+def _all_recorded(manifest: dict[str, dict]) -> bool:
     for path, entry in manifest.items():
         try:
             checksum = outputs.file_checksum(path)
@@ -159,9 +164,18 @@ def scan_output() -> None:
     if Path(layout.MANIFEST).exists() and outputs.read_manifest(layout.CACHE) is None:
         sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
                          "per-pattern fragments\n")
-    edited = []
     fragments = outputs.read_fragments(layout.CACHE, _config().output_dir)
     recorded = {path: entry for files in fragments.values() for path, entry in files.items()}
+    with safe_fs.batch():
+        edited = _set_aside_edits(recorded)
+    outputs.merge_manifest(layout.CACHE, fragments=fragments)
+    write_state(layout.SCAN, {"hand_edited": edited})
+
+
+def _set_aside_edits(recorded: dict[str, outputs.FileEntry]) -> list[str]:
+    """Set aside every recorded file whose content is not one its fragment knows
+    (and clear what is not a file at all); the paths set aside."""
+    edited = []
     for path, entry in sorted(recorded.items()):
         info = safe_fs.lstat(path)
         if info is None:
@@ -176,8 +190,7 @@ def scan_output() -> None:
         edited.append(path)
         sys.stderr.write(f"{path} was edited by hand: your version is kept as {aside}; "
                          "codegen regenerates the file (change the pattern or template instead)\n")
-    outputs.merge_manifest(layout.CACHE, fragments=fragments)
-    write_state(layout.SCAN, {"hand_edited": edited})
+    return edited
 
 
 def _clear_generated_path(path: str, mode: int) -> None:

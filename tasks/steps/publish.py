@@ -154,7 +154,9 @@ def tree_checksums(root: str, exclude: str) -> str:
 @user_action
 def checksums(output_dir: str, sums_path: str) -> None:
     """Task 18: SHA256SUMS of the whole output tree."""
-    write_if_changed(sums_path, tree_checksums(output_dir, sums_path).encode())
+    with safe_fs.batch():
+        sums = tree_checksums(output_dir, sums_path)
+    write_if_changed(sums_path, sums.encode())
 
 
 @user_action
