@@ -9,7 +9,6 @@ modules (and through them jinja2 and yaml) are imported inside the actions.
 """
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from pathlib import Path

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import subprocess
 import time
@@ -48,7 +49,6 @@ def outside(tmp_path) -> Path:
 
 def plant_link(path: Path, target: Path) -> None:
     if path.is_dir() and not path.is_symlink():
-        import shutil
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
