@@ -15,7 +15,7 @@ import pytest
 import yaml
 from benchmarks.workload import WorkloadSpec
 
-from bench_support import check_target, doit, executed
+from bench_support import asserts_targets, check_target, doit, executed
 from test_edit_bench import edited_document, leaf_entity
 
 NOOP_ROUNDS = 5
@@ -76,4 +76,4 @@ def test_scale(benchmark, scale_runs):
         check_target(benchmark, False, name, value, ok, target)
     missed = [f"{name} = {value:.3f}, target {target}" for name, value, ok, target in targets
               if not ok]
-    assert not missed, "; ".join(missed)
+    assert not (missed and asserts_targets(True)), "; ".join(missed)

@@ -4,7 +4,7 @@ takes COMPILE_DELAY_MS, as `tsc --noEmit` does in production).
 
 Timed: cold `doit -n K codegen` after `doit plan-codegen` (tasks 1-7 are the
 serial prefix before there is anything to parallelise).  Target: >= 2.5x,
-asserted at every scale (the workload does not depend on it).
+asserted at every scale but smoke (the workload does not depend on the scale).
 """
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bench_support import check_target
 from doit_conductor.profiling.records import RAN, UP_TO_DATE, RunSummary, TaskRecord
 from doit_conductor.profiling.store import RunWriter, load_run, metrics_root
 from doit_conductor.report.analysis import Report, analyse_run
@@ -92,4 +93,5 @@ def test_report_on_10000_tasks(benchmark, run_dir: Path, format: str) -> None:
     assert output
     # The fastest round: on a shared machine, rounds that neighbours slowed
     # down measure the neighbours (the timeit docs make the same point).
-    assert benchmark.stats.stats.min < TARGET_S, f"{format}: slower than {TARGET_S} s"
+    best = benchmark.stats.stats.min
+    check_target(benchmark, True, f"{format}_min_s", best, best < TARGET_S, f"< {TARGET_S} s")

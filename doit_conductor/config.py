@@ -85,6 +85,9 @@ class Config:
     cache: ActionCacheSettings = field(default_factory=ActionCacheSettings)
     dask: DaskSettings = field(default_factory=DaskSettings)
     limits: RenderLimits = field(default_factory=RenderLimits)
+    # modules doit's process imports before it forks `-n N` workers, so that
+    # they share them instead of each importing them (doit_conductor.profiling.preload)
+    worker_preload: tuple[str, ...] = ()
 
 
 _TABLE = "a table"
@@ -124,6 +127,7 @@ SPEC = {
         "max_pattern_bytes": Field(int, minimum=1, **_OMIT),
         "max_render_s": Field(float, minimum=0, **_OMIT),
         "max_template_depth": Field(int, minimum=1, **_OMIT)}),
+    "worker_preload": Field(list, item=Field(str), unique=True, **_OMIT),
 }
 
 
@@ -190,6 +194,9 @@ def parse_config(section: dict, text: str = "") -> Config:
             values[key] = dict(values[key])
     values.update(values.pop("metrics", {}))
     config = from_json(Config, values, "[tool.conductor]")   # the nested records too
+    for name in values.get("worker_preload", ()):
+        if not all(part.isidentifier() for part in name.split(".")):
+            raise fail("worker_preload", f"worker_preload: {name!r} is not a module name")
     for key in ("patterns_dir", "templates_dir", "output_dir"):
         value = getattr(config, key)
         if not value or Path(value).is_absolute() or ".." in Path(value).parts:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 # Bump when the format of a state or cache file changes: check-env records it, so
 # every task downstream re-runs instead of reading state it no longer understands.
-STATE_VERSION = 2
+STATE_VERSION = 3   # 3: codegen batches (plans, records) replace per-pattern files
 
 CONDUCTOR = ".conductor"
 STATE = f"{CONDUCTOR}/state"
@@ -30,17 +30,13 @@ SCAN = f"{STATE}/scan.json"
 ORDER = f"{STATE}/order.json"
 PLAN = f"{STATE}/plan.json"
 CODEGEN_SETTINGS = f"{STATE}/codegen-settings.json"
-TEMPLATE_SETS = f"{STATE}/template-sets"
+BATCH_PLANS = f"{STATE}/batches"
 MANIFEST = f"{CACHE}/compile.manifest"
-FRAGMENTS = f"{CACHE}/manifest.d"
+RECORDS = f"{CACHE}/batches"        # one record per codegen batch
 TEMPLATE_CACHE_SUFFIX = ".jbc"   # compiled templates, under {CACHE}/templates
 
 
-def template_set_file(pattern: str) -> str:
-    """State file standing for the templates one pattern's outputs read (see task 7).
-
-    Named by the pattern, not by content, so that task 7 can declare every one
-    as its target when dodo.py loads (pattern names are the pattern files'
-    names), before it knows which templates each pattern reads.
-    """
-    return f"{TEMPLATE_SETS}/{pattern}.json"
+def batch_plan_file(batch: str) -> str:
+    """What task 7 planned for one codegen batch (`doit_conductor.codegen.batches`):
+    each pattern's plan entry, validated pattern, dependencies and input digest."""
+    return f"{BATCH_PLANS}/{batch}.json"

@@ -1,6 +1,6 @@
 """Workflow state on disk: one writer, one reader, one error policy.
 
-Every state file under `.conductor/state/`, every manifest fragment and
+Every state file under `.conductor/state/`, every codegen batch record and
 `compile.manifest` is written by `write_state` as a JSON envelope
 
     {"digest":"<xxh3-128 of the state bytes>","state":<the state, canonical JSON>}
@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from collections.abc import Mapping, Callable
 from pathlib import Path
 
@@ -55,6 +54,25 @@ def decode_state(raw: bytes) -> object:
     if xxhash.xxh3_128_hexdigest(payload).encode() != raw[len(_PREFIX):head]:
         raise ValueError("digest mismatch: changed since it was written")
     return json.loads(payload)
+
+
+def envelope_digest(path: str | os.PathLike) -> str | None:
+    """The digest a state file's envelope carries (its content's), read from its
+    first bytes alone; None when the file is missing or is not an envelope.
+    Cheap enough to check every state file a task wrote on every run."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        head = os.read(fd, len(_PREFIX) + _DIGEST_LEN)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    if not head.startswith(_PREFIX) or len(head) != len(_PREFIX) + _DIGEST_LEN:
+        return None
+    return head[len(_PREFIX):].decode("ascii", "replace")
 
 
 def write_state(path: str | os.PathLike, data: object) -> bool:
@@ -157,8 +175,8 @@ SHAPES: dict[str, Shape] = {
 
 
 def plain_output_path(path: object, output_dir: str | None) -> bool:
-    """A path a manifest fragment may name: plain, relative, normalised, and
-    inside `output_dir` when it is known.  A fragment must never make us move or
+    """A path a codegen record may name: plain, relative, normalised, and
+    inside `output_dir` when it is known.  A record must never make us move or
     delete `dodo.py` or `../outside.txt`."""
     if not isinstance(path, str) or not path or os.path.isabs(path) or not path.isprintable():
         return False
@@ -169,12 +187,22 @@ def plain_output_path(path: object, output_dir: str | None) -> bool:
 
 def shape_for(path: str, output_dir: str | None = None) -> Shape | None:
     name = os.path.basename(path)
-    if os.path.basename(os.path.dirname(path)) == "manifest.d":
-        return lambda d: (isinstance(d, dict) and d.get("pattern") == name[:-len(".json")]
-                          and _dict_of(d.get("files"), _file_entry)
-                          and all(plain_output_path(p, output_dir) for p in d["files"]))
-    if os.path.basename(os.path.dirname(path)) == "template-sets":
-        return lambda d: isinstance(d, dict) and isinstance(d.get("templates"), dict)
+    parent = os.path.basename(os.path.dirname(path))
+    grandparent = os.path.basename(os.path.dirname(os.path.dirname(path)))
+    if parent == "batches" and grandparent == "cache":
+        return lambda d: (isinstance(d, dict) and d.get("batch") == name[:-len(".json")]
+                          and _dict_of(d.get("patterns"), lambda p: isinstance(p, dict)
+                                       and isinstance(p.get("digest"), str)
+                                       and _dict_of(p.get("files"), _file_entry)
+                                       and all(plain_output_path(f, output_dir)
+                                               for f in p["files"])))
+    if parent == "batches":
+        return lambda d: (isinstance(d, dict) and d.get("batch") == name[:-len(".json")]
+                          and isinstance(d.get("patterns"), list)
+                          and all(isinstance(p, dict) and isinstance(p.get("digest"), str)
+                                  and _plan_entry(p.get("entry")) and _pattern_entry(p.get("pattern"))
+                                  and _dict_of(p.get("dependencies"), _pattern_entry)
+                                  for p in d["patterns"]))
     return SHAPES.get(name, lambda d: isinstance(d, (dict, list)))
 
 
@@ -182,7 +210,7 @@ def shape_for(path: str, output_dir: str | None = None) -> Shape | None:
 
 def state_file_paths(conductor_dir: str) -> list[str]:
     """Every file `write_state` writes under `conductor_dir`."""
-    paths = [e.path for folder in ("state", "state/template-sets", "cache/manifest.d")
+    paths = [e.path for folder in ("state", "state/batches", "cache/batches")
              for e in _listing(os.path.join(conductor_dir, folder))
              if e.name.endswith(".json")]
     manifest = os.path.join(conductor_dir, "cache", "compile.manifest")
@@ -231,7 +259,7 @@ def identities(conductor_dir: str) -> dict[str, tuple[int, int, int, int]]:
     return found
 
 
-def sweep(conductor_dir: str, warn: Callable[[str], object] = sys.stderr.write,
+def sweep(conductor_dir: str, warn: Callable[[str], object],
           trusted: Mapping[str, tuple] | None = None) -> list[str]:
     """Remove every state file that fails its digest or shape, with one warning
     each; the tasks that produce them run again in this run (a missing file is

@@ -89,7 +89,7 @@ def check_value(field: Field, value: object, path: tuple) -> object:
     if type(value) is not expected:
         raise SchemaError(path, f"must be {field.what or expected.__name__}, "
                                 f"got {type(value).__name__}")
-    if field.pattern and not re.match(field.pattern, value):
+    if field.pattern and not re.fullmatch(field.pattern, value):
         raise SchemaError(path, f"must match {field.pattern}, got {value!r}")
     if field.minimum is not None and value < field.minimum:
         raise SchemaError(path, f"must be at least {field.minimum:g}")

@@ -26,6 +26,7 @@ from doit_conductor.config import PYPROJECT, project_config
 from tasks.steps import artifacts, inputs_and_plan, prepare
 from tasks.steps.artifacts import GeneratedFiles, TargetsIntact
 from tasks.steps.cleaning import remove_targets
+from tasks.steps.fresh_state import StateWritten
 
 
 @functools.cache
@@ -45,11 +46,12 @@ def _meta(number: int, phase: int) -> dict:
 
 
 def task_check_env():
-    """1 check-env: record interpreter, package and tool versions (.conductor/state/env.json)."""
+    """Record interpreter, package and tool versions (.conductor/state/env.json)."""
     return {
         "basename": "check-env",
         "actions": [prepare.check_env],
-        "uptodate": [config_changed(f"{sys.version}|{sys.executable}|{layout.STATE_VERSION}")],
+        "uptodate": [config_changed(f"{sys.version}|{sys.executable}|{layout.STATE_VERSION}"),
+                     StateWritten()],
         "targets": [layout.ENV],
         "meta": _meta(1, 1),
         "clean": CLEAN,
@@ -57,11 +59,12 @@ def task_check_env():
 
 
 def task_load_config():
-    """2 load-config: read and validate [tool.conductor] (unknown keys are errors)."""
+    """Read and validate [tool.conductor] (unknown keys are errors)."""
     return {
         "basename": "load-config",
         "actions": [prepare.load_settings],
         "file_dep": [PYPROJECT, layout.ENV],
+        "uptodate": [StateWritten()],
         "targets": [layout.CONFIG],
         "meta": _meta(2, 1),
         "clean": CLEAN,
@@ -69,13 +72,14 @@ def task_load_config():
 
 
 def task_validate_patterns():
-    """3 validate-patterns: parse and validate every pattern file against its schema."""
+    """Parse and validate every pattern file against its schema."""
     templates = _settings().templates_dir
     return {
         "basename": "validate-patterns",
         "actions": [inputs_and_plan.validate_patterns],
         "file_dep": list(_pattern_files())
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
+        "uptodate": [StateWritten()],
         "targets": [layout.PATTERNS],
         "meta": _meta(3, 2),
         "clean": CLEAN,
@@ -83,12 +87,13 @@ def task_validate_patterns():
 
 
 def task_lint_templates():
-    """4 lint-templates: parse every template, record what each includes."""
+    """Parse every template, record what each includes."""
     return {
         "basename": "lint-templates",
         "actions": [inputs_and_plan.lint_templates],
         "file_dep": inputs_and_plan.template_files(_settings().templates_dir)
                     + [layout.CONFIG, f"{_settings().templates_dir}/kinds.yaml"],
+        "uptodate": [StateWritten()],
         "targets": [layout.TEMPLATES],
         "meta": _meta(4, 2),
         "clean": CLEAN,
@@ -96,12 +101,12 @@ def task_lint_templates():
 
 
 def task_scan_output():
-    """5 scan-output: hash generated files that moved; set hand edits aside."""
+    """Hash generated files that moved; set hand edits aside."""
     return {
         "basename": "scan-output",
         "actions": [inputs_and_plan.scan_output],
         "file_dep": [layout.CONFIG],
-        "uptodate": [inputs_and_plan.outputs_untouched],
+        "uptodate": [inputs_and_plan.outputs_untouched, StateWritten()],
         "targets": [layout.SCAN],
         "meta": _meta(5, 2),
         "clean": CLEAN,
@@ -109,12 +114,13 @@ def task_scan_output():
 
 
 def task_resolve_patterns():
-    """6 resolve-patterns: pattern dependency order; cycles and unknown names are errors."""
+    """Pattern dependency order; cycles and unknown names are errors."""
     return {
         "basename": "resolve-patterns",
         "actions": [inputs_and_plan.resolve_patterns],
         "file_dep": [layout.PATTERNS],
         "task_dep": ["lint-templates", "scan-output"],
+        "uptodate": [StateWritten()],
         "targets": [layout.ORDER],
         "meta": _meta(6, 3),
         "clean": CLEAN,
@@ -122,14 +128,15 @@ def task_resolve_patterns():
 
 
 def task_plan_codegen():
-    """7 plan-codegen: pattern x template -> output path; collisions and escapes are errors."""
+    """Pattern x template -> output path; collisions and escapes are errors."""
     return {
         "basename": "plan-codegen",
         "actions": [inputs_and_plan.plan_outputs],
         "file_dep": [layout.PATTERNS, layout.ORDER, layout.TEMPLATES, layout.CONFIG],
-        # every file it writes, the per-pattern template-set files included, so
-        # that doit orders each codegen sub-task after it (implicit task_dep)
-        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, *_template_sets(), layout.TEMPLATE_SETS],
+        # the batch plans are read by codegen sub-tasks created after this task
+        # ran (create_after), so they need not be listed one by one
+        "uptodate": [StateWritten(layout.BATCH_PLANS)],
+        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, layout.BATCH_PLANS],
         "meta": _meta(7, 3),
         "clean": CLEAN,
     }
@@ -146,41 +153,38 @@ def _pattern_names() -> list[str]:
     return [path.rsplit("/", 1)[-1][:-len(".yaml")] for path in _pattern_files()]
 
 
-def _template_sets() -> list[str]:
-    return [layout.template_set_file(name) for name in _pattern_names()]
+def _record(batch: str) -> str:
+    return f"{layout.RECORDS}/{batch}.json"
 
 
-def _fragment(pattern: str) -> str:
-    return f"{layout.FRAGMENTS}/{pattern}.json"
-
-
-# What a codegen sub-task's output depends on beyond its action arguments and
+# What a codegen batch's output depends on beyond its action arguments and
 # file_dep (doit_conductor.scale.action_key): the code that renders, validates
-# and writes, and the libraries that parse and render.  Its action reads the
-# validated pattern index, whose entries derive from the file_dep sources.
+# and writes, and the libraries that parse and render.  Its file_dep, the
+# batch's plan, holds everything else it reads.
 _CODEGEN_CODE = ["doit_conductor.codegen", "tasks.steps.codegen"]
 _CODEGEN_LIBRARIES = ["jinja2", "markupsafe", "pyyaml"]
 
 
-def _shippable(name: str) -> dict:
-    """What `codegen:<name>` reads beyond its file_dep, for `--executor dask --ship`
-    (doit_conductor.scale.dask_runner): the validated index, the templates and its
-    previous fragment; its template bytecode cache stays on the worker."""
-    return {"inputs": [layout.PATTERNS, _settings().templates_dir, _fragment(name)],
+def _shippable(batch: str) -> dict:
+    """What `codegen:<batch>` reads beyond its file_dep, for `--executor dask --ship`
+    (doit_conductor.glue.dask_runner): the templates and its previous record;
+    its template bytecode cache stays on the worker."""
+    return {"inputs": [_settings().templates_dir, _record(batch)],
             "scratch_ok": [f"{layout.CACHE}/templates"]}
 
 
-def _cacheable(name: str, settings: dict) -> dict:
-    """The action-cache declaration of `codegen:<name>` (used only when a run
+def _cacheable(batch: str, settings: dict) -> dict:
+    """The action-cache declaration of `codegen:<batch>` (used only when a run
     enables the cache)."""
     return {"code": _CODEGEN_CODE, "libraries": _CODEGEN_LIBRARIES,
             "settings": layout.STATE_VERSION,
-            "restore": (codegen_actions.restore_pattern, [settings, name, _fragment(name)])}
+            "restore": (codegen_actions.restore_batch, [settings, batch, _record(batch)])}
 
 
 @create_after(executed="plan-codegen")
 def task_codegen():
-    """8 codegen: render, compile, check and write each pattern's files (one sub-task each)."""
+    """Render, compile, check and write every pattern's files, in batches."""
+    from doit_conductor.codegen import batches
     from doit_conductor.state_files import StateError, read_state
     try:
         plan = read_state(layout.PLAN)
@@ -190,43 +194,69 @@ def task_codegen():
     if settings is None:
         yield {"basename": "codegen", "name": None, "meta": _meta(8, 3)}
         return
-    names = [entry["name"] for entry in plan]
-    # The group comes first: doit would replace a group defined after its
-    # sub-tasks.  It has no work of its own (doit drops a group's actions), so it
-    # is up to date by definition rather than "run" on every invocation.
-    yield {"basename": "codegen", "name": None, "doc": task_codegen.__doc__,
-           "uptodate": [True], "meta": _meta(8, 3)}
+    depends_on = {entry["name"]: entry["depends_on"] for entry in plan}
+    assignment = batches.assign(depends_on)
+    batch_deps = batches.batch_dependencies(assignment, depends_on)
+    by_name = {entry["name"]: entry for entry in plan}
+    rebuild = {} if settings.get("incremental", True) else {"uptodate": [False]}
+    # One sub-task per batch does the work of `doit codegen`.
+    for batch, names in assignment.items():
+        yield {
+            "basename": "codegen",
+            "name": batch,
+            "doc": f"generate the files of {len(names)} patterns",
+            "actions": [(codegen_actions.build_batch, [batch, settings, None])],
+            # the batch's plan changes when any input of its patterns does; the
+            # settings tell build_batch why it runs (see there)
+            "file_dep": [layout.batch_plan_file(batch), layout.CODEGEN_SETTINGS],
+            # plan-codegen wrote the file_dep (one of its target directory's files)
+            "task_dep": ["plan-codegen", *(f"codegen:{dep}" for dep in batch_deps[batch])],
+            "targets": [*(o["path"] for name in names for o in by_name[name]["outputs"]),
+                        _record(batch)],
+            "meta": {"conductor_cache": _cacheable(batch, settings),
+                     "conductor_ship": _shippable(batch)},
+            # `incremental = false`: every pattern is rebuilt (and compiled) every run
+            **rebuild,
+            "clean": CLEAN,
+        }
+    # `doit codegen:<pattern>` builds one pattern (and those it depends on): the
+    # same action restricted to it, updating its batch's record.  Not part of
+    # `doit codegen` (the group below lists only the batches), and without
+    # targets of its own (its batch declares them).
+    home = {name: batch for batch, names in assignment.items() for name in names}
     for entry in plan:
         yield {
             "basename": "codegen",
             "name": entry["name"],
             "doc": f"generate the files of {entry['source']}",
-            "actions": [(codegen_actions.build_pattern, [entry, settings])],
-            # the template-set file changes when any template read or the settings do
-            "file_dep": [entry["source"], *entry["dep_sources"],
-                         layout.template_set_file(entry["name"])],
-            "task_dep": [f"codegen:{dep}" for dep in entry["depends_on"]],
-            "targets": [*(o["path"] for o in entry["outputs"]), _fragment(entry["name"])],
-            "meta": {"conductor_cache": _cacheable(entry["name"], settings),
-                     "conductor_ship": _shippable(entry["name"])},
-            # `incremental = false`: every pattern is rebuilt (and compiled) every run
-            **({} if settings.get("incremental", True) else {"uptodate": [False]}),
-            "clean": CLEAN,
+            "actions": [(codegen_actions.build_batch, [home[entry["name"]], settings,
+                                                       [entry["name"]]])],
+            "task_dep": ["plan-codegen", *(f"codegen:{dep}" for dep in entry["depends_on"])],
+            "uptodate": [False] if rebuild else [codegen_actions.PatternBuilt(
+                home[entry["name"]], entry["name"], settings,
+                [o["path"] for o in entry["outputs"]])],
         }
     # doit drops a group task's own actions, so the closing step is a sub-task
     # too; its name cannot clash with a pattern's (those start with a letter).
-    # Its file_dep on every fragment re-merges the manifest in the same run as
-    # any change, before tasks 9-22 look at it.
+    # Its file_dep on every batch record re-merges the manifest in the same run
+    # as any change, before tasks 9-22 look at it.
     yield {
         "basename": "codegen",
         "name": "_manifest",
-        "doc": "prune outputs of removed patterns; merge compile.manifest",
-        "actions": [(codegen_actions.finish_codegen, [names, settings])],
-        "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS, *map(_fragment, names)],
-        "task_dep": [f"codegen:{name}" for name in names],
+        "doc": "merge compile.manifest; prune what no pattern produces any more",
+        "actions": [(codegen_actions.finish_codegen, [list(assignment), len(plan), settings])],
+        "file_dep": [layout.PLAN, layout.CODEGEN_SETTINGS, *map(_record, assignment)],
+        "task_dep": [f"codegen:{batch}" for batch in assignment],
         "targets": [layout.MANIFEST],
         "clean": CLEAN,
     }
+    # The group comes last: doit replaces the group it made from the sub-tasks
+    # (which lists every one of them, the one-pattern ones included) by this
+    # one.  It has no work of its own (doit drops a group's actions), so it is
+    # up to date by definition rather than "run" on every invocation.
+    yield {"basename": "codegen", "name": None, "doc": task_codegen.__doc__,
+           "task_dep": [*(f"codegen:{batch}" for batch in assignment), "codegen:_manifest"],
+           "uptodate": [True], "meta": _meta(8, 3)}
 
 
 # -- phases 4 and 5: verify and publish (tasks 9-22) ---------------------------
@@ -270,7 +300,7 @@ def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) 
 
 
 def task_import_check():
-    """9 import-check: import every generated module on its own in a fresh interpreter."""
+    """Import every generated module on its own in a fresh interpreter."""
     from tasks.steps import verify
     return _verify(9, "import-check", task_import_check.__doc__,
                    (verify.import_check, [_products().python_dir, _products().models_dir]),
@@ -279,7 +309,7 @@ def task_import_check():
 
 
 def task_generated_tests():
-    """10 generated-tests: run the generated unittest suite in a fresh interpreter."""
+    """Run the generated unittest suite in a fresh interpreter."""
     from tasks.steps import verify
     return _verify(10, "generated-tests", task_generated_tests.__doc__,
                    (verify.generated_tests, [_products().python_dir]),
@@ -288,7 +318,7 @@ def task_generated_tests():
 
 
 def task_sql_schema():
-    """11 sql-schema: load all generated SQL into SQLite in dependency order, check foreign keys."""
+    """Load all generated SQL into SQLite in dependency order, check foreign keys."""
     from tasks.steps import verify
     return _verify(11, "sql-schema", task_sql_schema.__doc__,
                    (verify.sql_schema, [_out(), _products().schema_sql]), f"{_out()}/sql/",
@@ -297,7 +327,7 @@ def task_sql_schema():
 
 
 def task_schema_catalog():
-    """12 schema-catalog: check every generated JSON schema; write the catalog by $id."""
+    """Check every generated JSON schema; write the catalog by $id."""
     from tasks.steps import verify
     return _verify(12, "schema-catalog", task_schema_catalog.__doc__,
                    (verify.schema_catalog, [f"{_out()}/schemas", _products().schema_index]),
@@ -305,7 +335,7 @@ def task_schema_catalog():
 
 
 def task_reproducibility():
-    """13 reproducibility: a clean, uncached, sequential re-render equals output/ byte for byte."""
+    """A clean, uncached, sequential re-render equals output/ byte for byte."""
     from tasks.steps import verify
     # the sources too: a stale cache could leave the output unchanged by an edit
     return _verify(13, "reproducibility", task_reproducibility.__doc__,
@@ -317,7 +347,7 @@ def task_reproducibility():
 
 
 def task_api_surface():
-    """14 api-surface: public classes, functions and constants of the package (ast) -> api.json."""
+    """Public classes, functions and constants of the package (ast) -> api.json."""
     from tasks.steps import publish
     return _verify(14, "api-surface", task_api_surface.__doc__,
                    (publish.api_surface_json, [_products().python_dir, _products().models_dir,
@@ -326,7 +356,7 @@ def task_api_surface():
 
 
 def task_docs():
-    """15 docs: a Markdown reference page per pattern and an index (output/docs)."""
+    """A Markdown reference page per pattern and an index (output/docs)."""
     from tasks.steps import publish
     return {
         "basename": "docs",
@@ -342,7 +372,7 @@ def task_docs():
 
 
 def task_docs_links():
-    """16 docs-links: every relative link and anchor in the docs resolves."""
+    """Every relative link and anchor in the docs resolves."""
     from tasks.steps import publish
     return _verify(16, "docs-links", task_docs_links.__doc__,
                    (publish.docs_links, [_products().docs_dir]), f"{_out()}/", contents=False,
@@ -350,7 +380,7 @@ def task_docs_links():
 
 
 def task_package():
-    """17 package: a reproducible wheel of conductor_models, once its imports and tests pass."""
+    """A reproducible wheel of conductor_models, once its imports and tests pass."""
     from tasks.steps import publish
     return _verify(17, "package", task_package.__doc__,
                    (publish.package, [_products().models_dir, _products().wheel,
@@ -360,7 +390,7 @@ def task_package():
 
 
 def task_checksums():
-    """18 checksums: SHA256SUMS of every file under output/."""
+    """SHA256SUMS of every file under output/."""
     from tasks.steps import publish
     return _verify(18, "checksums", task_checksums.__doc__,
                    (publish.checksums, [_out(), _products().checksums]), f"{_out()}/",
@@ -370,7 +400,7 @@ def task_checksums():
 
 
 def task_verify_package():
-    """19 verify-package: unpack the wheel, check RECORD, import every module from it."""
+    """Unpack the wheel, check RECORD, import every module from it."""
     from tasks.steps import publish
     return {
         "basename": "verify-package",
@@ -383,7 +413,7 @@ def task_verify_package():
 
 
 def task_code_stats():
-    """20 code-stats: files, lines and bytes per format and per pattern kind."""
+    """Files, lines and bytes per format and per pattern kind."""
     from tasks.steps import publish
     return _verify(20, "code-stats", task_code_stats.__doc__,
                    (publish.code_stats, [_out()]), f"{_out()}/", file_dep=[layout.PATTERNS],
@@ -391,7 +421,7 @@ def task_code_stats():
 
 
 def task_change_summary():
-    """21 change-summary: files and API symbols changed since the previous run (breaking flagged)."""
+    """Files and API symbols changed since the previous run (breaking flagged)."""
     from tasks.steps import publish
     return _verify(21, "change-summary", task_change_summary.__doc__,
                    (publish.change_summary, [_products().api]), f"{_out()}/",
@@ -411,7 +441,7 @@ def _report_inputs() -> dict[str, str]:
 
 
 def task_run_report():
-    """22 run-report: the final human-readable report (.conductor/reports/workflow.md)."""
+    """The final human-readable report (.conductor/reports/workflow.md)."""
     from tasks.steps import publish
     return {
         "basename": "run-report",

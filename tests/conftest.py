@@ -5,6 +5,7 @@ The helpers live in `tests.support`; tests import them from there.
 from __future__ import annotations
 
 import shutil
+import subprocess
 
 import pytest
 
@@ -12,16 +13,12 @@ from tests.support import doit as support_doit
 from tests.support.projects import Project, copy_project
 
 # Tests that use one of these fixtures run doit (or another interpreter) in a
-# subprocess, and so do all tests below these directories: they are `slow`.
+# subprocess: they are `slow`.  Any other test that starts a process says so
+# with `@pytest.mark.slow` (or a module's `pytestmark`); one that does not is
+# stopped at its first process (`_processes_only_when_slow`), so the pure suite
+# (`-m "not slow"`) is what the tests do, not which folder they are in.
 SLOW_FIXTURES = {"project", "built", "built_template", "dodo_project", "fresh",
                  "reference", "workspace", "chromium"}
-SLOW_PATHS = ("tests/e2e/", "tests/reliability/", "tests/steps/test_steps_e2e.py",
-              "tests/report/test_report_command.py", "tests/profiling/test_profiling_e2e.py",
-              "tests/profiling/test_profiling_truth.py", "tests/profiling/test_worker_join.py",
-              "tests/profiling/test_missing_subtask.py", "tests/profiling/test_progress_estimate.py",
-              "tests/profiling/test_foreign_projects.py", "tests/profiling/test_profiling_graph.py",
-              "tests/incremental/test_fast_noop.py", "tests/report/test_baseline_layout.py",
-              "tests/scale/")
 
 
 def pytest_addoption(parser):
@@ -38,8 +35,7 @@ def pytest_configure(config):
 def pytest_collection_modifyitems(config, items):
     slow = pytest.mark.slow
     for item in items:
-        path = item.nodeid.split("::")[0]
-        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())) or path.startswith(SLOW_PATHS):
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(slow)
     if config.getoption("--stress"):
         return
@@ -61,6 +57,19 @@ def _running(item):
 
 pytest_runtest_setup = pytest.hookimpl(wrapper=True)(_running)
 pytest_runtest_call = pytest.hookimpl(wrapper=True)(_running)
+
+
+@pytest.fixture(autouse=True)
+def _processes_only_when_slow(request, monkeypatch):
+    """A test not marked slow that starts a process fails, naming itself."""
+    if request.node.get_closest_marker("slow") is not None:
+        return
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"{request.node.nodeid} starts a process: mark it "
+                             "@pytest.mark.slow (or use a fixture of SLOW_FIXTURES)")
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse)
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""Every upstream internal `doit_conductor.compat` relies on, checked against what is installed.
+"""Every upstream internal `doit_conductor.glue.compat` relies on, checked against what is installed.
 
 A failure here names the assumption an upgrade of doit or Python broke.
 """
@@ -13,7 +13,8 @@ import pytest
 
 from doit.task import DelayedLoader, Task
 
-from doit_conductor import compat
+from doit_conductor import upstream
+from doit_conductor.glue import compat
 from doit_conductor.profiling import probe
 
 
@@ -32,12 +33,13 @@ def test_delayed_loader_has_the_attributes_we_read():
 
 
 def test_popen_reaping_methods_are_where_the_hook_expects_them():
-    for name in compat.POPEN_REAP_ATTRIBUTES:
+    for name in upstream.POPEN_REAP_ATTRIBUTES:
         assert name in vars(subprocess.Popen), f"subprocess.Popen lost `{name}`"
     assert list(inspect.signature(subprocess.Popen._try_wait).parameters) == ["self", "wait_flags"]
     assert os.waitpid in subprocess.Popen._internal_poll.__defaults__
 
 
+@pytest.mark.slow   # starts an interpreter
 def test_popen_hook_is_installed_only_while_a_task_is_measured():
     original = vars(subprocess.Popen)["_try_wait"]
     defaults = subprocess.Popen._internal_poll.__defaults__
@@ -55,7 +57,7 @@ def test_popen_hook_is_installed_only_while_a_task_is_measured():
 def test_run_execute_signature_is_the_one_we_copied():
     from doit.cmd_run import Run
 
-    from doit_conductor.profiling.run_command import ProfilingRun
+    from doit_conductor.glue.run_command import ProfilingRun
     theirs = inspect.signature(Run._execute)
     assert tuple(theirs.parameters) == compat.RUN_EXECUTE_PARAMETERS, \
         "doit's Run._execute takes other options: update ProfilingRun._execute"
@@ -125,7 +127,7 @@ def test_jinja_bucket_and_bytecode_cache_interface():
     assert list(inspect.signature(Bucket).parameters) == ["environment", "key", "checksum"]
     assert list(inspect.signature(BytecodeCache.get_bucket).parameters) == [
         "self", "environment", "name", "filename", "source"]
-    bucket = compat.jinja_bucket(jinja2.Environment(), "k")
+    bucket = upstream.jinja_bucket(jinja2.Environment(), "k")
     assert bucket.key == "k" and bucket.code is None
 
 
@@ -137,7 +139,7 @@ def test_template_errors_carry_the_template_line_in_the_traceback(tmp_path):
     try:
         env.get_template("page.j2").render()
     except jinja2.UndefinedError as exc:
-        frames = list(compat.traceback_lines(exc.__traceback__))
+        frames = list(upstream.traceback_lines(exc.__traceback__))
     assert (str(tmp_path / "page.j2"), 2) in frames
 
 
@@ -163,3 +165,65 @@ def test_parallel_profiled_run_forks_whatever_the_default_start_method(tmp_path)
     records = by_name(project.last_run())
     assert {records[f"many:{i}"].status for i in range(4)} == {"ran"}
     assert {records[f"many:{i}"].worker for i in range(4)} <= {1, 2}
+
+
+def test_every_command_we_install_answers_to_its_entry_point_name():
+    """doit reads a command's `[tool.doit.commands.<name>]` settings by the
+    class's name: an override named after its class (`lockedforget`) silently
+    lost `forget_disable_default`."""
+    from importlib.metadata import entry_points
+    ours = [ep for ep in entry_points(group="doit.COMMAND") if ep.value.startswith("doit_conductor.")]
+    assert ours
+    for ep in ours:
+        assert ep.load().get_name() == ep.name, ep.value
+
+
+@pytest.mark.parametrize("where", sorted(compat.SOURCE_SHA256))
+def test_doit_functions_compat_relies_on_are_unchanged(where):
+    import hashlib
+    import importlib
+
+    module, _, qualname = where.partition(":")
+    target = importlib.import_module(module)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    source = inspect.getsource(target)
+    assert hashlib.sha256(source.encode()).hexdigest() == compat.SOURCE_SHA256[where], \
+        f"doit's {qualname} changed: check what doit_conductor.glue.compat assumes of it"
+
+
+def test_runner_bookkeeping_attributes_exist():
+    from doit.runner import Runner
+    runner = Runner(None, None)
+    assert compat.stop_requested(runner) is False
+    compat.add_teardown(runner, "task")
+    assert runner.teardown_list == ["task"]
+
+
+def test_compile_time_errors_name_the_template_and_node_being_compiled(tmp_path):
+    import jinja2
+    # Jinja2 folds the constant and fails writing its repr: at compile time.
+    (tmp_path / "page.j2").write_text("line one\n\n{{ 10 ** 5000 }}\n")
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(tmp_path)))
+    with pytest.raises(ValueError) as caught:
+        env.get_template("page.j2")
+    assert upstream.jinja_compile_site(caught.value.__traceback__) == (str(tmp_path / "page.j2"), 3)
+    with pytest.raises(ZeroDivisionError) as caught:
+        env.from_string("{{ 1 // x }}").render(x=0)
+    assert upstream.jinja_compile_site(caught.value.__traceback__) is None
+
+
+def test_mrunner_applies_worker_results_with_the_keys_failed_worker_result_writes():
+    from doit.runner import MRunner
+    from doit.task import Task
+    source = inspect.getsource(MRunner._process_result)
+    for key in compat.MRUNNER_RESULT_KEYS:
+        assert f"'{key}'" in source, f"doit's MRunner._process_result no longer reads {key!r}"
+    task = Task("t", [lambda: True])
+    result = compat.failed_worker_result(task, "failed")
+    assert result["name"] == "t" and result["failure"] == "failed"
+    task.update_from_pickle(result["task"])   # what _process_result does with it
+    # and a replacement worker is started as doit starts one
+    assert "execute_task_subprocess" in inspect.getsource(compat.start_worker)
+    assert "job_q, result_q, runner.reporter.__class__" in inspect.getsource(compat.start_worker)
+    assert "job_q, result_q, self.reporter.__class__" in inspect.getsource(MRunner._run_start_processes)

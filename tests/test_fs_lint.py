@@ -33,8 +33,11 @@ ALLOWED = {
     "doit_conductor/safe_fs.py": "the layer itself",
     "doit_conductor/config.py": "reads pyproject.toml at the project root, not a tree",
     "doit_conductor/incremental/racy.py": "reads /proc/self/mountinfo",
-    "doit_conductor/scale/dask_job.py":
+    "doit_conductor/glue/dask_job.py":
         "runs on a Dask worker, in a scratch directory of its own (mkdtemp)",
+    "doit_conductor/incremental/snapshot.py":
+        "lists directory names to notice a change (the fast no-op watches sys.path "
+        "directories as Python's import system lists them); reads and removes nothing",
     "doit_conductor/scale/action_key.py":
         "hashes the installed doit_conductor package's own sources (site-packages)",
 }

@@ -15,6 +15,8 @@ pickled checksum from the file, so a planted file runs code on load.  Here:
 """
 from __future__ import annotations
 
+import logging
+
 import importlib.util
 import os
 import sys
@@ -24,12 +26,14 @@ import jinja2
 import xxhash
 from jinja2.bccache import Bucket, BytecodeCache
 
-from doit_conductor import compat, safe_fs
+from doit_conductor import safe_fs, upstream
 from doit_conductor.errors import UserError
 from doit_conductor.layout import TEMPLATE_CACHE_SUFFIX as SUFFIX
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import counters
 from doit_conductor.sealed import Unsealed, seal, unseal
+
+log = logging.getLogger(__name__)   # routed to the console by the glue
 
 MAGIC = b"conductor-jbc1 "
 _VERSION_SALT = f"{jinja2.__version__}|{importlib.util.MAGIC_NUMBER.hex()}|{sys.version_info[:2]}"
@@ -48,10 +52,10 @@ class TemplateBytecodeCache(BytecodeCache):
                     environment.lstrip_blocks, environment.keep_trailing_newline,
                     environment.autoescape, tuple(sorted(environment.filters)))
         key = xxhash.xxh3_128_hexdigest(f"{_VERSION_SALT}|{settings}|{name}\0{source}".encode())
-        bucket = compat.jinja_bucket(environment, key)
+        bucket = upstream.jinja_bucket(environment, key)
         self.load_bytecode(bucket)
         # A codegen action's stdout: doit shows it at `-v 2` only.
-        sys.stdout.write(f"[cache {'miss' if bucket.code is None else 'hit'}] {name}\n")
+        log.info("[cache %s] %s", "miss" if bucket.code is None else "hit", name)
         return bucket
 
     def load_bytecode(self, bucket: Bucket) -> None:
@@ -105,8 +109,8 @@ class TemplateBytecodeCache(BytecodeCache):
         (the template is compiled again and the entry replaced)."""
         self.rejected += 1
         counters.add("template_cache_rejected")
-        sys.stderr.write(f"WARNING: {path}: template cache entry refused ({reason}); "
-                         "compiling the template again\n")
+        log.warning("WARNING: %s: template cache entry refused (%s); "
+                    "compiling the template again", path, reason)
         return None
 
     def clear(self) -> None:
@@ -125,8 +129,8 @@ def _private_dir(directory: Path) -> bool:
     except OSError:
         return False
     if info.st_uid != os.getuid():
-        sys.stderr.write(f"WARNING: {directory}: template cache directory belongs to another "
-                         "user; not using it\n")
+        log.warning("WARNING: %s: template cache directory belongs to another user; "
+                    "not using it", directory)
         return False
     if info.st_mode & 0o077:
         try:

@@ -1,63 +1,73 @@
-"""The closing step of codegen (`codegen:_manifest`): prune what removed patterns
-produced, merge the manifest, bound the template cache.
+"""The closing step of codegen (`codegen:_manifest`): merge the manifest, prune
+what no pattern produces any more, bound the template cache.
 
-Imports neither the renderer nor jinja2: after a build whose every pattern came
+Imports neither the renderer nor jinja2: after a build whose every batch came
 from the action cache, this is the only codegen code that runs in a worker.
 """
 from __future__ import annotations
 
+import logging
+
 import os
-import sys
 from pathlib import Path
 
 from doit_conductor import layout, safe_fs
-from doit_conductor.actions import user_action
-from doit_conductor.codegen import outputs
+from doit_conductor.codegen import outputs, rollback
 from doit_conductor.codegen.settings import Settings
 from doit_conductor.eviction import Collected, collect, stored_files
 from doit_conductor.profiling import counters
 
+log = logging.getLogger(__name__)   # routed to the console by the glue
 
-@user_action
-def finish_codegen(pattern_names: list[str], settings: dict,
+
+def finish_codegen(batch_names: list[str], patterns: int, settings: dict,
                    changed: list[str] | None = None) -> None:
-    """Prune the outputs of patterns that were removed, merge the manifest and keep
-    the template cache within its bounds.
+    """Drop the records of batches that no longer exist, merge the manifest, prune
+    the files it stops listing and keep the template cache within its bounds.
 
     `changed` is doit's list of the file dependencies that changed since this
-    last ran: when only fragments did, only those patterns are merged into the
-    existing manifest; otherwise (plan or settings changed, or not known) every
-    fragment is."""
+    last ran: when only batch records did, only those batches are merged into
+    the existing manifest; otherwise (plan or settings changed, or not known)
+    every record is.  Every batch ran before this step, so a file the merged
+    manifest no longer lists is produced by no pattern (a pattern removed, or a
+    template it stopped using): it is pruned."""
     cfg = Settings(**settings)
-    keep = set(pattern_names)
-    dropped = []
-    for name in outputs.fragment_names(cfg.cache_dir):
-        if name in keep:
-            continue
-        stale = list(outputs.read_fragment(cfg.cache_dir, name))
-        removed = outputs.prune(stale, cfg.output_dir)
-        for path in removed:
-            sys.stderr.write(f"pruned {path} (pattern '{name}' was removed)\n")
-        counters.add("files_pruned", len(removed))
-        outputs.drop_fragment(cfg.cache_dir, name)
-        dropped.append(name)
-    patterns = changed_patterns(changed, cfg.cache_dir)
-    outputs.merge_manifest(cfg.cache_dir, None if patterns is None else [*patterns, *dropped])
+    keep = set(batch_names)
+    dropped = [name for name in outputs.record_names(cfg.cache_dir) if name not in keep]
+    for name in dropped:
+        outputs.drop_record(cfg.cache_dir, name)
+    batches = changed_batches(changed, cfg.cache_dir)
+    # A changed record older than the manifest (restored from a backup:
+    # rollback.py) is repaired before it is merged, not merged.
+    records = {name: outputs.load_record(cfg.cache_dir, name, cfg.output_dir).patterns
+               for name in (outputs.record_names(cfg.cache_dir) if batches is None else batches)
+               if name in keep}
+    for path in rollback.repair_outdated(cfg.cache_dir, records,
+                                         outputs.read_manifest(cfg.cache_dir), cfg.output_dir):
+        log.warning("WARNING: %s: older than the generated files it lists (restored from a "
+                    "backup?); rewritten from %s", path, outputs.MANIFEST)
+    merged = outputs.merge_manifest(cfg.cache_dir,
+                                    None if batches is None else [*batches, *dropped])
+    removed = outputs.prune(list(merged.dropped), cfg.output_dir)
+    for path in removed:
+        log.warning("pruned %s (no longer produced by any pattern)", path)
+    counters.add("files_pruned", len(removed))
+    counters.add("patterns_planned", patterns)
     garbage = collect_template_cache(Path(cfg.cache_dir) / "templates", cfg.cache_max_entries,
                                      cfg.cache_max_bytes)
     counters.add("template_cache_evicted", garbage.removed)
 
 
-def changed_patterns(changed: list[str] | None, cache_dir: str) -> list[str] | None:
-    """The patterns whose fragments are among doit's changed file dependencies, or
+def changed_batches(changed: list[str] | None, cache_dir: str) -> list[str] | None:
+    """The batches whose records are among doit's changed file dependencies, or
     None if anything else changed too (the plan, the settings): merge them all."""
     if changed is None:
         return None
-    fragments = os.path.normpath(os.path.join(cache_dir, outputs.FRAGMENTS))
+    records = os.path.normpath(os.path.join(cache_dir, outputs.RECORDS))
     names = []
     for dep in changed:
         directory, file_name = os.path.split(os.path.normpath(dep))
-        if directory != fragments or not file_name.endswith(".json"):
+        if directory != records or not file_name.endswith(".json"):
             return None
         names.append(file_name[:-len(".json")])
     return names

@@ -10,6 +10,7 @@ machine or a traceback.  The limits come from `[tool.conductor.limits]`.
 from __future__ import annotations
 
 import signal
+import inspect
 import sys
 import threading
 import time
@@ -65,7 +66,7 @@ def _timeout(limits: RenderLimits) -> LimitExceeded:
 
 @contextmanager
 def _recursion_budget(levels: int) -> Iterator[None]:
-    depth, frame = 0, sys._getframe()
+    depth, frame = 0, inspect.currentframe()
     while frame is not None:
         depth += 1
         frame = frame.f_back

@@ -45,6 +45,7 @@ PATTERN = {
 }
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +123,7 @@ def _load_yaml(text: str, source: str) -> tuple[object, dict[tuple, int]]:
             raise UserError("empty pattern file", source, 1)
         lines: dict[tuple, int] = {}
         _index_lines(node, (), lines, [0], source, 0)
-        data = loader.construct_document(node)
+        data = _construct(loader, node, source)
     except yaml.YAMLError as exc:
         if (deep_line := _too_deep(text)) is not None:
             raise UserError(TOO_DEEP, source, deep_line) from None
@@ -134,6 +135,36 @@ def _load_yaml(text: str, source: str) -> tuple[object, dict[tuple, int]]:
     finally:
         loader.dispose()
     return data, lines
+
+
+def _construct(loader, node: yaml.Node, source: str) -> object:
+    """The document's data; a scalar PyYAML's constructors fail on (a 5,000-digit
+    integer, a date with month 13) is a UserError at its line, not a ValueError."""
+    try:
+        return loader.construct_document(node)
+    except (ValueError, OverflowError) as exc:
+        line, detail = _unconstructible(node) or (None, exc)
+        raise UserError(f"invalid YAML value: {type(detail).__name__}: "
+                        f"{str(detail).split(chr(10), 1)[0][:200]}", source, line) from None
+
+
+def _unconstructible(root: yaml.Node) -> tuple[int, Exception] | None:
+    """The line of the first scalar that does not construct, and its error
+    (only called after construction failed: it constructs every scalar again)."""
+    constructor = yaml.constructor.SafeConstructor()
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, yaml.ScalarNode):
+            try:
+                constructor.construct_object(node)
+            except (ValueError, OverflowError) as exc:
+                return node.start_mark.line + 1, exc
+        elif isinstance(node, yaml.MappingNode):
+            stack.extend(reversed([item for pair in node.value for item in pair]))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend(reversed(node.value))
+    return None
 
 
 def _too_deep(text: str) -> int | None:
@@ -165,13 +196,31 @@ def _index_lines(node, path: tuple, lines: dict, budget: list[int], source: str,
         raise UserError(TOO_DEEP, source, node.start_mark.line + 1)
     lines.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
+        seen: dict[tuple[str, str], int] = {}
         for key, value in node.value:
+            _refuse_duplicate(key, seen, source)
             key_path = path + (key.value if isinstance(key, yaml.ScalarNode) else "?",)
             lines.setdefault(key_path, key.start_mark.line + 1)
             _index_lines(value, key_path, lines, budget, source, depth + 1)
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             _index_lines(item, path + (index,), lines, budget, source, depth + 1)
+
+
+def _refuse_duplicate(key: yaml.Node, seen: dict[tuple[str, str], int], source: str) -> None:
+    """YAML says keys are unique, but PyYAML keeps the last of two silently: a
+    pattern would quietly lose the first `kind:` or `params:`.  Keys compare as
+    the loader will construct them (by resolved tag and text); merge keys
+    (`<<`) are exempt, since overriding what they merge is what they are for."""
+    if not isinstance(key, yaml.ScalarNode) or key.tag == MERGE_TAG:
+        return
+    line = key.start_mark.line + 1
+    first = seen.get((key.tag, key.value))
+    if first is None:
+        seen[(key.tag, key.value)] = line
+    else:
+        raise UserError(f"duplicate key {key.value!r} (first on line {first}); "
+                        "a key may appear once", source, line)
 
 
 def _validate(data: object, lines: dict[tuple, int], source: str,

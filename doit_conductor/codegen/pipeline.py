@@ -1,26 +1,29 @@
-"""Task 8's actions: build one pattern's files, and finish the codegen run.
+"""Task 8's action: build the files of a batch of patterns.
 
-`build_pattern` is the action of each `codegen:<pattern>` sub-task.  It renders
-every output in memory, validates and checks the ones whose content changed,
-and only when all passed writes them (atomically, unchanged files untouched),
-prunes files the pattern no longer produces and records its manifest fragment.
-A failure leaves every file on disk as it was.
+`build_batch` is the action of each `codegen:_batch-<level>-<bucket>` sub-task
+(see `batches`) and, restricted to one pattern, of `codegen:<pattern>`.  Each
+pattern's inputs come from its batch's plan file (task 7), so a batch reads no
+other state.  For each pattern that changed it renders every output in memory,
+validates and checks the ones whose content changed, and only when all passed
+stages them; then the batch writes what was staged (atomically, unchanged files
+untouched) and records it in its batch record.  A pattern that fails leaves its
+files on disk as they were.
 
-Both are plain module-level functions taking plain data, so doit can pickle the
-tasks for `-n` workers (and, later, remote executors).
+A plain module-level function taking plain data, so doit can pickle the tasks
+for `-n` workers (and remote executors).
 """
 from __future__ import annotations
 
+import logging
+
 import dataclasses
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from doit_conductor import layout, safe_fs
-from doit_conductor.actions import user_action
 from doit_conductor.codegen import checks, outputs, render, validate
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
 from doit_conductor.codegen.plan import plan_entry_from_json
@@ -28,40 +31,109 @@ from doit_conductor.codegen.settings import Settings
 from doit_conductor.config import RenderLimits
 from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
-from doit_conductor.file_cache import FileVersionCache
 from doit_conductor.fsio import atomic_write, holds
 from doit_conductor.profiling import counters, phases
 from doit_conductor.profiling.phases import COMPILE, GENERATE, QUALITY, WRITE
 from doit_conductor.state_files import read_state
 
+log = logging.getLogger(__name__)   # routed to the console by the glue
 
-@user_action
-def build_pattern(entry: dict, settings: dict) -> None:
-    """Render, validate, check and write the files of one pattern.
 
-    On failure the manifest is merged before the failure is reported, since
-    codegen:_manifest will not run: it stays accurate after a failed run."""
+def build_batch(batch: str, settings: dict, only: list[str] | None = None,
+                rebuild: bool = False) -> None:
+    """Render, validate, check and write the files of a batch's patterns (of the
+    patterns in `only`, when given: `codegen:<pattern>`).
+
+    A pattern whose input digest is the one its files were recorded with, and
+    whose files are still as recorded (by their stat), is skipped unless
+    `rebuild` (then every pattern is rendered; unchanged files are still neither
+    compiled nor written).  On failure
+    what was built is recorded and the manifest merged before the failure is
+    reported, since codegen:_manifest will not run: it stays accurate after a
+    failed run."""
     cfg = Settings(**settings)
     try:
-        _build(plan_entry_from_json(entry), cfg)
+        _build_batch(batch, cfg, only, rebuild)
     except UserError:
-        outputs.merge_manifest(cfg.cache_dir)
+        outputs.merge_manifest(cfg.cache_dir, [batch], keep_others=True)
         raise
 
 
-def _build(plan, cfg: Settings) -> None:
-    patterns = validated_patterns()
-    pattern = _pattern(patterns, plan.name)
-    deps = {d: _pattern(patterns, d) for d in plan.depends_on}
+def _build_batch(batch: str, cfg: Settings, only: list[str] | None, rebuild: bool) -> None:
+    plan_file = layout.batch_plan_file(batch)
+    planned = read_batch_plan(plan_file)
+    # The batch's plan file doubles as the lock of its record: a one-pattern run
+    # (`codegen:<pattern>`) and the batch may both run in one `doit -n`.
+    with outputs.locked(plan_file):
+        record = outputs.load_record(cfg.cache_dir, batch, cfg.output_dir)
+        tree = outputs.output_tree(cfg.output_dir)
+        kept: dict[str, outputs.PatternFiles] = {}
+        staged: list[tuple[str, str, list[_Staged]]] = []
+        failure = None
+        for item in planned:
+            name = item["name"]
+            known = record.patterns.get(name)
+            if failure is not None or (only is not None and name not in only):
+                if known is not None:
+                    kept[name] = known
+                continue
+            if cfg.incremental and not rebuild and known is not None \
+                    and known.digest == item["digest"] \
+                    and _intact(known, record, tree):
+                kept[name] = known
+                counters.add("patterns_skipped")
+                continue
+            try:
+                staged.append((name, item["digest"], _stage_pattern(item, known, record, cfg)))
+            except UserError as exc:
+                failure = exc
+                if known is not None:
+                    kept[name] = known
+        complete = failure is None and only is None
+        if not complete:  # patterns that left the batch stay until the closing step
+            for name, known in record.patterns.items():
+                kept.setdefault(name, known)
+        _write_batch(batch, cfg, record, kept, staged, tree)
+    if failure is not None:
+        raise failure
+
+
+def read_batch_plan(path: str) -> list[dict]:
+    """The patterns of one batch as task 7 planned them (see `batch_plan`)."""
+    return read_state(path)["patterns"]
+
+
+def _intact(known: outputs.PatternFiles, record: outputs.BatchRecord,
+            tree: outputs.OutputTree) -> bool:
+    """Every file of the pattern is, by its stat, the one the record describes."""
+    for path, entry in known.files.items():
+        info = tree.inspect(path)
+        if info is None or not record.vouches_for(entry, info):
+            return False
+    return True
+
+
+def _stage_pattern(item: dict, known: outputs.PatternFiles | None,
+                   record: outputs.BatchRecord, cfg: Settings) -> list[_Staged]:
+    """Render and check one pattern's files, writing nothing; its phases are
+    recorded under its name too (`phases.pattern_counter`)."""
+    mark = phases.lap()
+    try:
+        return _stage(plan_entry_from_json(item["entry"]), pattern_from_json(item["pattern"]),
+                      {d: pattern_from_json(p) for d, p in item["dependencies"].items()},
+                      known.files if known is not None else {}, record, cfg)
+    finally:
+        phases.record_pattern(item["name"], mark)
+
+
+def _stage(plan, pattern: Pattern, deps: dict[str, Pattern], previous: dict,
+           record: outputs.BatchRecord, cfg: Settings) -> list[_Staged]:
     env = environment(cfg.templates_dir, cfg.sandbox,
                       str(Path(cfg.cache_dir) / "templates") if cfg.template_cache else None)
     context = render.render_context(pattern, deps)
     limits = RenderLimits(**cfg.limits)
-    total = 0
-    fragment = outputs.load_fragment(cfg.cache_dir, plan.name, cfg.output_dir)
-    previous = fragment.files
     tree = outputs.output_tree(cfg.output_dir)
-
+    total = 0
     # Everything is rendered and validated before anything is written.
     # Lines on stdout are shown by doit at `-v 2` only (it captures them below).
     staged: list[_Staged] = []
@@ -82,38 +154,54 @@ def _build(plan, cfg: Settings) -> None:
         info = tree.inspect(output.path)  # refuses a symbolic-link escape before any write
         known = previous.get(output.path)
         if cfg.incremental and known and known.checksum == checksum and info is not None and (
-                fragment.vouches_for(known, info) or holds(output.path, data, info.st_size)):
+                record.vouches_for(known, info) or holds(output.path, data, info.st_size)):
             counters.add("files_skipped")
-            sys.stdout.write(f"[unchanged] {output.path}\n")
+            log.info("[unchanged] %s", output.path)
             staged.append(_Staged(output.path, data, known, info, unchanged=True))
             continue
         validator = _compile_and_check(output.path, text, cfg)
         phases.enter(WRITE)
         counters.add("files_compiled")
-        sys.stdout.write(f"[compile] {output.path}\n")
+        log.info("[compile] %s", output.path)
         staged.append(_Staged(output.path, data, outputs.FileEntry(
             checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
             template=output.template, validator=validator), info, unchanged=False))
+    return staged
 
-    # Record the new checksums (keeping the old ones as `previous`) before writing,
-    # so a crash mid-way leaves no file that the fragment does not account for.
-    # Only needed when a recorded file changes: new files are not yet recorded.
-    on_disk = fragment.data
-    pending = {s.path: dataclasses.replace(s.entry, previous=_previous(previous, s.path, s.entry))
-               for s in staged}
-    if any(e.previous is not None for e in pending.values()):
-        on_disk = outputs.write_fragment(cfg.cache_dir, plan.name, {**previous, **pending}, on_disk)
-    recorded = {}
-    for item in staged:
-        written = None if item.unchanged else tree.write(item.path, item.data, item.info)
-        recorded[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
-    stale = sorted(set(previous) - set(recorded))
-    removed = outputs.prune(stale, cfg.output_dir)
-    for path in removed:
-        sys.stderr.write(f"pruned {path} (no longer produced by {plan.source})\n")
-        sys.stdout.write(f"[pruned] {path}\n")
-    counters.add("files_pruned", len(removed))
-    outputs.write_fragment(cfg.cache_dir, plan.name, recorded, on_disk)
+
+def _write_batch(batch: str, cfg: Settings, record: outputs.BatchRecord,
+                 kept: dict[str, outputs.PatternFiles],
+                 staged: list[tuple[str, str, list[_Staged]]], tree: outputs.OutputTree) -> None:
+    """Write what was staged; the record before (only when a recorded file is
+    replaced: with its old checksum as `previous`) and after.  Files a pattern no
+    longer produces are left to the closing step, which prunes what no record
+    names any more (a file may have moved to a pattern of another batch)."""
+    phases.enter(WRITE)
+    on_disk = record.data
+    pending = dict(kept)
+    replacing = False
+    for name, _digest, files in staged:
+        known = record.patterns.get(name)
+        previous = known.files if known is not None else {}
+        entries = {s.path: dataclasses.replace(s.entry, previous=_previous(previous, s.path, s.entry))
+                   for s in files}
+        replacing = replacing or any(e.previous is not None for e in entries.values())
+        # the old digest: a crash before the second write leaves the pattern to rebuild
+        pending[name] = outputs.PatternFiles(known.digest if known is not None else "",
+                                             {**previous, **entries})
+    if replacing:
+        on_disk = outputs.write_record(cfg.cache_dir, batch, pending, on_disk)
+    recorded = dict(kept)
+    for name, digest, files in staged:
+        mark = phases.lap()
+        entries = {}
+        for item in files:
+            written = None if item.unchanged else tree.write(item.path, item.data, item.info)
+            entries[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
+        recorded[name] = outputs.PatternFiles(digest, entries)
+        phases.record_pattern(name, mark)
+        counters.add("patterns_built")
+    outputs.write_record(cfg.cache_dir, batch, recorded, on_disk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,35 +213,6 @@ class _Staged:
     entry: outputs.FileEntry
     info: os.stat_result | None   # the file's lstat before the write, None if absent
     unchanged: bool               # known to hold `data` already: nothing to write
-
-
-def _read_index(path: str) -> dict[str, dict]:
-    index = read_state(path)
-    if not isinstance(index, dict) or not isinstance(index.get("patterns"), dict):
-        safe_fs.unlink(path)
-        raise UserError("workflow state was unreadable (no patterns) and is removed; "
-                        "the next `doit` rebuilds it", path)
-    return index["patterns"]
-
-
-# Task 3's index, per worker process (see `validated_patterns`).
-_INDEX = FileVersionCache(layout.PATTERNS, _read_index)
-
-
-def validated_patterns() -> dict[str, dict]:
-    """Task 3's index of validated patterns, read once per worker process (and
-    again only if it changed): a sub-task neither re-parses YAML nor writes
-    per-pattern cache files, which on a cold 1,000-pattern build cost 0.6 s of
-    file creation in the serial phase."""
-    return _INDEX.get()
-
-
-def _pattern(patterns: dict[str, dict], name: str) -> Pattern:
-    try:
-        return pattern_from_json(patterns[name])
-    except (KeyError, TypeError):
-        raise UserError(f"pattern '{name}' is not in the validated index; run the whole "
-                        "workflow with `doit`", layout.PATTERNS) from None
 
 
 def _compile_and_check(path: str, text: str, cfg: Settings) -> str:

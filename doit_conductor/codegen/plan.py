@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
+from functools import lru_cache
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -49,8 +51,10 @@ def plan_entry_from_json(data: dict) -> PlanEntry:
 
 
 def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str, dict[str, str]],
-                 closures: dict[str, tuple[str, ...]], output_dir: str) -> list[PlanEntry]:
-    """One entry per pattern, in dependency order."""
+                 closures: dict[str, tuple[str, ...]], output_dir: str,
+                 reserved: Mapping[str, str] | None = None) -> list[PlanEntry]:
+    """One entry per pattern, in dependency order.  `reserved`: paths other
+    tasks write, by task name (a key ending in `/` reserves a directory)."""
     claimed: dict[str, str] = {}
     checked_dirs: dict[str, bool] = {}
     plan = []
@@ -62,6 +66,9 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
         for template in templates:
             rule = pattern.outputs.get(template, kinds[pattern.kind][template])
             path = output_path(rule, name, output_dir, pattern.source, checked_dirs)
+            if (owner := reserved_by(path, reserved or {})) is not None:
+                raise UserError(f"output {path} is written by the workflow's task '{owner}'; "
+                                "a pattern cannot produce it (choose another path)", pattern.source)
             if path in claimed:
                 raise UserError(f"output {path} is produced twice: by this pattern and by "
                                 f"{claimed[path]}", pattern.source)
@@ -76,6 +83,16 @@ def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str
     return plan
 
 
+def reserved_by(path: str, reserved: Mapping[str, str]) -> str | None:
+    """The task that `reserved` says writes `path`, if any."""
+    if path in reserved:
+        return reserved[path]
+    for prefix, owner in reserved.items():
+        if prefix.endswith("/") and path.startswith(prefix):
+            return owner
+    return None
+
+
 def output_path(rule: str, name: str, output_dir: str, source: str,
                 checked_dirs: dict[str, bool] | None = None) -> str:
     """Resolve an output rule to a path under `output_dir`, refusing any escape."""
@@ -83,10 +100,11 @@ def output_path(rule: str, name: str, output_dir: str, source: str,
     if "\x00" in relative or "\n" in relative:
         raise UserError(f"output path {relative!r} contains a control character", source)
     # every segment must start with a letter, digit or '_': no '..', no leading '/'
-    if not _SAFE_PATH.match(relative):
+    if not _SAFE_PATH.fullmatch(relative):
         raise UserError(f"output path '{relative}' must be a plain relative path inside "
                         f"{output_dir}/ (no '..', no absolute path, no special characters)", source)
     path = f"{output_dir}/{relative}"
+    _refuse_overlong(relative, path, output_dir, source)
     parent = os.path.dirname(path)
     if checked_dirs is None:
         checked_dirs = {}
@@ -96,6 +114,41 @@ def output_path(rule: str, name: str, output_dir: str, source: str,
         raise UserError(f"output path '{relative}' leads outside {output_dir}/ through a "
                         "symbolic link", source)
     return path
+
+
+def _refuse_overlong(relative: str, path: str, output_dir: str, source: str) -> None:
+    """A name the file system cannot hold would fail the write with ENAMETOOLONG,
+    after rendering; refused here instead.  Every file is written through a
+    temporary `.<name>.<pid>-<n>.tmp` beside it, so a name must leave room for that."""
+    name_max, path_max = _name_limits(output_dir)
+    limit = name_max - TEMP_NAME_MARGIN
+    for segment in relative.split("/"):
+        if len(segment.encode()) > limit:
+            raise UserError(f"output path segment '{segment[:40]}...' is {len(segment.encode())} "
+                            f"bytes long; the file system allows {limit} for a generated file "
+                            f"name ({name_max} less {TEMP_NAME_MARGIN} for its temporary name)",
+                            source)
+    if len(os.path.abspath(path).encode()) > path_max - TEMP_NAME_MARGIN:
+        raise UserError(f"output path '{relative[:40]}...' is too long for the file system "
+                        f"({path_max} bytes with the project's directory)", source)
+
+
+# room for the `.` + `.<pid hex>-<counter hex>.tmp` of fsio's temporary names
+TEMP_NAME_MARGIN = 32
+
+
+@lru_cache(maxsize=8)
+def _name_limits(output_dir: str) -> tuple[int, int]:
+    """NAME_MAX and PATH_MAX of the file system `output_dir` (or its nearest
+    existing ancestor) lives on; POSIX's usual 255 and 4096 where not reported.
+    Asked once per process: a plan checks thousands of paths in one directory."""
+    directory = os.path.abspath(output_dir)
+    while not os.path.isdir(directory) and os.path.dirname(directory) != directory:
+        directory = os.path.dirname(directory)
+    try:
+        return os.pathconf(directory, "PC_NAME_MAX"), os.pathconf(directory, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return 255, 4096
 
 
 def escapes_through_symlink(path: str, output_dir: str) -> bool:

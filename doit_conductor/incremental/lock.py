@@ -24,7 +24,6 @@ the environment variables `CONDUCTOR_LOCK_WAIT` (0/1) and
 """
 from __future__ import annotations
 
-import atexit
 import contextlib
 import fcntl
 import json
@@ -33,7 +32,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -117,7 +116,7 @@ class RunLock:
     """`with RunLock(path, settings):` holds the repository lock for the block."""
 
     def __init__(self, path: str | os.PathLike, settings: LockSettings,
-                 command: str = "", announce=sys.stderr.write,
+                 command: str = "", announce: Callable[[str], object] = lambda _: None,
                  output_dir: str | os.PathLike | None = None) -> None:
         self.path = Path(path)
         self.settings = settings
@@ -164,7 +163,6 @@ class RunLock:
         global _locker_pid
         _locker_pid = os.getpid()
         _close_in_forked_children(fd)
-        _OWNED[os.path.realpath(self.path)] = self
 
     def release(self, clean: bool = True) -> None:
         """Give the lock up; `clean=False` (an exception ends the run) keeps the
@@ -173,7 +171,6 @@ class RunLock:
         if fd is None:
             return
         _HELD.discard(fd)
-        _OWNED.pop(os.path.realpath(self.path), None)
         try:
             if clean:
                 os.ftruncate(fd, 0)
@@ -255,11 +252,6 @@ def _close_in_forked_children(fd: int) -> None:
         _fork_hook = True
 
 
-# The lock each path is held with by this process (a run holds it before the
-# backend opens the DB; the backend must not try to take it a second time).
-_OWNED: dict[str, RunLock] = {}
-
-
 def _close_in_child() -> None:
     if _HELD:
         _die_with_parent()
@@ -269,7 +261,6 @@ def _close_in_child() -> None:
         except OSError:
             pass
     _HELD.clear()
-    _OWNED.clear()
 
 
 def _die_with_parent() -> None:
@@ -290,25 +281,13 @@ def _die_with_parent() -> None:
 
 
 @contextlib.contextmanager
-def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike) -> Iterator[RunLock]:
-    """Hold `<state_dir>/lock` for a run of the project in `project_dir`."""
+def run_lock(project_dir: str | os.PathLike, state_dir: str | os.PathLike,
+             announce: Callable[[str], object] = lambda _: None) -> Iterator[RunLock]:
+    """Hold `<state_dir>/lock` for a run of the project in `project_dir`;
+    `announce` is told why the run waits, when it does."""
     settings, output_dir = effective_settings(project_dir)
-    lock = RunLock(Path(state_dir) / LOCK_NAME, settings, output_dir=output_dir)
+    lock = RunLock(Path(state_dir) / LOCK_NAME, settings, output_dir=output_dir,
+                   announce=announce)
     with lock:
         yield lock
 
-
-def hold_until_saved(project_dir: str | os.PathLike, state_dir: str | os.PathLike
-                     ) -> RunLock | None:
-    """Take the lock for a command that writes state outside `run` (`forget`,
-    `clean`, `ignore`, `reset-dep`, `cache-gc`); None when this process holds it
-    already.  The caller releases it once the DB is saved; should it not (a
-    command that never saves), the exit of the process releases it cleanly."""
-    path = Path(state_dir) / LOCK_NAME
-    if os.path.realpath(path) in _OWNED:
-        return None
-    settings, output_dir = effective_settings(project_dir)
-    lock = RunLock(path, settings, output_dir=output_dir)
-    lock.acquire()
-    atexit.register(lock.release)
-    return lock

@@ -17,13 +17,22 @@ window before the snapshot was started (`racy`: 50 ms on local Linux file
 systems, else 2.5 s) are also recorded by content (xxh3 of a file, of a
 directory's sorted listing) and checked by content too.
 
+Some directories matter only for some of their entries (`Listing`): the
+directory of a target (doit asks only that the target exists) and a directory
+Python imports from (an entry that could shadow a module).  Their stat is swept
+like any other, but a changed stat counts only when the entries that matter
+changed, so a file the user writes next to them (`report.html` in the project
+root) does not count as a change.
+
 Pure apart from `os.stat`, reading the files it hashes and the encoding: no doit.
 """
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import stat
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import xxhash
 
@@ -33,10 +42,23 @@ from doit_conductor.fsio import read_bytes
 from doit_conductor.incremental import racy
 from doit_conductor.sealed import seal, unseal
 
-SCHEMA_VERSION = 2   # 2: a stat carries the device, which decides the racy window
+SCHEMA_VERSION = 3   # 3: directories watched for some entries only (`Listing`)
 MAGIC = b"conductor-noop-snapshot 1 "
 
 Stat = tuple[int, int, int, int, int]   # mtime_ns, ctime_ns, size, inode, device
+# What an entry's name ends with for Python to import it (source, bytecode,
+# extension modules), and the start-up files `site` reads.
+_IMPORTABLE_SUFFIXES = (*importlib.machinery.all_suffixes(), ".pth")
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """The entries of a directory that a run's verdicts rest on: `names` (the
+    targets in it, whose existence doit checks) and, with `modules`, every
+    entry Python could import from it (the directory is on the import path)."""
+
+    names: tuple[str, ...] = ()
+    modules: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +71,9 @@ class Snapshot:
     contents: dict[str, str]            # racy path -> digest of its content
     tasks: int                          # how many tasks the verdict covers
     started_ns: int                     # wall clock before the sweep
+    # directory -> (which entries matter, digest of those entries); its stat is
+    # in `paths` too, and a changed stat is a change only if the digest is
+    listings: dict[str, tuple[Listing, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +122,62 @@ def content_digest(path: str) -> str | None:
     return f"special:{stat.S_IFMT(info.st_mode):o}"
 
 
+def importable(entry: os.DirEntry) -> bool:
+    """Whether Python could import something from this directory entry (a
+    module, a package or namespace directory, an extension) or `site` reads it."""
+    name = entry.name
+    if name.endswith(".pth"):
+        return True
+    if not name.split(".", 1)[0].isidentifier():
+        return False
+    if "." not in name:
+        try:
+            return entry.is_dir()
+        except OSError:
+            return True
+    return name.endswith(_IMPORTABLE_SUFFIXES)
+
+
+def listing_digest(path: str, listing: Listing) -> str:
+    """xxh3 of the sorted entries of directory `path` that `listing` says matter
+    ("" if it is no directory)."""
+    wanted = set(listing.names)
+    try:
+        with os.scandir(path) as entries:
+            kept = sorted(entry.name for entry in entries
+                          if entry.name in wanted or (listing.modules and importable(entry)))
+    except (FileNotFoundError, NotADirectoryError):
+        return ""
+    return "entries:" + xxhash.xxh3_64_hexdigest(
+        "\0".join(kept).encode("utf-8", "surrogateescape"))
+
+
 def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
-         fine: frozenset[int] = frozenset()) -> Snapshot:
-    """Sweep `paths` now; `started_ns` (the wall clock read before this call and
-    before the verdicts it records were reached) decides which entries are racy,
-    with the window of each one's device (`fine`: the fine-grained devices)."""
-    ordered = tuple(dict.fromkeys(paths))
+         fine: frozenset[int] = frozenset(),
+         listings: Mapping[str, Listing] | None = None) -> Snapshot:
+    """Sweep `paths` and the directories of `listings` now; `started_ns` (the
+    wall clock read before this call and before the verdicts it records were
+    reached) decides which entries are racy, with the window of each one's
+    device (`fine`: the fine-grained devices).  A directory that is also in
+    `paths` is watched whole: its listing entry is dropped."""
+    whole = set(paths)
+    listings = {path: listing for path, listing in (listings or {}).items()
+                if path not in whole}
+    ordered = tuple(dict.fromkeys([*paths, *sorted(listings)]))
     stats = tuple(sweep(ordered))
-    contents = {path: content_digest(path) or "" for path, stat in zip(ordered, stats)
+    digests = {path: (listing, listing_digest(path, listing))
+               for path, listing in listings.items()}
+    contents = {path: _digest_now(path, digests) or "" for path, stat in zip(ordered, stats)
                 if stat is not None and is_recent(stat, started_ns, fine)}
-    return Snapshot(key, ordered, stats, contents, tasks, started_ns)
+    return Snapshot(key, ordered, stats, contents, tasks, started_ns, digests)
+
+
+def _digest_now(path: str, listings: Mapping[str, tuple[Listing, str]]) -> str | None:
+    """What a racy entry's content is compared by: the entries that matter of a
+    listing directory, else the whole content."""
+    if path in listings:
+        return listing_digest(path, listings[path][0])
+    return content_digest(path)
 
 
 def first_change(snapshot: Snapshot, key: tuple[str, ...],
@@ -121,12 +192,23 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
     stats = current if current is not None else map(file_stat, snapshot.paths)
     for path, old, new in zip(snapshot.paths, snapshot.stats, stats):
         if old != new:
+            if path in snapshot.listings and new is not None and old is not None:
+                listing, digest = snapshot.listings[path]
+                if listing_digest(path, listing) == digest:
+                    continue   # only entries that do not matter came or went
             what = "appeared" if old is None else "is gone" if new is None else "changed"
             return f"{path} {what} since the last run"
     for path, digest in snapshot.contents.items() if by_content else ():
-        if (content_digest(path) or "") != digest:
+        if (_digest_now(path, snapshot.listings) or "") != digest:
             return f"{path} changed since the last run"
     return None
+
+
+def moved_listings(snapshot: Snapshot, current: list[Stat | None]) -> dict[str, Stat | None]:
+    """The listing directories whose stat moved (entries that do not matter came
+    or went) in a sweep `first_change` found no change in: path -> new stat."""
+    return {path: new for path, old, new in zip(snapshot.paths, snapshot.stats, current)
+            if old != new and path in snapshot.listings}
 
 
 def encode(record: Snapshot | Declined) -> bytes:
@@ -136,7 +218,9 @@ def encode(record: Snapshot | Declined) -> bytes:
     else:
         document = {"schema_version": SCHEMA_VERSION, "key": record.key, "paths": record.paths,
                     "stats": record.stats, "contents": record.contents, "tasks": record.tasks,
-                    "started_ns": record.started_ns}
+                    "started_ns": record.started_ns,
+                    "listings": {path: (listing.names, listing.modules, digest)
+                                 for path, (listing, digest) in record.listings.items()}}
     return seal(MAGIC, document)
 
 
@@ -148,8 +232,10 @@ def decode(raw: bytes) -> Snapshot | Declined | None:
             return None
         if "declined" in document:
             return Declined(tuple(document["key"]), str(document["declined"]))
+        listings = {str(path): (Listing(tuple(names), bool(modules)), str(digest))
+                    for path, (names, modules, digest) in document["listings"].items()}
         return Snapshot(tuple(document["key"]), tuple(document["paths"]),
                         tuple(document["stats"]), dict(document["contents"]),
-                        int(document["tasks"]), int(document["started_ns"]))
+                        int(document["tasks"]), int(document["started_ns"]), listings)
     except (ValueError, KeyError, TypeError, EOFError, UnicodeDecodeError):
         return None

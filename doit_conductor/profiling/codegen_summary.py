@@ -5,9 +5,14 @@ prints the lines at the end of a run (not at `-v 0`) and stores the summary in
 the run's `summary.json` (`RunSummary.codegen`), so what the console said and
 what the record holds are the same numbers by construction.
 
-A codegen sub-task is a record named `codegen:<pattern>`; `codegen:_manifest`
-(prune removed patterns, merge the manifest, evict cache entries) is the
-closing step, counted for time, pruning and evictions but not as a pattern.
+A codegen sub-task builds a batch of patterns (`codegen:_batch-<level>-<bucket>`)
+or, selected on its own, one pattern (`codegen:<pattern>`); each counts the
+patterns it built (`patterns_built`), skipped as unchanged (`patterns_skipped`)
+or restored from the action cache (`patterns_restored`), and the closing step
+`codegen:_manifest` (merge the manifest, prune, evict cache entries) counts the
+patterns planned (`patterns_planned`); it is counted for time, pruning and
+evictions but not as a pattern.  Runs recorded before batches (one sub-task
+per pattern, none of those counters) are summed a sub-task per pattern.
 """
 from __future__ import annotations
 
@@ -18,13 +23,15 @@ from doit_conductor.profiling.records import CACHED, FAILED, RAN, UP_TO_DATE, Ta
 
 CODEGEN_PREFIX = "codegen:"
 CLOSING_STEP = "codegen:_manifest"
+BATCH_PREFIX = "codegen:_batch-"
+_PATTERN_COUNTERS = ("patterns_built", "patterns_skipped", "patterns_restored", "patterns_planned")
 
 
 @dataclass(frozen=True, slots=True)
 class CodegenSummary:
     """What Task 8 did in one run."""
 
-    patterns: int             # codegen sub-tasks in the run (one per pattern)
+    patterns: int             # patterns planned (before batches: sub-tasks in the run)
     regenerated: int          # ... that ran
     up_to_date: int           # ... that doit skipped
     failed: int               # ... that failed
@@ -65,13 +72,19 @@ def codegen_summary(records: Sequence[TaskRecord], workers: int) -> CodegenSumma
     def total(name: str) -> int:
         return int(sum(r.counters.get(name, 0) for r in executed))
 
+    if any(r.name.startswith(BATCH_PREFIX) for r in patterns) or any(
+            name in r.counters for r in (*patterns, *closing) for name in _PATTERN_COUNTERS):
+        counts = _pattern_counts(patterns, closing, executed)
+    else:
+        counts = dict(
+            patterns=len(patterns),
+            regenerated=sum(r.status == RAN for r in patterns),
+            up_to_date=sum(r.status == UP_TO_DATE for r in patterns),
+            failed=sum(r.status == FAILED for r in patterns),
+            restored=sum(r.status == CACHED for r in patterns),
+            not_run=sum(r.status not in (RAN, UP_TO_DATE, FAILED, CACHED) for r in patterns))
     return CodegenSummary(
-        patterns=len(patterns),
-        regenerated=sum(r.status == RAN for r in patterns),
-        up_to_date=sum(r.status == UP_TO_DATE for r in patterns),
-        failed=sum(r.status == FAILED for r in patterns),
-        restored=sum(r.status == CACHED for r in patterns),
-        not_run=sum(r.status not in (RAN, UP_TO_DATE, FAILED, CACHED) for r in patterns),
+        **counts,
         seconds=max(ends) - min(starts) if starts and ends else 0.0,
         cache_hits=total("template_cache_hits"),
         cache_misses=total("template_cache_misses"),
@@ -81,6 +94,26 @@ def codegen_summary(records: Sequence[TaskRecord], workers: int) -> CodegenSumma
         files_pruned=total("files_pruned"),
         workers=max(workers, 1),
     )
+
+
+def _pattern_counts(subtasks: Sequence[TaskRecord], closing: Sequence[TaskRecord],
+                    executed: Sequence[TaskRecord]) -> dict[str, int]:
+    """Pattern figures of a run with batches, from the sub-tasks' counters.  A
+    failed sub-task counts as one failed pattern (it stops at its first); the
+    patterns of a sub-task that did not run are not known one by one and count
+    as not run only through the closing step's total."""
+    def total(records, name: str) -> int:
+        return int(sum(r.counters.get(name, 0) for r in records))
+
+    built = total([r for r in subtasks if r.status in (RAN, FAILED)], "patterns_built")
+    restored = total([r for r in subtasks if r.status == CACHED], "patterns_restored")
+    failed = sum(r.status == FAILED for r in subtasks)
+    planned = total(closing, "patterns_planned") if any(
+        "patterns_planned" in r.counters for r in closing) else None
+    seen = built + restored + failed + total(executed, "patterns_skipped")
+    patterns = planned if planned is not None else seen
+    return dict(patterns=patterns, regenerated=built, failed=failed, restored=restored,
+                up_to_date=max(patterns - built - restored - failed, 0), not_run=0)
 
 
 def to_json(summary: CodegenSummary) -> dict:

@@ -94,6 +94,38 @@ def enter(phase: str) -> None:
         clock.enter(phase)
 
 
+def lap() -> dict[str, float] | None:
+    """The wall seconds of every phase so far (the current lap charged), to
+    measure one pattern inside a batch; None when no clock runs."""
+    clock = getattr(_local, "clock", None)
+    if clock is None:
+        return None
+    clock.enter(clock._phase)
+    return dict(clock.wall)
+
+
+def pattern_counter(pattern: str, phase: str | None = None) -> str:
+    """The counter of one pattern's wall seconds inside a batch (all its phases,
+    or one): `pattern_s:<name>`, `phase_<phase>_s:<name>`."""
+    return f"pattern_s:{pattern}" if phase is None else f"{wall_counter(phase)}:{pattern}"
+
+
+def record_pattern(pattern: str, since: dict[str, float] | None) -> None:
+    """Add the phases spent since `lap()` returned `since` to `pattern`'s counters:
+    a batch builds many patterns in one task, and the report still shows each
+    pattern's phases (doit_conductor.report.codegen_phases)."""
+    now = lap()
+    if now is None or since is None:
+        return
+    total = 0.0
+    for phase in PHASES:
+        spent = now[phase] - since[phase]
+        if spent > 0:
+            counters.add(pattern_counter(pattern, phase), spent)
+            total += spent
+    counters.add(pattern_counter(pattern), total)
+
+
 def stop() -> None:
     """Stop this thread's clock and record it (the codegen action, last thing)."""
     clock = getattr(_local, "clock", None)

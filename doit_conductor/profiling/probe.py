@@ -18,7 +18,7 @@ after the task belong to that task:
   children ever reaped and cannot be reset, so `subprocess.Popen` is made to
   reap with `os.wait4`, which gives each child's own peak (a shell's figure
   includes the commands it waited for; the hook is installed for the task's
-  duration only, see `compat.install_popen_reaper`).  Children reaped another way
+  duration only, see `upstream.install_popen_reaper`).  Children reaped another way
   (`os.system`, a bare `os.waitpid`) are still seen when they raise the
   RUSAGE_CHILDREN maximum, whose new value is then exactly their peak; a
   smaller such child is missed.  Linux charges a child, until it calls exec,
@@ -46,22 +46,17 @@ import os
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from doit_conductor import compat
+from doit_conductor import upstream
 from doit_conductor.profiling import counters
+from doit_conductor.profiling.clock import SYSTEM, Clock
 
 try:
     import resource
 except ImportError:  # not POSIX: profiled runs refuse to start (see probed_runners)
     resource = None
-
-# Attribute set on a doit Task by the profiling runner.  It is part of the
-# task's __dict__, so in process mode it travels back to the main process with
-# `task.pickle_safe_dict()` before the reporter sees the task.
-TASK_ATTRIBUTE = "conductor_measurement"
 
 BY_PROC = "proc+rusage"
 BY_RUSAGE = "rusage"
@@ -99,6 +94,7 @@ class Started:
     epoch: float
     thread_mode: bool
     method: str
+    clock: Clock = SYSTEM
     ru_self: resource.struct_rusage | None = None
     ru_children: resource.struct_rusage | None = None
     io: tuple[int, int] | None = None
@@ -123,19 +119,20 @@ _undo_hook: Callable[[], None] | None = None
 _clear_refs_works: bool | None = None  # decided on first use, per process
 
 
-def start(*, thread_mode: bool = False) -> Started:
-    """Take the readings that `stop` subtracts from; call just before the task."""
+def start(*, thread_mode: bool = False, clock: Clock = SYSTEM) -> Started:
+    """Take the readings that `stop` subtracts from; call just before the task.
+    Wall time and the start are read from `clock` (the system's unless given)."""
     global _watch, _undo_hook
     counters.reset()
     if thread_mode:
-        return Started(time.monotonic(), time.time(), True, BY_WALL_ONLY)
+        return Started(clock.monotonic(), clock.wall(), True, BY_WALL_ONLY, clock)
     _remove_child_hook()  # a previous start without stop must not stack hooks
     # Popen reaps with os.wait4 while the task runs, and only then: outside a
     # measured task the process keeps CPython's own Popen.
-    _undo_hook = compat.install_popen_reaper(_try_wait, _waitpid)
+    _undo_hook = upstream.install_popen_reaper(_try_wait, _waitpid)
     _watch = _ChildWatch()
     method = BY_PROC if _reset_peak() else BY_RUSAGE
-    started = Started(0.0, 0.0, False, method,
+    started = Started(0.0, 0.0, False, method, clock,
                       resource.getrusage(resource.RUSAGE_SELF),
                       resource.getrusage(resource.RUSAGE_CHILDREN))
     if method == BY_PROC:
@@ -145,15 +142,15 @@ def start(*, thread_mode: bool = False) -> Started:
     else:
         started.rss_base = _psutil_rss()
     # Clocks last, so the readings above are not counted as the task's time.
-    started.mono = time.monotonic()
-    started.epoch = time.time()
+    started.mono = clock.monotonic()
+    started.epoch = clock.wall()
     return started
 
 
 def stop(started: Started, *, failed: bool = False) -> Measurement:
     """Measure the task that ran since `start`; call just after it."""
     global _watch
-    wall = time.monotonic() - started.mono
+    wall = started.clock.monotonic() - started.mono
     worker_key = threading.get_ident() if started.thread_mode else os.getpid()
     if started.thread_mode:
         return Measurement(started.epoch, wall, None, None, None, None, None, None, None,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 
-from doit_conductor import compat
 
 
 def tasks_in_run(tasks: Mapping[str, object], selected: Iterable[str]) -> set[str]:
@@ -150,19 +149,12 @@ class RunProgress:
             self._known_left += sign
 
 
-def pending_creators(tasks: Mapping[str, object], names: Iterable[str]) -> set[str]:
-    """Those of `names` whose delayed creator has not run yet (their sub-tasks unknown)."""
-    pending = set()
-    for name in names:
-        loader = compat.delayed_loader(tasks.get(name))
-        if loader is not None and not compat.loader_ran(loader) and ":" not in name:
-            pending.add(name)
-    return pending
-
-
 def progress_line(done: int, total: int, name: str, wall_s: float, left_s: float | None) -> str:
-    """`[k/N] task 0.21s, ~3.4s left` (the estimate only when there is one)."""
-    line = f"[{done}/{max(total, done)}] {name} {_seconds(wall_s)}"
+    """`[k/N] task took 0.21s, ~3.4s left` (the estimate only when there is one).
+
+    "took": the figure is the task's own time, not the time since the run began.
+    """
+    line = f"[{done}/{max(total, done)}] {name} took {_seconds(wall_s)}"
     if left_s is not None:
         line += f", ~{_seconds(left_s)} left"
     return line

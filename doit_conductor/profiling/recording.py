@@ -1,6 +1,6 @@
 """What the reporter saw, made into records: pure functions, no doit, no I/O.
 
-The `conductor` reporter (`doit_conductor.profiling.reporter`) is the adapter
+The `conductor` reporter (`doit_conductor.glue.reporter`) is the adapter
 that reads doit's Task objects and events; everything it derives from them is
 computed here, from plain values:
 

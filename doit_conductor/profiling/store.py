@@ -10,9 +10,11 @@ Layout under `<project>/.conductor/metrics/`::
 
 Run ids are a UTC timestamp plus the pid (`20261124T113318.123456Z-12345`), so
 names sort by start time.  `summary.json`, `trace.json` and `durations.json`
-are replaced atomically; `tasks.jsonl` grows by whole lines (a record of a task
-that ran or failed at once, those of tasks that did not run held briefly and
-written together), so a run killed midway leaves at worst a torn last line,
+are replaced atomically; `tasks.jsonl` grows by whole lines, written in
+batches (records are held at most `HOLD_S`, then written together by a timer
+thread, so a run of many short tasks pays a few writes, not one per task, and a
+run killed during a long task has written every record from before it), so a
+run killed midway leaves at worst a torn last line,
 which the reader drops for a run that never completed (and reports as an error
 for one that claims it did).  `durations.json` is an index for the progress
 estimate of later runs, which then reads one small file instead of parsing
@@ -35,7 +37,7 @@ from doit_conductor.config import Config, project_config
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, dump_json
 from doit_conductor.profiling.records import (
-    FAILED, RAN, SCHEMA_VERSION, RecordError, RunSummary, TaskRecord, run_summary_from_json,
+    RAN, SCHEMA_VERSION, RecordError, RunSummary, TaskRecord, run_summary_from_json,
     run_summary_to_json, task_record_from_json, task_record_to_json)
 from doit_conductor.profiling.task_profiles import task_profiles
 
@@ -45,7 +47,7 @@ STALE_STAGING_S = 60.0
 TASKS = "tasks.jsonl"
 TRACE = "trace.json"
 DURATIONS = "durations.json"
-HOLD_S = 0.5  # longest a record of a task that did not run waits to be written
+HOLD_S = 0.5  # longest a record waits to be written
 
 # One encoder for every line: json.dumps with options builds a new one per call.
 _LINE_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)
@@ -93,7 +95,7 @@ def list_runs(root: Path) -> list[Path]:
     except UserError:
         return []  # a link at metrics/ or runs/: not followed (the writer says so)
     runs = [runs_dir(root) / e.name for e in entries
-            if _RUN_ID.match(e.name) and e.kind == safe_fs.DIRECTORY]
+            if _RUN_ID.fullmatch(e.name) and e.kind == safe_fs.DIRECTORY]
     return sorted(runs, key=lambda p: p.name)
 
 
@@ -123,13 +125,12 @@ def prune_runs(root: Path, keep: int, *, spare: Path | None = None) -> list[Path
 class RunWriter:
     """Writes one run directory as the run proceeds.
 
-    A record of a task that ran or failed is written at once (with any held
-    before it); records of tasks that did not run (up to date, ignored) are
-    held and written together when a task runs, when `flush` is called (the
-    reporter does when a task starts), after `HOLD_S`, or at the end.  A no-op
-    run of a thousand tasks thus costs a few write() calls, not a thousand,
-    and a run killed during a long task has recorded everything before it.
-    Thread-safe: in thread mode the reporter flushes from worker threads.
+    Records are held and written together: `HOLD_S` after the first one held
+    (by a timer thread, so also while doit's thread runs a long task), when
+    `flush` is called, or at the end.  A run of a thousand quick tasks thus
+    costs a few write() calls, not a thousand, and a run killed during a long
+    task has recorded everything before it.  Thread-safe: the timer, and in
+    thread mode the reporter's calls from worker threads.
     """
 
     def __init__(self, root: Path, summary: RunSummary) -> None:
@@ -155,10 +156,11 @@ class RunWriter:
         self._lock = threading.Lock()
         self._held: list[str] = []
         self._held_since = 0.0
+        self._timer: threading.Timer | None = None
         self._durations: dict[str, float] = {}
 
     def append(self, record: TaskRecord) -> None:
-        """Add one finished task (as one whole line of tasks.jsonl)."""
+        """Add one finished task (as one whole line of tasks.jsonl, soon)."""
         line = _LINE_ENCODER.encode(task_record_to_json(record))
         with self._lock:
             if record.status == RAN:
@@ -166,8 +168,14 @@ class RunWriter:
             if not self._held:
                 self._held_since = time.monotonic()
             self._held.append(line)
-            if record.status in (RAN, FAILED) or time.monotonic() - self._held_since >= HOLD_S:
+            if time.monotonic() - self._held_since >= HOLD_S:
                 self._write_held()
+            elif self._timer is None and self._tasks_fd is not None:
+                # One short-lived thread per batch: doit's thread may be inside
+                # a task that runs for minutes, or be killed in one.
+                self._timer = threading.Timer(HOLD_S, self.flush)
+                self._timer.daemon = True
+                self._timer.start()
 
     def flush(self) -> None:
         """Write the records held so far."""
@@ -191,6 +199,9 @@ class RunWriter:
                 self._tasks_fd = None
 
     def _write_held(self) -> None:
+        timer, self._timer = self._timer, None
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
         if not self._held or self._tasks_fd is None:
             return
         data = ("\n".join(self._held) + "\n").encode()
@@ -364,7 +375,7 @@ def promote_baseline(root: Path, run_dir: Path, name: str) -> Path:
 
 
 def _check_baseline_name(name: str) -> None:
-    if not isinstance(name, str) or not _BASELINE_NAME.match(name):
+    if not isinstance(name, str) or not _BASELINE_NAME.fullmatch(name):
         raise RecordError(
             f"baseline name {name!r}: use 1-64 letters, digits, '.', '_' or '-', "
             "starting with a letter or digit")

@@ -46,7 +46,7 @@ class TaskRow:
     start_offset_s: float | None
     end_offset_s: float | None
     earliest_start_s: float
-    slack_s: float
+    slack_s: float | None  # None: the task did not execute, so it has no time to stretch
     critical: bool
     error: str | None
 
@@ -147,7 +147,8 @@ def analyse_run(run_id: str, summary: RunSummary, records: Sequence[TaskRecord],
     task_time = sum(graph.durations[r.name] for r in executed)
     wall = _run_wall(summary, records, origin)
     rows = tuple(sorted(
-        (_row(r, timings[r.name].earliest_start_s, timings[r.name].slack_s, r.name in on_path, origin)
+        (_row(r, timings[r.name].earliest_start_s,
+              timings[r.name].slack_s if r.status in EXECUTED else None, r.name in on_path, origin)
          for r in records),
         key=lambda row: (row.start_offset_s is None, row.start_offset_s or 0.0,
                          row.earliest_start_s, row.name)))
@@ -190,7 +191,8 @@ def _run_wall(summary: RunSummary, records: Sequence[TaskRecord], origin: float)
     return max(ends) - origin if ends else None
 
 
-def _row(record: TaskRecord, earliest: float, slack: float, critical: bool, origin: float) -> TaskRow:
+def _row(record: TaskRecord, earliest: float, slack: float | None, critical: bool,
+         origin: float) -> TaskRow:
     cpu = None
     if record.cpu_user_s is not None or record.cpu_sys_s is not None:
         cpu = (record.cpu_user_s or 0.0) + (record.cpu_sys_s or 0.0)

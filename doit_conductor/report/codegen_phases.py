@@ -72,6 +72,23 @@ def subtask_overhead(record: TaskRecord) -> float:
     return record.wall_s - sum(record.counters.get(wall_counter(p), 0.0) for p in PHASES)
 
 
+def pattern_seconds(timed: Sequence[TaskRecord], phase: str) -> dict[str, float]:
+    """Each pattern's wall seconds in `phase`: a batch records them per pattern
+    (`phase_<phase>_s:<pattern>`); a sub-task without them (one pattern per
+    sub-task, before batches) is its pattern."""
+    prefix = wall_counter(phase) + ":"
+    found: dict[str, float] = {}
+    for r in timed:
+        named = [(k[len(prefix):], v) for k, v in r.counters.items() if k.startswith(prefix)]
+        if named or any(k.startswith("pattern_s:") for k in r.counters):
+            for name, value in named:
+                found[name] = found.get(name, 0.0) + value
+        else:
+            name = r.name[len(CODEGEN_PREFIX):]
+            found[name] = found.get(name, 0.0) + r.counters.get(wall_counter(phase), 0.0)
+    return found
+
+
 def codegen_phases(records: Sequence[TaskRecord], slowest: int = SLOWEST) -> PhaseBreakdown | None:
     """The five phases of Task 8 in one run; None when no sub-task recorded them."""
     timed = timed_subtasks(records)
@@ -80,10 +97,9 @@ def codegen_phases(records: Sequence[TaskRecord], slowest: int = SLOWEST) -> Pha
     wall = sum(r.wall_s for r in timed)
     rows = []
     for phase in PHASES:
-        per_task = {r.name[len(CODEGEN_PREFIX):]: r.counters.get(wall_counter(phase), 0.0)
-                    for r in timed}
-        seconds = sum(per_task.values())
-        top = heapq.nsmallest(slowest, ((n, s) for n, s in per_task.items() if s > 0),
+        seconds = sum(r.counters.get(wall_counter(phase), 0.0) for r in timed)
+        per_pattern = pattern_seconds(timed, phase)
+        top = heapq.nsmallest(slowest, ((n, s) for n, s in per_pattern.items() if s > 0),
                               key=lambda item: (-item[1], item[0]))
         rows.append(PhaseRow(phase, seconds, sum(r.counters.get(cpu_counter(phase), 0.0)
                                                  for r in timed),

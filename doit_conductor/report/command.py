@@ -1,6 +1,7 @@
 """`doit profile-report`: what recorded runs say about the workflow's performance.
 
-A plain doit `Command` (it never loads dodo.py): it reads the metrics directory
+The command's pipeline (the doit `Command` is `doit_conductor.glue.report_command`;
+it never loads dodo.py): it reads the metrics directory
 of the project (`--dir`, default the current directory) and is a short
 pipeline of small functions:
 
@@ -14,107 +15,16 @@ any task runs.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from doit.cmd_base import Command
-
 from doit_conductor.errors import UserError
-from doit_conductor.profiling.records import RecordError
+from doit_conductor.report.options import (
+    AUTO_BASELINE, BASELINE_PREFIX, EXIT_OK, EXIT_REGRESSION, FORMATS, Options)
 
 if TYPE_CHECKING:
     from doit_conductor.report.compare import Comparison
     from doit_conductor.report.select import Selection
-
-EXIT_OK = 0
-EXIT_REGRESSION = 1
-EXIT_USER_ERROR = 3
-FORMATS = ("text", "json", "html", "trace")
-BASELINE_PREFIX = "baseline:"
-AUTO_BASELINE = "@start-time"  # --save-baseline given without a name (never a valid name)
-
-_OPTIONS = (
-    {"name": "run", "long": "run", "type": str, "default": "", "metavar": "REF",
-     "help": "run to report: a run id (or unique prefix), 'latest', 'previous' or "
-             "'baseline:NAME' [default: latest]"},
-    {"name": "baseline", "long": "baseline", "type": str, "default": "", "metavar": "NAME",
-     "help": "compare the run against the baseline NAME (same as --against baseline:NAME)"},
-    {"name": "compare", "long": "compare", "type": str, "default": "", "metavar": "REF",
-     "help": "compare run REF (the new one) against --against (default: the run before it)"},
-    {"name": "against", "long": "against", "type": str, "default": "", "metavar": "REF",
-     "help": "the run or baseline:NAME a comparison is made against (the old one)"},
-    {"name": "history", "long": "history", "type": int, "default": None, "metavar": "N",
-     "help": "each task's duration and the cache hit rate across the last N runs"},
-    {"name": "workers", "long": "workers", "type": str, "default": "1,2,4,8", "metavar": "LIST",
-     "help": "worker counts for the what-if simulation, comma separated"},
-    {"name": "task_overhead_ms", "long": "task-overhead-ms", "type": float, "default": 0.0,
-     "metavar": "MS", "help": "what-if on a cluster: add MS per executed task (e.g. the Dask "
-                              "dispatch cost from benchmarks/test_scaleout_bench.py)"},
-    {"name": "format", "long": "format", "type": str, "default": "text",
-     "choices": [("text", "aligned tables"), ("json", "versioned JSON schema"),
-                 ("html", "self-contained page with a timeline"),
-                 ("trace", "Chrome trace of the run")],
-     "help": "output format"},
-    {"name": "output", "short": "o", "long": "output", "type": str, "default": "", "metavar": "FILE",
-     "help": "write the report to FILE (atomically) instead of stdout"},
-    {"name": "threshold", "long": "threshold", "type": float, "default": 10.0, "metavar": "PCT",
-     "help": "flag tasks whose time or peak memory grew by more than PCT percent"},
-    {"name": "fail_on_regression", "long": "fail-on-regression", "type": float, "default": None,
-     "metavar": "PCT", "help": "like --threshold PCT, and exit 1 when any task regressed"},
-    {"name": "noise_floor", "long": "noise-floor", "type": float, "default": 0.05,
-     "metavar": "SECONDS", "help": "ignore time growth smaller than SECONDS"},
-    {"name": "save_baseline", "long": "save-baseline", "type": str, "default": "",
-     "metavar": "NAME", "help": "also promote the reported run to the baseline NAME; without "
-                                "NAME, the run's start time YYYYMMDD_HHMMSS (UTC)"},
-    {"name": "cwdPath", "short": "d", "long": "dir", "type": str, "default": None,
-     "metavar": "PATH", "help": "project directory whose .conductor/metrics is read [default: .]"},
-    {"name": "top", "long": "top", "type": int, "default": 10, "metavar": "N",
-     "help": "length of the top tasks lists (0: every task)"},
-    {"name": "rows", "long": "rows", "type": int, "default": 0, "metavar": "N",
-     "help": "text format: at most N rows in the per-task tables (0: every task)"},
-)
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    project_dir: Path
-    run: str
-    new: str | None
-    old: str | None
-    history: int
-    workers: tuple[int, ...]
-    format: str
-    output: str
-    threshold_pct: float
-    gate: bool
-    noise_floor_s: float
-    save_baseline: str
-    top: int
-    rows: int
-    task_overhead_s: float = 0.0
-
-
-class ProfileReport(Command):
-    name = "profile-report"
-    doc_purpose = "report on recorded runs: critical path, slack, what-if, regressions, history"
-    doc_usage = "[options]"
-    doc_description = (
-        "Reads the runs the conductor reporter records under .conductor/metrics.  "
-        "Exit codes: 0 ok, 1 regression found with --fail-on-regression, 3 user error.  "
-        "See docs/profile-report.md.")
-    cmd_options = _OPTIONS
-
-    def parse_execute(self, in_args):
-        return super().parse_execute(with_baseline_name(list(in_args)))
-
-    def execute(self, params, args) -> int:
-        try:
-            options = parse_options(params, args)
-            return run_pipeline(options)
-        except (UserError, RecordError) as exc:
-            sys.stderr.write(f"profile-report: {exc}\n")
-            return EXIT_USER_ERROR
 
 
 def parse_options(params: dict, args: list[str]) -> Options:
@@ -194,7 +104,7 @@ def run_pipeline(options: Options) -> int:
     # Imported here, not at the top: `doit help` imports every command class,
     # and nothing but this command needs the report's modules.
     from doit_conductor.profiling import store
-    from doit_conductor.report.select import build_report, resolve
+    from doit_conductor.report.select import build_report, run_to_promote
 
     root = store.metrics_root(options.project_dir)
     selection = build_report(root, options)
@@ -202,12 +112,15 @@ def run_pipeline(options: Options) -> int:
     if options.gate and report.comparison and not report.comparison.compared:
         raise UserError(nothing_to_gate(report.comparison, selection.last_work))
     if options.save_baseline:
-        run = selection.run or store.load_run(resolve(root, options.run))
+        run = run_to_promote(root, options.run, selection)
         name = baseline_name(options.save_baseline, run.summary.start)
         store.promote_baseline(root, run.path, name)
         sys.stderr.write(f"profile-report: saved run {run.path.name} as baseline {name!r}\n")
-    write_output(render(selection, options), options.output)
+    target = output_path(selection, options)
+    write_output(render(selection, options), target)
     notes = list(selection.notes)
+    if target is not None and not options.output:
+        notes.append(f"wrote {target}")
     if report.run and (options.format != "text" or options.output):
         notes += [f"warning: {warning}" for warning in report.run.warnings]
     for note in notes:
@@ -255,8 +168,18 @@ def render(selection: Selection, options: Options) -> str:
     return render_text(report, options.rows)
 
 
-def write_output(text: str, output: str) -> None:
-    if not output or output == "-":
+def output_path(selection: Selection, options: Options) -> Path | None:
+    """Where the report goes (None: stdout); the rule is `report.output`'s."""
+    from doit_conductor.report.output import report_path
+    comparison = selection.report.comparison
+    return report_path(options.format, options.output, options.project_dir,
+                       run_id=selection.run.summary.run_id if selection.run else None,
+                       against=comparison and (options.old or comparison.old_run),
+                       history=options.history)
+
+
+def write_output(text: str, output: Path | None) -> None:
+    if output is None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from doit_conductor.profiling.records import RAN, TaskRecord
-from doit_conductor.report.counter_summary import COUNTER_NAMES, summed_counters
+from doit_conductor.report.counter_summary import COUNTER_NAMES, is_count, summed_counters
 from doit_conductor.report.dag import EXECUTED
 
 DEFAULT_THRESHOLD_PCT = 10.0
@@ -75,6 +75,11 @@ class Comparison:
     noise_floor_rss_bytes: int
     tasks: tuple[TaskDelta, ...]
     counters: tuple[CounterDelta, ...]
+
+    @property
+    def counts(self) -> tuple[CounterDelta, ...]:
+        """The counters a table shows (the phase timings are the phase comparison's)."""
+        return tuple(c for c in self.counters if is_count(c.name))
 
     @property
     def regressions(self) -> tuple[TaskDelta, ...]:

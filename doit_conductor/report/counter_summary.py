@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from doit_conductor.profiling.phases import PHASES, cpu_counter, wall_counter
 from doit_conductor.profiling.records import TaskRecord
 
 HITS = "template_cache_hits"
@@ -12,6 +13,14 @@ MISSES = "template_cache_misses"
 # counter a task records is shown after these, by name.
 COUNTER_NAMES = (HITS, MISSES, "files_rendered", "files_compiled", "files_skipped",
                  "files_pruned")
+# Task 8's phase timings (seconds, kept as counters): the phase section shows
+# them, so the counters tables leave them out rather than repeat them as raw floats.
+PHASE_TIMINGS = frozenset([*map(wall_counter, PHASES), *map(cpu_counter, PHASES)])
+
+
+def is_count(name: str) -> bool:
+    """Whether a counters table shows `name` (everything but the phase timings)."""
+    return name not in PHASE_TIMINGS
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +29,11 @@ class CounterSummary:
 
     totals: dict[str, float]
     cache_hit_rate: float | None
+
+    @property
+    def counts(self) -> dict[str, float]:
+        """The totals a counters table shows (the phase timings are the phase section's)."""
+        return {name: value for name, value in self.totals.items() if is_count(name)}
 
 
 def summed_counters(records: Sequence[TaskRecord]) -> dict[str, float]:

@@ -64,7 +64,10 @@ def signed_percent(value: float | None) -> str:
 
 
 def count(value: float) -> str:
-    return f"{value:g}" if isinstance(value, float) and not value.is_integer() else f"{int(value)}"
+    """A counter: whole numbers as they are, others to three decimals (never `0.0200153`)."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:.3f}"
+    return f"{int(value)}"
 
 
 def timestamp(epoch: float) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from doit_conductor.profiling.records import TaskRecord
+from doit_conductor.profiling.records import FAILED, TaskRecord
 from doit_conductor.report.counter_summary import cache_hit_rate, summed_counters
 from doit_conductor.report.dag import EXECUTED
 
@@ -17,6 +17,30 @@ class TaskHistory:
     wall_s: tuple[float | None, ...]
 
 
+# What made a run's wall time unlike a build's, so a history does not read its
+# short wall as a fast build.
+OK = "ok"                     # completed, executed work, nothing failed
+INTERRUPTED = "interrupted"   # never completed (Ctrl-C, killed): its wall covers part of it
+RUN_FAILED = "failed"         # a task failed: what depended on it did not run
+NO_OP = "no-op"               # executed nothing (all up to date)
+# How the reports mark such a run's wall time, and say why.
+STATE_MARKS = {INTERRUPTED: "I", RUN_FAILED: "F", NO_OP: "N"}
+STATE_NOTES = {INTERRUPTED: "interrupted: its wall covers part of a build",
+               RUN_FAILED: "failed: tasks after the failure did not run",
+               NO_OP: "no-op: nothing executed"}
+
+
+def run_state(completed: bool, records: Sequence[TaskRecord]) -> str:
+    """The run's state for a history (the first that applies of the three above)."""
+    if not completed:
+        return INTERRUPTED
+    if any(r.status == FAILED for r in records):
+        return RUN_FAILED
+    if records and not any(r.status in EXECUTED for r in records):
+        return NO_OP
+    return OK
+
+
 @dataclass(frozen=True, slots=True)
 class History:
     run_ids: tuple[str, ...]
@@ -25,6 +49,7 @@ class History:
     tasks: tuple[TaskHistory, ...]
     requested: int = 0  # how many runs were asked for (0: as many as given)
     skipped: int = 0    # of the runs looked at, how many could not be read
+    run_states: tuple[str, ...] = ()  # per run, `run_state`; () when not known
 
     @property
     def shortfall(self) -> str | None:
@@ -38,8 +63,10 @@ class History:
 
 
 def history(runs: Sequence[tuple[str, float | None, Sequence[TaskRecord]]], *,
-            requested: int = 0, skipped: int = 0) -> History:
-    """History over `runs` given oldest first as (run id, run wall_s, task records).
+            requested: int = 0, skipped: int = 0,
+            completed: Sequence[bool] | None = None) -> History:
+    """History over `runs` given oldest first as (run id, run wall_s, task records);
+    `completed`: per run, whether it completed (marks interrupted, failed and no-op runs).
 
     Tasks are listed by name; a task absent from a run, or up-to-date in it,
     has no duration there (None), so a warm run does not read as "0 s faster".
@@ -56,4 +83,6 @@ def history(runs: Sequence[tuple[str, float | None, Sequence[TaskRecord]]], *,
         cache_hit_rates=tuple(cache_hit_rate(summed_counters(records)) for _, _, records in runs),
         tasks=tuple(TaskHistory(name, tuple(walls[name])) for name in sorted(walls)),
         requested=requested, skipped=skipped,
+        run_states=() if completed is None else tuple(
+            run_state(done, records) for done, (_, _, records) in zip(completed, runs)),
     )

@@ -41,7 +41,8 @@ class GanttBar:
     x: float
     y: int
     width: float
-    fits: int  # characters of the name that fit inside the bar (label drawn from 4)
+    fits: int  # characters of the name that fit inside the bar
+    label: str | None  # what is written inside it (`bar_label`); None: nothing fits
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +69,22 @@ def timeline(run: RunAnalysis) -> Timeline:
     bars = []
     for t in tasks:
         css = "bar" + (" critical" if t.critical else "") + (" failed" if t.status == FAILED else "")
+        fits = int(t.wall_s * scale / CHAR_WIDTH_PX)
         bars.append(GanttBar(t, css, LABEL_WIDTH + (t.start_offset_s or 0.0) * scale,
                              lane_of[-1 if t.worker is None else t.worker] * LANE_HEIGHT + 2,
-                             max(t.wall_s * scale, 0.5), int(t.wall_s * scale / CHAR_WIDTH_PX)))
+                             max(t.wall_s * scale, 0.5), fits, bar_label(t.name, fits)))
     return Timeline(CHART_WIDTH, height, LANE_HEIGHT, height - 20,
                     _time_ticks(span, scale), lanes, tuple(bars))
+
+
+def bar_label(name: str, fits: int) -> str | None:
+    """The label inside a bar `fits` characters wide: the whole name, else a
+    sub-task's own part (`currency` of `codegen:currency`), else none at all.
+    Never a name cut in the middle (`va~rns`): the bar's tooltip has it whole."""
+    if len(name) <= fits:
+        return name
+    own = name.rpartition(":")[2]
+    return own if own and own != name and len(own) <= fits else None
 
 
 def _time_ticks(span: float, scale: float) -> tuple[Tick, ...]:
@@ -116,15 +128,24 @@ class HBarRow:
 @dataclass(frozen=True, slots=True)
 class HBarChart:
     width: int
-    height: int
+    height: int       # the whole chart, axis labels and title included
     rows: tuple[HBarRow, ...]
+    axis_y: float = 0.0   # the value axis (seconds) runs along the bottom of the bars here
+    ticks: tuple[Tick, ...] = ()  # on that axis: x in px, value in seconds
+    left: int = 200   # where bars start (x of the value 0); labels end at left - 4
+
+
+HBAR_LEFT = 200
 
 
 def hbar_chart(rows: Sequence[tuple[str, Sequence[tuple[float, str]]]]) -> HBarChart:
-    """Horizontal bars: per label, one bar per (value, css class), drawn one under another."""
+    """Horizontal bars: per label, one bar per (value, css class), drawn one under
+    another, over a value axis from 0 with round ticks (the last at or past the
+    largest value)."""
     per_label = max((len(bars) for _, bars in rows), default=1)
     top = max((v for _, bars in rows for v, _ in bars), default=0.0)
-    scale = (CHART_WIDTH - 260) / top if top > 0 else 0.0
+    ticks = y_ticks(top) if top > 0 else []
+    scale = (CHART_WIDTH - HBAR_LEFT - 60) / ticks[-1] if ticks else 0.0
     row_height = 8 * per_label + 8
     out = []
     for index, (label, bars) in enumerate(rows):
@@ -133,8 +154,10 @@ def hbar_chart(rows: Sequence[tuple[str, Sequence[tuple[float, str]]]]) -> HBarC
         out.append(HBarRow(label, y + row_height / 2 + 3,
                            tuple(HBar(value, css, y + k * 8, max(value * scale, 0.5))
                                  for k, (value, css) in enumerate(bars)),
-                           last, 204 + last * scale))
-    return HBarChart(CHART_WIDTH, row_height * len(rows) + 4, tuple(out))
+                           last, HBAR_LEFT + 4 + last * scale))
+    axis_y = row_height * len(rows) + 4
+    return HBarChart(CHART_WIDTH, int(axis_y) + 36, tuple(out), axis_y,
+                     tuple(Tick(HBAR_LEFT + value * scale, value) for value in ticks), HBAR_LEFT)
 
 
 @dataclass(frozen=True, slots=True)

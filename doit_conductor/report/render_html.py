@@ -23,7 +23,7 @@ from doit_conductor.report import fmt, html_charts
 from doit_conductor.report.analysis import Report, RunAnalysis
 from doit_conductor.report.codegen_phases import PhaseBreakdown, PhaseComparison
 from doit_conductor.report.compare import Comparison, TaskDelta, percent_change
-from doit_conductor.report.history import History
+from doit_conductor.report.history import STATE_MARKS, STATE_NOTES, History
 from doit_conductor.report.render_phases import (
     COLOURS, phase_segments, phases_title, slowest_patterns)
 
@@ -60,7 +60,7 @@ def _environment() -> jinja2.Environment:
         timestamp=fmt.timestamp, shorten=fmt.shorten, workers=fmt.workers,
         wall_or_status=fmt.wall_or_status, sort_key=sort_key,
         phases_title=phases_title, slowest_patterns=slowest_patterns)
-    env.globals.update(zip=zip)
+    env.globals.update(zip=zip, notes=STATE_NOTES, marks=STATE_MARKS)
     return env
 
 
@@ -99,6 +99,7 @@ class HistorySection:
     history: History
     wall_chart: html_charts.LineChart | None  # None: nothing to draw
     rate_chart: html_charts.LineChart | None
+    headers: tuple[str, ...]  # of the table: task, #1, #2, ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,8 @@ def _comparison_section(c: Comparison) -> ComparisonSection:
 def _history_section(h: History) -> HistorySection:
     walls = [w for w in h.run_wall_s if w is not None]
     return HistorySection(h, html_charts.line_chart(h.run_wall_s, max(walls, default=0)),
-                          html_charts.line_chart(h.cache_hit_rates, 1.0))
+                          html_charts.line_chart(h.cache_hit_rates, 1.0),
+                          ("task", *(f"#{n}" for n in range(1, len(h.run_ids) + 1))))
 
 
 def _phases_section(b: PhaseBreakdown) -> PhasesSection:

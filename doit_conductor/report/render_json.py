@@ -103,6 +103,7 @@ def history_to_json(h: History) -> dict:
     return {
         "run_ids": list(h.run_ids),
         "run_wall_s": list(h.run_wall_s),
+        "run_states": list(h.run_states),
         "cache_hit_rates": list(h.cache_hit_rates),
         "requested": h.requested,
         "shortfall": h.shortfall,

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from doit_conductor.report import fmt
 from doit_conductor.report.analysis import Ranked, Report, RunAnalysis
 from doit_conductor.report.compare import Comparison, TaskDelta, percent_change
-from doit_conductor.report.history import History
+from doit_conductor.report.history import STATE_MARKS, STATE_NOTES, History
 from doit_conductor.report.render_phases import phase_comparison_text, phases_text
 
 WIDTH = 100
@@ -37,16 +37,21 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
           wrap: bool = True) -> list[str]:
     """Columns sized to their content, numbers right-aligned, no wider than `WIDTH`.
 
-    A first-column name too long for its column is never cut (sibling
-    sub-tasks differ anywhere in their names): it is written whole on a line
-    of its own (wrapped if wider than the page) and its figures go on the
-    next.  With `wrap=False` (a column of lists, not names) it is shortened in
-    the middle instead."""
+    When a name does not fit, the columns close up to one space apart first, which leaves room for names of 25-30 characters even in the
+    widest table.  A name still too long is never cut (sibling sub-tasks
+    differ anywhere in their names): it is written whole on a line of its own
+    (wrapped if wider than the page) and its figures go on the next.  With
+    `wrap=False` (a column of lists, not names) it is shortened in the middle
+    instead."""
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):
             widths[i] = max(widths[i], len(cell))
-    others = sum(widths[1:]) + len(GAP) * (len(headers) - 1) + len(indent)
+    gap = GAP
+    others = sum(widths[1:]) + len(gap) * (len(headers) - 1) + len(indent)
+    if wrap and widths[0] > WIDTH - others:
+        gap = " "
+        others = sum(widths[1:]) + len(gap) * (len(headers) - 1) + len(indent)
     widths[0] = max(min(widths[0], WIDTH - others), 8)
 
     def line(cells: Sequence[str]) -> list[str]:
@@ -60,7 +65,7 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]], indent: str = "
             else:
                 name = fmt.shorten(name, widths[0])
         rest = [cell.rjust(width) for cell, width in zip(cells[1:], widths[1:])]
-        return wrapped + [(indent + GAP.join([name.ljust(widths[0]), *rest])).rstrip()]
+        return wrapped + [(indent + gap.join([name.ljust(widths[0]), *rest])).rstrip()]
 
     return [*line(headers), *(text for row in rows for text in line(row))]
 
@@ -143,11 +148,11 @@ def task_lines(run: RunAnalysis, limit: int) -> list[str]:
             fmt.seconds(t.cpu_s), fmt.compact_size(t.peak_rss_bytes),
             f"{fmt.compact_size(t.io_read_bytes)}/{fmt.compact_size(t.io_write_bytes)}",
             "-" if t.worker is None else str(t.worker),
-            fmt.seconds(t.start_offset_s), fmt.seconds(t.slack_s)])
+            fmt.seconds(t.start_offset_s), fmt.seconds(t.slack_s)])   # '-': did not run
     shown, more = limited(rows, limit)
     lines = ["Tasks, in start order (* on the critical path; slack: how much longer a task "
              "could take)"]
-    lines += table(["  task", "status", "wall s", "cpu s", "RSS", "io read/written", "worker",
+    lines += table(["  task", "status", "wall s", "cpu s", "RSS", "read/written", "worker",
                     "start s", "slack s"], shown)
     return lines + ([more] if more else [])
 
@@ -164,9 +169,10 @@ def group_lines(run: RunAnalysis, limit: int) -> list[str]:
 
 
 def counter_lines(run: RunAnalysis) -> list[str]:
-    totals = run.counters.totals
+    totals = run.counters.counts
     if not totals:
-        return ["Counters: none recorded"]
+        return ["Counters: none recorded" if not run.counters.totals
+                else "Counters: only Task 8's phase timings (see its section)"]
     rows = [[name, fmt.count(value)] for name, value in totals.items()]
     rate = run.counters.cache_hit_rate
     heading = "Counters"
@@ -196,11 +202,11 @@ def comparison_section(comparison: Comparison, limit: int) -> str:
     lines += table(["task", "old s", "new s", "delta s", "delta", "old RSS", "new RSS", "RSS",
                     "flag"], shown)
     lines += [more] if more else []
-    if c.counters:
+    if c.counts:
         lines += ["", "Counters"]
         lines += table(["counter", "old", "new", "delta"],
                        [[k.name, fmt.count(k.old), fmt.count(k.new), fmt.count(k.new - k.old)]
-                        for k in c.counters])
+                        for k in c.counts])
     regressions = c.regressions
     lines.append("")
     if regressions:
@@ -213,20 +219,31 @@ def comparison_section(comparison: Comparison, limit: int) -> str:
     return "\n".join(lines)
 
 
+NAME_ROOM = 32  # the history keeps this much for task names before it drops older runs
+
+
 def history_section(history: History, limit: int) -> str:
     column = 9
-    room = max((WIDTH - 2 - 20) // (column + len(GAP)), 1)
+    names = max([len("(cache hit rate)"), *(len(t.name) for t in history.tasks)])
+    room = max((WIDTH - 2 - min(names, NAME_ROOM)) // (column + len(GAP)), 1)
     count = min(len(history.run_ids), room)
     first = len(history.run_ids) - count
-    lines = [f"History of {len(history.run_ids)} run(s), oldest first (wall s; '-' did not run)"]
+    states = history.run_states or ("",) * len(history.run_ids)
+    lines = [f"History of {len(history.run_ids)} run(s), oldest first (wall s; '-' did not run"
+             + ("; run wall I interrupted, F failed, N no-op" if any(
+                 s in STATE_MARKS for s in states) else "") + ")"]
     if history.shortfall:
         lines.append(f"  {history.shortfall}")
     if first:
         lines.append(f"  showing the last {count}; --format json or html has all of them")
-    for index, run_id in enumerate(history.run_ids[first:], start=first + 1):
-        lines.append(fmt.shorten(f"  #{index}: {run_id}", WIDTH))
+    for index, (run_id, state) in enumerate(zip(history.run_ids[first:], states[first:]),
+                                            start=first + 1):
+        note = f"  ({STATE_NOTES[state]})" if state in STATE_NOTES else ""
+        lines.append(fmt.shorten(f"  #{index}: {run_id}{note}", WIDTH))
     headers = ["task", *(f"#{i}" for i in range(first + 1, len(history.run_ids) + 1))]
-    rows = [["(run wall)", *(fmt.seconds(w) for w in history.run_wall_s[first:])],
+    walls = [fmt.seconds(w) + (f" {STATE_MARKS[s]}" if s in STATE_MARKS else "")
+             for w, s in zip(history.run_wall_s[first:], states[first:])]
+    rows = [["(run wall)", *walls],
             ["(cache hit rate)", *(fmt.percent(r) for r in history.cache_hit_rates[first:])]]
     task_rows = [[t.name, *(fmt.seconds(w) for w in t.wall_s[first:])] for t in history.tasks]
     shown, more = limited(task_rows, limit)

@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 
 from doit_conductor.errors import UserError
 from doit_conductor.profiling import store
-from doit_conductor.profiling.records import RecordError
+from doit_conductor.profiling.records import RAN, RecordError
 from doit_conductor.report.analysis import Report, analyse_run
 from doit_conductor.report.codegen_phases import codegen_phases, compare_phases
-from doit_conductor.report.command import BASELINE_PREFIX
+from doit_conductor.report.options import BASELINE_PREFIX
 from doit_conductor.report.compare import compare_runs
 from doit_conductor.report.dag import EXECUTED
 from doit_conductor.report.history import history
 
 if TYPE_CHECKING:
-    from doit_conductor.report.command import Options
+    from doit_conductor.report.options import Options
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +106,24 @@ def no_op_notice(run_id: str, total: int, last_work: str | None) -> str:
             f"figure below is 0; {where}")
 
 
+def run_to_promote(root: Path, ref: str, selection: Selection) -> store.Run:
+    """The run `--save-baseline` saves: the reported one, unless no task ran in it.
+
+    A baseline of a run that executed nothing holds no timings, and the gate
+    refuses to compare against it (`nothing_to_gate`); so saving one is refused
+    the same way, one line naming the last run that executed work.
+    """
+    run = selection.run or store.load_run(resolve(root, ref))
+    if not any(t.status == RAN for t in run.tasks):
+        last_work = selection.last_work if selection.run else None
+        last_work = last_work or last_run_with_work(root, run.path)
+        hint = (f"save the last run that executed work with --run {last_work} --save-baseline"
+                if last_work else "save a run that executed work (--run RUN)")
+        raise UserError(f"--save-baseline: run {run.summary.run_id} executed no task "
+                        f"(all up to date), so a baseline of it would hold no timings; {hint}")
+    return run
+
+
 def build_report(root: Path, options: Options) -> Selection:
     """Load what the options ask for and analyse it."""
     if options.history:
@@ -151,5 +169,6 @@ def history_report(root: Path, count: int) -> Selection:
     if not loaded:
         raise UserError(f"none of the last {count} run(s) could be read: {notes[-1]}")
     rows = [(run.summary.run_id, run.summary.wall_s, run.tasks) for run in loaded]
-    report = Report(history=history(rows, requested=count, skipped=len(notes)))
+    report = Report(history=history(rows, requested=count, skipped=len(notes),
+                                    completed=[run.summary.completed for run in loaded]))
     return Selection(report, None, tuple(notes))

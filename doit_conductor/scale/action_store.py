@@ -14,8 +14,8 @@ parent's connection pool.
 """
 from __future__ import annotations
 
+import logging
 import os
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -24,6 +24,8 @@ from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.eviction import Collected, StoredEntry, collect, stored_files
 from doit_conductor.fsio import atomic_write, check_real_directory
+
+log = logging.getLogger(__name__)   # routed to the console by the glue
 
 DEFAULT_DIR = ".conductor/cache/actions"
 LOCAL_SCHEME = "file://"
@@ -99,7 +101,7 @@ class ActionStore:
         except FileNotFoundError:
             return None
         except UserError as exc:
-            sys.stderr.write(f"WARNING: {exc}; treated as a cache miss\n")
+            log.warning("WARNING: %s; treated as a cache miss", exc)
             return None
 
     @staticmethod
@@ -116,7 +118,7 @@ class ActionStore:
                 # the shard directory made (or found) without following a link
                 safe_fs.make_dirs(key[:2], root=self._directory)
             except UserError as exc:
-                sys.stderr.write(f"WARNING: {exc}; not storing there\n")
+                log.warning("WARNING: %s; not storing there", exc)
                 return False
             atomic_write(final, data)   # temporary file beside it, then rename
             return True

@@ -17,6 +17,9 @@ from doit_conductor.errors import UserError
 
 LOCAL = "local"
 DASK = "dask"
+# More worker processes than this is a typo (`-n 3000` for `-n 3`), not a plan:
+# doit would fork them all, and a Dask LocalCluster would start them all.
+MAX_WORKERS = 1024
 
 CMD_OPTIONS = (
     {"name": "cache", "long": "cache", "type": str, "default": "",
@@ -55,6 +58,17 @@ def check_combination(executor: str, scheduler: str, ship: bool) -> None:
     fast no-op too, so a wrong command line fails whether or not work is left."""
     if executor != DASK and (scheduler or ship):
         raise UserError("--scheduler and --ship need --executor dask")
+
+
+def check_worker_count(num_process: int) -> None:
+    """A UserError for a worker count that cannot be meant: negative (doit then
+    starts no worker, runs nothing and exits 0) or beyond `MAX_WORKERS`."""
+    if num_process < 0:
+        raise UserError(f"-n {num_process}: the number of workers cannot be negative "
+                        "(-n 0 or no -n: one process)")
+    if num_process > MAX_WORKERS:
+        raise UserError(f"-n {num_process}: more than {MAX_WORKERS} workers is refused; "
+                        "-n counts processes (or threads) on this machine")
 
 
 def resolve(cache: str, executor: str, scheduler: str, ship: bool,

@@ -74,7 +74,21 @@ class Products:
         return f"{self.output_dir}/SHA256SUMS"
 
     def doc_pages(self, pattern_names: list[str]) -> list[str]:
-        return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names]
+        # a pattern named `index` is refused by task 7, naming its file; listed
+        # twice here, doit would refuse the task list first, in its own words
+        return [f"{self.docs_dir}/index.md"] + [f"{self.docs_dir}/{n}.md" for n in pattern_names
+                                                 if n != "index"]
+
+
+def reserved_outputs(output_dir: str) -> dict[str, str]:
+    """What tasks 11-19 write under the output directory, by the task that writes
+    it (a key ending in `/` is a directory they own whole): a pattern's output
+    there would be overwritten or removed by that task after codegen wrote it.
+    Task 15 owns `docs/`, since it removes every page it did not make."""
+    products = Products(output_dir, "")
+    return {products.docs_dir + "/": "docs", products.dist_dir + "/": "package",
+            products.checksums: "checksums", products.api: "api-surface",
+            products.schema_sql: "sql-schema", products.schema_index: "schema-catalog"}
 
 
 def _read_manifest_files(path: str) -> dict[str, dict] | None:
@@ -202,6 +216,11 @@ class GeneratedFiles:
         return f"GeneratedFiles{self.prefixes!r}"
 
 
+def published_ledger(task_name: str) -> str:
+    """The state file holding the digests of a `TargetsIntact` task's targets."""
+    return f"{layout.STATE}/published/{task_name}.json"
+
+
 class TargetsIntact:
     """`uptodate` check: the task's targets under output/ still hold what it
     wrote (by content digest).  doit itself never looks at targets' contents, so
@@ -224,7 +243,26 @@ class TargetsIntact:
 
     def configure_task(self, task) -> None:
         self._task = task  # doit calls this before the task's targets are set
-        task.value_savers.append(lambda: {self.key: self._digests(task)})
+        task.value_savers.append(lambda: {self.key: self._recorded(task)})
+
+    def _recorded(self, task) -> dict[str, str | None]:
+        """The digests doit saves with the task, also kept in a ledger of their
+        own: a doit.db restored from an older state holds older digests, and
+        the files the later run wrote would otherwise pass for hand edits."""
+        from doit_conductor.state_files import write_state
+        digests = self._digests(task)
+        if digests:
+            write_state(published_ledger(task.name), digests)
+        return digests
+
+    @staticmethod
+    def _ledger(task) -> dict:
+        from doit_conductor.state_files import StateError, read_state
+        try:
+            ledger = read_state(published_ledger(task.name))
+        except StateError:
+            return {}
+        return ledger if isinstance(ledger, dict) else {}
 
     def snapshot_paths(self) -> list[str]:
         """What the check reads (for doit-conductor's fast no-op): the task's
@@ -239,8 +277,12 @@ class TargetsIntact:
         if current == saved:
             return True
         from doit_conductor.codegen.outputs import set_aside
+        ledger = None
         for path, digest in sorted(current.items()):
             if digest is not None and saved.get(path) not in (None, digest):
+                ledger = self._ledger(task) if ledger is None else ledger
+                if ledger.get(path) == digest:
+                    continue  # written by a later run than doit.db remembers: ours
                 aside = set_aside(path, layout.HAND_EDITS)
                 sys.stderr.write(f"{path} was edited by hand: your version is kept as "
                                  f"{aside}; {task.name} writes it again\n")

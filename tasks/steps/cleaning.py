@@ -2,7 +2,7 @@
 
 doit's `clean: True` removes a task's target files, refuses a target
 directory that has files in it (`plan-codegen - cannot remove (it is not
-empty) '.conductor/state/template-sets'`), and leaves the folders the files
+empty) '.conductor/state/batches'`), and leaves the folders the files
 were written into, so a cleaned checkout kept an empty `output/` tree.
 `remove_targets` removes the targets, a target directory with what is in it
 (the task wrote all of it), then every folder that removal left empty, up to

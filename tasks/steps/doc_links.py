@@ -43,7 +43,7 @@ def anchors(text: str) -> set[str]:
     found: set[str] = set()
     counts: dict[str, int] = {}
     for _, line in _lines_outside_code(text):
-        match = _HEADING.match(line)
+        match = _HEADING.fullmatch(line)
         if match:
             base = slug(match.group(2))
             n = counts.get(base, 0)

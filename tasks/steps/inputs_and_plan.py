@@ -13,13 +13,15 @@ import stat
 import sys
 from pathlib import Path
 
+import xxhash
+
 from doit_conductor import layout, safe_fs
-from doit_conductor.actions import user_action
+from doit_conductor.glue.actions import user_action
 from doit_conductor.codegen import outputs
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import StateError, read_state, write_state
-from doit_conductor.incremental.checker import file_digest
+from doit_conductor.glue.checker import file_digest
 from tasks.steps import artifacts
 
 
@@ -50,13 +52,16 @@ def template_files(templates_dir: str) -> list[str]:
 
 
 @user_action
-def validate_patterns(changed: list[str]) -> None:
+def validate_patterns() -> None:
     """Task 3: every pattern parsed and validated into one index, the validated
     form every later task reads.
 
-    Incremental: doit passes the file_deps that `changed`; patterns whose file did
-    not change keep their entry of the previous index, unless the kinds table
-    (which validation checks template names against) changed."""
+    Incremental by content: the index records each source's digest and stat; a
+    pattern whose file still has that stat (ctime included, which no one but the
+    kernel sets), or failing that that digest, keeps its entry, unless the kinds
+    table (which validation checks template names against) changed.  So a run
+    parses what changed, and an index copied back from an older build cannot
+    hand on entries its files no longer match."""
     from doit_conductor.codegen.kinds import kinds_digest, load_kinds
     from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
     from doit_conductor.profiling import counters
@@ -64,33 +69,56 @@ def validate_patterns(changed: list[str]) -> None:
     safe_fs.stat_dir(config.patterns_dir)  # a link there: refused by name
     digest = kinds_digest(config.templates_dir)
     kinds = load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
-    changed_files = set(changed)
-    previous = _reusable_index(digest)
-    index = {}
+    previous, known_sources = _reusable_index(digest)
+    index, sources = {}, {}
     for source in pattern_files(config.patterns_dir):
+        stamp = _stamp(source)
         known = previous.get(source)
-        if known is not None and source not in changed_files:
+        recorded = known_sources.get(source)
+        if known is not None and recorded is not None and stamp is not None \
+                and recorded["stat"] == stamp:
             index[known["name"]] = known
+            sources[source] = recorded
             continue
-        pattern = parse_pattern(read_pattern_bytes(Path(source), source), source, kinds)
-        counters.add("patterns_parsed")
-        index[pattern.name] = pattern_to_json(pattern)
+        raw = read_pattern_bytes(Path(source), source)
+        source_digest = xxhash.xxh3_128_hexdigest(raw)
+        if known is not None and recorded is not None and recorded["digest"] == source_digest:
+            index[known["name"]] = known
+        else:
+            pattern = parse_pattern(raw, source, kinds)
+            counters.add("patterns_parsed")
+            index[pattern.name] = pattern_to_json(pattern)
+        sources[source] = {"digest": source_digest, "stat": stamp}
     if not index:
         raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
     write_state(layout.PATTERNS, {"kinds_digest": digest, "state_version":
-                                  layout.STATE_VERSION, "patterns": index})
+                                  layout.STATE_VERSION, "patterns": index, "sources": sources})
 
 
-def _reusable_index(digest: str) -> dict[str, dict]:
-    """The previous index's entries by source file, if made with these kinds and
-    this state version."""
+def _stamp(path: str) -> list[int] | None:
+    """What changes whenever a file's bytes do (see `state_files.identity`)."""
+    try:
+        info = safe_fs.lstat(path)
+    except (OSError, UserError):
+        return None
+    if info is None:
+        return None
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
+def _reusable_index(digest: str) -> tuple[dict[str, dict], dict[str, dict]]:
+    """The previous index's entries and recorded sources, by source file, if made
+    with these kinds and this state version."""
     try:
         index = read_state(layout.PATTERNS)
         if index.get("kinds_digest") != digest or index.get("state_version") != layout.STATE_VERSION:
-            return {}
-        return {entry["source"]: entry for entry in index["patterns"].values()}
+            return {}, {}
+        sources = index.get("sources")
+        if not isinstance(sources, dict):
+            return {}, {}
+        return {entry["source"]: entry for entry in index["patterns"].values()}, sources
     except StateError:
-        return {}
+        return {}, {}
 
 
 @user_action
@@ -125,7 +153,7 @@ def outputs_untouched() -> bool:
     reads and hashes the whole output/ of this repository in about 1 ms)."""
     manifest = artifacts.recorded_manifest()
     if manifest is None:
-        return not outputs.has_fragments(layout.CACHE)
+        return not outputs.has_records(layout.CACHE)
     with safe_fs.batch():
         return _all_recorded(manifest)
 
@@ -146,8 +174,8 @@ def _all_recorded(manifest: dict[str, dict]) -> bool:
 def _outputs_untouched_reads() -> list[str]:
     """What `outputs_untouched` reads, for doit-conductor's fast no-op (which may
     skip the check while none of these changed): the manifest, the scan's state,
-    the fragments directory and every file the manifest lists."""
-    return [layout.MANIFEST, layout.SCAN, layout.FRAGMENTS, *artifacts.manifest_files()]
+    the batch records' directory and every file the manifest lists."""
+    return [layout.MANIFEST, layout.SCAN, layout.RECORDS, *artifacts.manifest_files()]
 
 
 outputs_untouched.snapshot_paths = _outputs_untouched_reads
@@ -158,21 +186,30 @@ def scan_output() -> None:
     """Task 5: hash every generated file; set hand-edited ones aside (so codegen
     restores them), each under a name of its own that is never overwritten.
 
-    Judged against the per-pattern fragments, which are exact even after a
+    Judged against the batch records, which are exact even after a
     crash; compile.manifest is only the fast index, rebuilt here when stale."""
     if Path(layout.MANIFEST).exists() and outputs.read_manifest(layout.CACHE) is None:
         sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
-                         "per-pattern fragments\n")
-    fragments = outputs.read_fragments(layout.CACHE, _config().output_dir)
-    recorded = {path: entry for files in fragments.values() for path, entry in files.items()}
+                         "batch records\n")
+    from doit_conductor.codegen import rollback
+    edited = []
+    output_dir = _config().output_dir
+    records = outputs.read_records(layout.CACHE, output_dir)
+    # A record restored from an older state would call every file a later
+    # build wrote a hand edit; the merged manifest says which are ours.
+    for path in rollback.repair_outdated(layout.CACHE, records,
+                                         outputs.read_manifest(layout.CACHE), output_dir):
+        sys.stderr.write(f"WARNING: {path}: older than the generated files it lists "
+                         f"(restored from a backup?); rewritten from {outputs.MANIFEST}\n")
+    recorded = outputs.recorded_files(records)
     with safe_fs.batch():
         edited = _set_aside_edits(recorded)
-    outputs.merge_manifest(layout.CACHE, fragments=fragments)
+    outputs.merge_manifest(layout.CACHE, records=records)
     write_state(layout.SCAN, {"hand_edited": edited})
 
 
 def _set_aside_edits(recorded: dict[str, outputs.FileEntry]) -> list[str]:
-    """Set aside every recorded file whose content is not one its fragment knows
+    """Set aside every recorded file whose content is not one its record knows
     (and clear what is not a file at all); the paths set aside."""
     edited = []
     for path, entry in sorted(recorded.items()):
@@ -209,28 +246,30 @@ def _clear_generated_path(path: str, mode: int) -> None:
 
 @user_action
 def resolve_patterns() -> None:
-    """Task 6: dependency order of the patterns; unknown names and cycles are errors."""
+    """Task 6: dependency order of the patterns; unknown names and cycles are errors.
+
+    Works on the index's JSON entries (what it checks needs no `Pattern`)."""
     from doit_conductor.codegen.graph import resolve_order
-    from doit_conductor.codegen.patterns import pattern_from_json
     index = read_state(layout.PATTERNS)["patterns"]
-    patterns = {name: pattern_from_json(data) for name, data in index.items()}
-    sources = {name: p.source for name, p in patterns.items()}
-    order = resolve_order({name: p.depends_on for name, p in patterns.items()}, sources)
-    for pattern in patterns.values():
-        targets = [f["references"] for f in pattern.params.get("fields", [])
-                   + pattern.params.get("request", []) if f["references"]]
-        if pattern.kind == "endpoint":
-            targets.append(pattern.params["entity"])
+    sources = {name: p["source"] for name, p in index.items()}
+    order = resolve_order({name: tuple(p["depends_on"]) for name, p in index.items()}, sources)
+    for pattern in index.values():
+        params = pattern["params"]
+        targets = [f["references"] for f in params.get("fields", []) + params.get("request", [])
+                   if f["references"]]
+        if pattern["kind"] == "endpoint":
+            targets.append(params["entity"])
         for target in targets:
-            if patterns[target].kind != "entity":
-                raise UserError(f"refers to '{target}', a {patterns[target].kind}; "
-                                "only entities can be referenced", pattern.source)
+            if index[target]["kind"] != "entity":
+                raise UserError(f"refers to '{target}', a {index[target]['kind']}; "
+                                "only entities can be referenced", pattern["source"])
     write_state(layout.ORDER, order)
 
 
 @user_action
 def plan_outputs() -> None:
-    """Task 7: pattern x template -> output path, with collisions and escapes refused."""
+    """Task 7: pattern x template -> output path, with collisions and escapes
+    refused; then the plan of each codegen batch."""
     from doit_conductor.codegen.patterns import pattern_from_json
     from doit_conductor.codegen.plan import plan_codegen, plan_entry_to_json
     config = _config()
@@ -238,8 +277,11 @@ def plan_outputs() -> None:
     templates = read_state(layout.TEMPLATES)
     patterns = {name: pattern_from_json(data) for name, data in index["patterns"].items()}
     closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
+    if "index" in patterns:  # task 15's docs/index.md would be both pages
+        raise UserError("a pattern cannot be named 'index': docs/index.md is the index of "
+                        "the generated docs", patterns["index"].source)
     plan = plan_codegen(patterns, read_state(layout.ORDER), templates["kinds"], closures,
-                        config.output_dir)
+                        config.output_dir, artifacts.reserved_outputs(config.output_dir))
     settings = {
         "templates_dir": config.templates_dir, "output_dir": config.output_dir,
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,
@@ -252,24 +294,38 @@ def plan_outputs() -> None:
         "cache_max_bytes": config.template_cache.max_bytes,
         "limits": config_to_json(config)["limits"],
     }
-    write_state(layout.PLAN, [plan_entry_to_json(entry) for entry in plan])
+    entries = [plan_entry_to_json(entry) for entry in plan]
+    write_state(layout.PLAN, entries)
     write_state(layout.CODEGEN_SETTINGS, settings)
-    _write_template_sets(plan, templates["templates"], settings)
+    write_batch_plans(entries, index["patterns"], templates["templates"], settings)
 
 
-def _write_template_sets(plan: list, templates: dict, settings: dict) -> None:
-    """One small file per pattern holding the digests of the templates its outputs
-    read and the codegen settings: a codegen sub-task depends on that one file
-    instead of every template and partial it reads (fewer checks on a no-op run),
-    and it still changes exactly when one of them does.  Named by pattern, so
-    that task 7 declares each as its target (see `layout.template_set_file`)."""
+def write_batch_plans(entries: list[dict], patterns: dict[str, dict], templates: dict,
+                      settings: dict) -> None:
+    """One state file per codegen batch holding everything its patterns' files
+    are made from (plan entry, validated pattern and dependencies) and each
+    pattern's input digest over those, the digests of the templates it reads and
+    the settings.  A batch sub-task depends on that one file: it changes exactly
+    when one of its patterns' inputs does, and the sub-task reads no other
+    state.  Written only where it changed, so an edit rewrites one file."""
+    from doit_conductor.codegen import batches
+    assignment = batches.assign({entry["name"]: entry["depends_on"] for entry in entries})
+    by_name = {entry["name"]: entry for entry in entries}
     wanted = {}
-    for entry in plan:
-        wanted[layout.template_set_file(entry.name)] = {
-            "templates": {name: templates[name]["digest"] for name in entry.templates},
-            "settings": settings}
+    for batch, names in assignment.items():
+        items = []
+        for name in names:
+            entry = by_name[name]
+            dependencies = {d: patterns[d] for d in entry["depends_on"]}
+            used = {t: templates[t]["digest"] for t in entry["templates"]}
+            items.append({"name": name, "entry": entry, "pattern": patterns[name],
+                          "dependencies": dependencies,
+                          "digest": batches.input_digest(patterns[name], dependencies, entry,
+                                                         used, settings)})
+        wanted[layout.batch_plan_file(batch)] = {"batch": batch, "patterns": items}
     for path, content in wanted.items():
         write_state(path, content)
-    for stale in safe_fs.entries(layout.TEMPLATE_SETS):
-        if stale.name.endswith(".json") and stale.path not in wanted:
+    for stale in safe_fs.entries(layout.BATCH_PLANS):
+        if stale.name.endswith(".json") and not stale.name.startswith(".") \
+                and stale.path not in wanted:
             safe_fs.remove(stale.path)

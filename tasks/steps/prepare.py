@@ -8,7 +8,7 @@ import sys
 from importlib import metadata
 
 from doit_conductor import layout
-from doit_conductor.actions import user_action
+from doit_conductor.glue.actions import user_action
 from doit_conductor.config import config_to_json, load_config
 from doit_conductor.state_files import write_state
 

@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from doit_conductor import layout, safe_fs
-from doit_conductor.actions import user_action
+from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
@@ -38,8 +38,21 @@ def api_surface_json(python_dir: str, models_dir: str, api_path: str) -> None:
     write_json_if_changed(api_path, api_surface.api_document(modules))
 
 
+def _inline(text: str) -> str:
+    """Text that must stay on its Markdown line: every line break (a carriage return
+    and U+2028 included) becomes a space, other control characters show as escapes."""
+    text = " ".join(text.splitlines())
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else
+                   (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+                   for c in text)
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text for one Markdown table cell: on one line, and unable to end the cell
+    with a `|` or with a trailing backslash that would escape the next `|`."""
+    return _inline(text.replace("\\", "\\\\").replace("|", "\\|"))
 
 
 def page_context(name: str, patterns: dict[str, dict], outputs: list[dict],
@@ -69,7 +82,7 @@ def index_context(patterns: dict[str, dict]) -> dict:
                    key=lambda k: (list(KIND_TITLES).index(k) if k in KIND_TITLES else 99, k))
     return {"count": len(patterns), "groups": [
         {"title": KIND_TITLES.get(kind, kind), "patterns": [
-            {"name": n, "description": p["description"]}
+            {"name": n, "description": _inline(p["description"])}
             for n, p in sorted(patterns.items()) if p["kind"] == kind]}
         for kind in kinds]}
 

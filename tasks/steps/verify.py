@@ -16,7 +16,7 @@ import tempfile
 from pathlib import Path
 
 from doit_conductor import layout, safe_fs
-from doit_conductor.actions import user_action
+from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import write_if_changed, write_json_if_changed
 from tasks.steps import artifacts

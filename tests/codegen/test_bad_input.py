@@ -49,6 +49,25 @@ CASES = {
                              "{{ pattern.table_name | sql_ident }} ("),
         r"templates/sql/enum\.sql\.j2:\d+: undefined variable while rendering "
         r"patterns/\w+\.yaml: .*\btable_name\b"),  # the name the template used, in any wording
+    "template divides by zero": (
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "is_default INTEGER NOT NULL DEFAULT 0",
+                             "is_default INTEGER NOT NULL DEFAULT {{ 0 * (1 // (p['values'] | length - 3)) }}"),
+        r"templates/sql/enum\.sql\.j2:7: template failed while rendering patterns/\w+\.yaml: "
+        r"ZeroDivisionError"),
+    "template turns a huge integer into text": (
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "-- {{ (pattern",
+                             "-- {{ 10 ** 5000 }} {{ (pattern"),
+        # Jinja2 folds the constant: this one fails while compiling the template
+        r"templates/sql/enum\.sql\.j2:4: template failed while rendering patterns/\w+\.yaml: "
+        r"ValueError"),
+    "template turns a huge pattern integer into text": (
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "-- {{ (pattern",
+                             "-- {{ (p['values'] | length) ** 20000 }} {{ (pattern"),
+        r"templates/sql/enum\.sql\.j2:4: template failed while rendering patterns/\w+\.yaml: "
+        r"ValueError"),
+    "duplicate key in a pattern": (
+        lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n", "kind: enum\nkind: entity\n"),
+        r"patterns/currency\.yaml:3: duplicate key 'kind' \(first on line 2\)"),
     "depends_on cycle": (
         lambda p: replace_in(p, "patterns/users.yaml", "kind: entity\n",
                              "kind: entity\ndepends_on: [order_items]\n"),
@@ -61,6 +80,29 @@ CASES = {
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: ../../evil.sql}\n"),
         r"patterns/currency\.yaml: output path '\.\./\.\./evil\.sql' must be a plain relative"),
+    "output path segment over the file system's name limit": (
+        lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
+                             "kind: enum\noutputs: {sql/enum.sql.j2: sql/" + "c" * 300 + ".sql}\n"),
+        r"patterns/currency\.yaml: output path segment 'c+\.\.\.' is 304 bytes long; the file "
+        r"system allows \d+ for a generated file name"),
+    "output name that leaves no room for its temporary name": (
+        lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
+                             "kind: enum\noutputs: {sql/enum.sql.j2: sql/" + "c" * 240 + ".sql}\n"),
+        r"patterns/currency\.yaml: output path segment 'c+\.\.\.' is 244 bytes long"),
+    "output over a docs page": (
+        lambda p: replace_in(p, "patterns/user_role.yaml", "kind: enum\n",
+                             "kind: enum\noutputs: {sql/enum.sql.j2: docs/users.md}\n"),
+        r"patterns/user_role\.yaml: output output/docs/users\.md is written by the workflow's "
+        r"task 'docs'"),
+    "output over the checksums": (
+        lambda p: replace_in(p, "patterns/user_role.yaml", "kind: enum\n",
+                             "kind: enum\noutputs: {sql/enum.sql.j2: SHA256SUMS}\n"),
+        r"patterns/user_role\.yaml: output output/SHA256SUMS is written by the workflow's "
+        r"task 'checksums'"),
+    "a pattern named index": (
+        lambda p: p.path("patterns/index.yaml").write_text(
+            p.path("patterns/currency.yaml").read_text().replace("name: currency", "name: index")),
+        r"patterns/index\.yaml: a pattern cannot be named 'index'"),
     "absolute output path": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: /tmp/evil.sql}\n"),
@@ -128,6 +170,19 @@ def test_after_the_fix_only_what_is_needed_rebuilds(built):
     assert built.doit().returncode != 0
     path.write_text(good)
     built.doit("codegen", check=True)
+    # the failed run wrote nothing of products, whose inputs are back as they were
+    # built: at most its own batch looks again, and no pattern is rebuilt
     ran = {n for n, s in built.statuses("codegen:").items() if s == "ran"}
-    assert ran == {"codegen:products"}
+    assert len(ran - {"codegen:_manifest"}) <= 1 and built.built_patterns() <= {"products"}
     assert built.tree() == reference
+
+
+def test_an_output_over_a_docs_page_fails_every_build_the_same_way(project):
+    """It used to fail a clean build (task 15 rewrote the page codegen wrote)
+    and pass the next one."""
+    replace_in(project, "patterns/user_role.yaml", "kind: enum\n",
+               "kind: enum\noutputs: {sql/enum.sql.j2: docs/users.md}\n")
+    message = r"output output/docs/users\.md is written by the workflow's task 'docs'"
+    for _ in range(2):
+        assert_one_line_error(project.doit(), message)
+    assert not project.path("output/docs").exists()

@@ -16,10 +16,9 @@ ENTITY_OR_ENDPOINT = {"users", "products", "orders", "order_items",
 ENUMS = {"currency", "order_status", "user_role"}
 
 
-def ran(project, prefix="codegen:") -> set[str]:
-    """Patterns whose codegen sub-task ran (not the closing codegen:_manifest)."""
-    return {name.split(":", 1)[1] for name, status in project.statuses(prefix).items()
-            if status == "ran" and not name.endswith(":_manifest")}
+def ran(project) -> set[str]:
+    """Patterns codegen built (inside the batch sub-tasks that ran)."""
+    return project.built_patterns()
 
 
 def generated(tree: dict) -> dict:
@@ -49,8 +48,30 @@ def test_editing_one_pattern_regenerates_exactly_its_files(built):
     assert changed_files(before, generated(built.mtimes())) == {
         "python/conductor_models/currency.py", "python/tests/test_currency.py",
         "sql/currency.sql", "schemas/currency.schema.json"}
-    record = built.last_run()["codegen:currency"]
-    assert record.counters["files_compiled"] == 4
+    records = [r for r in built.last_run().values() if "pattern_s:currency" in r.counters]
+    assert len(records) == 1 and records[0].counters["files_compiled"] == 4
+    # one batch ran (and the closing step), every other stayed up to date
+    batches = {n for n, s in built.statuses("codegen:_batch-").items() if s == "ran"}
+    assert batches == {built.batch_of("currency")}
+
+
+def test_a_one_pattern_selection_builds_that_pattern_only(built):
+    before = generated(built.mtimes())
+    currency = built.path("patterns/currency.yaml")
+    currency.write_text(currency.read_text().replace("[EUR, USD, GBP, CHF]",
+                                                     "[EUR, USD, GBP, CHF, JPY]"))
+    users = built.path("patterns/users.yaml")
+    users.write_text(users.read_text().replace("max_length: 60", "max_length: 70"))
+    built.doit("codegen:currency", check=True)
+    assert ran(built) == {"currency"}
+    assert {p for p in changed_files(before, generated(built.mtimes()))
+            if "users" in p} == set()
+    # up to date right after, and the whole codegen then builds what is left
+    built.doit("codegen:currency", check=True)
+    assert built.statuses("codegen:") == {"codegen:currency": "up-to-date"}
+    built.doit("codegen", check=True)
+    # users and the patterns that read its data, not currency again
+    assert "users" in ran(built) and "currency" not in ran(built)
 
 
 def test_the_manifest_merged_from_changed_fragments_is_the_full_merge(built, monkeypatch):
@@ -89,7 +110,7 @@ def test_a_template_change_that_renders_the_same_compiles_nothing(built):
     built.doit("codegen", check=True)
     assert ran(built) == ENUMS
     records = built.last_run()
-    assert all(records[f"codegen:{n}"].counters.get("files_compiled", 0) == 0 for n in ENUMS)
+    assert not any(r.counters.get("files_compiled", 0) for r in records.values())
     assert generated(built.mtimes()) == before  # identical content is not rewritten
 
 
@@ -200,7 +221,7 @@ def test_cache_gc_bounds_the_cache(built):
 def test_manifest_lists_every_generated_file_with_its_checksum(built):
     from doit_conductor.codegen.outputs import content_checksum
     manifest = decode_state(built.path(".conductor/cache/compile.manifest").read_bytes())
-    assert manifest["version"] == 1
+    assert manifest["version"] == 2
     assert {p.removeprefix("output/") for p in manifest["files"]} == set(generated(built.tree()))
     for path, entry in manifest["files"].items():
         data = built.path(path).read_bytes()
@@ -259,7 +280,8 @@ def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
                                                  "{name: class, type: int}"))
     result = built.doit("-n", "3", "codegen")
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
-    assert "ERROR: codegen:products: output/python/conductor_models/products.py:" in result.stdout
+    assert re.search(r"ERROR: codegen:_batch-\d+-\d+: output/python/conductor_models/products.py:",
+                     result.stdout), result.stdout
     assert generated(built.tree()) == before
 
 
@@ -271,7 +293,7 @@ def test_manifest_stays_accurate_after_a_failed_run(built):
     products.write_text(products.read_text().replace("{name: stock, type: int}",
                                                      "{name: class, type: int}"))
     assert built.doit("codegen", "--continue").returncode != 0
-    assert built.statuses()["codegen:users"] == "ran"
+    assert "users" in built.built_patterns()
     manifest = decode_state(built.path(".conductor/cache/compile.manifest").read_bytes())
     for path, entry in manifest["files"].items():
         assert entry["checksum"] == content_checksum(built.path(path).read_bytes()), path

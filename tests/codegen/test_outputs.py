@@ -112,42 +112,53 @@ def test_prune_removes_files_and_emptied_directories_but_not_the_root(workdir):
     assert (workdir / "output").is_dir() and not (workdir / "output/a").exists()
 
 
-# -- fragments ------------------------------------------------------------------
+# -- batch records -----------------------------------------------------------------
 
-def test_fragment_round_trip_and_its_bytes(workdir):
-    assert outputs.load_fragment(CACHE, "p").data is None
-    data = outputs.write_fragment(CACHE, "p", {"output/a": entry("c1")})
-    loaded = outputs.load_fragment(CACHE, "p")
-    assert loaded.files == {"output/a": entry("c1")} and loaded.data == data
-    assert loaded.mtime_ns == os.stat(f"{CACHE}/manifest.d/p.json").st_mtime_ns
-    # told what is on disk, an identical fragment is not written again
+def files(digest: str = "d", **paths: str) -> outputs.PatternFiles:
+    return outputs.PatternFiles(digest, {f"output/{p}": entry(c) for p, c in paths.items()})
+
+
+def test_record_round_trip_and_its_bytes(workdir):
+    assert outputs.load_record(CACHE, "b").data is None
+    data = outputs.write_record(CACHE, "b", {"p": files(a="c1")}, None)
+    loaded = outputs.load_record(CACHE, "b")
+    assert loaded.patterns == {"p": files(a="c1")} and loaded.data == data
+    assert loaded.mtime_ns == os.stat(f"{CACHE}/batches/b.json").st_mtime_ns
+    # told what is on disk, an identical record is not written again
     before = loaded.mtime_ns
-    assert outputs.write_fragment(CACHE, "p", loaded.files, loaded.data) == data
-    assert os.stat(f"{CACHE}/manifest.d/p.json").st_mtime_ns == before
+    assert outputs.write_record(CACHE, "b", loaded.patterns, loaded.data) == data
+    assert os.stat(f"{CACHE}/batches/b.json").st_mtime_ns == before
 
 
-def test_a_garbled_fragment_reads_as_empty_and_is_reported(workdir, capsys):
-    path = workdir / CACHE / "manifest.d/p.json"
+def test_a_garbled_record_reads_as_empty_and_is_reported(workdir, caplog):
+    path = workdir / CACHE / "batches/b.json"
     path.parent.mkdir(parents=True)
-    path.write_bytes(b'{"version": 1, "pattern": "p", "files": {"output/a": {"chec')
-    loaded = outputs.load_fragment(CACHE, "p")
-    assert loaded.files == {} and loaded.data == path.read_bytes()
-    assert "unreadable manifest fragment" in capsys.readouterr().err
+    path.write_bytes(b'{"version": 1, "batch": "b", "patterns": {"p": {"chec')
+    loaded = outputs.load_record(CACHE, "b")
+    assert loaded.patterns == {} and loaded.data == path.read_bytes()
+    assert "unreadable codegen record" in caplog.text
 
 
-def test_a_fragment_vouches_for_a_file_only_by_an_exact_older_stat(workdir):
+def test_a_record_naming_a_file_outside_output_reads_as_empty(workdir, caplog):
+    outputs.write_record(CACHE, "b", {"p": outputs.PatternFiles("d", {"dodo.py": entry("x")})},
+                         None)
+    assert outputs.load_record(CACHE, "b", "output").patterns == {}
+    assert "not a file inside the output directory" in caplog.text
+
+
+def test_a_record_vouches_for_a_file_only_by_an_exact_older_stat(workdir):
     (workdir / "f").write_bytes(b"abc")
     info = os.lstat("f")
     recorded = entry("c", size=3, mtime_ns=info.st_mtime_ns)
-    fragment = outputs.Fragment({"f": recorded}, b"", info.st_mtime_ns + 1)
-    assert fragment.vouches_for(recorded, info)
-    assert not fragment.vouches_for(entry("c", size=4, mtime_ns=info.st_mtime_ns), info)
-    assert not fragment.vouches_for(entry("c", size=3, mtime_ns=info.st_mtime_ns - 1), info)
-    # written in the fragment's own timestamp: a change could keep size and mtime
-    same_tick = outputs.Fragment({"f": recorded}, b"", info.st_mtime_ns)
+    record = outputs.BatchRecord({}, b"", info.st_mtime_ns + 1)
+    assert record.vouches_for(recorded, info)
+    assert not record.vouches_for(entry("c", size=4, mtime_ns=info.st_mtime_ns), info)
+    assert not record.vouches_for(entry("c", size=3, mtime_ns=info.st_mtime_ns - 1), info)
+    # written in the record's own timestamp: a change could keep size and mtime
+    same_tick = outputs.BatchRecord({}, b"", info.st_mtime_ns)
     assert not same_tick.vouches_for(recorded, info)
-    # an unfinished write (a crash between the two fragment writes): read the file
-    assert not fragment.vouches_for(dataclasses.replace(recorded, previous="old"), info)
+    # an unfinished write (a crash between the two record writes): read the file
+    assert not record.vouches_for(dataclasses.replace(recorded, previous="old"), info)
 
 
 # -- compile.manifest -------------------------------------------------------------
@@ -163,27 +174,51 @@ def full_merge_bytes(workdir) -> bytes:
     return manifest_bytes()
 
 
-def test_incremental_merge_equals_a_full_merge(workdir):
-    for name, n in (("a", 2), ("b", 1), ("c", 3)):
-        outputs.write_fragment(CACHE, name, {f"output/{name}{i}": entry(f"{name}{i}")
-                                             for i in range(n)})
-    assert outputs.merge_manifest(CACHE)
-    outputs.write_fragment(CACHE, "b", {"output/b0": entry("new"), "output/b9": entry("b9")})
-    outputs.write_fragment(CACHE, "d", {"output/d0": entry("d0")})
-    outputs.drop_fragment(CACHE, "c")
-    assert outputs.merge_manifest(CACHE, ["b", "c", "d"])
+def test_incremental_merge_equals_a_full_merge_and_names_what_it_dropped(workdir):
+    outputs.write_record(CACHE, "x", {"a": files(a0="a0", a1="a1"), "b": files(b0="b0")}, None)
+    outputs.write_record(CACHE, "y", {"c": files(c0="c0", c1="c1", c2="c2")}, None)
+    assert outputs.merge_manifest(CACHE).changed
+    # b changes a file and gains one; c is removed; d is new in a new batch
+    outputs.write_record(CACHE, "x", {"a": files(a0="a0", a1="a1"),
+                                      "b": files(b0="new", b9="b9")}, b"")
+    outputs.drop_record(CACHE, "y")
+    outputs.write_record(CACHE, "z", {"d": files(d0="d0")}, None)
+    merged = outputs.merge_manifest(CACHE, ["x", "y", "z"])
+    assert merged.changed
+    assert merged.dropped == ("output/c0", "output/c1", "output/c2")
     incremental = manifest_bytes()
-    files = decode_state(incremental)["files"]
-    assert sorted(files) == ["output/a0", "output/a1", "output/b0", "output/b9", "output/d0"]
-    assert files["output/b0"]["checksum"] == "new" and files["output/b0"]["pattern"] == "b"
+    files_ = decode_state(incremental)["files"]
+    assert sorted(files_) == ["output/a0", "output/a1", "output/b0", "output/b9", "output/d0"]
+    assert files_["output/b0"]["checksum"] == "new" and files_["output/b0"]["pattern"] == "b"
+    assert files_["output/b0"]["batch"] == "x"
     assert incremental == full_merge_bytes(workdir)
-    assert not outputs.merge_manifest(CACHE, [])  # nothing changed: not rewritten
+    assert not outputs.merge_manifest(CACHE, []).changed  # nothing changed: not rewritten
 
 
-@pytest.mark.parametrize("damage", ["missing", "garbled", "wrong version", "entry without pattern"])
+def test_a_pattern_moved_to_another_batch_is_not_dropped(workdir):
+    outputs.write_record(CACHE, "x", {"a": files(a="a")}, None)
+    outputs.merge_manifest(CACHE)
+    outputs.write_record(CACHE, "x", {}, b"")
+    outputs.write_record(CACHE, "y", {"a": files(a="a")}, None)
+    assert outputs.merge_manifest(CACHE, ["x", "y"]).dropped == ()
+
+
+def test_a_failed_batch_merge_adds_and_replaces_but_drops_nothing(workdir):
+    outputs.write_record(CACHE, "x", {"a": files(a="a", gone="g")}, None)
+    outputs.merge_manifest(CACHE)
+    outputs.write_record(CACHE, "x", {"a": files(a="a2")}, b"")
+    merged = outputs.merge_manifest(CACHE, ["x"], keep_others=True)
+    assert merged.dropped == ()
+    listed = decode_state(manifest_bytes())["files"]
+    assert listed["output/a"]["checksum"] == "a2" and "output/gone" in listed
+    # the closing step's merge then lets it go, for pruning
+    assert outputs.merge_manifest(CACHE, ["x"]).dropped == ("output/gone",)
+
+
+@pytest.mark.parametrize("damage", ["missing", "garbled", "wrong version", "entry without batch"])
 def test_incremental_merge_falls_back_to_a_full_merge(workdir, damage):
     for name in ("a", "b"):
-        outputs.write_fragment(CACHE, name, {f"output/{name}": entry(name)})
+        outputs.write_record(CACHE, name, {name: files(**{name: name})}, None)
     outputs.merge_manifest(CACHE)
     expected = manifest_bytes()
     path = os.path.join(CACHE, outputs.MANIFEST)
@@ -194,22 +229,24 @@ def test_incremental_merge_falls_back_to_a_full_merge(workdir, damage):
     elif damage == "wrong version":
         Path(path).write_text(json.dumps({"version": 99, "files": {}}))
     else:
-        Path(path).write_text(json.dumps({"version": 1, "files": {"output/a": {}}}))
+        Path(path).write_text(json.dumps({"version": outputs.MANIFEST_VERSION,
+                                          "files": {"output/a": {"pattern": "a"}}}))
     outputs.merge_manifest(CACHE, ["b"])  # says only b changed: a must come back too
     assert manifest_bytes() == expected
 
 
-def test_changed_patterns_reads_doit_changed_list():
-    fragment = f"{CACHE}/manifest.d/users.json"
-    assert finish.changed_patterns([fragment, f"{CACHE}/manifest.d/a_b.json"], CACHE) == \
-        ["users", "a_b"]
-    assert finish.changed_patterns([], CACHE) == []
-    assert finish.changed_patterns(None, CACHE) is None
+def test_changed_batches_reads_doit_changed_list():
+    record = f"{CACHE}/batches/_batch-0-01.json"
+    assert finish.changed_batches([record, f"{CACHE}/batches/_batch-1-02.json"], CACHE) == \
+        ["_batch-0-01", "_batch-1-02"]
+    assert finish.changed_batches([], CACHE) == []
+    assert finish.changed_batches(None, CACHE) is None
     # the plan or the settings changed: merge everything
-    assert finish.changed_patterns([fragment, ".conductor/state/plan.json"], CACHE) is None
-    assert finish.changed_patterns([".conductor/state/codegen-settings.json"], CACHE) is None
+    assert finish.changed_batches([record, ".conductor/state/plan.json"], CACHE) is None
+    assert finish.changed_batches([".conductor/state/codegen-settings.json"], CACHE) is None
 
 
+@pytest.mark.slow   # starts an interpreter
 def test_restoring_and_closing_codegen_import_no_renderer():
     """What runs after a build whose every pattern came from the action cache."""
     import subprocess
@@ -222,15 +259,14 @@ def test_restoring_and_closing_codegen_import_no_renderer():
     assert result.stdout.strip() == "[]"
 
 
-def test_a_missing_pattern_index_is_a_user_error_naming_it(workdir):
-    """Read where codegen's sub-tasks read it: the error names the missing file
-    (not a pattern missing from an index that was never read)."""
+def test_a_missing_batch_plan_is_a_user_error_naming_it(workdir):
+    """Read where codegen's sub-tasks read it: the error names the missing file."""
     from doit_conductor import layout
     from doit_conductor.codegen import pipeline
     from doit_conductor.state_files import StateError
     with pytest.raises(StateError) as raised:
-        pipeline.validated_patterns()
-    assert raised.value.file == layout.PATTERNS
+        pipeline.read_batch_plan(layout.batch_plan_file("_batch-0-00"))
+    assert raised.value.file == layout.batch_plan_file("_batch-0-00")
 
 
 def test_the_closing_step_turns_a_user_error_into_a_one_line_failure(workdir):
@@ -243,6 +279,7 @@ def test_the_closing_step_turns_a_user_error_into_a_one_line_failure(workdir):
     settings = dict(templates_dir="templates", output_dir="output", cache_dir=CACHE,
                     sandbox=True, line_length=100, validators={}, checks={}, kinds_digest="",
                     cache_max_entries=10, cache_max_bytes=1 << 20)
-    result = finish.finish_codegen([], settings, None)
+    from tasks.steps import codegen as codegen_actions
+    result = codegen_actions.finish_codegen([], 0, settings, None)
     assert isinstance(result, TaskFailed)
     assert "symbolic link" in result.message and "\n" not in result.message.strip()

@@ -78,9 +78,27 @@ def test_a_valid_pattern():
     ("", "patterns/colour.yaml:1: empty pattern file"),
     ("name: colour\nkind: enum\nparams:\n  values: [RED]\n  extra: 1\n",
      "patterns/colour.yaml:5: params.extra: unknown key"),
+    # duplicate keys: PyYAML would keep the last silently
+    ("name: colour\nkind: enum\nkind: entity\n",
+     "patterns/colour.yaml:3: duplicate key 'kind' (first on line 2)"),
+    ("name: colour\nkind: enum\nparams:\n  values: [RED]\n  \"values\": [BLUE]\n",
+     "patterns/colour.yaml:5: duplicate key 'values' (first on line 4)"),
+    ("name: colour\nkind: enum\nparams: {values: [RED], default: RED, default: RED}\n",
+     "patterns/colour.yaml:3: duplicate key 'default' (first on line 3)"),
+    # values PyYAML's constructors raise ValueError on
+    ("name: colour\nkind: enum\n\nparams: {values: [RED], default: " + "9" * 5000 + "}\n",
+     "patterns/colour.yaml:4: invalid YAML value: ValueError: "),
+    ("name: colour\nkind: enum\ndescription: 2020-13-45\n",
+     "patterns/colour.yaml:3: invalid YAML value: ValueError: "),
 ])
 def test_pattern_errors_name_file_and_line(text, expected):
     assert error_of(lambda: parse(text)).startswith(expected)
+
+
+def test_merge_keys_may_be_overridden_and_equal_keys_in_other_mappings_are_fine():
+    pattern = parse("name: colour\nkind: enum\nparams:\n  <<: {values: [RED, BLUE], default: RED}\n"
+                    "  default: BLUE\n")
+    assert pattern.params == {"values": ["RED", "BLUE"], "default": "BLUE"}
 
 
 def test_yaml_bomb_is_refused_before_it_expands():
@@ -103,3 +121,24 @@ def test_oversized_pattern_file_is_not_read(tmp_path):
     with open(big, "wb") as handle:
         handle.truncate(MAX_PATTERN_BYTES + 1)
     assert "over the 1024 KiB limit" in error_of(lambda: read_pattern_bytes(big, "patterns/big.yaml"))
+
+
+def endpoint_text(**override: str) -> str:
+    params = {"method": "GET", "path": "/users/{id}", "entity": "users", **override}
+    return ("name: get_user\nkind: endpoint\ndepends_on: [users]\nparams:\n"
+            + "".join(f"  {key}: {value}\n" for key, value in params.items())
+            + "  request:\n    - {name: id, type: int}\n")
+
+
+ENDPOINT_KINDS = {"endpoint": {"python/endpoint.py.j2": "python/{name}.py"}}
+
+
+@pytest.mark.parametrize("field, line", [("method", 5), ("path", 6), ("entity", 7)])
+def test_anchored_checks_refuse_a_trailing_newline(field, line):
+    source = "patterns/get_user.yaml"
+    assert parse_pattern(endpoint_text().encode(), source, ENDPOINT_KINDS).name == "get_user"
+    good = {"method": "GET", "path": "/users/{id}", "entity": "users"}[field]
+    # `$` alone would let the newline through
+    text = endpoint_text(**{field: f'"{good}\\n"'})
+    message = error_of(lambda: parse_pattern(text.encode(), source, ENDPOINT_KINDS))
+    assert message.startswith(f"{source}:{line}: params.{field}: "), message

@@ -3,9 +3,14 @@ time (so CI tests the newest dependency versions pyproject.toml allows), with
 chromium installed first for the HTML report's browser tests."""
 from __future__ import annotations
 
+import pytest
+
 import re
 
 from tests.support.projects import REPO
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 
 def readme_commands() -> list[str]:

@@ -1,11 +1,16 @@
 """benchmarks/impact.py at a tiny scale: the table it writes, and its arithmetic."""
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 
 from benchmarks.impact import CONFIGURATIONS, FIRST, SUBSEQUENT, Cell, review_table
 from tests.support.projects import REPO
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 
 def test_script_writes_the_measured_table_at_tiny_scale(tmp_path):

@@ -14,6 +14,9 @@ import pytest
 from tests.support.doit import run_doit
 from tests.support.projects import Project
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 REFERENCES = Path(__file__).resolve().parents[2] / "benchmarks" / "reference"
 
 

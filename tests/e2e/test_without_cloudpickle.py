@@ -6,11 +6,16 @@ pickle.  Both must build the workflow, so this runs it with cloudpickle hidden.
 """
 from __future__ import annotations
 
+import pytest
+
 import subprocess
 import sys
 
 from tests.support.doit import child_env
 from tests.support.projects import copy_project
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 # sys.modules[name] = None makes `import name` raise ImportError, as if absent.
 HIDE_CLOUDPICKLE = ("import sys; sys.modules['cloudpickle'] = None; "

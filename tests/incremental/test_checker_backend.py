@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from doit_conductor.incremental import checker
-from doit_conductor.incremental.backend import ConductorDB
+from doit_conductor.glue import checker
+from doit_conductor.glue.backend import ConductorDB
 
 
 @pytest.fixture
@@ -39,6 +39,38 @@ def test_changed_content_same_size_and_new_size(tmp_path, digests):
     assert check.check_modified(str(path), os.stat(path), state)
     path.write_text("bbbbb")
     assert check.check_modified(str(path), os.stat(path), state)
+
+
+@pytest.mark.parametrize("edit", ["bbbb", "bbbbbbbb"], ids=["same size", "new size"])
+def test_an_edit_with_its_mtime_put_back_is_seen(tmp_path, digests, edit):
+    """`touch -r`, `rsync -t` and tar restore an mtime after changing a file;
+    the ctime moves anyway, and that is not trusted."""
+    path = tmp_path / "f.txt"
+    path.write_text("aaaa")
+    check = checker.XXHashChecker(digests)
+    state = check.get_state(str(path), None)
+    before = path.stat()
+    path.write_text(edit)
+    os.utime(path, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert path.stat().st_mtime == state[0]
+    assert check.check_modified(str(path), os.stat(path), state)
+    # and the digest table does not answer for the new content with the old digest
+    assert digests.digest(str(path), os.stat(path)) == checker.file_digest(str(path))
+    new_state = check.get_state(str(path), state)
+    assert new_state is not None and new_state[2] != state[2]
+    assert not check.check_modified(str(path), os.stat(path), new_state)
+
+
+def test_a_state_or_digest_saved_without_ctime_is_verified_by_content(tmp_path, digests):
+    path = tmp_path / "f.txt"
+    path.write_text("aaaa")
+    stat = path.stat()
+    old_state = (stat.st_mtime, stat.st_size, checker.file_digest(str(path)))
+    digests.entries[str(path)] = old_state  # as an older version saved it
+    path.write_text("bbbb")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    check = checker.XXHashChecker(digests)
+    assert check.check_modified(str(path), os.stat(path), old_state)
 
 
 def test_backend_round_trip_and_digest_table(tmp_path, digests):
@@ -89,3 +121,28 @@ def test_a_db_of_the_previous_format_is_set_aside_with_its_reason(tmp_path, caps
     name.write_bytes(b"conductor-db 1 0123\n{}")
     assert not ConductorDB(str(name), digests=digests).in_("t")
     assert "written by an older doit-conductor" in capsys.readouterr().err
+
+
+@pytest.mark.slow   # runs doit
+def test_a_run_saves_what_its_checker_hashed(tmp_path):
+    """The checker and the backend doit creates separately share one table
+    in a run (checker.share_digests): a file touched without a change is
+    hashed by the checker, and the version it hashed is saved with the DB, so
+    the next run answers it from the table."""
+    from tests.support.doit import run_doit
+    (tmp_path / "in.txt").write_text("same")
+    (tmp_path / "dodo.py").write_text(
+        "from doit_conductor.glue.checker import XXHashChecker\n"
+        "DOIT_CONFIG = {'backend': 'conductor', 'dep_file': 'state/doit.db',\n"
+        "               'check_file_uptodate': XXHashChecker}\n"
+        "def task_copy():\n"
+        "    return {'actions': ['cp in.txt out.txt'], 'file_dep': ['in.txt'],\n"
+        "            'targets': ['out.txt']}\n")
+    (tmp_path / "state").mkdir()
+    assert run_doit(tmp_path).returncode == 0
+    later = os.stat(tmp_path / "in.txt").st_mtime + 10
+    os.utime(tmp_path / "in.txt", (later, later))
+    again = run_doit(tmp_path, check=True)
+    assert "-- copy" in again.stdout    # touched, not changed: up to date
+    saved = ConductorDB(str(tmp_path / "state" / "doit.db")).digests.entries
+    assert saved[str("in.txt")][0] == later

@@ -9,6 +9,9 @@ import pytest
 
 from tests.support.doit import run_doit
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 PYPROJECT = """\
 [tool.doit]
 dep_file = ".conductor/doit.db"
@@ -131,8 +134,30 @@ def test_changed_command_line_dodo_config_state_or_target_take_the_walk(tmp_path
     assert reason in declined(result) and not fast(result)
 
 
+def test_a_file_written_into_the_project_is_no_change_unless_it_could_matter(tmp_path):
+    """issue 26: `report.html` in the root (where the dodo, the config and a
+    target live) must not defeat the fast no-op; a module there that an import
+    could pick up instead, and a target's removal, must."""
+    root = mini(tmp_path)
+    doit(root)
+    assert fast(doit(root))
+    (root / "report.html").write_text("<html></html>")
+    (root / "my-notes").mkdir()   # not a name an import could ask for
+    (root / "my-notes" / "todo.txt").write_text("later")
+    assert fast(doit(root))
+    assert fast(doit(root))   # and the snapshot took the directory's new stat
+    (root / "write.py").write_text("")   # `import write` would find it
+    result = doit(root, "-v", "2")
+    assert f"{root.resolve()} changed since the last run" in declined(result)
+    assert ran(result) == []
+    (root / "write.py").unlink()
+    doit(root)
+    assert fast(doit(root))
+
+
 DELAYED = """\
 from doit import create_after
+
 
 
 def copy(source, target):
@@ -174,6 +199,8 @@ def test_every_real_change_to_the_workflow_is_seen(built):
 
     run()   # a copy in another directory: walks, and leaves a snapshot
     assert fast(run())
+    (root / "report.html").write_text("<html></html>")   # issue 26: a report in the root
+    assert fast(run())
     pattern = root / "patterns" / "currency.yaml"
     output = root / "output" / "sql" / "orders.sql"
     template = root / "templates" / "sql" / "entity.sql.j2"
@@ -184,7 +211,8 @@ def test_every_real_change_to_the_workflow_is_seen(built):
          "templates/sql/entity.sql.j2 changed", "lint-templates"),
         ("an output edited", lambda: output.write_text(output.read_text() + "-- edit\n"),
          "output/sql/orders.sql changed", "scan-output"),
-        ("an output deleted", output.unlink, "output/sql/orders.sql is gone", "codegen:orders"),
+        ("an output deleted", output.unlink, "output/sql/orders.sql is gone",
+         built.batch_of("orders")),
         ("a new pattern file", lambda: (root / "patterns" / "currency2.yaml").write_text(
             pattern.read_text().replace("name: currency", "name: currency2")),
          "/patterns changed", "validate-patterns"),

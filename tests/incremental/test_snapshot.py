@@ -5,7 +5,7 @@ import os
 import time
 
 from doit_conductor.incremental import racy, snapshot
-from doit_conductor.incremental.snapshot import Declined
+from doit_conductor.incremental.snapshot import Declined, Listing
 
 KEY = ("dir", "python", "tasks")
 
@@ -69,13 +69,67 @@ def test_recent_entries_are_also_checked_by_content(tmp_path):
         f"{directory} changed since the last run"
 
 
+def test_a_listing_directory_changes_only_with_the_entries_that_matter(tmp_path):
+    (tmp_path / "out.txt").write_text("target")
+    (tmp_path / "tasks.py").write_text("")
+    (tmp_path / "pkg").mkdir()
+    directory = str(tmp_path)
+    taken = snapshot.take(KEY, [], 1, later(),
+                          listings={directory: Listing(("out.txt",), modules=True)})
+    assert taken.contents == {} and directory in taken.paths
+    # a user's file next to the target and the modules: the stat moves, nothing that matters
+    (tmp_path / "report.html").write_text("<html>")
+    (tmp_path / "notes-2.py").write_text("")   # no module name: never imported
+    (tmp_path / "LICENSE").write_text("")      # a file without a suffix is no module
+    (tmp_path / "out.txt").write_text("rewritten")   # doit asks only that it exists
+    current = snapshot.sweep(taken.paths)
+    assert snapshot.first_change(taken, KEY, current) is None
+    assert snapshot.moved_listings(taken, current) == {directory: snapshot.file_stat(directory)}
+    # each entry that matters, and nothing else, is a change
+    for change, undo in [
+            (lambda: (tmp_path / "out.txt").unlink(),
+             lambda: (tmp_path / "out.txt").write_text("")),
+            (lambda: (tmp_path / "yaml.py").write_text(""),
+             lambda: (tmp_path / "yaml.py").unlink()),
+            (lambda: (tmp_path / "jinja2").mkdir(), lambda: (tmp_path / "jinja2").rmdir()),
+            (lambda: (tmp_path / "fast.cpython-311-x86_64-linux-gnu.so").write_text(""),
+             lambda: (tmp_path / "fast.cpython-311-x86_64-linux-gnu.so").unlink()),
+            (lambda: (tmp_path / "pkg").rmdir(), lambda: (tmp_path / "pkg").mkdir())]:
+        change()
+        assert snapshot.first_change(taken, KEY) == f"{directory} changed since the last run"
+        undo()
+        assert snapshot.first_change(taken, KEY) is None
+
+
+def test_a_directory_also_watched_whole_is_not_relaxed(tmp_path):
+    directory = str(tmp_path)
+    taken = snapshot.take(KEY, [directory], 1, later(), listings={directory: Listing(("x",))})
+    assert taken.listings == {}
+    (tmp_path / "report.html").write_text("<html>")
+    assert snapshot.first_change(taken, KEY) == f"{directory} changed since the last run"
+
+
+def test_a_recent_listing_directory_is_checked_by_the_entries_that_matter(tmp_path):
+    (tmp_path / "out.txt").write_text("target")
+    directory = str(tmp_path)
+    taken = snapshot.take(KEY, [], 1, time.time_ns(), listings={directory: Listing(("out.txt",))})
+    assert set(taken.contents) == {directory}
+    (tmp_path / "report.html").write_text("<html>")
+    assert snapshot.first_change(taken, KEY, list(taken.stats)) is None
+    (tmp_path / "out.txt").unlink()
+    assert snapshot.first_change(taken, KEY, list(taken.stats)) == \
+        f"{directory} changed since the last run"
+
+
 def test_another_key_is_a_change(tmp_path):
     taken = snapshot.take(KEY, make(tmp_path, a="1"), 1, time.time_ns())
     assert "command line" in snapshot.first_change(taken, (*KEY, "other"))
 
 
 def test_encoding_round_trips_and_refuses_damage(tmp_path):
-    taken = snapshot.take(KEY, make(tmp_path, a="1"), 1, time.time_ns())
+    taken = snapshot.take(KEY, make(tmp_path, a="1"), 1, time.time_ns(),
+                          listings={str(tmp_path): Listing(("a",), modules=True)})
+    assert taken.listings
     assert snapshot.decode(snapshot.encode(taken)) == taken
     declined = Declined(KEY, "task x uses run_once")
     assert snapshot.decode(snapshot.encode(declined)) == declined

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from doit.task import DelayedLoader, Task
 
-from doit_conductor.profiling.creators import DelayedCreators
+from doit_conductor.glue.creators import DelayedCreators
 
 
 def creator():

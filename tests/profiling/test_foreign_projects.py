@@ -23,6 +23,9 @@ import pytest
 
 from tests.support.doit import child_env, default_sigint
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 # argv[0] is the name doit's messages use ("Type "doit help""): the reference
 # gets the one of the way it is compared with.
 PLAIN_DOIT = ("import sys\n"
@@ -44,6 +47,7 @@ def plain(way: str) -> list[str]:
 
 DODO = '''
 from tasks import helper
+
 
 def task_greet():
     """uses the project's own `tasks` helper"""
@@ -173,10 +177,12 @@ def test_plain_doit_imports_nothing_of_ours_but_the_run_command(tmp_path):
     code, out, err = run([sys.executable, "-c", probe], project)
     assert code == 0, err
     loaded = json.loads(out.splitlines()[-1])
-    # the run command and the declaration of its own options (scale.run_options)
-    assert loaded == ["doit_conductor", "doit_conductor.errors", "doit_conductor.plugins",
-                      "doit_conductor.profiling", "doit_conductor.profiling.run_command",
-                      "doit_conductor.scale", "doit_conductor.scale.run_options"]
+    # the run command, the stand-ins doit lists as reporter and backend choices,
+    # the lock's switch and the declaration of the command's options
+    assert loaded == ["doit_conductor", "doit_conductor.errors", "doit_conductor.glue",
+                      "doit_conductor.glue.plugins", "doit_conductor.glue.run_command",
+                      "doit_conductor.glue.state_lock", "doit_conductor.scale",
+                      "doit_conductor.scale.run_options"]
 
 
 # doit with our plugins on a platform without the POSIX-only modules (Windows).

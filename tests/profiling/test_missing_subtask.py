@@ -10,6 +10,9 @@ import pytest
 
 from tests.support.projects import Project
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.parametrize("args", [(), ("-n", "2")], ids=["serial", "two workers"])
 def test_a_sub_task_that_does_not_exist_fails_and_leaves_no_record(built: Project, args):

@@ -6,10 +6,15 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from tests.profiling.conftest import by_name
 from tests.support.doit import spawn_doit
 from doit_conductor.profiling import store
 from tests.profiling.test_profiling_trace import assert_valid_trace
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 # An ordinary doit project that knows nothing of doit-conductor but for one
 # task that reports its own counters.
@@ -82,6 +87,9 @@ def test_reporter_in_an_independent_project(dodo_project):
     assert "[1/" in out and "] source " in out
     # Quick tasks share the half-second progress slot; the last line says where it ended.
     assert "[9/9] run ended after " in out
+    # The whole run in one closing line, and which tasks the failures stopped.
+    assert "\nrun: 6 ran, 0 up to date, 0 cached, 2 failed, 1 not run in " in out
+    assert out.endswith("\nfailed: wrong, explode\nnot run because of the failure: after\n")
     assert (dodo_project.path / "report.txt").read_text() == "words=1\n"
 
     run = dodo_project.last_run()
@@ -299,3 +307,30 @@ def test_interrupted_run_says_so(dodo_project):
     assert statuses == {"quick": "ran", "slow": "failed", "later": "not-run"}
     assert by_name(run)["slow"].error == "interrupted before it finished"
     assert_valid_trace(json.loads((run_dir / "trace.json").read_text()))
+
+
+def test_after_a_failure_progress_lines_estimate_nothing(dodo_project):
+    dodo_project.write_dodo('''
+        def task_first():
+            return {"actions": ["test ! -e fail"]}
+
+        def task_second():
+            return {"actions": ["sleep 0.6"]}
+
+        def task_third():
+            return {"actions": ["true"], "task_dep": ["first"]}
+
+        def task_fourth():
+            return {"actions": ["true"]}
+        ''')
+    first = dodo_project.doit("--reporter", "conductor")
+    assert first.returncode == 0, first.stdout + first.stderr
+    (dodo_project.path / "fail").write_text("")
+    failed = dodo_project.doit("--reporter", "conductor", "-c", "-a")
+    assert failed.returncode == 2, failed.stdout + failed.stderr   # doit: an error (unmet dependency)
+    lines = [line for line in failed.stdout.splitlines() if line.startswith("[")]
+    assert any(line.startswith("[2/4] second took ") for line in lines), failed.stdout
+    assert not any("left" in line for line in lines), lines   # third will not run
+    assert "run: 2 ran, 0 up to date, 0 cached, 1 failed, 1 not run in " in failed.stdout
+    quiet = dodo_project.doit("--reporter", "conductor", "-v", "0", "-a")
+    assert quiet.returncode == 1 and "run: " not in quiet.stdout

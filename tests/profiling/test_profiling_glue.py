@@ -9,10 +9,10 @@ from doit.exceptions import TaskError, TaskFailed
 from doit.reporter import ConsoleReporter
 
 from doit_conductor.profiling import progress
-from doit_conductor.profiling import runner as probed
-from doit_conductor.profiling.run_command import ProfilingRun, probed_runners
+from doit_conductor.glue import runner as probed
+from doit_conductor.glue.run_command import ProfilingRun, probed_runners
 from doit_conductor.profiling.records import FAILED, RAN, TaskRecord
-from doit_conductor.profiling.reporter import ConductorReporter, error_text, is_user_error, totals
+from doit_conductor.glue.reporter import ConductorReporter, error_text, is_user_error, totals
 
 
 def _task(task_dep=(), setup=(), calc=()):
@@ -44,9 +44,10 @@ def test_progress_counts_and_estimates_work_left():
 
 
 def test_progress_line():
-    assert progress.progress_line(3, 22, "render", 0.214, 3.44) == "[3/22] render 0.21s, ~3.44s left"
-    assert progress.progress_line(5, 4, "x", 12.0, None) == "[5/5] x 12.0s"
-    assert progress.progress_line(1, 2, "x", 0.0, 150.0) == "[1/2] x 0.00s, ~2m30s left"
+    # "took": the task's own time, not the time since the run began
+    assert progress.progress_line(3, 22, "render", 0.214, 3.44) == "[3/22] render took 0.21s, ~3.44s left"
+    assert progress.progress_line(5, 4, "x", 12.0, None) == "[5/5] x took 12.0s"
+    assert progress.progress_line(1, 2, "x", 0.0, 150.0) == "[1/2] x took 0.00s, ~2m30s left"
     assert progress.final_line(19, 19, 1.214) == "[19/19] run ended after 1.21s"
 
 

@@ -16,9 +16,13 @@ from tests.profiling.conftest import by_name
 from doit_conductor.report.dag import build_graph, concurrency_groups, cpm_timings, critical_path
 from doit_conductor.report.schedule import what_if
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 GRAPH_DODO = '''
 import os
 from doit import create_after
+
 
 DECLARED = os.path.exists("declare.flag")
 

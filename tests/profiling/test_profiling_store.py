@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import replace
 
 import pytest
@@ -169,20 +170,32 @@ def _lines(path) -> list[str]:
     return [json.loads(line)["name"] for line in (path / "tasks.jsonl").read_text().splitlines()]
 
 
-def test_records_of_tasks_that_did_not_run_are_held_until_one_runs(tmp_path):
+def test_records_are_held_and_written_in_batches(tmp_path):
+    # issue 24: one write per batch, not one per task (a task that ran included)
     writer = store.RunWriter(store.metrics_root(tmp_path), _summary(store.new_run_id(START, 1)))
     writer.append(TaskRecord(name="a", status="up-to-date"))
     writer.append(TaskRecord(name="b", status="ignored"))
-    assert _lines(writer.path) == []
     writer.append(TaskRecord(name="c", status=RAN, wall_s=1.0))
-    assert _lines(writer.path) == ["a", "b", "c"]
-    writer.append(TaskRecord(name="d", status="up-to-date"))
-    writer.flush()  # the reporter does when a task starts
-    assert _lines(writer.path) == ["a", "b", "c", "d"]
+    writer.append(TaskRecord(name="f", status="failed", wall_s=1.0))
+    assert _lines(writer.path) == []
+    writer.flush()
+    assert _lines(writer.path) == ["a", "b", "c", "f"]
     writer.append(TaskRecord(name="e", status="up-to-date"))
     writer.close()
-    assert _lines(writer.path) == ["a", "b", "c", "d", "e"]
+    assert _lines(writer.path) == ["a", "b", "c", "f", "e"]
     assert (writer.path / "tasks.jsonl").read_bytes().endswith(b"\n")
+
+
+def test_held_records_go_out_while_the_caller_is_busy(tmp_path):
+    """The timer writes them: doit's thread may be inside a long task (or be
+    killed in one) without appending anything else."""
+    writer = store.RunWriter(store.metrics_root(tmp_path), _summary(store.new_run_id(START, 1)))
+    writer.append(TaskRecord(name="a", status=RAN, wall_s=1.0))
+    deadline = time.monotonic() + 10 * store.HOLD_S
+    while not _lines(writer.path) and time.monotonic() < deadline:
+        time.sleep(store.HOLD_S / 10)
+    assert _lines(writer.path) == ["a"]
+    writer.close()
 
 
 def test_held_records_go_out_after_the_hold_interval(tmp_path, monkeypatch):

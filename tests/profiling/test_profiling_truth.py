@@ -5,8 +5,12 @@ import pytest
 
 from tests.profiling.conftest import MB, by_name
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 TRUTH_DODO = '''
 import sys
+
 
 MB = 1024 * 1024
 PY = sys.executable

@@ -9,6 +9,9 @@ import pytest
 from doit_conductor.profiling.progress import RunProgress
 from tests.support.projects import Project
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 
 def test_expected_sub_tasks_count_until_their_creator_runs():
     tracker = RunProgress({"plan", "gen", "check"})

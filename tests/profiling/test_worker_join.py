@@ -5,6 +5,9 @@ import subprocess
 
 import pytest
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 MANY_TEARDOWNS = """
 def nothing():
     return True

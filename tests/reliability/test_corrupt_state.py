@@ -1,5 +1,5 @@
 """Corrupted state: a truncated or garbled dependency DB, template cache entry,
-compile manifest, manifest fragment, validated pattern index or metrics file is
+compile manifest, codegen batch record, validated pattern index or metrics file is
 detected, reported in one line, and rebuilt or ignored, never used as valid.
 Every case ends with the clean build's output/."""
 from __future__ import annotations
@@ -88,14 +88,15 @@ def test_compile_manifest(fresh, reference, damage):
 
 
 @pytest.mark.parametrize("damage", DAMAGE)
-def test_manifest_fragment(fresh, reference, damage):
-    fragment = fresh.path(f"{CACHE}/manifest.d/users.json")
-    DAMAGE[damage](fragment)
-    assert run(fresh, "forget", "codegen:users").returncode == 0
+def test_codegen_batch_record(fresh, reference, damage):
+    batch = fresh.batch_of("users")
+    record = fresh.path(f"{CACHE}/batches/{batch.split(':', 1)[1]}.json")
+    DAMAGE[damage](record)
+    assert run(fresh, "forget", batch).returncode == 0
     result = run(fresh)
-    assert len(warnings_about(result, "manifest.d/users.json: ")) == 1
+    assert len(warnings_about(result, f"batches/{record.name}: ")) == 1
     assert_recovered(fresh, reference, result)
-    assert read_state(fragment)["pattern"] == "users"
+    assert "users" in read_state(record)["patterns"]
 
 
 def break_syntax(path: Path) -> None:

@@ -23,8 +23,11 @@ import pytest
 from tests.support.projects import Project
 from tests.reliability.conftest import (N_PATTERNS, REPO, kill_group, make_workspace, run,
                                         spawn, stray_temps, wait_for)
-from doit_conductor.incremental import backend
+from doit_conductor.glue import backend
 from doit_conductor.profiling import store
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 DEFAULT_TRIALS = 10
 STRESS_TRIALS = 60
@@ -162,7 +165,7 @@ def test_what_a_killed_run_left_half_written_is_cleared(fresh):
     planted = [fresh.path("output/python/conductor_models/.users.py.k3x9q0a1.tmp"),
                fresh.path("output/sql/.users.sql.abcdefgh.tmp"),
                fresh.path(".conductor/.doit.db.qwertyui.tmp"),
-               fresh.path(".conductor/state/template-sets/.users.json.4321-0.tmp"),
+               fresh.path(".conductor/state/batches/.users.json.4321-0.tmp"),
                fresh.path(".conductor/noop/.snapshot.4321-1.tmp")]
     for path in planted:
         path.parent.mkdir(parents=True, exist_ok=True)

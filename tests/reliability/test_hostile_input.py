@@ -148,7 +148,7 @@ def test_read_only_output(fresh, reference, mounts):
     mounts.append(output)
     _mount("-o", "remount,bind,ro", str(output))
     change_currency(fresh)
-    assert_one_line_error(run(fresh), "ERROR: codegen:currency: output/",
+    assert_one_line_error(run(fresh), f"ERROR: {fresh.batch_of('currency')}: output/",
                           "cannot write generated file: Read-only file system")
     assert_untouched(fresh, reference)
 
@@ -168,7 +168,7 @@ def test_full_output_disk(fresh, reference, mounts, tmp_path):
                 handle.flush()
     change_currency(fresh)
     result = run(fresh)
-    assert_one_line_error(result, "ERROR: codegen:currency: output/",
+    assert_one_line_error(result, f"ERROR: {fresh.batch_of('currency')}: output/",
                           "cannot write generated file: No space left on device")
     (output / ".filler").unlink()
     assert_untouched(fresh, reference)

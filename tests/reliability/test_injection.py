@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 import sqlite3
 from pathlib import Path
 
@@ -153,3 +154,47 @@ def test_filters_are_no_ops_on_plain_values_and_quote_the_rest():
     assert json.loads(escape.json_value({"d": "x\u2028\"y"})) == {"d": "x\u2028\"y"}
     with pytest.raises(TemplateRuntimeError):
         escape.py_ident("os.system")
+
+
+def table_rows(markdown: str) -> list[list[str]]:
+    """The cells of every Markdown table row, split at unescaped `|` (lines end
+    where CommonMark ends them: at \\n, \\r\\n or a lone \\r)."""
+    rows = []
+    for line in re.split(r"\r\n|\r|\n", markdown):
+        if line.startswith("|"):
+            cells, cell, escaped = [], "", False
+            for char in line[1:]:
+                if char == "|" and not escaped:
+                    cells.append(cell)
+                    cell = ""
+                else:
+                    cell += char
+                escaped = char == "\\" and not escaped
+            rows.append(cells)
+    return rows
+
+
+def test_a_field_doc_cannot_break_out_of_the_docs_table(fresh, reference):
+    # A carriage return, U+2028 and a form feed end a line for some Markdown
+    # readers and for str.splitlines; a trailing backslash would escape the
+    # cell's closing `|`; ESC is a terminal control character.
+    doc = "first\r| evil | row |\u2028second\x0c| x |\x1b[31m\\"
+    users = fresh.path("patterns/users.yaml")
+    saved = users.read_bytes()
+    users.write_text(users.read_text().replace('doc: "a user_role value"', f"doc: {json.dumps(doc)}")
+                     .replace("description: Registered shop users",
+                              f"description: {json.dumps('shop users' + chr(13) + '# evil heading')}"))
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = fresh.path("output/docs/users.md").read_text()
+    rows = table_rows(page)
+    # header, delimiter, six fields: five cells each, the doc in the role row
+    assert [len(row) for row in rows] == [5] * 8, rows
+    assert [row[0].strip() for row in rows[2:]] == [
+        "`id`", "`email`", "`display_name`", "`role`", "`joined_on`", "`newsletter`"]
+    assert "evil" in rows[5][4] and "\x1b" not in page and "\r" not in page
+    index = fresh.path("output/docs/index.md").read_text()
+    assert "\r" not in index and not any(line.startswith("# evil") for line in index.split("\n"))
+    users.write_bytes(saved)
+    assert run(fresh).returncode == 0
+    assert fresh.tree() == reference.tree()

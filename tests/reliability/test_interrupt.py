@@ -13,6 +13,9 @@ from tests.reliability.conftest import (kill_group, ran_records, run, set_conduc
                                         stray_temps, wait_for)
 from doit_conductor.profiling import store
 
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
+
 SLOW_CHECK = f'".sql" = "{sys.executable} -c \'import time; time.sleep(0.4)\' {{file}}"'
 
 

@@ -159,6 +159,7 @@ signal.pause()
 """
 
 
+@pytest.mark.slow   # starts an interpreter
 def test_forked_children_do_not_keep_the_lock(tmp_path):
     # The fork happens in a child interpreter (its own process group), not in
     # pytest's process.

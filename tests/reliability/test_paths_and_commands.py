@@ -168,7 +168,7 @@ def test_scratch_directories_of_a_killed_run_are_removed(fresh, reference):
     scratch = fresh.path(".conductor/tmp/reproduce-abandoned")
     scratch.mkdir(parents=True)
     (scratch / "leftover.py").write_text("x = 1\n")
-    fragment_tmp = fresh.path(".conductor/cache/manifest.d/.users.json.1234-0.tmp")
+    fragment_tmp = fresh.path(".conductor/cache/batches/.users.json.1234-0.tmp")
     fragment_tmp.write_text("{")
     held = lock.RunLock(fresh.path(".conductor/lock"), LockSettings(wait=False, timeout_s=0),
                         command="doit (killed)", announce=lambda _: None)

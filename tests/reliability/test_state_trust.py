@@ -2,7 +2,8 @@
 
 Every state file carries a digest of its content and is checked for its shape;
 one that fails is removed with one warning and rebuilt by its task in the same
-run.  Manifest fragments may only name files inside output/.  Deleting any file
+run.  A valid state file copied back from an older build is rebuilt too, never
+used.  Codegen batch records may only name files inside output/.  Deleting any file
 under .conductor/ is recovered by the next `doit`.  Hand edits are found by
 content, each set-aside copy keeps a name of its own, and the aggregate outputs
 (SHA256SUMS, docs, schema.sql) are checked too."""
@@ -18,7 +19,7 @@ from doit_conductor import state_files
 from tests.reliability.conftest import run, stray_temps
 
 STATE = ".conductor/state"
-FRAGMENTS = ".conductor/cache/manifest.d"
+RECORDS = ".conductor/cache/batches"
 
 
 def reencode(path: Path, change) -> None:
@@ -33,6 +34,14 @@ def reencode(path: Path, change) -> None:
 def warnings(result, fragment: str) -> list[str]:
     return [line for line in (result.stdout + result.stderr).splitlines()
             if line.startswith("WARNING: ") and fragment in line]
+
+
+def record_of(project, pattern: str) -> Path:
+    """The codegen batch record that holds `pattern`."""
+    for path in sorted(project.path(RECORDS).glob("*.json")):
+        if pattern in state_files.read_state(path)["patterns"]:
+            return path
+    raise AssertionError(f"no batch record holds {pattern}")
 
 
 def assert_recovered(project, reference, result, *, outside: Path | None = None) -> None:
@@ -89,29 +98,78 @@ def test_wrong_typed_manifest_entry_with_a_good_digest_is_caught(fresh, referenc
 
 
 @pytest.mark.parametrize("named", ["dodo.py", pytest.param("../outside.txt", marks=pytest.mark.stress)])
-def test_fragment_naming_files_outside_output_is_refused(fresh, reference, tmp_path, named):
-    """Even with a valid digest (forged), a fragment cannot make scan-output move
-    files that are not generated outputs."""
+def test_record_naming_files_outside_output_is_refused(fresh, reference, tmp_path, named):
+    """Even with a valid digest (forged), a batch record cannot make scan-output
+    move files that are not generated outputs."""
     (tmp_path / "outside.txt").write_text("not yours\n")
-    path = fresh.path(f"{FRAGMENTS}/currency.json")
+    path = record_of(fresh, "currency")
     document = state_files.read_state(path)
-    entry = next(iter(document["files"].values()))
-    document["files"][named] = dict(entry, checksum="0" * 32)
+    files = document["patterns"]["currency"]["files"]
+    files[named] = dict(next(iter(files.values())), checksum="0" * 32)
     path.write_bytes(state_files.encode_state(document))
     assert run(fresh, "forget", "scan-output").returncode == 0
     result = run(fresh)
-    assert len(warnings(result, "manifest.d/currency.json: not the shape")) == 1, result.stderr
+    assert len(warnings(result, f"{path.name}: not the shape")) == 1, result.stderr
     assert (tmp_path / "outside.txt").read_text() == "not yours\n"
     assert_recovered(fresh, reference, result)
 
 
-def test_garbage_fragment_does_not_drop_its_pattern(fresh, reference):
+def test_garbage_record_does_not_drop_its_patterns(fresh, reference):
     """It used to drop currency from the wheel, schema.sql, api.json and
     SHA256SUMS, exit 0, and stay that way."""
-    fresh.path(f"{FRAGMENTS}/currency.json").write_text('{"files": {}}\n')
+    path = record_of(fresh, "currency")
+    path.write_text('{"files": {}}\n')
     result = run(fresh)
-    assert len(warnings(result, "manifest.d/currency.json: not a conductor state file")) == 1
+    assert len(warnings(result, f"{path.name}: not a conductor state file")) == 1
     assert_recovered(fresh, reference, result)
+
+
+# -- state copied back from an older build (issue 25) ----------------------------
+
+def _edit_description(project) -> None:
+    source = project.path("patterns/users.yaml")
+    source.write_text(source.read_text().replace("Registered shop users", "People who shop"))
+
+
+def _drop_a_template(project) -> None:
+    source = project.path("patterns/users.yaml")
+    source.write_text(source.read_text().replace(
+        "kind: entity\n", "kind: entity\ntemplates: [python/entity.py.j2, sql/entity.sql.j2]\n"))
+
+
+def _users_batch_plan(project) -> str:
+    from doit_conductor import layout
+    return layout.batch_plan_file(record_of(project, "users").stem)
+
+
+ROLLBACKS = {
+    # state file copied back, the edit made between the two builds
+    "patterns.json": (lambda p: f"{STATE}/patterns.json", _edit_description),
+    "plan.json": (lambda p: f"{STATE}/plan.json", _drop_a_template),
+    "a batch plan": (_users_batch_plan, _edit_description),
+}
+
+
+@pytest.mark.parametrize("case", ["patterns.json", "plan.json",
+                                  pytest.param("a batch plan", marks=pytest.mark.stress)])
+def test_an_older_valid_state_file_copied_back_is_rebuilt(fresh, case):
+    """A rolled-back patterns.json published the old description, a rolled-back
+    plan.json the old output names, with exit 0, and every later run said "up to
+    date": the digest said the file was intact, not that it was the current one."""
+    where, edit = ROLLBACKS[case]
+    state = fresh.path(where(fresh))
+    older = state.read_bytes()
+    edit(fresh)
+    assert run(fresh).returncode == 0
+    assert state.read_bytes() != older, "the edit must change the state file"
+    current = fresh.tree()
+    state.write_bytes(older)
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert fresh.tree() == current
+    assert "WARNING" not in result.stdout + result.stderr
+    again = run(fresh)
+    assert again.returncode == 0 and fresh.tree() == current
 
 
 def _deletable(project) -> list[str]:
@@ -120,8 +178,7 @@ def _deletable(project) -> list[str]:
                   if p.is_file() and "metrics" not in p.parts and "reports" not in p.parts)
 
 
-SAMPLE = [f"{STATE}/template-sets/*", ".conductor/cache/compile.manifest",
-          f"{FRAGMENTS}/users.json"]
+SAMPLE = [f"{STATE}/batches/*", ".conductor/cache/compile.manifest", f"{RECORDS}/*"]
 
 
 @pytest.mark.parametrize("pattern", [SAMPLE[0], *(pytest.param(p, marks=pytest.mark.stress)
@@ -169,6 +226,43 @@ def test_same_size_edit_with_mtime_restored_is_found(fresh, reference):
     assert "output/sql/users.sql was edited by hand" in result.stderr, result.stderr
     assert [p.read_bytes() for p in set_aside(fresh)] == [edited]
     assert result.returncode == 0 and fresh.tree() == reference.tree()
+
+
+@pytest.mark.parametrize("new", ["EUX", "EURO"], ids=["same size", "new size"])
+def test_an_input_edited_with_its_mtime_put_back_is_rebuilt(fresh, reference, new):
+    """`touch -r` after an edit: doit's checkers trust the unchanged mtime, ours
+    must not (the size or the ctime moved)."""
+    source = fresh.path("patterns/currency.yaml")
+    before = source.stat()
+    source.write_text(source.read_text().replace("[EUR,", f"[{new},"))
+    os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"'{new.lower()}'" in fresh.path("output/sql/currency.sql").read_text()
+    assert f'"{new.lower()}"' in fresh.path("output/schemas/currency.schema.json").read_text()
+    assert fresh.did_nothing(run(fresh))
+
+
+@pytest.mark.parametrize("which", ["batch record", "doit.db"])
+def test_a_rolled_back_record_or_db_sets_nothing_aside(fresh, which):
+    """A state file restored from before the last build (a backup, a copy of
+    .conductor/) must not make the files that build wrote pass for hand edits."""
+    rolled_back = (record_of(fresh, "currency") if which == "batch record"
+                   else fresh.path(".conductor/doit.db"))
+    saved = rolled_back.read_bytes()
+    source = fresh.path("patterns/currency.yaml")
+    source.write_text(source.read_text().replace("[EUR,", "[EUX,"))
+    assert run(fresh).returncode == 0
+    built = fresh.tree()
+    rolled_back.write_bytes(saved)
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "edited by hand" not in result.stderr and set_aside(fresh) == [], result.stderr
+    assert fresh.tree() == built
+    again = run(fresh)
+    assert again.returncode == 0 and "edited by hand" not in again.stderr, again.stderr
+    assert set_aside(fresh) == [] and fresh.tree() == built
+    assert fresh.did_nothing(run(fresh))
 
 
 def test_every_hand_edit_keeps_its_own_copy(fresh, reference):

@@ -1,6 +1,8 @@
 """The review's baseline layout: timestamped names, task-<N>-profile.json, summary.json."""
 from __future__ import annotations
 
+import pytest
+
 import json
 import re
 import subprocess
@@ -14,6 +16,9 @@ from doit_conductor.profiling.records import UP_TO_DATE
 from doit_conductor.profiling.store import load_run, metrics_root
 from doit_conductor.profiling.task_profiles import profile_key, task_numbers
 from doit_conductor.report.command import with_baseline_name
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 RUN = "20240101T000000.000000Z-1"
 RECORDS = [

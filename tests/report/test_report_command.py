@@ -11,7 +11,10 @@ from tests.support.doit import run_doit
 from tests.support.records import record, summary, write_run
 
 from doit_conductor.profiling.records import FAILED, UP_TO_DATE
-from doit_conductor.profiling.store import metrics_root
+from doit_conductor.profiling.store import metrics_root, promote_baseline
+
+# every test here runs doit (or another interpreter) in a subprocess
+pytestmark = pytest.mark.slow
 
 RUN1 = "20240101T000000.000000Z-1"
 RUN2 = "20240102T000000.000000Z-2"
@@ -146,6 +149,32 @@ def test_output_file_and_trace(project, tmp_path):
     assert {e["name"] for e in events if e["ph"] == "X"} == {"load-config", "render", "compile"}
 
 
+def test_html_and_trace_go_to_conductor_reports_unless_o_says_otherwise(project):
+    reports = project / ".conductor" / "reports"
+    html = profile_report(project, "--format", "html")
+    assert html.returncode == 0, html.stderr
+    assert html.stdout == ""
+    assert html.stderr == f"profile-report: wrote .conductor/reports/{RUN2}.html\n"
+    assert (reports / f"{RUN2}.html").read_text().startswith("<!doctype html>")
+    trace = profile_report(project, "--format", "trace")
+    assert json.loads((reports / f"{RUN2}.trace.json").read_text())["traceEvents"]
+    compared = profile_report(project, "--format", "html", "--compare", "latest")
+    assert compared.returncode == 0, compared.stderr
+    assert (reports / f"{RUN2}-vs-{RUN1}.html").is_file()
+    profile_report(project, "--format", "html", "--history", "2")
+    assert (reports / "history-2.html").is_file()
+    # -o is honoured as given (relative to the current directory); '-' is stdout
+    named = profile_report(project, "--format", "html", "-o", "report.html")
+    assert named.returncode == 0 and named.stderr == ""
+    assert (project / "report.html").is_file() and not (reports / "report.html").exists()
+    assert profile_report(project, "--format", "html", "-o", "-").stdout.startswith("<!doctype")
+    # text and json stay on stdout
+    assert profile_report(project).stdout.startswith("Run ")
+    assert sorted(p.name for p in reports.iterdir()) == sorted([
+        f"{RUN2}.html", f"{RUN2}.trace.json", f"{RUN2}-vs-{RUN1}.html", "history-2.html"])
+    assert trace.stdout == ""
+
+
 def test_no_runs_yet(tmp_path):
     assert_user_error(profile_report(tmp_path), "no runs recorded")
 
@@ -204,9 +233,24 @@ def test_the_gate_refuses_a_run_that_executed_nothing(project):
                           "--fail-on-regression", "20").returncode == 0
 
 
-def test_the_gate_refuses_a_baseline_that_executed_nothing(project):
+def test_saving_a_baseline_of_a_run_that_executed_nothing_is_refused_as_the_gate_would(project):
     write_run(project, summary(RUN3, workers=2, wall=0.01), NO_OP)
-    assert profile_report(project, "--run", RUN3, "--save-baseline", "empty").returncode == 0
+    for args in (("--save-baseline", "main"), ("--save-baseline",),
+                 ("--history", "2", "--save-baseline", "main")):
+        result = profile_report(project, *args)
+        assert_user_error(result, f"--save-baseline: run {RUN3} executed no task",
+                          f"--run {RUN2} --save-baseline")
+        assert result.stdout == ""
+    assert not (metrics_root(project) / "baselines").exists()
+    saved = profile_report(project, "--run", RUN2, "--save-baseline", "main")
+    assert saved.returncode == 0 and "as baseline 'main'" in saved.stderr
+
+
+def test_the_gate_refuses_a_baseline_that_executed_nothing(project):
+    # saved before --save-baseline refused such runs (or copied in by hand)
+    write_run(project, summary(RUN3, workers=2, wall=0.01), NO_OP)
+    root = metrics_root(project)
+    promote_baseline(root, root / "runs" / RUN3, "empty")
     result = profile_report(project, "--run", RUN2, "--baseline", "empty",
                             "--fail-on-regression", "20")
     assert_user_error(result, "nothing to compare", f"baseline:empty ({RUN3}) executed no task")
@@ -222,5 +266,5 @@ def test_the_report_of_a_no_op_run_says_so_first(project):
                      f"(doit profile-report --run {RUN2})")
     data = json.loads(profile_report(project, "--format", "json").stdout)
     assert data["notice"].startswith(f"run {RUN3} executed no task")
-    assert 'id="notice"' in profile_report(project, "--format", "html").stdout
+    assert 'id="notice"' in profile_report(project, "--format", "html", "-o", "-").stdout
     assert "Note:" not in profile_report(project, "--run", RUN2).stdout  # a run that did work

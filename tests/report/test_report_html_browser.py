@@ -17,19 +17,44 @@ from doit_conductor.profiling.records import FAILED, UP_TO_DATE
 # table is sorted by that column) and reports what the page holds into the DOM
 # for --dump-dom.
 PROBE = """<script>
-var clicks = 0, unsorted = [];
+var clicks = 0, unsorted = [], indicator = [], keyboard = [];
+function keys(table, column) {
+  return Array.prototype.map.call(table.tBodies[0].rows, function (row) {
+    var cell = row.cells[column], v = cell.dataset.v;
+    return v === undefined ? cell.textContent : parseFloat(v);
+  });
+}
+function ordered(values, descending) {
+  for (var i = 1; i < values.length; i++) {
+    if (descending ? values[i - 1] < values[i] : values[i - 1] > values[i]) { return false; }
+  }
+  return true;
+}
 document.querySelectorAll('table.sortable').forEach(function (table, t) {
   table.querySelectorAll('thead th').forEach(function (th) {
-    th.click();
-    clicks += 1;
-    var column = th.cellIndex, keys = [];
-    Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
-      var cell = row.cells[column], v = cell.dataset.v;
-      keys.push(v === undefined ? cell.textContent : parseFloat(v));
-    });
-    for (var i = 1; i < keys.length; i++) {
-      if (keys[i - 1] < keys[i]) { unsorted.push('table ' + t + ' column ' + column); break; }
+    var where = 'table ' + t + ' column ' + th.cellIndex, button = th.querySelector('button');
+    // keyboard: a real button in the tab order, which takes the focus
+    if (!button || button.type !== 'button' || button.tabIndex !== 0) {
+      keyboard.push(where + ': no button'); return;
     }
+    button.focus();
+    if (document.activeElement !== button) { keyboard.push(where + ': cannot be focused'); }
+    // click() is what Enter and Space do on a focused button
+    [['descending', '\\u25bc'], ['ascending', '\\u25b2']].forEach(function (expected) {
+      button.click();
+      clicks += 1;
+      if (!ordered(keys(table, th.cellIndex), expected[0] === 'descending')) {
+        unsorted.push(where + ' ' + expected[0]);
+      }
+      var marked = Array.prototype.filter.call(th.parentNode.cells, function (cell) {
+        return cell.getAttribute('aria-sort') !== 'none';
+      });
+      var arrow = th.querySelector('.arrow');
+      if (th.getAttribute('aria-sort') !== expected[0] || marked.length !== 1 || !arrow
+          || arrow.textContent.trim() !== expected[1] || arrow.getAttribute('aria-hidden') !== 'true') {
+        indicator.push(where + ' ' + expected[0]);
+      }
+    });
   });
 });
 var bars = document.querySelectorAll('#timeline rect.bar');
@@ -42,13 +67,18 @@ function chart(id) {
                                      function (e) { return e.textContent; }),
     yticks: Array.prototype.map.call(svg.querySelectorAll('.y-tick'),
                                      function (e) { return e.textContent; }),
+    xticks: Array.prototype.map.call(svg.querySelectorAll('.x-tick'),
+                                     function (e) { return e.textContent; }),
     dots: svg.querySelectorAll('circle.dot').length
   };
 }
 var result = {
   tables: document.querySelectorAll('table.sortable').length,
   headers: document.querySelectorAll('table.sortable thead th').length,
-  clicks: clicks, unsorted: unsorted,
+  clicks: clicks, unsorted: unsorted, indicator: indicator, keyboard: keyboard,
+  labels: Array.prototype.map.call(document.querySelectorAll('#timeline text.label'),
+                                   function (e) { return e.textContent; }),
+  whatif: chart('what-if'),
   bars: bars.length,
   critical: document.querySelectorAll('#timeline rect.bar.critical').length,
   tasks: Array.prototype.map.call(bars, function (b) { return b.getAttribute('data-task'); }),
@@ -103,7 +133,7 @@ def project(tmp_path: Path) -> Path:
 
 def report(project: Path, *args: str) -> tuple[str, dict | None]:
     html = subprocess.run([sys.executable, "-m", "doit", "profile-report", "--format", "html",
-                           *args], cwd=project, capture_output=True, text=True, timeout=120)
+                           "-o", "-", *args], cwd=project, capture_output=True, text=True, timeout=120)
     assert html.returncode == 0, html.stderr
     data = subprocess.run([sys.executable, "-m", "doit", "profile-report", "--format", "json",
                            *args], cwd=project, capture_output=True, text=True, timeout=120)
@@ -117,9 +147,13 @@ def open_page(chromium: str, html: str, tmp_path: Path, name: str) -> dict:
     page.write_text(html.replace("</body>", PROBE + "</body>"))
     probe, console = browse(chromium, page, tmp_path / f"profile-{name}")
     assert console == [], f"{name} page: {console}"
-    # every header of every table was clicked, and each click sorted its own table
-    assert probe["tables"] > 0 and probe["clicks"] == probe["headers"], name
+    # every header of every table is a button that takes the keyboard focus; pressing it
+    # twice sorted its own table descending then ascending, and aria-sort and the arrow
+    # said so on that header alone
+    assert probe["keyboard"] == [], f"{name} page: headers out of keyboard reach: {probe['keyboard']}"
+    assert probe["tables"] > 0 and probe["clicks"] == 2 * probe["headers"], name
     assert probe["unsorted"] == [], f"{name} page: not sorted after a click: {probe['unsorted']}"
+    assert probe["indicator"] == [], f"{name} page: sort direction not shown: {probe['indicator']}"
     return probe
 
 
@@ -132,6 +166,15 @@ def test_run_page_sorts_every_table_and_draws_one_bar_per_executed_task(chromium
     assert probe["bars"] == len(executed) == 11
     assert sorted(probe["tasks"]) == sorted(executed)
     assert probe["critical"] == len(data["run"]["critical_path"]["tasks"]) > 0
+    # labels inside the bars: whole names or a sub-task's own part, never cut (`va~rns`)
+    assert probe["labels"] and all(
+        label in executed or any(name.endswith(":" + label) for name in executed)
+        for label in probe["labels"]), probe["labels"]
+    # the what-if chart has both axes, titled, with seconds along the bottom
+    what_if = probe["whatif"]
+    assert what_if["titles"] == ["workers", "wall time, seconds"]
+    assert what_if["xticks"][0] == "0 s" and len(what_if["xticks"]) >= 3
+    assert all(tick.endswith(" s") for tick in what_if["xticks"])
 
 
 def test_comparison_page_sorts_every_table(chromium, project, tmp_path):

@@ -97,7 +97,7 @@ def _disk_full(files):
 def test_a_restore_that_fails_is_the_tasks_failure_not_a_crash(tmp_path):
     from doit.exceptions import TaskError
     from doit.task import Task
-    from doit_conductor.scale import cached_execution
+    from doit_conductor.glue import cached_execution
 
     target = tmp_path / "out.txt"
 
@@ -105,16 +105,13 @@ def test_a_restore_that_fails_is_the_tasks_failure_not_a_crash(tmp_path):
         return Task("t", [(_write_out, [str(target)])], targets=[str(target)],
                     meta={"conductor_cache": {"restore": (_disk_full, [])}})
 
-    cached_execution.activate(f"file://{tmp_path / 'store'}")
-    try:
-        first = task()
-        assert cached_execution.execute(first, lambda: _write_out(target), lambda: None) is None
-        second = task()   # a hit, whose restore fails
-        failure = cached_execution.execute(
-            second, lambda: pytest.fail("a hit must not run"), lambda: None)
-    finally:
-        cached_execution.activate(None)
-    assert isinstance(failure, TaskError)
+    cache = cached_execution.ActionCache(f"file://{tmp_path / 'store'}")
+    first = task()
+    assert cache.execute(first, lambda: _write_out(target), lambda: None) == (None, False)
+    second = task()   # a hit, whose restore fails
+    failure, cached = cache.execute(
+        second, lambda: pytest.fail("a hit must not run"), lambda: None)
+    assert not cached and isinstance(failure, TaskError)
     assert "restoring t from the action cache" in str(failure)
 
 

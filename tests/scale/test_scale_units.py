@@ -6,7 +6,8 @@ import types
 import pytest
 
 from doit_conductor.errors import UserError
-from doit_conductor.scale import dask_job
+from doit_conductor.glue import dask_job
+from doit_conductor.scale import run_options, ship
 from doit_conductor.scale.run_options import resolve
 
 
@@ -14,12 +15,12 @@ from doit_conductor.scale.run_options import resolve
                                       ("../a", False), ("/etc/passwd", False),
                                       ("out/../../a", False)])
 def test_only_plain_relative_paths_travel(path, ok):
-    assert dask_job.inside(path) is ok
+    assert ship.inside(path) is ok
 
 
 def test_shipped_input_never_lands_outside_the_scratch_directory(tmp_path):
     with pytest.raises(ValueError):
-        dask_job._materialise(str(tmp_path / "scratch"), {"../escaped": b"x"})
+        ship.materialise(str(tmp_path / "scratch"), {"../escaped": b"x"})
     assert not (tmp_path / "escaped").exists()
 
 
@@ -27,17 +28,17 @@ def test_collect_names_an_undeclared_write_and_returns_declared_targets(tmp_path
     (tmp_path / "in.txt").write_bytes(b"input")
     (tmp_path / "out.txt").write_bytes(b"result")
     task = types.SimpleNamespace(targets=["out.txt"])
-    workspace = dask_job.Workspace(str(tmp_path), inputs={"in.txt": b"input"})
-    targets, failure = dask_job._collect(str(tmp_path), task, workspace)
+    workspace = ship.Workspace(str(tmp_path), inputs={"in.txt": b"input"})
+    targets, failure = ship.collect(str(tmp_path), task.targets, workspace)
     assert failure is None and [(t.path, t.data) for t in targets] == [("out.txt", b"result")]
     (tmp_path / "extra" ).mkdir()
     (tmp_path / "extra" / "note.txt").write_bytes(b"?")
-    _, failure = dask_job._collect(str(tmp_path), task, workspace)
-    assert "undeclared file 'extra/note.txt'" in failure.message
+    _, failure = ship.collect(str(tmp_path), task.targets, workspace)
+    assert "undeclared file 'extra/note.txt'" in failure
     (tmp_path / "in.txt").write_bytes(b"changed input")   # an input it rewrote counts too
     (tmp_path / "extra" / "note.txt").unlink()
-    _, failure = dask_job._collect(str(tmp_path), task, workspace)
-    assert "undeclared file 'in.txt'" in failure.message
+    _, failure = ship.collect(str(tmp_path), task.targets, workspace)
+    assert "undeclared file 'in.txt'" in failure
 
 
 def test_scheduler_and_ship_need_the_dask_executor(tmp_path):
@@ -69,10 +70,10 @@ def test_batch_size_setting(tmp_path):
 def test_shipped_targets_are_verified_before_any_is_written(tmp_path, monkeypatch):
     import hashlib
 
-    from doit_conductor.scale.dask_runner import _write_shipped
+    from doit_conductor.glue.dask_runner import _write_shipped
     monkeypatch.chdir(tmp_path)
-    good = dask_job.ShippedTarget("a.txt", b"a", hashlib.sha256(b"a").hexdigest())
-    bad = dask_job.ShippedTarget("b.txt", b"b!", hashlib.sha256(b"b").hexdigest())
+    good = ship.ShippedTarget("a.txt", b"a", hashlib.sha256(b"a").hexdigest())
+    bad = ship.ShippedTarget("b.txt", b"b!", hashlib.sha256(b"b").hexdigest())
     task = types.SimpleNamespace(meta={})
     failure = _write_shipped((good, bad), task)
     assert "'b.txt' arrived damaged" in failure.message
@@ -82,7 +83,7 @@ def test_shipped_targets_are_verified_before_any_is_written(tmp_path, monkeypatc
 
 
 def test_targets_changed_by_a_lost_task_are_removed(tmp_path, monkeypatch):
-    from doit_conductor.scale.dask_runner import _remove_changed, _target_states
+    from doit_conductor.scale.ship import remove_changed as _remove_changed, target_states as _target_states
     monkeypatch.chdir(tmp_path)
     (tmp_path / "kept.txt").write_text("old")
     before = _target_states(["kept.txt", "half.txt", "absent.txt"])
@@ -97,7 +98,7 @@ def test_only_the_projects_own_uninstalled_modules_travel_by_value(tmp_path):
     dataclasses' annotations), while the workflow's own `tasks` is sent."""
     from types import SimpleNamespace
 
-    from doit_conductor.scale.dask_runner import project_modules
+    from doit_conductor.scale.dask_cluster import project_modules
     root = str(tmp_path)
     own = SimpleNamespace(__file__=f"{root}/tasks/__init__.py")
     installed = SimpleNamespace(__file__=f"{root}/doit_conductor/__init__.py")
@@ -121,7 +122,7 @@ def _fail():
 def test_a_batch_stops_at_its_first_failure_unless_told_to_keep_going(tmp_path):
     import cloudpickle
     from doit.task import Task
-    workspaces = [dask_job.Workspace(str(tmp_path))] * 3
+    workspaces = [ship.Workspace(str(tmp_path))] * 3
     tasks = cloudpickle.dumps([Task("first", [(_write, ["first.txt", "1"])]),
                                Task("broken", [_fail]),
                                Task("third", [(_write, ["third.txt", "3"])])])
@@ -137,7 +138,7 @@ def test_a_batch_stops_at_its_first_failure_unless_told_to_keep_going(tmp_path):
 
 
 def test_workers_running_other_conductor_code_are_named():
-    from doit_conductor.scale.dask_runner import check_workers
+    from doit_conductor.scale.dask_cluster import check_workers
     check_workers({"tcp://127.0.0.1:1": "abc", "tcp://127.0.0.1:2": "abc"}, "abc", "tcp://s")
     with pytest.raises(UserError) as raised:
         check_workers({"tcp://127.0.0.1:1": "abc", "tcp://127.0.0.1:2": "old"}, "abc",
@@ -149,7 +150,18 @@ def test_workers_running_other_conductor_code_are_named():
 @pytest.mark.parametrize("jobs, slots, sizes", [(10, 4, [3, 3, 2, 2]), (64, 4, [16] * 4),
                                                 (3, 4, [1, 1, 1]), (0, 4, []), (5, 1, [5])])
 def test_ready_tasks_are_spread_over_the_free_slots_in_order(jobs, slots, sizes):
-    from doit_conductor.scale.dask_runner import spread
+    from doit_conductor.glue.dask_runner import spread
     batches = spread(list(range(jobs)), slots)
     assert [len(b) for b in batches] == sizes
     assert [job for batch in batches for job in batch] == list(range(jobs))
+
+
+@pytest.mark.parametrize("count", [-1, -2, run_options.MAX_WORKERS + 1])
+def test_a_negative_or_absurd_worker_count_is_a_user_error(count):
+    with pytest.raises(UserError, match=f"^-n {count}: "):
+        run_options.check_worker_count(count)
+
+
+@pytest.mark.parametrize("count", [0, 1, 3, run_options.MAX_WORKERS])
+def test_a_sane_worker_count_passes(count):
+    run_options.check_worker_count(count)

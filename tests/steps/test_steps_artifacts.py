@@ -7,6 +7,7 @@ import os
 import pytest
 
 from doit_conductor import layout
+from doit_conductor.codegen.outputs import MANIFEST_VERSION
 from doit_conductor.state_files import write_state
 from tasks.steps import artifacts
 from tasks.steps.artifacts import GeneratedFiles, ManifestDigests
@@ -45,7 +46,7 @@ def workspace(tmp_path, monkeypatch):
 
 def write_manifest(files: dict, mtime_ns: int) -> None:
     os.makedirs(os.path.dirname(layout.MANIFEST), exist_ok=True)
-    write_state(layout.MANIFEST, {"version": 1, "files": files})
+    write_state(layout.MANIFEST, {"version": MANIFEST_VERSION, "files": files})
     os.utime(layout.MANIFEST, ns=(mtime_ns, mtime_ns))
 
 

@@ -72,5 +72,5 @@ def spawn_doit(cwd: Path, *args: str, env: dict[str, str] | None = None,
 def _require_slow() -> None:
     if current_test is not None and current_test.get_closest_marker("slow") is None:
         raise AssertionError(f"{current_test.nodeid} runs doit in a subprocess: mark it "
-                             "slow (tests/conftest.py SLOW_FIXTURES/SLOW_PATHS or "
+                             "slow (a fixture of tests/conftest.py SLOW_FIXTURES, or "
                              "@pytest.mark.slow)")

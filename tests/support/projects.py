@@ -53,6 +53,21 @@ class Project:
             return True
         return set(self.statuses().values()) <= allowed
 
+    def built_patterns(self) -> set[str]:
+        """Patterns codegen built in the newest run: a batch sub-task records each
+        pattern it built as a `pattern_s:<name>` counter."""
+        return {name.split(":", 1)[1] for record in self.last_run().values()
+                if record.name.startswith("codegen:") for name in record.counters
+                if name.startswith("pattern_s:")}
+
+    def batch_of(self, pattern: str) -> str:
+        """The codegen batch sub-task that builds `pattern` (from its records)."""
+        from doit_conductor.state_files import read_state
+        for path in sorted(self.path(".conductor/cache/batches").glob("*.json")):
+            if pattern in read_state(path)["patterns"]:
+                return f"codegen:{path.stem}"
+        raise AssertionError(f"no codegen batch holds {pattern}")
+
     def statuses(self, prefix: str = "") -> dict[str, str]:
         return {name: r.status for name, r in self.last_run().items() if name.startswith(prefix)}
 

@@ -12,21 +12,21 @@ from __future__ import annotations
 
 
 class ConductorReporter:
-    """`--reporter conductor`: see `doit_conductor.profiling.reporter.ConductorReporter`."""
+    """`--reporter conductor`: see `doit_conductor.glue.reporter.ConductorReporter`."""
 
     desc = "console output plus per-task time and resources in .conductor/metrics"
     wants_probe = True  # the `run` command then measures each task where it runs
 
     def __new__(cls, outstream, options):
-        from doit_conductor.profiling.reporter import ConductorReporter as Reporter
+        from doit_conductor.glue.reporter import ConductorReporter as Reporter
         return Reporter(outstream, options)
 
 
 class ConductorDB:
-    """`--backend conductor`: see `doit_conductor.incremental.backend.ConductorDB`."""
+    """`--backend conductor`: see `doit_conductor.glue.backend.ConductorDB`."""
 
     desc = "single checksummed marshal file, atomic and crash-safe (doit-conductor)"
 
     def __new__(cls, name, codec, module_name=None):
-        from doit_conductor.incremental.backend import ConductorDB as Backend
+        from doit_conductor.glue.backend import ConductorDB as Backend
         return Backend(name, codec=codec, module_name=module_name)

@@ -63,7 +63,7 @@ class CacheGC(Command):
         else:
             try:
                 # A run may be writing entries: collect between runs, under the lock.
-                with run_lock(".", layout.CONDUCTOR):
+                with run_lock(".", layout.CONDUCTOR, announce=sys.stderr.write):
                     report = collect_template_cache(Path(layout.CACHE) / "templates",
                                                     max_entries, max_bytes)
             except UserError as err:

@@ -2,16 +2,19 @@
 
 The console shows what doit's console reporter shows (`.  task` when a task
 runs, `-- task` when it is up to date, failures with their output), plus a
-`[k/N] task 0.21s, ~3.4s left` line after each executed task (N counting the
-sub-tasks delayed creators made in the previous run; the estimate from earlier
-runs' durations and this run's pace, see `progress.RunProgress`).  A failure that is a one-line
+`[k/N] task took 0.21s, ~3.4s left` line after each executed task (N counting
+the sub-tasks delayed creators made in the previous run; the estimate from
+earlier runs' durations and this run's pace, see `progress.RunProgress`, and
+none once a task failed: what is left then will not all run).  The run ends
+with one closing line (`run_tally`): how many tasks ran, were up to date,
+cached, failed or not run, the wall time, and which tasks a failure stopped.  A failure that is a one-line
 `TaskFailed` without traceback (a user error such as
 `patterns/x.yaml:3: unknown key 'nme'`) is shown as `ERROR: <task>: <message>`;
 other failures keep doit's full report.
 
 Every task that reaches an outcome becomes a `TaskRecord` appended to the run
-directory as it finishes (see `doit_conductor.profiling.store`: records of tasks that
-did not run are written in batches, flushed whenever a task starts); at the end
+directory as it finishes (see `doit_conductor.profiling.store`: records are
+written in batches, at most half a second after they are made); at the end
 the summary and the Chrome trace are written.  Earlier runs are read only when
 the first progress line needs an estimate, so a run where all is up to date
 reads none.  Figures come from the probe's
@@ -28,34 +31,31 @@ from __future__ import annotations
 import os
 import platform
 import sys
-import time
 from pathlib import Path
 
 import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
-from doit_conductor import compat
 from doit_conductor.errors import UserError
-from doit_conductor.profiling import codegen_summary, progress, store
-from doit_conductor.profiling.creators import DelayedCreators
-from doit_conductor.profiling.probe import TASK_ATTRIBUTE, Measurement
+from doit_conductor.glue import compat
+from doit_conductor.glue.creators import DelayedCreators
+from doit_conductor.glue.execution import notes_of
+from doit_conductor.glue.progress_lines import ProgressLines
+from doit_conductor.profiling import codegen_summary, run_tally, store
+from doit_conductor.profiling.clock import SYSTEM, Clock
+from doit_conductor.profiling.probe import Measurement
 from doit_conductor.profiling.recording import (
     INTERRUPTED, TaskPlace, final_summary, task_record, totals, unfinished)
 from doit_conductor.profiling.recording import error_text as _error_text
 from doit_conductor.profiling.records import (
     CACHED, FAILED, IGNORED, NOT_RUN, RAN, UP_TO_DATE, RunSummary, TaskRecord)
-from doit_conductor.profiling.runner import PROCESS, SERIAL, NoSuchTask
+from doit_conductor.glue.runner import PROCESS, SERIAL, NoSuchTask
 
 __all__ = ["ConductorReporter", "error_text", "is_user_error", "task_place", "totals"]
 from doit_conductor.profiling.task_profiles import task_numbers
 
 BY_REPORTER_CLOCK = "reporter-clock"
-# set on a task restored from the action cache (doit_conductor.scale.cached_execution)
-_CACHED_ATTRIBUTE = "conductor_cached"
-# set on a task run by a Dask worker (doit_conductor.scale.dask_job)
-_HOST_ATTRIBUTE = "conductor_worker_host"
-PROGRESS_INTERVAL_S = 0.5  # at most one progress line per interval
 
 
 class ConductorReporter(ConsoleReporter):
@@ -64,6 +64,7 @@ class ConductorReporter(ConsoleReporter):
     desc = "console output plus per-task time and resources in .conductor/metrics"
     wants_probe = True  # the `run` command then measures each task where it runs
     verbosity = 1       # doit's -v, set by the profiled runner
+    clock: Clock = SYSTEM   # where it reads the time (a test gives its own)
 
     def __init__(self, outstream, options):
         super().__init__(outstream, options)
@@ -71,20 +72,15 @@ class ConductorReporter(ConsoleReporter):
         self._workers = 0
         self._tasks: dict = {}
         self._creators = DelayedCreators({})
-        self._selected: list[str] = []
-        self._progress = progress.RunProgress(())
-        self._next_progress_line = 0.0
-        self._tasks_known = 0
-        self._pending_creators: set[str] = set()  # delayed creators in the run that have not run yet
-        self._progress_held = False  # a progress line was skipped since the last one shown
+        self._progress = ProgressLines({}, [], self.clock)
         self._records: dict[str, TaskRecord] = {}
         self._records_skipped: set[str] = set()  # names that turned out to be no task
-        self._clock: dict[str, tuple[float, float]] = {}
+        self._started: dict[str, tuple[float, float]] = {}
         self._worker_index: dict[int, int] = {}
         self._writer: store.RunWriter | None = None
         self._root: Path | None = None
         self._summary: RunSummary | None = None
-        self._start_mono = time.monotonic()
+        self._start_mono = self.clock.monotonic()
 
     # -- set-up ---------------------------------------------------------
 
@@ -97,12 +93,9 @@ class ConductorReporter(ConsoleReporter):
         super().initialize(tasks, selected_tasks)
         self._tasks = tasks
         self._creators = DelayedCreators(tasks)
-        self._selected = list(selected_tasks)
-        self._progress = progress.RunProgress(progress.tasks_in_run(tasks, self._selected))
-        self._pending_creators = progress.pending_creators(tasks, self._progress.in_run)
-        self._tasks_known = len(tasks)
-        self._start_mono = time.monotonic()
-        start = time.time()
+        self._progress = ProgressLines(tasks, list(selected_tasks), self.clock)
+        self._start_mono = self.clock.monotonic()
+        start = self.clock.wall()
         project = Path.cwd()  # doit has already moved to the dodo file's directory
         self._root = store.metrics_root(project)
         self._summary = RunSummary(
@@ -128,14 +121,12 @@ class ConductorReporter(ConsoleReporter):
         super().execute_task(task)
         # Fallback clock for runs without probes; in thread mode this is
         # called from the worker thread, and a dict store is atomic.
-        self._clock[task.name] = (time.time(), time.monotonic())
-        if self._writer is not None:
-            # The task may run long or be killed: the records before it go out now.
-            self._writer.flush()
+        self._started[task.name] = (self.clock.wall(), self.clock.monotonic())
 
     def add_success(self, task):
         super().add_success(task)
-        self._finish(task, CACHED if getattr(task, _CACHED_ATTRIBUTE, False) else RAN)
+        notes = notes_of(task)
+        self._finish(task, CACHED if notes is not None and notes.cached else RAN)
 
     def add_failure(self, task, fail: BaseFail):
         if isinstance(fail, NoSuchTask):
@@ -152,6 +143,7 @@ class ConductorReporter(ConsoleReporter):
         else:
             super().add_failure(task, fail)
         status = NOT_RUN if isinstance(fail, UnmetDependency) else FAILED
+        self._progress.failed = self._progress.failed or status == FAILED
         self._finish(task, status, error_text(fail))
 
     def skip_uptodate(self, task):
@@ -165,33 +157,26 @@ class ConductorReporter(ConsoleReporter):
     def _finish(self, task, status: str, error: str | None = None) -> None:
         if task.name in self._records or task.name in self._records_skipped:
             return  # one outcome per task
-        measurement = getattr(task, TASK_ATTRIBUTE, None)
-        if measurement is None and status in (RAN, FAILED) and task.name in self._clock:
-            measurement = self._clock_measurement(task.name, failed=status == FAILED)
-        host = getattr(task, _HOST_ATTRIBUTE, None)
+        notes = notes_of(task)
+        measurement = notes.measurement if notes is not None else None
+        if measurement is None and status in (RAN, FAILED) and task.name in self._started:
+            measurement = self._started_measurement(task.name, failed=status == FAILED)
+        host = notes.host if notes is not None else None
         worker = self._worker_of(measurement, host) if measurement is not None else None
         place = task_place(task, self._creators.create_after(task.name))
         record = task_record(task.name, status, place, measurement, worker, error, host=host)
         self._records[task.name] = record
-        if len(self._tasks) != self._tasks_known:
-            # Tasks were created during the run (delayed creation): widen N.
-            self._tasks_known = len(self._tasks)
-            self._progress.widen(progress.tasks_in_run(self._tasks, self._selected))
-            created = self._pending_creators - progress.pending_creators(self._tasks, self._pending_creators)
-            if created:
-                self._progress.settle(f"{name}:" for name in created)
-                self._pending_creators -= created
         worked = status in (RAN, FAILED) and measurement is not None and task.actions
-        self._progress.finish(task.name, record.wall_s if worked else None)
+        self._progress.finished(task.name, record.wall_s if worked else None)
         if self._writer is not None:
             self._writer.append(record)
         if (measurement is not None and task.actions and not task.name.startswith("_")
                 and error != INTERRUPTED):
             self._write_progress(task.name, record.wall_s)
 
-    def _clock_measurement(self, name: str, *, failed: bool) -> Measurement:
-        epoch, mono = self._clock[name]
-        return Measurement(epoch, time.monotonic() - mono, None, None, None, None, None, None,
+    def _started_measurement(self, name: str, *, failed: bool) -> Measurement:
+        epoch, mono = self._started[name]
+        return Measurement(epoch, self.clock.monotonic() - mono, None, None, None, None, None, None,
                            None, int(failed), os.getpid(), BY_REPORTER_CLOCK)
 
     def _worker_of(self, measurement: Measurement, host: str | None) -> int:
@@ -202,54 +187,44 @@ class ConductorReporter(ConsoleReporter):
         return self._worker_index.setdefault(measurement.worker_key, len(self._worker_index) + 1)
 
     def _write_progress(self, name: str, wall_s: float) -> None:
-        # At most one line per interval, so builds of many quick tasks do not
-        # double their output; the first line and the last always show.
-        now = time.monotonic()
-        last = len(self._progress.done) >= self._progress.total
-        if now < self._next_progress_line and not last:
-            self._progress_held = True
-            return
-        self._progress_held = False
-        self._next_progress_line = now + PROGRESS_INTERVAL_S
-        if self._progress.previous is None:
-            # Read once, lazily: a run where all is up to date never needs it.
-            previous = {}
-            if self._root is not None:
-                exclude = self._writer.path if self._writer else None
-                # Sub-tasks not created yet count as in the last run, so N is right from [1/N].
-                self._progress.expect(store.previous_subtasks(
-                    self._root, self._pending_creators, exclude=exclude))
-                previous = store.previous_durations(self._root, self._progress.in_run,
-                                                    exclude=exclude)
-            self._progress.set_previous(previous)
-        left = self._progress.left_s(self._workers)
-        self.write(progress.progress_line(len(self._progress.done), self._progress.total,
-                                          name, wall_s, left) + "\n")
+        line = self._progress.line(name, wall_s, self._workers, self._history)
+        if line is not None:
+            self.write(line + "\n")
+
+    def _history(self) -> tuple[Path, Path | None] | None:
+        """Where earlier runs are, and this run's directory (not one of them)."""
+        if self._root is None:
+            return None
+        return self._root, self._writer.path if self._writer else None
 
     # -- the end --------------------------------------------------------
 
     def complete_run(self):
         # Inside doit's `finally`: an exception in flight means an interrupted run.
         interrupted = sys.exc_info()[1] is not None
-        in_run = self._progress.in_run | progress.tasks_in_run(self._tasks, self._selected)
-        for name, status, error in unfinished(self._clock, self._records, in_run):
+        for name, status, error in unfinished(self._started, self._records,
+                                              self._progress.in_run()):
             if name in self._tasks:  # not a sub-task only expected from the last run
                 self._finish(self._tasks[name], status, error)
-        if self._progress_held:
-            # Quick tasks hid the last lines: say where the run ended.
-            self.write(progress.final_line(len(self._progress.done), self._progress.total,
-                                           time.monotonic() - self._start_mono) + "\n")
+        closing = self._progress.closing()
+        if closing is not None:
+            self.write(closing + "\n")
         self._write_cache_line()
         super().complete_run()
         codegen = codegen_summary.codegen_summary(tuple(self._records.values()), self._workers)
         if codegen is not None and codegen.did_work and self.verbosity > 0:
             self.write("".join(f"{line}\n" for line in codegen_summary.summary_lines(codegen)))
+        wall_s = self.clock.monotonic() - self._start_mono
+        if self.verbosity > 0:
+            tally = run_tally.run_tally(tuple(self._records.values()), tuple(self._tasks))
+            self.write("".join(f"{line}\n" for line in run_tally.closing_lines(
+                tally, wall_s, interrupted=interrupted)))
         if self._writer is None or self._summary is None:
             return
         from doit_conductor.profiling.trace import chrome_trace  # only needed once, at the end
         summary = final_summary(
             self._summary, tuple(self._records.values()),
-            time.time(), time.monotonic() - self._start_mono, completed=not interrupted,
+            self.clock.wall(), wall_s, completed=not interrupted,
             codegen=codegen and codegen_summary.to_json(codegen),
             task_numbers=task_numbers((n, getattr(t, "meta", None)) for n, t in self._tasks.items()))
         try:

@@ -1,19 +1,21 @@
-"""doit runner glue: doit's three runners with a probe around each task.
+"""doit runner glue: doit's three runners with the execution chain around each task.
 
-The only behaviour added to doit's `Runner`, `MRunner` and `MThreadRunner` is
-in `execute_task`, which runs where the task's actions run (the main process,
-a forked worker, a worker thread): the probe is started before and stopped
-after doit's own `execute_task`, and the `Measurement` is set on the task as
-`probe.TASK_ATTRIBUTE`.  In process mode the worker ships the task's
-`__dict__` back (`pickle_safe_dict`) and the main process applies it before it
-calls `reporter.add_success/add_failure`, so the reporter finds the
-measurement on the task in every mode.
+The behaviour added to doit's `Runner`, `MRunner` and `MThreadRunner` is in
+`execute_task`, which runs where the task's actions run (the main process, a
+forked worker, a worker thread): doit's own `execute_task` goes through
+`execution.execute_task` (probe, action cache, `TaskNotes`).  In process mode
+the worker ships the task's `__dict__` back (`pickle_safe_dict`) and the main
+process applies it before it calls `reporter.add_success/add_failure`, so the
+reporter finds the notes on the task in every mode.  The run's action cache
+reaches the runners as a class attribute (`bound`), set by the run command.
 
 `__init__` also tells the reporter the run's shape (mode and worker count)
 when the reporter asks for it with a `set_run_shape(mode, workers)` method.
+Before forking its first worker, `ProbedMRunner` imports the modules of
+`[tool.conductor] worker_preload` (`preload`), which the workers then share.
 With an action cache on this machine, `ProbedMRunner.select_task` restores a
 hit in doit's process instead of sending it to a worker (see
-`cached_execution.restore_before_dispatch`).
+`execution.restore_before_dispatch`).
 
 A sub-task named on the command line that does not exist yet (`doit
 codegen:nosuch`, `codegen` creating its sub-tasks only once `plan-codegen`
@@ -29,9 +31,10 @@ import sys
 from doit.exceptions import TaskError
 from doit.runner import MRunner, MThreadRunner, Runner
 
-from doit_conductor import compat
-from doit_conductor.errors import UserError
-from doit_conductor.profiling import probe
+from doit_conductor.glue import compat, execution
+from doit_conductor.glue.cached_execution import ActionCache
+from doit_conductor.glue.worker_watch import WatchedQueue
+from doit_conductor.profiling import preload
 
 SERIAL = "serial"
 PROCESS = "process"
@@ -60,9 +63,10 @@ def pending_placeholders(tasks: dict, selected: list[str]) -> dict[str, object]:
 
 
 class _ProbedMixin:
-    """execute_task measured by the probe; put first in the bases."""
+    """execute_task through the execution chain; put first in the bases."""
 
     mode: str = SERIAL
+    action_cache: ActionCache | None = None   # the run's (see `bound`)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -83,38 +87,26 @@ class _ProbedMixin:
         task = node.task
         if node.run_status is None and self._placeholders.get(task.name) is task:
             basename = task.name.split(":", 1)[0]
-            self._handle_task_error(node, NoSuchTask(
+            compat.fail_node(self, node, NoSuchTask(
                 f"no such task: {basename} created no sub-task named {task.name!r}"))
             return False
         return super().select_task(node, tasks_dict)
 
     def execute_task(self, task):
-        started = probe.start(thread_mode=self.mode == THREAD)
-        failure = None
-        try:
-            failure = self._execute_or_restore(task)
-        finally:
-            # Stop even when doit itself raises, so the next task's probe
-            # starts clean; the measurement is only kept for a real result.
-            measurement = probe.stop(started, failed=failure is not None)
-        setattr(task, probe.TASK_ATTRIBUTE, measurement)
-        return failure
-
-    def _execute_or_restore(self, task):
-        cached_execution = _active_cache()
-        if cached_execution is None:
-            return super().execute_task(task)
-        return cached_execution.execute(task, lambda: super(_ProbedMixin, self).execute_task(task),
-                                        lambda: self.reporter.execute_task(task))
+        if isinstance(getattr(self, "result_q", None), WatchedQueue):
+            self.result_q.announce(task.name)   # in a worker: doit's process learns who runs what
+        return execution.execute_task(
+            task, lambda: super(_ProbedMixin, self).execute_task(task),
+            lambda: self.reporter.execute_task(task), self.action_cache,
+            thread_mode=self.mode == THREAD)
 
 
-def _active_cache():
-    """The action cache module when the run activated a store (which imported
-    it), else None: without a cache nothing is imported."""
-    cached_execution = sys.modules.get("doit_conductor.scale.cached_execution")
-    if cached_execution is None or cached_execution.active_store() is None:
-        return None
-    return cached_execution
+def bound(runner: type, cache: ActionCache | None) -> type:
+    """`runner` with the run's action cache (doit instantiates runner classes
+    itself, with its own arguments only)."""
+    if cache is None:
+        return runner
+    return type(runner.__name__, (runner,), {"action_cache": cache})
 
 
 class ProbedRunner(_ProbedMixin, Runner):
@@ -132,6 +124,8 @@ class _WorkerJoin:
         self._late = late
 
     def join(self) -> None:
+        if isinstance(self._results, WatchedQueue):
+            self._results.stop_watching()
         while self._process.exitcode is None:
             try:
                 self._late.append(self._results.get(timeout=0.005))
@@ -143,7 +137,7 @@ class _WorkerJoin:
         return getattr(self._process, name)
 
 
-class ProbedMRunner(_ProbedMixin, MRunner):
+class ProbedMRunner(_ProbedMixin, compat.WorkerStartHook, MRunner):
     """Process runner (`-n N`): tasks run in forked worker processes.
 
     Also fixes a hang of doit's MRunner: it joins its workers before reading
@@ -156,16 +150,34 @@ class ProbedMRunner(_ProbedMixin, MRunner):
     mode = PROCESS
     if compat.FORK is not None:
         # Workers are forked whatever the platform's default start method
-        # (Python 3.14: forkserver, which would pickle every task).
-        Queue = staticmethod(compat.FORK.Queue)
+        # (Python 3.14: forkserver, which would pickle every task).  Results
+        # are read watching the workers: one that dies fails its task instead
+        # of hanging the run (worker_watch.py).
+        Queue = staticmethod(WatchedQueue)
 
-    def _run_start_processes(self, job_q, result_q):
+    def start_worker_processes(self, job_q, result_q):
         self._late_results: list[dict] = []
         if compat.FORK is not None:
-            processes = compat.start_workers(self, job_q, result_q)
+            processes = compat.start_workers(self, job_q, result_q, self._preload_for)
         else:
-            processes = super()._run_start_processes(job_q, result_q)
-        return [_WorkerJoin(process, result_q, self._late_results) for process in processes]
+            processes = super().start_worker_processes(job_q, result_q)
+        joined = [_WorkerJoin(process, result_q, self._late_results) for process in processes]
+        if isinstance(result_q, WatchedQueue):
+            result_q.watch(self, job_q, joined,
+                           lambda process: _WorkerJoin(process, result_q, self._late_results))
+        return joined
+
+    def _preload_for(self, job) -> None:
+        """Before forking a worker whose first job has actions (a group's or a
+        hold is no work): import `[tool.conductor] worker_preload`, once."""
+        if getattr(self, "_preloaded", False):
+            return
+        task = self.tasks.get(getattr(job, "name", None))
+        if task is not None and task.actions:
+            self._preloaded = True
+            modules = preload.configured()
+            if modules:
+                preload.preload(modules, sys.stderr)
 
     def select_task(self, node, tasks_dict):
         # Called in doit's process just before a task would be sent to a worker.
@@ -173,30 +185,15 @@ class ProbedMRunner(_ProbedMixin, MRunner):
 
     def _restored_here(self, node) -> bool:
         """Restore a hit from a store on this machine here, as a finished task
-        (the dispatcher takes a node that is not sent as done); see
-        `cached_execution.restore_before_dispatch`."""
-        cached_execution = _active_cache()
-        if cached_execution is None:
-            return False
+        (the dispatcher takes a node that is not sent as done)."""
         task = node.task
-        started = probe.start()
-        try:
-            hit = cached_execution.restore_before_dispatch(
-                task, lambda: self.reporter.execute_task(task))
-        except UserError:
-            # A refused path (output/ a symbolic link): the run ends with one
-            # line and exit 3, as when the serial runner restores.
-            probe.stop(started, failed=True)
-            raise
-        except Exception as exc:   # a target that cannot be written
-            probe.stop(started, failed=True)
-            self._handle_task_error(node, cached_execution.restore_failure(task, exc))
-            return True
-        measurement = probe.stop(started, failed=False)
-        if hit:
-            setattr(task, probe.TASK_ATTRIBUTE, measurement)
+        handled, failure = execution.restore_before_dispatch(
+            task, lambda: self.reporter.execute_task(task), self.action_cache)
+        if failure is not None:
+            compat.fail_node(self, node, failure)
+        elif handled:
             self.process_task_result(node, None)
-        return hit
+        return handled
 
     def run_tasks(self, task_dispatcher):
         super().run_tasks(task_dispatcher)

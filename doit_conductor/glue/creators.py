@@ -6,7 +6,7 @@ replaces the placeholder by the tasks the creator yields, which carry no trace
 of X.  The reporter keeps a `DelayedCreators` over doit's live task dict and
 asks it, per finished task, for the `create_after` task to record.
 
-The loaders are read through `doit_conductor.compat`; the attribution is:
+The loaders are read through `doit_conductor.glue.compat`; the attribution is:
 
 * a placeholder's own name: its loader's task, known from the start;
 * a task that appeared after one or more loaders ran: the loader whose
@@ -16,9 +16,9 @@ The loaders are read through `doit_conductor.compat`; the attribution is:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
-from doit_conductor import compat
+from doit_conductor.glue import compat
 
 
 class DelayedCreators:
@@ -64,3 +64,13 @@ def _basenames(placeholder: str, loader: object) -> frozenset[str]:
     if basename:
         names.add(basename)
     return frozenset(names)
+
+
+def pending_creators(tasks: Mapping[str, object], names: Iterable[str]) -> set[str]:
+    """Those of `names` whose delayed creator has not run yet (their sub-tasks unknown)."""
+    pending = set()
+    for name in names:
+        loader = compat.delayed_loader(tasks.get(name))
+        if loader is not None and not compat.loader_ran(loader) and ":" not in name:
+            pending.add(name)
+    return pending

@@ -16,13 +16,16 @@ created).  The argument, run by run:
    are as recorded, every input of every verdict is as it was, so doit's walk
    would find every task up to date again: `check` prints so and the run ends.
 
-What the verdicts rest on: every file_dep of the run's tasks and its
-directory, the directory of every target (doit asks only that a target
-exists); the DB file (so `doit forget`, `ignore`, `reset-dep` and any
-run in between count as changes); the dodo file, `pyproject.toml` and
-`doit.cfg`; every module file loaded in the process (the task creators and
-what they import); and every directory listed in the main process while
-tasks were created and run (a new pattern file changes the task list).
+What the verdicts rest on: every file_dep of the run's tasks; whether each
+target exists (doit asks no more of a target), through the entries of its
+directory that are targets; the DB file (so `doit forget`, `ignore`,
+`reset-dep` and any run in between count as changes); the dodo file,
+`pyproject.toml` and `doit.cfg`; every module file loaded in the process (the
+task creators and what they import), and the entries of their directories
+that Python could import instead (a new module shadowing one); and every
+directory listed in the main process while tasks were created and run (a new
+pattern file changes the task list), whole.  A file written into the project
+that is none of these (`report.html` in its root) is not a change.
 
 Eligible tasks: doit decides these from files and saved values alone.  A task
 is not if it has `calc_dep`, a `run_once` or `timeout` uptodate, a shell
@@ -45,8 +48,9 @@ from typing import TextIO
 
 from doit import tools
 
-from doit_conductor import compat, safe_fs
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
+from doit_conductor.glue import compat
 from doit_conductor.fsio import atomic_write
 from doit_conductor.incremental import racy, snapshot
 from doit_conductor.incremental.snapshot import Declined, Snapshot
@@ -127,24 +131,37 @@ class FastNoop:
         if isinstance(record, Declined):
             return record.reason if record.key == self.key else \
                 "the command line, directory or interpreter differs from the last run's"
-        change = snapshot.first_change(record, self.key)
+        if record.key != self.key:
+            return snapshot.first_change(record, self.key)
+        current = snapshot.sweep(record.paths)
+        change = snapshot.first_change(record, self.key, current)
         if change is None:
             self._tasks = record.tasks
-            if record.contents:
-                self._settle(record, started_ns)
+            moved = snapshot.moved_listings(record, current)
+            if record.contents or moved:
+                self._settle(record, started_ns, moved)
         return change
 
-    def _settle(self, record: Snapshot, started_ns: int) -> None:
+    def _settle(self, record: Snapshot, started_ns: int,
+                moved: dict[str, snapshot.Stat | None]) -> None:
         """Rewrite a snapshot whose recent entries were just verified by content,
-        keeping only those still recent, so later checks stat and do not read.
-        The digests kept are the recorded ones (the state the verdicts saw)."""
+        keeping only those still recent, so later checks stat and do not read;
+        and take the new stat of a directory where only entries that do not
+        matter came or went, so later checks do not list it again (kept by
+        content while that stat is recent).  The digests kept are the recorded
+        ones (the state the verdicts saw)."""
         stats = dict(zip(record.paths, record.stats))
+        stats.update(moved)
         fine = racy.fine_devices()
         contents = {path: digest for path, digest in record.contents.items()
                     if snapshot.is_recent(stats[path], started_ns, fine)}
-        if len(contents) < len(record.contents):
-            self._write(Snapshot(record.key, record.paths, record.stats, contents,
-                                 record.tasks, started_ns))
+        for path, stat in moved.items():
+            if stat is not None and snapshot.is_recent(stat, started_ns, fine):
+                contents[path] = record.listings[path][1]
+        if len(contents) < len(record.contents) or moved:
+            self._write(Snapshot(record.key, record.paths,
+                                 tuple(stats[path] for path in record.paths), contents,
+                                 record.tasks, started_ns, record.listings))
 
     @contextlib.contextmanager
     def recording_listings(self) -> Iterator[None]:
@@ -187,11 +204,12 @@ class FastNoop:
         run = list({**judged, **in_run}.values())
         paths, reason = watched_paths(run)
         if reason is None:
-            paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *module_files()]
+            modules = module_files()
+            paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *modules]
             if self.params.get("dodoFile"):
                 paths.append(self.params["dodoFile"])
-            paths += sorted({os.path.dirname(p) or "." for p in paths})
-            taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices())
+            taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices(),
+                                  watched_listings(run, modules))
             reason = stale_task(run, tasks, dep_manager)
             # Stats only: a racy file rewritten since `take` with an unchanged stat
             # differs from the digest taken there, which the next check compares.
@@ -222,11 +240,7 @@ def watched_paths(run: list) -> tuple[list[str], str | None]:
         if task.calc_dep:
             return [], f"task {task.name} has calc_dep"
         paths += task.file_dep
-        # doit asks of a target only that it exists, which its directory's
-        # stat answers (an entry added, removed or renamed changes it); a target
-        # that is also read (another task's file_dep, an uptodate's declared
-        # read) is watched as such.
-        paths += {os.path.dirname(target) or "." for target in task.targets}
+        # Targets: see watched_listings.
         for check, _args, _kwargs in task.uptodate:
             declared = getattr(check, "snapshot_paths", None)
             if check is True or check is None or isinstance(check, tools.config_changed):
@@ -241,6 +255,22 @@ def watched_paths(run: list) -> tuple[list[str], str | None]:
                             "files it reads (snapshot_paths)")
             paths += declared()
     return paths, None
+
+
+def watched_listings(run: list, modules: list[str]) -> dict[str, snapshot.Listing]:
+    """The directories watched for some of their entries only: for its targets
+    (doit asks of a target only that it exists; a target that is also read, as
+    another task's file_dep or an uptodate's declared read, is watched as such)
+    and for what Python could import from it (the directories of loaded modules)."""
+    targets: dict[str, set[str]] = {}
+    for task in run:
+        for target in task.targets:
+            directory, name = os.path.split(target)
+            targets.setdefault(directory or ".", set()).add(name)
+    imported = {os.path.dirname(path) or "." for path in modules}
+    return {directory: snapshot.Listing(tuple(sorted(targets.get(directory, ()))),
+                                        directory in imported)
+            for directory in sorted(targets.keys() | imported)}
 
 
 def stale_task(run: list, tasks: dict, dep_manager) -> str | None:

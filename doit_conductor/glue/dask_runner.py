@@ -25,10 +25,8 @@ with a one-line error; targets are written atomically by the tasks themselves
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 
 from doit.exceptions import TaskError, TaskFailed
@@ -37,8 +35,10 @@ from doit.runner import JobHold, JobTask, MRunner
 from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write
-from doit_conductor.profiling import probe
-from doit_conductor.scale import cache_entry, cached_execution, dask_job
+from doit_conductor.scale import cache_entry, dask_cluster
+from doit_conductor.scale import ship as shipping
+from doit_conductor.glue import cached_execution, compat, dask_job, execution
+from doit_conductor.glue.cached_execution import ActionCache
 from doit_conductor.scale.action_key import spec_of
 
 DASK = "dask"
@@ -56,6 +56,7 @@ class DaskRunner(MRunner):
     # through the scheduler (~22 ms measured here) costs more than a codegen
     # task's work (~3 ms of worker CPU).
     batch_size = 8
+    action_cache: ActionCache | None = None   # the run's (set by `configured`)
 
     def __init__(self, dep_manager, reporter, continue_=False, always_execute=False,
                  stream=None, num_process=1):
@@ -68,22 +69,22 @@ class DaskRunner(MRunner):
         self._cluster = self._client = None
         self._starting = None     # the LocalCluster being started, until waited for
         self._in_flight = None    # Dask's as_completed, once connected
-        if self.scheduler or without_other_copies(sys.path) != sys.path:
+        if self.scheduler or dask_cluster.without_other_copies(sys.path) != sys.path:
             self._connect()
         else:
             # The LocalCluster starts (~0.5 s) while doit walks the tasks up to
             # the first batch.  Not when its workers need another sys.path:
             # swapping it would race with this thread's imports.
-            require_distributed()
+            dask_cluster.require_distributed()
             from concurrent.futures import ThreadPoolExecutor
             starter = ThreadPoolExecutor(1, thread_name_prefix="conductor-dask-start")
-            self._starting = starter.submit(connect, "", self.num_process,
+            self._starting = starter.submit(dask_cluster.connect, "", self.num_process,
                                             self.connect_timeout_s)
             starter.shutdown(wait=False)
         self._root = os.getcwd()
-        store = cached_execution.active_store()
-        self._workspace = dask_job.Workspace(self._root, (self._root,),
-                                             cache_url=store.url if store else None)
+        cache = self.action_cache
+        self._workspace = shipping.Workspace(self._root, (self._root,),
+                                         cache_url=cache.url if cache is not None else None)
         self._by_value_registered = False
         self._before: dict[str, dict[str, tuple[int, int] | None]] = {}
 
@@ -98,10 +99,10 @@ class DaskRunner(MRunner):
             self._cluster, self._client = self._starting.result()
             self._starting = None
         else:
-            self._cluster, self._client = connect(self.scheduler, self.num_process,
+            self._cluster, self._client = dask_cluster.connect(self.scheduler, self.num_process,
                                                   self.connect_timeout_s)
         try:
-            check_workers(_worker_fingerprints(self._client, self.scheduler),
+            dask_cluster.check_workers(_worker_fingerprints(self._client, self.scheduler),
                           dask_job.FINGERPRINT, self.scheduler)
         except BaseException:
             self.finish_cluster()
@@ -114,18 +115,8 @@ class DaskRunner(MRunner):
     def get_next_job(self, completed):
         """doit's MRunner.get_next_job, returning the node itself (the task
         travels in a batch, not as doit's JobTask)."""
-        if self._stop_running:
-            return None
-        node = completed
-        while True:
-            try:
-                node = self.task_dispatcher.generator.send(node)
-                if node == "hold on":
-                    return JobHold()
-            except StopIteration:
-                return None
-            if self.select_task(node, self.tasks):
-                return node
+        node = compat.next_ready_node(self, completed)
+        return JobHold() if node is compat.HOLD else node
 
     def run_tasks(self, task_dispatcher):
         """Ready tasks travel in batches of up to `batch_size`, at most `-n` batches
@@ -133,7 +124,7 @@ class DaskRunner(MRunner):
         On the LocalCluster started for the run, whose `-n` single-threaded
         workers bound that themselves, two batches per worker are in flight: a
         worker starts its next batch while the last one's result travels back."""
-        self._run_tasks_init(task_dispatcher)
+        compat.start_run(self, task_dispatcher)
         pending: dict = {}            # future -> the nodes of its batch
         self._ran_here: list = []     # (node, failure) of tasks run in this process
         slots = self.num_process * (1 if self.scheduler else 2)
@@ -182,16 +173,16 @@ class DaskRunner(MRunner):
             self._ran_here.append((node, self._execute_here(task)))
             return None
         if task.teardown:
-            self.teardown_list.append(task)
+            compat.add_teardown(self, task)
         self.reporter.execute_task(task)
         self._register_project_code()
-        if self._workspace.cache_url is not None:
+        if self.action_cache is not None:
             cached_execution.compute_key(task)   # here, where every input is
         workspace = self._workspace
         if self.ship:
             workspace = self._shipped(task, workspace)
         else:
-            self._before[task.name] = _target_states(task.targets)
+            self._before[task.name] = shipping.target_states(task.targets)
         return task, workspace
 
     def _submit(self, batch: list, pending: dict) -> None:
@@ -228,7 +219,7 @@ class DaskRunner(MRunner):
 
     def _lost(self, node, exc: Exception) -> None:
         task = node.task
-        removed = _remove_changed(task.targets, self._before.pop(task.name, {}))
+        removed = shipping.remove_changed(task.targets, self._before.pop(task.name, {}))
         note = f"; removed its unfinished targets {', '.join(removed)}" if removed else ""
         self.process_task_result(node, TaskError(
             f"Dask could not run '{task.name}': {type(exc).__name__}: {exc}{note}"))
@@ -240,7 +231,7 @@ class DaskRunner(MRunner):
         failure = result.get("failure")
         if failure is None and outcome.targets:
             failure = _write_shipped(outcome.targets, task)
-        task.update_from_pickle(result["task"])
+        compat.apply_worker_result(task, result["task"])
         for action, out, err in zip(task.actions, result["out"], result["err"]):
             action.out, action.err = out, err
         self._echo(task, result)
@@ -249,18 +240,11 @@ class DaskRunner(MRunner):
         self.process_task_result(node, failure)
 
     def _execute_here(self, task):
-        """Run a task in this process, under the probe and the action cache, as
-        `-n`'s workers do."""
-        started = probe.start()
-        failure = None
-        try:
-            failure = cached_execution.execute(
-                task, lambda: super(DaskRunner, self).execute_task(task),
-                lambda: self.reporter.execute_task(task))
-        finally:
-            measurement = probe.stop(started, failed=failure is not None)
-        setattr(task, probe.TASK_ATTRIBUTE, measurement)
-        return failure
+        """Run a task in this process through the execution chain, as `-n`'s
+        workers do."""
+        return execution.execute_task(
+            task, lambda: super(DaskRunner, self).execute_task(task),
+            lambda: self.reporter.execute_task(task), self.action_cache)
 
     def _echo(self, task, result: dict) -> None:
         """The task's output on this console, as doit shows it for its verbosity."""
@@ -279,16 +263,16 @@ class DaskRunner(MRunner):
         others runs here instead."""
         declared = (task.meta or {}).get(SHIP_META, {})
         paths = [*task.file_dep, *declared.get("inputs", ()), *task.targets]
-        return all(dask_job.inside(path) for path in paths)
+        return all(shipping.inside(path) for path in paths)
 
-    def _shipped(self, task, workspace: dask_job.Workspace) -> dask_job.Workspace:
+    def _shipped(self, task, workspace: shipping.Workspace) -> shipping.Workspace:
         declared = (task.meta or {}).get(SHIP_META, {})
         paths = [*task.file_dep, *declared.get("inputs", ())]
         inputs: dict[str, bytes] = {}
         for path in paths:
-            for file in _files(path):
+            for file in shipping.files_of(Path(path)):
                 try:
-                    inputs[Path(file).as_posix()] = safe_fs.read_bytes(file)
+                    inputs[file.as_posix()] = safe_fs.read_bytes(file)
                 except UserError:
                     continue  # a link or FIFO is not shipped: the task misses it and says so
         return dataclasses.replace(workspace, inputs=inputs,
@@ -302,7 +286,7 @@ class DaskRunner(MRunner):
         self._by_value_registered = True
         import cloudpickle
         from importlib.metadata import packages_distributions
-        for module in project_modules(sys.modules, self._root, packages_distributions()):
+        for module in dask_cluster.project_modules(sys.modules, self._root, packages_distributions()):
             try:
                 cloudpickle.register_pickle_by_value(module)
             except (ValueError, TypeError):
@@ -346,49 +330,14 @@ def spread(jobs: list, slots: int) -> list[list]:
     return batches
 
 
-def _target_states(targets) -> dict[str, tuple[int, int] | None]:
-    """(mtime_ns, size) of each target before a task is sent (None: absent)."""
-    states = {}
-    for target in targets:
-        try:
-            info = os.stat(target)
-            states[target] = (info.st_mtime_ns, info.st_size)
-        except OSError:
-            states[target] = None
-    return states
-
-
-def _remove_changed(targets, before: dict[str, tuple[int, int] | None]) -> list[str]:
-    """Remove the targets a task lost with its worker changed: a task that writes
-    its files in place may have left half of one (doit re-runs it next time)."""
-    removed = []
-    for target, state in _target_states(targets).items():
-        if state is not None and state != before.get(target):
-            safe_fs.unlink(target)   # a link as the link
-            removed.append(target)
-    return removed
-
-
-def _files(path: str) -> list[str]:
-    """The files an input names (a directory: all below it, never through a
-    link; absent: none, the task reports what it misses).  A link or FIFO among
-    them is refused by `safe_fs.read_bytes`."""
-    info = safe_fs.lstat(path)
-    if info is None:
-        return []
-    if safe_fs.kind_of(info.st_mode) == safe_fs.DIRECTORY:
-        return sorted(e.path for e in safe_fs.walk(path) if e.kind != safe_fs.DIRECTORY)
-    return [path]
-
-
 def _write_shipped(targets, task) -> TaskFailed | None:
     """Write targets that came back from a worker after checking that their bytes
     are the ones the worker digested: through the task's cache `restore` when it
     has one (which also re-records them as this checkout's files), else each
     atomically."""
-    for target in targets:
-        if hashlib.sha256(target.data).hexdigest() != target.sha256:
-            return TaskFailed(f"--ship: target '{target.path}' arrived damaged")
+    bad = shipping.damaged(targets)
+    if bad is not None:
+        return TaskFailed(f"--ship: target '{bad}' arrived damaged")
     files = {target.path: target.data for target in targets}
     spec = spec_of(task)
     if spec is not None and spec.restore:
@@ -397,100 +346,6 @@ def _write_shipped(targets, task) -> TaskFailed | None:
     for path, data in files.items():
         atomic_write(path, data)
     return None
-
-
-def require_distributed() -> None:
-    """A UserError when Dask distributed is not installed."""
-    import importlib.util
-    if importlib.util.find_spec("distributed") is None:
-        raise UserError("--executor dask needs Dask distributed: "
-                        "pip install 'doit-conductor[dask]'")
-
-
-def connect(scheduler: str, workers: int, timeout_s: float):
-    """(cluster or None, client): the scheduler at `scheduler`, or a LocalCluster
-    of `workers` single-threaded worker processes.  Unreachable: a UserError."""
-    import logging
-    require_distributed()
-    try:
-        from distributed import Client, LocalCluster
-    except ImportError as exc:   # installed but broken
-        raise UserError(f"--executor dask: cannot import Dask distributed ({exc})") from None
-    if scheduler:
-        try:
-            _refuse_fast(scheduler)
-            return None, Client(scheduler, timeout=timeout_s, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise UserError(f"cannot reach the Dask scheduler at {scheduler} "
-                            f"({_why_unreachable(exc)}); is `dask scheduler` running?") from None
-    # Workers are spawned with this process's sys.path, where doit put the
-    # project directory first.  A project holding its own copy of
-    # doit_conductor (a clone of this repository) would shadow the installed
-    # one this process runs; they start without such entries (tasks get the
-    # project directory back per batch, after doit_conductor is imported).
-    # (Only then is sys.path touched: this may run in a thread of its own.)
-    def start():
-        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                            dashboard_address=None, silence_logs=logging.ERROR)
-
-    cleaned = without_other_copies(sys.path)
-    if cleaned == sys.path:
-        cluster = start()
-    else:
-        saved = sys.path[:]
-        sys.path[:] = cleaned
-        try:
-            cluster = start()
-        finally:
-            sys.path[:] = saved
-    return cluster, Client(cluster, set_as_default=False)
-
-
-def without_other_copies(path: list[str]) -> list[str]:
-    """`path` less the entries holding a doit_conductor package other than the
-    one imported here."""
-    import doit_conductor
-    mine = os.path.realpath(os.path.dirname(os.path.dirname(doit_conductor.__file__)))
-    kept = []
-    for entry in path:
-        where = os.path.realpath(entry or ".")
-        if where != mine and os.path.isfile(os.path.join(where, "doit_conductor", "__init__.py")):
-            continue
-        kept.append(entry)
-    return kept
-
-
-def _why_unreachable(exc: BaseException) -> str:
-    import socket
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, socket.gaierror):
-        return "unknown host"
-    if isinstance(exc, TimeoutError):
-        return "no answer in time"
-    return type(exc).__name__
-
-
-def _refuse_fast(scheduler: str) -> None:
-    """An OSError when nothing listens at a tcp:// address or its host name does
-    not resolve.  Dask's client retries those until its timeout (10 s by
-    default); they are answers, so say so at once.  Other schemes (tls://, ...),
-    hosts that do not answer and a resolver that asks to try again are left to
-    the client and its timeout."""
-    import socket
-    from urllib.parse import urlsplit
-    # "HOST:PORT" without a scheme is tcp to Dask (its default scheme)
-    address = urlsplit(scheduler if "://" in scheduler else f"tcp://{scheduler}")
-    if address.scheme != "tcp" or not address.hostname or not address.port:
-        return
-    try:
-        socket.create_connection((address.hostname, address.port), timeout=1.0).close()
-    except TimeoutError:
-        return
-    except socket.gaierror as exc:
-        if exc.errno == socket.EAI_AGAIN:
-            return
-        raise
 
 
 def _worker_fingerprints(client, scheduler: str) -> dict[str, str]:
@@ -502,37 +357,14 @@ def _worker_fingerprints(client, scheduler: str) -> dict[str, str]:
                         f"run ({type(exc).__name__}); restart them") from None
 
 
-def check_workers(fingerprints: Mapping[str, str], mine: str, scheduler: str) -> None:
-    """A UserError naming the workers whose doit-conductor code differs from
-    this client's (they would build with the old code under the new one's keys).
-    `scheduler` "": the LocalCluster started for this run."""
-    stale = sorted(worker for worker, theirs in fingerprints.items() if theirs != mine)
-    if not stale:
-        return
-    if not scheduler:
-        raise UserError("the Dask workers started for this run import another doit-conductor "
-                        "than this doit; is another copy of doit_conductor on PYTHONPATH?")
-    raise UserError(f"the Dask workers {', '.join(stale)} of {scheduler} run another "
-                    "doit-conductor than this doit (upgraded or edited since they "
-                    "started); restart them")
-
-
 def configured(scheduler: str, ship: bool, connect_timeout_s: float,
-               batch_size: int = DaskRunner.batch_size) -> type[DaskRunner]:
+               batch_size: int = DaskRunner.batch_size,
+               cache: ActionCache | None = None) -> type[DaskRunner]:
     """A DaskRunner class bound to this run's scheduler and mode (doit
     instantiates the runner class itself, with doit's arguments only)."""
     return type("DaskRunner", (DaskRunner,), {"scheduler": scheduler, "ship": ship,
                                               "connect_timeout_s": connect_timeout_s,
-                                              "batch_size": batch_size})
+                                              "batch_size": batch_size,
+                                              "action_cache": cache})
 
 
-def project_modules(modules: dict, root: str, installed: Mapping[str, object]) -> list:
-    """The top-level modules loaded from files under the project `root` that no
-    installed distribution provides: those are sent to workers by value.  An
-    installed package (doit_conductor itself, editable from a checkout under the
-    root) is imported by name on the workers like any other library; a copy of
-    it would carry classes that no longer resolve their own annotations."""
-    prefix = root.rstrip(os.sep) + os.sep
-    return [module for name, module in list(modules.items())
-            if "." not in name and name != "__main__" and name not in installed
-            and (getattr(module, "__file__", None) or "").startswith(prefix)]

@@ -1,4 +1,5 @@
-"""doit's `dumpdb`, working on the conductor backend.
+"""doit's DB commands in a doit-conductor project: `dumpdb` reads the conductor
+backend; `clean`, `forget`, `ignore` and `reset-dep` hold the run lock.
 
 Installed through the `doit.COMMAND` entry point, this replaces doit's command
 of the same name in every project where doit-conductor is installed, so it
@@ -19,7 +20,13 @@ import pprint
 import sys
 
 from doit.cmd_base import opt_backend
+from doit.cmd_clean import Clean
 from doit.cmd_dumpdb import DumpDB
+from doit.cmd_forget import Forget
+from doit.cmd_ignore import Ignore
+from doit.cmd_resetdep import ResetDep
+
+from doit_conductor.glue.state_lock import StateLocked
 
 CONDUCTOR = "conductor"
 
@@ -33,7 +40,7 @@ class ConductorDumpDB(DumpDB):
     def execute(self, opt_values, pos_args):
         if opt_values.get("backend") != CONDUCTOR:
             return super().execute(opt_values, pos_args)
-        from doit_conductor.incremental.backend import ConductorDB
+        from doit_conductor.glue.backend import ConductorDB
         dep_file = opt_values["dep_file"]
         if not os.path.exists(dep_file):
             sys.stderr.write(f"ERROR: {dep_file}: no dependency DB yet (no run has saved one)\n")
@@ -43,3 +50,30 @@ class ConductorDumpDB(DumpDB):
         for task, values in db.items():
             print(f"{task} -> {pprint.pformat(values, indent=4, width=100)}")
         return 0
+
+
+# Each is doit's command exactly, plus the run lock in a conductor project
+# (state_lock.py): a `clean` or `forget` must not interleave with a run.
+
+class LockedClean(StateLocked, Clean):
+    """doit's `clean`, under the run lock."""
+
+    name = "clean"
+
+
+class LockedForget(StateLocked, Forget):
+    """doit's `forget`, under the run lock."""
+
+    name = "forget"
+
+
+class LockedIgnore(StateLocked, Ignore):
+    """doit's `ignore`, under the run lock."""
+
+    name = "ignore"
+
+
+class LockedResetDep(StateLocked, ResetDep):
+    """doit's `reset-dep`, under the run lock."""
+
+    name = "reset-dep"

@@ -23,15 +23,9 @@ import sys
 
 from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
-from doit_conductor.incremental import checker
-from doit_conductor.fsio import atomic_write, check_real_directory
+from doit_conductor.glue import checker
+from doit_conductor.fsio import atomic_write
 from doit_conductor.sealed import seal, unseal
-
-# doit commands that change the DB or the files it describes: they hold the run
-# lock from the moment the DB opens until it is saved (`run` takes it itself,
-# a little earlier, in profiling/run_command.py).  `list`, `info` and the like
-# only read, and must not wait for a run.
-WRITING_COMMANDS = frozenset({"run", "clean", "forget", "ignore", "reset-dep", "auto"})
 
 MAGIC = b"conductor-db 2 "
 OLD_FORMATS = (b"conductor-db 1 ",)
@@ -45,31 +39,31 @@ class ConductorDB:
     def __init__(self, name, codec=None, *, module_name=None,
                  digests: checker.DigestTable | None = None):
         self.name = name
-        self._dirty = False
-        self._lock = None
-        command = _command_name()
-        if command in WRITING_COMMANDS:
-            self._lock = _take_lock(name)
-        # the checker's table (the process's unless given): loaded and saved here
-        self.digests = checker.DIGESTS if digests is None else digests
-        self._db, entries, verified = self._load()
+        self._changed = False
+        # the checker's digest table: loaded and saved here (`checker.share_digests`)
+        self.digests = checker.DigestTable() if digests is None else digests
+        self._tasks, entries, verified = self._read_file()
         self.digests.load(entries)
         # identities of the state files as last verified; recomputed at the save
         # only by a run, which swept them first (another command trusts nothing new)
         self._verified = verified
-        self._swept = command == "run"
-        if self._swept:
-            # Under the lock, before any task is judged: state files that fail
-            # their digest or shape are removed, so their tasks run again.  Those
-            # unchanged since the last save were verified then and are skipped.
-            from doit_conductor.state_files import sweep
-            sweep(self._state_dir, trusted=verified)
+        self._swept = False
+
+    def sweep_state(self) -> None:
+        """Remove state files that fail their digest or shape, so their tasks run again.
+
+        Called by the run command (under the run lock, before any task is
+        judged); files unchanged since the last save were verified then and
+        are skipped.  Other commands trust nothing new and do not sweep."""
+        from doit_conductor.state_files import sweep
+        self._swept = True
+        sweep(self._state_dir, sys.stderr.write, trusted=self._verified)
 
     @property
     def _state_dir(self) -> str:
         return os.path.dirname(self.name) or "."
 
-    def _load(self) -> tuple[dict, dict, dict]:
+    def _read_file(self) -> tuple[dict, dict, dict]:
         try:
             raw = safe_fs.read_bytes(self.name)
         except FileNotFoundError:
@@ -96,25 +90,20 @@ class ConductorDB:
         os.replace(self.name, aside)
         sys.stderr.write(f"WARNING: {self.name}: unreadable dependency DB ({reason}); "
                          f"moved to {aside}, every task will re-run\n")
-        self._dirty = True
+        self._changed = True
 
     def dump(self):
-        try:
-            self._save()
-        finally:
-            if self._lock is not None:
-                self._lock.release()
-                self._lock = None
+        self._save()
 
     def _save(self) -> None:
-        if not (self._dirty or self.digests.dirty):
+        if not (self._changed or self.digests.dirty):
             return
         if self._swept:
             from doit_conductor.state_files import identities
             # State files as this run leaves them (it wrote or verified each): the
             # next run's sweep reads only those whose identity changed since.
             self._verified = identities(self._state_dir)
-        data = seal(MAGIC, {"tasks": self._db, "digests": self.digests.entries,
+        data = seal(MAGIC, {"tasks": self._tasks, "digests": self.digests.entries,
                             "state_files": self._verified})
         try:
             atomic_write(self.name, data, fsync=True)
@@ -127,53 +116,29 @@ class ConductorDB:
             sys.stderr.write(f"ERROR: {self.name}: cannot save the dependency DB "
                              f"({exc.strerror}); this run's tasks will run again\n")
             return
-        self._dirty = False
+        self._changed = False
         self.digests.dirty = False
 
     def set(self, task_id, dependency, value):
-        self._db.setdefault(task_id, {})[dependency] = value
-        self._dirty = True
+        self._tasks.setdefault(task_id, {})[dependency] = value
+        self._changed = True
 
     def get(self, task_id, dependency):
-        values = self._db.get(task_id)
+        values = self._tasks.get(task_id)
         return None if values is None else values.get(dependency)
 
     def in_(self, task_id):
-        return task_id in self._db
+        return task_id in self._tasks
 
     def remove(self, task_id):
-        if self._db.pop(task_id, None) is not None:
-            self._dirty = True
+        if self._tasks.pop(task_id, None) is not None:
+            self._changed = True
 
     def items(self) -> list[tuple[str, dict]]:
         """(task, {dependency: value}) for every task, by name (what `doit dumpdb` shows)."""
-        return sorted(self._db.items())
+        return sorted(self._tasks.items())
 
     def remove_all(self):
-        self._db = {}
-        self._dirty = True
+        self._tasks = {}
+        self._changed = True
 
-
-def _command_name() -> str | None:
-    """The doit command that is opening the DB (doit passes the backend no hint
-    of it): the innermost `self` on the stack that is a doit command."""
-    from doit.cmd_base import Command
-    frame = sys._getframe(2)
-    while frame is not None:
-        candidate = frame.f_locals.get("self")
-        if isinstance(candidate, Command):
-            return candidate.get_name()
-        frame = frame.f_back
-    return None
-
-
-def _take_lock(db_path: str):
-    """The run lock for a state-writing command, or one line and exit 3."""
-    from doit_conductor.incremental import lock
-    state_dir = os.path.dirname(db_path) or "."
-    try:
-        check_real_directory(state_dir)
-        return lock.hold_until_saved(os.getcwd(), state_dir)
-    except UserError as err:
-        sys.stderr.write(f"ERROR: {err}\n")
-        raise SystemExit(3) from None

@@ -8,6 +8,7 @@ from typing import Callable
 from doit.exceptions import TaskFailed
 
 from doit_conductor.errors import UserError
+from doit_conductor.glue.console import to_console
 
 
 # errno values that say "the disk will not take this", whatever the code did
@@ -26,7 +27,8 @@ def user_action(func: Callable) -> Callable:
     @functools.wraps(func)
     def run(*args, **kwargs):
         try:
-            result = func(*args, **kwargs)
+            with to_console():   # what the library logs is the task's output
+                result = func(*args, **kwargs)
         except UserError as err:
             return TaskFailed(str(err))
         except OSError as err:

@@ -7,11 +7,11 @@ in three ways:
 
 * when the selected reporter has `wants_probe = True` (the `conductor`
   reporter), doit's runner classes are swapped for the probed ones of
-  `doit_conductor.profiling.runner` for the duration of `Run._execute`;
+  `doit_conductor.glue.runner` for the duration of `Run._execute`;
 * in a doit-conductor project (`backend = "conductor"`) the run holds the
   repository run lock (`doit_conductor.incremental.lock`) while it loads, runs
   and saves, and not getting it is one line and exit 3; there it also takes
-  the fast no-op (`doit_conductor.incremental.fast_noop`) when it can;
+  the fast no-op (`doit_conductor.glue.fast_noop`) when it can;
 * with that reporter, a Ctrl-C ends in one line and exit 130 instead of doit's
   traceback.
 
@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from doit.cmd_run import Run
 
 from doit_conductor.errors import UserError
+from doit_conductor.glue.state_lock import project_lock
 from doit_conductor.scale import run_options
 
 
@@ -59,28 +60,39 @@ class ProfilingRun(Run):
                        force_verbosity=force_verbosity,
                        failure_verbosity=failure_verbosity, pdb=pdb)
         params = getattr(self, "_params", None) or {}
+        sweep_state = getattr(self.dep_manager.backend, "sweep_state", None)
+        if sweep_state is not None:   # the conductor backend, under the run lock
+            sweep_state()
+            from doit_conductor.glue.checker import share_digests
+            share_digests(self.dep_manager)
         scale = run_options.resolve(cache, executor, scheduler, ship,
                                     params.get("backend") == "conductor", os.getcwd())
         if not scale.active and not self._wants_probe(reporter):
             return super()._execute(outfile, **options)
-        with probed_runners(), activated_cache(scale.cache_url):
-            if scale.executor != run_options.DASK:
+        cache = action_cache(scale.cache_url)
+        if scale.executor != run_options.DASK:
+            with probed_runners(cache):
                 return super()._execute(outfile, **options)
-            # doit picks MRunner for -n N in process mode: that name is the hook
-            from doit_conductor import compat
-            from doit_conductor.profiling import runner as probed
-            from doit_conductor.scale import dask_runner
-            dask = dask_runner.configured(scale.scheduler, scale.ship, scale.connect_timeout_s,
-                                          scale.batch_size)
-            options.update(num_process=num_process or os.cpu_count() or 1, par_type="process")
-            with compat.runners_of_run(probed.ProbedRunner, dask, probed.ProbedMThreadRunner):
-                return super()._execute(outfile, **options)
+        # doit picks MRunner for -n N in process mode: that name is the hook
+        from doit_conductor.glue import dask_runner
+        dask = dask_runner.configured(scale.scheduler, scale.ship, scale.connect_timeout_s,
+                                      scale.batch_size, cache)
+        options.update(num_process=num_process or os.cpu_count() or 1, par_type="process")
+        with probed_runners(cache, process=dask):
+            return super()._execute(outfile, **options)
 
     def _wants_probe(self, reporter: object) -> bool:
         """Whether the selected reporter (name, class or instance) wants probes."""
         if isinstance(reporter, str):
             reporter = self.reporters.get(reporter)
         return bool(getattr(reporter, "wants_probe", False))
+
+    def _selects_conductor(self, params) -> bool:
+        """Whether the project or the command line selects anything of ours
+        (plain doit keeps its own behaviour and exit codes)."""
+        return (params.get("backend") == "conductor" or self._wants_probe(params.get("reporter"))
+                or bool(params.get("cache"))
+                or params.get("executor", run_options.LOCAL) != run_options.LOCAL)
 
     # -- repository run lock (doit_conductor.incremental.lock) --------------------------
 
@@ -117,9 +129,15 @@ class ProfilingRun(Run):
         # doit calls this from `execute` once it has moved to the project
         # directory and just before it opens the dependency DB: the narrowest
         # point at which the whole load-run-save cycle can be put under the lock.
+        if self._selects_conductor(self._params):
+            # dodo.py's DOIT_CONFIG is merged by now; before the lock, the fast
+            # no-op and the reporter: a bad value leaves no run record either
+            from doit_conductor.run_params import check_run_params
+            check_run_params(self._params)
+            run_options.check_worker_count(self._params.get("num_process", 0))
         self._held.enter_context(self.run_lock())
         if (getattr(self, "_params", None) or {}).get("backend") == "conductor":
-            from doit_conductor.incremental.fast_noop import FastNoop
+            from doit_conductor.glue.fast_noop import FastNoop
             self._noop = FastNoop(self._params, self._args, self.outstream)
             if self._noop.check():
                 raise _UpToDate()
@@ -127,44 +145,30 @@ class ProfilingRun(Run):
         return super().get_checker_cls(check_file_uptodate)
 
     def run_lock(self) -> contextlib.AbstractContextManager:
-        """Held from before the dependency DB is opened until after it is saved.
-
-        Only for projects whose state is doit-conductor's (`backend =
-        "conductor"`): the lock file goes next to that DB (`.conductor/lock`),
-        and other doit projects never see one.  See `doit_conductor.incremental.lock`.
-        """
-        params = getattr(self, "_params", None) or {}
-        if params.get("backend") != "conductor":
-            return contextlib.nullcontext()
-        from doit_conductor import compat
-        compat.require_module("fcntl", 'the run lock of backend = "conductor"')
-        from doit_conductor.incremental import lock
-        return lock.run_lock(os.getcwd(), os.path.dirname(params["dep_file"]) or ".")
+        """Held from before the dependency DB is opened until after it is saved,
+        in projects whose state is doit-conductor's (`state_lock.project_lock`)."""
+        return project_lock(getattr(self, "_params", None))
 
 
-@contextlib.contextmanager
-def activated_cache(url: str | None) -> Iterator[None]:
-    """The action cache at `url` (None: none) for the block's task executions."""
+def action_cache(url: str | None):
+    """The run's action cache at `url` (None: the run has none)."""
     if url is None:
-        yield
-        return
-    from doit_conductor.scale import action_store, cached_execution
+        return None
+    from doit_conductor.glue.cached_execution import ActionCache
+    from doit_conductor.scale import action_store
     action_store.check_available(url)
-    cached_execution.activate(url)
-    try:
-        yield
-    finally:
-        cached_execution.activate(None)
+    return ActionCache(url)
 
 
 @contextlib.contextmanager
-def probed_runners() -> Iterator[None]:
-    """Make doit's run pick the probed runners while the block runs
-    (see `compat.runners_of_run`: the narrowest change that keeps every choice
-    and option of doit's)."""
-    from doit_conductor import compat  # only for profiled runs
-    compat.require_module("resource", "the conductor reporter's per-task measurement")
-    from doit_conductor.profiling import runner as probed
-    with compat.runners_of_run(probed.ProbedRunner, probed.ProbedMRunner,
-                               probed.ProbedMThreadRunner):
+def probed_runners(cache=None, process: type | None = None) -> Iterator[None]:
+    """Make doit's run pick the probed runners, bound to the run's action cache,
+    while the block runs (see `compat.runners_of_run`: the narrowest change that
+    keeps every choice and option of doit's); `process` replaces the `-n` one."""
+    from doit_conductor import upstream  # only for profiled runs
+    from doit_conductor.glue import compat
+    upstream.require_module("resource", "the conductor reporter's per-task measurement")
+    from doit_conductor.glue import runner as probed
+    runners = (probed.ProbedRunner, process or probed.ProbedMRunner, probed.ProbedMThreadRunner)
+    with compat.runners_of_run(*(probed.bound(runner, cache) for runner in runners)):
         yield

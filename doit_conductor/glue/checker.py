@@ -1,0 +1,111 @@
+"""A doit file checker that hashes with xxhash and hashes each file version once.
+
+doit's MD5Checker compares (mtime, size, md5) per task and dependency, but when a
+file is touched without being changed its stored mtime is never refreshed, so it
+is hashed again on every run.  Here every digest is also kept in a `DigestTable`,
+keyed by path and valid for one (mtime, size); a touched-but-identical file is
+hashed once and answered from that table afterwards.  `ConductorDB` persists the
+table next to doit's own state so it survives between runs.
+"""
+from __future__ import annotations
+
+import os
+import stat as stat_module
+
+import xxhash
+from doit.dependency import FileChangedChecker
+
+_CHUNK = 1 << 20
+
+
+def file_digest(path: str) -> str:
+    """xxh3-128 of a file's content, as hex.  Opened non-blocking and checked: a
+    FIFO or a device (a file_dep linked to /dev/zero, say) is never read; it
+    digests as its type, so the task runs and its action says what is wrong."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat_module.S_ISREG(mode):
+            return f"special:{stat_module.S_IFMT(mode):o}"
+        hasher = xxhash.xxh3_128()
+        while chunk := os.read(fd, _CHUNK):
+            hasher.update(chunk)
+        return hasher.hexdigest()
+    finally:
+        os.close(fd)
+
+
+class DigestTable:
+    """The digest of the version of each file last hashed:
+    path -> (mtime, size, digest, ctime_ns).
+
+    A version is its (mtime, size, ctime): mtime alone can be put back after an
+    edit (`touch -r`, `rsync -t`, tar), ctime cannot be set by any tool.  An entry
+    without a ctime (saved by an older version) is not trusted: hashed once more.
+
+    Lifetime: the conductor backend's, filled when it opens the DB and saved
+    with the DB when `dirty`.  doit creates the checker and the backend
+    separately (`checker_cls()`, `db_class(name)`); the run command hands the
+    backend's table to the checker (`share_digests`) before any task is
+    checked.  A checker without it (`doit info`, another backend) keeps a
+    table of its own: a cache, so it only hashes more.  A forked worker changes
+    only its own copy, which is never saved: doit saves the DB in the main
+    process.
+    """
+
+    __slots__ = ("entries", "dirty")
+
+    def __init__(self, entries: dict[str, tuple] | None = None) -> None:
+        self.entries = dict(entries or {})
+        self.dirty = False  # changed since loaded or saved
+
+    def load(self, entries: dict[str, tuple]) -> None:
+        self.entries.update(entries)
+
+    def digest(self, path: str, stat: os.stat_result) -> str:
+        """Digest of `path` as it is now, hashing only if this version is new."""
+        known = self.entries.get(path)
+        if known is not None and len(known) == 4 and known[0] == stat.st_mtime and \
+                known[1] == stat.st_size and known[3] == stat.st_ctime_ns:
+            return known[2]
+        digest = file_digest(path)
+        self.entries[path] = (stat.st_mtime, stat.st_size, digest, stat.st_ctime_ns)
+        self.dirty = True
+        return digest
+
+
+
+class XXHashChecker(FileChangedChecker):
+    """State per dependency is (mtime, size, xxh3-128, ctime_ns).
+
+    doit's own checkers trust an unchanged mtime; this one trusts the stat only
+    when size and ctime are unchanged too, since an edit whose mtime was put
+    back (`touch -r`) still moves the ctime.  A changed stat is then decided by
+    content, through the digest table (hashed once per file version)."""
+
+    def __init__(self, digests: DigestTable | None = None) -> None:
+        self.digests = DigestTable() if digests is None else digests
+
+    def check_modified(self, file_path, file_stat, state):
+        mtime, size, digest = state[:3]
+        if file_stat.st_size != size:
+            return True
+        if file_stat.st_mtime == mtime and len(state) > 3 and file_stat.st_ctime_ns == state[3]:
+            return False
+        return self.digests.digest(file_path, file_stat) != digest
+
+    def get_state(self, dep, current_state):
+        stat = os.stat(dep)
+        if current_state and len(current_state) > 3 and current_state[0] == stat.st_mtime and \
+                current_state[1] == stat.st_size and current_state[3] == stat.st_ctime_ns:
+            return None
+        return stat.st_mtime, stat.st_size, self.digests.digest(dep, stat), stat.st_ctime_ns
+
+
+def share_digests(dep_manager) -> None:
+    """Let the run's checker read and fill the table its backend loads and
+    saves (doit's `Dependency` holds both as `checker` and `backend`)."""
+    checker, backend = dep_manager.checker, dep_manager.backend
+    if isinstance(checker, XXHashChecker) and isinstance(getattr(backend, "digests", None),
+                                                         DigestTable):
+        checker.digests = backend.digests
