@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 
 from doit_conductor import safe_fs
-from doit_conductor.actions import user_action
+from doit_conductor.glue.actions import user_action
 
 
 @user_action
