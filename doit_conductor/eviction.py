@@ -7,9 +7,11 @@ pure policy; `collect` applies it to a directory's entries.
 """
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
+
+from doit_conductor import safe_fs
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,28 +49,26 @@ def evictions(entries: list[StoredEntry], *, max_entries: int | None = None,
     return removed
 
 
-def collect(paths, *, max_entries: int | None = None, max_bytes: int | None = None,
-            max_age_s: float | None = None, stray=(), now: float | None = None) -> Collected:
-    """Remove the `evictions` among the files `paths`, and the files `stray`
-    (counted as removed); a file that vanished meanwhile is not counted."""
-    entries, leftovers = _stat(paths), _stat(stray)
+def collect(entries: list[StoredEntry], *, max_entries: int | None = None,
+            max_bytes: int | None = None, max_age_s: float | None = None,
+            stray: list[StoredEntry] = (), now: float | None = None,
+            root: str | os.PathLike | None = None) -> Collected:
+    """Remove the `evictions` among `entries` (regular files, as `stored_files`
+    lists them), and the files `stray` (counted as removed).  Paths are
+    relative to `root` (see `safe_fs`): nothing is deleted through a link."""
+    leftovers = list(stray)
     now = time.time() if now is None else now
     doomed = evictions(entries, max_entries=max_entries, max_bytes=max_bytes,
                        max_age_s=max_age_s, now=now) + leftovers
     for entry in doomed:
-        Path(entry.path).unlink(missing_ok=True)
+        safe_fs.unlink(entry.path, root=root)
     gone = {e.path for e in doomed}
     kept = [e for e in entries if e.path not in gone]
     return Collected(len(kept), sum(e.size for e in kept),
                      len(doomed), sum(e.size for e in doomed))
 
 
-def _stat(paths) -> list[StoredEntry]:
-    entries = []
-    for path in paths:
-        try:
-            info = Path(path).stat()
-        except FileNotFoundError:
-            continue
-        entries.append(StoredEntry(str(path), info.st_size, info.st_mtime))
-    return entries
+def stored_files(listing: list[safe_fs.Entry]) -> list[StoredEntry]:
+    """The regular files of a `safe_fs` listing, as entries a collection may
+    remove (a link, a directory or a FIFO in a cache is not an entry: left alone)."""
+    return [StoredEntry(e.path, e.size, e.mtime) for e in listing if e.kind == safe_fs.FILE]

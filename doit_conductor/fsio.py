@@ -15,9 +15,9 @@ import os
 import stat
 from pathlib import Path
 
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 
-_OPEN_READ = os.O_RDONLY | os.O_CLOEXEC
 _OPEN_TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _temp_numbers = itertools.count()
 # Directories already found to be real directories all the way down from the
@@ -25,8 +25,7 @@ _temp_numbers = itertools.count()
 # a symbolic link since has another identity and is checked again).
 _real_dirs: dict[str, tuple[int, int, int]] = {}
 
-SYMLINK_REFUSAL = ("is a symbolic link; refusing to write through it "
-                   "(output/ and .conductor/ must be real directories)")
+SYMLINK_REFUSAL = safe_fs.LINK_REFUSAL
 
 
 def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -> os.stat_result:
@@ -54,12 +53,14 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
             info = os.fstat(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
-    except BaseException as exc:
         try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+            os.replace(tmp, path)
+        except IsADirectoryError:
+            # a directory stands where the file belongs: someone's, not ours to delete
+            raise UserError("is a directory where a file belongs; refusing to replace "
+                            "it (remove it)", path) from None
+    except BaseException as exc:
+        safe_fs.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename is None:
             # A failed write() names no file; say which one (full disk, quota).
             raise OSError(exc.errno, exc.strerror, path) from exc
@@ -75,7 +76,14 @@ def check_real_directory(directory: str) -> None:
     elsewhere; absolute paths (a report the user asked for) are the user's choice.
     The final component needs no check: the temporary file is opened with
     O_NOFOLLOW and a rename replaces a link rather than following it."""
-    if not directory or os.path.isabs(directory):
+    if os.path.isabs(directory):
+        # inside the project (a reporter given the project's absolute path) the
+        # same rule holds; elsewhere the path is the user's choice
+        cwd = os.getcwd()
+        if not directory.startswith(cwd.rstrip(os.sep) + os.sep):
+            return
+        directory = directory[len(cwd.rstrip(os.sep)) + 1:]
+    if not directory:
         return
     key = os.path.join(os.getcwd(), directory)
     try:
@@ -122,37 +130,15 @@ def _write_all(fd: int, data: bytes) -> None:
 
 
 def read_bytes(path: str | os.PathLike, size: int | None = None) -> bytes:
-    """The file's content; `size`, when known from a stat, saves a read call."""
-    fd = os.open(path, _OPEN_READ)
-    try:
-        want = size + 1 if size is not None else 1 << 16
-        chunks = []
-        while True:
-            chunk = os.read(fd, want)
-            chunks.append(chunk)
-            if len(chunk) < want:  # a short read of a regular file is its end
-                return b"".join(chunks)
-            want = 1 << 20
-    finally:
-        os.close(fd)
+    """The content of the regular file `path` (a link, FIFO or device is a
+    UserError, see `safe_fs`); `size` is accepted for callers that know it."""
+    return safe_fs.read_bytes(path)
 
 
 def holds(path: str | os.PathLike, data: bytes, size: int | None = None) -> bool:
-    """True if `path` is a file holding exactly `data`.  `size`, the file's size
+    """True if `path` is a regular file holding exactly `data`.  `size`, the file's size
     from a stat already made, skips the read when it alone tells them apart."""
-    if size is not None and size != len(data):
-        return False
-    try:
-        fd = os.open(path, _OPEN_READ)
-    except (FileNotFoundError, NotADirectoryError):
-        return False
-    try:
-        # one byte more than `data`: a longer file reads long, a shorter one short
-        return os.read(fd, len(data) + 1) == data
-    except IsADirectoryError:
-        return False
-    finally:
-        os.close(fd)
+    return safe_fs.holds(path, data, size)
 
 
 def write_if_changed(path: str | os.PathLike, data: bytes) -> bool:
@@ -181,13 +167,12 @@ def write_json_if_changed(path: str | os.PathLike, value: object) -> bool:
     return write_if_changed(path, dump_json(value))
 
 
-def remove_stale_temps(directory: str | os.PathLike) -> list[Path]:
-    """Delete temporary files an interrupted `atomic_write` left behind."""
+def remove_stale_temps(directory: str | os.PathLike) -> list[str]:
+    """Delete temporary files an interrupted `atomic_write` left behind (never
+    through a link: one inside `directory` is not entered)."""
     removed = []
-    for tmp in Path(directory).rglob(".*.tmp"):
-        try:
-            tmp.unlink()
-            removed.append(tmp)
-        except FileNotFoundError:
-            pass
+    for entry in safe_fs.walk(directory):
+        if entry.kind == safe_fs.FILE and entry.name.startswith(".") \
+                and entry.name.endswith(".tmp") and safe_fs.unlink(entry.path):
+            removed.append(entry.path)
     return removed

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import xxhash
 
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import dump_json, write_if_changed
 
@@ -89,16 +90,18 @@ def read_state(path: str | os.PathLike, shape: Shape | None = None) -> object:
     the task that produces it; the error is one line naming it."""
     path = os.fspath(path)
     try:
-        raw = Path(path).read_bytes()
-    except FileNotFoundError:
+        raw = safe_fs.read_bytes(path)
+    except (FileNotFoundError, NotADirectoryError):
         raise StateError("workflow state is missing; run the whole workflow with `doit`",
                          path) from None
     except OSError as exc:
         raise StateError(f"workflow state is unreadable ({exc.strerror})", path) from None
+    except UserError as exc:  # a link, a FIFO: never read
+        raise StateError(f"workflow state is unreadable ({exc.message})", path) from None
     problem = problem_with(path, raw, shape)
     if problem is not None:
         if _is_state_path(path):  # never delete a file we do not own
-            Path(path).unlink(missing_ok=True)
+            safe_fs.unlink(path)
         raise StateError(f"workflow state was unreadable ({problem}) and is removed; "
                          "the next `doit` rebuilds it", path)
     return decode_state(raw)
@@ -207,18 +210,40 @@ def shape_for(path: str, output_dir: str | None = None) -> Shape | None:
 
 def state_file_paths(conductor_dir: str) -> list[str]:
     """Every file `write_state` writes under `conductor_dir`."""
-    root = Path(conductor_dir)
-    paths = [*root.glob("state/*.json"), *root.glob("state/batches/*.json"),
-             *root.glob("cache/batches/*.json"), root / "cache" / "compile.manifest"]
-    return sorted(str(p) for p in paths if not p.name.startswith(".") and p.is_file())
+    paths = [e.path for folder in ("state", "state/batches", "cache/batches")
+             for e in _listing(os.path.join(conductor_dir, folder))
+             if e.name.endswith(".json")]
+    manifest = os.path.join(conductor_dir, "cache", "compile.manifest")
+    paths += [manifest] if _lstat_kind(manifest) == safe_fs.FILE else []
+    return sorted(paths)
+
+
+def _listing(directory: str) -> list[safe_fs.Entry]:
+    """The regular files of `directory` (a link or FIFO among them is left alone:
+    its reader refuses it with one line)."""
+    try:
+        return [e for e in safe_fs.entries(directory)
+                if e.kind == safe_fs.FILE and not e.name.startswith(".")]
+    except UserError:
+        return []  # a link at a state directory: the writers refuse it by name
+
+
+def _lstat_kind(path: str) -> str | None:
+    try:
+        info = safe_fs.lstat(path)
+    except UserError:
+        return None
+    return None if info is None else safe_fs.kind_of(info.st_mode)
 
 
 def identity(path: str) -> tuple[int, int, int, int] | None:
     """What changes whenever a file's bytes do: size, mtime, inode and ctime
     (which no one but the kernel sets, so a restored mtime does not hide an edit)."""
     try:
-        info = os.stat(path)
-    except OSError:
+        info = safe_fs.lstat(path)
+    except (OSError, UserError):
+        return None
+    if info is None:
         return None
     return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
 
@@ -249,12 +274,12 @@ def sweep(conductor_dir: str, warn: Callable[[str], object],
         if known is not None and tuple(known) == identity(path):
             continue
         try:
-            raw = Path(path).read_bytes()
-        except OSError:
+            raw = safe_fs.read_bytes(path)
+        except (OSError, UserError):
             continue
         problem = problem_with(path, raw, output_dir=output_dir)
         if problem is not None:
-            Path(path).unlink(missing_ok=True)
+            safe_fs.unlink(path)
             removed.append(path)
             warn(f"WARNING: {path}: {problem}; not used, rebuilt by the task that "
                  "writes it\n")
@@ -264,8 +289,9 @@ def sweep(conductor_dir: str, warn: Callable[[str], object],
 def _planned_output_dir(conductor_dir: Path) -> str | None:
     """The output directory the last plan wrote into (from its verified settings)."""
     try:
-        settings = decode_state((conductor_dir / "state" / "codegen-settings.json").read_bytes())
+        settings = decode_state(safe_fs.read_bytes(conductor_dir / "state" /
+                                                   "codegen-settings.json"))
         return settings["output_dir"] if isinstance(settings["output_dir"], str) else None
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, UserError):
         return None
 

@@ -19,7 +19,6 @@ import logging
 
 import importlib.util
 import os
-import stat
 import sys
 from pathlib import Path
 
@@ -27,7 +26,8 @@ import jinja2
 import xxhash
 from jinja2.bccache import Bucket, BytecodeCache
 
-from doit_conductor import upstream
+from doit_conductor import safe_fs, upstream
+from doit_conductor.errors import UserError
 from doit_conductor.layout import TEMPLATE_CACHE_SUFFIX as SUFFIX
 from doit_conductor.fsio import atomic_write
 from doit_conductor.profiling import counters
@@ -78,20 +78,29 @@ class TemplateBytecodeCache(BytecodeCache):
 
     def _read(self, path: Path):
         try:
-            with open(path, "rb") as handle:
-                info = os.fstat(handle.fileno())
-                if info.st_uid != os.getuid() or not stat.S_ISREG(info.st_mode):
-                    return self._reject(path, "not a file of this user")
-                raw = handle.read()
+            fd = safe_fs.open_regular(path)
+        except UserError:
+            return self._reject(path, "not a file of this user")
         except OSError:
             return None
+        try:
+            if os.fstat(fd).st_uid != os.getuid():
+                return self._reject(path, "not a file of this user")
+            raw = safe_fs.read_fd(fd, path)
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
         try:
             code = unseal(MAGIC, raw)
         except Unsealed as exc:
             return self._reject(path, str(exc))
         try:
-            os.utime(path)  # least recently used goes first at collection
-        except OSError:
+            # least recently used goes first at collection; the name was just
+            # opened as a regular file, and utime on a link would follow it
+            with safe_fs.parent(path) as (fd, name):
+                os.utime(name, dir_fd=fd, follow_symlinks=False)
+        except (OSError, UserError):
             pass
         return code
 
@@ -105,15 +114,18 @@ class TemplateBytecodeCache(BytecodeCache):
         return None
 
     def clear(self) -> None:
-        for entry in self.directory.glob("*" + SUFFIX):
-            entry.unlink(missing_ok=True)
+        for entry in safe_fs.entries(self.directory):
+            if entry.name.endswith(SUFFIX) and entry.kind != safe_fs.DIRECTORY:
+                safe_fs.unlink(entry.path)
 
 
 def _private_dir(directory: Path) -> bool:
-    """Create the cache directory 0700; refuse one that others own or can write."""
+    """Create the cache directory 0700; refuse one that others own or can write.
+    A link at its place (or on the way) is refused by name before anything is
+    changed: its mode is never set through the link (see `safe_fs`)."""
     try:
-        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        info = directory.stat()
+        safe_fs.make_dirs(directory, mode=0o700)
+        info = safe_fs.stat_dir(directory)
     except OSError:
         return False
     if info.st_uid != os.getuid():
@@ -122,7 +134,7 @@ def _private_dir(directory: Path) -> bool:
         return False
     if info.st_mode & 0o077:
         try:
-            os.chmod(directory, 0o700)
+            safe_fs.chmod_dir(directory, 0o700)
         except OSError:
             return False
     return True

@@ -11,10 +11,10 @@ import logging
 import os
 from pathlib import Path
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
 from doit_conductor.codegen import outputs, rollback
 from doit_conductor.codegen.settings import Settings
-from doit_conductor.eviction import Collected, collect
+from doit_conductor.eviction import Collected, collect, stored_files
 from doit_conductor.profiling import counters
 
 log = logging.getLogger(__name__)   # routed to the console by the glue
@@ -74,6 +74,8 @@ def changed_batches(changed: list[str] | None, cache_dir: str) -> list[str] | No
 
 
 def collect_template_cache(directory: str | Path, max_entries: int, max_bytes: int) -> Collected:
-    """Evict least recently used compiled templates until both bounds hold."""
-    return collect(Path(directory).glob("*" + layout.TEMPLATE_CACHE_SUFFIX), max_entries=max_entries,
-                   max_bytes=max_bytes)
+    """Evict least recently used compiled templates until both bounds hold (a
+    link at the cache directory is refused by name; see `safe_fs`)."""
+    listing = [e for e in safe_fs.entries(directory)
+               if e.name.endswith(layout.TEMPLATE_CACHE_SUFFIX)]
+    return collect(stored_files(listing), max_entries=max_entries, max_bytes=max_bytes)

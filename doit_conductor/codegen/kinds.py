@@ -5,14 +5,17 @@ jinja2.
 """
 from __future__ import annotations
 
+import stat
 from pathlib import Path
 
 import xxhash
 import yaml
 
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 
 KINDS_FILE = "kinds.yaml"
+MAX_KINDS_BYTES = 1 << 20
 
 
 def load_kinds(templates_dir: str) -> dict[str, dict[str, str]]:
@@ -20,7 +23,7 @@ def load_kinds(templates_dir: str) -> dict[str, dict[str, str]]:
     path = Path(templates_dir) / KINDS_FILE
     source = str(path)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=yaml.CSafeLoader)
+        data = yaml.load(safe_fs.read_text(path, limit=MAX_KINDS_BYTES), Loader=yaml.CSafeLoader)
     except FileNotFoundError:
         raise UserError("missing: it maps each pattern kind to its templates", source) from None
     except yaml.MarkedYAMLError as exc:
@@ -35,7 +38,8 @@ def load_kinds(templates_dir: str) -> dict[str, dict[str, str]]:
                 isinstance(k, str) and isinstance(v, str) for k, v in templates.items()):
             raise UserError(f"kind '{kind}' must map template names to output paths", source)
         for template, rule in templates.items():
-            if not (Path(templates_dir) / template).is_file():
+            info = safe_fs.lstat(Path(templates_dir) / template)
+            if info is None or not stat.S_ISREG(info.st_mode):
                 raise UserError(f"kind '{kind}': template '{template}' does not exist", source)
             if "{name}" not in rule:
                 raise UserError(f"kind '{kind}': output path '{rule}' must contain {{name}}",
@@ -46,6 +50,7 @@ def load_kinds(templates_dir: str) -> dict[str, dict[str, str]]:
 def kinds_digest(templates_dir: str) -> str:
     """Digest of kinds.yaml: pattern validation depends on it (template names)."""
     try:
-        return xxhash.xxh3_64_hexdigest((Path(templates_dir) / KINDS_FILE).read_bytes())
-    except OSError:
+        return xxhash.xxh3_64_hexdigest(safe_fs.read_bytes(Path(templates_dir) / KINDS_FILE,
+                                                             limit=MAX_KINDS_BYTES))
+    except (OSError, UserError):
         return "missing"

@@ -29,11 +29,11 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import xxhash
 
 from doit_conductor.codec import from_json, to_json
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import (
     atomic_write, check_real_directory, holds, read_bytes)
@@ -108,10 +108,10 @@ def load_record(cache_dir: str, batch: str, output_dir: str | None = None) -> Ba
     `../outside.txt`."""
     path = record_path(cache_dir, batch)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+        fd = safe_fs.open_regular(path)
     except FileNotFoundError:
         return BatchRecord({}, None, 0)
-    except OSError as exc:
+    except (OSError, UserError) as exc:
         return _unreadable(path, exc, None, 0)
     try:
         info = os.fstat(fd)
@@ -174,8 +174,9 @@ def write_record(cache_dir: str, batch: str, patterns: dict[str, PatternFiles],
 @contextmanager
 def locked(path: str) -> Iterator[None]:
     """Hold an exclusive advisory lock on the existing file `path` (opened
-    read-only, without following a link, never truncated)."""
-    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    read-only, without following a link, never truncated; a FIFO is refused,
+    not waited on: see `safe_fs.open_regular`)."""
+    fd = safe_fs.open_regular(path)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -184,16 +185,12 @@ def locked(path: str) -> Iterator[None]:
 
 
 def drop_record(cache_dir: str, batch: str) -> None:
-    Path(record_path(cache_dir, batch)).unlink(missing_ok=True)
+    safe_fs.unlink(record_path(cache_dir, batch))
 
 
 def record_names(cache_dir: str) -> list[str]:
-    try:
-        with os.scandir(os.path.join(cache_dir, RECORDS)) as entries:
-            return sorted(e.name[:-5] for e in entries
-                          if e.name.endswith(".json") and not e.name.startswith("."))
-    except FileNotFoundError:
-        return []
+    return [e.name[:-5] for e in safe_fs.entries(os.path.join(cache_dir, RECORDS))
+            if e.name.endswith(".json") and not e.name.startswith(".")]
 
 
 def read_records(cache_dir: str, output_dir: str | None = None
@@ -210,10 +207,7 @@ def recorded_files(records: dict[str, dict[str, PatternFiles]]) -> dict[str, Fil
 
 
 def has_records(cache_dir: str) -> bool:
-    try:
-        return any(os.scandir(Path(cache_dir) / RECORDS))
-    except FileNotFoundError:
-        return False
+    return bool(safe_fs.entries(os.path.join(cache_dir, RECORDS)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +233,11 @@ def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None,
     batch ran, lets files go (and prunes them).  Serialised with an advisory lock:
     parallel workers may finish at once.
     """
-    lock_path = Path(cache_dir) / f".{MANIFEST}.lock"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    # never truncated, never through a link (a link to a file elsewhere used to
+    # be emptied by every run): see `safe_fs.open_lock`
+    lock = safe_fs.open_lock(os.path.join(cache_dir, f".{MANIFEST}.lock"))
     manifest = os.path.join(cache_dir, MANIFEST)
-    with open(lock_path, "w") as lock:
+    try:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             current = read_bytes(manifest)
@@ -270,6 +265,8 @@ def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None,
             return Merged(False, dropped)
         atomic_write(manifest, data)
         return Merged(True, dropped)
+    finally:
+        os.close(lock)
 
 
 def _manifest_files(data: bytes | None) -> dict[str, dict] | None:
@@ -301,7 +298,7 @@ def _manifest_entry(entry: FileEntry, pattern: str, batch: str) -> dict:
 def read_manifest(cache_dir: str) -> dict[str, dict] | None:
     """The merged manifest's files, or None when it is missing or unreadable."""
     try:
-        data = decode_state((Path(cache_dir) / MANIFEST).read_bytes())
+        data = decode_state(safe_fs.read_bytes(os.path.join(cache_dir, MANIFEST)))
         if data.get("version") != MANIFEST_VERSION or not isinstance(data.get("files"), dict):
             return None
         return data["files"]
@@ -389,9 +386,11 @@ def write_output(path: str, data: bytes, output_dir: str) -> bool:
 
 
 def file_checksum(path: str) -> str | None:
+    """The checksum of the regular file `path`; None if it is missing.  A link,
+    a directory or a FIFO is a UserError: never read (a FIFO would block)."""
     try:
         return content_checksum(read_bytes(path))
-    except OSError:
+    except (FileNotFoundError, NotADirectoryError):
         return None
 
 
@@ -405,17 +404,18 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
         try:
             if tree.inspect(path) is None:
                 continue
-            os.unlink(path)
+            safe_fs.unlink(path, missing_ok=False)
             removed.append(path)
         except UserError:
             continue  # never delete through a symbolic link out of the tree
-        except FileNotFoundError:
-            continue
+        except (FileNotFoundError, IsADirectoryError):
+            continue  # gone, or a directory someone made there: not ours
         parent = os.path.dirname(path)
         while os.path.realpath(parent) != tree.root and tree.inside(parent):
             try:
-                os.rmdir(parent)
-            except OSError:
+                if not safe_fs.rmdir(parent):
+                    break
+            except (OSError, UserError):
                 break
             tree.forget(parent)
             parent = os.path.dirname(parent)
@@ -423,23 +423,30 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
 
 
 def set_aside(path: str, hand_edits_dir: str) -> str:
-    """Move a hand-edited file under `hand_edits_dir`, named by the time it was
-    found and never over an earlier copy (link + unlink: a link fails where the
-    name is taken, where a rename would silently replace it).  Returns its new
-    path."""
+    """Move a hand-edited file (or a directory someone made where a generated file
+    belongs) under `hand_edits_dir`, named by the time it was found and never over
+    an earlier copy (a file: link + unlink, since a link fails where the name is
+    taken, where a rename would silently replace it).  Returns its new path."""
     stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
     base = f"{hand_edits_dir}/{path}.{stamp}"
     check_real_directory(os.path.dirname(base))
-    os.makedirs(os.path.dirname(base), exist_ok=True)
+    safe_fs.make_dirs(os.path.dirname(base))
+    is_directory = stat.S_ISDIR((safe_fs.lstat(path) or os.stat_result((0,) * 10)).st_mode)
     number = 1
     while True:
         aside = base if number == 1 else f"{base}-{number}"
+        if is_directory:
+            if safe_fs.lstat(aside) is not None:
+                number += 1
+                continue
+            os.rename(path, aside)
+            return aside
         try:
-            os.link(path, aside)
+            os.link(path, aside, follow_symlinks=False)
         except FileExistsError:
             number += 1
             continue
-        os.unlink(path)
+        safe_fs.unlink(path)
         return aside
 
 

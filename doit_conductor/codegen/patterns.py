@@ -15,12 +15,14 @@ exhaust memory, and every error names the file and, where it has one, the line.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from doit_conductor import safe_fs
 from doit_conductor.codec import from_json, to_json
 from doit_conductor.codegen import schema
 from doit_conductor.validation import Field, SchemaError, check_mapping
@@ -70,17 +72,29 @@ def pattern_from_json(data: dict) -> Pattern:
 
 
 def read_pattern_bytes(path: Path, source: str) -> bytes:
-    """Read a pattern file, refusing oversized ones before reading them whole."""
+    """Read a pattern file, refusing oversized ones before reading them whole.
+
+    A link is refused, never followed (one to /dev/zero has size 0 and no end,
+    one to a file outside the repository would be published), and so is a FIFO
+    or device; the read itself is bounded too (a file that grows while read)."""
     try:
-        size = path.stat().st_size
+        fd = safe_fs.open_regular(path)
+    except UserError as exc:
+        raise UserError(f"{exc.message} (pattern files must be regular files in the "
+                        "repository)", source) from None
+    except OSError as exc:
+        raise UserError(f"cannot read: {exc.strerror}", source) from None
+    try:
+        size = os.fstat(fd).st_size
         if size > MAX_PATTERN_BYTES:
             raise UserError(f"pattern file is {size / 1e6:.1f} MB, over the "
                             f"{MAX_PATTERN_BYTES // 1024} KiB limit", source)
-        return path.read_bytes()
-    except IsADirectoryError:
-        raise UserError("is a directory, not a pattern file", source) from None
-    except OSError as exc:
-        raise UserError(f"cannot read: {exc.strerror}", source) from None
+        try:
+            return safe_fs.read_fd(fd, source, MAX_PATTERN_BYTES)
+        except OSError as exc:
+            raise UserError(f"cannot read: {exc.strerror}", source) from None
+    finally:
+        os.close(fd)
 
 
 def parse_pattern(raw: bytes, source: str, kinds: dict[str, dict[str, str]]) -> Pattern:

@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
 from doit_conductor.codegen import checks, outputs, render, validate
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
 from doit_conductor.codegen.plan import plan_entry_from_json
@@ -31,7 +31,7 @@ from doit_conductor.codegen.settings import Settings
 from doit_conductor.config import RenderLimits
 from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import holds
+from doit_conductor.fsio import atomic_write, holds
 from doit_conductor.profiling import counters, phases
 from doit_conductor.profiling.phases import COMPILE, GENERATE, QUALITY, WRITE
 from doit_conductor.state_files import read_state
@@ -229,9 +229,13 @@ def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
     if suffix in cfg.checks:
         commands.append((cfg.checks[suffix], "quality check failed"))
     if commands:
-        with tempfile.TemporaryDirectory(prefix=".conductor-check-") as scratch:
+        # scratch under .conductor/tmp, not $TMPDIR: a kill -9 leaves it where
+        # the next run that takes the lock empties it
+        safe_fs.make_dirs(layout.TMP)
+        with tempfile.TemporaryDirectory(prefix="check-", dir=layout.TMP) as scratch:
+            scratch = os.path.abspath(scratch)
             copy = os.path.join(scratch, os.path.basename(path))
-            Path(copy).write_text(text)
+            atomic_write(copy, text.encode())
             for command, failure in commands:
                 phases.enter(COMPILE if failure == "does not compile" else QUALITY)
                 program = validate.run_command(command, copy, failure, report_as=path)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import os
 import sys
 
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.glue import checker
 from doit_conductor.fsio import atomic_write
@@ -64,9 +65,11 @@ class ConductorDB:
 
     def _read_file(self) -> tuple[dict, dict, dict]:
         try:
-            with open(self.name, "rb") as handle:
-                raw = handle.read()
+            raw = safe_fs.read_bytes(self.name)
         except FileNotFoundError:
+            return {}, {}, {}
+        except UserError as exc:  # a link or a FIFO at the DB's name: never read
+            self._quarantine(exc.message)
             return {}, {}, {}
         try:
             if raw.startswith(OLD_FORMATS):

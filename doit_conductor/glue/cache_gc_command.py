@@ -70,7 +70,11 @@ class CacheGC(Command):
                 sys.stderr.write(f"ERROR: {err}\n")
                 return 3
             _say("template cache", report)
-        self._collect_actions(config.cache, params)
+        try:
+            self._collect_actions(config.cache, params)
+        except UserError as err:
+            sys.stderr.write(f"ERROR: {err}\n")
+            return 3
         return 0
 
     @staticmethod

@@ -32,6 +32,7 @@ from pathlib import Path
 from doit.exceptions import TaskError, TaskFailed
 from doit.runner import JobHold, JobTask, MRunner
 
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write
 from doit_conductor.scale import cache_entry, dask_cluster
@@ -270,7 +271,10 @@ class DaskRunner(MRunner):
         inputs: dict[str, bytes] = {}
         for path in paths:
             for file in shipping.files_of(Path(path)):
-                inputs[file.as_posix()] = file.read_bytes()
+                try:
+                    inputs[file.as_posix()] = safe_fs.read_bytes(file)
+                except UserError:
+                    continue  # a link or FIFO is not shipped: the task misses it and says so
         return dataclasses.replace(workspace, inputs=inputs,
                                    scratch_ok=tuple(declared.get("scratch_ok", ())))
 

@@ -43,11 +43,13 @@ import contextlib
 import os
 import sys
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 from doit import tools
 
-from doit_conductor import upstream
+from doit_conductor import safe_fs, upstream
+from doit_conductor.errors import UserError
 from doit_conductor.glue import compat
 from doit_conductor.fsio import atomic_write
 from doit_conductor.incremental import racy, snapshot
@@ -119,10 +121,11 @@ class FastNoop:
             # e.g. doit's json reporter: its readers expect a document of every task
             return f"the {reporter!r} reporter is not a text reporter"
         try:
-            with open(self.file, "rb") as handle:
-                record = snapshot.decode(handle.read())
+            record = snapshot.decode(safe_fs.read_bytes(self.file))
         except FileNotFoundError:
             return "no snapshot: the last run did not end in a recorded no-op state"
+        except UserError:  # a link or a FIFO at its name: never read
+            record = None
         if record is None:
             return f"{self.file} is unreadable"
         if isinstance(record, Declined):
@@ -160,13 +163,16 @@ class FastNoop:
                                  tuple(stats[path] for path in record.paths), contents,
                                  record.tasks, started_ns, record.listings))
 
-    def recording_listings(self) -> contextlib.AbstractContextManager:
+    @contextlib.contextmanager
+    def recording_listings(self) -> Iterator[None]:
         """Note every directory listed in this process while the run creates and
         runs its tasks (doit's own process only; its workers do not create tasks)."""
         def note(path) -> None:
             if isinstance(path, (str, bytes, os.PathLike)):
                 self.listed.add(os.path.abspath(os.fsdecode(path)))
-        return upstream.directory_listings_noted(note)
+        # what glob and pathlib list, and what safe_fs lists by descriptor
+        with upstream.directory_listings_noted(note), safe_fs.listings_observed(note):
+            yield
 
     def record(self, tasks: dict, selected: list[str], dep_manager) -> None:
         """After a successful run: write the snapshot, or why there is none."""
@@ -204,8 +210,8 @@ class FastNoop:
             atomic_write(self.file, snapshot.encode(record))
         except OSError:
             # Without a snapshot the next run walks the tasks: slower, never wrong.
-            with contextlib.suppress(OSError):
-                os.unlink(self.file)
+            with contextlib.suppress(OSError, UserError):
+                safe_fs.unlink(self.file)
 
 
 def watched_paths(run: list) -> tuple[list[str], str | None]:
@@ -269,3 +275,4 @@ def module_files() -> list[str]:
     what they import (a changed creator may create other tasks)."""
     return sorted({file for module in list(sys.modules.values())
                    if isinstance(file := getattr(module, "__file__", None), str)})
+

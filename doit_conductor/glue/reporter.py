@@ -37,6 +37,7 @@ import doit
 from doit.exceptions import BaseFail, TaskFailed, UnmetDependency
 from doit.reporter import ConsoleReporter
 
+from doit_conductor.errors import UserError
 from doit_conductor.glue import compat
 from doit_conductor.glue.creators import DelayedCreators
 from doit_conductor.glue.execution import notes_of
@@ -108,8 +109,9 @@ class ConductorReporter(ConsoleReporter):
             self._writer = store.RunWriter(self._root, self._summary)
             store.prune_runs(self._root, store.keep_runs_setting(project),
                              spare=self._writer.path)
-        except OSError as exc:
-            # Metrics are a by-product: a read-only tree must not stop the build.
+        except (OSError, UserError) as exc:
+            # Metrics are a by-product: a read-only tree must not stop the build,
+            # and a link at .conductor/metrics is refused (not written through).
             sys.stderr.write(f"WARNING: conductor reporter: not recording metrics: {exc}\n")
             self._writer = None
 

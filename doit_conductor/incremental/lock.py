@@ -28,7 +28,6 @@ import contextlib
 import fcntl
 import json
 import os
-import shutil
 import signal
 import socket
 import sys
@@ -40,6 +39,7 @@ from pathlib import Path
 
 from doit_conductor.config import LockSettings, project_config
 from doit_conductor.codec import from_json, to_json
+from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import check_real_directory, remove_stale_temps
 
@@ -82,11 +82,16 @@ def read_holder(path: str | os.PathLike) -> Holder | None:
     """The record in the lock file; None if there is none or it is unreadable
     (a holder may be between truncating and writing it)."""
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(4096)
+        fd = safe_fs.open_regular(path)
+    except (OSError, UserError):
+        return None
+    try:
+        raw = os.read(fd, 4096)
         return holder_from_json(json.loads(raw)) if raw.strip() else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
+    finally:
+        os.close(fd)
 
 
 def effective_settings(root: str | os.PathLike) -> tuple[LockSettings, str]:
@@ -134,26 +139,17 @@ class RunLock:
     def acquire(self) -> None:
         check_real_directory(os.fspath(self.path.parent))
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+            # O_NOFOLLOW, never truncated on open: a lock file that is a link to
+            # a file elsewhere is refused, not emptied (see `safe_fs.open_lock`)
+            fd = safe_fs.open_lock(self.path)
         except OSError as exc:  # a read-only or foreign .conductor/
             raise UserError(f"cannot open the run lock: {exc.strerror}", str(self.path)) from None
         try:
             self._wait_for(fd)
+            self._start_clean()
         except BaseException:
             os.close(fd)
             raise
-        # Holding the lock, no other run is alive: anything in the scratch
-        # directory is a leftover of a killed one.  The directory itself stays,
-        # so a clean start changes no listing the fast no-op watches.
-        _empty(self.path.parent / "tmp")
-        left = read_holder(self.path)
-        if left is not None and left.pid != os.getpid():
-            removed = self._clear_leftovers()
-            self._announce(f"note: {self.path}: the previous run ({left.describe()}) did not "
-                           f"finish (killed or interrupted); taking over the lock"
-                           + (f", removed {removed} half-written temporary file(s)" if removed
-                              else "") + "\n")
         record = json.dumps(holder_to_json(Holder(os.getpid(), socket.gethostname(),
                                                   time.time(), self.command)))
         try:
@@ -181,14 +177,31 @@ class RunLock:
         finally:
             os.close(fd)  # closing the last descriptor releases the flock
 
+    def _start_clean(self) -> None:
+        """Holding the lock, no other run is alive: anything in the scratch
+        directory is a leftover of a killed one (emptied without following a
+        link: a `.conductor/tmp` link is refused, not emptied).  The directory
+        itself stays, so a clean start changes no listing the fast no-op watches."""
+        safe_fs.empty(self.path.parent / "tmp")
+        left = read_holder(self.path)
+        if left is not None and left.pid != os.getpid():
+            removed = self._clear_leftovers()
+            self._announce(f"note: {self.path}: the previous run ({left.describe()}) did not "
+                           f"finish (killed or interrupted); taking over the lock"
+                           + (f", removed {removed} half-written temporary file(s)" if removed
+                              else "") + "\n")
+
     def _clear_leftovers(self) -> int:
         """Temporary files of atomic writes a dead run left (see `fsio.atomic_write`)
         anywhere under the lock's directory (the DB, state/, cache/, noop/,
         metrics/) and the output directory.  An action store's own temporary
         files (`<key>.<id>.tmp`, no leading dot) are its writers' business."""
         removed = remove_stale_temps(self.path.parent)
-        if self.output_dir is not None and Path(self.output_dir).is_dir():
-            removed += remove_stale_temps(self.output_dir)
+        if self.output_dir is not None:
+            try:
+                removed += remove_stale_temps(self.output_dir)
+            except UserError:
+                pass  # an `output` link: the run refuses it where it writes
         return len(removed)
 
     def _wait_for(self, fd: int) -> None:
@@ -227,18 +240,6 @@ def _try_lock(fd: int) -> bool:
 _HELD: set[int] = set()
 _locker_pid = 0   # the process that took the lock: a forked worker's parent
 _fork_hook = False
-
-
-def _empty(directory: Path) -> None:
-    try:
-        entries = list(directory.iterdir())
-    except OSError:
-        return
-    for entry in entries:
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-        else:
-            entry.unlink(missing_ok=True)
 
 
 def _close_in_forked_children(fd: int) -> None:

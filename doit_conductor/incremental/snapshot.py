@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import importlib.machinery
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import xxhash
 
+from doit_conductor import safe_fs
+from doit_conductor.errors import UserError
 from doit_conductor.fsio import read_bytes
 from doit_conductor.incremental import racy
 from doit_conductor.sealed import seal, unseal
@@ -101,15 +104,22 @@ def sweep(paths: tuple[str, ...]) -> list[Stat | None]:
 
 
 def content_digest(path: str) -> str | None:
-    """xxh3 of a file's bytes or of a directory's sorted listing; None if absent."""
+    """xxh3 of a file's bytes or of a directory's sorted listing; None if absent.
+    Anything else (a link, a FIFO: never read) digests as its type, so that it
+    differs from any content."""
     try:
         # Raw reads: racy entries are every file just written, thousands a run.
         return xxhash.xxh3_64_hexdigest(read_bytes(path))
-    except IsADirectoryError:
-        return "dir:" + xxhash.xxh3_64_hexdigest(
-            "\0".join(sorted(os.listdir(path))).encode("utf-8", "surrogateescape"))
     except (FileNotFoundError, NotADirectoryError):
         return None
+    except UserError:
+        info = safe_fs.lstat(path)
+    if info is None:
+        return None
+    if stat.S_ISDIR(info.st_mode):
+        return "dir:" + xxhash.xxh3_64_hexdigest("\0".join(
+            e.name for e in safe_fs.entries(path)).encode("utf-8", "surrogateescape"))
+    return f"special:{stat.S_IFMT(info.st_mode):o}"
 
 
 def importable(entry: os.DirEntry) -> bool:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import tempfile
 import threading
 import time
@@ -33,7 +32,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from doit_conductor import safe_fs
 from doit_conductor.config import Config, project_config
+from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, dump_json
 from doit_conductor.profiling.records import (
     RAN, SCHEMA_VERSION, RecordError, RunSummary, TaskRecord, run_summary_from_json,
@@ -90,10 +91,11 @@ def new_run_id(epoch: float, pid: int) -> str:
 def list_runs(root: Path) -> list[Path]:
     """Run directories under `root`, oldest first (complete or not)."""
     try:
-        entries = list(os.scandir(runs_dir(root)))
-    except FileNotFoundError:
-        return []
-    runs = [Path(e.path) for e in entries if _RUN_ID.fullmatch(e.name) and e.is_dir()]
+        entries = safe_fs.entries(runs_dir(root))
+    except UserError:
+        return []  # a link at metrics/ or runs/: not followed (the writer says so)
+    runs = [runs_dir(root) / e.name for e in entries
+            if _RUN_ID.fullmatch(e.name) and e.kind == safe_fs.DIRECTORY]
     return sorted(runs, key=lambda p: p.name)
 
 
@@ -109,11 +111,12 @@ def prune_runs(root: Path, keep: int, *, spare: Path | None = None) -> list[Path
     runs = list_runs(root)
     doomed = [r for r in runs[:max(0, len(runs) - keep)] if r != spare]
     for run in doomed:
-        shutil.rmtree(run, ignore_errors=True)
+        safe_fs.remove(run)   # links inside are deleted as links, never followed
     # staging directories of runs killed before their first rename
-    for staging in runs_dir(root).glob(".*.tmp"):
-        if time.time() - staging.stat().st_mtime > STALE_STAGING_S:
-            shutil.rmtree(staging, ignore_errors=True)
+    for staging in safe_fs.entries(runs_dir(root)):
+        if staging.name.startswith(".") and staging.name.endswith(".tmp") \
+                and time.time() - staging.mtime > STALE_STAGING_S:
+            safe_fs.remove(staging.path)
     return doomed
 
 
@@ -137,15 +140,19 @@ class RunWriter:
         # leaves nothing or a run that says it is incomplete, never a directory
         # without a summary.
         staging = runs_dir(root) / f".{summary.run_id}.tmp"
-        staging.mkdir(parents=True, exist_ok=False)
+        # made without following a link on the way: a `.conductor/metrics` or
+        # `metrics/runs` link is refused by name (UserError), not written through
+        safe_fs.make_dirs(runs_dir(root))
+        os.mkdir(staging)
         try:
             atomic_write(staging / SUMMARY, dump_json(run_summary_to_json(summary)))
             os.rename(staging, self.path)
         except OSError:
-            shutil.rmtree(staging, ignore_errors=True)  # a full disk leaves nothing behind
+            safe_fs.remove(staging)  # a full disk leaves nothing behind
             raise
         self._tasks_fd: int | None = os.open(
-            self.path / TASKS, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o666)
+            self.path / TASKS, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW
+            | os.O_CLOEXEC, 0o666)
         self._lock = threading.Lock()
         self._held: list[str] = []
         self._held_since = 0.0
@@ -224,20 +231,24 @@ def load_run(run_dir: Path) -> Run:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(safe_fs.read_bytes(path))
     except FileNotFoundError:
         raise RecordError(f"{path}: missing") from None
+    except UserError as exc:
+        raise RecordError(str(exc)) from None
     except (OSError, ValueError) as exc:
         raise RecordError(f"{path}: not valid JSON ({exc})") from None
 
 
 def _read_tasks(path: Path, *, completed: bool) -> tuple[TaskRecord, ...]:
     try:
-        data = path.read_bytes()
+        data = safe_fs.read_bytes(path)
     except FileNotFoundError:
         if completed:
             raise RecordError(f"{path}: missing") from None
         return ()
+    except UserError as exc:
+        raise RecordError(str(exc)) from None
     lines = data.split(b"\n")
     # A write cut short by a kill leaves a last line without its newline.
     torn = lines.pop()
@@ -285,8 +296,8 @@ def previous_subtasks(root: Path, creators: set[str], *, exclude: Path | None = 
     prefixes = tuple(f'"name":"{creator}:'.encode() for creator in creators)
     for run in reversed([r for r in list_runs(root) if r != exclude]):
         try:
-            lines = (run / TASKS).read_bytes().split(b"\n")
-        except OSError:
+            lines = safe_fs.read_bytes(run / TASKS).split(b"\n")
+        except (OSError, UserError):
             continue
         names = set()
         for line in lines:
@@ -305,16 +316,16 @@ def previous_subtasks(root: Path, creators: set[str], *, exclude: Path | None = 
 def _ran_durations(run: Path) -> dict[str, float]:
     """name -> wall time of the tasks that ran in `run` (first record of a name wins)."""
     try:
-        data = json.loads((run / DURATIONS).read_bytes())
+        data = json.loads(safe_fs.read_bytes(run / DURATIONS))
         ran = data["ran"]
         if data["schema_version"] == SCHEMA_VERSION and isinstance(ran, dict):
             return {name: float(wall) for name, wall in ran.items()}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, UserError):
         pass
     durations: dict[str, float] = {}
     try:
-        lines = (run / TASKS).read_bytes().split(b"\n")
-    except OSError:
+        lines = safe_fs.read_bytes(run / TASKS).split(b"\n")
+    except (OSError, UserError):
         return durations
     for line in lines:
         if b'"ran"' not in line:
@@ -337,12 +348,14 @@ def promote_baseline(root: Path, run_dir: Path, name: str) -> Path:
     run = load_run(run_dir)  # refuse garbage before touching the baselines
     if not run.summary.completed:
         raise RecordError(f"{run_dir}: run did not complete; not promoting it to a baseline")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    safe_fs.make_dirs(target.parent)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{name}.", suffix=".tmp"))
     try:
         for item in (TASKS, TRACE, DURATIONS):
-            if (run.path / item).exists():
-                shutil.copy2(run.path / item, staging / item)
+            try:
+                atomic_write(staging / item, safe_fs.read_bytes(run.path / item))
+            except FileNotFoundError:
+                pass
         # The review's layout: task-<N>-profile.json per workflow task, and
         # summary.json = the run summary plus the per-task aggregate.
         for file_name, document in task_profiles(run.summary, run.tasks).items():
@@ -354,10 +367,10 @@ def promote_baseline(root: Path, run_dir: Path, name: str) -> Path:
             os.rename(target, old)
         os.rename(staging, target)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        safe_fs.remove(staging)
         raise
     if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+        safe_fs.remove(old)
     return target
 
 

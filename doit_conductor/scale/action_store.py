@@ -14,13 +14,18 @@ parent's connection pool.
 """
 from __future__ import annotations
 
+import logging
 import os
 import time
 import uuid
 from pathlib import Path
 
-from doit_conductor.eviction import Collected, collect
-from doit_conductor.fsio import atomic_write, read_bytes
+from doit_conductor import safe_fs
+from doit_conductor.errors import UserError
+from doit_conductor.eviction import Collected, StoredEntry, collect, stored_files
+from doit_conductor.fsio import atomic_write, check_real_directory
+
+log = logging.getLogger(__name__)   # routed to the console by the glue
 
 DEFAULT_DIR = ".conductor/cache/actions"
 LOCAL_SCHEME = "file://"
@@ -35,6 +40,9 @@ def store_url(setting: str, project_root: str | os.PathLike) -> str:
     path = Path(setting or DEFAULT_DIR)
     if not path.is_absolute():
         path = Path(project_root) / path
+        # resolved below: a link inside the project on the way (a planted
+        # `.conductor/cache`) is refused here, by name, not followed
+        check_real_directory(os.fspath(path))
     return f"file://{path.resolve()}"
 
 
@@ -86,16 +94,31 @@ class ActionStore:
         """The stored bytes under `key`, None when there are none."""
         try:
             if self._directory is not None:
-                return read_bytes(self.path(key))
+                # below the store's directory nothing is followed: a planted
+                # link or FIFO is a miss (and a warning), never read
+                return safe_fs.read_bytes(self._relative(key), root=self._directory)
             return self._filesystem().cat_file(self.path(key))
         except FileNotFoundError:
             return None
+        except UserError as exc:
+            log.warning("WARNING: %s; treated as a cache miss", exc)
+            return None
+
+    @staticmethod
+    def _relative(key: str) -> str:
+        return f"{key[:2]}/{key}"
 
     def put(self, key: str, data: bytes) -> bool:
         """Store `data` under `key` unless an entry is there; True if written."""
         final = self.path(key)
         if self._directory is not None:
-            if os.path.exists(final):
+            try:
+                if safe_fs.lstat(self._relative(key), root=self._directory) is not None:
+                    return False
+                # the shard directory made (or found) without following a link
+                safe_fs.make_dirs(key[:2], root=self._directory)
+            except UserError as exc:
+                log.warning("WARNING: %s; not storing there", exc)
                 return False
             atomic_write(final, data)   # temporary file beside it, then rename
             return True
@@ -119,7 +142,7 @@ class ActionStore:
         """Remove a damaged entry so that a good one can take its place."""
         try:
             if self._directory is not None:
-                os.unlink(self.path(key))
+                safe_fs.unlink(self._relative(key), root=self._directory)
             else:
                 self._filesystem().rm_file(self.path(key))
         except FileNotFoundError:
@@ -140,17 +163,16 @@ def collect_local(directory: str | os.PathLike, max_bytes: int, max_age_s: float
 
     Reading an entry refreshes nothing, so age is since the entry was written:
     a hit does not keep an entry alive (a local store is cheap to refill)."""
-    paths = list(Path(directory).glob("*/*"))
     now = time.time() if now is None else now
+    files: list[StoredEntry] = []
+    for shard in safe_fs.entries(".", root=directory):
+        # only `<xx>/` directories hold entries: a link there (to anyone's
+        # directory) is never entered, a stray file or directory is not ours
+        if shard.kind == safe_fs.DIRECTORY and len(shard.name) == 2:
+            files += stored_files(safe_fs.entries(shard.name, root=directory))
     # a temporary file an hour old belongs to no writer still running
-    stray = [p for p in paths if p.name.endswith(".tmp") and _age(p, now) > 3600]
-    return collect([p for p in paths if not p.name.endswith(".tmp")],
+    stray = [e for e in files if e.path.endswith(".tmp") and now - e.mtime > 3600]
+    return collect([e for e in files if not e.path.endswith(".tmp")],
                    max_bytes=max_bytes if max_bytes > 0 else None,
-                   max_age_s=max_age_s if max_age_s > 0 else None, stray=stray, now=now)
-
-
-def _age(path: Path, now: float) -> float:
-    try:
-        return now - path.stat().st_mtime
-    except FileNotFoundError:
-        return 0.0
+                   max_age_s=max_age_s if max_age_s > 0 else None, stray=stray, now=now,
+                   root=directory)

@@ -10,8 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
+
+from doit_conductor import safe_fs
+from doit_conductor.errors import UserError
+from doit_conductor.fsio import atomic_write
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,9 +47,7 @@ def materialise(scratch: str, inputs: dict[str, bytes]) -> None:
     for relative, data in inputs.items():
         if not inside(relative):   # the client refuses these; never write outside scratch
             raise ValueError(f"--ship: input path {relative!r} leaves the scratch directory")
-        path = Path(scratch, relative)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        atomic_write(os.path.join(scratch, relative), data)
 
 
 def collect(scratch: str, targets, workspace: Workspace
@@ -53,14 +56,17 @@ def collect(scratch: str, targets, workspace: Workspace
     or an undeclared write."""
     declared = set(targets)
     inputs = workspace.inputs or {}
-    for path in sorted(Path(scratch).rglob("*")):
-        if not path.is_file():
+    # the scratch directory as the task left it, walked without following a
+    # link it made (one pointing out of the scratch directory is not shipped)
+    for entry in safe_fs.walk(".", root=scratch):
+        if entry.kind == safe_fs.DIRECTORY:
             continue
-        relative = path.relative_to(scratch).as_posix()
+        relative = posixpath.normpath(entry.path)
         if relative in declared or any(relative.startswith(p.rstrip("/") + "/")
                                        for p in workspace.scratch_ok):
             continue
-        if relative in inputs and path.read_bytes() == inputs[relative]:
+        if entry.kind == safe_fs.FILE and relative in inputs \
+                and safe_fs.read_bytes(relative, root=scratch) == inputs[relative]:
             continue
         return (), (f"--ship: task wrote the undeclared file '{relative}'; "
                     "declare it in targets (or run without --ship)")
@@ -69,10 +75,10 @@ def collect(scratch: str, targets, workspace: Workspace
         if not inside(target):
             return (), (f"--ship: target '{target}' is outside the project; "
                         "run this task without --ship")
-        path = Path(scratch, target)
-        if not path.is_file():
+        try:
+            data = safe_fs.read_bytes(target, root=scratch)
+        except (FileNotFoundError, NotADirectoryError, UserError):
             return (), f"--ship: declared target '{target}' was not written"
-        data = path.read_bytes()
         shipped.append(ShippedTarget(target, data, hashlib.sha256(data).hexdigest()))
     return tuple(shipped), None
 
@@ -95,17 +101,21 @@ def remove_changed(targets, before: dict[str, tuple[int, int] | None]) -> list[s
     removed = []
     for target, state in target_states(targets).items():
         if state is not None and state != before.get(target):
-            os.unlink(target)
+            safe_fs.unlink(target)   # a link as the link
             removed.append(target)
     return removed
 
 
 def files_of(path: Path) -> list[Path]:
-    """The files an input names (a directory: all below it; absent: none, the
-    task reports what it misses)."""
-    if path.is_dir():
-        return sorted(p for p in path.rglob("*") if p.is_file())
-    return [path] if path.is_file() else []
+    """The files an input names (a directory: all below it, never through a
+    link; absent: none, the task reports what it misses).  A link or FIFO among
+    them is refused when read (`safe_fs.read_bytes`)."""
+    info = safe_fs.lstat(path)
+    if info is None:
+        return []
+    if safe_fs.kind_of(info.st_mode) == safe_fs.DIRECTORY:
+        return sorted(Path(e.path) for e in safe_fs.walk(path) if e.kind != safe_fs.DIRECTORY)
+    return [path]
 
 
 def damaged(targets) -> str | None:

@@ -11,43 +11,45 @@ the project directory.
 from __future__ import annotations
 
 import os
-import shutil
-from pathlib import Path
+
+from doit_conductor import safe_fs
+from doit_conductor.glue.actions import user_action
 
 from tasks.steps import artifacts
 
 
+@user_action
 def remove_targets(task, dryrun: bool = False) -> None:
-    """doit clean action: the task's targets, then the folders they leave empty."""
-    root = Path.cwd().resolve()
-    emptied: set[Path] = set()
+    """doit clean action: the task's targets, then the folders they leave empty.
+
+    Nothing is removed through a link: a target inside a linked directory (an
+    `output` link) is refused with one line, a target that is itself a link is
+    removed as the link, and a directory is emptied without entering links."""
+    emptied: set[str] = set()
     # the digests `TargetsIntact` keeps of a task's targets go with them
     made = [*task.targets, artifacts.published_ledger(task.name)]
     for target in sorted(made, reverse=True):
-        path = Path(target)
-        if path.is_file() or path.is_symlink():
-            print(f"{task.name} - removing file '{target}'")
-            if not dryrun:
-                path.unlink()
-        elif path.is_dir():
-            print(f"{task.name} - removing dir '{target}'")
-            if not dryrun:
-                shutil.rmtree(path)
-        else:
+        path = os.path.normpath(target)
+        info = safe_fs.lstat(path)
+        if info is None:
             continue
-        emptied.add(path.parent)
+        if safe_fs.kind_of(info.st_mode) == safe_fs.DIRECTORY:
+            print(f"{task.name} - removing dir '{target}'")
+        else:
+            print(f"{task.name} - removing file '{target}'")
+        if not dryrun:
+            safe_fs.remove(path)
+        emptied.add(os.path.dirname(path))
     if dryrun:
         return
-    for folder in sorted(emptied, key=lambda p: len(p.parts), reverse=True):
-        remove_empty_folders(folder, root)
+    for folder in sorted(emptied, key=lambda p: p.count(os.sep), reverse=True):
+        remove_empty_folders(folder)
 
 
-def remove_empty_folders(folder: Path, root: Path) -> None:
-    """`folder` and its parents while empty, stopping below `root`."""
-    folder = folder.resolve()
-    while folder != root and root in folder.parents:
-        try:
-            os.rmdir(folder)  # only succeeds on an empty folder
-        except OSError:
+def remove_empty_folders(folder: str) -> None:
+    """`folder` and its parents while empty, stopping below the project directory."""
+    while folder and folder not in (".", os.sep) and not os.path.isabs(folder) \
+            and not folder.startswith(".."):
+        if not safe_fs.rmdir(folder):
             return
-        folder = folder.parent
+        folder = os.path.dirname(folder)

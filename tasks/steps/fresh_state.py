@@ -15,9 +15,9 @@ reads it, in the same run.
 """
 from __future__ import annotations
 
-import os
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
+from doit_conductor.errors import UserError
 from doit_conductor.state_files import envelope_digest
 
 
@@ -39,9 +39,9 @@ class StateWritten:
                  if t.startswith(layout.CONDUCTOR + "/") and t not in self.directories]
         for directory in self.directories:
             try:
-                names = sorted(e.name for e in os.scandir(directory))
-            except (FileNotFoundError, NotADirectoryError):
-                continue
+                names = [e.name for e in safe_fs.entries(directory)]
+            except UserError:
+                continue  # a link or a file there: refused where it is written
             found += [f"{directory}/{n}" for n in names
                       if n.endswith(".json") and not n.startswith(".")]
         return found

@@ -9,14 +9,13 @@ modules (and through them jinja2 and yaml) are imported inside the actions.
 """
 from __future__ import annotations
 
-import os
 import stat
 import sys
 from pathlib import Path
 
 import xxhash
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
 from doit_conductor.glue.actions import user_action
 from doit_conductor.codegen import outputs
 from doit_conductor.config import config_from_json, config_to_json
@@ -32,17 +31,24 @@ def _config():
 
 def pattern_files(patterns_dir: str) -> list[str]:
     """The pattern library's files, sorted (cheap: runs when dodo.py loads)."""
+    # listed, not followed: a pattern file that is a link is listed, and its
+    # reader refuses it (see `patterns.read_pattern_bytes`)
     try:
-        names = sorted(e.name for e in os.scandir(patterns_dir)
-                       if e.name.endswith(".yaml") and not e.name.startswith("."))
-    except FileNotFoundError:
-        return []
-    return [f"{patterns_dir}/{name}" for name in names]
+        listing = safe_fs.entries(patterns_dir)
+    except UserError:
+        return []  # a `patterns` link: task 3 refuses it by name
+    return [f"{patterns_dir}/{e.name}" for e in listing
+            if e.name.endswith(".yaml") and not e.name.startswith(".")]
 
 
 def template_files(templates_dir: str) -> list[str]:
-    root = Path(templates_dir)
-    return sorted(str(p) for p in root.rglob("*.j2")) if root.is_dir() else []
+    """Every template below `templates_dir`, sorted (a linked directory is not
+    entered; a linked template is listed, and the template loader refuses it)."""
+    try:
+        return sorted(e.path for e in safe_fs.walk(templates_dir)
+                      if e.name.endswith(".j2") and e.kind != safe_fs.DIRECTORY)
+    except UserError:
+        return []  # a `templates` link: task 4 refuses it by name
 
 
 @user_action
@@ -60,6 +66,7 @@ def validate_patterns() -> None:
     from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
     from doit_conductor.profiling import counters
     config = _config()
+    safe_fs.stat_dir(config.patterns_dir)  # a link there: refused by name
     digest = kinds_digest(config.templates_dir)
     kinds = load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
     previous, known_sources = _reusable_index(digest)
@@ -91,8 +98,10 @@ def validate_patterns() -> None:
 def _stamp(path: str) -> list[int] | None:
     """What changes whenever a file's bytes do (see `state_files.identity`)."""
     try:
-        info = os.stat(path)
-    except OSError:
+        info = safe_fs.lstat(path)
+    except (OSError, UserError):
+        return None
+    if info is None:
         return None
     return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
 
@@ -118,6 +127,7 @@ def lint_templates() -> None:
     from doit_conductor.codegen.kinds import load_kinds
     from doit_conductor.codegen.templates import direct_references, environment, reference_closure
     config = _config()
+    safe_fs.stat_dir(config.templates_dir)  # a link there: refused by name
     env = environment(config.templates_dir, config.sandbox, None)
     names = [str(Path(p).relative_to(config.templates_dir)) for p in
              template_files(config.templates_dir)]
@@ -144,8 +154,16 @@ def outputs_untouched() -> bool:
     manifest = artifacts.recorded_manifest()
     if manifest is None:
         return not outputs.has_records(layout.CACHE)
+    with safe_fs.batch():
+        return _all_recorded(manifest)
+
+
+def _all_recorded(manifest: dict[str, dict]) -> bool:
     for path, entry in manifest.items():
-        checksum = outputs.file_checksum(path)
+        try:
+            checksum = outputs.file_checksum(path)
+        except UserError:
+            return False  # a link, directory or FIFO stands there: scan-output repairs it
         if checksum is None:
             continue  # missing files are codegen's to restore
         if checksum != entry["checksum"]:
@@ -184,11 +202,22 @@ def scan_output() -> None:
         sys.stderr.write(f"WARNING: {path}: older than the generated files it lists "
                          f"(restored from a backup?); rewritten from {outputs.MANIFEST}\n")
     recorded = outputs.recorded_files(records)
+    with safe_fs.batch():
+        edited = _set_aside_edits(recorded)
+    outputs.merge_manifest(layout.CACHE, records=records)
+    write_state(layout.SCAN, {"hand_edited": edited})
+
+
+def _set_aside_edits(recorded: dict[str, outputs.FileEntry]) -> list[str]:
+    """Set aside every recorded file whose content is not one its record knows
+    (and clear what is not a file at all); the paths set aside."""
+    edited = []
     for path, entry in sorted(recorded.items()):
-        try:
-            if not stat.S_ISREG(os.lstat(path).st_mode):
-                continue  # only regular files are ours to judge (no link, no directory)
-        except (FileNotFoundError, NotADirectoryError):
+        info = safe_fs.lstat(path)
+        if info is None:
+            continue  # missing: codegen writes it again
+        if not stat.S_ISREG(info.st_mode):
+            _clear_generated_path(path, info.st_mode)
             continue
         checksum = outputs.file_checksum(path)
         if checksum is None or entry.knows(checksum):
@@ -197,8 +226,22 @@ def scan_output() -> None:
         edited.append(path)
         sys.stderr.write(f"{path} was edited by hand: your version is kept as {aside}; "
                          "codegen regenerates the file (change the pattern or template instead)\n")
-    outputs.merge_manifest(layout.CACHE, records=records)
-    write_state(layout.SCAN, {"hand_edited": edited})
+    return edited
+
+
+def _clear_generated_path(path: str, mode: int) -> None:
+    """Something other than a file stands where codegen writes one: a link or a
+    FIFO is removed as itself (never followed, never read); a directory may hold
+    someone's files and is set aside like a hand edit.  Either way codegen then
+    finds its target missing and writes the file again."""
+    if stat.S_ISDIR(mode):
+        aside = outputs.set_aside(path, layout.HAND_EDITS)
+        sys.stderr.write(f"{path} was a directory, not the generated file: it is kept as "
+                         f"{aside}; codegen writes the file again\n")
+        return
+    safe_fs.unlink(path)
+    sys.stderr.write(f"{path} was {safe_fs.describe(mode)}, not the generated file: removed "
+                     "it; codegen writes the file again\n")
 
 
 @user_action
@@ -282,11 +325,7 @@ def write_batch_plans(entries: list[dict], patterns: dict[str, dict], templates:
         wanted[layout.batch_plan_file(batch)] = {"batch": batch, "patterns": items}
     for path, content in wanted.items():
         write_state(path, content)
-    try:
-        present = [e.name for e in os.scandir(layout.BATCH_PLANS)]
-    except FileNotFoundError:
-        present = []
-    for name in present:
-        path = f"{layout.BATCH_PLANS}/{name}"
-        if name.endswith(".json") and not name.startswith(".") and path not in wanted:
-            os.unlink(path)
+    for stale in safe_fs.entries(layout.BATCH_PLANS):
+        if stale.name.endswith(".json") and not stale.name.startswith(".") \
+                and stale.path not in wanted:
+            safe_fs.remove(stale.path)

@@ -13,7 +13,7 @@ import posixpath
 import tempfile
 from pathlib import Path
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
 from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import write_if_changed, write_json_if_changed
@@ -33,7 +33,7 @@ def api_surface_json(python_dir: str, models_dir: str, api_path: str) -> None:
     files = generated(models_dir, ".py")
     modules = {}
     for path, name in zip(files, module_names(files, python_dir)):
-        api = api_surface.module_api(Path(path).read_text(encoding="utf-8"), path)
+        api = api_surface.module_api(safe_fs.read_text(path), path)
         modules[name] = (posixpath.relpath(path, python_dir), api)
     write_json_if_changed(api_path, api_surface.api_document(modules))
 
@@ -103,22 +103,22 @@ def docs(templates_dir: str, sandbox: bool, docs_dir: str) -> None:
             "page": page_context(name, patterns, outputs.get(name, []), docs_dir)})
     for page, text in pages.items():
         write_if_changed(f"{docs_dir}/{page}", text.encode())
-    for stale in Path(docs_dir).glob("*.md"):
-        if stale.name not in pages:
-            stale.unlink()   # the page of a removed pattern
+    for stale in safe_fs.entries(docs_dir):
+        if stale.name.endswith(".md") and stale.name not in pages:
+            safe_fs.remove(stale.path)   # the page of a removed pattern
 
 
 @user_action
 def docs_links(docs_dir: str) -> None:
     """Task 16: every relative link in the docs leads to a file and anchor that exist."""
     from tasks.steps import doc_links
-    pages = {str(p.as_posix()): p.read_text(encoding="utf-8")
-             for p in sorted(Path(docs_dir).glob("**/*.md"))}
+    pages = {e.path: safe_fs.read_text(e.path) for e in safe_fs.walk(docs_dir)
+             if e.name.endswith(".md") and e.kind != safe_fs.DIRECTORY}
 
     def read_page(path: str) -> str | None:
         try:
-            return Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError):
+            return safe_fs.read_text(path)
+        except (OSError, UnicodeDecodeError, UserError):
             return None
     checked, broken = doc_links.check_links(pages, read_page, os.path.exists)
     if broken:
@@ -133,36 +133,43 @@ def docs_links(docs_dir: str) -> None:
 def package(models_dir: str, wheel_path: str, version: str) -> None:
     """Task 17: a reproducible wheel of the generated package."""
     from tasks.steps import wheel
-    files = {f"{artifacts.PACKAGE}/{posixpath.relpath(p, models_dir)}": Path(p).read_bytes()
+    files = {f"{artifacts.PACKAGE}/{posixpath.relpath(p, models_dir)}": safe_fs.read_bytes(p)
              for p in generated(models_dir, ".py")}
     if not files:
         raise UserError("no generated modules to package", models_dir)
     write_if_changed(wheel_path, wheel.build_wheel(DISTRIBUTION, version, files, SUMMARY))
-    for other in Path(wheel_path).parent.glob(f"{artifacts.PACKAGE}-*.whl"):
-        if other.name != Path(wheel_path).name:
-            other.unlink()   # a wheel of an earlier package_version
+    folder, name = os.path.split(wheel_path)
+    for other in safe_fs.entries(folder or "."):
+        if other.name.startswith(f"{artifacts.PACKAGE}-") and other.name.endswith(".whl") \
+                and other.name != name:
+            safe_fs.remove(other.path)   # a wheel of an earlier package_version
 
 
 def tree_checksums(root: str, exclude: str) -> str:
     """`sha256sum -c` input for every file under `root` but `exclude`, sorted;
-    bytecode caches and interrupted atomic writes are not part of the output."""
+    bytecode caches and interrupted atomic writes are not part of the output.
+    Walked without following links; a link, FIFO or device in the tree is
+    refused by name (a checksum file lists only files that are there)."""
     excluded = posixpath.relpath(exclude, root)
     lines = []
-    for directory, dirs, names in os.walk(root):
-        dirs[:] = [d for d in dirs if d != "__pycache__"]
-        for name in names:
-            path = os.path.join(directory, name)
-            rel = Path(path).relative_to(root).as_posix()
-            if rel == excluded or (name.startswith(".") and name.endswith(".tmp")):
-                continue
-            lines.append((rel, hashlib.sha256(Path(path).read_bytes()).hexdigest()))
+    for entry in safe_fs.walk(root, skip=frozenset({"__pycache__"})):
+        rel = posixpath.relpath(entry.path, root)
+        if rel == excluded or entry.kind == safe_fs.DIRECTORY \
+                or (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+            continue
+        if entry.kind != safe_fs.FILE:
+            raise UserError(f"is {safe_fs.describe(safe_fs.lstat(entry.path).st_mode)} in the "
+                            "output tree, not a generated file; remove it", entry.path)
+        lines.append((rel, hashlib.sha256(safe_fs.read_bytes(entry.path)).hexdigest()))
     return "".join(f"{digest}  {rel}\n" for rel, digest in sorted(lines))
 
 
 @user_action
 def checksums(output_dir: str, sums_path: str) -> None:
     """Task 18: SHA256SUMS of the whole output tree."""
-    write_if_changed(sums_path, tree_checksums(output_dir, sums_path).encode())
+    with safe_fs.batch():
+        sums = tree_checksums(output_dir, sums_path)
+    write_if_changed(sums_path, sums.encode())
 
 
 @user_action
@@ -173,11 +180,15 @@ def verify_package(wheel_path: str) -> None:
 
     from tasks.steps import wheel
     try:
-        data = Path(wheel_path).read_bytes()
+        data = safe_fs.read_bytes(wheel_path)
     except OSError as exc:
         raise UserError(f"cannot read the wheel: {exc.strerror}", wheel_path) from None
     files = wheel.read_wheel(data, wheel_path)
-    with tempfile.TemporaryDirectory(prefix="conductor-wheel-") as scratch:
+    # scratch under .conductor/tmp, emptied by the next run that takes the lock
+    # (a kill -9 here leaves nothing in $TMPDIR)
+    safe_fs.make_dirs(layout.TMP)
+    with tempfile.TemporaryDirectory(prefix="wheel-", dir=layout.TMP) as scratch:
+        scratch = os.path.abspath(scratch)
         with zipfile.ZipFile(wheel_path) as archive:
             archive.extractall(scratch)   # member names were checked by read_wheel
         sources = sorted(n for n in files if n.endswith(".py"))
@@ -224,15 +235,15 @@ def code_stats(output_dir: str) -> None:
     """Task 20: lines and files per format and per pattern kind."""
     manifest = artifacts.manifest_files()
     kinds = {name: p["kind"] for name, p in read_state(layout.PATTERNS)["patterns"].items()}
-    files = {p: Path(p).read_bytes() for p in generated(output_dir)}
+    files = {p: safe_fs.read_bytes(p) for p in generated(output_dir)}
     write_json_if_changed(artifacts.CODE_STATS, count_lines(
         files, {p: manifest[p].get("pattern", "?") for p in files}, kinds))
 
 
 def _read_json(path: str) -> dict | None:
     try:
-        return json.loads(Path(path).read_bytes())
-    except (OSError, ValueError):
+        return json.loads(safe_fs.read_bytes(path))
+    except (OSError, ValueError, UserError):
         return None
 
 
@@ -272,5 +283,5 @@ def run_report(inputs: dict[str, str], sums_path: str) -> None:
     """Task 22: one human-readable report of what phases 4 and 5 found."""
     from tasks.steps.run_report import workflow_report
     states = {key: _report_input(path) for key, path in sorted(inputs.items())}
-    sums = Path(sums_path).read_text(encoding="utf-8").splitlines()
+    sums = safe_fs.read_text(sums_path).splitlines()
     write_if_changed(artifacts.WORKFLOW_REPORT, workflow_report(states, len(sums)).encode())

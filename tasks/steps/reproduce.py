@@ -14,6 +14,7 @@ from doit_conductor.codegen.plan import plan_entry_from_json
 from doit_conductor.codegen.kinds import load_kinds
 from doit_conductor.codegen.templates import environment
 from doit_conductor.errors import UserError
+from doit_conductor.fsio import atomic_write
 from doit_conductor.state_files import read_state
 
 
@@ -30,9 +31,9 @@ def rerender(plan: list[dict], settings: dict, out: Path) -> int:
         context = render.render_context(patterns[entry.name],
                                         {d: patterns[d] for d in entry.depends_on})
         for output in entry.outputs:
-            target = out / output.path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(render.render(env, output.template, context).encode())
+            # a fresh scratch directory under .conductor/tmp, made here: nothing
+            # in it was there before, so a plain atomic write is enough
+            atomic_write(out / output.path, render.render(env, output.template, context).encode())
             written += 1
     return written
 

@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
 from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import write_if_changed, write_json_if_changed
@@ -129,7 +129,7 @@ def read_sources(paths: list[str]) -> list:
     sources = []
     for path in paths:
         try:
-            sources.append(schema_checks.SourceFile(path, Path(path).read_text(encoding="utf-8")))
+            sources.append(schema_checks.SourceFile(path, safe_fs.read_text(path)))
         except (OSError, UnicodeDecodeError) as exc:
             raise UserError(f"cannot read generated file: {exc}", path) from None
     return sources
@@ -175,9 +175,9 @@ def compare_trees(expected_root: Path, planned: list[str], manifest: list[str]) 
                         extra[0])
     tree = hashlib.sha256()
     for path in sorted(planned):
-        clean = (expected_root / path).read_bytes()
+        clean = safe_fs.read_bytes(expected_root / path)
         try:
-            built = Path(path).read_bytes()
+            built = safe_fs.read_bytes(path)
         except FileNotFoundError:
             raise UserError("planned output is missing (a clean render produces it)", path) from None
         if clean != built:
@@ -195,7 +195,7 @@ def reproducibility() -> None:
     and compare bytes with the incremental, cached, parallel build."""
     plan = read_state(layout.PLAN)
     planned = [o["path"] for entry in plan for o in entry["outputs"]]
-    os.makedirs(layout.TMP, exist_ok=True)
+    safe_fs.make_dirs(layout.TMP)
     with tempfile.TemporaryDirectory(prefix="reproduce-", dir=layout.TMP) as scratch:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         done = subprocess.run([sys.executable, "-B", "-m", "tasks.steps.reproduce", layout.PLAN,

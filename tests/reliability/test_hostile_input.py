@@ -56,8 +56,8 @@ def test_symlinked_directory_inside_output(fresh, reference, tmp_path):
     shutil.rmtree(sql)
     sql.symlink_to(outside, target_is_directory=True)
     result = run(fresh, "-a")  # force every task to look again
-    assert_one_line_error(result, "ERROR: plan-codegen: patterns/", "output path 'sql/",
-                          "leads outside output/ through a symbolic link")
+    # scan-output, the first task to look into output/, refuses the link by name
+    assert_one_line_error(result, "ERROR: scan-output: output/sql: is a symbolic link")
     assert not any(outside.iterdir())
     sql.unlink()
     sql.mkdir()

@@ -39,7 +39,7 @@ def test_symlinked_project_directory_is_refused(fresh, reference, tmp_path, dire
     pattern = fresh.path("patterns/currency.yaml")
     pattern.write_text(pattern.read_text().replace("CHF]", "CHF, JPY]"))
     result = run(fresh)
-    assert_one_line_error(result, f"{directory}: is a symbolic link; refusing to write through it")
+    assert_one_line_error(result, f"{directory}: is a symbolic link; refusing to follow it")
     assert sorted(p.name for p in outside.iterdir()) == ["index.md"]
     assert (outside / "index.md").read_text() == "someone else's file\n"
     real.unlink()
