@@ -12,9 +12,10 @@ most of a cold build's overhead.  A batch must be
   only depends on batches of lower levels and the batch graph has no cycle.
 
 Inside a batch each pattern is skipped when its *input digest* (everything its
-files are made from: the validated pattern and those it depends on, its plan
-entry, the digests of the templates it reads and the codegen settings) is the
-one recorded when its files were last written.  Pure: plain data in and out.
+files are made from: its pattern file and those of the patterns it depends on,
+the kinds table, its plan entry, the digests of the templates it reads and the
+codegen settings; `pattern_digest`) is the one recorded when its files were
+last written.  Pure: plain data in and out.
 """
 from __future__ import annotations
 
@@ -85,8 +86,14 @@ def digest(value: object) -> str:
     return xxhash.xxh3_128_hexdigest(dump_json(value))
 
 
-def input_digest(pattern: dict, dependencies: Mapping[str, dict], plan_entry: dict,
-                 template_digests: Mapping[str, str], settings: dict) -> str:
-    """What a pattern's files are made from, digested (see the module docstring)."""
-    return digest({"pattern": pattern, "dependencies": dict(dependencies), "plan": plan_entry,
-                   "templates": dict(template_digests), "settings": settings})
+def pattern_digest(plan_entry: dict, source_digest: str, dependency_digests: list[str],
+                   template_digests: Mapping[str, str], kinds_digest: str,
+                   settings_digest: str) -> str:
+    """The input digest of a pattern from digests already known: its pattern file's
+    content (its validated form is a function of it and the kinds table), those
+    of the files of the patterns it depends on, its plan entry, the templates it
+    reads and the settings.  What task 7 computes for every pattern of a run,
+    without encoding any pattern again."""
+    parts = [kinds_digest, settings_digest, source_digest, *dependency_digests,
+             digest(plan_entry), *(f"{t}={template_digests[t]}" for t in plan_entry["templates"])]
+    return xxhash.xxh3_128_hexdigest("\n".join(parts).encode())

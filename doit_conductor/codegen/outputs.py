@@ -35,7 +35,7 @@ import xxhash
 from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import (
-    atomic_write, check_real_directory, holds, read_bytes, write_if_changed)
+    atomic_write, check_real_directory, create_new, holds, read_bytes)
 from doit_conductor.paths import inside
 from doit_conductor.state_files import decode_state, encode_state, plain_output_path
 
@@ -351,10 +351,17 @@ class OutputTree:
         return info
 
     def write(self, path: str, data: bytes, info: os.stat_result | None) -> os.stat_result | None:
-        """Atomically write a generated file unless it already holds `data`; `info` is
-        its `inspect` result.  Returns the new file's stat, or None if unchanged."""
+        """Write a generated file unless it already holds `data`; `info` is its
+        `inspect` result.  A file replaced is replaced atomically (temporary file
+        and rename); a new one is created in place.  Returns the new file's stat,
+        or None if unchanged."""
         try:
-            if info is not None and holds(path, data, info.st_size):
+            if info is None:
+                try:
+                    return create_new(path, data)   # nothing to replace: no rename
+                except FileExistsError:
+                    pass   # appeared since `inspect`: replace it as any other
+            elif holds(path, data, info.st_size):
                 return None
             return atomic_write(path, data)
         except OSError as exc:

@@ -281,3 +281,20 @@ def test_the_closing_step_turns_a_user_error_into_a_one_line_failure(workdir):
     result = finish.finish_codegen([], 0, settings, None)
     assert isinstance(result, TaskFailed)
     assert "symbolic link" in result.message and "\n" not in result.message.strip()
+
+
+def test_a_new_generated_file_is_created_in_place_and_an_old_one_replaced(workdir):
+    """Fewer syscalls per file (issue 24): temporary file and rename only where a
+    reader could otherwise see old content half replaced."""
+    from doit_conductor.fsio import create_new
+    tree = OutputTree("output")
+    path = "output/sub/new.txt"
+    info = tree.write(path, b"one\n", tree.inspect(path))
+    assert Path(path).read_bytes() == b"one\n" and info.st_size == 4
+    with pytest.raises(FileExistsError):
+        create_new(path, b"two\n")
+    assert Path(path).read_bytes() == b"one\n"
+    inode = os.stat(path).st_ino
+    tree.write(path, b"two\n", tree.inspect(path))   # replaced: a new inode (rename)
+    assert Path(path).read_bytes() == b"two\n" and os.stat(path).st_ino != inode
+    assert sorted(os.listdir("output/sub")) == ["new.txt"]
