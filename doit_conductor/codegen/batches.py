@@ -59,16 +59,23 @@ def bucket(name: str) -> int:
     return xxhash.xxh3_64_intdigest(name.encode()) % BUCKETS
 
 
-def batch_name(level: int, bucket_number: int) -> str:
-    return f"{PREFIX}{level}-{bucket_number:02d}"
-
-
 def assign(depends_on: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
-    """Batch name -> its patterns (sorted), for every pattern of `depends_on`."""
+    """Batch name -> its patterns (sorted), for every pattern of `depends_on`.
+
+    A level of at most BUCKETS patterns gives each its own batch
+    (`_batch-<level>-<pattern>`): hashing three patterns into sixteen buckets
+    puts two in one bucket one time in five, and `doit -n 3` on three patterns
+    must run three at once.  A library crossing that size moves the patterns of
+    one level once; edits move nothing."""
     level = levels(depends_on)
-    batches: dict[str, list[str]] = {}
+    by_level: dict[int, list[str]] = {}
     for name in sorted(depends_on):
-        batches.setdefault(batch_name(level[name], bucket(name)), []).append(name)
+        by_level.setdefault(level[name], []).append(name)
+    batches: dict[str, list[str]] = {}
+    for number, names in by_level.items():
+        for name in names:
+            key = name if len(names) <= BUCKETS else f"{bucket(name):02d}"
+            batches.setdefault(f"{PREFIX}{number}-{key}", []).append(name)
     return dict(sorted(batches.items()))
 
 
