@@ -92,6 +92,19 @@ class BatchRecord:
                 and info.st_mtime_ns < self.mtime_ns)
 
 
+def recorded_file_intact(record: BatchRecord, path: str, entry: FileEntry,
+                         info: os.stat_result | None) -> bool:
+    """True if the generated file `path` (its lstat `info`) holds what `entry`
+    records: by its stat when the record vouches for it, else by reading it (a
+    file written in the record's own timestamp tick)."""
+    if info is None or not stat.S_ISREG(info.st_mode):
+        return False
+    if record.vouches_for(entry, info):
+        return True
+    return (entry.previous is None and info.st_size == entry.size
+            and file_checksum(path) == entry.checksum)
+
+
 def record_path(cache_dir: str, batch: str) -> str:
     return os.path.join(cache_dir, RECORDS, f"{batch}.json")
 

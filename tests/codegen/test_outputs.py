@@ -298,3 +298,17 @@ def test_a_new_generated_file_is_created_in_place_and_an_old_one_replaced(workdi
     tree.write(path, b"two\n", tree.inspect(path))   # replaced: a new inode (rename)
     assert Path(path).read_bytes() == b"two\n" and os.stat(path).st_ino != inode
     assert sorted(os.listdir("output/sub")) == ["new.txt"]
+
+
+def test_a_file_written_in_the_records_own_tick_is_judged_by_its_content(workdir):
+    (workdir / "f").write_bytes(b"abc")
+    info = os.lstat("f")
+    recorded = FileEntry(checksum=outputs.content_checksum(b"abc"), size=3,
+                         mtime_ns=info.st_mtime_ns, last_compiled=1.0, template="t.j2",
+                         validator="none")
+    same_tick = outputs.BatchRecord({}, b"", info.st_mtime_ns)
+    assert not same_tick.vouches_for(recorded, info)
+    assert outputs.recorded_file_intact(same_tick, "f", recorded, info)
+    (workdir / "f").write_bytes(b"abd")   # same size, other content
+    assert not outputs.recorded_file_intact(same_tick, "f", recorded, os.lstat("f"))
+    assert not outputs.recorded_file_intact(same_tick, "f", recorded, None)
