@@ -56,7 +56,8 @@ def test_profiling_overhead(benchmark, profiling, planned, workloads, patterns, 
     benchmark.extra_info["patterns"] = patterns
     benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
     tasks = len(executed(results[-1]))
-    assert tasks >= patterns
+    # codegen runs in batches: a few dozen sub-tasks for a thousand patterns
+    assert tasks > 1 and "codegen:_manifest" in executed(results[-1])
     comparisons.record(f"profiling:{profiling}", benchmark)
     comparisons.seconds[f"profiling-cpu:{profiling}"] = cpu
     benchmark.extra_info["cpu_s"] = [round(c, 3) for c in cpu]

@@ -68,6 +68,36 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
     return info
 
 
+_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def create_new(path: str | os.PathLike, data: bytes) -> os.stat_result:
+    """Create `path`, which must not exist, holding `data`: no temporary file and
+    no rename, since there is no old content a reader could see half replaced.
+    FileExistsError if something is there (then replace it with `atomic_write`).
+    A crash mid-way can leave a short new file; its writer must not vouch for it
+    before this returns (codegen records a file only after writing it)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(path)
+    check_real_directory(directory)
+    try:
+        fd = os.open(path, _OPEN_NEW, 0o666)
+    except FileNotFoundError:
+        os.makedirs(directory or ".", exist_ok=True)
+        fd = os.open(path, _OPEN_NEW, 0o666)
+    try:
+        _write_all(fd, data)
+        info = os.fstat(fd)
+    except BaseException as exc:
+        os.close(fd)
+        safe_fs.unlink(path)
+        if isinstance(exc, OSError) and exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        raise
+    os.close(fd)
+    return info
+
+
 def check_real_directory(directory: str) -> None:
     """UserError naming the first component of the relative `directory` that is a
     symbolic link.  The project's own files (output/, .conductor/) are addressed

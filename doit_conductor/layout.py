@@ -31,6 +31,7 @@ ORDER = f"{STATE}/order.json"
 PLAN = f"{STATE}/plan.json"
 CODEGEN_SETTINGS = f"{STATE}/codegen-settings.json"
 BATCH_PLANS = f"{STATE}/batches"
+BATCH_INDEX = f"{STATE}/batch-index.json"   # each batch plan's signature (task 7)
 MANIFEST = f"{CACHE}/compile.manifest"
 RECORDS = f"{CACHE}/batches"        # one record per codegen batch
 TEMPLATE_CACHE_SUFFIX = ".jbc"   # compiled templates, under {CACHE}/templates

@@ -98,13 +98,13 @@ def read_state(path: str | os.PathLike, shape: Shape | None = None) -> object:
         raise StateError(f"workflow state is unreadable ({exc.strerror})", path) from None
     except UserError as exc:  # a link, a FIFO: never read
         raise StateError(f"workflow state is unreadable ({exc.message})", path) from None
-    problem = problem_with(path, raw, shape)
+    problem, data = _checked(path, raw, shape)
     if problem is not None:
         if _is_state_path(path):  # never delete a file we do not own
             safe_fs.unlink(path)
         raise StateError(f"workflow state was unreadable ({problem}) and is removed; "
                          "the next `doit` rebuilds it", path)
-    return decode_state(raw)
+    return data
 
 
 def _is_state_path(path: str) -> bool:
@@ -115,17 +115,24 @@ def _is_state_path(path: str) -> bool:
 def problem_with(path: str, raw: bytes, shape: Shape | None = None,
                  output_dir: str | None = None) -> str | None:
     """Why the bytes of state file `path` must not be used, or None."""
+    return _checked(path, raw, shape, output_dir)[0]
+
+
+def _checked(path: str, raw: bytes, shape: Shape | None = None,
+             output_dir: str | None = None) -> tuple[str | None, object]:
+    """(why the bytes must not be used or None, the state they hold): decoded
+    once, a megabyte-sized index being read several times a run."""
     try:
         data = decode_state(raw)
     except (ValueError, UnicodeDecodeError) as exc:
-        return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return (str(exc).splitlines()[0] if str(exc) else type(exc).__name__), None
     shape = shape or shape_for(path, output_dir)
     try:
         if shape is not None and not shape(data):
-            return "not the shape this file has"
+            return "not the shape this file has", None
     except (TypeError, KeyError, AttributeError):
-        return "not the shape this file has"
-    return None
+        return "not the shape this file has", None
+    return None, data
 
 
 # -- shapes ------------------------------------------------------------------

@@ -136,7 +136,7 @@ def task_plan_codegen():
         # the batch plans are read by codegen sub-tasks created after this task
         # ran (create_after), so they need not be listed one by one
         "uptodate": [StateWritten(layout.BATCH_PLANS)],
-        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, layout.BATCH_PLANS],
+        "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, layout.BATCH_INDEX, layout.BATCH_PLANS],
         "meta": _meta(7, 3),
         "clean": CLEAN,
     }

@@ -12,9 +12,10 @@ most of a cold build's overhead.  A batch must be
   only depends on batches of lower levels and the batch graph has no cycle.
 
 Inside a batch each pattern is skipped when its *input digest* (everything its
-files are made from: the validated pattern and those it depends on, its plan
-entry, the digests of the templates it reads and the codegen settings) is the
-one recorded when its files were last written.  Pure: plain data in and out.
+files are made from: its pattern file and those of the patterns it depends on,
+the kinds table, its plan entry, the digests of the templates it reads and the
+codegen settings; `pattern_digest`) is the one recorded when its files were
+last written.  Pure: plain data in and out.
 """
 from __future__ import annotations
 
@@ -58,16 +59,23 @@ def bucket(name: str) -> int:
     return xxhash.xxh3_64_intdigest(name.encode()) % BUCKETS
 
 
-def batch_name(level: int, bucket_number: int) -> str:
-    return f"{PREFIX}{level}-{bucket_number:02d}"
-
-
 def assign(depends_on: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:
-    """Batch name -> its patterns (sorted), for every pattern of `depends_on`."""
+    """Batch name -> its patterns (sorted), for every pattern of `depends_on`.
+
+    A level of at most BUCKETS patterns gives each its own batch
+    (`_batch-<level>-<pattern>`): hashing three patterns into sixteen buckets
+    puts two in one bucket one time in five, and `doit -n 3` on three patterns
+    must run three at once.  A library crossing that size moves the patterns of
+    one level once; edits move nothing."""
     level = levels(depends_on)
-    batches: dict[str, list[str]] = {}
+    by_level: dict[int, list[str]] = {}
     for name in sorted(depends_on):
-        batches.setdefault(batch_name(level[name], bucket(name)), []).append(name)
+        by_level.setdefault(level[name], []).append(name)
+    batches: dict[str, list[str]] = {}
+    for number, names in by_level.items():
+        for name in names:
+            key = name if len(names) <= BUCKETS else f"{bucket(name):02d}"
+            batches.setdefault(f"{PREFIX}{number}-{key}", []).append(name)
     return dict(sorted(batches.items()))
 
 
@@ -85,8 +93,19 @@ def digest(value: object) -> str:
     return xxhash.xxh3_128_hexdigest(dump_json(value))
 
 
-def input_digest(pattern: dict, dependencies: Mapping[str, dict], plan_entry: dict,
-                 template_digests: Mapping[str, str], settings: dict) -> str:
-    """What a pattern's files are made from, digested (see the module docstring)."""
-    return digest({"pattern": pattern, "dependencies": dict(dependencies), "plan": plan_entry,
-                   "templates": dict(template_digests), "settings": settings})
+def pattern_digest(plan_entry: dict, source_digest: str, dependency_digests: list[str],
+                   template_digests: Mapping[str, str], kinds_digest: str,
+                   settings_digest: str) -> str:
+    """The input digest of a pattern from digests already known: its pattern file's
+    content (its validated form is a function of it and the kinds table), those
+    of the files of the patterns it depends on, its plan entry, the templates it
+    reads and the settings.  What task 7 computes for every pattern of a run,
+    without encoding any pattern again."""
+    # the plan entry spelled out rather than encoded as JSON: a thousand small
+    # json.dumps calls were most of task 7's time on an edit
+    parts = [kinds_digest, settings_digest, source_digest, *dependency_digests, "plan",
+             plan_entry["name"], plan_entry["source"], *plan_entry["depends_on"], "from",
+             *plan_entry["dep_sources"], "outputs",
+             *(f"{o['template']}>{o['path']}" for o in plan_entry["outputs"]), "templates",
+             *(f"{t}={template_digests[t]}" for t in plan_entry["templates"])]
+    return xxhash.xxh3_128_hexdigest("\0".join(parts).encode())

@@ -36,7 +36,7 @@ from doit_conductor.codec import from_json, to_json
 from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import (
-    atomic_write, check_real_directory, holds, read_bytes)
+    atomic_write, check_real_directory, create_new, holds, read_bytes)
 from doit_conductor.paths import inside
 from doit_conductor.state_files import decode_state, encode_state, plain_output_path
 
@@ -93,6 +93,19 @@ class BatchRecord:
         return (entry.previous is None and entry.mtime_ns != 0
                 and info.st_mtime_ns == entry.mtime_ns and info.st_size == entry.size
                 and info.st_mtime_ns < self.mtime_ns)
+
+
+def recorded_file_intact(record: BatchRecord, path: str, entry: FileEntry,
+                         info: os.stat_result | None) -> bool:
+    """True if the generated file `path` (its lstat `info`) holds what `entry`
+    records: by its stat when the record vouches for it, else by reading it (a
+    file written in the record's own timestamp tick)."""
+    if info is None or not stat.S_ISREG(info.st_mode):
+        return False
+    if record.vouches_for(entry, info):
+        return True
+    return (entry.previous is None and info.st_size == entry.size
+            and file_checksum(path) == entry.checksum)
 
 
 def record_path(cache_dir: str, batch: str) -> str:
@@ -351,10 +364,17 @@ class OutputTree:
         return info
 
     def write(self, path: str, data: bytes, info: os.stat_result | None) -> os.stat_result | None:
-        """Atomically write a generated file unless it already holds `data`; `info` is
-        its `inspect` result.  Returns the new file's stat, or None if unchanged."""
+        """Write a generated file unless it already holds `data`; `info` is its
+        `inspect` result.  A file replaced is replaced atomically (temporary file
+        and rename); a new one is created in place.  Returns the new file's stat,
+        or None if unchanged."""
         try:
-            if info is not None and holds(path, data, info.st_size):
+            if info is None:
+                try:
+                    return create_new(path, data)   # nothing to replace: no rename
+                except FileExistsError:
+                    pass   # appeared since `inspect`: replace it as any other
+            elif holds(path, data, info.st_size):
                 return None
             return atomic_write(path, data)
         except OSError as exc:

@@ -105,10 +105,10 @@ def read_batch_plan(path: str) -> list[dict]:
 
 def _intact(known: outputs.PatternFiles, record: outputs.BatchRecord,
             tree: outputs.OutputTree) -> bool:
-    """Every file of the pattern is, by its stat, the one the record describes."""
+    """Every file of the pattern is the one the record describes (by its stat, or
+    read when its stat cannot tell)."""
     for path, entry in known.files.items():
-        info = tree.inspect(path)
-        if info is None or not record.vouches_for(entry, info):
+        if not outputs.recorded_file_intact(record, path, entry, tree.inspect(path)):
             return False
     return True
 

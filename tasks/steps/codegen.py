@@ -68,7 +68,7 @@ restore_batch.verify = verify_batch_entry
 class PatternBuilt:
     """`uptodate` check of `codegen:<pattern>`: the pattern's batch record says its
     files were made from the input digest its batch plan holds now, and each file
-    is, by its stat, the one recorded.  What a batch checks before skipping the
+    is the one recorded (by its stat, or read when its stat cannot tell).  What a batch checks before skipping the
     pattern, so `doit codegen:<pattern>` right after `doit` finds it up to date."""
 
     def __init__(self, batch: str, pattern: str, settings: dict, outputs: list[str]):
@@ -104,9 +104,10 @@ class PatternBuilt:
             return False
         for path, entry in known.files.items():
             try:
-                if not record.vouches_for(entry, os.lstat(path)):
-                    return False
+                info = os.lstat(path)
             except OSError:
+                return False
+            if not outputs.recorded_file_intact(record, path, entry, info):
                 return False
         return True
 

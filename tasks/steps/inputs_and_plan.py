@@ -20,7 +20,7 @@ from doit_conductor.glue.actions import user_action
 from doit_conductor.codegen import outputs
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
-from doit_conductor.state_files import StateError, read_state, write_state
+from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
 from doit_conductor.glue.checker import file_digest
 from tasks.steps import artifacts
 
@@ -297,35 +297,67 @@ def plan_outputs() -> None:
     entries = [plan_entry_to_json(entry) for entry in plan]
     write_state(layout.PLAN, entries)
     write_state(layout.CODEGEN_SETTINGS, settings)
-    write_batch_plans(entries, index["patterns"], templates["templates"], settings)
+    write_batch_plans(entries, index, templates["templates"], settings)
 
 
-def write_batch_plans(entries: list[dict], patterns: dict[str, dict], templates: dict,
-                      settings: dict) -> None:
+def write_batch_plans(entries: list[dict], index: dict, templates: dict, settings: dict) -> None:
     """One state file per codegen batch holding everything its patterns' files
     are made from (plan entry, validated pattern and dependencies) and each
-    pattern's input digest over those, the digests of the templates it reads and
-    the settings.  A batch sub-task depends on that one file: it changes exactly
-    when one of its patterns' inputs does, and the sub-task reads no other
-    state.  Written only where it changed, so an edit rewrites one file."""
+    pattern's input digest (`batches.input_digest`).  A batch sub-task depends
+    on that one file: it changes exactly when one of its patterns' inputs does,
+    and the sub-task reads no other state.
+
+    O(changed): a pattern's digest is computed from digests task 3 and 4
+    already hold (its source's, those of the patterns it depends on, the
+    templates'), and a batch whose patterns' digests are the ones the batch
+    index (`layout.BATCH_INDEX`) recorded, and whose file still holds what was
+    written then, is neither encoded nor written again."""
     from doit_conductor.codegen import batches
+    patterns, sources = index["patterns"], index.get("sources", {})
     assignment = batches.assign({entry["name"]: entry["depends_on"] for entry in entries})
     by_name = {entry["name"]: entry for entry in entries}
-    wanted = {}
+    settings_digest = batches.digest(settings)
+    template_digests = {name: t["digest"] for name, t in templates.items()}
+
+    def source_digest(source: str) -> str:
+        known = sources.get(source)
+        # an index without source digests (never, from this task 3): the entry itself
+        return known["digest"] if known else batches.digest(
+            next(p for p in patterns.values() if p["source"] == source))
+
+    digests = {name: batches.pattern_digest(
+        entry, source_digest(entry["source"]), [source_digest(s) for s in entry["dep_sources"]],
+        template_digests, index["kinds_digest"], settings_digest)
+        for name, entry in by_name.items()}
+    previous = _batch_index()
+    recorded = {}
     for batch, names in assignment.items():
+        path = layout.batch_plan_file(batch)
+        signature = batches.digest([[name, digests[name]] for name in names])
+        known = previous.get(batch)
+        if known is not None and known["signature"] == signature \
+                and envelope_digest(path) == known["file"]:
+            recorded[batch] = known
+            continue
         items = []
         for name in names:
             entry = by_name[name]
-            dependencies = {d: patterns[d] for d in entry["depends_on"]}
-            used = {t: templates[t]["digest"] for t in entry["templates"]}
             items.append({"name": name, "entry": entry, "pattern": patterns[name],
-                          "dependencies": dependencies,
-                          "digest": batches.input_digest(patterns[name], dependencies, entry,
-                                                         used, settings)})
-        wanted[layout.batch_plan_file(batch)] = {"batch": batch, "patterns": items}
-    for path, content in wanted.items():
-        write_state(path, content)
+                          "dependencies": {d: patterns[d] for d in entry["depends_on"]},
+                          "digest": digests[name]})
+        write_state(path, {"batch": batch, "patterns": items})
+        recorded[batch] = {"signature": signature, "file": envelope_digest(path)}
+    write_state(layout.BATCH_INDEX, {"batches": recorded})
     for stale in safe_fs.entries(layout.BATCH_PLANS):
         if stale.name.endswith(".json") and not stale.name.startswith(".") \
-                and stale.path not in wanted:
+                and stale.name[:-5] not in assignment:
             safe_fs.remove(stale.path)
+
+
+def _batch_index() -> dict[str, dict]:
+    """The batch index task 7 wrote last time ({} when missing or damaged)."""
+    try:
+        batches = read_state(layout.BATCH_INDEX).get("batches")
+    except StateError:
+        return {}
+    return batches if isinstance(batches, dict) else {}

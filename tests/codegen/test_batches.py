@@ -41,14 +41,16 @@ def test_assignment_is_deterministic_and_an_added_pattern_moves_no_other():
 
 
 def test_the_input_digest_changes_with_every_input():
-    base = dict(pattern={"name": "a"}, dependencies={"b": {"name": "b"}},
-                plan_entry={"outputs": []}, template_digests={"t.j2": "1"},
-                settings={"line_length": 100})
-    digest = batches.input_digest(**base)
-    assert batches.input_digest(**base) == digest
-    for key, changed in (("pattern", {"name": "a", "description": "x"}),
-                         ("dependencies", {"b": {"name": "b", "kind": "enum"}}),
-                         ("plan_entry", {"outputs": [1]}),
-                         ("template_digests", {"t.j2": "2"}),
-                         ("settings", {"line_length": 99})):
-        assert batches.input_digest(**{**base, key: changed}) != digest, key
+    entry = {"name": "a", "source": "patterns/a.yaml", "depends_on": ["b"],
+             "dep_sources": ["patterns/b.yaml"], "outputs": [], "templates": ["t.j2"]}
+    base = dict(plan_entry=entry,
+                source_digest="s", dependency_digests=["d"], template_digests={"t.j2": "1"},
+                kinds_digest="k", settings_digest="c")
+    digest = batches.pattern_digest(**base)
+    assert batches.pattern_digest(**base) == digest
+    moved = {**entry, "outputs": [{"template": "t.j2", "path": "output/a.py"}]}
+    for key, changed in (("plan_entry", moved), ("plan_entry", {**entry, "depends_on": []}),
+                         ("source_digest", "s2"), ("dependency_digests", ["d2"]),
+                         ("template_digests", {"t.j2": "2"}), ("kinds_digest", "k2"),
+                         ("settings_digest", "c2")):
+        assert batches.pattern_digest(**{**base, key: changed}) != digest, key

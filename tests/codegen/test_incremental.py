@@ -280,7 +280,7 @@ def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
                                                  "{name: class, type: int}"))
     result = built.doit("-n", "3", "codegen")
     assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
-    assert re.search(r"ERROR: codegen:_batch-\d+-\d+: output/python/conductor_models/products.py:",
+    assert re.search(r"ERROR: codegen:_batch-[\w-]+: output/python/conductor_models/products.py:",
                      result.stdout), result.stdout
     assert generated(built.tree()) == before
 

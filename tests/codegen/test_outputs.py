@@ -309,3 +309,34 @@ def test_a_record_older_than_the_manifest_is_found_and_rewritten_from_it(workdir
     # a manifest entry naming a file outside output/ is not copied into a record
     merged["../evil.sql"] = outputs._manifest_entry(entry(new), "p", "b")
     assert "../evil.sql" not in rollback.from_manifest("b", merged, "output")["p"].files
+
+
+def test_a_new_generated_file_is_created_in_place_and_an_old_one_replaced(workdir):
+    """Fewer syscalls per file (issue 24): temporary file and rename only where a
+    reader could otherwise see old content half replaced."""
+    from doit_conductor.fsio import create_new
+    tree = OutputTree("output")
+    path = "output/sub/new.txt"
+    info = tree.write(path, b"one\n", tree.inspect(path))
+    assert Path(path).read_bytes() == b"one\n" and info.st_size == 4
+    with pytest.raises(FileExistsError):
+        create_new(path, b"two\n")
+    assert Path(path).read_bytes() == b"one\n"
+    inode = os.stat(path).st_ino
+    tree.write(path, b"two\n", tree.inspect(path))   # replaced: a new inode (rename)
+    assert Path(path).read_bytes() == b"two\n" and os.stat(path).st_ino != inode
+    assert sorted(os.listdir("output/sub")) == ["new.txt"]
+
+
+def test_a_file_written_in_the_records_own_tick_is_judged_by_its_content(workdir):
+    (workdir / "f").write_bytes(b"abc")
+    info = os.lstat("f")
+    recorded = FileEntry(checksum=outputs.content_checksum(b"abc"), size=3,
+                         mtime_ns=info.st_mtime_ns, last_compiled=1.0, template="t.j2",
+                         validator="none")
+    same_tick = outputs.BatchRecord({}, b"", info.st_mtime_ns)
+    assert not same_tick.vouches_for(recorded, info)
+    assert outputs.recorded_file_intact(same_tick, "f", recorded, info)
+    (workdir / "f").write_bytes(b"abd")   # same size, other content
+    assert not outputs.recorded_file_intact(same_tick, "f", recorded, os.lstat("f"))
+    assert not outputs.recorded_file_intact(same_tick, "f", recorded, None)
