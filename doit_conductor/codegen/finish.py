@@ -13,6 +13,7 @@ from pathlib import Path
 
 from doit_conductor import layout, safe_fs
 from doit_conductor.codegen import outputs, rollback
+from doit_conductor.codegen import manifest
 from doit_conductor.codegen.settings import Settings
 from doit_conductor.eviction import Collected, collect, stored_files
 from doit_conductor.profiling import counters
@@ -33,20 +34,20 @@ def finish_codegen(batch_names: list[str], patterns: int, settings: dict,
     template it stopped using): it is pruned."""
     cfg = Settings(**settings)
     keep = set(batch_names)
-    dropped = [name for name in outputs.record_names(cfg.cache_dir) if name not in keep]
+    dropped = [name for name in manifest.record_names(cfg.cache_dir) if name not in keep]
     for name in dropped:
-        outputs.drop_record(cfg.cache_dir, name)
+        manifest.drop_record(cfg.cache_dir, name)
     batches = changed_batches(changed, cfg.cache_dir)
     # A changed record older than the manifest (restored from a backup:
     # rollback.py) is repaired before it is merged, not merged.
-    records = {name: outputs.load_record(cfg.cache_dir, name, cfg.output_dir).patterns
-               for name in (outputs.record_names(cfg.cache_dir) if batches is None else batches)
+    records = {name: manifest.load_record(cfg.cache_dir, name, cfg.output_dir).patterns
+               for name in (manifest.record_names(cfg.cache_dir) if batches is None else batches)
                if name in keep}
     for path in rollback.repair_outdated(cfg.cache_dir, records,
-                                         outputs.read_manifest(cfg.cache_dir), cfg.output_dir):
+                                         manifest.read_manifest(cfg.cache_dir), cfg.output_dir):
         log.warning("WARNING: %s: older than the generated files it lists (restored from a "
-                    "backup?); rewritten from %s", path, outputs.MANIFEST)
-    merged = outputs.merge_manifest(cfg.cache_dir,
+                    "backup?); rewritten from %s", path, manifest.MANIFEST)
+    merged = manifest.merge_manifest(cfg.cache_dir,
                                     None if batches is None else [*batches, *dropped])
     removed = outputs.prune(list(merged.dropped), cfg.output_dir)
     for path in removed:
@@ -63,7 +64,7 @@ def changed_batches(changed: list[str] | None, cache_dir: str) -> list[str] | No
     None if anything else changed too (the plan, the settings): merge them all."""
     if changed is None:
         return None
-    records = os.path.normpath(os.path.join(cache_dir, outputs.RECORDS))
+    records = os.path.normpath(os.path.join(cache_dir, manifest.RECORDS))
     names = []
     for dep in changed:
         directory, file_name = os.path.split(os.path.normpath(dep))

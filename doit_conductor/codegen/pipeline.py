@@ -25,6 +25,7 @@ from pathlib import Path
 
 from doit_conductor import layout, safe_fs
 from doit_conductor.codegen import checks, outputs, render, validate
+from doit_conductor.codegen import manifest
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
 from doit_conductor.codegen.plan import plan_entry_from_json
 from doit_conductor.codegen.settings import Settings
@@ -55,7 +56,7 @@ def build_batch(batch: str, settings: dict, only: list[str] | None = None,
     try:
         _build_batch(batch, cfg, only, rebuild)
     except UserError:
-        outputs.merge_manifest(cfg.cache_dir, [batch], keep_others=True)
+        manifest.merge_manifest(cfg.cache_dir, [batch], keep_others=True)
         raise
 
 
@@ -64,10 +65,10 @@ def _build_batch(batch: str, cfg: Settings, only: list[str] | None, rebuild: boo
     planned = read_batch_plan(plan_file)
     # The batch's plan file doubles as the lock of its record: a one-pattern run
     # (`codegen:<pattern>`) and the batch may both run in one `doit -n`.
-    with outputs.locked(plan_file):
-        record = outputs.load_record(cfg.cache_dir, batch, cfg.output_dir)
+    with manifest.locked(plan_file):
+        record = manifest.load_record(cfg.cache_dir, batch, cfg.output_dir)
         tree = outputs.output_tree(cfg.output_dir)
-        kept: dict[str, outputs.PatternFiles] = {}
+        kept: dict[str, manifest.PatternFiles] = {}
         staged: list[tuple[str, str, list[_Staged]]] = []
         failure = None
         for item in planned:
@@ -103,18 +104,18 @@ def read_batch_plan(path: str) -> list[dict]:
     return read_state(path)["patterns"]
 
 
-def _intact(known: outputs.PatternFiles, record: outputs.BatchRecord,
+def _intact(known: manifest.PatternFiles, record: manifest.BatchRecord,
             tree: outputs.OutputTree) -> bool:
     """Every file of the pattern is the one the record describes (by its stat, or
     read when its stat cannot tell)."""
     for path, entry in known.files.items():
-        if not outputs.recorded_file_intact(record, path, entry, tree.inspect(path)):
+        if not manifest.recorded_file_intact(record, path, entry, tree.inspect(path)):
             return False
     return True
 
 
-def _stage_pattern(item: dict, known: outputs.PatternFiles | None,
-                   record: outputs.BatchRecord, cfg: Settings) -> list[_Staged]:
+def _stage_pattern(item: dict, known: manifest.PatternFiles | None,
+                   record: manifest.BatchRecord, cfg: Settings) -> list[_Staged]:
     """Render and check one pattern's files, writing nothing; its phases are
     recorded under its name too (`phases.pattern_counter`)."""
     mark = phases.lap()
@@ -127,7 +128,7 @@ def _stage_pattern(item: dict, known: outputs.PatternFiles | None,
 
 
 def _stage(plan, pattern: Pattern, deps: dict[str, Pattern], previous: dict,
-           record: outputs.BatchRecord, cfg: Settings) -> list[_Staged]:
+           record: manifest.BatchRecord, cfg: Settings) -> list[_Staged]:
     env = environment(cfg.templates_dir, cfg.sandbox,
                       str(Path(cfg.cache_dir) / "templates") if cfg.template_cache else None)
     context = render.render_context(pattern, deps)
@@ -163,14 +164,14 @@ def _stage(plan, pattern: Pattern, deps: dict[str, Pattern], previous: dict,
         phases.enter(WRITE)
         counters.add("files_compiled")
         log.info("[compile] %s", output.path)
-        staged.append(_Staged(output.path, data, outputs.FileEntry(
+        staged.append(_Staged(output.path, data, manifest.FileEntry(
             checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
             template=output.template, validator=validator), info, unchanged=False))
     return staged
 
 
-def _write_batch(batch: str, cfg: Settings, record: outputs.BatchRecord,
-                 kept: dict[str, outputs.PatternFiles],
+def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
+                 kept: dict[str, manifest.PatternFiles],
                  staged: list[tuple[str, str, list[_Staged]]], tree: outputs.OutputTree) -> None:
     """Write what was staged; the record before (only when a recorded file is
     replaced: with its old checksum as `previous`) and after.  Files a pattern no
@@ -187,10 +188,10 @@ def _write_batch(batch: str, cfg: Settings, record: outputs.BatchRecord,
                    for s in files}
         replacing = replacing or any(e.previous is not None for e in entries.values())
         # the old digest: a crash before the second write leaves the pattern to rebuild
-        pending[name] = outputs.PatternFiles(known.digest if known is not None else "",
+        pending[name] = manifest.PatternFiles(known.digest if known is not None else "",
                                              {**previous, **entries})
     if replacing:
-        on_disk = outputs.write_record(cfg.cache_dir, batch, pending, on_disk)
+        on_disk = manifest.write_record(cfg.cache_dir, batch, pending, on_disk)
     recorded = dict(kept)
     for name, digest, files in staged:
         mark = phases.lap()
@@ -198,10 +199,10 @@ def _write_batch(batch: str, cfg: Settings, record: outputs.BatchRecord,
         for item in files:
             written = None if item.unchanged else tree.write(item.path, item.data, item.info)
             entries[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
-        recorded[name] = outputs.PatternFiles(digest, entries)
+        recorded[name] = manifest.PatternFiles(digest, entries)
         phases.record_pattern(name, mark)
         counters.add("patterns_built")
-    outputs.write_record(cfg.cache_dir, batch, recorded, on_disk)
+    manifest.write_record(cfg.cache_dir, batch, recorded, on_disk)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +211,7 @@ class _Staged:
 
     path: str
     data: bytes
-    entry: outputs.FileEntry
+    entry: manifest.FileEntry
     info: os.stat_result | None   # the file's lstat before the write, None if absent
     unchanged: bool               # known to hold `data` already: nothing to write
 
@@ -246,12 +247,12 @@ def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
     return validator or "none"
 
 
-def _previous(previous: dict, path: str, entry: outputs.FileEntry) -> str | None:
+def _previous(previous: dict, path: str, entry: manifest.FileEntry) -> str | None:
     known = previous.get(path)
     return known.checksum if known and known.checksum != entry.checksum else None
 
 
-def _with_mtime(entry: outputs.FileEntry, mtime_ns: int) -> outputs.FileEntry:
+def _with_mtime(entry: manifest.FileEntry, mtime_ns: int) -> manifest.FileEntry:
     if entry.mtime_ns == mtime_ns and entry.previous is None:
         return entry
     return dataclasses.replace(entry, mtime_ns=mtime_ns, previous=None)

@@ -20,7 +20,7 @@ from doit_conductor.codec import from_json, to_json
 from doit_conductor.errors import UserError
 from doit_conductor.paths import inside
 
-if TYPE_CHECKING:  # keeps yaml off the import path of outputs.py (no-op path)
+if TYPE_CHECKING:  # keeps yaml off the import path of the no-op path
     from doit_conductor.codegen.patterns import Pattern
 
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*(/[A-Za-z0-9_][A-Za-z0-9_.\-]*)*$")

@@ -6,6 +6,8 @@ cache never loads them.
 from __future__ import annotations
 
 from doit_conductor.codegen import outputs
+
+from doit_conductor.codegen import manifest
 from doit_conductor.codegen.settings import Settings
 from doit_conductor.profiling import counters
 from doit_conductor.state_files import decode_state
@@ -21,7 +23,7 @@ def restore_batch(files: dict[str, bytes], settings: dict, batch: str, record: s
     produces any more are pruned by the closing step, as after a build."""
     cfg = Settings(**settings)
     cached = verified_record(files, record)
-    previous = outputs.load_record(cfg.cache_dir, batch, cfg.output_dir)
+    previous = manifest.load_record(cfg.cache_dir, batch, cfg.output_dir)
     tree = outputs.output_tree(cfg.output_dir)
     recorded = {}
     for name, built in cached.items():
@@ -31,12 +33,12 @@ def restore_batch(files: dict[str, bytes], settings: dict, batch: str, record: s
             written = tree.write(path, files[path], info) or info
             # the checksum and size of the bytes written (equal to the entry's,
             # as verified above), never copied from what the entry claims
-            entries[path] = outputs.FileEntry(**{
+            entries[path] = manifest.FileEntry(**{
                 **entry, "checksum": outputs.content_checksum(files[path]),
                 "size": len(files[path]), "mtime_ns": written.st_mtime_ns, "previous": None})
-        recorded[name] = outputs.PatternFiles(built["digest"], entries)
+        recorded[name] = manifest.PatternFiles(built["digest"], entries)
         counters.add("patterns_restored")
-    outputs.write_record(cfg.cache_dir, batch, recorded, previous.data)
+    manifest.write_record(cfg.cache_dir, batch, recorded, previous.data)
 
 
 def verified_record(files: dict[str, bytes], record: str) -> dict[str, dict]:

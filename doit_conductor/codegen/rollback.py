@@ -1,6 +1,6 @@
 """Batch records restored from an older state: found, and repaired.
 
-Each codegen batch's record (`outputs.py`) says what codegen last wrote for its
+Each codegen batch's record (`manifest.py`) says what codegen last wrote for its
 patterns, and compile.manifest is merged from the records.  A record rolled
 back to an older version (a restored backup, a copy of `.conductor/` taken
 before the last build) lists checksums the generated files no longer have: the
@@ -19,7 +19,8 @@ from __future__ import annotations
 
 from doit_conductor.codec import from_json
 from doit_conductor.codegen import outputs
-from doit_conductor.codegen.outputs import FileEntry, PatternFiles
+from doit_conductor.codegen import manifest
+from doit_conductor.codegen.manifest import FileEntry, PatternFiles
 from doit_conductor.state_files import plain_output_path
 
 
@@ -70,6 +71,6 @@ def repair_outdated(cache_dir: str, records: dict[str, dict[str, PatternFiles]],
         files = {path: entry for built in patterns.values() for path, entry in built.files.items()}
         if outdated(files, merged):
             records[batch] = from_manifest(batch, merged, output_dir)
-            outputs.write_record(cache_dir, batch, records[batch], None)
-            repaired.append(outputs.record_path(cache_dir, batch))
+            manifest.write_record(cache_dir, batch, records[batch], None)
+            repaired.append(manifest.record_path(cache_dir, batch))
     return repaired

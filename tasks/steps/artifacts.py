@@ -92,7 +92,7 @@ def reserved_outputs(output_dir: str) -> dict[str, str]:
 
 
 def _read_manifest_files(path: str) -> dict[str, dict] | None:
-    from doit_conductor.codegen.outputs import read_manifest
+    from doit_conductor.codegen.manifest import read_manifest
     return read_manifest(os.path.dirname(path))
 
 

@@ -80,7 +80,7 @@ class PatternBuilt:
 
     def _record_path(self) -> str:
         import os
-        from doit_conductor.codegen.outputs import RECORDS
+        from doit_conductor.codegen.manifest import RECORDS
         return os.path.join(self.cache_dir, RECORDS, f"{self.batch}.json")
 
     def snapshot_paths(self) -> list[str]:
@@ -91,14 +91,14 @@ class PatternBuilt:
     def __call__(self, task, values: dict) -> bool:
         import os
         from doit_conductor import layout
-        from doit_conductor.codegen import outputs
+        from doit_conductor.codegen import manifest
         from doit_conductor.state_files import StateError, read_state
         try:
             planned = read_state(layout.batch_plan_file(self.batch))["patterns"]
         except StateError:
             return False
         digest = next((p["digest"] for p in planned if p["name"] == self.pattern), None)
-        record = outputs.load_record(self.cache_dir, self.batch, self.output_dir)
+        record = manifest.load_record(self.cache_dir, self.batch, self.output_dir)
         known = record.patterns.get(self.pattern)
         if digest is None or known is None or known.digest != digest:
             return False
@@ -107,7 +107,7 @@ class PatternBuilt:
                 info = os.lstat(path)
             except OSError:
                 return False
-            if not outputs.recorded_file_intact(record, path, entry, info):
+            if not manifest.recorded_file_intact(record, path, entry, info):
                 return False
         return True
 

@@ -18,6 +18,7 @@ import xxhash
 from doit_conductor import layout, safe_fs
 from doit_conductor.glue.actions import user_action
 from doit_conductor.codegen import outputs
+from doit_conductor.codegen import manifest
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
@@ -151,15 +152,15 @@ def outputs_untouched() -> bool:
     lists still holds the content recorded for it.  By content digest, not size
     and mtime: a same-size edit with its mtime put back must be seen too (xxh3
     reads and hashes the whole output/ of this repository in about 1 ms)."""
-    manifest = artifacts.recorded_manifest()
-    if manifest is None:
-        return not outputs.has_records(layout.CACHE)
+    listed = artifacts.recorded_manifest()
+    if listed is None:
+        return not manifest.has_records(layout.CACHE)
     with safe_fs.batch():
-        return _all_recorded(manifest)
+        return _all_recorded(listed)
 
 
-def _all_recorded(manifest: dict[str, dict]) -> bool:
-    for path, entry in manifest.items():
+def _all_recorded(listed: dict[str, dict]) -> bool:
+    for path, entry in listed.items():
         try:
             checksum = outputs.file_checksum(path)
         except UserError:
@@ -188,27 +189,27 @@ def scan_output() -> None:
 
     Judged against the batch records, which are exact even after a
     crash; compile.manifest is only the fast index, rebuilt here when stale."""
-    if Path(layout.MANIFEST).exists() and outputs.read_manifest(layout.CACHE) is None:
+    if Path(layout.MANIFEST).exists() and manifest.read_manifest(layout.CACHE) is None:
         sys.stderr.write(f"WARNING: {layout.MANIFEST}: unreadable; rebuilt from the "
                          "batch records\n")
     from doit_conductor.codegen import rollback
     edited = []
     output_dir = _config().output_dir
-    records = outputs.read_records(layout.CACHE, output_dir)
+    records = manifest.read_records(layout.CACHE, output_dir)
     # A record restored from an older state would call every file a later
     # build wrote a hand edit; the merged manifest says which are ours.
     for path in rollback.repair_outdated(layout.CACHE, records,
-                                         outputs.read_manifest(layout.CACHE), output_dir):
+                                         manifest.read_manifest(layout.CACHE), output_dir):
         sys.stderr.write(f"WARNING: {path}: older than the generated files it lists "
-                         f"(restored from a backup?); rewritten from {outputs.MANIFEST}\n")
-    recorded = outputs.recorded_files(records)
+                         f"(restored from a backup?); rewritten from {manifest.MANIFEST}\n")
+    recorded = manifest.recorded_files(records)
     with safe_fs.batch():
         edited = _set_aside_edits(recorded)
-    outputs.merge_manifest(layout.CACHE, records=records)
+    manifest.merge_manifest(layout.CACHE, records=records)
     write_state(layout.SCAN, {"hand_edited": edited})
 
 
-def _set_aside_edits(recorded: dict[str, outputs.FileEntry]) -> list[str]:
+def _set_aside_edits(recorded: dict[str, manifest.FileEntry]) -> list[str]:
     """Set aside every recorded file whose content is not one its record knows
     (and clear what is not a file at all); the paths set aside."""
     edited = []

@@ -75,7 +75,7 @@ def test_a_one_pattern_selection_builds_that_pattern_only(built):
 
 
 def test_the_manifest_merged_from_changed_fragments_is_the_full_merge(built, monkeypatch):
-    from doit_conductor.codegen.outputs import merge_manifest
+    from doit_conductor.codegen.manifest import merge_manifest
     source = built.path("patterns/currency.yaml")
     source.write_text(source.read_text().replace("[EUR, USD, GBP, CHF]", "[EUR, USD, GBP, CHF, JPY]"))
     built.doit("codegen", check=True)

@@ -10,7 +10,10 @@ from pathlib import Path
 import pytest
 
 from doit_conductor.codegen import finish, outputs
-from doit_conductor.codegen.outputs import FileEntry, OutputTree
+
+from doit_conductor.codegen import manifest
+from doit_conductor.codegen.outputs import OutputTree
+from doit_conductor.codegen.manifest import FileEntry
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, holds, write_if_changed
 from doit_conductor.state_files import decode_state
@@ -114,19 +117,19 @@ def test_prune_removes_files_and_emptied_directories_but_not_the_root(workdir):
 
 # -- batch records -----------------------------------------------------------------
 
-def files(digest: str = "d", **paths: str) -> outputs.PatternFiles:
-    return outputs.PatternFiles(digest, {f"output/{p}": entry(c) for p, c in paths.items()})
+def files(digest: str = "d", **paths: str) -> manifest.PatternFiles:
+    return manifest.PatternFiles(digest, {f"output/{p}": entry(c) for p, c in paths.items()})
 
 
 def test_record_round_trip_and_its_bytes(workdir):
-    assert outputs.load_record(CACHE, "b").data is None
-    data = outputs.write_record(CACHE, "b", {"p": files(a="c1")}, None)
-    loaded = outputs.load_record(CACHE, "b")
+    assert manifest.load_record(CACHE, "b").data is None
+    data = manifest.write_record(CACHE, "b", {"p": files(a="c1")}, None)
+    loaded = manifest.load_record(CACHE, "b")
     assert loaded.patterns == {"p": files(a="c1")} and loaded.data == data
     assert loaded.mtime_ns == os.stat(f"{CACHE}/batches/b.json").st_mtime_ns
     # told what is on disk, an identical record is not written again
     before = loaded.mtime_ns
-    assert outputs.write_record(CACHE, "b", loaded.patterns, loaded.data) == data
+    assert manifest.write_record(CACHE, "b", loaded.patterns, loaded.data) == data
     assert os.stat(f"{CACHE}/batches/b.json").st_mtime_ns == before
 
 
@@ -134,15 +137,15 @@ def test_a_garbled_record_reads_as_empty_and_is_reported(workdir, caplog):
     path = workdir / CACHE / "batches/b.json"
     path.parent.mkdir(parents=True)
     path.write_bytes(b'{"version": 1, "batch": "b", "patterns": {"p": {"chec')
-    loaded = outputs.load_record(CACHE, "b")
+    loaded = manifest.load_record(CACHE, "b")
     assert loaded.patterns == {} and loaded.data == path.read_bytes()
     assert "unreadable codegen record" in caplog.text
 
 
 def test_a_record_naming_a_file_outside_output_reads_as_empty(workdir, caplog):
-    outputs.write_record(CACHE, "b", {"p": outputs.PatternFiles("d", {"dodo.py": entry("x")})},
+    manifest.write_record(CACHE, "b", {"p": manifest.PatternFiles("d", {"dodo.py": entry("x")})},
                          None)
-    assert outputs.load_record(CACHE, "b", "output").patterns == {}
+    assert manifest.load_record(CACHE, "b", "output").patterns == {}
     assert "not a file inside the output directory" in caplog.text
 
 
@@ -150,12 +153,12 @@ def test_a_record_vouches_for_a_file_only_by_an_exact_older_stat(workdir):
     (workdir / "f").write_bytes(b"abc")
     info = os.lstat("f")
     recorded = entry("c", size=3, mtime_ns=info.st_mtime_ns)
-    record = outputs.BatchRecord({}, b"", info.st_mtime_ns + 1)
+    record = manifest.BatchRecord({}, b"", info.st_mtime_ns + 1)
     assert record.vouches_for(recorded, info)
     assert not record.vouches_for(entry("c", size=4, mtime_ns=info.st_mtime_ns), info)
     assert not record.vouches_for(entry("c", size=3, mtime_ns=info.st_mtime_ns - 1), info)
     # written in the record's own timestamp: a change could keep size and mtime
-    same_tick = outputs.BatchRecord({}, b"", info.st_mtime_ns)
+    same_tick = manifest.BatchRecord({}, b"", info.st_mtime_ns)
     assert not same_tick.vouches_for(recorded, info)
     # an unfinished write (a crash between the two record writes): read the file
     assert not record.vouches_for(dataclasses.replace(recorded, previous="old"), info)
@@ -164,26 +167,26 @@ def test_a_record_vouches_for_a_file_only_by_an_exact_older_stat(workdir):
 # -- compile.manifest -------------------------------------------------------------
 
 def manifest_bytes() -> bytes:
-    with open(os.path.join(CACHE, outputs.MANIFEST), "rb") as handle:
+    with open(os.path.join(CACHE, manifest.MANIFEST), "rb") as handle:
         return handle.read()
 
 
 def full_merge_bytes(workdir) -> bytes:
-    os.unlink(os.path.join(CACHE, outputs.MANIFEST))
-    outputs.merge_manifest(CACHE)
+    os.unlink(os.path.join(CACHE, manifest.MANIFEST))
+    manifest.merge_manifest(CACHE)
     return manifest_bytes()
 
 
 def test_incremental_merge_equals_a_full_merge_and_names_what_it_dropped(workdir):
-    outputs.write_record(CACHE, "x", {"a": files(a0="a0", a1="a1"), "b": files(b0="b0")}, None)
-    outputs.write_record(CACHE, "y", {"c": files(c0="c0", c1="c1", c2="c2")}, None)
-    assert outputs.merge_manifest(CACHE).changed
+    manifest.write_record(CACHE, "x", {"a": files(a0="a0", a1="a1"), "b": files(b0="b0")}, None)
+    manifest.write_record(CACHE, "y", {"c": files(c0="c0", c1="c1", c2="c2")}, None)
+    assert manifest.merge_manifest(CACHE).changed
     # b changes a file and gains one; c is removed; d is new in a new batch
-    outputs.write_record(CACHE, "x", {"a": files(a0="a0", a1="a1"),
+    manifest.write_record(CACHE, "x", {"a": files(a0="a0", a1="a1"),
                                       "b": files(b0="new", b9="b9")}, b"")
-    outputs.drop_record(CACHE, "y")
-    outputs.write_record(CACHE, "z", {"d": files(d0="d0")}, None)
-    merged = outputs.merge_manifest(CACHE, ["x", "y", "z"])
+    manifest.drop_record(CACHE, "y")
+    manifest.write_record(CACHE, "z", {"d": files(d0="d0")}, None)
+    merged = manifest.merge_manifest(CACHE, ["x", "y", "z"])
     assert merged.changed
     assert merged.dropped == ("output/c0", "output/c1", "output/c2")
     incremental = manifest_bytes()
@@ -192,36 +195,36 @@ def test_incremental_merge_equals_a_full_merge_and_names_what_it_dropped(workdir
     assert files_["output/b0"]["checksum"] == "new" and files_["output/b0"]["pattern"] == "b"
     assert files_["output/b0"]["batch"] == "x"
     assert incremental == full_merge_bytes(workdir)
-    assert not outputs.merge_manifest(CACHE, []).changed  # nothing changed: not rewritten
+    assert not manifest.merge_manifest(CACHE, []).changed  # nothing changed: not rewritten
 
 
 def test_a_pattern_moved_to_another_batch_is_not_dropped(workdir):
-    outputs.write_record(CACHE, "x", {"a": files(a="a")}, None)
-    outputs.merge_manifest(CACHE)
-    outputs.write_record(CACHE, "x", {}, b"")
-    outputs.write_record(CACHE, "y", {"a": files(a="a")}, None)
-    assert outputs.merge_manifest(CACHE, ["x", "y"]).dropped == ()
+    manifest.write_record(CACHE, "x", {"a": files(a="a")}, None)
+    manifest.merge_manifest(CACHE)
+    manifest.write_record(CACHE, "x", {}, b"")
+    manifest.write_record(CACHE, "y", {"a": files(a="a")}, None)
+    assert manifest.merge_manifest(CACHE, ["x", "y"]).dropped == ()
 
 
 def test_a_failed_batch_merge_adds_and_replaces_but_drops_nothing(workdir):
-    outputs.write_record(CACHE, "x", {"a": files(a="a", gone="g")}, None)
-    outputs.merge_manifest(CACHE)
-    outputs.write_record(CACHE, "x", {"a": files(a="a2")}, b"")
-    merged = outputs.merge_manifest(CACHE, ["x"], keep_others=True)
+    manifest.write_record(CACHE, "x", {"a": files(a="a", gone="g")}, None)
+    manifest.merge_manifest(CACHE)
+    manifest.write_record(CACHE, "x", {"a": files(a="a2")}, b"")
+    merged = manifest.merge_manifest(CACHE, ["x"], keep_others=True)
     assert merged.dropped == ()
     listed = decode_state(manifest_bytes())["files"]
     assert listed["output/a"]["checksum"] == "a2" and "output/gone" in listed
     # the closing step's merge then lets it go, for pruning
-    assert outputs.merge_manifest(CACHE, ["x"]).dropped == ("output/gone",)
+    assert manifest.merge_manifest(CACHE, ["x"]).dropped == ("output/gone",)
 
 
 @pytest.mark.parametrize("damage", ["missing", "garbled", "wrong version", "entry without batch"])
 def test_incremental_merge_falls_back_to_a_full_merge(workdir, damage):
     for name in ("a", "b"):
-        outputs.write_record(CACHE, name, {name: files(**{name: name})}, None)
-    outputs.merge_manifest(CACHE)
+        manifest.write_record(CACHE, name, {name: files(**{name: name})}, None)
+    manifest.merge_manifest(CACHE)
     expected = manifest_bytes()
-    path = os.path.join(CACHE, outputs.MANIFEST)
+    path = os.path.join(CACHE, manifest.MANIFEST)
     if damage == "missing":
         os.unlink(path)
     elif damage == "garbled":
@@ -229,9 +232,9 @@ def test_incremental_merge_falls_back_to_a_full_merge(workdir, damage):
     elif damage == "wrong version":
         Path(path).write_text(json.dumps({"version": 99, "files": {}}))
     else:
-        Path(path).write_text(json.dumps({"version": outputs.MANIFEST_VERSION,
+        Path(path).write_text(json.dumps({"version": manifest.MANIFEST_VERSION,
                                           "files": {"output/a": {"pattern": "a"}}}))
-    outputs.merge_manifest(CACHE, ["b"])  # says only b changed: a must come back too
+    manifest.merge_manifest(CACHE, ["b"])  # says only b changed: a must come back too
     assert manifest_bytes() == expected
 
 
@@ -291,23 +294,23 @@ def test_a_record_older_than_the_manifest_is_found_and_rewritten_from_it(workdir
     from doit_conductor.codegen import rollback
     write_if_changed("output/a.sql", b"new")
     new, old = outputs.content_checksum(b"new"), outputs.content_checksum(b"old")
-    merged = {"output/a.sql": outputs._manifest_entry(entry(new, size=3), "p", "b"),
-              "output/other.sql": outputs._manifest_entry(entry("x"), "q", "c")}
+    merged = {"output/a.sql": manifest._manifest_entry(entry(new, size=3), "p", "b"),
+              "output/other.sql": manifest._manifest_entry(entry("x"), "q", "c")}
     # the record agrees with the manifest, or knows the content: not outdated
     assert not rollback.outdated({"output/a.sql": entry(new, size=3)}, merged)
     assert not rollback.outdated({"output/a.sql": dataclasses.replace(entry(old), previous=new)},
                                  merged)
     # a hand edit: neither knows the content
     assert not rollback.outdated({"output/a.sql": entry(old)},
-                                 {"output/a.sql": outputs._manifest_entry(entry("zz"), "p", "b")})
-    records = {"b": {"p": outputs.PatternFiles("digest", {"output/a.sql": entry(old)})}}
+                                 {"output/a.sql": manifest._manifest_entry(entry("zz"), "p", "b")})
+    records = {"b": {"p": manifest.PatternFiles("digest", {"output/a.sql": entry(old)})}}
     assert rollback.repair_outdated(CACHE, records, merged, "output") == \
-        [outputs.record_path(CACHE, "b")]
+        [manifest.record_path(CACHE, "b")]
     # b's entries only, with no input digest: the batch renders p again next time
-    assert records["b"] == {"p": outputs.PatternFiles("", {"output/a.sql": entry(new, size=3)})}
-    assert outputs.load_record(CACHE, "b", "output").patterns == records["b"]
+    assert records["b"] == {"p": manifest.PatternFiles("", {"output/a.sql": entry(new, size=3)})}
+    assert manifest.load_record(CACHE, "b", "output").patterns == records["b"]
     # a manifest entry naming a file outside output/ is not copied into a record
-    merged["../evil.sql"] = outputs._manifest_entry(entry(new), "p", "b")
+    merged["../evil.sql"] = manifest._manifest_entry(entry(new), "p", "b")
     assert "../evil.sql" not in rollback.from_manifest("b", merged, "output")["p"].files
 
 
@@ -334,9 +337,9 @@ def test_a_file_written_in_the_records_own_tick_is_judged_by_its_content(workdir
     recorded = FileEntry(checksum=outputs.content_checksum(b"abc"), size=3,
                          mtime_ns=info.st_mtime_ns, last_compiled=1.0, template="t.j2",
                          validator="none")
-    same_tick = outputs.BatchRecord({}, b"", info.st_mtime_ns)
+    same_tick = manifest.BatchRecord({}, b"", info.st_mtime_ns)
     assert not same_tick.vouches_for(recorded, info)
-    assert outputs.recorded_file_intact(same_tick, "f", recorded, info)
+    assert manifest.recorded_file_intact(same_tick, "f", recorded, info)
     (workdir / "f").write_bytes(b"abd")   # same size, other content
-    assert not outputs.recorded_file_intact(same_tick, "f", recorded, os.lstat("f"))
-    assert not outputs.recorded_file_intact(same_tick, "f", recorded, None)
+    assert not manifest.recorded_file_intact(same_tick, "f", recorded, os.lstat("f"))
+    assert not manifest.recorded_file_intact(same_tick, "f", recorded, None)

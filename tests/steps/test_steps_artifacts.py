@@ -7,7 +7,7 @@ import os
 import pytest
 
 from doit_conductor import layout
-from doit_conductor.codegen.outputs import MANIFEST_VERSION
+from doit_conductor.codegen.manifest import MANIFEST_VERSION
 from doit_conductor.state_files import write_state
 from tasks.steps import artifacts
 from tasks.steps.artifacts import GeneratedFiles, ManifestDigests
