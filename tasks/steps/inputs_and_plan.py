@@ -21,7 +21,8 @@ from doit_conductor.codegen import outputs
 from doit_conductor.codegen import manifest
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
-from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
+from doit_conductor.state_files import (
+    StateError, envelope_digest, identity, read_state, write_state)
 from doit_conductor.glue.checker import file_digest
 from tasks.steps import artifacts
 
@@ -97,14 +98,9 @@ def validate_patterns() -> None:
 
 
 def _stamp(path: str) -> list[int] | None:
-    """What changes whenever a file's bytes do (see `state_files.identity`)."""
-    try:
-        info = safe_fs.lstat(path)
-    except (OSError, UserError):
-        return None
-    if info is None:
-        return None
-    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+    """What changes whenever a file's bytes do, as JSON keeps it (a list)."""
+    found = identity(path)
+    return None if found is None else list(found)
 
 
 def _reusable_index(digest: str) -> tuple[dict[str, dict], dict[str, dict]]:
