@@ -47,7 +47,7 @@ NOT_A_DIRECTORY = "is not a directory; refusing to use it as one"
 FILE, DIRECTORY, LINK, OTHER = "file", "directory", "link", "other"
 
 # Told the path of every directory listed here (`entries`, each directory of a
-# `walk`): the fast no-op (incremental/fast_noop.py) watches what a run listed,
+# `walk`): the fast no-op (glue/fast_noop.py) watches what a run listed,
 # which it used to learn from os.scandir's path argument.  Empty unless a run
 # is recording.
 _LISTING_OBSERVERS: list[Callable[[str], None]] = []
