@@ -2,8 +2,9 @@
 
 Behind `--bench-10k` (a 10,000-pattern whole workflow takes minutes to build):
 * no-op `doit` (whole workflow) at 10,000 patterns at most 2x the no-op at 100;
-* one pattern edited, `doit codegen`, at 10,000 patterns: at most the no-op
-  `doit codegen` + 0.05 s;
+* one pattern edited, `doit codegen`, at 10,000 patterns: at most twice the
+  same edit at 1,000 (issue 24: the work of an edit grows with what changed,
+  not with the library);
 * cold `doit -n 2 codegen` at 10,000 patterns at most 11x the cold run at 1,000.
 Each workload is built once (whole workflow, `doit -n 2`), then timed.
 """
@@ -41,13 +42,13 @@ def scale_runs(request, workloads):
         noops = [timed(root) for _ in range(NOOP_ROUNDS)]
         assert all(executed(result) == [] for _, result in noops)
         figures[f"no-op {size}"] = min(seconds for seconds, _ in noops)
-        if size == 10_000:
-            figures.update(edit_figures(root))
+        if size >= 1_000:
+            figures.update(edit_figures(root, size))
         workloads.discard(root)
     return figures
 
 
-def edit_figures(root) -> dict[str, float]:
+def edit_figures(root, size: int) -> dict[str, float]:
     entry = leaf_entity(root)
     source = root / entry["source"]
     document = yaml.safe_load(source.read_text())
@@ -59,18 +60,20 @@ def edit_figures(root) -> dict[str, float]:
         assert batch_of(root, entry["name"]) in executed(result)
         edits.append(seconds)
         noops.append(timed(root, "codegen")[0])
-    return {"edit 10000": min(edits), "edit no-op 10000": min(noops)}
+    return {f"edit {size}": min(edits), f"edit no-op {size}": min(noops)}
 
 
 def test_scale(benchmark, scale_runs):
     benchmark.group = "scale: 100, 1,000, 10,000 patterns, whole workflow"
     benchmark.extra_info.update({name: round(s, 4) for name, s in scale_runs.items()})
     benchmark.pedantic(lambda: None, rounds=1, iterations=1)   # figures above, measured once
+    for name, seconds in scale_runs.items():   # the figures docs/performance.md quotes
+        print(f"{name:24} {seconds:8.3f} s")
     noop = scale_runs["no-op 10000"] / scale_runs["no-op 100"]
-    edit = scale_runs["edit 10000"] - scale_runs["edit no-op 10000"]
+    edit = scale_runs["edit 10000"] / scale_runs["edit 1000"]
     cold = scale_runs["cold codegen 10000"] / scale_runs["cold codegen 1000"]
     targets = [("noop_10000_over_100", noop, noop <= 2.0, "<= 2"),
-               ("edit_minus_noop_10000_s", edit, edit <= 0.05, "<= 0.05 s"),
+               ("edit_10000_over_1000", edit, edit <= 2.0, "<= 2"),
                ("cold_10000_over_1000", cold, cold <= 11.0, "<= 11")]
     for name, value, ok, target in targets:   # all recorded before any is asserted
         check_target(benchmark, False, name, value, ok, target)
