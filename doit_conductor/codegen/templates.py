@@ -13,6 +13,7 @@ from pathlib import Path
 
 import jinja2
 from jinja2 import meta
+from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
 from doit_conductor.codegen import escape
@@ -25,6 +26,40 @@ def pascal(value: str) -> str:
     """users_by_id -> UsersById: class names from pattern names."""
     return "".join(part.capitalize() for part in value.split("_"))
 
+
+
+# What one `*` or `**` of a template may build.  The output limits
+# (`[tool.conductor.limits]`) judge a render's text as it is produced; an
+# expression such as `"9" * 10000000000` builds its value first, in one step,
+# and would exhaust the machine's memory before any limit saw it.
+MAX_REPEATED_ITEMS = 64 << 20    # characters, bytes or list items
+MAX_POWER_BITS = 1 << 16         # bits of an integer `**` may produce
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """Jinja2's sandbox, with `*` and `**` refusing results no output could
+    hold.  Intercepted operators are also never folded into constants at
+    compile time (Jinja2 leaves them to `call_binop`)."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def call_binop(self, context, operator: str, left, right):
+        if operator == "*":
+            _check_repeat(left, right)
+            _check_repeat(right, left)
+        elif operator == "**" and isinstance(left, int) and isinstance(right, int) \
+                and abs(left) > 1 and right > 0 \
+                and right * max(abs(left).bit_length() - 1, 1) > MAX_POWER_BITS:
+            raise SecurityError(f"{left} ** {right} is larger than the sandbox allows "
+                                f"(over {MAX_POWER_BITS} bits)")
+        return super().call_binop(context, operator, left, right)
+
+
+def _check_repeat(sequence, count) -> None:
+    if isinstance(sequence, (str, bytes, list, tuple)) and isinstance(count, int) \
+            and len(sequence) * count > MAX_REPEATED_ITEMS:
+        raise SecurityError(f"repeating {len(sequence)} items {count} times is more than "
+                            f"the sandbox allows ({MAX_REPEATED_ITEMS} items)")
 
 
 class ContainedLoader(jinja2.FileSystemLoader):
@@ -43,7 +78,7 @@ class ContainedLoader(jinja2.FileSystemLoader):
 @lru_cache(maxsize=8)
 def environment(templates_dir: str, sandbox: bool, cache_dir: str | None) -> jinja2.Environment:
     """The process's environment for these settings (built once, then reused)."""
-    env_class = SandboxedEnvironment if sandbox else jinja2.Environment
+    env_class = BoundedSandbox if sandbox else jinja2.Environment
     env = env_class(
         loader=ContainedLoader(templates_dir),
         undefined=jinja2.StrictUndefined,

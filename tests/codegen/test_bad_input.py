@@ -57,7 +57,7 @@ CASES = {
     "template turns a huge integer into text": (
         lambda p: replace_in(p, "templates/sql/enum.sql.j2", "-- {{ (pattern",
                              "-- {{ 10 ** 5000 }} {{ (pattern"),
-        # Jinja2 folds the constant: this one fails while compiling the template
+        # `**` is checked by the sandbox (templates.BoundedSandbox), then str() fails
         r"templates/sql/enum\.sql\.j2:4: template failed while rendering patterns/\w+\.yaml: "
         r"ValueError"),
     "template turns a huge pattern integer into text": (
@@ -65,6 +65,13 @@ CASES = {
                              "-- {{ (p['values'] | length) ** 20000 }} {{ (pattern"),
         r"templates/sql/enum\.sql\.j2:4: template failed while rendering patterns/\w+\.yaml: "
         r"ValueError"),
+    "template repeats a string into gigabytes": (
+        # built in one step, before any output limit could see it: it used to
+        # exhaust the machine's memory (the OOM killer ended doit, exit 137)
+        lambda p: replace_in(p, "templates/sql/enum.sql.j2", "-- {{ (pattern",
+                             "-- {{ '9' * 10000000000 }} {{ (pattern"),
+        r"templates/sql/enum\.sql\.j2:4: unsafe operation blocked by the sandbox while rendering "
+        r"patterns/\w+\.yaml: repeating 1 items 10000000000 times"),
     "duplicate key in a pattern": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n", "kind: enum\nkind: entity\n"),
         r"patterns/currency\.yaml:3: duplicate key 'kind' \(first on line 2\)"),
