@@ -26,7 +26,7 @@ from doit.cmd_forget import Forget
 from doit.cmd_ignore import Ignore
 from doit.cmd_resetdep import ResetDep
 
-from doit_conductor.glue.state_lock import StateLocked
+from doit_conductor.glue.state_lock import StateLocked, conductor_backend
 
 CONDUCTOR = "conductor"
 
@@ -56,9 +56,26 @@ class ConductorDumpDB(DumpDB):
 # (state_lock.py): a `clean` or `forget` must not interleave with a run.
 
 class LockedClean(StateLocked, Clean):
-    """doit's `clean`, under the run lock."""
+    """doit's `clean`, under the run lock; in a conductor project it refuses
+    to start when the output tree or the state directory is a symbolic link
+    (each task's clean action would refuse in turn, doit would go on with the
+    others and exit 0, having removed the state)."""
 
     name = "clean"
+
+    def get_checker_cls(self, check_file_uptodate):
+        checker = super().get_checker_cls(check_file_uptodate)   # the lock first
+        if conductor_backend(self._params):
+            refuse_linked_trees(self._params)
+        return checker
+
+
+def refuse_linked_trees(params) -> None:
+    """A UserError naming the output tree or state directory if it is a link."""
+    from doit_conductor.config import project_config
+    from doit_conductor.fsio import check_real_directory
+    for tree in (project_config(".").output_dir, os.path.dirname(params["dep_file"]) or "."):
+        check_real_directory(tree)
 
 
 class LockedForget(StateLocked, Forget):

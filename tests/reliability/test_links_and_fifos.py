@@ -115,10 +115,12 @@ def test_clean_does_not_delete_through_an_output_link(fresh, outside, tmp_path):
     (outside / "SHA256SUMS").write_text("someone else's sums\n")
     plant_link(real, outside)
     before = tree_state(outside)
+    state = tree_state(fresh.path(".conductor/state"))
     result = run(fresh, "clean")
     assert tree_state(outside) == before
-    no_traceback(result)
-    assert "output: is a symbolic link" in result.stderr
+    # refused before any task's clean action: one line, exit 3, nothing removed
+    assert_one_line_error(result, "output: is a symbolic link")
+    assert result.returncode == 3 and tree_state(fresh.path(".conductor/state")) == state
 
 
 @pytest.mark.parametrize("lock_file", [".conductor/lock",
