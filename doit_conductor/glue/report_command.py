@@ -27,11 +27,12 @@ _OPTIONS = (
     {"name": "task_overhead_ms", "long": "task-overhead-ms", "type": float, "default": 0.0,
      "metavar": "MS", "help": "what-if on a cluster: add MS per executed task (e.g. the Dask "
                               "dispatch cost from benchmarks/test_scaleout_bench.py)"},
-    {"name": "format", "long": "format", "type": str, "default": "text",
+    {"name": "format", "long": "format", "type": str, "default": "",
      "choices": [("text", "aligned tables"), ("json", "versioned JSON schema"),
                  ("html", "self-contained page with a timeline"),
                  ("trace", "Chrome trace of the run")],
-     "help": "output format"},
+     "help": "output format [default: the one -o FILE's name says (.html, .json, "
+             ".trace.json), else text]"},
     {"name": "output", "short": "o", "long": "output", "type": str, "default": "", "metavar": "FILE",
      "help": "write the report to FILE (atomically; '-': stdout) [default: text and json "
              "to stdout, html and trace to .conductor/reports/<run>.html|.trace.json]"},

@@ -31,6 +31,9 @@ def parse_options(params: dict, args: list[str]) -> Options:
     """Command-line values -> `Options`; `UserError` for values that make no sense."""
     if args:
         raise UserError(f"unexpected argument {args[0]!r} (see `doit help profile-report`)")
+    if not params["format"]:   # not given: what -o's file name says, else text
+        from doit_conductor.report.output import format_for
+        params = {**params, "format": format_for(params["output"])}
     if params["format"] not in FORMATS:
         raise UserError(f"--format must be one of {', '.join(FORMATS)}")
     new, old = params["compare"] or None, params["against"] or None

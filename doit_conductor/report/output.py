@@ -4,6 +4,8 @@ The rule (docs/profile-report.md, "Where the report goes"):
 
 * `-o FILE` writes FILE, as given (relative to the current directory, like any
   command's output option); `-o -` is stdout;
+* without `--format`, the format is the one `-o FILE`'s name says (`.html`,
+  `.trace.json`, `.json`), else text;
 * without `-o`, text and json go to stdout (to read or to pipe), html and trace
   (a page and a Chrome trace, useless on a terminal) go to
   `.conductor/reports/` of the project (`--dir`), git-ignored with the rest of
@@ -22,6 +24,13 @@ from doit_conductor import layout
 STDOUT = "-"
 TO_FILE_BY_DEFAULT = {"html": ".html", "trace": ".trace.json"}
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+BY_SUFFIX = ((".trace.json", "trace"), (".json", "json"), (".html", "html"), (".htm", "html"))
+
+
+def format_for(output: str) -> str:
+    """The format a report file's name asks for (`report.html`: html); text otherwise."""
+    name = output.lower()
+    return next((fmt for suffix, fmt in BY_SUFFIX if name.endswith(suffix)), "text")
 
 
 def report_path(format: str, output: str, project_dir: Path, *, run_id: str | None,

@@ -168,6 +168,12 @@ def test_html_and_trace_go_to_conductor_reports_unless_o_says_otherwise(project)
     assert named.returncode == 0 and named.stderr == ""
     assert (project / "report.html").is_file() and not (reports / "report.html").exists()
     assert profile_report(project, "--format", "html", "-o", "-").stdout.startswith("<!doctype")
+    # without --format, the file's name says which (a text report in report.html was a trap)
+    for name, start in (("by-name.html", "<!doctype html>"), ("by-name.json", "{"),
+                        ("by-name.txt", "Run ")):
+        assert profile_report(project, "-o", name).returncode == 0
+        assert (project / name).read_text().startswith(start), name
+    assert json.loads((project / "by-name.json").read_text())["schema_version"]
     # text and json stay on stdout
     assert profile_report(project).stdout.startswith("Run ")
     assert sorted(p.name for p in reports.iterdir()) == sorted([
