@@ -110,7 +110,8 @@ class FastNoop:
             return False
         elapsed = (time.perf_counter() - started) * 1000
         tasks = f"{self._tasks:,} task{'' if self._tasks == 1 else 's'}"
-        self.out.write(f"up to date: {tasks}, checked in {elapsed:.0f} ms\n")
+        if self.params.get("verbosity") != 0:   # -v 0: quiet, like the run's closing line
+            self.out.write(f"up to date: {tasks}, checked in {elapsed:.0f} ms\n")
         return True
 
     def _change(self, started_ns: int) -> str | None:

@@ -86,6 +86,8 @@ def test_second_run_is_fast_and_says_so(tmp_path):
     assert "no snapshot" in declined(doit(root, "-v", "2"))
     result = doit(root)
     assert result.stdout.startswith("up to date: 2 tasks, checked in ") and ran(result) == []
+    quiet = doit(root, "-v", "0")   # quiet, as a run's closing line is at -v 0
+    assert quiet.returncode == 0 and quiet.stdout == "" and quiet.stderr == ""
 
 
 @pytest.mark.parametrize("extra, reason", [
