@@ -181,11 +181,26 @@ def compare_trees(expected_root: Path, planned: list[str], manifest: list[str]) 
         except FileNotFoundError:
             raise UserError("planned output is missing (a clean render produces it)", path) from None
         if clean != built:
+            dropped = drop_record_of(path)
             raise UserError("differs from a clean sequential uncached render "
-                            "(first difference on this line)", path,
+                            "(first difference on this line)"
+                            + ("; its batch record is dropped, so the next `doit` renders "
+                               "it again" if dropped else ""), path,
                             first_difference(clean, built))
         tree.update(f"{path}\0{hashlib.sha256(built).hexdigest()}\n".encode())
     return tree.hexdigest()
+
+
+def drop_record_of(path: str) -> bool:
+    """Remove the record of the codegen batch that wrote `path`, so the next run
+    renders that batch again (a record vouching for a file its inputs do not
+    produce: a forged action-cache entry, a bug); True if there was one."""
+    from doit_conductor.codegen import manifest
+    entry = (manifest.read_manifest(layout.CACHE) or {}).get(path)
+    batch = entry.get("batch") if isinstance(entry, dict) else None
+    if not isinstance(batch, str) or not batch or "/" in batch or batch.startswith("."):
+        return False
+    return safe_fs.unlink(manifest.record_path(layout.CACHE, batch))
 
 
 @user_action
