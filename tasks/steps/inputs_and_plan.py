@@ -9,8 +9,10 @@ modules (and through them jinja2 and yaml) are imported inside the actions.
 """
 from __future__ import annotations
 
+import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import xxhash
@@ -24,6 +26,7 @@ from doit_conductor.errors import UserError
 from doit_conductor.state_files import (
     StateError, envelope_digest, identity, read_state, write_state)
 from doit_conductor.glue.checker import file_digest
+from doit_conductor.incremental import racy, snapshot
 from tasks.steps import artifacts
 
 
@@ -155,17 +158,59 @@ def outputs_untouched() -> bool:
         return _all_recorded(listed)
 
 
+# Per working directory, path -> (lstat key, checksum) of the files this process
+# has read for `outputs_untouched`.  doit asks twice in a run that executed
+# something (its walk, then the fast no-op's re-check at the end): the second
+# time a file whose stat is as it was when read is not read again.
+_READ_BEFORE: dict[str, dict[str, tuple[tuple[int, ...], str]]] = {}
+
+
 def _all_recorded(listed: dict[str, dict]) -> bool:
+    seen = _READ_BEFORE.setdefault(os.getcwd(), {})
+    fine = racy.fine_devices()
     for path, entry in listed.items():
-        try:
-            checksum = outputs.file_checksum(path)
-        except UserError:
-            return False  # a link, directory or FIFO stands there: scan-output repairs it
+        known = seen.get(path)
+        if known is not None and _lstat_key(path) == known[0]:
+            checksum = known[1]
+        else:
+            try:
+                checksum = _read_checksum(path, seen, fine)
+            except UserError:
+                return False  # a link, directory or FIFO stands there: scan-output repairs it
         if checksum is None:
             continue  # missing files are codegen's to restore
         if checksum != entry["checksum"]:
             return False
     return True
+
+
+def _lstat_key(path: str) -> tuple[int, ...] | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev)
+
+
+def _read_checksum(path: str, seen: dict, fine: frozenset[int]) -> str | None:
+    """The checksum of the regular file `path` (None if missing), remembered in
+    `seen` under the stat it was read with unless that stat is racy: a file
+    changed within its timestamp granularity before the read could change again
+    without its stat moving (ctime, which only the kernel sets, moves otherwise)."""
+    started_ns = time.time_ns()
+    try:
+        fd = safe_fs.open_regular(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        info = os.fstat(fd)
+        checksum = outputs.content_checksum(safe_fs.read_fd(fd, path))
+    finally:
+        os.close(fd)
+    key = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev)
+    if not snapshot.is_recent(key, started_ns, fine):
+        seen[path] = (key, checksum)
+    return checksum
 
 
 def _outputs_untouched_reads() -> list[str]:
