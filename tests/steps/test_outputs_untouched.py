@@ -9,7 +9,8 @@ import time
 import pytest
 
 from doit_conductor import layout
-from doit_conductor.codegen.outputs import MANIFEST_VERSION, content_checksum
+from doit_conductor.codegen.manifest import MANIFEST_VERSION
+from doit_conductor.codegen.outputs import content_checksum
 from doit_conductor.incremental import racy
 from doit_conductor.state_files import write_state
 from tasks.steps import artifacts, inputs_and_plan
