@@ -311,19 +311,33 @@ def resolve_patterns() -> None:
 @user_action
 def plan_outputs() -> None:
     """Task 7: pattern x template -> output path, with collisions and escapes
-    refused; then the plan of each codegen batch."""
+    refused; then the plan of each codegen batch.
+
+    O(changed): a pattern whose plan key (its source, the source's digest, its
+    dependencies' sources) is the one recorded with the last plan, made in the
+    same context (kinds, template closures, output directory, reserved paths,
+    working directory), keeps its recorded entry; only its paths are claimed
+    again, so collisions with a changed pattern are still refused."""
     from doit_conductor.codegen.patterns import pattern_from_json
     from doit_conductor.codegen.plan import plan_codegen, plan_entry_to_json
     config = _config()
     index = read_state(layout.PATTERNS)
     templates = read_state(layout.TEMPLATES)
-    patterns = {name: pattern_from_json(data) for name, data in index["patterns"].items()}
-    closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
-    if "index" in patterns:  # task 15's docs/index.md would be both pages
+    if "index" in index["patterns"]:  # task 15's docs/index.md would be both pages
         raise UserError("a pattern cannot be named 'index': docs/index.md is the index of "
-                        "the generated docs", patterns["index"].source)
-    plan = plan_codegen(patterns, read_state(layout.ORDER), templates["kinds"], closures,
-                        config.output_dir, artifacts.reserved_outputs(config.output_dir))
+                        "the generated docs", index["patterns"]["index"]["source"])
+    patterns = _LazyPatterns(index["patterns"], pattern_from_json)
+    closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
+    order = read_state(layout.ORDER)
+    reserved = artifacts.reserved_outputs(config.output_dir)
+    batch_index = _read_batch_index()
+    context = _plan_context(index, templates, closures, config.output_dir, reserved)
+    keys = _plan_keys(index)
+    reused = _reusable_plan(batch_index.get("plan"), context, keys)
+    planned = {name: (entry["source"], tuple(o["path"] for o in entry["outputs"]))
+               for name, entry in reused.items()}
+    fresh = {entry.name: plan_entry_to_json(entry) for entry in plan_codegen(
+        patterns, order, templates["kinds"], closures, config.output_dir, reserved, planned)}
     settings = {
         "templates_dir": config.templates_dir, "output_dir": config.output_dir,
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,
@@ -336,13 +350,76 @@ def plan_outputs() -> None:
         "cache_max_bytes": config.template_cache.max_bytes,
         "limits": config_to_json(config)["limits"],
     }
-    entries = [plan_entry_to_json(entry) for entry in plan]
+    entries = [reused[name] if name in reused else fresh[name] for name in order]
     write_state(layout.PLAN, entries)
     write_state(layout.CODEGEN_SETTINGS, settings)
-    write_batch_plans(entries, index, templates["templates"], settings)
+    plan_section = {"context": context, "file": envelope_digest(layout.PLAN), "keys": keys}
+    write_batch_plans(entries, index, templates["templates"], settings,
+                      batch_index.get("batches"), plan_section)
 
 
-def write_batch_plans(entries: list[dict], index: dict, templates: dict, settings: dict) -> None:
+# Bumped when what a plan entry is made of changes, so entries recorded by an
+# older planner are not reused.
+PLAN_REUSE_VERSION = 1
+
+
+class _LazyPatterns(dict):
+    """The index's patterns as `Pattern`s, each built when first asked for: an
+    edit plans the changed patterns and reads the sources of their dependencies."""
+
+    def __init__(self, entries: dict[str, dict], build) -> None:
+        super().__init__()
+        self._entries, self._build = entries, build
+
+    def __missing__(self, name: str):
+        pattern = self[name] = self._build(self._entries[name])
+        return pattern
+
+
+def _plan_context(index: dict, templates: dict, closures: dict, output_dir: str,
+                  reserved: dict) -> str:
+    """Everything besides the pattern itself that a plan entry depends on (the
+    working directory: path lengths are checked as absolute paths)."""
+    from doit_conductor.codegen import batches
+    return batches.digest([PLAN_REUSE_VERSION, layout.STATE_VERSION, index["kinds_digest"],
+                           templates["kinds"], {k: list(v) for k, v in closures.items()},
+                           output_dir, reserved, os.getcwd()])
+
+
+def _plan_keys(index: dict) -> dict[str, str]:
+    """By pattern name: what its plan entry is made of besides the context (the
+    validated entry is a function of its source's bytes and the kinds).  A
+    pattern whose source digest is unknown gets no key and is always planned."""
+    patterns, sources = index["patterns"], index.get("sources", {})
+    keys = {}
+    for name, pattern in patterns.items():
+        known = sources.get(pattern["source"])
+        if not known or not known.get("digest"):
+            continue
+        parts = [pattern["source"], known["digest"],
+                 *(patterns[d]["source"] if d in patterns else "?" for d in pattern["depends_on"])]
+        keys[name] = xxhash.xxh3_64_hexdigest("\0".join(parts).encode("utf-8", "surrogateescape"))
+    return keys
+
+
+def _reusable_plan(section: object, context: str, keys: dict[str, str]) -> dict[str, dict]:
+    """The last plan's entries whose keys are unchanged, if that plan was made in
+    `context` and plan.json still holds what was written with those keys."""
+    if not isinstance(section, dict) or section.get("context") != context \
+            or not isinstance(section.get("keys"), dict) \
+            or section.get("file") is None or envelope_digest(layout.PLAN) != section["file"]:
+        return {}
+    try:
+        previous = read_state(layout.PLAN)
+    except StateError:
+        return {}
+    recorded = section["keys"]
+    return {entry["name"]: entry for entry in previous
+            if (key := keys.get(entry["name"])) is not None and recorded.get(entry["name"]) == key}
+
+
+def write_batch_plans(entries: list[dict], index: dict, templates: dict, settings: dict,
+                      previous: object = None, plan_section: dict | None = None) -> None:
     """One state file per codegen batch holding everything its patterns' files
     are made from (plan entry, validated pattern and dependencies) and each
     pattern's input digest (`batches.input_digest`).  A batch sub-task depends
@@ -371,7 +448,8 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
         entry, source_digest(entry["source"]), [source_digest(s) for s in entry["dep_sources"]],
         template_digests, index["kinds_digest"], settings_digest)
         for name, entry in by_name.items()}
-    previous = _batch_index()
+    if not isinstance(previous, dict):
+        previous = {}
     recorded = {}
     for batch, names in assignment.items():
         path = layout.batch_plan_file(batch)
@@ -389,17 +467,20 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
                           "digest": digests[name]})
         write_state(path, {"batch": batch, "patterns": items})
         recorded[batch] = {"signature": signature, "file": envelope_digest(path)}
-    write_state(layout.BATCH_INDEX, {"batches": recorded})
+    document = {"batches": recorded}
+    if plan_section is not None:
+        document["plan"] = plan_section  # task 7's plan keys: see `plan_outputs`
+    write_state(layout.BATCH_INDEX, document)
     for stale in safe_fs.entries(layout.BATCH_PLANS):
         if stale.name.endswith(".json") and not stale.name.startswith(".") \
                 and stale.name[:-5] not in assignment:
             safe_fs.remove(stale.path)
 
 
-def _batch_index() -> dict[str, dict]:
+def _read_batch_index() -> dict:
     """The batch index task 7 wrote last time ({} when missing or damaged)."""
     try:
-        batches = read_state(layout.BATCH_INDEX).get("batches")
+        document = read_state(layout.BATCH_INDEX)
     except StateError:
         return {}
-    return batches if isinstance(batches, dict) else {}
+    return document if isinstance(document, dict) else {}
