@@ -68,15 +68,26 @@ def validate_patterns() -> None:
     parses what changed, and an index copied back from an older build cannot
     hand on entries its files no longer match."""
     from doit_conductor.codegen.kinds import kinds_digest, load_kinds
-    from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
-    from doit_conductor.profiling import counters
     config = _config()
     safe_fs.stat_dir(config.patterns_dir)  # a link there: refused by name
     digest = kinds_digest(config.templates_dir)
     kinds = load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
     previous, known_sources = _reusable_index(digest)
+    with safe_fs.batch():  # the patterns directory resolved once, not per file
+        index, sources = _index_patterns(config.patterns_dir, previous, known_sources, kinds)
+    if not index:
+        raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
+    write_state(layout.PATTERNS, {"kinds_digest": digest, "state_version":
+                                  layout.STATE_VERSION, "patterns": index, "sources": sources})
+
+
+def _index_patterns(patterns_dir: str, previous: dict, known_sources: dict, kinds
+                    ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(the index's entries by name, its sources by file): see `validate_patterns`."""
+    from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
+    from doit_conductor.profiling import counters
     index, sources = {}, {}
-    for source in pattern_files(config.patterns_dir):
+    for source in pattern_files(patterns_dir):
         stamp = _stamp(source)
         known = previous.get(source)
         recorded = known_sources.get(source)
@@ -94,10 +105,7 @@ def validate_patterns() -> None:
             counters.add("patterns_parsed")
             index[pattern.name] = pattern_to_json(pattern)
         sources[source] = {"digest": source_digest, "stat": stamp}
-    if not index:
-        raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
-    write_state(layout.PATTERNS, {"kinds_digest": digest, "state_version":
-                                  layout.STATE_VERSION, "patterns": index, "sources": sources})
+    return index, sources
 
 
 def _stamp(path: str) -> list[int] | None:
