@@ -9,6 +9,7 @@ modules (and through them jinja2 and yaml) are imported inside the actions.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import sys
@@ -24,7 +25,7 @@ from doit_conductor.codegen import manifest
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import (
-    StateError, envelope_digest, identity, read_state, write_state)
+    StateError, decode_state, envelope_digest, identity, read_state, write_state)
 from doit_conductor.glue.checker import file_digest
 from doit_conductor.incremental import racy, snapshot
 from tasks.steps import artifacts
@@ -166,15 +167,21 @@ def outputs_untouched() -> bool:
         return _all_recorded(listed)
 
 
-# Per working directory, path -> (lstat key, checksum) of the files this process
-# has read for `outputs_untouched`.  doit asks twice in a run that executed
-# something (its walk, then the fast no-op's re-check at the end): the second
-# time a file whose stat is as it was when read is not read again.
+# Per working directory, path -> (lstat key, checksum) of the files read for
+# `outputs_untouched`: a file whose stat is as it was when read is not read
+# again.  doit asks twice in a run that executed something (its walk, then the
+# fast no-op's re-check at the end); the first ask of a process starts from
+# what the last run left in `layout.UNTOUCHED_MEMO` and writes it back, so an
+# edit reads the files that changed, not the whole output tree.
 _READ_BEFORE: dict[str, dict[str, tuple[tuple[int, ...], str]]] = {}
+MEMO_VERSION = 1
 
 
 def _all_recorded(listed: dict[str, dict]) -> bool:
-    seen = _READ_BEFORE.setdefault(os.getcwd(), {})
+    cwd = os.getcwd()
+    first_ask = cwd not in _READ_BEFORE
+    seen = _READ_BEFORE[cwd] = _load_memo() if first_ask else _READ_BEFORE[cwd]
+    loaded = dict(seen) if first_ask else None
     fine = racy.fine_devices()
     for path, entry in listed.items():
         known = seen.get(path)
@@ -189,7 +196,34 @@ def _all_recorded(listed: dict[str, dict]) -> bool:
             continue  # missing files are codegen's to restore
         if checksum != entry["checksum"]:
             return False
+    if first_ask:
+        # Once per process, on the first ask (the walk's, unless the walk had no
+        # manifest yet): `.conductor/cache` itself is not watched by the fast
+        # no-op, and a write after its sweep would only cost the next no-op.
+        _save_memo({path: seen[path] for path in listed if path in seen}, loaded)
     return True
+
+
+def _load_memo() -> dict[str, tuple[tuple[int, ...], str]]:
+    """What the last run remembered ({} when missing, damaged or of another version)."""
+    try:
+        document = decode_state(safe_fs.read_bytes(layout.UNTOUCHED_MEMO))
+        if document.get("version") != MEMO_VERSION:
+            return {}
+        return {path: (tuple(item[:5]), item[5]) for path, item in document["files"].items()}
+    except (OSError, UserError, ValueError, UnicodeDecodeError, AttributeError, KeyError,
+            TypeError, IndexError):
+        return {}
+
+
+def _save_memo(memo: dict[str, tuple[tuple[int, ...], str]], loaded: dict) -> None:
+    """Write the memo back when it learned or forgot a file (best effort: without
+    it the next ask reads every file, slower and never wrong)."""
+    if memo == loaded:
+        return
+    files = {path: [*key, checksum] for path, (key, checksum) in sorted(memo.items())}
+    with contextlib.suppress(OSError, UserError):
+        write_state(layout.UNTOUCHED_MEMO, {"version": MEMO_VERSION, "files": files})
 
 
 def _lstat_key(path: str) -> tuple[int, ...] | None:

@@ -1,6 +1,6 @@
-"""scan-output's uptodate check (`outputs_untouched`): asked twice in a run that
-executed something (doit's walk, then the fast no-op's re-check), the second
-time without reading a file whose stat is as it was when it was read."""
+"""scan-output's uptodate check (`outputs_untouched`): a file whose stat is as it
+was when the check last read it (earlier in the process, or in the last run,
+through `layout.UNTOUCHED_MEMO`) is not read again; any other is."""
 from __future__ import annotations
 
 import os
@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from doit_conductor import layout
+from doit_conductor import layout, safe_fs
 from doit_conductor.codegen.manifest import MANIFEST_VERSION
 from doit_conductor.codegen.outputs import content_checksum
 from doit_conductor.incremental import racy
@@ -66,3 +66,54 @@ def test_a_file_read_within_its_racy_window_is_read_again(workspace):
     settle(OUTPUT)
     assert inputs_and_plan.outputs_untouched()
     assert OUTPUT in inputs_and_plan._READ_BEFORE[os.getcwd()]
+
+
+def forget_the_process() -> None:
+    inputs_and_plan._READ_BEFORE.clear()
+    artifacts._MANIFEST_FILES.clear()
+
+
+def count_reads(monkeypatch) -> list[str]:
+    """The generated files opened from now on (state files are not counted)."""
+    reads = []
+    real = safe_fs.open_regular
+
+    def counted(path, **kwargs):
+        if str(path).startswith("out/"):
+            reads.append(str(path))
+        return real(path, **kwargs)
+    monkeypatch.setattr(safe_fs, "open_regular", counted)
+    return reads
+
+
+def test_the_next_run_reads_only_what_changed(workspace, monkeypatch):
+    settle(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()
+    assert os.path.exists(layout.UNTOUCHED_MEMO)
+    forget_the_process()  # a new `doit` process
+    reads = count_reads(monkeypatch)
+    assert inputs_and_plan.outputs_untouched()
+    assert reads == []
+
+
+def test_the_next_run_sees_a_same_size_edit_with_mtime_put_back(workspace):
+    settle(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()
+    forget_the_process()
+    before = os.stat(OUTPUT)
+    with open(OUTPUT, "wb") as handle:
+        handle.write(b"first = 2\n")
+    os.utime(OUTPUT, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert not inputs_and_plan.outputs_untouched()
+
+
+def test_a_damaged_memo_is_read_past(workspace, monkeypatch):
+    settle(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()
+    with open(layout.UNTOUCHED_MEMO, "r+b") as handle:
+        handle.seek(-5, os.SEEK_END)
+        handle.write(b"xxxxx")
+    forget_the_process()
+    reads = count_reads(monkeypatch)
+    assert inputs_and_plan.outputs_untouched()
+    assert reads == [OUTPUT]
