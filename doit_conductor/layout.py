@@ -34,6 +34,8 @@ BATCH_PLANS = f"{STATE}/batches"
 BATCH_INDEX = f"{STATE}/batch-index.json"   # each batch plan's signature (task 7)
 MANIFEST = f"{CACHE}/compile.manifest"
 RECORDS = f"{CACHE}/batches"        # one record per codegen batch
+# the generated files scan-output's check has read, by stat (tasks/steps/inputs_and_plan.py)
+UNTOUCHED_MEMO = f"{CACHE}/untouched.json"
 TEMPLATE_CACHE_SUFFIX = ".jbc"   # compiled templates, under {CACHE}/templates
 
 

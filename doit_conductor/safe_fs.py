@@ -263,8 +263,12 @@ def lstat(path: str | os.PathLike, *, root: str | os.PathLike | None = None
         if os.path.basename(os.path.normpath(os.fspath(path))) in ("", ".", ".."):
             with directory(path, root=root) as fd:   # `.`: the anchor itself
                 return os.fstat(fd)
-        with parent(path, root=root) as (fd, name):
+        fd, name, owned = _parent_fd(path, root)   # within a `batch()`: no openat
+        try:
             return os.stat(name, dir_fd=fd, follow_symlinks=False)
+        finally:
+            if owned:
+                os.close(fd)
     except (FileNotFoundError, NotADirectoryError):
         return None
 

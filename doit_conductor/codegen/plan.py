@@ -50,15 +50,36 @@ def plan_entry_from_json(data: dict) -> PlanEntry:
     return from_json(PlanEntry, data, "plan entry")
 
 
-def plan_codegen(patterns: dict[str, Pattern], order: list[str], kinds: dict[str, dict[str, str]],
+def plan_codegen(patterns: Mapping[str, Pattern], order: list[str],
+                 kinds: dict[str, dict[str, str]],
                  closures: dict[str, tuple[str, ...]], output_dir: str,
-                 reserved: Mapping[str, str] | None = None) -> list[PlanEntry]:
+                 reserved: Mapping[str, str] | None = None,
+                 planned: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+                 ) -> list[PlanEntry]:
     """One entry per pattern, in dependency order.  `reserved`: paths other
-    tasks write, by task name (a key ending in `/` reserves a directory)."""
+    tasks write, by task name (a key ending in `/` reserves a directory).
+
+    `planned` (an edit: O(changed)): by name, the source and output paths of
+    patterns planned before from the same pattern, dependencies' sources, kinds,
+    closures, output directory and reserved paths.  Those are not planned again
+    and get no entry here; their paths are only claimed, in order, so that a
+    changed pattern colliding with one is refused as a full plan would (same
+    pattern named, same message).  Their paths are not checked for links again:
+    a link planted there since is the writer's to refuse, as it is when this
+    task does not run at all."""
     claimed: dict[str, str] = {}
     checked_dirs: dict[str, bool] = {}
     plan = []
+    planned = planned or {}
     for name in order:
+        if name in planned:
+            source, paths = planned[name]
+            for path in paths:
+                if path in claimed:
+                    raise UserError(f"output {path} is produced twice: by this pattern and by "
+                                    f"{claimed[path]}", source)
+                claimed[path] = source
+            continue
         pattern = patterns[name]
         templates = pattern.templates or tuple(sorted(kinds[pattern.kind]))
         outputs = []

@@ -9,8 +9,11 @@ modules (and through them jinja2 and yaml) are imported inside the actions.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import stat
 import sys
+import time
 from pathlib import Path
 
 import xxhash
@@ -22,8 +25,9 @@ from doit_conductor.codegen import manifest
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import (
-    StateError, envelope_digest, identity, read_state, write_state)
+    StateError, decode_state, envelope_digest, identity, read_state, write_state)
 from doit_conductor.glue.checker import file_digest
+from doit_conductor.incremental import racy, snapshot
 from tasks.steps import artifacts
 
 
@@ -65,15 +69,26 @@ def validate_patterns() -> None:
     parses what changed, and an index copied back from an older build cannot
     hand on entries its files no longer match."""
     from doit_conductor.codegen.kinds import kinds_digest, load_kinds
-    from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
-    from doit_conductor.profiling import counters
     config = _config()
     safe_fs.stat_dir(config.patterns_dir)  # a link there: refused by name
     digest = kinds_digest(config.templates_dir)
     kinds = load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
     previous, known_sources = _reusable_index(digest)
+    with safe_fs.batch():  # the patterns directory resolved once, not per file
+        index, sources = _index_patterns(config.patterns_dir, previous, known_sources, kinds)
+    if not index:
+        raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
+    write_state(layout.PATTERNS, {"kinds_digest": digest, "state_version":
+                                  layout.STATE_VERSION, "patterns": index, "sources": sources})
+
+
+def _index_patterns(patterns_dir: str, previous: dict, known_sources: dict, kinds
+                    ) -> tuple[dict[str, dict], dict[str, dict]]:
+    """(the index's entries by name, its sources by file): see `validate_patterns`."""
+    from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
+    from doit_conductor.profiling import counters
     index, sources = {}, {}
-    for source in pattern_files(config.patterns_dir):
+    for source in pattern_files(patterns_dir):
         stamp = _stamp(source)
         known = previous.get(source)
         recorded = known_sources.get(source)
@@ -91,10 +106,7 @@ def validate_patterns() -> None:
             counters.add("patterns_parsed")
             index[pattern.name] = pattern_to_json(pattern)
         sources[source] = {"digest": source_digest, "stat": stamp}
-    if not index:
-        raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
-    write_state(layout.PATTERNS, {"kinds_digest": digest, "state_version":
-                                  layout.STATE_VERSION, "patterns": index, "sources": sources})
+    return index, sources
 
 
 def _stamp(path: str) -> list[int] | None:
@@ -155,17 +167,92 @@ def outputs_untouched() -> bool:
         return _all_recorded(listed)
 
 
+# Per working directory, path -> (lstat key, checksum) of the files read for
+# `outputs_untouched`: a file whose stat is as it was when read is not read
+# again.  doit asks twice in a run that executed something (its walk, then the
+# fast no-op's re-check at the end); the first ask of a process starts from
+# what the last run left in `layout.UNTOUCHED_MEMO` and writes it back, so an
+# edit reads the files that changed, not the whole output tree.
+_READ_BEFORE: dict[str, dict[str, tuple[tuple[int, ...], str]]] = {}
+MEMO_VERSION = 1
+
+
 def _all_recorded(listed: dict[str, dict]) -> bool:
+    cwd = os.getcwd()
+    first_ask = cwd not in _READ_BEFORE
+    seen = _READ_BEFORE[cwd] = _load_memo() if first_ask else _READ_BEFORE[cwd]
+    loaded = dict(seen) if first_ask else None
+    fine = racy.fine_devices()
     for path, entry in listed.items():
-        try:
-            checksum = outputs.file_checksum(path)
-        except UserError:
-            return False  # a link, directory or FIFO stands there: scan-output repairs it
+        known = seen.get(path)
+        if known is not None and _lstat_key(path) == known[0]:
+            checksum = known[1]
+        else:
+            try:
+                checksum = _read_checksum(path, seen, fine)
+            except UserError:
+                return False  # a link, directory or FIFO stands there: scan-output repairs it
         if checksum is None:
             continue  # missing files are codegen's to restore
         if checksum != entry["checksum"]:
             return False
+    if first_ask:
+        # Once per process, on the first ask (the walk's, unless the walk had no
+        # manifest yet): `.conductor/cache` itself is not watched by the fast
+        # no-op, and a write after its sweep would only cost the next no-op.
+        _save_memo({path: seen[path] for path in listed if path in seen}, loaded)
     return True
+
+
+def _load_memo() -> dict[str, tuple[tuple[int, ...], str]]:
+    """What the last run remembered ({} when missing, damaged or of another version)."""
+    try:
+        document = decode_state(safe_fs.read_bytes(layout.UNTOUCHED_MEMO))
+        if document.get("version") != MEMO_VERSION:
+            return {}
+        return {path: (tuple(item[:5]), item[5]) for path, item in document["files"].items()}
+    except (OSError, UserError, ValueError, UnicodeDecodeError, AttributeError, KeyError,
+            TypeError, IndexError):
+        return {}
+
+
+def _save_memo(memo: dict[str, tuple[tuple[int, ...], str]], loaded: dict) -> None:
+    """Write the memo back when it learned or forgot a file (best effort: without
+    it the next ask reads every file, slower and never wrong)."""
+    if memo == loaded:
+        return
+    files = {path: [*key, checksum] for path, (key, checksum) in sorted(memo.items())}
+    with contextlib.suppress(OSError, UserError):
+        write_state(layout.UNTOUCHED_MEMO, {"version": MEMO_VERSION, "files": files})
+
+
+def _lstat_key(path: str) -> tuple[int, ...] | None:
+    try:
+        info = os.lstat(path)
+    except OSError:
+        return None
+    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev)
+
+
+def _read_checksum(path: str, seen: dict, fine: frozenset[int]) -> str | None:
+    """The checksum of the regular file `path` (None if missing), remembered in
+    `seen` under the stat it was read with unless that stat is racy: a file
+    changed within its timestamp granularity before the read could change again
+    without its stat moving (ctime, which only the kernel sets, moves otherwise)."""
+    started_ns = time.time_ns()
+    try:
+        fd = safe_fs.open_regular(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        info = os.fstat(fd)
+        checksum = outputs.content_checksum(safe_fs.read_fd(fd, path))
+    finally:
+        os.close(fd)
+    key = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev)
+    if not snapshot.is_recent(key, started_ns, fine):
+        seen[path] = (key, checksum)
+    return checksum
 
 
 def _outputs_untouched_reads() -> list[str]:
@@ -266,19 +353,33 @@ def resolve_patterns() -> None:
 @user_action
 def plan_outputs() -> None:
     """Task 7: pattern x template -> output path, with collisions and escapes
-    refused; then the plan of each codegen batch."""
+    refused; then the plan of each codegen batch.
+
+    O(changed): a pattern whose plan key (its source, the source's digest, its
+    dependencies' sources) is the one recorded with the last plan, made in the
+    same context (kinds, template closures, output directory, reserved paths,
+    working directory), keeps its recorded entry; only its paths are claimed
+    again, so collisions with a changed pattern are still refused."""
     from doit_conductor.codegen.patterns import pattern_from_json
     from doit_conductor.codegen.plan import plan_codegen, plan_entry_to_json
     config = _config()
     index = read_state(layout.PATTERNS)
     templates = read_state(layout.TEMPLATES)
-    patterns = {name: pattern_from_json(data) for name, data in index["patterns"].items()}
-    closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
-    if "index" in patterns:  # task 15's docs/index.md would be both pages
+    if "index" in index["patterns"]:  # task 15's docs/index.md would be both pages
         raise UserError("a pattern cannot be named 'index': docs/index.md is the index of "
-                        "the generated docs", patterns["index"].source)
-    plan = plan_codegen(patterns, read_state(layout.ORDER), templates["kinds"], closures,
-                        config.output_dir, artifacts.reserved_outputs(config.output_dir))
+                        "the generated docs", index["patterns"]["index"]["source"])
+    patterns = _LazyPatterns(index["patterns"], pattern_from_json)
+    closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
+    order = read_state(layout.ORDER)
+    reserved = artifacts.reserved_outputs(config.output_dir)
+    batch_index = _read_batch_index()
+    context = _plan_context(index, templates, closures, config.output_dir, reserved)
+    keys = _plan_keys(index)
+    reused = _reusable_plan(batch_index.get("plan"), context, keys)
+    planned = {name: (entry["source"], tuple(o["path"] for o in entry["outputs"]))
+               for name, entry in reused.items()}
+    fresh = {entry.name: plan_entry_to_json(entry) for entry in plan_codegen(
+        patterns, order, templates["kinds"], closures, config.output_dir, reserved, planned)}
     settings = {
         "templates_dir": config.templates_dir, "output_dir": config.output_dir,
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,
@@ -291,13 +392,76 @@ def plan_outputs() -> None:
         "cache_max_bytes": config.template_cache.max_bytes,
         "limits": config_to_json(config)["limits"],
     }
-    entries = [plan_entry_to_json(entry) for entry in plan]
+    entries = [reused[name] if name in reused else fresh[name] for name in order]
     write_state(layout.PLAN, entries)
     write_state(layout.CODEGEN_SETTINGS, settings)
-    write_batch_plans(entries, index, templates["templates"], settings)
+    plan_section = {"context": context, "file": envelope_digest(layout.PLAN), "keys": keys}
+    write_batch_plans(entries, index, templates["templates"], settings,
+                      batch_index.get("batches"), plan_section)
 
 
-def write_batch_plans(entries: list[dict], index: dict, templates: dict, settings: dict) -> None:
+# Bumped when what a plan entry is made of changes, so entries recorded by an
+# older planner are not reused.
+PLAN_REUSE_VERSION = 1
+
+
+class _LazyPatterns(dict):
+    """The index's patterns as `Pattern`s, each built when first asked for: an
+    edit plans the changed patterns and reads the sources of their dependencies."""
+
+    def __init__(self, entries: dict[str, dict], build) -> None:
+        super().__init__()
+        self._entries, self._build = entries, build
+
+    def __missing__(self, name: str):
+        pattern = self[name] = self._build(self._entries[name])
+        return pattern
+
+
+def _plan_context(index: dict, templates: dict, closures: dict, output_dir: str,
+                  reserved: dict) -> str:
+    """Everything besides the pattern itself that a plan entry depends on (the
+    working directory: path lengths are checked as absolute paths)."""
+    from doit_conductor.codegen import batches
+    return batches.digest([PLAN_REUSE_VERSION, layout.STATE_VERSION, index["kinds_digest"],
+                           templates["kinds"], {k: list(v) for k, v in closures.items()},
+                           output_dir, reserved, os.getcwd()])
+
+
+def _plan_keys(index: dict) -> dict[str, str]:
+    """By pattern name: what its plan entry is made of besides the context (the
+    validated entry is a function of its source's bytes and the kinds).  A
+    pattern whose source digest is unknown gets no key and is always planned."""
+    patterns, sources = index["patterns"], index.get("sources", {})
+    keys = {}
+    for name, pattern in patterns.items():
+        known = sources.get(pattern["source"])
+        if not known or not known.get("digest"):
+            continue
+        parts = [pattern["source"], known["digest"],
+                 *(patterns[d]["source"] if d in patterns else "?" for d in pattern["depends_on"])]
+        keys[name] = xxhash.xxh3_64_hexdigest("\0".join(parts).encode("utf-8", "surrogateescape"))
+    return keys
+
+
+def _reusable_plan(section: object, context: str, keys: dict[str, str]) -> dict[str, dict]:
+    """The last plan's entries whose keys are unchanged, if that plan was made in
+    `context` and plan.json still holds what was written with those keys."""
+    if not isinstance(section, dict) or section.get("context") != context \
+            or not isinstance(section.get("keys"), dict) \
+            or section.get("file") is None or envelope_digest(layout.PLAN) != section["file"]:
+        return {}
+    try:
+        previous = read_state(layout.PLAN)
+    except StateError:
+        return {}
+    recorded = section["keys"]
+    return {entry["name"]: entry for entry in previous
+            if (key := keys.get(entry["name"])) is not None and recorded.get(entry["name"]) == key}
+
+
+def write_batch_plans(entries: list[dict], index: dict, templates: dict, settings: dict,
+                      previous: object = None, plan_section: dict | None = None) -> None:
     """One state file per codegen batch holding everything its patterns' files
     are made from (plan entry, validated pattern and dependencies) and each
     pattern's input digest (`batches.input_digest`).  A batch sub-task depends
@@ -326,7 +490,8 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
         entry, source_digest(entry["source"]), [source_digest(s) for s in entry["dep_sources"]],
         template_digests, index["kinds_digest"], settings_digest)
         for name, entry in by_name.items()}
-    previous = _batch_index()
+    if not isinstance(previous, dict):
+        previous = {}
     recorded = {}
     for batch, names in assignment.items():
         path = layout.batch_plan_file(batch)
@@ -344,17 +509,20 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
                           "digest": digests[name]})
         write_state(path, {"batch": batch, "patterns": items})
         recorded[batch] = {"signature": signature, "file": envelope_digest(path)}
-    write_state(layout.BATCH_INDEX, {"batches": recorded})
+    document = {"batches": recorded}
+    if plan_section is not None:
+        document["plan"] = plan_section  # task 7's plan keys: see `plan_outputs`
+    write_state(layout.BATCH_INDEX, document)
     for stale in safe_fs.entries(layout.BATCH_PLANS):
         if stale.name.endswith(".json") and not stale.name.startswith(".") \
                 and stale.name[:-5] not in assignment:
             safe_fs.remove(stale.path)
 
 
-def _batch_index() -> dict[str, dict]:
+def _read_batch_index() -> dict:
     """The batch index task 7 wrote last time ({} when missing or damaged)."""
     try:
-        batches = read_state(layout.BATCH_INDEX).get("batches")
+        document = read_state(layout.BATCH_INDEX)
     except StateError:
         return {}
-    return batches if isinstance(batches, dict) else {}
+    return document if isinstance(document, dict) else {}
