@@ -68,33 +68,37 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
     return info
 
 
-_OPEN_NEW = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
 def create_new(path: str | os.PathLike, data: bytes) -> os.stat_result:
-    """Create `path`, which must not exist, holding `data`: no temporary file and
-    no rename, since there is no old content a reader could see half replaced.
-    FileExistsError if something is there (then replace it with `atomic_write`).
-    A crash mid-way can leave a short new file; its writer must not vouch for it
-    before this returns (codegen records a file only after writing it)."""
+    """Create `path`, which must not exist, holding `data`.
+
+    Written under a temporary name in the same directory and then linked into
+    place, so a crash never leaves a short file under the real name (a stray
+    temporary at most, which `remove_stale_temps` clears); not fsync'd, and
+    never replacing anything: FileExistsError if something is there (then
+    replace it with `atomic_write`)."""
     path = os.fspath(path)
-    directory = os.path.dirname(path)
+    directory, name = os.path.split(path)
     check_real_directory(directory)
     try:
-        fd = os.open(path, _OPEN_NEW, 0o666)
+        fd, tmp = _create_temp(directory, name)
     except FileNotFoundError:
         os.makedirs(directory or ".", exist_ok=True)
-        fd = os.open(path, _OPEN_NEW, 0o666)
+        fd, tmp = _create_temp(directory, name)
     try:
-        _write_all(fd, data)
-        info = os.fstat(fd)
+        try:
+            _write_all(fd, data)
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        os.link(tmp, path, follow_symlinks=False)   # EEXIST if anything stands there
     except BaseException as exc:
-        os.close(fd)
-        safe_fs.unlink(path)
+        safe_fs.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename is None:
             raise OSError(exc.errno, exc.strerror, path) from exc
         raise
-    os.close(fd)
+    safe_fs.unlink(tmp)
     return info
 
 
