@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from doit_conductor import safe_fs
@@ -37,7 +38,38 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
     power loss must not corrupt).  Returns the new file's stat (a rename keeps
     the mtime, so it is the file's).
     """
-    path = os.fspath(path)
+    return _through_temp(os.fspath(path), data, fsync, _replace)
+
+
+def create_new(path: str | os.PathLike, data: bytes) -> os.stat_result:
+    """Create `path`, which must not exist, holding `data`.
+
+    Written under a temporary name in the same directory and then linked into
+    place, so a crash never leaves a short file under the real name (a stray
+    temporary at most, which `remove_stale_temps` clears); not fsync'd, and
+    never replacing anything: FileExistsError if something is there (then
+    replace it with `atomic_write`)."""
+    return _through_temp(os.fspath(path), data, False, _link_new)
+
+
+def _replace(tmp: str, path: str) -> None:
+    try:
+        os.replace(tmp, path)
+    except IsADirectoryError:
+        # a directory stands where the file belongs: someone's, not ours to delete
+        raise UserError("is a directory where a file belongs; refusing to replace "
+                        "it (remove it)", path) from None
+
+
+def _link_new(tmp: str, path: str) -> None:
+    os.link(tmp, path, follow_symlinks=False)   # EEXIST if anything stands there
+    safe_fs.unlink(tmp)
+
+
+def _through_temp(path: str, data: bytes, fsync: bool,
+                  into_place: Callable[[str, str], None]) -> os.stat_result:
+    """Write a temporary file next to `path`, then `into_place(tmp, path)`; the
+    temporary file is removed if anything fails, and the error names `path`."""
     directory, name = os.path.split(path)
     check_real_directory(directory)
     try:
@@ -53,52 +85,13 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
             info = os.fstat(fd)
         finally:
             os.close(fd)
-        try:
-            os.replace(tmp, path)
-        except IsADirectoryError:
-            # a directory stands where the file belongs: someone's, not ours to delete
-            raise UserError("is a directory where a file belongs; refusing to replace "
-                            "it (remove it)", path) from None
+        into_place(tmp, path)
     except BaseException as exc:
         safe_fs.unlink(tmp)
         if isinstance(exc, OSError) and exc.filename is None:
             # A failed write() names no file; say which one (full disk, quota).
             raise OSError(exc.errno, exc.strerror, path) from exc
         raise
-    return info
-
-
-
-
-def create_new(path: str | os.PathLike, data: bytes) -> os.stat_result:
-    """Create `path`, which must not exist, holding `data`.
-
-    Written under a temporary name in the same directory and then linked into
-    place, so a crash never leaves a short file under the real name (a stray
-    temporary at most, which `remove_stale_temps` clears); not fsync'd, and
-    never replacing anything: FileExistsError if something is there (then
-    replace it with `atomic_write`)."""
-    path = os.fspath(path)
-    directory, name = os.path.split(path)
-    check_real_directory(directory)
-    try:
-        fd, tmp = _create_temp(directory, name)
-    except FileNotFoundError:
-        os.makedirs(directory or ".", exist_ok=True)
-        fd, tmp = _create_temp(directory, name)
-    try:
-        try:
-            _write_all(fd, data)
-            info = os.fstat(fd)
-        finally:
-            os.close(fd)
-        os.link(tmp, path, follow_symlinks=False)   # EEXIST if anything stands there
-    except BaseException as exc:
-        safe_fs.unlink(tmp)
-        if isinstance(exc, OSError) and exc.filename is None:
-            raise OSError(exc.errno, exc.strerror, path) from exc
-        raise
-    safe_fs.unlink(tmp)
     return info
 
 
