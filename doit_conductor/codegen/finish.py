@@ -48,7 +48,8 @@ def finish_codegen(batch_names: list[str], patterns: int, settings: dict,
         log.warning("WARNING: %s: older than the generated files it lists (restored from a "
                     "backup?); rewritten from %s", path, manifest.MANIFEST)
     merged = manifest.merge_manifest(cfg.cache_dir,
-                                    None if batches is None else [*batches, *dropped])
+                                     None if batches is None else [*batches, *dropped],
+                                     records=records)   # read once, above
     removed = outputs.prune(list(merged.dropped), cfg.output_dir)
     for path in removed:
         log.warning("pruned %s (no longer produced by any pattern)", path)
