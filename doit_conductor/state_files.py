@@ -18,7 +18,6 @@ data, so typed codecs (records, plan, config) sit on top of them.
 """
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Callable
 from pathlib import Path
@@ -27,7 +26,7 @@ import xxhash
 
 from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import dump_json, write_if_changed
+from doit_conductor.fsio import dump_json, load_json, write_if_changed
 
 _PREFIX = b'{"digest":"'
 _MIDDLE = b'","state":'
@@ -53,7 +52,7 @@ def decode_state(raw: bytes) -> object:
     payload = raw[head + len(_MIDDLE):-2]
     if xxhash.xxh3_128_hexdigest(payload).encode() != raw[len(_PREFIX):head]:
         raise ValueError("digest mismatch: changed since it was written")
-    return json.loads(payload)
+    return load_json(payload)
 
 
 def envelope_digest(path: str | os.PathLike) -> str | None:
