@@ -21,12 +21,16 @@ from doit import create_after
 from doit.tools import config_changed
 
 from doit_conductor import layout
-from tasks.steps import codegen as codegen_actions
-from doit_conductor.config import PYPROJECT, project_config
-from tasks.steps import artifacts, inputs_and_plan, prepare
-from tasks.steps.artifacts import GeneratedFiles, TargetsIntact
-from tasks.steps.cleaning import remove_targets
-from tasks.steps.fresh_state import StateWritten
+from tasks.lazy import lazy_module
+
+# Executed when a task creator first uses them, not when dodo.py is imported:
+# the fast no-op ends the run before any task is created (see tasks/lazy.py).
+codegen_actions = lazy_module("tasks.steps.codegen")
+config = lazy_module("doit_conductor.config")
+artifacts = lazy_module("tasks.steps.artifacts")
+inputs_and_plan = lazy_module("tasks.steps.inputs_and_plan")
+prepare = lazy_module("tasks.steps.prepare")
+fresh_state = lazy_module("tasks.steps.fresh_state")
 
 
 @functools.cache
@@ -34,12 +38,17 @@ def _settings():
     """Paths the task definitions need at load time (read when doit first asks for
     a task, not when this module is imported).  A broken config must not stop
     `doit list`; task 2 reports it properly, so fall back to defaults here."""
-    return project_config(".")
+    return config.project_config(".")
 
 
 # `doit clean`: targets and the folders they leave empty (doit's `True` keeps both
 # a target directory with files and the emptied output/ tree).
-CLEAN = [remove_targets]
+def _remove_targets(task, dryrun: bool = False) -> None:
+    from tasks.steps.cleaning import remove_targets
+    remove_targets(task, dryrun)
+
+
+CLEAN = [_remove_targets]
 
 def _meta(number: int, phase: int) -> dict:
     return {"number": number, "phase": phase}
@@ -51,7 +60,7 @@ def task_check_env():
         "basename": "check-env",
         "actions": [prepare.check_env],
         "uptodate": [config_changed(f"{sys.version}|{sys.executable}|{layout.STATE_VERSION}"),
-                     StateWritten()],
+                     fresh_state.StateWritten()],
         "targets": [layout.ENV],
         "meta": _meta(1, 1),
         "clean": CLEAN,
@@ -63,8 +72,8 @@ def task_load_config():
     return {
         "basename": "load-config",
         "actions": [prepare.load_settings],
-        "file_dep": [PYPROJECT, layout.ENV],
-        "uptodate": [StateWritten()],
+        "file_dep": [config.PYPROJECT, layout.ENV],
+        "uptodate": [fresh_state.StateWritten()],
         "targets": [layout.CONFIG],
         "meta": _meta(2, 1),
         "clean": CLEAN,
@@ -79,7 +88,7 @@ def task_validate_patterns():
         "actions": [inputs_and_plan.validate_patterns],
         "file_dep": list(_pattern_files())
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
-        "uptodate": [StateWritten()],
+        "uptodate": [fresh_state.StateWritten()],
         "targets": [layout.PATTERNS],
         "meta": _meta(3, 2),
         "clean": CLEAN,
@@ -93,7 +102,7 @@ def task_lint_templates():
         "actions": [inputs_and_plan.lint_templates],
         "file_dep": inputs_and_plan.template_files(_settings().templates_dir)
                     + [layout.CONFIG, f"{_settings().templates_dir}/kinds.yaml"],
-        "uptodate": [StateWritten()],
+        "uptodate": [fresh_state.StateWritten()],
         "targets": [layout.TEMPLATES],
         "meta": _meta(4, 2),
         "clean": CLEAN,
@@ -106,7 +115,7 @@ def task_scan_output():
         "basename": "scan-output",
         "actions": [inputs_and_plan.scan_output],
         "file_dep": [layout.CONFIG],
-        "uptodate": [inputs_and_plan.outputs_untouched, StateWritten()],
+        "uptodate": [inputs_and_plan.outputs_untouched, fresh_state.StateWritten()],
         "targets": [layout.SCAN],
         "meta": _meta(5, 2),
         "clean": CLEAN,
@@ -120,7 +129,7 @@ def task_resolve_patterns():
         "actions": [inputs_and_plan.resolve_patterns],
         "file_dep": [layout.PATTERNS],
         "task_dep": ["lint-templates", "scan-output"],
-        "uptodate": [StateWritten()],
+        "uptodate": [fresh_state.StateWritten()],
         "targets": [layout.ORDER],
         "meta": _meta(6, 3),
         "clean": CLEAN,
@@ -135,7 +144,7 @@ def task_plan_codegen():
         "file_dep": [layout.PATTERNS, layout.ORDER, layout.TEMPLATES, layout.CONFIG],
         # the batch plans are read by codegen sub-tasks created after this task
         # ran (create_after), so they need not be listed one by one
-        "uptodate": [StateWritten(layout.BATCH_PLANS)],
+        "uptodate": [fresh_state.StateWritten(layout.BATCH_PLANS)],
         "targets": [layout.PLAN, layout.CODEGEN_SETTINGS, layout.BATCH_INDEX, layout.BATCH_PLANS],
         "meta": _meta(7, 3),
         "clean": CLEAN,
@@ -290,8 +299,8 @@ def _verify(number: int, basename: str, doc: str, action, prefix: str, **extra) 
         "actions": [action],
         "task_dep": ["codegen", *extra.pop("task_dep", [])],
         "file_dep": extra.pop("file_dep", []),
-        "uptodate": [GeneratedFiles(prefix, contents=extra.pop("contents", True)),
-                     TargetsIntact(_out())],
+        "uptodate": [artifacts.GeneratedFiles(prefix, contents=extra.pop("contents", True)),
+                     artifacts.TargetsIntact(_out())],
         "meta": _meta(number, 4 if number <= 13 else 5),
         "clean": CLEAN,
     }
@@ -365,7 +374,7 @@ def task_docs():
         # the pages describe and link the generated files: none for a failed codegen
         "task_dep": ["codegen"],
         "targets": _doc_pages(),
-        "uptodate": [TargetsIntact(_out())],
+        "uptodate": [artifacts.TargetsIntact(_out())],
         "meta": _meta(15, 5),
         "clean": CLEAN,
     }
