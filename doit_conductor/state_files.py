@@ -43,8 +43,9 @@ def encode_state(data: object) -> bytes:
     return _PREFIX + digest + _MIDDLE + payload + b"}\n"
 
 
-def decode_state(raw: bytes) -> object:
-    """The state inside an envelope; ValueError saying what is wrong."""
+def decode_state(raw: bytes, parse: bool = True) -> object:
+    """The state inside an envelope (None without `parse`: checked only);
+    ValueError saying what is wrong."""
     head = len(_PREFIX) + _DIGEST_LEN
     if not (raw.startswith(_PREFIX) and raw[head:head + len(_MIDDLE)] == _MIDDLE
             and raw.endswith(b"}\n")):
@@ -52,7 +53,7 @@ def decode_state(raw: bytes) -> object:
     payload = raw[head + len(_MIDDLE):-2]
     if xxhash.xxh3_128_hexdigest(payload).encode() != raw[len(_PREFIX):head]:
         raise ValueError("digest mismatch: changed since it was written")
-    return load_json(payload)
+    return load_json(payload) if parse else None
 
 
 def envelope_digest(path: str | os.PathLike) -> str | None:
@@ -77,7 +78,37 @@ def envelope_digest(path: str | os.PathLike) -> str | None:
 def write_state(path: str | os.PathLike, data: object) -> bool:
     """Atomically write `data` as the state file `path` unless it already holds it;
     True when written (an unchanged file keeps its mtime)."""
-    return write_if_changed(path, encode_state(data))
+    encoded = encode_state(data)
+    written = write_if_changed(path, encoded)
+    _remember(os.fspath(path), encoded, data)
+    return written
+
+
+# The library-sized state files several tasks of one run read (an edit's tasks
+# 3, 6 and 7 and the codegen task creator: 1 MB each at 1,000 patterns): the
+# last content written or read in this process, by path, handed out again while
+# the file holds the same bytes (compared by the envelope digest, which
+# `read_state` checks against the bytes, so a file replaced since is decoded
+# afresh).  Their readers treat what they get as read-only.
+SHARED = frozenset({"patterns.json", "plan.json", "order.json", "templates.json"})
+_decoded: dict[str, tuple[bytes, object]] = {}
+
+
+def _remember(path: str, raw: bytes, data: object) -> None:
+    if os.path.basename(path) in SHARED:
+        _decoded[os.path.abspath(path)] = (raw[len(_PREFIX):len(_PREFIX) + _DIGEST_LEN], data)
+
+
+def _remembered(path: str, raw: bytes) -> tuple[bool, object]:
+    """(found, data): what `path` was last known to hold, if `raw` holds it still."""
+    known = _decoded.get(os.path.abspath(path)) if os.path.basename(path) in SHARED else None
+    if known is None or raw[len(_PREFIX):len(_PREFIX) + _DIGEST_LEN] != known[0]:
+        return False, None
+    try:
+        decode_state(raw, parse=False)  # the bytes are the ones the digest was made of
+    except ValueError:
+        return False, None
+    return True, known[1]
 
 
 Shape = Callable[[object], bool]
@@ -97,7 +128,13 @@ def read_state(path: str | os.PathLike, shape: Shape | None = None) -> object:
         raise StateError(f"workflow state is unreadable ({exc.strerror})", path) from None
     except UserError as exc:  # a link, a FIFO: never read
         raise StateError(f"workflow state is unreadable ({exc.message})", path) from None
+    if shape is None:
+        found, data = _remembered(path, raw)
+        if found:
+            return data
     problem, data = _checked(path, raw, shape)
+    if problem is None and shape is None:
+        _remember(path, raw, data)
     if problem is not None:
         if _is_state_path(path):  # never delete a file we do not own
             safe_fs.unlink(path)
