@@ -21,10 +21,10 @@ from doit import create_after
 from doit.tools import config_changed
 
 from doit_conductor import layout
-from tasks.lazy import lazy_module
+from doit_conductor.lazy import lazy_module
 
 # Executed when a task creator first uses them, not when dodo.py is imported:
-# the fast no-op ends the run before any task is created (see tasks/lazy.py).
+# the fast no-op ends the run before any task is created (see doit_conductor/lazy.py).
 codegen_actions = lazy_module("tasks.steps.codegen")
 config = lazy_module("doit_conductor.config")
 artifacts = lazy_module("tasks.steps.artifacts")

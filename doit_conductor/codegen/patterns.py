@@ -20,13 +20,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
 from doit_conductor import safe_fs
 from doit_conductor.codec import from_json, to_json
 from doit_conductor.codegen import schema
 from doit_conductor.validation import Field, SchemaError, check_mapping
 from doit_conductor.errors import UserError
+from doit_conductor.lazy import lazy_module
+
+yaml = lazy_module("yaml")   # only task 3 parses YAML; codegen workers read JSON
 
 MAX_PATTERN_BYTES = 1 << 20      # a pattern is a page of YAML, not a data set
 MAX_NODES = 20_000               # counts alias expansions too: stops "billion laughs"
@@ -44,7 +45,6 @@ PATTERN = {
     "params": Field(dict, default={}, what="a mapping"),
 }
 
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
@@ -116,7 +116,7 @@ def _load_yaml(text: str, source: str) -> tuple[object, dict[tuple, int]]:
     """Safe-load YAML, returning the data and the line of every key path."""
     if "\x00" in text:
         raise UserError("contains a NUL character", source, text[:text.index("\x00")].count("\n") + 1)
-    loader = _Loader(text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:

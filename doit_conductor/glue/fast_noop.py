@@ -274,6 +274,15 @@ def stale_task(run: list, tasks: dict, dep_manager) -> str | None:
 def module_files() -> list[str]:
     """Every module file this process has loaded: the dodo, the task creators and
     what they import (a changed creator may create other tasks)."""
+    # Read past the module's own attribute lookup: a module imported lazily
+    # (doit_conductor.lazy) and not used yet would be executed by it.
     return sorted({file for module in list(sys.modules.values())
-                   if isinstance(file := getattr(module, "__file__", None), str)})
+                   if isinstance(file := _file_of(module), str)})
+
+
+def _file_of(module) -> object:
+    try:
+        return object.__getattribute__(module, "__file__")
+    except AttributeError:
+        return None
 
