@@ -84,10 +84,16 @@ def validate_patterns() -> None:
 
 def _index_patterns(patterns_dir: str, previous: dict, known_sources: dict, kinds
                     ) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(the index's entries by name, its sources by file): see `validate_patterns`."""
-    from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json, read_pattern_bytes
+    """(the index's entries by name, its sources by file): see `validate_patterns`.
+    The files to parse are read first and parsed together (on two cores when
+    there are many: `parse_parallel`); a file that cannot be read is reported
+    unless one before it in order does not parse."""
+    from doit_conductor.codegen.parse_parallel import parse_all
+    from doit_conductor.codegen.patterns import read_pattern_bytes
     from doit_conductor.profiling import counters
     index, sources = {}, {}
+    to_parse: list[tuple[str, bytes]] = []
+    unreadable = None
     for source in pattern_files(patterns_dir):
         stamp = _stamp(source)
         known = previous.get(source)
@@ -97,15 +103,23 @@ def _index_patterns(patterns_dir: str, previous: dict, known_sources: dict, kind
             index[known["name"]] = known
             sources[source] = recorded
             continue
-        raw = read_pattern_bytes(Path(source), source)
+        try:
+            raw = read_pattern_bytes(Path(source), source)
+        except UserError as exc:
+            unreadable = exc
+            break
         source_digest = xxhash.xxh3_128_hexdigest(raw)
         if known is not None and recorded is not None and recorded["digest"] == source_digest:
             index[known["name"]] = known
         else:
-            pattern = parse_pattern(raw, source, kinds)
-            counters.add("patterns_parsed")
-            index[pattern.name] = pattern_to_json(pattern)
+            to_parse.append((source, raw))
         sources[source] = {"digest": source_digest, "stat": stamp}
+    for entry in parse_all(to_parse, kinds):
+        index[entry["name"]] = entry
+    if to_parse:
+        counters.add("patterns_parsed", len(to_parse))
+    if unreadable is not None:
+        raise unreadable
     return index, sources
 
 
