@@ -38,6 +38,10 @@ class LimitExceeded(Exception):
 def bounded_render(template: jinja2.Template, context: dict, limits: RenderLimits) -> str:
     """The template's output, or LimitExceeded."""
     deadline = time.monotonic() + limits.max_render_s
+    # in the main thread SIGALRM keeps the deadline (`_deadline_alarm`); the
+    # clock is read per chunk only where it cannot (a chunk is ~30 characters)
+    watch_clock = threading.current_thread() is not threading.main_thread()
+    max_size = limits.max_file_bytes
     parts: list[str] = []
     size = 0
     with _deadline_alarm(limits), _recursion_budget(limits.max_template_depth):
@@ -46,10 +50,10 @@ def bounded_render(template: jinja2.Template, context: dict, limits: RenderLimit
                 # characters, not bytes: a cheap bound that is never below the
                 # UTF-8 size by more than 4x; the exact check follows the encode
                 size += len(chunk)
-                if size > limits.max_file_bytes:
+                if size > max_size:
                     raise LimitExceeded(f"output over {limits.max_file_bytes} bytes "
                                         "([tool.conductor.limits] max_file_bytes)")
-                if time.monotonic() > deadline:
+                if watch_clock and time.monotonic() > deadline:
                     raise _timeout(limits)
                 parts.append(chunk)
         except RecursionError:
