@@ -74,7 +74,7 @@ def py_ident(value: object) -> str:
 
 def py_string(value: object) -> str:
     """A Python string literal (double-quoted, as the json filter writes it)."""
-    return _escape_unprintable(json.dumps(str(value), ensure_ascii=False))
+    return _escape_unprintable(_json_string(str(value)))
 
 
 def py_docstring(value: object) -> str:
@@ -88,10 +88,20 @@ def json_value(value: object) -> str:
     """A JSON literal (also a valid Python literal for str/int/float/list); unlike
     Jinja2's `tojson` it does not HTML-escape, since nothing here is HTML.  Line
     separators U+2028/U+2029 and other unprintable characters are escaped too."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if type(value) is str:
+        text = _json_string(value)
+    elif type(value) is int:
+        text = str(value)
+    else:
+        text = json.dumps(value, ensure_ascii=False, sort_keys=True)
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
+
+
+# What json.dumps(text, ensure_ascii=False) returns for a str, without building
+# an encoder per call (60,000 calls in a cold build of 1,000 patterns).
+_json_string = json.encoder.encode_basestring
 
 
 FILTERS = {
