@@ -40,6 +40,7 @@ class StateError(UserError):
 def encode_state(data: object) -> bytes:
     payload = dump_json(data)[:-1]  # without the newline; the envelope ends the line
     digest = xxhash.xxh3_128_hexdigest(payload).encode()
+    _remember(digest, payload, data)
     return _PREFIX + digest + _MIDDLE + payload + b"}\n"
 
 
@@ -51,9 +52,38 @@ def decode_state(raw: bytes, parse: bool = True) -> object:
             and raw.endswith(b"}\n")):
         raise ValueError("not a conductor state file")
     payload = raw[head + len(_MIDDLE):-2]
-    if xxhash.xxh3_128_hexdigest(payload).encode() != raw[len(_PREFIX):head]:
+    digest = raw[len(_PREFIX):head]
+    if xxhash.xxh3_128_hexdigest(payload).encode() != digest:
         raise ValueError("digest mismatch: changed since it was written")
-    return load_json(payload) if parse else None
+    if not parse:
+        return None
+    known = _documents.get(digest)
+    if known is not None:
+        return known
+    data = load_json(payload)
+    _remember(digest, payload, data)
+    return data
+
+
+# The library-sized documents of a run (the pattern index, the plan, the
+# manifest, the output memo: megabytes each at 1,000 patterns, ten times that
+# at 10,000) are read by several tasks and checks of one run, and some are read
+# right after this process wrote them.  Decoded once: by the digest of their
+# bytes, which `decode_state` has just checked against the bytes, so a file
+# rewritten or rolled back is decoded afresh.  Their readers treat what they
+# get as read-only.  Small documents are decoded every time.
+LARGE = 512 * 1024
+_KEPT = 4   # each can be tens of MB of objects at 10,000 patterns
+_documents: dict[bytes, object] = {}
+_shapes_checked: set[tuple[bytes, str]] = set()
+
+
+def _remember(digest: bytes, payload: bytes, data: object) -> None:
+    if len(payload) >= LARGE:
+        _documents.pop(digest, None)
+        _documents[digest] = data
+        while len(_documents) > _KEPT:   # the oldest first
+            _documents.pop(next(iter(_documents)))
 
 
 def envelope_digest(path: str | os.PathLike) -> str | None:
@@ -78,37 +108,7 @@ def envelope_digest(path: str | os.PathLike) -> str | None:
 def write_state(path: str | os.PathLike, data: object) -> bool:
     """Atomically write `data` as the state file `path` unless it already holds it;
     True when written (an unchanged file keeps its mtime)."""
-    encoded = encode_state(data)
-    written = write_if_changed(path, encoded)
-    _remember(os.fspath(path), encoded, data)
-    return written
-
-
-# The library-sized state files several tasks of one run read (an edit's tasks
-# 3, 6 and 7 and the codegen task creator: 1 MB each at 1,000 patterns): the
-# last content written or read in this process, by path, handed out again while
-# the file holds the same bytes (compared by the envelope digest, which
-# `read_state` checks against the bytes, so a file replaced since is decoded
-# afresh).  Their readers treat what they get as read-only.
-SHARED = frozenset({"patterns.json", "plan.json", "order.json", "templates.json"})
-_decoded: dict[str, tuple[bytes, object]] = {}
-
-
-def _remember(path: str, raw: bytes, data: object) -> None:
-    if os.path.basename(path) in SHARED:
-        _decoded[os.path.abspath(path)] = (raw[len(_PREFIX):len(_PREFIX) + _DIGEST_LEN], data)
-
-
-def _remembered(path: str, raw: bytes) -> tuple[bool, object]:
-    """(found, data): what `path` was last known to hold, if `raw` holds it still."""
-    known = _decoded.get(os.path.abspath(path)) if os.path.basename(path) in SHARED else None
-    if known is None or raw[len(_PREFIX):len(_PREFIX) + _DIGEST_LEN] != known[0]:
-        return False, None
-    try:
-        decode_state(raw, parse=False)  # the bytes are the ones the digest was made of
-    except ValueError:
-        return False, None
-    return True, known[1]
+    return write_if_changed(path, encode_state(data))
 
 
 Shape = Callable[[object], bool]
@@ -128,13 +128,7 @@ def read_state(path: str | os.PathLike, shape: Shape | None = None) -> object:
         raise StateError(f"workflow state is unreadable ({exc.strerror})", path) from None
     except UserError as exc:  # a link, a FIFO: never read
         raise StateError(f"workflow state is unreadable ({exc.message})", path) from None
-    if shape is None:
-        found, data = _remembered(path, raw)
-        if found:
-            return data
     problem, data = _checked(path, raw, shape)
-    if problem is None and shape is None:
-        _remember(path, raw, data)
     if problem is not None:
         if _is_state_path(path):  # never delete a file we do not own
             safe_fs.unlink(path)
@@ -162,12 +156,22 @@ def _checked(path: str, raw: bytes, shape: Shape | None = None,
         data = decode_state(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         return (str(exc).splitlines()[0] if str(exc) else type(exc).__name__), None
+    # a large document already found in the shape its file kind needs is not
+    # walked again (the default shapes depend on the path's last three parts)
+    checked = None
+    if shape is None and output_dir is None and len(raw) >= LARGE:
+        checked = (raw[len(_PREFIX):len(_PREFIX) + _DIGEST_LEN],
+                   "/".join(os.path.normpath(path).split(os.sep)[-3:]))
+        if checked in _shapes_checked:
+            return None, data
     shape = shape or shape_for(path, output_dir)
     try:
         if shape is not None and not shape(data):
             return "not the shape this file has", None
     except (TypeError, KeyError, AttributeError):
         return "not the shape this file has", None
+    if checked is not None:
+        _shapes_checked.add(checked)
     return None, data
 
 

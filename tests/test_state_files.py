@@ -1,5 +1,5 @@
-"""The state-file envelope: encoding, and the in-process sharing of the
-library-sized files several tasks of one run read (state_files.SHARED)."""
+"""The state-file envelope: encoding, and decoding a library-sized document
+once per process (state_files.LARGE)."""
 from __future__ import annotations
 
 import os
@@ -31,25 +31,32 @@ def test_what_orjson_refuses_still_round_trips():
     assert load_json(b'{"n": NaN}')["n"] != load_json(b'{"n": NaN}')["n"]  # NaN read as NaN
 
 
-def test_a_shared_file_read_twice_is_decoded_once(state_dir):
-    path = ".conductor/state/patterns.json"
-    write_state(path, {"kinds_digest": "k", "patterns": {}})
+def large_order(first: str) -> list[str]:
+    """An order.json of over `LARGE` bytes, starting with `first`."""
+    return [first] + [f"pattern_{i:06d}" for i in range(state_files.LARGE // 12)]
+
+
+def test_a_large_document_is_decoded_once(state_dir):
+    path = ".conductor/state/order.json"
+    write_state(path, large_order("a"))
     first = read_state(path)
     assert read_state(path) is first
+    assert read_state(".conductor/state/order.json") is first
 
 
-def test_a_shared_file_replaced_on_disk_is_read_afresh(state_dir):
+def test_a_large_document_replaced_on_disk_is_read_afresh(state_dir):
     path = ".conductor/state/order.json"
-    write_state(path, ["a", "b"])
-    assert read_state(path) == ["a", "b"]
-    older = state_files.encode_state(["b", "a"])
+    write_state(path, large_order("a"))
+    assert read_state(path)[0] == "a"
+    older = state_files.encode_state(large_order("b"))
     (state_dir / "order.json").write_bytes(older)     # a rolled-back copy
-    assert read_state(path) == ["b", "a"]
+    assert read_state(path)[0] == "b"
 
 
-def test_a_damaged_shared_file_is_refused_even_when_remembered(state_dir):
+def test_a_damaged_large_document_is_refused_though_decoded_before(state_dir):
     path = ".conductor/state/order.json"
-    write_state(path, ["a", "b"])
+    write_state(path, large_order("a"))
+    read_state(path)
     raw = (state_dir / "order.json").read_bytes()
     # same envelope digest, different bytes: the digest is checked against them
     (state_dir / "order.json").write_bytes(raw.replace(b'"a"', b'"c"'))
@@ -58,7 +65,17 @@ def test_a_damaged_shared_file_is_refused_even_when_remembered(state_dir):
     assert not os.path.exists(path)
 
 
-def test_files_outside_the_shared_set_are_decoded_every_time(state_dir):
+def test_a_large_document_of_the_wrong_shape_is_refused_after_a_good_one(state_dir):
+    good = ".conductor/state/order.json"
+    write_state(good, large_order("a"))
+    read_state(good)
+    plan = state_dir / "plan.json"          # same bytes, a file of another shape
+    plan.write_bytes((state_dir / "order.json").read_bytes())
+    with pytest.raises(StateError):
+        read_state(".conductor/state/plan.json")
+
+
+def test_small_documents_are_decoded_every_time(state_dir):
     path = ".conductor/state/config.json"
     write_state(path, {"x": 1})
     assert read_state(path) is not read_state(path)
