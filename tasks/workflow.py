@@ -21,6 +21,7 @@ from doit import create_after
 from doit.tools import config_changed
 
 from doit_conductor import layout
+from doit_conductor.glue import selection
 from doit_conductor.lazy import lazy_module
 
 # Executed when a task creator first uses them, not when dodo.py is imported:
@@ -231,9 +232,11 @@ def task_codegen():
     # `doit codegen:<pattern>` builds one pattern (and those it depends on): the
     # same action restricted to it, updating its batch's record.  Not part of
     # `doit codegen` (the group below lists only the batches), and without
-    # targets of its own (its batch declares them).
+    # targets of its own (its batch declares them).  Created only when the
+    # command could select one (`selection.may_select`): every other command
+    # and `doit list` see them.
     home = {name: batch for batch, names in assignment.items() for name in names}
-    for entry in plan:
+    for entry in plan if selection.may_select("codegen") else ():
         yield {
             "basename": "codegen",
             "name": entry["name"],

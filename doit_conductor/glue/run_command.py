@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from doit.cmd_run import Run
 
 from doit_conductor.errors import UserError
+from doit_conductor.glue import selection
 from doit_conductor.glue.state_lock import project_lock
 from doit_conductor.scale import run_options
 
@@ -105,7 +106,8 @@ class ProfilingRun(Run):
             with contextlib.ExitStack() as self._held:
                 self._params, self._args, self._noop = params, args, None
                 try:
-                    result = super().execute(params, args)
+                    with selection.requesting(args):
+                        result = super().execute(params, args)
                 except _UpToDate:
                     return 0
                 if result == 0 and self._noop is not None:
