@@ -57,7 +57,7 @@ def decode_state(raw: bytes, parse: bool = True) -> object:
         raise ValueError("digest mismatch: changed since it was written")
     if not parse:
         return None
-    known = _documents.get(digest)
+    known = _recall(digest)
     if known is not None:
         return known
     data = load_json(payload)
@@ -73,17 +73,32 @@ def decode_state(raw: bytes, parse: bool = True) -> object:
 # rewritten or rolled back is decoded afresh.  Their readers treat what they
 # get as read-only.  Small documents are decoded every time.
 LARGE = 512 * 1024
-_KEPT = 4   # each can be tens of MB of objects at 10,000 patterns
-_documents: dict[bytes, object] = {}
+# At most this much JSON is kept decoded, the least recently used let go first:
+# at 10,000 patterns an edit's run meets the old and the new index, plan and
+# manifest (about 10 MB each) and the output memo, and the manifest is read
+# again after both plans; a few hundred MB of objects at most.
+BUDGET = 48 * 1024 * 1024
+_documents: dict[bytes, tuple[int, object]] = {}
 _shapes_checked: set[tuple[bytes, str]] = set()
 
 
 def _remember(digest: bytes, payload: bytes, data: object) -> None:
-    if len(payload) >= LARGE:
-        _documents.pop(digest, None)
-        _documents[digest] = data
-        while len(_documents) > _KEPT:   # the oldest first
-            _documents.pop(next(iter(_documents)))
+    if len(payload) < LARGE:
+        return
+    _documents.pop(digest, None)
+    _documents[digest] = (len(payload), data)
+    kept = sum(size for size, _ in _documents.values())
+    while kept > BUDGET and len(_documents) > 1:
+        oldest = next(iter(_documents))
+        kept -= _documents.pop(oldest)[0]
+
+
+def _recall(digest: bytes) -> object | None:
+    known = _documents.pop(digest, None)
+    if known is None:
+        return None
+    _documents[digest] = known   # now the most recently used
+    return known[1]
 
 
 def envelope_digest(path: str | os.PathLike) -> str | None:

@@ -79,3 +79,20 @@ def test_small_documents_are_decoded_every_time(state_dir):
     path = ".conductor/state/config.json"
     write_state(path, {"x": 1})
     assert read_state(path) is not read_state(path)
+
+
+def test_the_least_recently_used_documents_go_first_over_the_budget(state_dir, monkeypatch):
+    size = len(state_files.encode_state(large_order("a")))
+    monkeypatch.setattr(state_files, "BUDGET", 2 * size + size // 2)
+    paths = [f".conductor/state/{name}/order.json" for name in ("x", "y", "z")]
+    firsts = {}
+    for path, first in zip(paths, "abc"):
+        (state_dir / path.split("/")[2]).mkdir()
+        write_state(path, large_order(first))
+        firsts[path] = read_state(path)
+        if path == paths[1]:
+            assert read_state(paths[0]) is firsts[paths[0]]   # x used again: y is the oldest
+    assert read_state(paths[0]) is firsts[paths[0]]
+    assert read_state(paths[2]) is firsts[paths[2]]
+    assert read_state(paths[1]) is not firsts[paths[1]]        # let go: decoded afresh
+    assert read_state(paths[1]) == firsts[paths[1]]
