@@ -110,9 +110,12 @@ class ProfilingRun(Run):
                         result = super().execute(params, args)
                 except _UpToDate:
                     return 0
-                if result == 0 and self._noop is not None:
-                    self._noop.record(self.control.tasks, self.control.selected_tasks,
-                                      self.dep_manager)
+                try:
+                    if result == 0 and self._noop is not None:
+                        self._noop.record(self.control.tasks, self.control.selected_tasks,
+                                          self.dep_manager)
+                finally:
+                    _forget_decoded()
                 return result
         except UserError as err:
             sys.stderr.write(f"ERROR: {err}\n")
@@ -150,6 +153,14 @@ class ProfilingRun(Run):
         """Held from before the dependency DB is opened until after it is saved,
         in projects whose state is doit-conductor's (`state_lock.project_lock`)."""
         return project_lock(getattr(self, "_params", None))
+
+
+def _forget_decoded() -> None:
+    """Free the state documents the run kept decoded (`state_files.forget_decoded`);
+    a run that never read one (the no-op) never imported the module."""
+    state_files = sys.modules.get("doit_conductor.state_files")
+    if state_files is not None:
+        state_files.forget_decoded()
 
 
 def action_cache(url: str | None):
