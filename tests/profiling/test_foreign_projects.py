@@ -177,10 +177,12 @@ def test_plain_doit_imports_nothing_of_ours_but_the_run_command(tmp_path):
     code, out, err = run([sys.executable, "-c", probe], project)
     assert code == 0, err
     loaded = json.loads(out.splitlines()[-1])
-    # the run command, the stand-ins doit lists as reporter and backend choices,
-    # the lock's switch and the declaration of the command's options
+    # the run command and the record of what it was asked to run, the stand-ins
+    # doit lists as reporter and backend choices, the lock's switch and the
+    # declaration of the command's options
     assert loaded == ["doit_conductor", "doit_conductor.errors", "doit_conductor.glue",
                       "doit_conductor.glue.plugins", "doit_conductor.glue.run_command",
+                      "doit_conductor.glue.selection",
                       "doit_conductor.glue.state_lock", "doit_conductor.scale",
                       "doit_conductor.scale.run_options"]
 
