@@ -13,10 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from doit_conductor.errors import UserError
-from doit_conductor.glue.cached_execution import ActionCache
 from doit_conductor.profiling import probe
+
+if TYPE_CHECKING:   # the action cache's modules load only for a run that has one
+    from doit_conductor.glue.cached_execution import ActionCache
 
 NOTES_ATTRIBUTE = "conductor_notes"
 

@@ -28,15 +28,18 @@ from __future__ import annotations
 import os
 import queue
 import sys
+from typing import TYPE_CHECKING
 
 from doit.exceptions import TaskError
 from doit.runner import MRunner, MThreadRunner, Runner
 
 from doit_conductor.glue import compat, execution
-from doit_conductor.glue.cached_execution import ActionCache
 from doit_conductor.glue.worker_watch import WatchedQueue
 from doit_conductor.config import project_config
 from doit_conductor.profiling import preload, probe
+
+if TYPE_CHECKING:   # the action cache's modules load only for a run that has one
+    from doit_conductor.glue.cached_execution import ActionCache
 
 SERIAL = "serial"
 PROCESS = "process"
