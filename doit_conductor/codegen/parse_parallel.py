@@ -10,10 +10,7 @@ An edit parses a file or two and never forks.
 """
 from __future__ import annotations
 
-import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 
 from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json
 from doit_conductor.errors import UserError
@@ -27,6 +24,10 @@ def parse_all(files: list[tuple[str, bytes]], kinds: dict[str, dict[str, str]]
     first UserError in order if any file is invalid."""
     if len(files) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
         return _parse(files, kinds)
+    # imported here: an edit parses a file or two and never pays for them
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
     half = len(files) // 2
     with ProcessPoolExecutor(max_workers=1,
                              mp_context=multiprocessing.get_context("fork")) as pool:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import pytest
 
-from doit_conductor.codegen import parse_parallel
 from doit_conductor.codegen.parse_parallel import PARALLEL_FROM, parse_all
 from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json
 from doit_conductor.errors import UserError
@@ -25,9 +24,10 @@ def files():
 
 
 def test_many_files_parse_to_the_serial_entries_in_order(files, monkeypatch):
+    import concurrent.futures
     forks = []
-    real = parse_parallel.ProcessPoolExecutor
-    monkeypatch.setattr(parse_parallel, "ProcessPoolExecutor",
+    real = concurrent.futures.ProcessPoolExecutor
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor",
                         lambda *a, **k: forks.append(1) or real(*a, **k))
     entries = parse_all(files, KINDS)
     assert forks == [1]
@@ -50,6 +50,7 @@ def test_the_first_error_in_file_order_is_reported(files):
 
 
 def test_few_files_are_parsed_without_forking(monkeypatch):
-    monkeypatch.setattr(parse_parallel, "ProcessPoolExecutor", None)   # would fail if used
+    import concurrent.futures
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", None)   # would fail if used
     few = [enum_file(i) for i in range(PARALLEL_FROM - 1)]
     assert [e["name"] for e in parse_all(few, KINDS)] == [f"colour_{i:04d}" for i in range(len(few))]
