@@ -6,11 +6,13 @@ while the second core has little to do (task 4 is short).  From
 `PARALLEL_FROM` files on, a forked process parses the second half while this
 one parses the first: the same function on the same bytes, so the entries are
 those of a serial parse, and the error reported is the first one in file order.
-An edit parses a file or two and never forks.
+An edit parses a file or two and never forks; a task run off the main thread
+(`-P thread`, Dask) parses serially.
 """
 from __future__ import annotations
 
 import os
+import threading
 
 from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json
 from doit_conductor.errors import UserError
@@ -22,7 +24,10 @@ def parse_all(files: list[tuple[str, bytes]], kinds: dict[str, dict[str, str]]
               ) -> list[dict]:
     """The validated JSON entry of each (source, raw bytes), in order; the
     first UserError in order if any file is invalid."""
-    if len(files) < PARALLEL_FROM or (os.cpu_count() or 1) < 2:
+    # only from a main thread: forking a process whose other threads may hold
+    # locks (doit's thread runner, a Dask worker) is asking for a hung child
+    if len(files) < PARALLEL_FROM or (os.cpu_count() or 1) < 2 \
+            or threading.current_thread() is not threading.main_thread():
         return _parse(files, kinds)
     # imported here: an edit parses a file or two and never pays for them
     import multiprocessing

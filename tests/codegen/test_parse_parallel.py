@@ -54,3 +54,14 @@ def test_few_files_are_parsed_without_forking(monkeypatch):
     monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", None)   # would fail if used
     few = [enum_file(i) for i in range(PARALLEL_FROM - 1)]
     assert [e["name"] for e in parse_all(few, KINDS)] == [f"colour_{i:04d}" for i in range(len(few))]
+
+
+def test_off_the_main_thread_nothing_forks(files, monkeypatch):
+    import concurrent.futures
+    import threading
+    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", None)   # would fail if used
+    result = []
+    worker = threading.Thread(target=lambda: result.append(parse_all(files, KINDS)))
+    worker.start()
+    worker.join()
+    assert len(result) == 1 and len(result[0]) == COUNT
