@@ -15,7 +15,10 @@ in three ways:
 * with that reporter, a Ctrl-C ends in one line and exit 130 instead of doit's
   traceback.
 
-Nothing beyond this module is imported for other reporters.
+While it runs, task creators can ask what it was asked to run
+(`glue.selection`), and when it ends it frees the state documents the run kept
+decoded (`state_files.forget_decoded`).  Nothing beyond this module and
+`selection` is imported for other reporters.
 """
 from __future__ import annotations
 
