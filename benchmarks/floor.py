@@ -68,8 +68,10 @@ def checked_floor_seconds(project: Path, plan: list[dict], scratch: Path,
     out round-robin in plan order (dependencies first)."""
     import multiprocessing
 
-    # imported before timing, as a warm tool would have them
+    # imported before timing, as a warm tool would have them (PyYAML, which
+    # codegen imports on first use, included)
     from doit_conductor.codegen import checks, patterns, render, templates, validate  # noqa: F401
+    patterns.yaml.SafeLoader  # noqa: B018  (executes the lazily imported module)
     shares = [plan[i::processes] for i in range(processes)]
     context = multiprocessing.get_context("fork")
     start = time.perf_counter()

@@ -38,8 +38,22 @@ RUNS = {
 }
 
 
-def _median(data: list[float]) -> float:
-    return statistics.median(data)
+def median_ratio(comparisons, name: str, other: str) -> float:
+    """The median of `name`'s rounds over the median of `other`'s."""
+    return statistics.median(comparisons.seconds[name]) / statistics.median(comparisons.seconds[other])
+
+
+def scratch_rounds(workloads, prefix: str, arguments):
+    """A pedantic `setup` giving each round a new scratch directory (the previous
+    round's removed) and `arguments(directory)`; and the list of those directories."""
+    scratch = []
+
+    def setup():
+        if scratch:
+            workloads.discard(scratch[-1])
+        scratch.append(workloads.root / "copies" / f"{prefix}-{len(scratch)}")
+        return arguments(scratch[-1]), {}
+    return setup, scratch
 
 
 def tree(root) -> dict[str, str]:
@@ -85,8 +99,7 @@ def test_cold_codegen(benchmark, run, workloads, patterns, comparisons, enforce_
     if careful is None:
         pytest.skip("the careful reference was not measured in this run")
     benchmark.extra_info["speedup_over_careful_median"] = round(
-        _median(comparisons.seconds["cold:careful -n 2"]) / _median(
-            comparisons.seconds["cold:conductor -n 2"]), 3)
+        median_ratio(comparisons, "cold:careful -n 2", "cold:conductor -n 2"), 3)
     check_target(benchmark, enforce_targets, "speedup_over_careful", careful / best,
                  careful / best >= CAREFUL_TARGET, f">= {CAREFUL_TARGET}")
 
@@ -96,14 +109,8 @@ def test_cold_floor(benchmark, workloads, patterns, comparisons, enforce_targets
     sizes = getattr(comparisons, "sizes", None)
     if sizes is None:
         pytest.skip("the cold `-n 2 codegen` run was not measured in this run")
-    scratch = []
-
-    def setup():
-        if scratch:
-            workloads.discard(scratch[-1])
-        scratch.append(workloads.root / "copies" / f"floor-{len(scratch)}")
-        return (comparisons.patterns_dir, sizes, scratch[-1]), {}
-
+    setup, scratch = scratch_rounds(workloads, "floor",
+                                    lambda directory: (comparisons.patterns_dir, sizes, directory))
     benchmark.group = f"cold codegen, {patterns} patterns"
     benchmark.extra_info.update(patterns=patterns, files=len(sizes), bytes=sum(sizes.values()))
     benchmark.pedantic(floor_seconds, setup=setup, rounds=ROUNDS * 2, iterations=1)
@@ -123,14 +130,8 @@ def test_cold_floor_with_checks(benchmark, workloads, patterns, comparisons, enf
     built = getattr(comparisons, "built", None)
     if built is None:
         pytest.skip("the cold `-n 2 codegen` run was not measured in this run")
-    scratch = []
-
-    def setup():
-        if scratch:
-            workloads.discard(scratch[-1])
-        scratch.append(workloads.root / "copies" / f"checked-floor-{len(scratch)}")
-        return (built, comparisons.plan, scratch[-1], 2), {}
-
+    setup, scratch = scratch_rounds(workloads, "checked-floor",
+                                    lambda directory: (built, comparisons.plan, directory, 2))
     benchmark.group = f"cold codegen, {patterns} patterns"
     benchmark.extra_info.update(patterns=patterns, processes=2)
     benchmark.pedantic(checked_floor_seconds, setup=setup, rounds=ROUNDS * 2, iterations=1)
@@ -144,8 +145,7 @@ def test_cold_floor_with_checks(benchmark, workloads, patterns, comparisons, enf
     floor = comparisons.record("cold:checked floor", benchmark)
     cold = comparisons.best("cold:conductor -n 2")
     benchmark.extra_info["cold_over_checked_floor_median"] = round(
-        _median(comparisons.seconds["cold:conductor -n 2"])
-        / _median(comparisons.seconds["cold:checked floor"]), 3)
+        median_ratio(comparisons, "cold:conductor -n 2", "cold:checked floor"), 3)
     for name in RUNS:
         other = comparisons.best(f"cold:{name}")
         if other is not None:
