@@ -44,9 +44,8 @@ def encode_state(data: object) -> bytes:
     return _PREFIX + digest + _MIDDLE + payload + b"}\n"
 
 
-def decode_state(raw: bytes, parse: bool = True) -> object:
-    """The state inside an envelope (None without `parse`: checked only);
-    ValueError saying what is wrong."""
+def decode_state(raw: bytes) -> object:
+    """The state inside an envelope; ValueError saying what is wrong."""
     head = len(_PREFIX) + _DIGEST_LEN
     if not (raw.startswith(_PREFIX) and raw[head:head + len(_MIDDLE)] == _MIDDLE
             and raw.endswith(b"}\n")):
@@ -55,8 +54,6 @@ def decode_state(raw: bytes, parse: bool = True) -> object:
     digest = raw[len(_PREFIX):head]
     if xxhash.xxh3_128_hexdigest(payload).encode() != digest:
         raise ValueError("digest mismatch: changed since it was written")
-    if not parse:
-        return None
     known = _recall(digest)
     if known is not None:
         return known

@@ -3,21 +3,17 @@
 doit creates every task before it selects any.  A creator whose tasks only a
 selection naming them can reach (the workflow's `codegen:<pattern>`, 10,000 of
 them at 10,000 patterns: ~0.25 s of every run) may leave them out when the
-command line cannot select them.  `requested()` is None outside a run (`doit
-list`, `forget`, `info`, ... see every task) and for the API's runs.
+command line cannot select them.  Outside a run (`doit list`, `forget`,
+`info`, ...) and in the API's runs nothing is known, and every task is made.
 """
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
+# the positional arguments of the running `doit run` (task names, targets,
+# wildcards, task options); None when no such run is in progress
 _requested: tuple[str, ...] | None = None
-
-
-def requested() -> tuple[str, ...] | None:
-    """The positional arguments of the running `doit run` (task names, targets,
-    wildcards, task options), or None when no such run is in progress."""
-    return _requested
 
 
 def may_select(basename: str) -> bool:
