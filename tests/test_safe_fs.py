@@ -71,6 +71,16 @@ def test_listing_and_walking_describe_links_without_following(tree):
     assert safe_fs.entries("missing") == []
 
 
+def test_names_lists_without_following_or_entering_a_link(tree):
+    listed = []
+    with safe_fs.listings_observed(listed.append):
+        assert safe_fs.names("out") == ["a", "dirlink", "fifo", "filelink"]
+    assert listed == ["out"]
+    assert safe_fs.names("missing") == []
+    with pytest.raises(UserError):
+        safe_fs.names("out/dirlink")
+
+
 def test_removal_deletes_links_as_links(tree):
     before = snapshot(tree)
     safe_fs.unlink("out/filelink")

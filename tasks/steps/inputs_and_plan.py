@@ -40,11 +40,11 @@ def pattern_files(patterns_dir: str) -> list[str]:
     # listed, not followed: a pattern file that is a link is listed, and its
     # reader refuses it (see `patterns.read_pattern_bytes`)
     try:
-        listing = safe_fs.entries(patterns_dir)
+        listing = safe_fs.names(patterns_dir)
     except UserError:
         return []  # a `patterns` link: task 3 refuses it by name
-    return [f"{patterns_dir}/{e.name}" for e in listing
-            if e.name.endswith(".yaml") and not e.name.startswith(".")]
+    return [f"{patterns_dir}/{name}" for name in listing
+            if name.endswith(".yaml") and not name.startswith(".")]
 
 
 def template_files(templates_dir: str) -> list[str]:
