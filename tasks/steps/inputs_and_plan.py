@@ -14,6 +14,7 @@ import os
 import stat
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import xxhash
@@ -174,83 +175,127 @@ def outputs_untouched() -> bool:
     lists still holds the content recorded for it.  By content digest, not size
     and mtime: a same-size edit with its mtime put back must be seen too (xxh3
     reads and hashes the whole output/ of this repository in about 1 ms)."""
-    listed = artifacts.recorded_manifest()
-    if listed is None:
-        return not manifest.has_records(layout.CACHE)
+    memo = _memo()
+    version = envelope_digest(layout.MANIFEST)
     with safe_fs.batch():
-        return _all_recorded(listed)
+        if memo.vouches(version):
+            return True
+        listed = artifacts.recorded_manifest()
+        if listed is None:
+            return not manifest.has_records(layout.CACHE)
+        return _all_recorded(listed, memo, version)
 
 
-# Per working directory, path -> (lstat key, checksum) of the files read for
-# `outputs_untouched`: a file whose stat is as it was when read is not read
-# again.  doit asks twice in a run that executed something (its walk, then the
-# fast no-op's re-check at the end); the first ask of a process starts from
-# what the last run left in `layout.UNTOUCHED_MEMO` and writes it back, so an
-# edit reads the files that changed, not the whole output tree.
-_READ_BEFORE: dict[str, dict[str, tuple[tuple[int, ...], str]]] = {}
-MEMO_VERSION = 1
+@dataclass
+class _Memo:
+    """What `outputs_untouched` read before: path -> [mtime_ns, ctime_ns, size,
+    inode, device, checksum], and, when every file of one manifest version was
+    found as recorded and is remembered, that version's envelope digest.  A file
+    whose stat is as it was when read is not read again; while the manifest is
+    that version, a check that finds every stat as remembered needs neither the
+    manifest decoded nor any file read."""
+
+    files: dict[str, list]
+    manifest: str | None = None
+    dirty: bool = False     # differs from what `layout.UNTOUCHED_MEMO` holds
+
+    def vouches(self, manifest_digest: str | None) -> bool:
+        if manifest_digest is None or manifest_digest != self.manifest:
+            return False
+        for path, known in self.files.items():
+            if known[:5] != _lstat_key(path):
+                return False
+        return True
 
 
-def _all_recorded(listed: dict[str, dict]) -> bool:
+# Per working directory.  doit asks twice in a run that executed something (its
+# walk, then the fast no-op's re-check at the end); the first ask of a process
+# starts from what the last run left in `layout.UNTOUCHED_MEMO`, and an ask that
+# learned something writes it back, so an edit reads the files that changed,
+# not the whole output tree.
+_READ_BEFORE: dict[str, _Memo] = {}
+MEMO_VERSION = 2
+
+
+def _memo() -> _Memo:
     cwd = os.getcwd()
-    first_ask = cwd not in _READ_BEFORE
-    seen = _READ_BEFORE[cwd] = _load_memo() if first_ask else _READ_BEFORE[cwd]
-    loaded = dict(seen) if first_ask else None
+    if cwd not in _READ_BEFORE:
+        _READ_BEFORE[cwd] = _load_memo()
+    return _READ_BEFORE[cwd]
+
+
+def _all_recorded(listed: dict[str, dict], memo: _Memo, version: str | None) -> bool:
+    """Whether every file of `listed` (the manifest whose envelope digest was
+    `version` just before it was read) holds its recorded content."""
+    seen = memo.files
     fine = racy.fine_devices()
+    remembered = 0      # files of `listed` found in `seen` afterwards
     for path, entry in listed.items():
         known = seen.get(path)
-        if known is not None and _lstat_key(path) == known[0]:
-            checksum = known[1]
+        if known is not None and known[:5] == _lstat_key(path):
+            checksum = known[5]
         else:
             try:
-                checksum = _read_checksum(path, seen, fine)
+                checksum = _read_checksum(path, memo, fine)
             except UserError:
                 return False  # a link, directory or FIFO stands there: scan-output repairs it
         if checksum is None:
             continue  # missing files are codegen's to restore
         if checksum != entry["checksum"]:
             return False
-    if first_ask:
-        # Once per process, on the first ask (the walk's, unless the walk had no
-        # manifest yet): `.conductor/cache` itself is not watched by the fast
-        # no-op, and a write after its sweep would only cost the next no-op.
-        _save_memo({path: seen[path] for path in listed if path in seen}, loaded)
+        remembered += path in seen
+    if remembered != len(seen):
+        # files no longer listed are forgotten
+        memo.files = {path: seen[path] for path in listed if path in seen}
+        memo.dirty = True
+    # vouched for only if `listed` is that version: unchanged since it was read
+    whole = remembered == len(listed) and envelope_digest(layout.MANIFEST) == version
+    vouched = version if whole else None
+    if vouched != memo.manifest:
+        memo.manifest, memo.dirty = vouched, True
+    if memo.dirty:
+        # `.conductor/cache` is not watched by the fast no-op: a write after its
+        # sweep (the re-check at the end of a run) costs the next no-op nothing.
+        _save_memo(memo)
     return True
 
 
-def _load_memo() -> dict[str, tuple[tuple[int, ...], str]]:
-    """What the last run remembered ({} when missing, damaged or of another version)."""
+def _load_memo() -> _Memo:
+    """What the last run remembered (nothing when missing, damaged or of another version)."""
     try:
         document = decode_state(safe_fs.read_bytes(layout.UNTOUCHED_MEMO))
         if document.get("version") != MEMO_VERSION:
-            return {}
-        return {path: (tuple(item[:5]), item[5]) for path, item in document["files"].items()}
+            return _Memo({})
+        files, manifest_digest = document["files"], document["manifest"]
+        if not (isinstance(files, dict) and all(
+                isinstance(item, list) and len(item) == 6 for item in files.values())
+                and (manifest_digest is None or isinstance(manifest_digest, str))):
+            return _Memo({})
+        return _Memo(files, manifest_digest)
     except (OSError, UserError, ValueError, UnicodeDecodeError, AttributeError, KeyError,
-            TypeError, IndexError):
-        return {}
+            TypeError):
+        return _Memo({})
 
 
-def _save_memo(memo: dict[str, tuple[tuple[int, ...], str]], loaded: dict) -> None:
-    """Write the memo back when it learned or forgot a file (best effort: without
-    it the next ask reads every file, slower and never wrong)."""
-    if memo == loaded:
-        return
-    files = {path: [*key, checksum] for path, (key, checksum) in sorted(memo.items())}
+def _save_memo(memo: _Memo) -> None:
+    """Best effort: without it the next ask reads every file, slower and never wrong."""
     with contextlib.suppress(OSError, UserError):
-        write_state(layout.UNTOUCHED_MEMO, {"version": MEMO_VERSION, "files": files})
+        write_state(layout.UNTOUCHED_MEMO, {"version": MEMO_VERSION, "manifest": memo.manifest,
+                                            "files": memo.files})
+        memo.dirty = False
 
 
-def _lstat_key(path: str) -> tuple[int, ...] | None:
+def _lstat_key(path: str) -> list[int] | None:
     try:
         info = os.lstat(path)
     except OSError:
         return None
-    return (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev)
+    return [info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev]
 
 
-def _read_checksum(path: str, seen: dict, fine: frozenset[int]) -> str | None:
+def _read_checksum(path: str, memo: _Memo, fine: frozenset[int]) -> str | None:
     """The checksum of the regular file `path` (None if missing), remembered in
-    `seen` under the stat it was read with unless that stat is racy: a file
+    the memo under the stat it was read with unless that stat is racy: a file
     changed within its timestamp granularity before the read could change again
     without its stat moving (ctime, which only the kernel sets, moves otherwise)."""
     started_ns = time.time_ns()
@@ -263,9 +308,12 @@ def _read_checksum(path: str, seen: dict, fine: frozenset[int]) -> str | None:
         checksum = outputs.content_checksum(safe_fs.read_fd(fd, path))
     finally:
         os.close(fd)
-    key = (info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev)
-    if not snapshot.is_recent(key, started_ns, fine):
-        seen[path] = (key, checksum)
+    key = [info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev]
+    if snapshot.is_recent(key, started_ns, fine):
+        memo.files.pop(path, None)
+    else:
+        memo.files[path] = [*key, checksum]
+    memo.dirty = True
     return checksum
 
 

@@ -44,7 +44,7 @@ def settle(path: str) -> None:
 def test_same_size_edit_with_mtime_put_back_is_seen_on_the_second_ask(workspace):
     settle(OUTPUT)
     assert inputs_and_plan.outputs_untouched()
-    assert OUTPUT in inputs_and_plan._READ_BEFORE[os.getcwd()]  # remembered by its stat
+    assert OUTPUT in inputs_and_plan._READ_BEFORE[os.getcwd()].files  # remembered by its stat
     before = os.stat(OUTPUT)
     with open(OUTPUT, "wb") as handle:
         handle.write(b"first = 2\n")
@@ -62,10 +62,10 @@ def test_a_file_replaced_by_a_link_to_the_same_bytes_is_not_vouched_for(workspac
 
 def test_a_file_read_within_its_racy_window_is_read_again(workspace):
     assert inputs_and_plan.outputs_untouched()  # just written: not remembered
-    assert OUTPUT not in inputs_and_plan._READ_BEFORE.get(os.getcwd(), {})
+    assert OUTPUT not in inputs_and_plan._memo().files
     settle(OUTPUT)
     assert inputs_and_plan.outputs_untouched()
-    assert OUTPUT in inputs_and_plan._READ_BEFORE[os.getcwd()]
+    assert OUTPUT in inputs_and_plan._READ_BEFORE[os.getcwd()].files
 
 
 def forget_the_process() -> None:
@@ -117,3 +117,49 @@ def test_a_damaged_memo_is_read_past(workspace, monkeypatch):
     reads = count_reads(monkeypatch)
     assert inputs_and_plan.outputs_untouched()
     assert reads == [OUTPUT]
+
+
+def count_manifest_reads(monkeypatch) -> list[str]:
+    reads = []
+    real = artifacts._read_manifest_files
+
+    def counted(path):
+        reads.append(path)
+        return real(path)
+    monkeypatch.setattr(artifacts._MANIFEST_FILES, "_derive", counted)
+    return reads
+
+
+def test_the_next_run_needs_neither_the_manifest_nor_a_file_while_all_is_as_remembered(
+        workspace, monkeypatch):
+    settle(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()
+    forget_the_process()
+    reads, manifests = count_reads(monkeypatch), count_manifest_reads(monkeypatch)
+    assert inputs_and_plan.outputs_untouched()
+    assert (reads, manifests) == ([], [])
+
+
+def write_manifest(files: dict[str, bytes]) -> None:
+    write_state(layout.MANIFEST, {"version": MANIFEST_VERSION, "files": {
+        path: {"checksum": content_checksum(data), "pattern": "a", "batch": "b"}
+        for path, data in files.items()}})
+
+
+def test_another_manifest_version_is_checked_file_by_file(workspace):
+    settle(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()
+    forget_the_process()
+    write_manifest({OUTPUT: b"first = 9\n"})   # the file is as remembered; the record is not
+    assert not inputs_and_plan.outputs_untouched()
+
+
+def test_a_file_missing_when_checked_is_read_once_it_appears(workspace):
+    second = "out/python/b.py"
+    write_manifest({OUTPUT: b"first = 1\n", second: b"second = 1\n"})
+    settle(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()   # b.py missing: codegen's to restore
+    forget_the_process()
+    with open(second, "wb") as handle:
+        handle.write(b"second = 2\n")
+    assert not inputs_and_plan.outputs_untouched()
