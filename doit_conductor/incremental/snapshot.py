@@ -167,8 +167,12 @@ def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
     stats = tuple(sweep(ordered))
     digests = {path: (listing, listing_digest(path, listing))
                for path, listing in listings.items()}
+    # nothing older than the widest racy window can be recent: most entries
+    # are settled by one comparison
+    earliest = started_ns - racy.COARSE_NS
     contents = {path: _digest_now(path, digests) or "" for path, stat in zip(ordered, stats)
-                if stat is not None and is_recent(stat, started_ns, fine)}
+                if stat is not None and (stat[0] >= earliest or stat[1] >= earliest)
+                and is_recent(stat, started_ns, fine)}
     return Snapshot(key, ordered, stats, contents, tasks, started_ns, digests)
 
 
