@@ -7,10 +7,14 @@ created).  The argument, run by run:
 
 1. At the end of a successful `doit run`, once doit has saved its DB, `record`
    asks doit itself whether every task of the run (every task it judged, and
-   the selection with all it depends on) is up to date *now*, and sweeps the stats of everything those
-   verdicts rest on before and after asking.  Only if every verdict is
-   "up-to-date", every task is eligible (below) and the two sweeps agree is a
-   `Snapshot` written, next to the DB.
+   the selection with all it depends on) is up to date *now*, having swept the
+   stats of everything those verdicts rest on just before asking.  Only if
+   every verdict is "up-to-date" and every task is eligible (below) is a
+   `Snapshot` written, next to the DB.  A file that changes after the sweep
+   can never show its recorded stat again (ctime only grows; a racy file is
+   recorded by content), so the snapshot holds either the state the verdicts
+   saw or one that does not recur: sweeping again after asking would only
+   spot the second case one run earlier.
 2. The next `doit run` with the same key (directory, task selection, options
    that decide what is up to date, interpreter) sweeps the same paths.  If all
    are as recorded, every input of every verdict is as it was, so doit's walk
@@ -199,11 +203,6 @@ class FastNoop:
             taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices(),
                                   watched_listings(run, modules))
             reason = stale_task(run, tasks, dep_manager)
-            # Stats only: a racy file rewritten since `take` with an unchanged stat
-            # differs from the digest taken there, which the next check compares.
-            if reason is None and \
-                    snapshot.first_change(taken, self.key, by_content=False) is not None:
-                reason = "files changed while the last run ended"
         self._write(taken if reason is None else Declined(self.key, reason))
         if reason is not None and reason != self.declined:
             self.say(f"fast no-op not recorded for the next run: {reason}")

@@ -185,11 +185,11 @@ def _digest_now(path: str, listings: Mapping[str, tuple[Listing, str]]) -> str |
 
 
 def first_change(snapshot: Snapshot, key: tuple[str, ...],
-                 current: list[Stat | None] | None = None, by_content: bool = True) -> str | None:
+                 current: list[Stat | None] | None = None) -> str | None:
     """What differs from the snapshot (one line), or None: nothing did.
 
     `current` is a sweep of `snapshot.paths` made after the snapshot; swept here
-    if not given.  Without `by_content` only stats are compared."""
+    if not given."""
     if snapshot.key != key:
         return "the command line, directory or interpreter differs from the last run's"
     # Path by path, so a run with something to do stops at the first change.
@@ -202,7 +202,7 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
                     continue   # only entries that do not matter came or went
             what = "appeared" if old is None else "is gone" if new is None else "changed"
             return f"{path} {what} since the last run"
-    for path, digest in snapshot.contents.items() if by_content else ():
+    for path, digest in snapshot.contents.items():
         if (_digest_now(path, snapshot.listings) or "") != digest:
             return f"{path} changed since the last run"
     return None

@@ -115,6 +115,51 @@ def test_a_declared_callable_uptodate_takes_the_fast_path_and_its_file_is_watche
     assert declined(result) == "flag.txt changed since the last run" and ran(result) == ["copy"]
 
 
+MEDDLING = """\
+CALLS = []
+
+
+def copy(source, target):
+    with open(target, "w") as handle:
+        handle.write(open(source).read())
+
+
+def meddles_late():
+    \"\"\"Up to date; on its second ask in a process (the recording's re-check,
+    after that has swept the stats and judged task `first`) rewrites first.txt.\"\"\"
+    CALLS.append(1)
+    if len(CALLS) == 2:
+        with open("first.txt", "a") as handle:
+            handle.write("late\\n")
+    return True
+
+
+meddles_late.snapshot_paths = lambda: []
+
+
+def task_first():
+    return {"actions": [(copy, ["first.txt", "first.out"])], "file_dep": ["first.txt"],
+            "targets": ["first.out"]}
+
+
+def task_second():
+    return {"actions": [(copy, ["second.txt", "second.out"])], "file_dep": ["second.txt"],
+            "uptodate": [meddles_late], "targets": ["second.out"]}
+"""
+
+
+def test_a_file_changed_while_the_run_records_its_snapshot_is_seen_by_the_next(tmp_path):
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(MEDDLING)
+    for name in ("first.txt", "second.txt"):
+        (root / name).write_text("hello\n")
+    doit(root)
+    assert (root / "first.txt").read_text() == "hello\nlate\n"
+    result = doit(root, "-v", "2")
+    assert declined(result) == "first.txt changed since the last run" and ran(result) == ["first"]
+    assert (root / "first.out").read_text() == "hello\nlate\n"
+
+
 @pytest.mark.parametrize("change, args, reason", [
     (None, ["copy"], "the command line, directory or interpreter differs from the last run's"),
     (None, ["-a"], "--always given"),
