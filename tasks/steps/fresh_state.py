@@ -39,7 +39,7 @@ class StateWritten:
                  if t.startswith(layout.CONDUCTOR + "/") and t not in self.directories]
         for directory in self.directories:
             try:
-                names = [e.name for e in safe_fs.entries(directory)]
+                names = safe_fs.names(directory)
             except UserError:
                 continue  # a link or a file there: refused where it is written
             found += [f"{directory}/{n}" for n in names
