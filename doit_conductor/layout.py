@@ -25,6 +25,7 @@ TMP = f"{CONDUCTOR}/tmp"
 ENV = f"{STATE}/env.json"
 CONFIG = f"{STATE}/config.json"
 PATTERNS = f"{STATE}/patterns.json"
+GRAPH = f"{STATE}/pattern-graph.json"     # what task 6 reads of the index (task 3)
 TEMPLATES = f"{STATE}/templates.json"
 SCAN = f"{STATE}/scan.json"
 ORDER = f"{STATE}/order.json"

@@ -229,6 +229,11 @@ def _file_entry(value: object) -> bool:
 SHAPES: dict[str, Shape] = {
     "patterns.json": lambda d: isinstance(d, dict) and isinstance(d.get("kinds_digest"), str)
     and _dict_of(d.get("patterns"), _pattern_entry),
+    "pattern-graph.json": lambda d: _dict_of(d, lambda p: isinstance(p, dict)
+                                             and isinstance(p.get("source"), str)
+                                             and isinstance(p.get("kind"), str)
+                                             and _str_list(p.get("depends_on"))
+                                             and _str_list(p.get("refers_to"))),
     "order.json": _str_list,
     "plan.json": lambda d: isinstance(d, list) and all(_plan_entry(e) for e in d),
     "templates.json": lambda d: isinstance(d, dict) and isinstance(d.get("kinds"), dict)

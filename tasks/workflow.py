@@ -90,7 +90,7 @@ def task_validate_patterns():
         "file_dep": list(_pattern_files())
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
         "uptodate": [fresh_state.StateWritten()],
-        "targets": [layout.PATTERNS],
+        "targets": [layout.PATTERNS, layout.GRAPH],
         "meta": _meta(3, 2),
         "clean": CLEAN,
     }
@@ -128,7 +128,7 @@ def task_resolve_patterns():
     return {
         "basename": "resolve-patterns",
         "actions": [inputs_and_plan.resolve_patterns],
-        "file_dep": [layout.PATTERNS],
+        "file_dep": [layout.GRAPH],
         "task_dep": ["lint-templates", "scan-output"],
         "uptodate": [fresh_state.StateWritten()],
         "targets": [layout.ORDER],

@@ -81,6 +81,21 @@ def validate_patterns() -> None:
         raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
     write_state(layout.PATTERNS, {"kinds_digest": digest, "state_version":
                                   layout.STATE_VERSION, "patterns": index, "sources": sources})
+    # written only when it changed, so an edit that leaves the graph alone (a
+    # description, a field) does not run task 6
+    write_state(layout.GRAPH, {name: _graph_entry(pattern) for name, pattern in index.items()})
+
+
+def _graph_entry(pattern: dict) -> dict:
+    """What task 6 checks of a validated pattern: its dependencies and the
+    patterns its fields and endpoint refer to."""
+    params = pattern["params"]
+    refers_to = [f["references"] for f in params.get("fields", []) + params.get("request", [])
+                 if f["references"]]
+    if pattern["kind"] == "endpoint":
+        refers_to.append(params["entity"])
+    return {"source": pattern["source"], "kind": pattern["kind"],
+            "depends_on": pattern["depends_on"], "refers_to": refers_to}
 
 
 def _index_patterns(patterns_dir: str, previous: dict, known_sources: dict, kinds
@@ -394,20 +409,15 @@ def _clear_generated_path(path: str, mode: int) -> None:
 def resolve_patterns() -> None:
     """Task 6: dependency order of the patterns; unknown names and cycles are errors.
 
-    Works on the index's JSON entries (what it checks needs no `Pattern`)."""
+    Works on the graph task 3 writes beside the index (`_graph_entry`)."""
     from doit_conductor.codegen.graph import resolve_order
-    index = read_state(layout.PATTERNS)["patterns"]
-    sources = {name: p["source"] for name, p in index.items()}
-    order = resolve_order({name: tuple(p["depends_on"]) for name, p in index.items()}, sources)
-    for pattern in index.values():
-        params = pattern["params"]
-        targets = [f["references"] for f in params.get("fields", []) + params.get("request", [])
-                   if f["references"]]
-        if pattern["kind"] == "endpoint":
-            targets.append(params["entity"])
-        for target in targets:
-            if index[target]["kind"] != "entity":
-                raise UserError(f"refers to '{target}', a {index[target]['kind']}; "
+    graph = read_state(layout.GRAPH)
+    sources = {name: p["source"] for name, p in graph.items()}
+    order = resolve_order({name: tuple(p["depends_on"]) for name, p in graph.items()}, sources)
+    for pattern in graph.values():
+        for target in pattern["refers_to"]:
+            if graph[target]["kind"] != "entity":
+                raise UserError(f"refers to '{target}', a {graph[target]['kind']}; "
                                 "only entities can be referenced", pattern["source"])
     write_state(layout.ORDER, order)
 

@@ -53,6 +53,21 @@ def test_editing_one_pattern_regenerates_exactly_its_files(built):
     # one batch ran (and the closing step), every other stayed up to date
     batches = {n for n, s in built.statuses("codegen:_batch-").items() if s == "ran"}
     assert batches == {built.batch_of("currency")}
+    # the dependency graph is as it was: its check and order are not redone
+    assert built.statuses()["resolve-patterns"] == "up-to-date"
+
+
+def test_an_edit_to_the_dependency_graph_is_checked_again(built):
+    source = built.path("patterns/currency.yaml")
+    source.write_text(source.read_text() + "depends_on: [order_status]\n")
+    built.doit("codegen", check=True)
+    assert built.statuses()["resolve-patterns"] == "ran"
+    other = built.path("patterns/order_status.yaml")
+    other.write_text(other.read_text() + "depends_on: [currency]\n")
+    result = built.doit("codegen")
+    said = result.stdout + result.stderr
+    assert result.returncode != 0 and "patterns/currency.yaml" in said
+    assert "depends_on cycle: currency -> order_status -> currency" in said
 
 
 def test_a_one_pattern_selection_builds_that_pattern_only(built):
