@@ -73,6 +73,17 @@ def test_a_state_or_digest_saved_without_ctime_is_verified_by_content(tmp_path, 
     assert check.check_modified(str(path), os.stat(path), old_state)
 
 
+def test_a_target_exists_exactly_when_os_path_exists_says_so(tmp_path, digests):
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "dir").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "file")
+    (tmp_path / "dangling").symlink_to(tmp_path / "missing")
+    check = checker.XXHashChecker(digests)
+    for name in ("file", "dir", "link", "dangling", "missing", "file/below", "nul\0byte"):
+        path = str(tmp_path / name)
+        assert check.exists(path) == os.path.exists(path), name
+
+
 def test_backend_round_trip_and_digest_table(tmp_path, digests):
     name = str(tmp_path / "doit.db")
     db = ConductorDB(name, digests=digests)
