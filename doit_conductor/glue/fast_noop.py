@@ -202,7 +202,8 @@ class FastNoop:
                 paths.append(self.params["dodoFile"])
             taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices(),
                                   watched_listings(run, modules))
-            reason = stale_task(run, tasks, dep_manager)
+            with snapshot.judging(taken):
+                reason = stale_task(run, tasks, dep_manager)
         self._write(taken if reason is None else Declined(self.key, reason))
         if reason is not None and reason != self.declined:
             self.say(f"fast no-op not recorded for the next run: {reason}")

@@ -28,10 +28,11 @@ Pure apart from `os.stat`, reading the files it hashes and the encoding: no doit
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.machinery
 import os
 import stat
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import xxhash
@@ -174,6 +175,29 @@ def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
                 if stat is not None and (stat[0] >= earliest or stat[1] >= earliest)
                 and is_recent(stat, started_ns, fine)}
     return Snapshot(key, ordered, stats, contents, tasks, started_ns, digests)
+
+
+# The stats `take` just swept, while the recording asks doit for the verdicts
+# the snapshot will stand for (`judging`).  A check that stats many watched
+# paths may read them here instead (`judged_stat`): its verdict is then about
+# exactly the stats recorded, as the next run's check compares them.
+_JUDGED: dict[str, Stat | None] = {}
+NOT_SWEPT = object()
+
+
+@contextlib.contextmanager
+def judging(taken: Snapshot) -> Iterator[None]:
+    _JUDGED.update(zip(taken.paths, taken.stats))
+    try:
+        yield
+    finally:
+        _JUDGED.clear()
+
+
+def judged_stat(path: str) -> Stat | None | object:
+    """The stat swept for `path` while `judging` (None: it did not exist), or
+    NOT_SWEPT: stat it yourself."""
+    return _JUDGED.get(path, NOT_SWEPT)
 
 
 def _digest_now(path: str, listings: Mapping[str, tuple[Listing, str]]) -> str | None:

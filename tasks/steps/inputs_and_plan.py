@@ -301,6 +301,13 @@ def _save_memo(memo: _Memo) -> None:
 
 
 def _lstat_key(path: str) -> list[int] | None:
+    # At the end of a run the fast no-op's recording has just stat-ed every
+    # file this check watches: that stat is the one the next no-op compares.
+    # (A path that became a link cannot keep the stat the memo holds: making
+    # a link to a file or moving it moves its ctime.)
+    swept = snapshot.judged_stat(path)
+    if swept is not snapshot.NOT_SWEPT:
+        return None if swept is None else list(swept)
     try:
         info = os.lstat(path)
     except OSError:

@@ -163,3 +163,24 @@ def test_a_file_missing_when_checked_is_read_once_it_appears(workspace):
     with open(second, "wb") as handle:
         handle.write(b"second = 2\n")
     assert not inputs_and_plan.outputs_untouched()
+
+
+def test_the_recordings_ask_judges_the_stats_the_recording_swept(workspace, monkeypatch):
+    from doit_conductor.incremental import snapshot
+    settle(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()
+    forget_the_process()
+    taken = snapshot.take(("key",), [OUTPUT], 1, time.time_ns())
+
+    def no_lstat(path):
+        raise AssertionError(f"{path} stat-ed again")
+    with monkeypatch.context() as patched, snapshot.judging(taken):
+        patched.setattr(inputs_and_plan.os, "lstat", no_lstat)
+        assert inputs_and_plan.outputs_untouched()
+    # a swept stat other than the remembered one: the file is read again
+    moved = taken.stats[0][:1] + (taken.stats[0][1] + 1,) + taken.stats[0][2:]
+    forget_the_process()
+    reads = count_reads(monkeypatch)
+    with snapshot.judging(snapshot.Snapshot(("key",), (OUTPUT,), (moved,), {}, 1, 0)):
+        assert inputs_and_plan.outputs_untouched()
+    assert reads == [OUTPUT]
