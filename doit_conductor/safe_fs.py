@@ -310,6 +310,27 @@ def names(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> 
         return []
 
 
+def lstats(path: str | os.PathLike, *, root: str | os.PathLike | None = None
+           ) -> dict[str, os.stat_result]:
+    """Each name in directory `path` with its own stat (a link's, not its
+    target's), from one listing of the directory reached as `entries` reaches
+    it; {} if it is missing.  A name that vanishes while listing is left out."""
+    path = os.fspath(path)
+    try:
+        with directory(path, root=root) as fd:
+            _observed(path, root)
+            found = {}
+            with os.scandir(fd) as listing:
+                for item in listing:
+                    try:
+                        found[item.name] = item.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue
+            return found
+    except FileNotFoundError:
+        return {}
+
+
 def _observed(shown: str, root) -> None:
     for observer in _LISTING_OBSERVERS:
         observer(shown if root is None else os.path.join(os.fspath(root), shown))

@@ -81,6 +81,16 @@ def test_names_lists_without_following_or_entering_a_link(tree):
         safe_fs.names("out/dirlink")
 
 
+def test_lstats_gives_each_entry_its_own_stat(tree):
+    found = safe_fs.lstats("out")
+    assert sorted(found) == ["a", "dirlink", "fifo", "filelink"]
+    assert stat.S_ISLNK(found["filelink"].st_mode) and stat.S_ISLNK(found["dirlink"].st_mode)
+    assert found["a"].st_ino == os.lstat("out/a").st_ino
+    assert safe_fs.lstats("missing") == {}
+    with pytest.raises(UserError):
+        safe_fs.lstats("out/dirlink")
+
+
 def test_removal_deletes_links_as_links(tree):
     before = snapshot(tree)
     safe_fs.unlink("out/filelink")

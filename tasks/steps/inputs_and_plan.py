@@ -26,7 +26,7 @@ from doit_conductor.codegen import manifest
 from doit_conductor.config import config_from_json, config_to_json
 from doit_conductor.errors import UserError
 from doit_conductor.state_files import (
-    StateError, decode_state, envelope_digest, identity, read_state, write_state)
+    StateError, decode_state, envelope_digest, read_state, write_state)
 from doit_conductor.glue.checker import file_digest
 from doit_conductor.incremental import racy, snapshot
 from tasks.steps import artifacts
@@ -44,8 +44,11 @@ def pattern_files(patterns_dir: str) -> list[str]:
         listing = safe_fs.names(patterns_dir)
     except UserError:
         return []  # a `patterns` link: task 3 refuses it by name
-    return [f"{patterns_dir}/{name}" for name in listing
-            if name.endswith(".yaml") and not name.startswith(".")]
+    return [f"{patterns_dir}/{name}" for name in listing if _is_pattern_file(name)]
+
+
+def _is_pattern_file(name: str) -> bool:
+    return name.endswith(".yaml") and not name.startswith(".")
 
 
 def template_files(templates_dir: str) -> list[str]:
@@ -110,12 +113,15 @@ def _index_patterns(patterns_dir: str, previous: dict, known_sources: dict, kind
     index, sources = {}, {}
     to_parse: list[tuple[str, bytes]] = []
     unreadable = None
-    for source in pattern_files(patterns_dir):
-        stamp = _stamp(source)
+    # listed and stat-ed in one pass over the directory: one fstatat per file
+    listing = safe_fs.lstats(patterns_dir)
+    for name in sorted(filter(_is_pattern_file, listing)):
+        source, info = f"{patterns_dir}/{name}", listing[name]
+        # what changes whenever the file's bytes do (ctime: no one but the kernel sets it)
+        stamp = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
         known = previous.get(source)
         recorded = known_sources.get(source)
-        if known is not None and recorded is not None and stamp is not None \
-                and recorded["stat"] == stamp:
+        if known is not None and recorded is not None and recorded["stat"] == stamp:
             index[known["name"]] = known
             sources[source] = recorded
             continue
@@ -137,12 +143,6 @@ def _index_patterns(patterns_dir: str, previous: dict, known_sources: dict, kind
     if unreadable is not None:
         raise unreadable
     return index, sources
-
-
-def _stamp(path: str) -> list[int] | None:
-    """What changes whenever a file's bytes do, as JSON keeps it (a list)."""
-    found = identity(path)
-    return None if found is None else list(found)
 
 
 def _reusable_index(digest: str) -> tuple[dict[str, dict], dict[str, dict]]:
