@@ -324,6 +324,8 @@ def _read_checksum(path: str, memo: _Memo, fine: frozenset[int]) -> str | None:
     try:
         fd = safe_fs.open_regular(path)
     except (FileNotFoundError, NotADirectoryError):
+        if memo.files.pop(path, None) is not None:
+            memo.dirty = True
         return None
     try:
         info = os.fstat(fd)

@@ -184,3 +184,13 @@ def test_the_recordings_ask_judges_the_stats_the_recording_swept(workspace, monk
     with snapshot.judging(snapshot.Snapshot(("key",), (OUTPUT,), (moved,), {}, 1, 0)):
         assert inputs_and_plan.outputs_untouched()
     assert reads == [OUTPUT]
+
+
+def test_a_file_that_went_missing_is_forgotten(workspace):
+    settle(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()
+    os.unlink(OUTPUT)
+    assert inputs_and_plan.outputs_untouched()   # codegen's to restore
+    assert OUTPUT not in inputs_and_plan._memo().files
+    forget_the_process()
+    assert OUTPUT not in inputs_and_plan._memo().files   # nor written back
