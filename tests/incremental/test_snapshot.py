@@ -139,6 +139,29 @@ def test_encoding_round_trips_and_refuses_damage(tmp_path):
     assert snapshot.decode(b"not a snapshot") is None
 
 
+def test_a_snapshot_with_more_paths_than_stats_is_refused(tmp_path):
+    taken = snapshot.take(KEY, make(tmp_path, a="1", b="2"), 1, time.time_ns())
+    short = snapshot.Snapshot(KEY, taken.paths, taken.stats[:1], {}, 1, taken.started_ns)
+    assert snapshot.decode(snapshot.encode(short)) is None
+
+
+def test_changes_are_found_in_every_chunk_missing_files_among_them(tmp_path):
+    count = 2 * snapshot.CHUNK + 5
+    paths = make(tmp_path, **{f"f{i}": "x" for i in range(count)})
+    paths[snapshot.CHUNK + 3] = str(tmp_path / "never-there")   # a chunk with a missing path
+    taken = snapshot.take(KEY, paths, 1, later())
+    swept: list = []
+    assert snapshot.first_change(taken, KEY, swept=swept) is None
+    assert swept == snapshot.sweep(taken.paths) == list(taken.stats)
+    for index in (0, snapshot.CHUNK - 1, snapshot.CHUNK + 4, count - 1):
+        os.utime(paths[index], ns=(0, 0))
+        assert snapshot.first_change(taken, KEY) == f"{paths[index]} changed since the last run"
+        taken = snapshot.take(KEY, paths, 1, later())
+    (tmp_path / "never-there").write_text("now")
+    assert snapshot.first_change(taken, KEY) == \
+        f"{tmp_path / 'never-there'} appeared since the last run"
+
+
 def test_racy_window_is_short_only_on_devices_known_to_stamp_finely(tmp_path):
     [path] = make(tmp_path, a="one")
     device = os.stat(path).st_dev
