@@ -99,26 +99,9 @@ def is_recent(stat: Stat, started_ns: int, fine: frozenset[int]) -> bool:
     return max(stat[0], stat[1]) >= started_ns - racy.window_ns(stat[4], fine)
 
 
-# Paths are swept in chunks: a chunk whose every path exists is stat-ed
-# without a Python call per path, and compared with its recorded stats at once.
-CHUNK = 1024
-
-
-def _stats_of(paths: tuple[str, ...] | list[str]) -> list[Stat | None]:
-    """`file_stat` of each path (the loop per path only for a chunk where one is missing)."""
-    try:
-        return [(info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev)
-                for info in map(os.stat, paths)]
-    except (FileNotFoundError, NotADirectoryError):
-        return [file_stat(path) for path in paths]
-
-
-def sweep(paths: tuple[str, ...] | list[str]) -> list[Stat | None]:
+def sweep(paths: tuple[str, ...]) -> list[Stat | None]:
     """The stat of every path, in order."""
-    found: list[Stat | None] = []
-    for start in range(0, len(paths), CHUNK):
-        found += _stats_of(paths[start:start + CHUNK])
-    return found
+    return [file_stat(path) for path in paths]
 
 
 def content_digest(path: str) -> str | None:
@@ -226,34 +209,23 @@ def _digest_now(path: str, listings: Mapping[str, tuple[Listing, str]]) -> str |
 
 
 def first_change(snapshot: Snapshot, key: tuple[str, ...],
-                 current: list[Stat | None] | None = None,
-                 swept: list[Stat | None] | None = None) -> str | None:
+                 current: list[Stat | None] | None = None) -> str | None:
     """What differs from the snapshot (one line), or None: nothing did.
 
     `current` is a sweep of `snapshot.paths` made after the snapshot; swept here
-    if not given, chunk by chunk up to the first change (a run with something
-    to do stops there), each chunk's stats appended to `swept` if given."""
+    if not given."""
     if snapshot.key != key:
         return "the command line, directory or interpreter differs from the last run's"
-    paths, recorded = snapshot.paths, snapshot.stats
-    for start in range(0, len(paths), CHUNK):
-        end = start + CHUNK
-        if current is not None:
-            stats = current[start:end]
-        else:
-            stats = _stats_of(paths[start:end])
-            if swept is not None:
-                swept += stats
-        if tuple(stats) == recorded[start:end]:
-            continue
-        for path, old, new in zip(paths[start:end], recorded[start:end], stats):
-            if old != new:
-                if path in snapshot.listings and new is not None and old is not None:
-                    listing, digest = snapshot.listings[path]
-                    if listing_digest(path, listing) == digest:
-                        continue   # only entries that do not matter came or went
-                what = "appeared" if old is None else "is gone" if new is None else "changed"
-                return f"{path} {what} since the last run"
+    # Path by path, so a run with something to do stops at the first change.
+    stats = current if current is not None else map(file_stat, snapshot.paths)
+    for path, old, new in zip(snapshot.paths, snapshot.stats, stats):
+        if old != new:
+            if path in snapshot.listings and new is not None and old is not None:
+                listing, digest = snapshot.listings[path]
+                if listing_digest(path, listing) == digest:
+                    continue   # only entries that do not matter came or went
+            what = "appeared" if old is None else "is gone" if new is None else "changed"
+            return f"{path} {what} since the last run"
     for path, digest in snapshot.contents.items():
         if (_digest_now(path, snapshot.listings) or "") != digest:
             return f"{path} changed since the last run"
@@ -291,7 +263,7 @@ def decode(raw: bytes) -> Snapshot | Declined | None:
         listings = {str(path): (Listing(tuple(names), bool(modules)), str(digest))
                     for path, (names, modules, digest) in document["listings"].items()}
         if len(document["paths"]) != len(document["stats"]):
-            return None
+            return None   # zip would pass over the paths without a stat
         return Snapshot(tuple(document["key"]), tuple(document["paths"]),
                         tuple(document["stats"]), dict(document["contents"]),
                         int(document["tasks"]), int(document["started_ns"]), listings)
