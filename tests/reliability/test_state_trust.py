@@ -137,6 +137,11 @@ def _drop_a_template(project) -> None:
         "kind: entity\n", "kind: entity\ntemplates: [python/entity.py.j2, sql/entity.sql.j2]\n"))
 
 
+def _add_a_dependency(project) -> None:
+    source = project.path("patterns/currency.yaml")
+    source.write_text(source.read_text() + "depends_on: [order_status]\n")
+
+
 def _users_batch_plan(project) -> str:
     from doit_conductor import layout
     return layout.batch_plan_file(record_of(project, "users").stem)
@@ -146,11 +151,12 @@ ROLLBACKS = {
     # state file copied back, the edit made between the two builds
     "patterns.json": (lambda p: f"{STATE}/patterns.json", _edit_description),
     "plan.json": (lambda p: f"{STATE}/plan.json", _drop_a_template),
+    "pattern-graph.json": (lambda p: f"{STATE}/pattern-graph.json", _add_a_dependency),
     "a batch plan": (_users_batch_plan, _edit_description),
 }
 
 
-@pytest.mark.parametrize("case", ["patterns.json", "plan.json",
+@pytest.mark.parametrize("case", ["patterns.json", "plan.json", "pattern-graph.json",
                                   pytest.param("a batch plan", marks=pytest.mark.stress)])
 def test_an_older_valid_state_file_copied_back_is_rebuilt(fresh, case):
     """A rolled-back patterns.json published the old description, a rolled-back
