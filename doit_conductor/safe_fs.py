@@ -32,6 +32,7 @@ import stat
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 from doit_conductor.errors import UserError
 
@@ -301,34 +302,41 @@ def entries(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
 def names(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> list[str]:
     """The names in directory `path`, sorted, none followed and none stat-ed (a
     listing of 10,000 pattern files costs no 10,000 `lstat`s); [] if it is missing."""
-    path = os.fspath(path)
-    try:
-        with directory(path, root=root) as fd:
-            _observed(path, root)
-            return sorted(os.listdir(fd))
-    except FileNotFoundError:
-        return []
+    return sorted(_listed(path, root, os.listdir, []))
 
 
 def lstats(path: str | os.PathLike, *, root: str | os.PathLike | None = None
            ) -> dict[str, os.stat_result]:
     """Each name in directory `path` with its own stat (a link's, not its
-    target's), from one listing of the directory reached as `entries` reaches
-    it; {} if it is missing.  A name that vanishes while listing is left out."""
+    target's), from one listing; {} if it is missing.  A name that vanishes
+    while listing is left out."""
+    return _listed(path, root, _lstats_at, {})
+
+
+T = TypeVar("T")
+
+
+def _listed(path: str | os.PathLike, root, read: Callable[[int], T], missing: T) -> T:
+    """`read` of the descriptor of directory `path`, reached as `directory`
+    reaches it, the listing noted; `missing` if there is no such directory."""
     path = os.fspath(path)
     try:
         with directory(path, root=root) as fd:
             _observed(path, root)
-            found = {}
-            with os.scandir(fd) as listing:
-                for item in listing:
-                    try:
-                        found[item.name] = item.stat(follow_symlinks=False)
-                    except FileNotFoundError:
-                        continue
-            return found
+            return read(fd)
     except FileNotFoundError:
-        return {}
+        return missing
+
+
+def _lstats_at(fd: int) -> dict[str, os.stat_result]:
+    found = {}
+    with os.scandir(fd) as listing:
+        for item in listing:
+            try:
+                found[item.name] = item.stat(follow_symlinks=False)
+            except FileNotFoundError:
+                continue
+    return found
 
 
 def _observed(shown: str, root) -> None:
@@ -338,16 +346,8 @@ def _observed(shown: str, root) -> None:
 
 def _entries(fd: int, shown: str, root=None) -> list[Entry]:
     _observed(shown, root)
-    found = []
-    with os.scandir(fd) as listing:
-        for item in listing:
-            try:
-                info = item.stat(follow_symlinks=False)
-            except FileNotFoundError:
-                continue
-            found.append(Entry(item.name, os.path.join(shown, item.name), kind_of(info.st_mode),
-                               info.st_size, info.st_mtime))
-    return sorted(found, key=lambda e: e.name)
+    return [Entry(name, os.path.join(shown, name), kind_of(info.st_mode), info.st_size,
+                  info.st_mtime) for name, info in sorted(_lstats_at(fd).items())]
 
 
 def walk(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
