@@ -260,21 +260,12 @@ def watched_listings(run: list, modules: list[str]) -> dict[str, snapshot.Listin
     targets: dict[str, set[str]] = {}
     for task in run:
         for target in task.targets:
-            directory, name = _split(target)
+            directory, name = os.path.split(target)
             targets.setdefault(directory or ".", set()).add(name)
     imported = {os.path.dirname(path) or "." for path in modules}
     return {directory: snapshot.Listing(tuple(sorted(targets.get(directory, ()))),
                                         directory in imported)
             for directory in sorted(targets.keys() | imported)}
-
-
-def _split(path: str) -> tuple[str, str]:
-    """os.path.split, for the plain `dir/name` of nearly every target in a
-    third of its time (37,000 targets at 10,000 patterns)."""
-    head, _, name = path.rpartition("/")
-    if not head or not name or head.endswith("/"):
-        return os.path.split(path)
-    return head, name
 
 
 def stale_task(run: list, tasks: dict, dep_manager) -> str | None:
