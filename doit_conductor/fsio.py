@@ -18,7 +18,7 @@ from pathlib import Path
 
 import orjson
 
-from doit_conductor import safe_fs
+from doit_conductor import gc_pause, safe_fs
 from doit_conductor.errors import UserError
 
 _OPEN_TEMP = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -203,10 +203,11 @@ def load_json(raw: bytes | str) -> object:
     """JSON text to Python: orjson (1.5x faster than `json.loads` on a megabyte
     state file), or the stdlib for what orjson refuses to read that json reads
     (NaN, numbers beyond 64 bits), so that nothing reads differently."""
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return json.loads(raw)
+    with gc_pause.decoding(len(raw)):
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return json.loads(raw)
 
 
 def write_json_if_changed(path: str | os.PathLike, value: object) -> bool:

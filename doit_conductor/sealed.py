@@ -13,6 +13,8 @@ import marshal
 
 import xxhash
 
+from doit_conductor import gc_pause
+
 
 class Unsealed(ValueError):
     """Bytes that are not an intact document of the expected kind (the message says why)."""
@@ -31,6 +33,7 @@ def unseal(magic: bytes, raw: bytes) -> object:
     if header[len(magic):] != xxhash.xxh3_64_hexdigest(payload).encode():
         raise Unsealed("checksum mismatch")
     try:
-        return marshal.loads(payload)
+        with gc_pause.decoding(len(payload)):
+            return marshal.loads(payload)
     except (EOFError, ValueError, TypeError):
         raise Unsealed("undecodable") from None

@@ -52,7 +52,7 @@ from typing import TextIO
 
 from doit import tools
 
-from doit_conductor import safe_fs, upstream
+from doit_conductor import gc_pause, safe_fs, upstream
 from doit_conductor.errors import UserError
 from doit_conductor.glue import compat
 from doit_conductor.fsio import atomic_write
@@ -105,7 +105,8 @@ class FastNoop:
         """True if the run is a no-op (said on stdout); otherwise the reason is
         said at `-v 2`."""
         started, started_ns = time.perf_counter(), time.time_ns()
-        reason = self._change(started_ns)
+        with gc_pause.paused():   # a stat tuple per watched path, no cycles
+            reason = self._change(started_ns)
         if reason is not None:
             # The snapshot stays: a stat that moved never moves back (ctime only
             # grows), so it cannot match again unless this run leaves all as it was.
@@ -194,6 +195,13 @@ class FastNoop:
         judged = {task.name: task for task in tasks.values() if task.dep_changed is not None}
         in_run = {name: tasks[name] for name in sorted(tasks_in_run(tasks, selected))}
         run = list({**judged, **in_run}.values())
+        with gc_pause.paused():   # a stat tuple per watched path, no cycles
+            self._take(run, tasks, listed, dep_manager, started_ns)
+
+    def _take(self, run: list, tasks: dict, listed: list[str], dep_manager,
+              started_ns: int) -> None:
+        """Sweep what the run's verdicts rest on, ask doit for them again, and
+        write the snapshot or why there is none."""
         paths, reason = watched_paths(run)
         if reason is None:
             modules = module_files()
