@@ -14,9 +14,9 @@ for `-n` workers (and remote executors).
 """
 from __future__ import annotations
 
-import logging
-
+import contextlib
 import dataclasses
+import logging
 import os
 import tempfile
 import time
@@ -137,37 +137,42 @@ def _stage(plan, pattern: Pattern, deps: dict[str, Pattern], previous: dict,
     total = 0
     # Everything is rendered and validated before anything is written.
     # Lines on stdout are shown by doit at `-v 2` only (it captures them below).
-    staged: list[_Staged] = []
-    for output in plan.outputs:
-        phases.enter(GENERATE)
-        text = render.render(env, output.template, context, limits)
-        data = text.encode()
-        total += len(data)
-        if len(data) > limits.max_file_bytes or total > limits.max_pattern_bytes:
-            what = "file" if len(data) > limits.max_file_bytes else "pattern"
-            limit = limits.max_file_bytes if what == "file" else limits.max_pattern_bytes
-            raise UserError(f"rendering {plan.source} produces over {limit} bytes "
-                            f"([tool.conductor.limits] max_{what}_bytes)",
-                            f"{cfg.templates_dir}/{output.template}")
-        phases.enter(WRITE)  # checksum and lstat: deciding whether to write at all
-        checksum = outputs.content_checksum(data)
-        counters.add("files_rendered")
-        info = tree.inspect(output.path)  # refuses a symbolic-link escape before any write
-        known = previous.get(output.path)
-        if cfg.incremental and known and known.checksum == checksum and info is not None and (
-                record.vouches_for(known, info) or holds(output.path, data, info.st_size)):
-            counters.add("files_skipped")
-            log.info("[unchanged] %s", output.path)
-            staged.append(_Staged(output.path, data, known, info, unchanged=True))
-            continue
-        validator = _compile_and_check(output.path, text, cfg)
-        phases.enter(WRITE)
-        counters.add("files_compiled")
-        log.info("[compile] %s", output.path)
-        staged.append(_Staged(output.path, data, manifest.FileEntry(
-            checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
-            template=output.template, validator=validator), info, unchanged=False))
-    return staged
+    # The outputs that configured external commands check go first, and those
+    # commands run while the rest are rendered and checked here: an external
+    # compiler's wait (a second per file for tsc) overlaps this process's work.
+    staged: dict[str, _Staged] = {}
+    with _ExternalChecks() as external:
+        for output in sorted(plan.outputs, key=lambda o: not _has_commands(o.path, cfg)):
+            phases.enter(GENERATE)
+            text = render.render(env, output.template, context, limits)
+            data = text.encode()
+            total += len(data)
+            if len(data) > limits.max_file_bytes or total > limits.max_pattern_bytes:
+                what = "file" if len(data) > limits.max_file_bytes else "pattern"
+                limit = limits.max_file_bytes if what == "file" else limits.max_pattern_bytes
+                raise UserError(f"rendering {plan.source} produces over {limit} bytes "
+                                f"([tool.conductor.limits] max_{what}_bytes)",
+                                f"{cfg.templates_dir}/{output.template}")
+            phases.enter(WRITE)  # checksum and lstat: deciding whether to write at all
+            checksum = outputs.content_checksum(data)
+            counters.add("files_rendered")
+            info = tree.inspect(output.path)  # refuses a symbolic-link escape before any write
+            known = previous.get(output.path)
+            if cfg.incremental and known and known.checksum == checksum and info is not None \
+                    and (record.vouches_for(known, info) or holds(output.path, data, info.st_size)):
+                counters.add("files_skipped")
+                log.info("[unchanged] %s", output.path)
+                staged[output.path] = _Staged(output.path, data, known, info, unchanged=True)
+                continue
+            validator = _compile_and_check(output.path, text, cfg, external)
+            phases.enter(WRITE)
+            counters.add("files_compiled")
+            log.info("[compile] %s", output.path)
+            staged[output.path] = _Staged(output.path, data, manifest.FileEntry(
+                checksum=checksum, size=len(data), mtime_ns=0, last_compiled=round(time.time(), 3),
+                template=output.template, validator=validator), info, unchanged=False)
+        external.wait_all()
+    return [staged[output.path] for output in plan.outputs]
 
 
 def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
@@ -216,35 +221,70 @@ class _Staged:
     unchanged: bool               # known to hold `data` already: nothing to write
 
 
-def _compile_and_check(path: str, text: str, cfg: Settings) -> str:
-    """Quality checks, then the type's compiler; configured external commands run
-    on a scratch copy, since nothing is written until every file passed."""
+def _compile_and_check(path: str, text: str, cfg: Settings, external: "_ExternalChecks") -> str:
+    """Quality checks, then the type's compiler; configured external commands are
+    started on scratch copies (nothing is written until every file passed) and
+    waited for by `external`."""
     phases.enter(QUALITY)
     checks.check(path, text, cfg.line_length)
     phases.enter(COMPILE)
     validator = validate.validate_builtin(path, text)
     suffix = Path(path).suffix
-    commands = []
     if validator is None and suffix in cfg.validators:
-        commands.append((cfg.validators[suffix], "does not compile"))
-    if suffix in cfg.checks:
-        commands.append((cfg.checks[suffix], "quality check failed"))
-    if commands:
+        validator = external.start(cfg.validators[suffix], path, text, "does not compile")
+    if suffix in cfg.checks and external.start(cfg.checks[suffix], path, text,
+                                               "quality check failed"):
+        counters.add("external_checks")
+    return validator or "none"
+
+
+def _has_commands(path: str, cfg: Settings) -> bool:
+    suffix = Path(path).suffix
+    return suffix in cfg.validators or suffix in cfg.checks
+
+
+class _ExternalChecks:
+    """The external commands checking one pattern's outputs: started as each
+    output is checked, each on a scratch copy of its own, and waited for in the
+    order started once every output is (`wait_all`).  A failure in this process
+    stops them and is the one reported; otherwise the first command that failed
+    is.  The scratch copies go when the block ends."""
+
+    def __init__(self) -> None:
+        self._scratch = contextlib.ExitStack()
+        self._running: list[validate.Running] = []
+
+    def __enter__(self) -> "_ExternalChecks":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        try:
+            for running in self._running:
+                running.stop()
+        finally:
+            self._scratch.close()
+
+    def start(self, command: str, path: str, text: str, failure: str) -> str | None:
+        """Start `command` on a copy of the output `path`; its program, or None
+        when that is not installed."""
         # scratch under .conductor/tmp, not $TMPDIR: a kill -9 leaves it where
         # the next run that takes the lock empties it
         safe_fs.make_dirs(layout.TMP)
-        with tempfile.TemporaryDirectory(prefix="check-", dir=layout.TMP) as scratch:
-            scratch = os.path.abspath(scratch)
-            copy = os.path.join(scratch, os.path.basename(path))
-            atomic_write(copy, text.encode())
-            for command, failure in commands:
-                phases.enter(COMPILE if failure == "does not compile" else QUALITY)
-                program = validate.run_command(command, copy, failure, report_as=path)
-                if program and failure == "does not compile":
-                    validator = program
-                elif program:
-                    counters.add("external_checks")
-    return validator or "none"
+        scratch = os.path.abspath(self._scratch.enter_context(
+            tempfile.TemporaryDirectory(prefix="check-", dir=layout.TMP)))
+        copy = os.path.join(scratch, os.path.basename(path))
+        atomic_write(copy, text.encode())
+        running = validate.start_command(command, copy, failure, report_as=path)
+        if running is None:
+            return None
+        self._running.append(running)
+        return running.argv[0]
+
+    def wait_all(self) -> None:
+        while self._running:
+            running = self._running.pop(0)
+            phases.enter(COMPILE if running.failure == "does not compile" else QUALITY)
+            running.wait()
 
 
 def _previous(previous: dict, path: str, entry: manifest.FileEntry) -> str | None:

@@ -7,11 +7,15 @@ for the extension, when that program is installed.
 """
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
+import signal
 import shutil
 import sqlite3
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 from doit_conductor.codegen import sql_sandbox
@@ -60,13 +64,43 @@ def _json(path: str, text: str) -> None:
 def run_command(command: str, file: str, failure: str, report_as: str) -> str | None:
     """Run a configured command on `file` (a scratch copy of the output `report_as`);
     None if its program is not installed."""
+    running = start_command(command, file, failure, report_as)
+    return None if running is None else running.wait()
+
+
+@dataclass
+class Running:
+    """A configured command started on a scratch copy, not yet waited for."""
+
+    process: subprocess.Popen
+    argv: list[str]
+    file: str
+    failure: str
+    report_as: str
+
+    def wait(self) -> str:
+        """The command's program; UserError naming the output if it failed."""
+        stdout, stderr = self.process.communicate()
+        if self.process.returncode != 0:
+            detail = (stdout + stderr).replace(self.file, self.report_as).strip().splitlines()
+            first = detail[0] if detail else f"exit status {self.process.returncode}"
+            raise UserError(f"{self.failure} ({self.argv[0]}): {first}", self.report_as)
+        return self.argv[0]
+
+    def stop(self) -> None:
+        """Kill the command and whatever it started (its own process group: a
+        shell's child would hold the output pipes open)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.communicate()
+
+
+def start_command(command: str, file: str, failure: str, report_as: str) -> Running | None:
+    """Start a configured command on `file` (see `run_command`); None if its
+    program is not installed."""
     argv = [part.replace("{file}", file) for part in shlex.split(command)]
-    program = shutil.which(argv[0])
-    if program is None:
+    if shutil.which(argv[0]) is None:
         return None
-    result = subprocess.run(argv, capture_output=True, text=True)
-    if result.returncode != 0:
-        detail = (result.stdout + result.stderr).replace(file, report_as).strip().splitlines()
-        first = detail[0] if detail else f"exit status {result.returncode}"
-        raise UserError(f"{failure} ({argv[0]}): {first}", report_as)
-    return argv[0]
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    return Running(process, argv, file, failure, report_as)

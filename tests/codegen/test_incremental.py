@@ -288,6 +288,43 @@ def test_external_checks_from_config_run_and_fail_cleanly(built):
     assert not built.path("output/sql").exists()
 
 
+def _with_checks(project, checks: str) -> None:
+    config = project.path("pyproject.toml")
+    config.write_text(config.read_text().replace("[tool.conductor.checks]\n",
+                                                 "[tool.conductor.checks]\n" + checks))
+
+
+def test_external_checks_run_while_the_other_outputs_are_checked(built, tmp_path):
+    # The schema's check (the pattern's first output) waits for a mark the check
+    # of its last output, the SQL, leaves: run one after the other, the first
+    # would give up after 10 s and fail the build.
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    waits = (f"sh -c 'n=0; until [ -e \\\"$0/sql\\\" ]; do n=$((n+1)); [ $n -gt 200 ] && exit 1; "
+             f"sleep 0.05; done' {marks} {{file}}")
+    _with_checks(built, f'".json" = "{waits}"\n".sql" = "touch {marks}/sql {{file}}"\n')
+    users = built.path("patterns/users.yaml")
+    users.write_text(users.read_text().replace("Registered shop users", "Shop users"))
+    result = built.doit("codegen:users")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert built.last_run()["codegen:users"].counters["external_checks"] == 2
+    assert list(built.path(".conductor/tmp").iterdir()) == []
+
+
+def test_a_failure_in_process_stops_the_external_checks_and_is_reported(built):
+    before = generated(built.tree())
+    # would hold the build for ten minutes if it were waited for
+    _with_checks(built, '".json" = "sh -c \'sleep 600\' {file}"\n')
+    products = built.path("patterns/products.yaml")
+    products.write_text(products.read_text().replace("{name: stock, type: int}",
+                                                     "{name: class, type: int}"))
+    result = built.doit("codegen:products", timeout=120)
+    assert result.returncode != 0 and "Traceback" not in result.stdout + result.stderr
+    assert "output/python/conductor_models/products.py:" in result.stdout + result.stderr
+    assert generated(built.tree()) == before
+    assert list(built.path(".conductor/tmp").iterdir()) == []
+
+
 def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
     before = generated(built.tree())
     source = built.path("patterns/products.yaml")
