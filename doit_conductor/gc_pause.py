@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import os
 from collections.abc import Iterator
 
 
@@ -36,9 +37,21 @@ def paused(*, freeze: bool = False) -> Iterator[None]:
 
 # From this size a decoded document counts as bulk.
 BULK_BYTES = 256 * 1024
+# The process whose bulk documents live for the run: doit's own, running a
+# conductor project (`keep_decoded_here`).  Not its forked `-n` workers (a
+# different pid), which decode a batch plan and drop it, nor a Dask worker that
+# outlives many runs: freezing there would keep each freeze's pending cycles.
+_KEEPER: int | None = None
+
+
+def keep_decoded_here() -> None:
+    global _KEEPER
+    _KEEPER = os.getpid()
 
 
 def decoding(size: int) -> contextlib.AbstractContextManager:
     """Around decoding a document of `size` bytes into plain containers: a bulk
-    one is decoded paused and frozen after (the run keeps what it decodes)."""
-    return paused(freeze=True) if size >= BULK_BYTES else contextlib.nullcontext()
+    one is decoded paused, and frozen after in the process that keeps it."""
+    if size < BULK_BYTES:
+        return contextlib.nullcontext()
+    return paused(freeze=os.getpid() == _KEEPER)

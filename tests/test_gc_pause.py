@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import gc
+import os
 
 import orjson
 import pytest
@@ -40,7 +41,13 @@ def test_a_collector_the_program_turned_off_stays_off():
     assert gc.get_freeze_count() == 0
 
 
-def test_a_bulk_document_is_frozen_after_decoding_a_small_one_is_not():
+@pytest.fixture
+def keeper(monkeypatch):
+    monkeypatch.setattr(gc_pause, "_KEEPER", None)
+    gc_pause.keep_decoded_here()
+
+
+def test_a_bulk_document_is_frozen_after_decoding_a_small_one_is_not(keeper):
     gc.enable()
     gc.unfreeze()
     small = orjson.dumps({"a": [1, 2]})
@@ -54,7 +61,18 @@ def test_a_bulk_document_is_frozen_after_decoding_a_small_one_is_not():
     assert gc.get_freeze_count() > 0
 
 
-def test_a_bulk_sealed_document_decodes_the_same():
+def test_another_process_decodes_bulk_paused_but_keeps_nothing_frozen(monkeypatch):
+    # a forked -n worker (another pid) drops its batch plan after the batch
+    monkeypatch.setattr(gc_pause, "_KEEPER", os.getpid() + 1)
+    gc.enable()
+    gc.unfreeze()
+    document = {f"pattern_{i:05}": [i, str(i)] for i in range(30_000)}
+    assert load_json(orjson.dumps(document)) == document
+    assert gc.isenabled()
+    assert gc.get_freeze_count() == 0
+
+
+def test_a_bulk_sealed_document_decodes_the_same(keeper):
     gc.enable()
     gc.unfreeze()
     value = tuple((i, i * 2, f"path/{i}") for i in range(30_000))

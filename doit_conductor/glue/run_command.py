@@ -145,6 +145,8 @@ class ProfilingRun(Run):
             run_options.check_worker_count(self._params.get("num_process", 0))
         self._held.enter_context(self.run_lock())
         if (getattr(self, "_params", None) or {}).get("backend") == "conductor":
+            from doit_conductor import gc_pause
+            gc_pause.keep_decoded_here()   # the snapshot, the DB, the state documents
             from doit_conductor.glue.fast_noop import FastNoop
             self._noop = FastNoop(self._params, self._args, self.outstream)
             if self._noop.check():
