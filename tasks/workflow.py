@@ -463,3 +463,9 @@ def task_run_report():
         "meta": _meta(22, 5),
         "clean": CLEAN,
     }
+
+
+# What dodo.py's `import *` takes: the task creators.  doit probes every other
+# name of dodo's namespace for `create_doit_tasks`, which would execute the lazy
+# modules above whether or not the run needs them.
+__all__ = [name for name in dir() if name.startswith("task_")]

@@ -35,3 +35,24 @@ def test_importing_registers_no_fork_hook_and_reads_no_config():
     result = subprocess.run([sys.executable, "-c", PROBE], cwd=REPO, capture_output=True,
                             text=True, timeout=120, check=True)
     assert json.loads(result.stdout) == {"hooks": [], "reads": []}
+
+
+LAZY_PROBE = """
+import json, sys
+import dodo
+for value in list(vars(dodo).values()):      # what doit's loader does with every name
+    hasattr(value, "create_doit_tasks")
+def executed(module):   # read past a lazy module's attribute hook: only dunders until run
+    return any(not key.startswith("__") for key in object.__getattribute__(module, "__dict__"))
+print(json.dumps(sorted(name for name, module in list(sys.modules.items())
+                        if name.startswith("tasks.steps.") and executed(module))))
+"""
+
+
+@pytest.mark.slow
+def test_finding_the_task_creators_executes_no_lazy_module():
+    # doit probes every name of dodo.py for `create_doit_tasks`: the workflow's
+    # lazy modules must not be among them, or each `doit list` imports them all
+    result = subprocess.run([sys.executable, "-c", LAZY_PROBE], cwd=REPO, capture_output=True,
+                            text=True, timeout=120, check=True)
+    assert json.loads(result.stdout) == []
