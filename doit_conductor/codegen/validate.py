@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shlex
-import signal
 import shutil
 import sqlite3
 import subprocess
@@ -88,10 +86,18 @@ class Running:
         return self.argv[0]
 
     def stop(self) -> None:
-        """Kill the command and whatever it started (its own process group: a
-        shell's child would hold the output pipes open)."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
+        """Kill the command and whatever it started (a shell's child would hold
+        the output pipes open).  It stays in doit's process group, so a Ctrl-C
+        at the terminal reaches it as before."""
+        import psutil   # only on this rare path
+        try:
+            started = psutil.Process(self.process.pid).children(recursive=True)
+        except psutil.Error:
+            started = []
+        self.process.kill()     # first: it starts nothing more
+        for child in started:
+            with contextlib.suppress(psutil.Error):
+                child.kill()
         self.process.communicate()
 
 
@@ -102,5 +108,5 @@ def start_command(command: str, file: str, failure: str, report_as: str) -> Runn
     if shutil.which(argv[0]) is None:
         return None
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+                               stderr=subprocess.PIPE, text=True)
     return Running(process, argv, file, failure, report_as)

@@ -3,6 +3,7 @@ pruning and byte-identical output however the build is run."""
 from __future__ import annotations
 
 import os
+import random
 import re
 import shutil
 
@@ -312,9 +313,12 @@ def test_external_checks_run_while_the_other_outputs_are_checked(built, tmp_path
 
 
 def test_a_failure_in_process_stops_the_external_checks_and_is_reported(built):
+    import psutil
     before = generated(built.tree())
-    # would hold the build for ten minutes if it were waited for
-    _with_checks(built, '".json" = "sh -c \'sleep 600\' {file}"\n')
+    # would hold the build for ten minutes if it were waited for; the shell's
+    # child too, which holds the output pipe open
+    pause = f"{600 + random.random():.6f}"
+    _with_checks(built, f'".json" = "sh -c \'sleep {pause}\' {{file}}"\n')
     products = built.path("patterns/products.yaml")
     products.write_text(products.read_text().replace("{name: stock, type: int}",
                                                      "{name: class, type: int}"))
@@ -323,6 +327,9 @@ def test_a_failure_in_process_stops_the_external_checks_and_is_reported(built):
     assert "output/python/conductor_models/products.py:" in result.stdout + result.stderr
     assert generated(built.tree()) == before
     assert list(built.path(".conductor/tmp").iterdir()) == []
+    left = [process.pid for process in psutil.process_iter(["cmdline"])
+            if pause in " ".join(process.info["cmdline"] or [])]
+    assert left == [], "the check's processes outlived the build"
 
 
 def test_parallel_failure_names_the_pattern_and_keeps_other_outputs(built):
