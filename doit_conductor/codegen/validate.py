@@ -59,13 +59,6 @@ def _json(path: str, text: str) -> None:
         raise UserError(f"generated JSON does not parse: {exc.msg}", path, exc.lineno) from None
 
 
-def run_command(command: str, file: str, failure: str, report_as: str) -> str | None:
-    """Run a configured command on `file` (a scratch copy of the output `report_as`);
-    None if its program is not installed."""
-    running = start_command(command, file, failure, report_as)
-    return None if running is None else running.wait()
-
-
 @dataclass
 class Running:
     """A configured command started on a scratch copy, not yet waited for."""
@@ -102,8 +95,8 @@ class Running:
 
 
 def start_command(command: str, file: str, failure: str, report_as: str) -> Running | None:
-    """Start a configured command on `file` (see `run_command`); None if its
-    program is not installed."""
+    """Start a configured command on `file` (a scratch copy of the output
+    `report_as`); None if its program is not installed."""
     argv = [part.replace("{file}", file) for part in shlex.split(command)]
     if shutil.which(argv[0]) is None:
         return None
