@@ -3,6 +3,7 @@
 exit code says the run was interrupted (130) and there is no traceback."""
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import sys
@@ -82,3 +83,28 @@ def test_ctrl_c_records_finished_tasks_only(fresh, reference, args):
     assert all(second[name] == "ran" for name in cut), second
     assert fresh.tree() == reference.tree()
     assert stray_temps(fresh.path("output")) == []
+
+
+def _processes_running(marker: str) -> list[int]:
+    import psutil
+    return [process.pid for process in psutil.process_iter(["cmdline"])
+            if marker in " ".join(process.info["cmdline"] or [])]
+
+
+def test_ctrl_c_leaves_no_external_check_running(fresh):
+    # External checks run while a pattern's other outputs are checked; a
+    # Ctrl-C must end them with the run, a shell's child included.
+    shutil.rmtree(fresh.path("output"))
+    shutil.rmtree(fresh.path(".conductor"))
+    pause = f"{60 + random.random():.6f}"
+    set_conductor(fresh, "checks", f'".sql" = "sh -c \'sleep {pause}\' {{file}}"')
+    process = spawn(fresh, "-n", "3", "codegen")
+    try:
+        wait_for(lambda: _processes_running(pause))
+        kill_group(process, signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 130, out + err
+        assert "Traceback" not in out + err, out + err
+        wait_for(lambda: not _processes_running(pause), timeout=10)
+    finally:
+        kill_group(process, signal.SIGKILL)
