@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gc
 import os
+import weakref
 
 import orjson
 import pytest
@@ -80,3 +81,21 @@ def test_a_bulk_sealed_document_decodes_the_same(keeper):
     assert sealed.unseal(b"TEST1", raw) == value
     assert gc.isenabled()
     assert gc.get_freeze_count() > 0
+
+
+class _Node:
+    pass
+
+
+def test_a_cycle_that_died_before_a_bulk_decode_is_freed_not_frozen(keeper):
+    raw = orjson.dumps({f"k{i}": [i] for i in range(30_000)})
+    gc.enable()
+    gc.unfreeze()
+    gc.collect()
+    node = _Node()
+    node.itself = node
+    alive = weakref.ref(node)
+    del node
+    load_json(raw)
+    assert gc.get_freeze_count() > 0
+    assert alive() is None
