@@ -22,8 +22,8 @@ def paused(*, freeze: bool = False) -> Iterator[None]:
     object the process holds out of the collector's sight (`gc.freeze`), for a
     long-lived acyclic structure just built, so later collections do not walk
     it again.  The young generations are collected first (~0.1 ms), so the
-    cycles that died lately are freed, not frozen: in a serial 1,000-pattern
-    build that freezes after each batch plan, all 7,735 of them."""
+    cycles that died lately are freed, not frozen (a serial 1,000-pattern
+    build made to freeze after each of its 89 batch plans: all 7,735 of them)."""
     if not gc.isenabled():   # nested, or turned off by the program: leave as is
         yield
         return
@@ -43,7 +43,8 @@ BULK_BYTES = 256 * 1024
 # The process whose bulk documents live for the run: doit's own, running a
 # conductor project (`keep_decoded_here`).  Not its forked `-n` workers (a
 # different pid), which decode a batch plan and drop it, nor a Dask worker that
-# outlives many runs: freezing there would keep each freeze's pending cycles.
+# outlives many runs: a freeze there gains nothing and would hide for good
+# whatever dead cycles the old generation holds.
 _KEEPER: int | None = None
 
 
