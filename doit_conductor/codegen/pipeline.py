@@ -231,9 +231,10 @@ def _compile_and_check(path: str, text: str, cfg: Settings, external: "_External
     validator = validate.validate_builtin(path, text)
     suffix = Path(path).suffix
     if validator is None and suffix in cfg.validators:
-        validator = external.start(cfg.validators[suffix], path, text, "does not compile")
+        validator = external.start(cfg.validators[suffix], path, text, "does not compile",
+                                   COMPILE)
     if suffix in cfg.checks and external.start(cfg.checks[suffix], path, text,
-                                               "quality check failed"):
+                                               "quality check failed", QUALITY):
         counters.add("external_checks")
     return validator or "none"
 
@@ -252,21 +253,22 @@ class _ExternalChecks:
 
     def __init__(self) -> None:
         self._scratch = contextlib.ExitStack()
-        self._running: list[validate.Running] = []
+        self._running: list[tuple[validate.Running, str]] = []   # with its phase
 
     def __enter__(self) -> "_ExternalChecks":
         return self
 
     def __exit__(self, *exc) -> None:
         try:
-            for running in self._running:
+            for running, _phase in self._running:
                 running.stop()
         finally:
             self._scratch.close()
 
-    def start(self, command: str, path: str, text: str, failure: str) -> str | None:
-        """Start `command` on a copy of the output `path`; its program, or None
-        when that is not installed."""
+    def start(self, command: str, path: str, text: str, failure: str,
+              phase: str) -> str | None:
+        """Start `command` on a copy of the output `path`, its wait to be charged
+        to `phase`; its program, or None when that is not installed."""
         # scratch under .conductor/tmp, not $TMPDIR: a kill -9 leaves it where
         # the next run that takes the lock empties it
         safe_fs.make_dirs(layout.TMP)
@@ -277,13 +279,13 @@ class _ExternalChecks:
         running = validate.start_command(command, copy, failure, report_as=path)
         if running is None:
             return None
-        self._running.append(running)
+        self._running.append((running, phase))
         return running.argv[0]
 
     def wait_all(self) -> None:
         while self._running:
-            running = self._running.pop(0)
-            phases.enter(COMPILE if running.failure == "does not compile" else QUALITY)
+            running, phase = self._running.pop(0)
+            phases.enter(phase)
             running.wait()
 
 

@@ -333,11 +333,11 @@ def _read_checksum(path: str, memo: _Memo, fine: frozenset[int]) -> str | None:
     finally:
         os.close(fd)
     key = [info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev]
-    if snapshot.is_recent(key, started_ns, fine):
-        memo.files.pop(path, None)
-    else:
+    if not snapshot.is_recent(key, started_ns, fine):
         memo.files[path] = [*key, checksum]
-    memo.dirty = True
+        memo.dirty = True
+    elif memo.files.pop(path, None) is not None:
+        memo.dirty = True
     return checksum
 
 
