@@ -29,7 +29,7 @@ from doit_conductor.profiling import store
 # every test here runs doit (or another interpreter) in a subprocess
 pytestmark = pytest.mark.slow
 
-DEFAULT_TRIALS = 10
+DEFAULT_TRIALS = 6
 STRESS_TRIALS = 60
 BUILD = ("codegen",)
 REPO_DODO = REPO / "dodo.py"

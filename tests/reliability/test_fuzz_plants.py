@@ -155,7 +155,7 @@ def property_test(max_examples: int):
     return check
 
 
-_default = property_test(max_examples=12)
+_default = property_test(max_examples=8)
 _stress = property_test(max_examples=200)
 
 
