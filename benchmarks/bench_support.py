@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import statistics
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -125,3 +127,38 @@ def check_target(benchmark, enforce: bool, name: str, value: float, ok: bool, ta
     benchmark.extra_info[f"{name}_met"] = ok
     if asserts_targets(enforce):
         assert ok, f"{name} = {value:.3f}, target {target}"
+
+
+class Partners:
+    """Other runs timed next to each round of a pedantic benchmark: just before it
+    in even rounds, just after it (in mirror order) in odd ones.  Both sides of a
+    ratio then share the same minute's load, and neither always runs right
+    after the clean-up of the round before.  `seconds[name][r]` pairs with the
+    benchmark's round r."""
+
+    def __init__(self, partners: dict[str, Callable[[], float]]) -> None:
+        self.partners = partners
+        self.seconds: dict[str, list[float]] = {name: [] for name in partners}
+        self.rounds = 0
+
+    def _run(self, names) -> None:
+        for name in names:
+            self.seconds[name].append(self.partners[name]())
+
+    def before_round(self) -> None:
+        """From the benchmark's setup, before its round."""
+        if self.rounds % 2 == 0:
+            if self.rounds:
+                self._run(reversed(self.partners))   # after the previous, odd, round
+            self._run(self.partners)
+        self.rounds += 1
+
+    def finish(self) -> None:
+        """After the benchmark: the partners of its last round if that was odd."""
+        if self.rounds % 2 == 0 and self.rounds:
+            self._run(reversed(self.partners))
+
+
+def paired_ratios(ours: list[float], theirs: list[float]) -> tuple[float, float]:
+    """(ratio of the best rounds, median of the round-by-round ratios)."""
+    return min(ours) / min(theirs), statistics.median(a / b for a, b in zip(ours, theirs))

@@ -8,24 +8,31 @@ sizes, from one process; and the floor with checks: parse, render, check and
 write the same bytes from 2 bare processes.  Targets (1,000 patterns, issue 24):
 * `doit -n 2 codegen` at least 1.8x faster than the careful reference `-n 2`;
 * at most 1.25x the floor with checks.
-Recorded, not asserted: the speed-up over the naive reference, `-n 2` against
-`-n 1` (issue 6's 1.7x) and against the plain floor.  Every generated tree is
-checked to be byte-identical to the others, the floor's with checks included.
-Ratios are of the best rounds (the estimate least hurt by a busy neighbour); the
-ratio of the medians is recorded next to them.
+Both are measured interleaved: every round of `-n 2 codegen` has a careful
+round and a floor-with-checks round of its own right next to it
+(`bench_support.Partners`: before it in even rounds, after it in odd ones), and
+its ratios are of those paired rounds.  The other runs are timed each in a
+benchmark of its own, recorded, not asserted: the speed-up over the naive
+reference, `-n 2` against `-n 1` (issue 6's 1.7x) and against the plain floor.
+Every generated tree is checked to be byte-identical to the others, the
+floor's with checks included.  Ratios are of the best rounds (the estimate
+least hurt by a busy neighbour); the median of the paired ratios is recorded
+next to them.
 """
 from __future__ import annotations
 
 import hashlib
-import statistics
+import time
+from pathlib import Path
 
 import pytest
 from benchmarks.floor import checked_floor_seconds, file_sizes, floor_seconds, planned_work
 from benchmarks.workload import WorkloadSpec
 
-from bench_support import check_target, doit
+from bench_support import Partners, check_target, doit, paired_ratios
 
 ROUNDS = 3
+PAIRED_ROUNDS = 4   # even: as many partners before as after
 CAREFUL_TARGET = 1.8
 CHECKED_FLOOR_TARGET = 1.25
 
@@ -36,11 +43,6 @@ RUNS = {
     "conductor -n 1": ("conductor", ("-n", "1", "codegen")),
     "conductor -n 2": ("conductor", ("-n", "2", "codegen")),
 }
-
-
-def median_ratio(comparisons, name: str, other: str) -> float:
-    """The median of `name`'s rounds over the median of `other`'s."""
-    return statistics.median(comparisons.seconds[name]) / statistics.median(comparisons.seconds[other])
 
 
 def scratch_rounds(workloads, prefix: str, arguments):
@@ -62,46 +64,96 @@ def tree(root) -> dict[str, str]:
             for p in sorted(base.rglob("*")) if p.is_file()}
 
 
+def timed(function, *args) -> float:
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
+
+
+def paired_partners(workloads, spec: WorkloadSpec, comparisons) -> tuple[Partners, Path]:
+    """A careful `-n 2` build and the floor with checks, from nothing, for each
+    round of ours; what they generate is kept for the byte comparisons.  And
+    the planned project the floor reads (discard it after)."""
+    planned = workloads.fresh(spec)
+    doit(planned, "plan-codegen")   # the floor reads the plan: input, not work
+    plan = planned_work(planned)
+
+    def careful() -> float:
+        root = workloads.fresh_reference(spec, "careful")
+        seconds = timed(doit, root, "-n", "2")
+        comparisons.trees["careful -n 2, paired"] = tree(root)
+        workloads.discard(root)
+        return seconds
+
+    def checked_floor() -> float:
+        scratch = workloads.root / "copies" / "checked-floor"
+        workloads.discard(scratch)
+        seconds = checked_floor_seconds(planned, plan, scratch, 2)
+        comparisons.trees["checked floor"] = {
+            str(p.relative_to(scratch)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(scratch.rglob("*")) if p.is_file()}
+        workloads.discard(scratch)
+        return seconds
+
+    return Partners({"careful -n 2": careful, "checked floor": checked_floor}), planned
+
+
 @pytest.mark.parametrize("run", list(RUNS))
 def test_cold_codegen(benchmark, run, workloads, patterns, comparisons, enforce_targets):
     project, args = RUNS[run]
     spec = WorkloadSpec(patterns)
+    paired = run == "conductor -n 2"
+    partners, planned = paired_partners(workloads, spec, comparisons) if paired else (None, None)
     roots = []
 
     def setup():
         if roots:
             workloads.discard(roots[-1])
+        if partners is not None:
+            partners.before_round()
         roots.append(workloads.fresh(spec) if project == "conductor"
                      else workloads.fresh_reference(spec, project))
         return (roots[-1], *args), {}
 
     benchmark.group = f"cold codegen, {patterns} patterns"
     benchmark.extra_info["patterns"] = patterns
-    benchmark.pedantic(doit, setup=setup, rounds=ROUNDS, iterations=1)
+    benchmark.pedantic(doit, setup=setup, rounds=PAIRED_ROUNDS if paired else ROUNDS,
+                       iterations=1)
     best = comparisons.record(f"cold:{run}", benchmark)
     comparisons.trees[run] = tree(roots[-1])
-    if run == "conductor -n 2":
+    if paired:
         comparisons.sizes = file_sizes(roots[-1] / "output")
         comparisons.patterns_dir = workloads.pristine(spec) / "patterns"
-        comparisons.plan = planned_work(roots[-1])
-        comparisons.built = workloads.copy(roots[-1])   # the project the floor reads
     workloads.discard(roots[-1])
+    if partners is not None:
+        partners.finish()
+        workloads.discard(planned)
+        floor_tree = comparisons.trees.pop("checked floor")
+        ours = comparisons.trees[run]
+        assert floor_tree and floor_tree == {p: h for p, h in ours.items() if p in floor_tree}, \
+            "the floor with checks must write the bytes the build wrote"
     assert len({tuple(sorted(t.items())) for t in comparisons.trees.values()}) == 1, \
         f"generated files differ between {sorted(comparisons.trees)}"
-    if run != "conductor -n 2":
+    if not paired:
         return
     benchmark.extra_info["absolute_s"] = round(best, 4)
     for name in ("naive -n 2", "careful -n 2", "conductor -n 1"):
         other = comparisons.best(f"cold:{name}")
         if other is not None:
             benchmark.extra_info[f"speedup_over {name}"] = round(other / best, 3)
-    careful = comparisons.best("cold:careful -n 2")
-    if careful is None:
-        pytest.skip("the careful reference was not measured in this run")
-    benchmark.extra_info["speedup_over_careful_median"] = round(
-        median_ratio(comparisons, "cold:careful -n 2", "cold:conductor -n 2"), 3)
-    check_target(benchmark, enforce_targets, "speedup_over_careful", careful / best,
-                 careful / best >= CAREFUL_TARGET, f">= {CAREFUL_TARGET}")
+    ours = comparisons.seconds[f"cold:{run}"]
+    careful = partners.seconds["careful -n 2"]
+    floor = partners.seconds["checked floor"]
+    benchmark.extra_info["paired careful -n 2 s"] = [round(s, 4) for s in careful]
+    benchmark.extra_info["paired checked floor s"] = [round(s, 4) for s in floor]
+    over_careful, over_careful_median = paired_ratios(ours, careful)
+    over_floor, over_floor_median = paired_ratios(ours, floor)
+    benchmark.extra_info["speedup_over_careful_median"] = round(1 / over_careful_median, 3)
+    benchmark.extra_info["cold_over_checked_floor_median"] = round(over_floor_median, 3)
+    check_target(benchmark, enforce_targets, "speedup_over_careful", 1 / over_careful,
+                 1 / over_careful >= CAREFUL_TARGET, f">= {CAREFUL_TARGET}")
+    check_target(benchmark, enforce_targets, "cold_over_checked_floor", over_floor,
+                 over_floor <= CHECKED_FLOOR_TARGET, f"<= {CHECKED_FLOOR_TARGET}")
 
 
 def test_cold_floor(benchmark, workloads, patterns, comparisons, enforce_targets):
@@ -122,33 +174,3 @@ def test_cold_floor(benchmark, workloads, patterns, comparisons, enforce_targets
         if other is not None:
             benchmark.extra_info[f"{name} / floor"] = round(other / floor, 2)
     benchmark.extra_info["cold_over_floor"] = round(cold / floor, 3)
-
-
-def test_cold_floor_with_checks(benchmark, workloads, patterns, comparisons, enforce_targets):
-    """The floor with checks: 2 bare processes parse, render, check and write the
-    same bytes; cold `-n 2 codegen` as a multiple of it (min, and median)."""
-    built = getattr(comparisons, "built", None)
-    if built is None:
-        pytest.skip("the cold `-n 2 codegen` run was not measured in this run")
-    setup, scratch = scratch_rounds(workloads, "checked-floor",
-                                    lambda directory: (built, comparisons.plan, directory, 2))
-    benchmark.group = f"cold codegen, {patterns} patterns"
-    benchmark.extra_info.update(patterns=patterns, processes=2)
-    benchmark.pedantic(checked_floor_seconds, setup=setup, rounds=ROUNDS * 2, iterations=1)
-    written = {str(p.relative_to(scratch[-1])): hashlib.sha256(p.read_bytes()).hexdigest()
-               for p in sorted(scratch[-1].rglob("*")) if p.is_file()}
-    ours = comparisons.trees["conductor -n 2"]
-    assert written == {p: h for p, h in ours.items() if p in written} and written, \
-        "the floor with checks must write the bytes the build wrote"
-    workloads.discard(scratch[-1])
-    workloads.discard(built)
-    floor = comparisons.record("cold:checked floor", benchmark)
-    cold = comparisons.best("cold:conductor -n 2")
-    benchmark.extra_info["cold_over_checked_floor_median"] = round(
-        median_ratio(comparisons, "cold:conductor -n 2", "cold:checked floor"), 3)
-    for name in RUNS:
-        other = comparisons.best(f"cold:{name}")
-        if other is not None:
-            benchmark.extra_info[f"{name} / checked floor"] = round(other / floor, 2)
-    check_target(benchmark, enforce_targets, "cold_over_checked_floor", cold / floor,
-                 cold / floor <= CHECKED_FLOOR_TARGET, f"<= {CHECKED_FLOOR_TARGET}")
