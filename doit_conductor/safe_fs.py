@@ -305,6 +305,16 @@ def names(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> 
     return sorted(_listed(path, root, os.listdir, []))
 
 
+def unnoted_names(path: str | os.PathLike, *, root: str | os.PathLike | None = None
+                  ) -> list[str]:
+    """The names in directory `path` as the file system lists them (unsorted),
+    reached as `directory` reaches it, and not told to `listings_observed`: for
+    the fast no-op's own sweep, which compares names and must not count as a
+    listing the run made.  FileNotFoundError if it is missing."""
+    with directory(path, root=root) as fd:
+        return os.listdir(fd)
+
+
 def lstats(path: str | os.PathLike, *, root: str | os.PathLike | None = None
            ) -> dict[str, os.stat_result]:
     """Each name in directory `path` with its own stat (a link's, not its

@@ -36,8 +36,9 @@ ALLOWED = {
     "doit_conductor/glue/dask_job.py":
         "runs on a Dask worker, in a scratch directory of its own (mkdtemp)",
     "doit_conductor/incremental/snapshot.py":
-        "lists directory names to notice a change (the fast no-op watches sys.path "
-        "directories as Python's import system lists them); reads and removes nothing",
+        "lists the directories Python imports from as the import system lists them "
+        "(links followed: a venv's site-packages may be one); target directories go "
+        "through safe_fs; reads and removes nothing",
     "doit_conductor/scale/action_key.py":
         "hashes the installed doit_conductor package's own sources (site-packages)",
 }

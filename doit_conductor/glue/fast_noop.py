@@ -22,7 +22,8 @@ created).  The argument, run by run:
 
 What the verdicts rest on: every file_dep of the run's tasks; whether each
 target exists (doit asks no more of a target), through the entries of its
-directory that are targets; the DB file (so `doit forget`, `ignore`,
+directory that are targets (listed through `safe_fs`: a target directory that
+is a link or below one is never listed, and the run records no snapshot); the DB file (so `doit forget`, `ignore`,
 `reset-dep` and any run in between count as changes); the dodo file,
 `pyproject.toml` and `doit.cfg`; every module file loaded in the process (the
 task creators and what they import), and the entries of their directories
@@ -210,8 +211,13 @@ class FastNoop:
                 paths.append(self.params["dodoFile"])
             taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices(),
                                   watched_listings(run, modules))
-            with snapshot.judging(taken):
-                reason = stale_task(run, tasks, dep_manager)
+            refused = snapshot.refused_listing(taken)
+            if refused is not None:
+                reason = (f"{refused} is a symbolic link or below one: its targets are "
+                          "not watched through it")
+            else:
+                with snapshot.judging(taken):
+                    reason = stale_task(run, tasks, dep_manager)
         self._write(taken if reason is None else Declined(self.key, reason))
         if reason is not None and reason != self.declined:
             self.say(f"fast no-op not recorded for the next run: {reason}")

@@ -139,9 +139,17 @@ def importable(entry: os.DirEntry) -> bool:
     return name.endswith(_IMPORTABLE_SUFFIXES)
 
 
+# The digest of a target directory that is a link, or is reached through one: it
+# is never listed, and the recording declines (`refused_listing`), so no
+# snapshot rests on it and no later listing equals it.
+REFUSED = "refused"
+
+
 def listing_digest(path: str, listing: Listing) -> str:
     """xxh3 of the sorted entries of directory `path` that `listing` says matter
-    ("" if it is no directory)."""
+    ("" if it is missing; REFUSED for a target directory that is a link or
+    below one).  A directory Python imports from is listed as the import
+    system reads it, links followed (a venv's site-packages may be one)."""
     try:
         if listing.modules:
             wanted = set(listing.names)
@@ -151,10 +159,12 @@ def listing_digest(path: str, listing: Listing) -> str:
         else:
             # names alone, and no sort: `listing.names` is sorted (a target
             # directory of 10,000 entries: 5 ms instead of 8)
-            present = set(os.listdir(path))
+            present = set(safe_fs.unnoted_names(path))
             kept = [name for name in listing.names if name in present]
     except (FileNotFoundError, NotADirectoryError):
         return ""
+    except UserError:
+        return REFUSED
     return "entries:" + xxhash.xxh3_64_hexdigest(
         "\0".join(kept).encode("utf-8", "surrogateescape"))
 
@@ -181,6 +191,12 @@ def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
                 if stat is not None and (stat[0] >= earliest or stat[1] >= earliest)
                 and is_recent(stat, started_ns, fine)}
     return Snapshot(key, ordered, stats, contents, tasks, started_ns, digests)
+
+
+def refused_listing(taken: Snapshot) -> str | None:
+    """A watched target directory `take` refused to list, if any."""
+    return next((path for path, (_, digest) in taken.listings.items() if digest == REFUSED),
+                None)
 
 
 # The stats `take` just swept, while the recording asks doit for the verdicts

@@ -282,3 +282,32 @@ def test_snapshot_stays_out_of_projects_without_the_conductor_backend(tmp_path):
     result = doit(root, "-v", "2")
     assert "fast no-op" not in result.stderr and "-- copy" in result.stdout
     assert not list(root.rglob("snapshot"))
+
+
+LINKED_TARGET = """\
+def write(target):
+    with open(target, "w") as handle:
+        handle.write(open("in.txt").read())
+
+
+def task_copy():
+    return {"actions": [(write, ["out/out.txt"])], "file_dep": ["in.txt"],
+            "targets": ["out/out.txt"]}
+"""
+
+
+def test_a_target_directory_that_is_a_link_is_not_watched_through_it(tmp_path):
+    """The project's own task writes through its `out` link (its choice); the
+    fast no-op never lists that directory, so it records no snapshot: every
+    run walks the tasks, and still finds them up to date."""
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(LINKED_TARGET)
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    (root / "out").symlink_to(outside)
+    first = doit(root, "-v", "2")
+    assert ran(first) == ["copy"] and (outside / "out.txt").read_text() == "hello\n"
+    reason = "out is a symbolic link or below one: its targets are not watched through it"
+    assert f"fast no-op not recorded for the next run: {reason}" in first.stderr
+    second = doit(root, "-v", "2")
+    assert reason in declined(second) and not fast(second) and ran(second) == []

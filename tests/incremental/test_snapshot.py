@@ -184,3 +184,36 @@ def test_fine_grained_devices_come_from_mountinfo():
     ])
     assert racy.fine_devices_in(mountinfo) == {os.makedev(0, 23), os.makedev(254, 0)}
     assert racy.window_ns(os.makedev(0, 40), racy.fine_devices_in(mountinfo)) == racy.COARSE_NS
+
+
+def test_a_target_directory_that_is_a_link_or_below_one_is_never_listed(tmp_path, monkeypatch):
+    outside = tmp_path / "outside"
+    (outside / "sub").mkdir(parents=True)
+    (outside / "out.txt").write_text("x")
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / "out").symlink_to(outside)       # the target directory is a link
+    (project / "lnk").symlink_to(outside)       # lnk/sub: below a link
+    (project / "real").mkdir()
+    (project / "real" / "out.txt").write_text("x")
+    monkeypatch.chdir(project)
+    listed: list[str] = []
+    real_listdir, real_scandir = os.listdir, os.scandir
+
+    def noting(real):
+        def call(path="."):
+            if not isinstance(path, int):
+                listed.append(os.fspath(path))
+            return real(path)
+        return call
+    monkeypatch.setattr(os, "listdir", noting(real_listdir))
+    monkeypatch.setattr(os, "scandir", noting(real_scandir))
+    targets = Listing(("out.txt",))
+    assert snapshot.listing_digest("out", targets) == snapshot.REFUSED
+    assert snapshot.listing_digest("lnk/sub", targets) == snapshot.REFUSED
+    assert snapshot.listing_digest("real", targets).startswith("entries:")
+    assert listed == []   # listed by descriptor only, never through a link
+    taken = snapshot.take(KEY, [], 1, later(), listings={"out": targets, "real": targets})
+    assert snapshot.refused_listing(taken) == "out"
+    assert snapshot.refused_listing(snapshot.take(KEY, [], 1, later(),
+                                                  listings={"real": targets})) is None
