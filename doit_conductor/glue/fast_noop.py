@@ -140,13 +140,10 @@ class FastNoop:
                 "the command line, directory or interpreter differs from the last run's"
         if record.key != self.key:
             return snapshot.first_change(record, self.key)
-        # Swept path by path up to the first change: a run with something to do
-        # (an edit) stops there instead of stat-ing every watched path twice.
-        current: list[snapshot.Stat | None] = []
-        change = snapshot.first_change(record, self.key, _collecting(record.paths, current))
+        moved: dict[str, snapshot.Stat | None] = {}
+        change = snapshot.first_change(record, self.key, moved=moved)
         if change is None:
             self._tasks = record.tasks
-            moved = snapshot.moved_listings(record, current)
             if record.contents or moved:
                 self._settle(record, started_ns, moved)
         return change
@@ -229,13 +226,6 @@ class FastNoop:
             # Without a snapshot the next run walks the tasks: slower, never wrong.
             with contextlib.suppress(OSError, UserError):
                 safe_fs.unlink(self.file)
-
-
-def _collecting(paths: tuple[str, ...], into: list) -> Iterator:
-    """The stat of each path in turn, each also appended to `into`."""
-    for path in paths:
-        into.append(stat := snapshot.file_stat(path))
-        yield stat
 
 
 def watched_paths(run: list) -> tuple[list[str], str | None]:

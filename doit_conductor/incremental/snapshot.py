@@ -230,21 +230,38 @@ def _digest_now(path: str, listings: Mapping[str, tuple[Listing, str]]) -> str |
     return content_digest(path)
 
 
+# Paths swept between two comparisons with the snapshot: a run with something
+# to do (an edit) stops at the chunk holding the first change instead of
+# stat-ing every watched path; within a chunk the rows are compared in C
+# (at 10,000 patterns, 47,751 paths: 95 ms instead of 106 path by path).
+CHUNK = 2048
+
+
 def first_change(snapshot: Snapshot, key: tuple[str, ...],
-                 current: list[Stat | None] | None = None) -> str | None:
+                 current: list[Stat | None] | None = None,
+                 moved: dict[str, Stat | None] | None = None) -> str | None:
     """What differs from the snapshot (one line), or None: nothing did.
 
     `current` is a sweep of `snapshot.paths` made after the snapshot; swept here
-    if not given."""
+    if not given.  `moved`, if given, receives the listing directories whose
+    stat moved while none of the entries that matter changed (path -> new stat)."""
     if snapshot.key != key:
         return "the command line, directory or interpreter differs from the last run's"
-    # Path by path, so a run with something to do stops at the first change.
-    stats = current if current is not None else map(file_stat, snapshot.paths)
-    for path, old, new in zip(snapshot.paths, snapshot.stats, stats):
-        if old != new:
+    paths, stats = snapshot.paths, snapshot.stats
+    for start in range(0, len(paths), CHUNK):
+        end = start + CHUNK
+        rows = tuple(current[start:end] if current is not None
+                     else map(file_stat, paths[start:end]))
+        if rows == stats[start:end]:
+            continue
+        for path, old, new in zip(paths[start:end], stats[start:end], rows):
+            if old == new:
+                continue
             if path in snapshot.listings and new is not None and old is not None:
                 listing, digest = snapshot.listings[path]
                 if listing_digest(path, listing) == digest:
+                    if moved is not None:
+                        moved[path] = new
                     continue   # only entries that do not matter came or went
             what = "appeared" if old is None else "is gone" if new is None else "changed"
             return f"{path} {what} since the last run"
@@ -252,13 +269,6 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
         if (_digest_now(path, snapshot.listings) or "") != digest:
             return f"{path} changed since the last run"
     return None
-
-
-def moved_listings(snapshot: Snapshot, current: list[Stat | None]) -> dict[str, Stat | None]:
-    """The listing directories whose stat moved (entries that do not matter came
-    or went) in a sweep `first_change` found no change in: path -> new stat."""
-    return {path: new for path, old, new in zip(snapshot.paths, snapshot.stats, current)
-            if old != new and path in snapshot.listings}
 
 
 def encode(record: Snapshot | Declined) -> bytes:
