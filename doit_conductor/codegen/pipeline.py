@@ -23,7 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from doit_conductor import layout, safe_fs
+from doit_conductor import interrupts, layout, safe_fs
 from doit_conductor.codegen import checks, outputs, render, validate
 from doit_conductor.codegen import manifest
 from doit_conductor.codegen.patterns import Pattern, pattern_from_json
@@ -276,17 +276,18 @@ class _ExternalChecks:
             tempfile.TemporaryDirectory(prefix="check-", dir=layout.TMP)))
         copy = os.path.join(scratch, os.path.basename(path))
         atomic_write(copy, text.encode())
-        running = validate.start_command(command, copy, failure, report_as=path)
-        if running is None:
-            return None
-        self._running.append((running, phase))
-        return running.argv[0]
+        with interrupts.deferred():   # recorded before a Ctrl-C can strike
+            running = validate.start_command(command, copy, failure, report_as=path)
+            if running is not None:
+                self._running.append((running, phase))
+        return None if running is None else running.argv[0]
 
     def wait_all(self) -> None:
         while self._running:
-            running, phase = self._running.pop(0)
+            running, phase = self._running[0]   # stopped on the way out until waited for
             phases.enter(phase)
             running.wait()
+            self._running.pop(0)
 
 
 def _previous(previous: dict, path: str, entry: manifest.FileEntry) -> str | None:

@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from doit_conductor import interrupts
 from doit_conductor.codegen import sql_sandbox
 from doit_conductor.errors import UserError
 
@@ -80,8 +81,10 @@ class Running:
 
     def stop(self) -> None:
         """Kill the command and whatever it started (a shell's child would hold
-        the output pipes open).  It stays in doit's process group, so a Ctrl-C
-        at the terminal reaches it as before."""
+        the output pipes open), unless it was waited for.  It stays in doit's
+        process group, so a Ctrl-C at the terminal reaches it as before."""
+        if self.process.returncode is not None:
+            return
         import psutil   # only on this rare path
         try:
             started = psutil.Process(self.process.pid).children(recursive=True)
@@ -96,10 +99,13 @@ class Running:
 
 def start_command(command: str, file: str, failure: str, report_as: str) -> Running | None:
     """Start a configured command on `file` (a scratch copy of the output
-    `report_as`); None if its program is not installed."""
+    `report_as`); None if its program is not installed.  Start it within
+    `interrupts.deferred`, with whatever records it for `Running.stop`."""
     argv = [part.replace("{file}", file) for part in shlex.split(command)]
     if shutil.which(argv[0]) is None:
         return None
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True,
+                               preexec_fn=interrupts.preexec)
     return Running(process, argv, file, failure, report_as)
+

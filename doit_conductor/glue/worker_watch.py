@@ -20,6 +20,7 @@ queue's read lock): both still hang.  An OOM kill hits a busy worker.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import signal
@@ -68,6 +69,15 @@ class WatchedQueue:
     def get(self, block: bool = True, timeout: float | None = None):
         if self._watch is None:
             return self._queue.get(block, timeout)
+        try:
+            return self._watched_get(block, timeout)
+        except (KeyboardInterrupt, SystemExit):
+            # doit terminates its workers next, without waiting for them: what
+            # they started (external checks, test interpreters) would outlive them
+            self._watch.kill_descendants()
+            raise
+
+    def _watched_get(self, block: bool, timeout: float | None):
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             wait = POLL_S if deadline is None else max(0.0, min(POLL_S, deadline - time.monotonic()))
@@ -99,6 +109,20 @@ class _Watch:
         self.processes = processes
         self.running: dict[int, str] = {}   # worker pid -> task name
         self.gone: set[int] = set()
+
+    def kill_descendants(self) -> None:
+        """Kill every process the workers started, not the workers.  A Ctrl-C
+        reaches them too, but a shell still between fork and exec of its
+        command when it lands (dash defers it there) waits on for that command."""
+        import psutil   # only on this rare path
+        for process in self.processes:
+            try:
+                started = psutil.Process(process.pid).children(recursive=True)
+            except psutil.Error:
+                continue
+            for child in started:
+                with contextlib.suppress(psutil.Error):
+                    child.kill()
 
     def finished(self, name: str | None) -> None:
         for pid, running in list(self.running.items()):
