@@ -16,7 +16,6 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from doit_conductor import interrupts
 from doit_conductor.codegen import sql_sandbox
 from doit_conductor.errors import UserError
 
@@ -105,7 +104,6 @@ def start_command(command: str, file: str, failure: str, report_as: str) -> Runn
     if shutil.which(argv[0]) is None:
         return None
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True,
-                               preexec_fn=interrupts.preexec)
+                               stderr=subprocess.PIPE, text=True)
     return Running(process, argv, file, failure, report_as)
 
