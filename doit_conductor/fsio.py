@@ -1,7 +1,8 @@
 """File writes that matter: atomic, and skipped when the content is unchanged.
 
 Written for thousands of small files per run: a write costs the syscalls the
-guarantee needs (create a temporary file, write, rename) and little else.  The
+guarantee needs (create a temporary file, write, rename; a new file: create it
+unnamed, write, link) and little else.  The
 directory is created only when creating the temporary file finds it missing, the
 temporary file gets its mode from the umask as it is created (no chmod), and
 comparisons read with raw `os` calls (Python's buffered `open` adds an fstat, an
@@ -9,6 +10,7 @@ isatty ioctl and an lseek per file).
 """
 from __future__ import annotations
 
+import errno
 import itertools
 import json
 import os
@@ -46,12 +48,70 @@ def atomic_write(path: str | os.PathLike, data: bytes, *, fsync: bool = False) -
 def create_new(path: str | os.PathLike, data: bytes) -> os.stat_result:
     """Create `path`, which must not exist, holding `data`.
 
-    Written under a temporary name in the same directory and then linked into
-    place, so a crash never leaves a short file under the real name (a stray
-    temporary at most, which `remove_stale_temps` clears); not fsync'd, and
-    never replacing anything: FileExistsError if something is there (then
-    replace it with `atomic_write`)."""
-    return _through_temp(os.fspath(path), data, False, _link_new)
+    Written as an unnamed file in the target directory (Linux's O_TMPFILE) and
+    linked into place once complete, so a crash never leaves a short file under
+    the real name, nor any file at all; where the file system cannot do that,
+    under a temporary name that is linked into place and removed (a crash
+    leaves a stray temporary at most, which `remove_stale_temps` clears).  Not
+    fsync'd, and never replacing anything: FileExistsError if something is
+    there (then replace it with `atomic_write`)."""
+    global _unnamed_files
+    path = os.fspath(path)
+    if _unnamed_files:
+        try:
+            return _create_unnamed(path, data)
+        except _Unsupported:
+            _unnamed_files = False
+    return _through_temp(path, data, False, _link_new)
+
+
+# One directory change per new file (the link), against three for a named
+# temporary file (create, link, unlink): 3,700 files created by two processes
+# took 0.41 s instead of 0.83 s (plain open-and-write: 0.39 s; medians of 9
+# interleaved rounds on ext4).
+_OPEN_UNNAMED = getattr(os, "O_TMPFILE", 0) | os.O_WRONLY | os.O_NOFOLLOW | os.O_CLOEXEC
+# Linked through /proc, which an unprivileged process may do for its own file.
+_unnamed_files = hasattr(os, "O_TMPFILE") and os.path.isdir("/proc/self/fd")
+
+
+class _Unsupported(Exception):
+    """The file system (or kernel) cannot create unnamed files."""
+
+
+def _create_unnamed(path: str, data: bytes) -> os.stat_result:
+    directory = os.path.dirname(path)
+    check_real_directory(directory)
+    directory = directory or "."
+    try:
+        fd = _open_unnamed(directory)
+    except FileNotFoundError:
+        os.makedirs(directory, exist_ok=True)
+        fd = _open_unnamed(directory)
+    try:
+        _write_all(fd, data)
+        info = os.fstat(fd)
+        # linkat(2) with AT_SYMLINK_FOLLOW, which Python uses only when given a
+        # directory descriptor (plain link(2) would link /proc's magic link
+        # itself: EXDEV); an absolute source ignores it.  EEXIST if anything
+        # stands at `path`, a link included (never followed).
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+    except OSError as exc:
+        if isinstance(exc, FileExistsError):
+            raise FileExistsError(exc.errno, exc.strerror, path) from None
+        raise OSError(exc.errno, exc.strerror, path) from exc
+    finally:
+        os.close(fd)
+    return info
+
+
+def _open_unnamed(directory: str) -> int:
+    try:
+        return os.open(directory, _OPEN_UNNAMED, 0o666)
+    except OSError as exc:
+        # a kernel without O_TMPFILE opens the directory itself: EISDIR
+        if exc.errno in (errno.EOPNOTSUPP, errno.EINVAL, errno.EISDIR):
+            raise _Unsupported from None
+        raise
 
 
 def _replace(tmp: str, path: str) -> None:
@@ -64,7 +124,10 @@ def _replace(tmp: str, path: str) -> None:
 
 
 def _link_new(tmp: str, path: str) -> None:
-    os.link(tmp, path, follow_symlinks=False)   # EEXIST if anything stands there
+    try:
+        os.link(tmp, path, follow_symlinks=False)   # EEXIST if anything stands there
+    except FileExistsError as exc:
+        raise FileExistsError(exc.errno, exc.strerror, path) from None
     safe_fs.unlink(tmp)
 
 

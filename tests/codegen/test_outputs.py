@@ -331,6 +331,52 @@ def test_a_new_generated_file_is_created_in_place_and_an_old_one_replaced(workdi
     assert sorted(os.listdir("output/sub")) == ["new.txt"]
 
 
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed file", "named temporary"])
+def test_create_new_leaves_one_entry_and_never_writes_through_a_link(workdir, monkeypatch,
+                                                                     unnamed):
+    """Both ways of creating a new file (an unnamed file linked into place, or,
+    where the file system cannot make one, a named temporary file): the file
+    appears whole under its name and nothing else appears; a link standing at
+    the name is an existing file, never followed."""
+    from doit_conductor import fsio
+    monkeypatch.setattr(fsio, "_unnamed_files", fsio._unnamed_files and unnamed)
+    info = fsio.create_new("out/deep/new.py", b"x = 1\n")
+    assert (workdir / "out/deep/new.py").read_bytes() == b"x = 1\n"
+    assert info.st_size == 6 and os.stat("out/deep/new.py").st_ino == info.st_ino
+    assert os.listdir("out/deep") == ["new.py"]
+    outside = workdir / "outside.txt"
+    os.symlink(outside, "out/deep/planted.py")
+    with pytest.raises(FileExistsError) as raised:
+        fsio.create_new("out/deep/planted.py", b"y")
+    assert raised.value.filename == "out/deep/planted.py"
+    assert not outside.exists()
+    assert sorted(os.listdir("out/deep")) == ["new.py", "planted.py"]
+
+
+def test_create_new_falls_back_where_unnamed_files_are_unsupported(workdir, monkeypatch):
+    """A file system without O_TMPFILE (EOPNOTSUPP) gets a named temporary file
+    instead, for this file and every later one of the process."""
+    import errno
+
+    from doit_conductor import fsio
+    if not fsio._unnamed_files:
+        pytest.skip("this system makes no unnamed files")
+    real_open = os.open
+
+    def no_tmpfile(path, flags, *args, **kwargs):
+        if flags & os.O_TMPFILE == os.O_TMPFILE:
+            raise OSError(errno.EOPNOTSUPP, "Operation not supported", path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(fsio.os, "open", no_tmpfile)
+    monkeypatch.setattr(fsio, "_unnamed_files", True)
+    fsio.create_new("out/a.py", b"a")
+    assert fsio._unnamed_files is False
+    fsio.create_new("out/b.py", b"b")
+    assert sorted(os.listdir("out")) == ["a.py", "b.py"]
+    assert (workdir / "out/a.py").read_bytes() == b"a"
+
+
 def test_a_file_written_in_the_records_own_tick_is_judged_by_its_content(workdir):
     (workdir / "f").write_bytes(b"abc")
     info = os.lstat("f")
