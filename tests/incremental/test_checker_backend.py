@@ -157,3 +157,42 @@ def test_a_run_saves_what_its_checker_hashed(tmp_path):
     assert "-- copy" in again.stdout    # touched, not changed: up to date
     saved = ConductorDB(str(tmp_path / "state" / "doit.db")).digests.entries
     assert saved[str("in.txt")][0] == later
+
+
+def test_the_recordings_ask_judges_file_deps_and_targets_by_the_swept_stats(
+        tmp_path, monkeypatch, digests):
+    """While the fast no-op's recording judges a run, a swept path is neither
+    stat-ed nor checked for existence again: the verdict is about the stats
+    the snapshot records (a change after the sweep is the next run's to see)."""
+    import time
+
+    from doit_conductor.incremental import snapshot
+    monkeypatch.chdir(tmp_path)
+    for name in ("dep.txt", "target.txt"):
+        (tmp_path / name).write_text(name)
+    check = checker.XXHashChecker(digests)
+    state = check.get_state("dep.txt", None)
+    taken = snapshot.take(("key",), ["dep.txt", "target.txt", "gone.txt"], 1, time.time_ns())
+    saved_mtime = os.stat("dep.txt").st_mtime
+
+    def refused(*args, **kwargs):
+        raise AssertionError("asked the file system again")
+    with monkeypatch.context() as patched, snapshot.judging(taken):
+        patched.setattr(checker.os, "stat", refused)
+        patched.setattr(checker.os, "access", refused)
+        assert check.exists("target.txt") and not check.exists("gone.txt")
+        swept = check.info("dep.txt")
+        assert swept.st_mtime == saved_mtime == state[0]   # as doit saved it
+        assert not check.check_modified("dep.txt", swept, state)
+        with pytest.raises(FileNotFoundError):
+            check.info("gone.txt")
+    # the swept stats stand even if the file changes after the sweep
+    (tmp_path / "dep.txt").write_text("changed after the sweep")
+    os.unlink("target.txt")
+    with snapshot.judging(taken):
+        assert check.exists("target.txt")
+        assert not check.check_modified("dep.txt", check.info("dep.txt"), state)
+    # outside the recording, the file system answers
+    assert not check.exists("target.txt")
+    assert check.check_modified("dep.txt", check.info("dep.txt"), state)
+    assert check.exists("dep.txt") and not check.exists("elsewhere.txt")
