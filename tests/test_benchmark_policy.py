@@ -35,6 +35,20 @@ def test_other_scales_assert_the_targets_they_are_asked_to(scale, level):
     bench_support.check_target(_benchmark(), False, "speedup", 1.2, False, ">= 2.5")
 
 
+def test_every_target_of_a_benchmark_is_recorded_before_the_missed_ones_fail(scale):
+    scale("full")
+    benchmark = _benchmark()
+    with pytest.raises(AssertionError) as failed:
+        bench_support.check_targets(benchmark, True, ("speedup", 1.2, False, ">= 1.8"),
+                                    ("over_floor", 1.1, True, "<= 1.25"),
+                                    ("edit", 0.8, False, "<= 0.5"))
+    assert str(failed.value).startswith("speedup = 1.200, target >= 1.8; "
+                                        "edit = 0.800, target <= 0.5")
+    assert benchmark.extra_info["over_floor_met"] is True
+    assert benchmark.extra_info["edit"] == 0.8
+    bench_support.check_targets(_benchmark(), True, ("over_floor", 1.1, True, "<= 1.25"))
+
+
 def test_partners_run_next_to_each_round_alternately_before_and_after():
     """What pytest-benchmark's pedantic does with a setup: setup, round, setup,
     round...; the partners land right before even rounds and right after odd
