@@ -88,20 +88,33 @@ def _create_unnamed(path: str, data: bytes) -> os.stat_result:
         os.makedirs(directory, exist_ok=True)
         fd = _open_unnamed(directory)
     try:
-        _write_all(fd, data)
-        info = os.fstat(fd)
-        # linkat(2) with AT_SYMLINK_FOLLOW, which Python uses only when given a
-        # directory descriptor (plain link(2) would link /proc's magic link
-        # itself: EXDEV); an absolute source ignores it.  EEXIST if anything
-        # stands at `path`, a link included (never followed).
-        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
-    except OSError as exc:
-        if isinstance(exc, FileExistsError):
-            raise FileExistsError(exc.errno, exc.strerror, path) from None
-        raise OSError(exc.errno, exc.strerror, path) from exc
+        try:
+            _write_all(fd, data)
+            info = os.fstat(fd)
+        except OSError as exc:   # a full disk: name the file, not the descriptor
+            raise OSError(exc.errno, exc.strerror, path) from exc
+        _link_unnamed(fd, path)
     finally:
         os.close(fd)
     return info
+
+
+def _link_unnamed(fd: int, path: str) -> None:
+    """Give the unnamed file `fd` its name: linkat(2) with AT_SYMLINK_FOLLOW,
+    which Python uses only when given a directory descriptor (plain link(2)
+    would link /proc's magic link itself); an absolute source ignores it.
+    FileExistsError if anything stands at `path`, a link included (never
+    followed); `_Unsupported` where /proc cannot be linked from (no /proc
+    of ours, a file system without hard links)."""
+    try:
+        os.link(f"/proc/self/fd/{fd}", path, src_dir_fd=fd, follow_symlinks=True)
+    except FileExistsError as exc:
+        raise FileExistsError(exc.errno, exc.strerror, path) from None
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.EXDEV, errno.EPERM, errno.EACCES,
+                         errno.EOPNOTSUPP):
+            raise _Unsupported from None   # the named temporary file's way says why, if it fails too
+        raise OSError(exc.errno, exc.strerror, path) from exc
 
 
 def _open_unnamed(directory: str) -> int:

@@ -377,6 +377,28 @@ def test_create_new_falls_back_where_unnamed_files_are_unsupported(workdir, monk
     assert (workdir / "out/a.py").read_bytes() == b"a"
 
 
+def test_create_new_falls_back_where_the_unnamed_file_cannot_be_linked(workdir, monkeypatch):
+    """No /proc of ours to link from (EXDEV, ENOENT): the named temporary file's
+    way, and the file is there whole, with nothing else beside it."""
+    import errno
+
+    from doit_conductor import fsio
+    if not fsio._unnamed_files:
+        pytest.skip("this system makes no unnamed files")
+    real_link = os.link
+
+    def no_proc(src, dst, **kwargs):
+        if str(src).startswith("/proc/"):
+            raise OSError(errno.EXDEV, "Invalid cross-device link", src)
+        return real_link(src, dst, **kwargs)
+
+    monkeypatch.setattr(fsio.os, "link", no_proc)
+    monkeypatch.setattr(fsio, "_unnamed_files", True)
+    fsio.create_new("out/a.py", b"a")
+    assert fsio._unnamed_files is False
+    assert os.listdir("out") == ["a.py"] and (workdir / "out/a.py").read_bytes() == b"a"
+
+
 def test_a_file_written_in_the_records_own_tick_is_judged_by_its_content(workdir):
     (workdir / "f").write_bytes(b"abc")
     info = os.lstat("f")
