@@ -306,13 +306,21 @@ def names(path: str | os.PathLike, *, root: str | os.PathLike | None = None) -> 
 
 
 def unnoted_names(path: str | os.PathLike, *, root: str | os.PathLike | None = None
-                  ) -> list[str]:
+                  ) -> tuple[list[str], set[str]]:
     """The names in directory `path` as the file system lists them (unsorted),
-    reached as `directory` reaches it, and not told to `listings_observed`: for
-    the fast no-op's own sweep, which compares names and must not count as a
-    listing the run made.  FileNotFoundError if it is missing."""
+    and which of them are symbolic links (by the listing's entry types: no
+    stat), reached as `directory` reaches it, and not told to
+    `listings_observed`: for the fast no-op's own sweep, which compares names
+    and must not count as a listing the run made.  FileNotFoundError if it is
+    missing."""
     with directory(path, root=root) as fd:
-        return os.listdir(fd)
+        names, links = [], set()
+        with os.scandir(fd) as listing:
+            for entry in listing:
+                names.append(entry.name)
+                if entry.is_symlink():
+                    links.add(entry.name)
+        return names, links
 
 
 def lstats(path: str | os.PathLike, *, root: str | os.PathLike | None = None

@@ -23,7 +23,8 @@ created).  The argument, run by run:
 What the verdicts rest on: every file_dep of the run's tasks; whether each
 target exists (doit asks no more of a target), through the entries of its
 directory that are targets (listed through `safe_fs`: a target directory that
-is a link or below one is never listed, and the run records no snapshot); the DB file (so `doit forget`, `ignore`,
+is a link or below one is never listed, and the run records no snapshot; a
+target that is a link, which doit follows, also by its stat); the DB file (so `doit forget`, `ignore`,
 `reset-dep` and any run in between count as changes); the dodo file,
 `pyproject.toml` and `doit.cfg`; every module file loaded in the process (the
 task creators and what they import), and the entries of their directories

@@ -150,23 +150,34 @@ def listing_digest(path: str, listing: Listing) -> str:
     ("" if it is missing; REFUSED for a target directory that is a link or
     below one).  A directory Python imports from is listed as the import
     system reads it, links followed (a venv's site-packages may be one)."""
+    return _scan(path, listing)[0]
+
+
+def _scan(path: str, listing: Listing) -> tuple[str, list[str]]:
+    """(`listing_digest`, the targets in it that are symbolic links).  A link
+    counts as another entry than a file of its name: doit asks whether a
+    target exists through it (a dangling one does not), so `take` watches
+    such a target by its stat too."""
+    wanted = set(listing.names)
     try:
         if listing.modules:
-            wanted = set(listing.names)
             with os.scandir(path) as entries:
-                kept = sorted(entry.name for entry in entries
-                              if entry.name in wanted or importable(entry))
+                kept = sorted((entry.name, entry.name in wanted and entry.is_symlink())
+                              for entry in entries if entry.name in wanted or importable(entry))
         else:
             # names alone, and no sort: `listing.names` is sorted (a target
             # directory of 10,000 entries: 5 ms instead of 8)
-            present = set(safe_fs.unnoted_names(path))
-            kept = [name for name in listing.names if name in present]
+            names, links = safe_fs.unnoted_names(path)
+            present = set(names)
+            kept = [(name, name in links) for name in listing.names if name in present]
     except (FileNotFoundError, NotADirectoryError):
-        return ""
+        return "", []
     except UserError:
-        return REFUSED
-    return "entries:" + xxhash.xxh3_64_hexdigest(
-        "\0".join(kept).encode("utf-8", "surrogateescape"))
+        return REFUSED, []
+    # "/" cannot be part of a name: a link's entry differs from any file's
+    digest = "entries:" + xxhash.xxh3_64_hexdigest("\0".join(
+        "/" + name if link else name for name, link in kept).encode("utf-8", "surrogateescape"))
+    return digest, [name for name, link in kept if link]
 
 
 def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
@@ -176,14 +187,25 @@ def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
     wall clock read before this call and before the verdicts it records were
     reached) decides which entries are racy, with the window of each one's
     device (`fine`: the fine-grained devices).  A directory that is also in
-    `paths` is watched whole: its listing entry is dropped."""
+    `paths` is watched whole: its listing entry is dropped.  A target found to
+    be a symbolic link joins the paths swept."""
     whole = set(paths)
     listings = {path: listing for path, listing in (listings or {}).items()
                 if path not in whole}
     ordered = tuple(dict.fromkeys([*paths, *sorted(listings)]))
     stats = tuple(sweep(ordered))
-    digests = {path: (listing, listing_digest(path, listing))
-               for path, listing in listings.items()}
+    # listed after their stat was taken: an entry added in between moves the
+    # stat the next check compares
+    scans = {path: _scan(path, listing) for path, listing in listings.items()}
+    digests = {path: (listings[path], digest) for path, (digest, _) in scans.items()}
+    # a target that is a link is also watched by its stat, which follows it: the
+    # file it points to gone is a change, as it is to doit
+    linked = tuple(dict.fromkeys(
+        target for directory, (_, names) in scans.items() for name in names
+        if (target := name if directory == "." else os.path.join(directory, name))
+        not in whole and target not in listings))
+    if linked:
+        ordered, stats = ordered + linked, stats + tuple(sweep(linked))
     # nothing older than the widest racy window can be recent: most entries
     # are settled by one comparison
     earliest = started_ns - racy.COARSE_NS

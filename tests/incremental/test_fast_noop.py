@@ -311,3 +311,47 @@ def test_a_target_directory_that_is_a_link_is_not_watched_through_it(tmp_path):
     assert f"fast no-op not recorded for the next run: {reason}" in first.stderr
     second = doit(root, "-v", "2")
     assert reason in declined(second) and not fast(second) and ran(second) == []
+
+
+LINK_TARGET = """\
+import os
+
+
+def link(target):
+    with open("real.txt", "w") as handle:
+        handle.write(open("in.txt").read())
+    os.makedirs("out", exist_ok=True)
+    if os.path.lexists(target):
+        os.unlink(target)
+    os.symlink("../real.txt", target)
+
+
+def task_link():
+    return {"actions": [(link, ["out/out.txt"])], "file_dep": ["in.txt"],
+            "targets": ["out/out.txt"]}
+"""
+
+
+def test_a_target_that_dangles_is_missing_as_doit_sees_it(tmp_path):
+    """doit follows a target that is a symbolic link: a dangling one does not
+    exist, and the task runs.  The fast no-op sees the same, whether the file
+    a recorded link points to goes, or a file target is replaced by a
+    dangling link (its name still listed)."""
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(LINK_TARGET)
+    assert ran(doit(root)) == ["link"]
+    assert fast(doit(root))
+    (root / "real.txt").unlink()
+    again = doit(root, "-v", "2")
+    assert declined(again) == "out/out.txt is gone since the last run"
+    assert ran(again) == ["link"] and (root / "out/out.txt").read_text() == "hello\n"
+    assert fast(doit(root))
+
+    (root / "dodo.py").write_text(LINKED_TARGET.replace("out/out.txt", "out/file.txt"))
+    assert ran(doit(root)) == ["copy"] and fast(doit(root))
+    (root / "out/file.txt").unlink()
+    (root / "out/file.txt").symlink_to(root / "nowhere.txt")
+    replaced = doit(root, "-v", "2")
+    assert declined(replaced) == "out changed since the last run"
+    assert ran(replaced) == ["copy"]   # the task writes through the link: its choice
+    assert (root / "nowhere.txt").read_text() == "hello\n"
