@@ -353,6 +353,21 @@ def test_create_new_leaves_one_entry_and_never_writes_through_a_link(workdir, mo
     assert sorted(os.listdir("out/deep")) == ["new.py", "planted.py"]
 
 
+def test_an_unnamed_file_goes_where_an_absolute_path_outside_the_project_leads(
+        workdir, tmp_path_factory):
+    """Outside the project a path is the user's choice (`check_real_directory`),
+    a linked directory on the way included."""
+    from doit_conductor import fsio
+    if not fsio._unnamed_files:
+        pytest.skip("this system makes no unnamed files")
+    elsewhere = tmp_path_factory.mktemp("elsewhere")
+    (elsewhere / "real").mkdir()
+    (elsewhere / "linked").symlink_to(elsewhere / "real")
+    fsio.create_new(str(elsewhere / "linked" / "report.txt"), b"r")
+    assert (elsewhere / "real" / "report.txt").read_bytes() == b"r"
+    assert os.listdir(elsewhere / "real") == ["report.txt"]
+
+
 def test_create_new_falls_back_where_unnamed_files_are_unsupported(workdir, monkeypatch):
     """A file system without O_TMPFILE (EOPNOTSUPP) gets a named temporary file
     instead, for this file and every later one of the process."""
