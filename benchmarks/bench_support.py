@@ -9,6 +9,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +36,13 @@ def doit(root: Path, *args: str, timeout: float = 900) -> subprocess.CompletedPr
         raise AssertionError(f"doit {' '.join(args)} in {root} exited {result.returncode}\n"
                              f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     return result
+
+
+def timed(function, *args) -> float:
+    """Wall seconds of `function(*args)`."""
+    start = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - start
 
 
 def executed(result: subprocess.CompletedProcess) -> list[str]:

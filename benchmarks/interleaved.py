@@ -19,20 +19,13 @@ import json
 import shutil
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import yaml
 
-from benchmarks.bench_support import Workloads, doit
+from benchmarks.bench_support import Workloads, doit, timed
 from benchmarks.floor import checked_floor_seconds, planned_work
 from benchmarks.workload import WorkloadSpec
-
-
-def timed(function, *args) -> float:
-    start = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - start
 
 
 def ratios(name: str, ours: list[float], theirs: list[float]) -> str:

@@ -22,14 +22,13 @@ next to them.
 from __future__ import annotations
 
 import hashlib
-import time
 from pathlib import Path
 
 import pytest
 from benchmarks.floor import checked_floor_seconds, file_sizes, floor_seconds, planned_work
 from benchmarks.workload import WorkloadSpec
 
-from bench_support import Partners, check_targets, doit, paired_ratios
+from bench_support import Partners, check_targets, doit, paired_ratios, timed
 
 ROUNDS = 3
 PAIRED_ROUNDS = 4   # even: as many partners before as after
@@ -62,12 +61,6 @@ def tree(root) -> dict[str, str]:
     base = root / "output"
     return {str(p.relative_to(base)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(base.rglob("*")) if p.is_file()}
-
-
-def timed(function, *args) -> float:
-    start = time.perf_counter()
-    function(*args)
-    return time.perf_counter() - start
 
 
 def paired_partners(workloads, spec: WorkloadSpec, comparisons) -> tuple[Partners, Path]:

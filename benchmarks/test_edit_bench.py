@@ -24,7 +24,8 @@ import yaml
 from benchmarks.workload import WorkloadSpec
 from doit_conductor.state_files import read_state
 
-from bench_support import Partners, check_target, check_targets, doit, executed, paired_ratios
+from bench_support import (Partners, check_target, check_targets, doit, executed, paired_ratios,
+                           timed)
 
 ROUNDS = 6
 MARGIN_S = 0.10
@@ -108,9 +109,7 @@ def careful_edit_partner(workloads, spec: WorkloadSpec, entry: dict) -> tuple[Pa
     def careful_edit() -> float:
         edits["n"] += 1
         source.write_text(yaml.safe_dump(edited_document(document, edits["n"]), sort_keys=False))
-        start = time.perf_counter()
-        doit(root)
-        return time.perf_counter() - start
+        return timed(doit, root)
     return Partners({"careful": careful_edit}), root
 
 

@@ -106,4 +106,3 @@ def start_command(command: str, file: str, failure: str, report_as: str) -> Runn
     process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
     return Running(process, argv, file, failure, report_as)
-
