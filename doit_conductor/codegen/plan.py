@@ -68,7 +68,7 @@ def plan_codegen(patterns: Mapping[str, Pattern], order: list[str],
     a link planted there since is the writer's to refuse, as it is when this
     task does not run at all."""
     claimed: dict[str, str] = {}
-    checked_dirs: dict[str, bool] = {}
+    checked_dirs: dict[str, _Directory] = {}
     plan = []
     planned = planned or {}
     for name in order:
@@ -115,7 +115,7 @@ def reserved_by(path: str, reserved: Mapping[str, str]) -> str | None:
 
 
 def output_path(rule: str, name: str, output_dir: str, source: str,
-                checked_dirs: dict[str, bool] | None = None) -> str:
+                checked_dirs: dict[str, _Directory] | None = None) -> str:
     """Resolve an output rule to a path under `output_dir`, refusing any escape."""
     relative = rule.replace("{name}", name)
     if "\x00" in relative or "\n" in relative:
@@ -125,22 +125,40 @@ def output_path(rule: str, name: str, output_dir: str, source: str,
         raise UserError(f"output path '{relative}' must be a plain relative path inside "
                         f"{output_dir}/ (no '..', no absolute path, no special characters)", source)
     path = f"{output_dir}/{relative}"
-    _refuse_overlong(relative, path, output_dir, source)
-    parent = os.path.dirname(path)
+    parent, file_name = os.path.split(path)
     if checked_dirs is None:
         checked_dirs = {}
-    if parent not in checked_dirs:  # a thousand patterns share a handful of directories
-        checked_dirs[parent] = escapes_through_symlink(parent, output_dir)
-    if checked_dirs[parent] or os.path.islink(path):
+    directory = checked_dirs.get(parent)
+    if directory is None:  # a thousand patterns share a handful of directories
+        directory = checked_dirs[parent] = _Directory.of(parent, output_dir)
+    _refuse_overlong(relative, directory.absolute_bytes + 1 + len(file_name.encode()),
+                     output_dir, source)
+    # a directory that does not exist yet (a cold build) holds no link
+    if directory.escapes or (directory.exists and os.path.islink(path)):
         raise UserError(f"output path '{relative}' leads outside {output_dir}/ through a "
                         "symbolic link", source)
     return path
 
 
-def _refuse_overlong(relative: str, path: str, output_dir: str, source: str) -> None:
+@dataclass(frozen=True, slots=True)
+class _Directory:
+    """What `output_path` checks once per output directory."""
+    escapes: bool          # through a symbolic link (`escapes_through_symlink`)
+    exists: bool
+    absolute_bytes: int    # the length of its absolute path
+
+    @classmethod
+    def of(cls, path: str, output_dir: str) -> _Directory:
+        return cls(escapes_through_symlink(path, output_dir), os.path.isdir(path),
+                   len(os.path.abspath(path).encode()))
+
+
+def _refuse_overlong(relative: str, path_bytes: int, output_dir: str, source: str) -> None:
     """A name the file system cannot hold would fail the write with ENAMETOOLONG,
     after rendering; refused here instead.  Every file is written through a
-    temporary `.<name>.<pid>-<n>.tmp` beside it, so a name must leave room for that."""
+    temporary `.<name>.<pid>-<n>.tmp` beside it, so a name must leave room for that.
+    `path_bytes`: the length of the absolute path (the segments of `relative`
+    need no normalising)."""
     name_max, path_max = _name_limits(output_dir)
     limit = name_max - TEMP_NAME_MARGIN
     for segment in relative.split("/"):
@@ -149,7 +167,7 @@ def _refuse_overlong(relative: str, path: str, output_dir: str, source: str) -> 
                             f"bytes long; the file system allows {limit} for a generated file "
                             f"name ({name_max} less {TEMP_NAME_MARGIN} for its temporary name)",
                             source)
-    if len(os.path.abspath(path).encode()) > path_max - TEMP_NAME_MARGIN:
+    if path_bytes > path_max - TEMP_NAME_MARGIN:
         raise UserError(f"output path '{relative[:40]}...' is too long for the file system "
                         f"({path_max} bytes with the project's directory)", source)
 

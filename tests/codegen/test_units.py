@@ -62,6 +62,38 @@ def test_output_path_through_a_symlinked_directory(tmp_path, monkeypatch):
     assert output_path("py/{name}.py", "x", "output", "p") == "output/py/x.py"
 
 
+def test_output_path_that_is_itself_a_link(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "output" / "sql").mkdir(parents=True)
+    (tmp_path / "output" / "sql" / "x.sql").symlink_to(tmp_path / "elsewhere.sql")
+    assert "symbolic link" in error_of(lambda: output_path("sql/{name}.sql", "x", "output", "p"))
+    # the directory is checked once for the plan; each file in it still is
+    checked = {}
+    assert output_path("sql/{name}.sql", "y", "output", "p", checked) == "output/sql/y.sql"
+    assert "symbolic link" in error_of(
+        lambda: output_path("sql/{name}.sql", "x", "output", "p", checked))
+
+
+def test_output_path_length_counts_the_absolute_path(tmp_path, monkeypatch):
+    """Refused exactly when the absolute path leaves no room for the temporary
+    name's margin, whether the output directory exists yet or not."""
+    monkeypatch.chdir(tmp_path)
+    from doit_conductor.codegen.plan import TEMP_NAME_MARGIN, _name_limits
+    path_max = _name_limits("output")[1]
+    room = path_max - TEMP_NAME_MARGIN - len(f"{tmp_path}/output/d/".encode())
+    parts, left = [], room
+    while left > 100:
+        parts.append("a" * 99)
+        left -= 100
+    name = "/".join([*parts, "b" * left])   # the absolute path exactly at the limit
+    for exists in (False, True):
+        if exists:
+            (tmp_path / "output" / "d").mkdir(parents=True)
+        assert output_path("d/{name}", name, "output", "p").endswith(name)
+        assert "too long for the file system" in error_of(
+            lambda: output_path("d/{name}", name + "c", "output", "p"))
+
+
 def test_a_valid_pattern():
     pattern = parse("name: colour\nkind: enum\nparams: {values: [RED, GREEN]}\n")
     assert pattern.params == {"values": ["RED", "GREEN"], "default": None}
