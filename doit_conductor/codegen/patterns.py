@@ -141,11 +141,49 @@ def _construct(loader, node: yaml.Node, source: str) -> object:
     """The document's data; a scalar PyYAML's constructors fail on (a 5,000-digit
     integer, a date with month 13) is a UserError at its line, not a ValueError."""
     try:
-        return loader.construct_document(node)
+        try:
+            return _plain(loader, node, set())
+        except _NotPlain:
+            return loader.construct_document(node)
     except (ValueError, OverflowError) as exc:
         line, detail = _unconstructible(node) or (None, exc)
         raise UserError(f"invalid YAML value: {type(detail).__name__}: "
                         f"{str(detail).split(chr(10), 1)[0][:200]}", source, line) from None
+
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MAP_TAG = "tag:yaml.org,2002:map"
+_SEQ_TAG = "tag:yaml.org,2002:seq"
+
+
+class _NotPlain(Exception):
+    """A node `_plain` leaves to PyYAML's constructors."""
+
+
+def _plain(loader, node: yaml.Node, seen: set[int]) -> object:
+    """What `construct_document` makes of a tree of untagged mappings with string
+    keys, sequences and scalars, built in one pass: PyYAML's generic
+    constructors took 3x as long (123 ms against 40 ms for 1,000 patterns),
+    a third of a cold parse.  Scalars other than strings still go through the
+    loader's constructors.  `_NotPlain` for whatever else PyYAML gives meaning
+    to: a node met twice (an alias: PyYAML shares the object), a merge key or
+    any key that is not a plain string, an explicit tag on a collection."""
+    if id(node) in seen:
+        raise _NotPlain
+    seen.add(id(node))
+    tag = node.tag
+    if isinstance(node, yaml.ScalarNode):
+        return node.value if tag == _STR_TAG else loader.construct_object(node, deep=True)
+    if tag == _MAP_TAG and isinstance(node, yaml.MappingNode):
+        data = {}
+        for key, value in node.value:
+            if key.tag != _STR_TAG or not isinstance(key, yaml.ScalarNode):
+                raise _NotPlain
+            data[key.value] = _plain(loader, value, seen)
+        return data
+    if tag == _SEQ_TAG and isinstance(node, yaml.SequenceNode):
+        return [_plain(loader, item, seen) for item in node.value]
+    raise _NotPlain
 
 
 def _unconstructible(root: yaml.Node) -> tuple[int, Exception] | None:

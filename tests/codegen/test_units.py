@@ -174,3 +174,52 @@ def test_anchored_checks_refuse_a_trailing_newline(field, line):
     text = endpoint_text(**{field: f'"{good}\\n"'})
     message = error_of(lambda: parse_pattern(text.encode(), source, ENDPOINT_KINDS))
     assert message.startswith(f"{source}:{line}: params.{field}: "), message
+
+
+# YAML whose meaning PyYAML's constructors decide: the pattern parser's own
+# one-pass construction must give the same data, or leave it to them.
+TRICKY_YAML = [
+    "name: x\nkind: entity\nparams: {fields: [{name: a, type: int}], note: 'q'}\n",
+    "a: 1\nb: 2001-12-14\nc: !!binary aGk=\nd: ~\ne: 1.5\nf: yes\ng: 0x1f\nh: '1'\n",
+    "=: 1\n", "1: a\n", "null: a\n", "? !!str 2\n: b\n",
+    "a: !!set {x, y}\n", "a: !!omap [x: 1, y: 2]\n", "a: !!pairs [x: 1]\n",
+    "a: !!seq [1]\nb: !!map {c: d}\n", "a: !!str 12\n",
+    "base: &b {x: 1}\nc:\n  <<: *b\n  y: 2\n", "a: &x [1, 2]\nb: *x\n",
+    "- &s text\n- *s\n", "[[[[[1]]]]]\n",
+]
+
+
+@pytest.mark.parametrize("text", TRICKY_YAML)
+def test_pattern_yaml_reads_as_pyyaml_reads_it(text):
+    import yaml
+    from doit_conductor.codegen.patterns import _load_yaml
+    data, _lines = _load_yaml(text, "patterns/x.yaml")
+    assert data == yaml.safe_load(text)
+    assert type(data) is type(yaml.safe_load(text))
+
+
+def test_pattern_yaml_aliases_share_their_object_as_in_pyyaml():
+    from doit_conductor.codegen.patterns import _load_yaml
+    data, _ = _load_yaml("a: &x [1, 2]\nb: *x\n", "p.yaml")
+    assert data["a"] is data["b"]
+
+
+@pytest.mark.parametrize("text", ["a: =\n", "? [a, b]\n: 1\n", "a: !!str {x: 1}\n",
+                                  "a: !!map x\n", "a: !!python/name:os.system x\n",
+                                  "a: 2001-13-01\n", "&a [1, *a]\n"])
+def test_pattern_yaml_pyyaml_refuses_is_a_one_line_error(text):
+    from doit_conductor.codegen.patterns import _load_yaml
+    with pytest.raises(UserError) as caught:
+        _load_yaml(text, "patterns/x.yaml")
+    assert "\n" not in str(caught.value)
+
+
+def test_the_project_patterns_read_as_pyyaml_reads_them():
+    import yaml
+    from pathlib import Path
+    from doit_conductor.codegen.patterns import _load_yaml
+    files = sorted((Path(__file__).parents[2] / "patterns").glob("*.yaml"))
+    assert files
+    for path in files:
+        text = path.read_text()
+        assert _load_yaml(text, str(path))[0] == yaml.safe_load(text), path
