@@ -10,6 +10,7 @@ cycle made meanwhile is collected once the collector is back on.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import os
@@ -59,3 +60,32 @@ def decoding(size: int) -> contextlib.AbstractContextManager:
     if size < BULK_BYTES:
         return contextlib.nullcontext()
     return paused(freeze=os.getpid() == _KEEPER)
+
+
+# None until `freeze_at_exit` is first called; then whether to collect first.
+_collect_at_exit: bool | None = None
+
+
+def freeze_at_exit(*, collect: bool = True) -> None:
+    """Have the interpreter's exit skip walking the objects of the run.
+
+    Finalisation runs several full collections over every object the process
+    still holds: 22-35 ms of a 1,000-pattern no-op (~0.15 s in all), 40-57 ms
+    after a `-n 3` run.  Frozen at exit, they walk nothing; objects are still
+    freed by their reference counts as modules are cleared.  `collect`: first
+    collect every dead cycle, so a finalizer of user code (a file an action
+    left unclosed inside a cycle, flushed when the cycle is freed) still runs;
+    a run that executed no task (the fast no-op) has none to run.  Once asked
+    to collect, a process keeps collecting."""
+    global _collect_at_exit
+    if _collect_at_exit is None:
+        atexit.register(_freeze_for_exit)
+        _collect_at_exit = collect
+    else:
+        _collect_at_exit = _collect_at_exit or collect
+
+
+def _freeze_for_exit() -> None:
+    if _collect_at_exit:
+        gc.collect()
+    gc.freeze()

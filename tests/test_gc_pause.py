@@ -10,6 +10,7 @@ import pytest
 
 from doit_conductor import gc_pause, sealed
 from doit_conductor.fsio import load_json
+from tests.support.doit import run_doit
 
 
 @pytest.fixture(autouse=True)
@@ -99,3 +100,42 @@ def test_a_cycle_that_died_before_a_bulk_decode_is_freed_not_frozen(keeper):
     load_json(raw)
     assert gc.get_freeze_count() > 0
     assert alive() is None
+
+
+CYCLE_DODO = """\
+class Holder:
+    def __del__(self):   # a finalizer: runs when the collector frees the cycle
+        with self.opener("freed.txt", "w") as handle:
+            handle.write("freed\\n")
+
+
+def leave_a_cycle():
+    holder = Holder()
+    holder.opener = open
+    holder.itself = holder
+
+
+def task_cycle():
+    return {"actions": [leave_a_cycle]}
+"""
+
+
+@pytest.mark.slow
+def test_the_exit_freeze_still_finalizes_what_an_action_left_in_a_cycle(tmp_path):
+    """A conductor project's run freezes the heap at exit (`freeze_at_exit`);
+    a dead cycle an action left behind is still freed, its finalizer run."""
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.doit]\ndep_file = ".conductor/doit.db"\nbackend = "conductor"\n')
+    (tmp_path / "dodo.py").write_text(CYCLE_DODO)
+    run_doit(tmp_path, timeout=120, check=True)
+    assert (tmp_path / "freed.txt").read_text() == "freed\n"
+
+
+def test_freeze_at_exit_collects_once_asked_to(monkeypatch):
+    registered = []
+    monkeypatch.setattr(gc_pause, "_collect_at_exit", None)
+    monkeypatch.setattr(gc_pause.atexit, "register", registered.append)
+    gc_pause.freeze_at_exit(collect=False)
+    gc_pause.freeze_at_exit()
+    gc_pause.freeze_at_exit(collect=False)
+    assert registered == [gc_pause._freeze_for_exit] and gc_pause._collect_at_exit is True

@@ -150,7 +150,9 @@ class ProfilingRun(Run):
             from doit_conductor.glue.fast_noop import FastNoop
             self._noop = FastNoop(self._params, self._args, self.outstream)
             if self._noop.check():
+                gc_pause.freeze_at_exit(collect=False)   # no task, no dodo code ran
                 raise _UpToDate()
+            gc_pause.freeze_at_exit()
             self._held.enter_context(self._noop.recording_listings())
         return super().get_checker_cls(check_file_uptodate)
 
