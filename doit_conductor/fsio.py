@@ -144,7 +144,16 @@ def _link_new(tmp: str, path: str) -> None:
         os.link(tmp, path, follow_symlinks=False)   # EEXIST if anything stands there
     except FileExistsError as exc:
         raise FileExistsError(exc.errno, exc.strerror, path) from None
-    safe_fs.unlink(tmp)
+    _remove_temp(tmp)
+
+
+def _remove_temp(tmp: str) -> None:
+    """Remove a temporary file of ours by the rule it was created by
+    (`check_real_directory`): in the project never through a link; outside it
+    in its directory as the user's path leads there, linked directories
+    included (before, the file was written, then refused, its temporary kept)."""
+    directory = os.path.dirname(tmp)
+    safe_fs.unlink(tmp, root=directory if _outside_project(directory) else None)
 
 
 def _through_temp(path: str, data: bytes, fsync: bool,
@@ -168,7 +177,7 @@ def _through_temp(path: str, data: bytes, fsync: bool,
             os.close(fd)
         into_place(tmp, path)
     except BaseException as exc:
-        safe_fs.unlink(tmp)
+        _remove_temp(tmp)
         if isinstance(exc, OSError) and exc.filename is None:
             # A failed write() names no file; say which one (full disk, quota).
             raise OSError(exc.errno, exc.strerror, path) from exc
@@ -187,10 +196,9 @@ def check_real_directory(directory: str) -> None:
     if os.path.isabs(directory):
         # inside the project (a reporter given the project's absolute path) the
         # same rule holds; elsewhere the path is the user's choice
-        cwd = os.getcwd()
-        if not directory.startswith(cwd.rstrip(os.sep) + os.sep):
+        if _outside_project(directory):
             return
-        directory = directory[len(cwd.rstrip(os.sep)) + 1:]
+        directory = directory[len(os.getcwd().rstrip(os.sep)) + 1:]
     if not directory:
         return
     key = os.path.join(os.getcwd(), directory)
@@ -214,6 +222,13 @@ def check_real_directory(directory: str) -> None:
             raise UserError(SYMLINK_REFUSAL, partial)
     if info is not None and stat.S_ISDIR(info.st_mode):
         _real_dirs[key] = (info.st_dev, info.st_ino, info.st_mode)
+
+
+def _outside_project(directory: str) -> bool:
+    """An absolute directory that is not below the working directory (the
+    project root, where doit runs)."""
+    return os.path.isabs(directory) and \
+        not directory.startswith(os.getcwd().rstrip(os.sep) + os.sep)
 
 
 def _create_temp(directory: str, name: str) -> tuple[int, str]:

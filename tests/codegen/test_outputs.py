@@ -353,13 +353,16 @@ def test_create_new_leaves_one_entry_and_never_writes_through_a_link(workdir, mo
     assert sorted(os.listdir("out/deep")) == ["new.py", "planted.py"]
 
 
-def test_an_unnamed_file_goes_where_an_absolute_path_outside_the_project_leads(
-        workdir, tmp_path_factory):
+@pytest.mark.parametrize("unnamed", [True, False], ids=["unnamed file", "named temporary"])
+def test_a_new_file_goes_where_an_absolute_path_outside_the_project_leads(
+        workdir, tmp_path_factory, monkeypatch, unnamed):
     """Outside the project a path is the user's choice (`check_real_directory`),
-    a linked directory on the way included."""
+    a linked directory on the way included; both ways of creating the file
+    leave it alone beside what was there."""
     from doit_conductor import fsio
-    if not fsio._unnamed_files:
+    if unnamed and not fsio._unnamed_files:
         pytest.skip("this system makes no unnamed files")
+    monkeypatch.setattr(fsio, "_unnamed_files", fsio._unnamed_files and unnamed)
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (elsewhere / "real").mkdir()
     (elsewhere / "linked").symlink_to(elsewhere / "real")
