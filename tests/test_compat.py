@@ -4,6 +4,7 @@ A failure here names the assumption an upgrade of doit or Python broke.
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import os
 import subprocess
@@ -11,6 +12,7 @@ import sys
 
 import pytest
 
+from doit import loader
 from doit.task import DelayedLoader, Task
 
 from doit_conductor import upstream
@@ -239,3 +241,50 @@ def test_directory_listings_are_noted_only_inside_the_block(tmp_path):
     os.listdir(tmp_path)   # after the block: not noted
     assert seen and all(os.fsdecode(path).startswith(str(tmp_path)) for path in seen)
     assert len(seen) == 2
+
+
+def _plain():
+    return {"actions": []}
+
+
+def _wrapper(function):
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        return function(*args, **kwargs)
+    return wrapped
+
+
+@_wrapper
+def _decorated():
+    return {"actions": []}
+
+
+class _Creators:
+    @staticmethod
+    def task_static():
+        return {"actions": []}
+
+    def create_doit_tasks(self):
+        return {"actions": []}
+
+
+_lambda = lambda: {"actions": []}   # noqa: E731 - a creator doit accepts
+
+
+@pytest.mark.parametrize("creator", [_plain, _decorated, _Creators().create_doit_tasks,
+                                     _Creators.task_static, _lambda],
+                         ids=["function", "decorated", "method", "staticmethod", "lambda"])
+def test_creator_lines_from_code_are_the_lines_inspect_reads(creator):
+    with compat.creator_lines_from_code():
+        line = loader.inspect.getsourcelines(creator)[1]
+    assert line == inspect.getsourcelines(creator)[1]
+    assert loader.inspect is inspect   # put back
+
+
+def test_tasks_load_in_the_same_order_with_lines_from_code():
+    namespace = {f"task_{name}": _plain for name in ("a", "b")}
+    namespace.update(task_decorated=_decorated, task_lambda=_lambda, obj=_Creators())
+    plain = [task.name for task in loader.load_tasks(namespace)]
+    with compat.creator_lines_from_code():
+        fast = [task.name for task in loader.load_tasks(namespace)]
+    assert fast == plain and len(plain) == 5

@@ -109,7 +109,7 @@ class ProfilingRun(Run):
             with contextlib.ExitStack() as self._held:
                 self._params, self._args, self._noop = params, args, None
                 try:
-                    with selection.requesting(args):
+                    with selection.requesting(args), self._creator_lines(params):
                         result = super().execute(params, args)
                 except _UpToDate:
                     return 0
@@ -132,6 +132,14 @@ class ProfilingRun(Run):
             sys.stderr.write("doit: interrupted; finished tasks are saved, "
                              "unfinished ones run again next time\n")
             return INTERRUPTED
+
+    def _creator_lines(self, params) -> contextlib.AbstractContextManager:
+        """In projects of ours, doit learns where each task creator starts from
+        its code, not by tokenising its source (`compat.creator_lines_from_code`)."""
+        if not self._selects_conductor(params):
+            return contextlib.nullcontext()
+        from doit_conductor.glue import compat
+        return compat.creator_lines_from_code()
 
     def get_checker_cls(self, check_file_uptodate):
         # doit calls this from `execute` once it has moved to the project
