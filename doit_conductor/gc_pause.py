@@ -73,9 +73,9 @@ def freeze_at_exit(*, collect: bool = True) -> None:
     still holds: 22-35 ms of a 1,000-pattern no-op (~0.15 s in all), 40-57 ms
     after a `-n 3` run.  Frozen at exit, they walk nothing; objects are still
     freed by their reference counts as modules are cleared.  `collect`: first
-    collect every dead cycle, so a finalizer of user code (a file an action
-    left unclosed inside a cycle, flushed when the cycle is freed) still runs;
-    a run that executed no task (the fast no-op) has none to run.  Once asked
+    collect every dead cycle, so a finalizer of project code in one (an
+    object's `__del__`, which an action may leave in a cycle) still runs; a
+    run that executed no task (the fast no-op) has none to run.  Once asked
     to collect, a process keeps collecting."""
     global _collect_at_exit
     if _collect_at_exit is None:
