@@ -158,9 +158,9 @@ def _scan(path: str, listing: Listing) -> tuple[str, list[str]]:
     counts as another entry than a file of its name: doit asks whether a
     target exists through it (a dangling one does not), so `take` watches
     such a target by its stat too."""
-    wanted = set(listing.names)
     try:
         if listing.modules:
+            wanted = set(listing.names)
             with os.scandir(path) as entries:
                 kept = sorted((entry.name, entry.name in wanted and entry.is_symlink())
                               for entry in entries if entry.name in wanted or importable(entry))
