@@ -161,6 +161,32 @@ def test_a_change_anywhere_among_many_paths_is_found(tmp_path):
         f"{tmp_path / 'never-there'} appeared since the last run"
 
 
+def test_a_decoded_snapshot_compares_its_packed_stats(tmp_path):
+    count = 2100
+    paths = make(tmp_path, **{f"f{i}": "x" for i in range(count)})
+    paths[5] = str(tmp_path / "never-there")
+    taken = snapshot.take(KEY, paths, 1, later())
+    decoded = snapshot.decode(snapshot.encode(taken))
+    assert isinstance(decoded.stats, snapshot.PackedStats)
+    assert decoded == taken and list(decoded.stats) == list(taken.stats)
+    assert decoded.stats[5] is None and decoded.stats[-1] == taken.stats[-1]
+    assert snapshot.first_change(decoded, KEY) is None
+    os.utime(paths[2050], ns=(0, 0))
+    assert snapshot.first_change(decoded, KEY) == f"{paths[2050]} changed since the last run"
+    (tmp_path / "never-there").write_text("now")
+    assert snapshot.first_change(decoded, KEY) == f"{paths[5]} appeared since the last run"
+
+
+def test_a_stat_past_2262_keeps_the_snapshot_unpacked(tmp_path):
+    [path] = make(tmp_path, a="1")
+    far = (10**19, 10**19, 1, 2, 3)   # ns past 2**63
+    assert snapshot.pack_stats([far]) is None
+    record = snapshot.Snapshot(KEY, (path,), (far,), {}, 1, time.time_ns())
+    decoded = snapshot.decode(snapshot.encode(record))
+    assert decoded == record and decoded.stats == (far,)
+    assert snapshot.first_change(decoded, KEY) == f"{path} changed since the last run"
+
+
 def test_racy_window_is_short_only_on_devices_known_to_stamp_finely(tmp_path):
     [path] = make(tmp_path, a="one")
     device = os.stat(path).st_dev
