@@ -21,10 +21,11 @@ created).  The argument, run by run:
    would find every task up to date again: `check` prints so and the run ends.
 
 What the verdicts rest on: every file_dep of the run's tasks; whether each
-target exists (doit asks no more of a target), through the entries of its
-directory that are targets (listed through `safe_fs`: a target directory that
-is a link or below one is never listed, and the run records no snapshot; a
-target that is a link, which doit follows, also by its stat); the DB file (so `doit forget`, `ignore`,
+target exists (doit asks no more of a target), by its stat if it is also read
+(a file_dep, a declared read), else through the entries of its directory that
+are targets (listed through `safe_fs`: a target directory that is a link or
+below one is never listed, and the run records no snapshot; a target that is
+a link, which doit follows, also by its stat); the DB file (so `doit forget`, `ignore`,
 `reset-dep` and any run in between count as changes); the dodo file,
 `pyproject.toml` and `doit.cfg`; every module file loaded in the process (the
 task creators and what they import), and the entries of their directories
@@ -49,7 +50,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Set
 from typing import TextIO
 
 from doit import tools
@@ -208,7 +209,7 @@ class FastNoop:
             if self.params.get("dodoFile"):
                 paths.append(self.params["dodoFile"])
             taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices(),
-                                  watched_listings(run, modules))
+                                  watched_listings(run, modules, set(paths)))
             refused = snapshot.refused_listing(taken)
             if refused is not None:
                 reason = (f"{refused} is a symbolic link or below one: its targets are "
@@ -257,14 +258,20 @@ def watched_paths(run: list) -> tuple[list[str], str | None]:
     return paths, None
 
 
-def watched_listings(run: list, modules: list[str]) -> dict[str, snapshot.Listing]:
+def watched_listings(run: list, modules: list[str],
+                     swept: Set[str] = frozenset()) -> dict[str, snapshot.Listing]:
     """The directories watched for some of their entries only: for its targets
-    (doit asks of a target only that it exists; a target that is also read, as
-    another task's file_dep or an uptodate's declared read, is watched as such)
-    and for what Python could import from it (the directories of loaded modules)."""
+    (doit asks of a target only that it exists) and for what Python could import
+    from it (the directories of loaded modules).  A target among the paths
+    `swept` by their stat (another task's file_dep, an uptodate's declared read)
+    is watched by it: the stat follows a link as doit's `exists` does, and
+    missing is a stat too.  (At 10,000 patterns every output is such a
+    target: 37,000 names neither grouped nor listed.)"""
     targets: dict[str, set[str]] = {}
     for task in run:
         for target in task.targets:
+            if target in swept:
+                continue
             directory, name = os.path.split(target)
             targets.setdefault(directory or ".", set()).add(name)
     imported = {os.path.dirname(path) or "." for path in modules}

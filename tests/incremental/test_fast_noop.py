@@ -355,3 +355,44 @@ def test_a_target_that_dangles_is_missing_as_doit_sees_it(tmp_path):
     assert declined(replaced) == "out changed since the last run"
     assert ran(replaced) == ["copy"]   # the task writes through the link: its choice
     assert (root / "nowhere.txt").read_text() == "hello\n"
+
+
+READ_TARGET = """\
+import os
+
+
+def copy(source, target):
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    with open(target, "w") as handle:
+        handle.write(open(source).read())
+
+
+def task_make():
+    return {"actions": [(copy, ["in.txt", "out/a.txt"])], "file_dep": ["in.txt"],
+            "targets": ["out/a.txt"]}
+
+
+def task_use():
+    return {"actions": [(copy, ["out/a.txt", "b.txt"])], "file_dep": ["out/a.txt"],
+            "targets": ["b.txt"]}
+"""
+
+
+def test_a_target_another_task_reads_is_watched_by_its_stat(tmp_path):
+    """Its directory is not listed for it (at 10,000 patterns every output is
+    such a target); its going, or turning into a dangling link, is seen."""
+    from doit_conductor.incremental import snapshot
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(READ_TARGET)
+    assert ran(doit(root)) == ["make", "use"]
+    assert fast(doit(root))
+    taken = snapshot.decode((root / ".conductor/noop/snapshot").read_bytes())
+    assert "out/a.txt" in taken.paths and "out" not in taken.listings
+    (root / "out/a.txt").unlink()
+    gone = doit(root, "-v", "2")
+    assert declined(gone) == "out/a.txt is gone since the last run"
+    assert ran(gone) == ["make"] and fast(doit(root))
+    (root / "out/a.txt").unlink()
+    (root / "out/a.txt").symlink_to(root / "nowhere.txt")
+    dangling = doit(root, "-v", "2")
+    assert declined(dangling) == "out/a.txt is gone since the last run" and "make" in ran(dangling)
