@@ -134,6 +134,27 @@ def test_a_db_of_the_previous_format_is_set_aside_with_its_reason(tmp_path, caps
     assert "written by an older doit-conductor" in capsys.readouterr().err
 
 
+def test_tasks_reading_one_file_save_one_state_with_the_digest_table(tmp_path, digests):
+    """The state doit saves for a file_dep is the table's own entry, so the DB
+    holds it once however many tasks read the file (marshal keeps the sharing)."""
+    path = str(tmp_path / "f.txt")
+    (tmp_path / "f.txt").write_text("x")
+    check = checker.XXHashChecker(digests)
+    name = str(tmp_path / "doit.db")
+    db = ConductorDB(name, digests=digests)
+    for task in ("a", "b", "c"):
+        db.set(task, path, check.get_state(path, None))
+    db.dump()
+    single = os.path.getsize(name)
+    loaded = ConductorDB(name, digests=checker.DigestTable())
+    assert loaded.get("a", path) is loaded.get("c", path) is loaded.digests.entries[path]
+    # the same states, unshared, take more room
+    for task in ("a", "b", "c"):
+        db.set(task, path, tuple(list(db.get(task, path))))
+    db.dump()
+    assert os.path.getsize(name) > single
+
+
 @pytest.mark.slow   # runs doit
 def test_a_run_saves_what_its_checker_hashed(tmp_path):
     """The checker and the backend doit creates separately share one table
