@@ -356,9 +356,10 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
         # a differing chunk is swept again as tuples: one chunk, once a run
         rows = tuple(current[start:end] if current is not None
                      else map(file_stat, paths[start:end]))
-        if rows == tuple(stats[start:end]):
+        recorded = tuple(stats[start:end])
+        if rows == recorded:
             continue
-        for path, old, new in zip(paths[start:end], stats[start:end], rows):
+        for path, old, new in zip(paths[start:end], recorded, rows):
             if old == new:
                 continue
             if path in snapshot.listings and new is not None and old is not None:
