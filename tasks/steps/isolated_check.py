@@ -52,8 +52,21 @@ def import_modules(path: list, modules: list, package: str) -> dict:
         results.append({"module": name, "ok": any(file.startswith(r) for r in roots),
                         "file": file, "line": None, "public": len(public),
                         "error": None if any(file.startswith(r) for r in roots)
-                        else f"imported from {file}, outside {path}"})
+                        else f"imported from {file}, outside {path}",
+                        "closure": _loaded_files(package)})
     return {"modules": results}
+
+
+def _loaded_files(package: str) -> list:
+    """The files of the package's modules loaded now: what importing one module
+    (the package's modules dropped before it) executed of the package."""
+    files = set()
+    for name, module in list(sys.modules.items()):
+        if name == package or name.startswith(package + "."):
+            file = getattr(module, "__file__", None)
+            if file:
+                files.add(os.path.abspath(file))
+    return sorted(files)
 
 
 class _Result(unittest.TestResult):

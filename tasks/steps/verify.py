@@ -20,7 +20,7 @@ from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
-from doit_conductor.state_files import read_state, write_state
+from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
 
 PROBE = str(Path(__file__).with_name("isolated_check.py"))
 
@@ -82,18 +82,72 @@ def import_failure(results: list[dict]) -> UserError | None:
 
 @user_action
 def import_check(python_dir: str, models_dir: str) -> None:
-    """Task 9: import every generated module, each in isolation, in a fresh interpreter."""
+    """Task 9: import every generated module, each in isolation, in a fresh interpreter.
+
+    Incremental: a module imported before, with the same interpreter (env.json),
+    is not imported again while every generated file that importing it
+    executed (its closure, as the probe saw it) has the checksum it had then.
+    An edit of one pattern imports its module and those that import it."""
     files = generated(models_dir, ".py")
     modules = module_names(files, python_dir)
-    answer = run_probe({"mode": "import", "path": [python_dir], "modules": modules,
-                        "package": artifacts.PACKAGE})
-    error = import_failure(answer["modules"])
+    checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
+    environment = envelope_digest(layout.ENV)
+    kept = unchanged_imports(modules, _previous_imports(environment), checksums)
+    to_import = [name for name in modules if name not in kept]
+    results = run_probe({"mode": "import", "path": [python_dir], "modules": to_import,
+                         "package": artifacts.PACKAGE})["modules"] if to_import else []
+    error = import_failure(results)
     if error:
         raise error
+    print(f"{len(to_import)} of {len(modules)} modules imported on their own; the other "
+          f"{len(kept)} and every generated file they import are unchanged")
+    imported = {r["module"]: {"file": relative(r["file"]), "public": r["public"],
+                              "closure": _closure(r.get("closure", []), checksums)}
+                for r in results}
     write_state(artifacts.IMPORT_CHECK, {
-        "count": len(modules),
-        "modules": {r["module"]: {"file": relative(r["file"]), "public": r["public"]}
-                    for r in answer["modules"]}})
+        "count": len(modules), "environment": environment,
+        "modules": {name: imported[name] if name in imported else kept[name]
+                    for name in modules}})
+
+
+def unchanged_imports(modules: list[str], previous: dict, checksums: dict[str, str | None]
+                      ) -> dict[str, dict]:
+    """The previous results of `modules` that still hold: every file of the
+    module's recorded closure has its recorded checksum.  A module recorded
+    without a closure (an older state, or one that loaded a file the manifest
+    does not list) is imported again."""
+    kept = {}
+    for name in modules:
+        entry = previous.get(name)
+        closure = entry.get("closure") if isinstance(entry, dict) else None
+        if isinstance(closure, dict) and closure and all(
+                checksums.get(path) == checksum for path, checksum in closure.items()):
+            kept[name] = entry
+    return kept
+
+
+def _closure(files: list[str], checksums: dict[str, str | None]) -> dict[str, str] | None:
+    """A closure by checksum, or None if a file of it is not a generated file
+    the manifest lists (its changes would go unseen)."""
+    closure = {}
+    for file in files:
+        path = relative(file)
+        if checksums.get(path) is None:
+            return None
+        closure[path] = checksums[path]
+    return closure
+
+
+def _previous_imports(environment: str | None) -> dict:
+    """The last import check's modules, if it ran with this interpreter (env.json)."""
+    try:
+        state = read_state(artifacts.IMPORT_CHECK)
+    except StateError:
+        return {}
+    if environment is None or not isinstance(state, dict) \
+            or state.get("environment") != environment or not isinstance(state.get("modules"), dict):
+        return {}
+    return state["modules"]
 
 
 @user_action

@@ -3,6 +3,7 @@ reproducibility comparison, and the generated-code probe."""
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
@@ -151,6 +152,36 @@ def test_probe_imports_each_module_alone_and_names_the_failing_line(tmp_path):
     error = verify.import_failure(answer["modules"])
     assert error.file.endswith("conductor_models/bad.py") and error.line == 2
     assert "RuntimeError: boom" in error.message and "1 more module" in error.message
+
+
+@pytest.mark.slow
+def test_probe_reports_the_generated_files_each_import_executed(tmp_path):
+    files = write_package(tmp_path, {
+        "base": "VALUE = 1\n",
+        "user": "from conductor_models.base import VALUE\nTWICE = VALUE * 2\n",
+        "alone": "import json\n"})
+    answer = verify.run_probe({"mode": "import", "path": [str(tmp_path)], "package": "conductor_models",
+                               "modules": verify.module_names(files, str(tmp_path))})
+    closures = {r["module"].rsplit(".", 1)[1]: [os.path.basename(f) for f in r["closure"]]
+                for r in answer["modules"]}
+    assert closures == {"alone": ["alone.py"], "base": ["base.py"], "user": ["base.py", "user.py"]}
+
+
+def test_an_import_result_holds_while_every_file_it_executed_is_unchanged():
+    checksums = {"m/a.py": "1", "m/b.py": "2", "m/c.py": "3"}
+    previous = {"m.a": {"public": 1, "closure": {"m/a.py": "1", "m/b.py": "2"}},
+                "m.b": {"public": 1, "closure": {"m/b.py": "2"}},
+                "m.c": {"public": 1, "closure": {"m/c.py": "old"}},
+                "m.d": {"public": 1},                         # recorded before closures
+                "m.e": {"public": 1, "closure": None}}        # loaded an unlisted file
+    modules = ["m.a", "m.b", "m.c", "m.d", "m.e", "m.new"]
+    assert set(verify.unchanged_imports(modules, previous, checksums)) == {"m.a", "m.b"}
+    # a file a module imports changed: that module is imported again, and its importer
+    changed = {**checksums, "m/b.py": "2b"}
+    assert verify.unchanged_imports(modules, previous, changed) == {}
+    # ... or is gone
+    assert set(verify.unchanged_imports(modules, previous, {"m/a.py": "1"})) == set()
+    assert verify._closure([os.path.abspath("m/a.py"), os.path.abspath("m/x.py")], checksums) is None
 
 
 @pytest.mark.slow

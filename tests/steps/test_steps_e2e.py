@@ -68,6 +68,16 @@ def test_an_edit_reruns_what_it_affects_and_reports_breaking_changes(built):
     assert not list(built.path("output").rglob("__pycache__"))
 
 
+def test_import_check_imports_again_only_what_an_edit_touched(built):
+    """users.yaml's description changes users.py; get_user.py imports it.  The
+    other eight modules, and all they import, are unchanged: not imported again."""
+    users = built.path("patterns/users.yaml")
+    users.write_text(users.read_text().replace("description: ", "description: Edited. ", 1))
+    result = built.doit("-v", "2", "import-check", check=True)
+    assert "2 of 10 modules imported on their own; the other 8" in result.stdout, result.stdout
+    assert built.doit("import-check", check=True).stdout.startswith("up to date: ")
+
+
 def test_a_failing_generated_test_is_one_line_and_blocks_the_package(built):
     wheel = built.path(WHEEL).read_bytes()
     template = built.path("templates/python/test_enum.py.j2")
