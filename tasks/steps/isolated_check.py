@@ -8,11 +8,29 @@ proves the generated package needs nothing but Python.  `-B` keeps bytecode out
 of the output tree.
 """
 import importlib
+import importlib.machinery
 import json
 import os
 import sys
 import traceback
 import unittest
+
+
+def _compile_once() -> None:
+    """Each source file compiled once in this process: modules are dropped and
+    imported again (each check on its own), and executing them again is the
+    point; compiling the same unchanged source again is not (`-B`: no bytecode
+    is read or written)."""
+    compiled = {}
+    get_code = importlib.machinery.SourceFileLoader.get_code
+
+    def cached(self, fullname):
+        path = self.get_filename(fullname)
+        if path not in compiled:
+            compiled[path] = get_code(self, fullname)
+        return compiled[path]
+
+    importlib.machinery.SourceFileLoader.get_code = cached
 
 
 def _where(exc: BaseException, roots: list) -> tuple:
@@ -102,30 +120,55 @@ class _Result(unittest.TestResult):
         self.passed.append(test.id())
 
 
-def run_tests(path: list, start: str) -> dict:
+def run_tests(path: list, start: str, modules=None, package=None) -> dict:
+    """The suite under `start` (unittest's discovery), or only the test
+    `modules` named, each on its own (the package's modules dropped before
+    each, as `import_modules` does), with what each run executed of the
+    package and its own file (the answer's `modules`: by module, its counts
+    and that closure)."""
     roots = [os.path.abspath(p) + os.sep for p in path]
     sys.path[:0] = path
-    suite = unittest.TestLoader().discover(start, top_level_dir=start)
+    loader = unittest.TestLoader()
     result = _Result(roots)
-    suite.run(result)
+    each: dict = {}
+    if modules is None:
+        loader.discover(start, top_level_dir=start).run(result)
+    else:
+        sys.path.insert(0, os.path.abspath(start))   # as discovery's top level does
+        for name in modules:
+            for loaded in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
+                del sys.modules[loaded]
+            before = result.testsRun, len(result.passed), len(result.skipped)
+            loader.loadTestsFromName(name).run(result)
+            own = getattr(sys.modules.pop(name, None), "__file__", None)   # done with it
+            each[name] = {"run": result.testsRun - before[0],
+                          "passed": len(result.passed) - before[1],
+                          "skipped": len(result.skipped) - before[2],
+                          "closure": sorted({*_loaded_files(package),
+                                             *([os.path.abspath(own)] if own else [])})}
     per_module: dict = {}
     for test_id in result.passed + [p["test"] for p in result.problems]:
         module = test_id.split(".")[0]
         per_module[module] = per_module.get(module, 0) + 1
-    return {"run": result.testsRun, "passed": len(result.passed),
-            "failures": len(result.failures), "errors": len(result.errors),
-            "skipped": len(result.skipped), "per_module": dict(sorted(per_module.items())),
-            "problems": result.problems}
+    answer = {"run": result.testsRun, "passed": len(result.passed),
+              "failures": len(result.failures), "errors": len(result.errors),
+              "skipped": len(result.skipped), "per_module": dict(sorted(per_module.items())),
+              "problems": result.problems}
+    if modules is not None:
+        answer["modules"] = each
+    return answer
 
 
 def main() -> None:
     request = json.loads(sys.stdin.read())
+    _compile_once()
     answer_to = sys.stdout
     sys.stdout = sys.stderr   # whatever generated code prints must not garble the answer
     if request["mode"] == "import":
         answer = import_modules(request["path"], request["modules"], request["package"])
     else:
-        answer = run_tests(request["path"], request["start"])
+        answer = run_tests(request["path"], request["start"], request.get("modules"),
+                           request.get("package"))
     answer_to.write(json.dumps(answer))
 
 

@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from doit_conductor import layout, safe_fs
+from doit_conductor.config import config_from_json
 from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import write_if_changed, write_json_if_changed
@@ -92,7 +93,8 @@ def import_check(python_dir: str, models_dir: str) -> None:
     modules = module_names(files, python_dir)
     checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
     environment = envelope_digest(layout.ENV)
-    kept = unchanged_imports(modules, _previous_imports(environment), checksums)
+    kept = unchanged_results(modules, _previous_results(artifacts.IMPORT_CHECK, environment),
+                             checksums)
     to_import = [name for name in modules if name not in kept]
     results = run_probe({"mode": "import", "path": [python_dir], "modules": to_import,
                          "package": artifacts.PACKAGE})["modules"] if to_import else []
@@ -110,12 +112,12 @@ def import_check(python_dir: str, models_dir: str) -> None:
                     for name in modules}})
 
 
-def unchanged_imports(modules: list[str], previous: dict, checksums: dict[str, str | None]
+def unchanged_results(modules: list[str], previous: dict, checksums: dict[str, str | None]
                       ) -> dict[str, dict]:
     """The previous results of `modules` that still hold: every file of the
     module's recorded closure has its recorded checksum.  A module recorded
     without a closure (an older state, or one that loaded a file the manifest
-    does not list) is imported again."""
+    does not list) is checked again."""
     kept = {}
     for name in modules:
         entry = previous.get(name)
@@ -138,11 +140,16 @@ def _closure(files: list[str], checksums: dict[str, str | None]) -> dict[str, st
     return closure
 
 
-def _previous_imports(environment: str | None) -> dict:
-    """The last import check's modules, if it ran with this interpreter (env.json)."""
+def _previous_results(path: str, environment: str | None) -> dict:
+    """The modules of the state file `path` (import-check's, generated-tests'),
+    if that check ran with this interpreter (env.json) and the project is
+    incremental (`incremental = false`: every module is checked every time)."""
     try:
-        state = read_state(artifacts.IMPORT_CHECK)
+        state = read_state(path)
+        incremental = config_from_json(read_state(layout.CONFIG)).incremental
     except StateError:
+        return {}
+    if not incremental:
         return {}
     if environment is None or not isinstance(state, dict) \
             or state.get("environment") != environment or not isinstance(state.get("modules"), dict):
@@ -152,23 +159,50 @@ def _previous_imports(environment: str | None) -> dict:
 
 @user_action
 def generated_tests(python_dir: str) -> None:
-    """Task 10: run the generated unittest suite in a fresh interpreter."""
+    """Task 10: run the generated unittest suite in a fresh interpreter.
+
+    Incremental like `import_check`: each test module runs on its own, and one
+    that passed before, with the same interpreter, is not run again while every
+    generated file its run executed (itself, the models it imports) has the
+    checksum it had then."""
     start = f"{python_dir}/tests"
-    if not generated(start, ".py"):
+    files = generated(start, ".py")
+    if not files:
         write_state(artifacts.GENERATED_TESTS, {"run": 0, "passed": 0, "failures": 0,
                                                           "errors": 0, "skipped": 0,
                                                           "per_module": {}})
         return
-    answer = run_probe({"mode": "tests", "path": [python_dir], "start": start})
-    problems = answer.pop("problems")
+    # test modules at the top of `start`, as unittest's discovery names them
+    names = [Path(path).stem for path in files
+             if os.path.dirname(path) == start and Path(path).stem.startswith("test")]
+    checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
+    environment = envelope_digest(layout.ENV)
+    kept = unchanged_results(names, _previous_results(artifacts.GENERATED_TESTS, environment),
+                             checksums)
+    to_run = [name for name in names if name not in kept]
+    answer = run_probe({"mode": "tests", "path": [python_dir], "start": start,
+                        "modules": to_run, "package": artifacts.PACKAGE}) if to_run else \
+        {"problems": [], "per_module": {}, "modules": {}}
+    problems = answer["problems"]
     if problems:
         first = problems[0]
         more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
         raise UserError(f"generated test {first['test']} {'failed' if first['kind'] == 'failure' else 'errored'}: "
                         f"{first['message']}{more}", relative(first["file"]) or start, first["line"])
-    if answer["run"] == 0:
+    ran = {name: {"run": result["run"], "passed": result["passed"], "skipped": result["skipped"],
+                  "counted": answer["per_module"].get(name, 0),
+                  "closure": _closure(result["closure"], checksums)}
+           for name, result in answer["modules"].items()}
+    modules = {name: ran[name] if name in ran else kept[name] for name in names}
+    total = {key: sum(m[key] for m in modules.values()) for key in ("run", "passed", "skipped")}
+    if total["run"] == 0:
         raise UserError("the generated test suite found no tests", start)
-    write_state(artifacts.GENERATED_TESTS, answer)
+    print(f"{len(to_run)} of {len(names)} test modules run; the other {len(kept)} and every "
+          "generated file they execute are unchanged")
+    write_state(artifacts.GENERATED_TESTS, {
+        **total, "failures": 0, "errors": 0, "environment": environment,
+        "per_module": {name: m["counted"] for name, m in modules.items() if m["counted"]},
+        "modules": modules})
 
 
 def in_dependency_order(files: list[str]) -> list[str]:

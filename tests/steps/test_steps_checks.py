@@ -175,12 +175,12 @@ def test_an_import_result_holds_while_every_file_it_executed_is_unchanged():
                 "m.d": {"public": 1},                         # recorded before closures
                 "m.e": {"public": 1, "closure": None}}        # loaded an unlisted file
     modules = ["m.a", "m.b", "m.c", "m.d", "m.e", "m.new"]
-    assert set(verify.unchanged_imports(modules, previous, checksums)) == {"m.a", "m.b"}
+    assert set(verify.unchanged_results(modules, previous, checksums)) == {"m.a", "m.b"}
     # a file a module imports changed: that module is imported again, and its importer
     changed = {**checksums, "m/b.py": "2b"}
-    assert verify.unchanged_imports(modules, previous, changed) == {}
+    assert verify.unchanged_results(modules, previous, changed) == {}
     # ... or is gone
-    assert set(verify.unchanged_imports(modules, previous, {"m/a.py": "1"})) == set()
+    assert set(verify.unchanged_results(modules, previous, {"m/a.py": "1"})) == set()
     assert verify._closure([os.path.abspath("m/a.py"), os.path.abspath("m/x.py")], checksums) is None
 
 
@@ -199,6 +199,24 @@ def test_probe_runs_tests_and_names_the_failing_test(tmp_path):
     [problem] = answer["problems"]
     assert problem["test"] == "test_m.T.test_wrong" and problem["line"] == 9
     assert problem["file"].endswith("tests/test_m.py") and "5" in problem["message"]
+
+
+@pytest.mark.slow
+def test_probe_runs_the_test_modules_named_each_with_what_it_executed(tmp_path):
+    write_package(tmp_path, {"m": "def double(x):\n    return x * 2\n", "unused": "X = 1\n"})
+    tests = tmp_path / "tests"
+    tests.mkdir()
+    (tests / "test_m.py").write_text(
+        "import unittest\nfrom conductor_models.m import double\n\n"
+        "class T(unittest.TestCase):\n    def test_ok(self):\n        self.assertEqual(double(2), 4)\n\n"
+        "    @unittest.skip('later')\n    def test_later(self):\n        pass\n")
+    (tests / "test_other.py").write_text("raise RuntimeError('never imported')\n")
+    answer = verify.run_probe({"mode": "tests", "path": [str(tmp_path)], "start": str(tests),
+                               "modules": ["test_m"], "package": "conductor_models"})
+    assert not answer["problems"] and list(answer["modules"]) == ["test_m"]
+    result = answer["modules"]["test_m"]
+    assert (result["run"], result["passed"], result["skipped"]) == (2, 1, 1)
+    assert [os.path.basename(f) for f in result["closure"]] == ["m.py", "test_m.py"]
 
 
 @pytest.mark.slow
