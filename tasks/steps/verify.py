@@ -93,7 +93,7 @@ def import_check(python_dir: str, models_dir: str) -> None:
     modules = module_names(files, python_dir)
     checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
     environment = envelope_digest(layout.ENV)
-    kept = unchanged_results(modules, _previous_results(artifacts.IMPORT_CHECK, environment),
+    kept = unchanged_results(modules, previous_results(artifacts.IMPORT_CHECK, environment),
                              checksums)
     to_import = [name for name in modules if name not in kept]
     results = run_probe({"mode": "import", "path": [python_dir], "modules": to_import,
@@ -104,7 +104,7 @@ def import_check(python_dir: str, models_dir: str) -> None:
     print(f"{len(to_import)} of {len(modules)} modules imported on their own; the other "
           f"{len(kept)} and every generated file they import are unchanged")
     imported = {r["module"]: {"file": relative(r["file"]), "public": r["public"],
-                              "closure": _closure(r.get("closure", []), checksums)}
+                              "closure": closure_by_checksum(r.get("closure", []), checksums)}
                 for r in results}
     write_state(artifacts.IMPORT_CHECK, {
         "count": len(modules), "environment": environment,
@@ -128,22 +128,25 @@ def unchanged_results(modules: list[str], previous: dict, checksums: dict[str, s
     return kept
 
 
-def _closure(files: list[str], checksums: dict[str, str | None]) -> dict[str, str] | None:
-    """A closure by checksum, or None if a file of it is not a generated file
-    the manifest lists (its changes would go unseen)."""
+def closure_by_checksum(files: list[str], checksums: dict[str, str | None],
+             base: str | None = None) -> dict[str, str] | None:
+    """A closure by checksum (paths relative to `base`, else to the project),
+    or None if a file of it is not one `checksums` lists (its changes would go
+    unseen)."""
     closure = {}
     for file in files:
-        path = relative(file)
+        path = os.path.relpath(file, base) if base else relative(file)
         if checksums.get(path) is None:
             return None
         closure[path] = checksums[path]
     return closure
 
 
-def _previous_results(path: str, environment: str | None) -> dict:
-    """The modules of the state file `path` (import-check's, generated-tests'),
-    if that check ran with this interpreter (env.json) and the project is
-    incremental (`incremental = false`: every module is checked every time)."""
+def previous_results(path: str, environment: str | None, key: str = "modules") -> dict:
+    """The results by module (under `key`) of the state file `path`
+    (import-check's, generated-tests', verify-package's), if that check ran with
+    this interpreter (env.json) and the project is incremental (`incremental =
+    false`: every module is checked every time)."""
     try:
         state = read_state(path)
         incremental = config_from_json(read_state(layout.CONFIG)).incremental
@@ -152,9 +155,9 @@ def _previous_results(path: str, environment: str | None) -> dict:
     if not incremental:
         return {}
     if environment is None or not isinstance(state, dict) \
-            or state.get("environment") != environment or not isinstance(state.get("modules"), dict):
+            or state.get("environment") != environment or not isinstance(state.get(key), dict):
         return {}
-    return state["modules"]
+    return state[key]
 
 
 @user_action
@@ -177,7 +180,7 @@ def generated_tests(python_dir: str) -> None:
              if os.path.dirname(path) == start and Path(path).stem.startswith("test")]
     checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
     environment = envelope_digest(layout.ENV)
-    kept = unchanged_results(names, _previous_results(artifacts.GENERATED_TESTS, environment),
+    kept = unchanged_results(names, previous_results(artifacts.GENERATED_TESTS, environment),
                              checksums)
     to_run = [name for name in names if name not in kept]
     answer = run_probe({"mode": "tests", "path": [python_dir], "start": start,
@@ -191,7 +194,7 @@ def generated_tests(python_dir: str) -> None:
                         f"{first['message']}{more}", relative(first["file"]) or start, first["line"])
     ran = {name: {"run": result["run"], "passed": result["passed"], "skipped": result["skipped"],
                   "counted": answer["per_module"].get(name, 0),
-                  "closure": _closure(result["closure"], checksums)}
+                  "closure": closure_by_checksum(result["closure"], checksums)}
            for name, result in answer["modules"].items()}
     modules = {name: ran[name] if name in ran else kept[name] for name in names}
     total = {key: sum(m[key] for m in modules.values()) for key in ("run", "passed", "skipped")}

@@ -181,7 +181,8 @@ def test_an_import_result_holds_while_every_file_it_executed_is_unchanged():
     assert verify.unchanged_results(modules, previous, changed) == {}
     # ... or is gone
     assert set(verify.unchanged_results(modules, previous, {"m/a.py": "1"})) == set()
-    assert verify._closure([os.path.abspath("m/a.py"), os.path.abspath("m/x.py")], checksums) is None
+    assert verify.closure_by_checksum([os.path.abspath("m/a.py"), os.path.abspath("m/x.py")],
+                                      checksums) is None
 
 
 @pytest.mark.slow

@@ -69,26 +69,30 @@ def test_an_edit_reruns_what_it_affects_and_reports_breaking_changes(built):
     assert not list(built.path("output").rglob("__pycache__"))
 
 
-def test_import_check_and_tests_run_again_only_what_an_edit_touched(built):
+def test_module_checks_run_again_only_what_an_edit_touched(built):
     """users.yaml's description changes users.py and its tests; get_user.py
     imports it.  The other modules and test modules, and all they execute, are
-    unchanged: not imported or run again."""
+    unchanged: not imported or run again, from the tree or from the wheel."""
     users = built.path("patterns/users.yaml")
     users.write_text(users.read_text().replace("description: ", "description: Edited. ", 1))
-    result = built.doit("-v", "2", "import-check", "generated-tests", check=True)
+    result = built.doit("-v", "2", "import-check", "generated-tests", "verify-package", check=True)
     assert "2 of 10 modules imported on their own; the other 8" in result.stdout, result.stdout
     assert "2 of 10 test modules run; the other 8" in result.stdout, result.stdout
+    assert "2 of 10 modules imported from the unpacked wheel" in result.stdout, result.stdout
     tests = json.loads(built.path(".conductor/state/generated-tests.json").read_text())["state"]
     assert tests["failures"] == tests["errors"] == 0 and len(tests["per_module"]) == 10
     assert tests["passed"] == sum(m["passed"] for m in tests["modules"].values()) > 0
-    assert built.doit("import-check", "generated-tests", check=True).stdout.startswith("up to date: ")
+    assert built.doit("import-check", "generated-tests", "verify-package",
+                      check=True).stdout.startswith("up to date: ")
     # `incremental = false`: every module is checked whenever the check runs
     config = built.path("pyproject.toml")
     config.write_text(config.read_text().replace("[tool.conductor]\n",
                                                  "[tool.conductor]\nincremental = false\n", 1))
     users.write_text(users.read_text().replace("description: ", "description: Again. ", 1))
-    full = built.doit("-v", "2", "import-check", "generated-tests", check=True)
-    assert "10 of 10 modules imported" in full.stdout and "10 of 10 test modules run" in full.stdout
+    full = built.doit("-v", "2", "import-check", "generated-tests", "verify-package", check=True)
+    assert "10 of 10 modules imported on their own" in full.stdout
+    assert "10 of 10 test modules run" in full.stdout
+    assert "10 of 10 modules imported from the unpacked wheel" in full.stdout
 
 
 def test_a_failing_generated_test_is_one_line_and_blocks_the_package(built):
