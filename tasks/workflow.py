@@ -364,7 +364,7 @@ def task_api_surface():
     return _verify(14, "api-surface", task_api_surface.__doc__,
                    (publish.api_surface_json, [_products().python_dir, _products().models_dir,
                                                _products().api]),
-                   _products().models_dir + "/", targets=[_products().api])
+                   _products().models_dir + "/", targets=[_products().api, artifacts.API_SOURCES])
 
 
 def task_docs():

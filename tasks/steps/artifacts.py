@@ -23,6 +23,7 @@ SQL_SCHEMA = f"{layout.STATE}/sql-schema.json"
 REPRODUCIBILITY = f"{layout.STATE}/reproducibility.json"
 DOCS_LINKS = f"{layout.STATE}/docs-links.json"
 VERIFY_PACKAGE = f"{layout.STATE}/verify-package.json"
+API_SOURCES = f"{layout.STATE}/api-sources.json"   # what api.json was read from
 CHANGE_SNAPSHOT = f"{layout.STATE}/change-snapshot.json"
 CODE_STATS = f"{layout.REPORTS}/code-stats.json"
 CHANGES_MD = f"{layout.REPORTS}/changes.md"

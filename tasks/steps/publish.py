@@ -13,10 +13,13 @@ import posixpath
 import tempfile
 from pathlib import Path
 
+import xxhash
+
 from doit_conductor import layout, safe_fs
 from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import write_if_changed, write_json_if_changed
+from doit_conductor.config import config_from_json
+from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
 from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
 from tasks.steps.verify import (closure_by_checksum, generated, import_failure, module_names,
@@ -29,14 +32,59 @@ KIND_TITLES = {"entity": "Entities", "enum": "Enums", "endpoint": "Endpoints"}
 
 @user_action
 def api_surface_json(python_dir: str, models_dir: str, api_path: str) -> None:
-    """Task 14: the generated package's public API, read with `ast`."""
+    """Task 14: the generated package's public API, read with `ast`.
+
+    Incremental: a module whose file has the checksum it had when the api.json
+    now on disk was written (`artifacts.API_SOURCES` holds both) keeps its
+    entry; only changed modules are parsed."""
     from tasks.steps import api_surface
     files = generated(models_dir, ".py")
-    modules = {}
+    checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
+    known = _previous_api(api_path, python_dir)
+    modules, sources, read = {}, {}, 0
     for path, name in zip(files, module_names(files, python_dir)):
-        api = api_surface.module_api(safe_fs.read_text(path), path)
+        checksum = checksums.get(path)
+        before = known.get(path)
+        if before is not None and checksum is not None and before[0] == checksum:
+            api = before[1]
+        else:
+            api = api_surface.module_api(safe_fs.read_text(path), path)
+            read += 1
         modules[name] = (posixpath.relpath(path, python_dir), api)
-    write_json_if_changed(api_path, api_surface.api_document(modules))
+        if checksum is not None:
+            sources[path] = checksum
+    print(f"{read} of {len(files)} modules read; the other {len(files) - read} are unchanged "
+          "since api.json was written")
+    data = dump_json(api_surface.api_document(modules))
+    write_if_changed(api_path, data)
+    write_state(artifacts.API_SOURCES, {"api": xxhash.xxh3_128_hexdigest(data), "sources": sources})
+
+
+def _previous_api(api_path: str, python_dir: str) -> dict[str, tuple[str, dict]]:
+    """By module file: (its checksum then, its entry) from the api.json on disk,
+    if it is the one `artifacts.API_SOURCES` says was written (not edited since),
+    of this API version, and the project is incremental."""
+    from tasks.steps import api_surface
+    try:
+        recorded = read_state(artifacts.API_SOURCES)
+        if not config_from_json(read_state(layout.CONFIG)).incremental:
+            return {}
+        data = safe_fs.read_bytes(api_path)
+    except (StateError, OSError, UserError):
+        return {}
+    if not isinstance(recorded, dict) or recorded.get("api") != xxhash.xxh3_128_hexdigest(data) \
+            or not isinstance(recorded.get("sources"), dict):
+        return {}
+    document = json.loads(data)
+    if document.get("version") != api_surface.API_VERSION:
+        return {}
+    known = {}
+    for entry in document["modules"].values():
+        path = posixpath.join(python_dir, entry["file"])
+        if path in recorded["sources"]:
+            known[path] = (recorded["sources"][path],
+                           {key: value for key, value in entry.items() if key != "file"})
+    return known
 
 
 def _inline(text: str) -> str:

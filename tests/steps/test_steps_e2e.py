@@ -84,6 +84,12 @@ def test_module_checks_run_again_only_what_an_edit_touched(built):
     assert tests["passed"] == sum(m["passed"] for m in tests["modules"].values()) > 0
     assert built.doit("import-check", "generated-tests", "verify-package",
                       check=True).stdout.startswith("up to date: ")
+    assert "1 of 10 modules read; the other 9" in built.doit(
+        "-v", "2", "api-surface", check=True).stdout
+    api = built.path("output/api.json").read_bytes()
+    built.path(".conductor/state/api-sources.json").unlink()   # read them all again
+    assert "10 of 10 modules read" in built.doit("-v", "2", "api-surface", check=True).stdout
+    assert built.path("output/api.json").read_bytes() == api
     # `incremental = false`: every module is checked whenever the check runs
     config = built.path("pyproject.toml")
     config.write_text(config.read_text().replace("[tool.conductor]\n",
