@@ -129,7 +129,7 @@ def unchanged_results(modules: list[str], previous: dict, checksums: dict[str, s
 
 
 def closure_by_checksum(files: list[str], checksums: dict[str, str | None],
-             base: str | None = None) -> dict[str, str] | None:
+                        base: str | None = None) -> dict[str, str] | None:
     """A closure by checksum (paths relative to `base`, else to the project),
     or None if a file of it is not one `checksums` lists (its changes would go
     unseen)."""
@@ -175,23 +175,32 @@ def generated_tests(python_dir: str) -> None:
                                                           "errors": 0, "skipped": 0,
                                                           "per_module": {}})
         return
-    # test modules at the top of `start`, as unittest's discovery names them
+    # test modules at the top of `start`, as unittest's discovery names them;
+    # a tree with test packages in it is discovered and run whole, every time
     names = [Path(path).stem for path in files
              if os.path.dirname(path) == start and Path(path).stem.startswith("test")]
+    flat = all(os.path.dirname(path) == start for path in files)
     checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
     environment = envelope_digest(layout.ENV)
     kept = unchanged_results(names, previous_results(artifacts.GENERATED_TESTS, environment),
-                             checksums)
+                             checksums) if flat else {}
     to_run = [name for name in names if name not in kept]
-    answer = run_probe({"mode": "tests", "path": [python_dir], "start": start,
-                        "modules": to_run, "package": artifacts.PACKAGE}) if to_run else \
+    request = {"mode": "tests", "path": [python_dir], "start": start}
+    if flat:
+        request.update(modules=to_run, package=artifacts.PACKAGE)
+    answer = run_probe(request) if to_run or not flat else \
         {"problems": [], "per_module": {}, "modules": {}}
-    problems = answer["problems"]
+    problems = answer.pop("problems")
     if problems:
         first = problems[0]
         more = f" ({len(problems) - 1} more)" if len(problems) > 1 else ""
         raise UserError(f"generated test {first['test']} {'failed' if first['kind'] == 'failure' else 'errored'}: "
                         f"{first['message']}{more}", relative(first["file"]) or start, first["line"])
+    if not flat:
+        if answer["run"] == 0:
+            raise UserError("the generated test suite found no tests", start)
+        write_state(artifacts.GENERATED_TESTS, answer)
+        return
     ran = {name: {"run": result["run"], "passed": result["passed"], "skipped": result["skipped"],
                   "counted": answer["per_module"].get(name, 0),
                   "closure": closure_by_checksum(result["closure"], checksums)}
