@@ -1,10 +1,12 @@
-"""Task 13's slow path, run as `python -B -m tasks.steps.reproduce PLAN SETTINGS OUT`
-in a fresh interpreter: every pattern re-parsed from its YAML (no pattern cache),
-every template compiled from source (no bytecode cache), rendered one after the
-other into OUT.  The parent compares OUT with the output tree byte for byte.
+"""Task 13's slow path, run as `python -B -m tasks.steps.reproduce PLAN SETTINGS OUT
+[-]` in a fresh interpreter: every pattern (or those listed on stdin) re-parsed from
+its YAML (no pattern cache), every template compiled from source (no bytecode
+cache), rendered one after the other into OUT.  The parent compares OUT with the
+output tree byte for byte.
 """
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -18,14 +20,21 @@ from doit_conductor.fsio import atomic_write
 from doit_conductor.state_files import read_state
 
 
-def rerender(plan: list[dict], settings: dict, out: Path) -> int:
-    """Render every planned output under `out`; the number of files written."""
+def rerender(plan: list[dict], settings: dict, out: Path, only: list[str] | None = None) -> int:
+    """Render every planned output (of the patterns in `only`, if given) under
+    `out`; the number of files written."""
     templates_dir = settings["templates_dir"]
     kinds = load_kinds(templates_dir)
     env = environment(templates_dir, settings["sandbox"], None)
     entries = [plan_entry_from_json(e) for e in plan]
-    patterns = {e.name: parse_pattern(read_pattern_bytes(Path(e.source), e.source), e.source, kinds)
-                for e in entries}
+    by_name = {e.name: e for e in entries}
+    if only is not None:
+        entries = [by_name[name] for name in only]
+    needed = {name for e in entries for name in (e.name, *e.depends_on)}
+    patterns = {name: parse_pattern(read_pattern_bytes(Path(by_name[name].source),
+                                                       by_name[name].source),
+                                    by_name[name].source, kinds)
+                for name in sorted(needed)}
     written = 0
     for entry in entries:
         context = render.render_context(patterns[entry.name],
@@ -39,11 +48,13 @@ def rerender(plan: list[dict], settings: dict, out: Path) -> int:
 
 
 def main(argv: list[str]) -> int:
-    plan_path, settings_path, out = argv
+    """PLAN SETTINGS OUT [-]: with `-`, the patterns to render are a JSON list on stdin."""
+    plan_path, settings_path, out, *selected = argv
     try:
         plan = read_state(plan_path)
         settings = read_state(settings_path)
-        print(rerender(plan, settings, Path(out)))
+        only = json.loads(sys.stdin.read()) if selected == ["-"] else None
+        print(rerender(plan, settings, Path(out), only))
     except UserError as err:
         sys.stderr.write(f"{err}\n")
         return 2

@@ -267,14 +267,18 @@ def first_difference(expected: bytes, actual: bytes) -> int:
     return min(len(expected.splitlines()), len(actual.splitlines())) + 1
 
 
-def compare_trees(expected_root: Path, planned: list[str], manifest: list[str]) -> str:
-    """Check every planned file equals its clean render; the tree's sha256."""
+def check_all_planned(manifest: list[str], planned: list[str]) -> None:
+    """A generated file no pattern plans (compile.manifest says it was written)
+    is an error: a clean render would not produce it."""
     extra = sorted(set(manifest) - set(planned))
     if extra:
         raise UserError("generated file is in compile.manifest but no pattern plans it",
                         extra[0])
-    tree = hashlib.sha256()
-    for path in sorted(planned):
+
+
+def compare_trees(expected_root: Path, paths: list[str]) -> None:
+    """Check every file of `paths` equals its clean render under `expected_root`."""
+    for path in sorted(paths):
         clean = safe_fs.read_bytes(expected_root / path)
         try:
             built = safe_fs.read_bytes(path)
@@ -287,8 +291,6 @@ def compare_trees(expected_root: Path, planned: list[str], manifest: list[str]) 
                             + ("; its batch record is dropped, so the next `doit` renders "
                                "it again" if dropped else ""), path,
                             first_difference(clean, built))
-        tree.update(f"{path}\0{hashlib.sha256(built).hexdigest()}\n".encode())
-    return tree.hexdigest()
 
 
 def drop_record_of(path: str) -> bool:
@@ -305,19 +307,92 @@ def drop_record_of(path: str) -> bool:
 
 @user_action
 def reproducibility() -> None:
-    """Task 13: re-render everything from scratch in a fresh interpreter (no pattern
-    cache, no template bytecode cache, no manifest, one pattern after another)
-    and compare bytes with the incremental, cached, parallel build."""
+    """Task 13: re-render from scratch in a fresh interpreter (no pattern cache,
+    no template bytecode cache, no manifest, one pattern after another) and
+    compare bytes with the incremental, cached, parallel build.
+
+    Incremental, by raw inputs only (never by codegen's own digests, records or
+    manifest, which this check is there to check): a pattern is rendered again
+    unless its source, its dependencies' sources, its plan entry, every file of
+    the templates directory, the codegen settings and the rendering code are
+    byte for byte what they were, and its files what they were, when its clean
+    render last matched them."""
     plan = read_state(layout.PLAN)
+    settings = read_state(layout.CODEGEN_SETTINGS)
     planned = [o["path"] for entry in plan for o in entry["outputs"]]
+    check_all_planned(list(artifacts.manifest_files()), planned)
+    built = {path: _sha256_of_planned(path) for path in planned}
+    keys = render_keys(plan, settings)
+    environment = envelope_digest(layout.ENV)
+    previous = previous_results(artifacts.REPRODUCIBILITY, environment, "patterns")
+    outputs = {entry["name"]: {o["path"]: built[o["path"]] for o in entry["outputs"]}
+               for entry in plan}
+    redo = patterns_to_render(keys, outputs, previous)
+    if redo:
+        _render_and_compare(redo, plan)
+    print(f"{len(redo)} of {len(keys)} patterns rendered again from scratch; the other "
+          f"{len(keys) - len(redo)} and their files are unchanged since their clean render")
+    tree = hashlib.sha256()
+    for path in sorted(planned):
+        tree.update(f"{path}\0{built[path]}\n".encode())
+    write_state(artifacts.REPRODUCIBILITY, {
+        "files": len(planned), "tree_sha256": tree.hexdigest(), "environment": environment,
+        "patterns": {name: {"key": keys[name], "outputs": outputs[name]} for name in keys}})
+
+
+def patterns_to_render(keys: dict[str, str], outputs: dict[str, dict[str, str]],
+                       previous: dict) -> list[str]:
+    """The patterns whose clean render must be compared again: any whose raw
+    inputs (`keys`) or files (`outputs`: path -> sha256) are not exactly those
+    its last clean render matched (`previous`)."""
+    return [name for name in keys
+            if previous.get(name) != {"key": keys[name], "outputs": outputs[name]}]
+
+
+def _sha256_of_planned(path: str) -> str:
+    try:
+        return hashlib.sha256(safe_fs.read_bytes(path)).hexdigest()
+    except FileNotFoundError:
+        raise UserError("planned output is missing (a clean render produces it)", path) from None
+
+
+def _render_and_compare(names: list[str], plan: list[dict]) -> None:
+    """Render the patterns `names` from scratch in a fresh interpreter and
+    compare their files with the built ones."""
     safe_fs.make_dirs(layout.TMP)
     with tempfile.TemporaryDirectory(prefix="reproduce-", dir=layout.TMP) as scratch:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
         done = subprocess.run([sys.executable, "-B", "-m", "tasks.steps.reproduce", layout.PLAN,
-                               layout.CODEGEN_SETTINGS, scratch],
+                               layout.CODEGEN_SETTINGS, scratch, "-"], input=json.dumps(names),
                               capture_output=True, text=True, env=env, timeout=600)
         if done.returncode != 0:
             last = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise UserError(f"clean re-render failed: {last}", layout.PLAN)
-        digest = compare_trees(Path(scratch), planned, list(artifacts.manifest_files()))
-    write_state(artifacts.REPRODUCIBILITY, {"files": len(planned), "tree_sha256": digest})
+        wanted = set(names)
+        compare_trees(Path(scratch), [o["path"] for entry in plan if entry["name"] in wanted
+                                      for o in entry["outputs"]])
+
+
+# Bumped when what a pattern's clean render depends on changes.
+RENDER_KEY_VERSION = 1
+
+
+def render_keys(plan: list[dict], settings: dict) -> dict[str, str]:
+    """By pattern: a digest of the raw inputs of its clean render (see
+    `reproducibility`), read from the files themselves."""
+    import xxhash
+
+    from doit_conductor.scale.action_key import code_digest, library_versions
+    sources = {source: xxhash.xxh3_128_hexdigest(safe_fs.read_bytes(source))
+               for source in {e["source"] for e in plan} | {s for e in plan for s in e["dep_sources"]}}
+    templates = sorted((entry.path, xxhash.xxh3_128_hexdigest(safe_fs.read_bytes(entry.path)))
+                       for entry in safe_fs.walk(settings["templates_dir"])
+                       if entry.kind == safe_fs.FILE)
+    # the code that parses and renders (the whole plugin, conservatively, and
+    # the re-render itself) and the libraries
+    code = [code_digest("doit_conductor"), code_digest("tasks.steps.reproduce"),
+            library_versions(("jinja2", "markupsafe", "pyyaml")), sys.version]
+    common = json.dumps([RENDER_KEY_VERSION, templates, settings, code], sort_keys=True)
+    return {entry["name"]: xxhash.xxh3_128_hexdigest(json.dumps(
+        [common, sources[entry["source"]], [sources[s] for s in entry["dep_sources"]], entry],
+        sort_keys=True).encode()) for entry in plan}

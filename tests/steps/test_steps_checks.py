@@ -121,12 +121,23 @@ def test_compare_trees_names_the_first_differing_file_and_line(tmp_path, monkeyp
         (clean / name).parent.mkdir(parents=True, exist_ok=True)
         (clean / name).write_text(fresh)
     with pytest.raises(UserError) as err:
-        verify.compare_trees(clean, ["out/a.txt", "out/b.txt"], ["out/a.txt", "out/b.txt"])
+        verify.compare_trees(clean, ["out/a.txt", "out/b.txt"])
     assert (err.value.file, err.value.line) == ("out/b.txt", 3)
     (clean / "out/b.txt").write_text("1\n2\n3\n")
-    assert len(verify.compare_trees(clean, ["out/a.txt", "out/b.txt"], ["out/a.txt"])) == 64
+    verify.compare_trees(clean, ["out/a.txt", "out/b.txt"])
+    verify.check_all_planned(["out/a.txt"], ["out/a.txt", "out/b.txt"])
     with pytest.raises(UserError, match="no pattern plans it"):
-        verify.compare_trees(clean, ["out/a.txt"], ["out/a.txt", "out/b.txt"])
+        verify.check_all_planned(["out/a.txt", "out/b.txt"], ["out/a.txt"])
+
+
+def test_a_pattern_is_rendered_again_unless_its_raw_inputs_and_files_are_as_last_matched():
+    keys = {"a": "k1", "b": "k2", "c": "k3", "d": "k4"}
+    outputs = {"a": {"out/a": "s1"}, "b": {"out/b": "s2"}, "c": {"out/c": "s3"}, "d": {}}
+    previous = {"a": {"key": "k1", "outputs": {"out/a": "s1"}},
+                "b": {"key": "old", "outputs": {"out/b": "s2"}},      # an input changed
+                "c": {"key": "k3", "outputs": {"out/c": "forged"}}}   # a file changed
+    assert verify.patterns_to_render(keys, outputs, previous) == ["b", "c", "d"]
+    assert verify.patterns_to_render(keys, outputs, {}) == ["a", "b", "c", "d"]
 
 
 def write_package(root, modules: dict[str, str]) -> list[str]:

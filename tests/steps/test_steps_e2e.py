@@ -75,14 +75,17 @@ def test_module_checks_run_again_only_what_an_edit_touched(built):
     unchanged: not imported or run again, from the tree or from the wheel."""
     users = built.path("patterns/users.yaml")
     users.write_text(users.read_text().replace("description: ", "description: Edited. ", 1))
-    result = built.doit("-v", "2", "import-check", "generated-tests", "verify-package", check=True)
+    result = built.doit("-v", "2", "import-check", "generated-tests", "verify-package",
+                        "reproducibility", check=True)
     assert "2 of 10 modules imported on their own; the other 8" in result.stdout, result.stdout
     assert "2 of 10 test modules run; the other 8" in result.stdout, result.stdout
     assert "2 of 10 modules imported from the unpacked wheel" in result.stdout, result.stdout
+    # users, and get_user and orders, which depend on it (their renders read it)
+    assert "3 of 10 patterns rendered again from scratch" in result.stdout, result.stdout
     tests = json.loads(built.path(".conductor/state/generated-tests.json").read_text())["state"]
     assert tests["failures"] == tests["errors"] == 0 and len(tests["per_module"]) == 10
     assert tests["passed"] == sum(m["passed"] for m in tests["modules"].values()) > 0
-    assert built.doit("import-check", "generated-tests", "verify-package",
+    assert built.doit("import-check", "generated-tests", "verify-package", "reproducibility",
                       check=True).stdout.startswith("up to date: ")
     assert "1 of 10 modules read; the other 9" in built.doit(
         "-v", "2", "api-surface", check=True).stdout
@@ -95,10 +98,12 @@ def test_module_checks_run_again_only_what_an_edit_touched(built):
     config.write_text(config.read_text().replace("[tool.conductor]\n",
                                                  "[tool.conductor]\nincremental = false\n", 1))
     users.write_text(users.read_text().replace("description: ", "description: Again. ", 1))
-    full = built.doit("-v", "2", "import-check", "generated-tests", "verify-package", check=True)
+    full = built.doit("-v", "2", "import-check", "generated-tests", "verify-package",
+                      "reproducibility", check=True)
     assert "10 of 10 modules imported on their own" in full.stdout
     assert "10 of 10 test modules run" in full.stdout
     assert "10 of 10 modules imported from the unpacked wheel" in full.stdout
+    assert "10 of 10 patterns rendered again from scratch" in full.stdout
 
 
 def test_a_failing_generated_test_is_one_line_and_blocks_the_package(built):
