@@ -173,3 +173,9 @@ def test_tree_checksums_skip_themselves_and_bytecode(tmp_path):
     (tmp_path / ".x.py.abc.tmp").write_text("partial")
     text = publish.tree_checksums(str(tmp_path), str(tmp_path / "SHA256SUMS"))
     assert text == "06edbcf4336165a271e6524025a6439c3caa3246fd0796f116772279707a5325  sub/m.py\n"
+
+
+def test_users_of_a_pattern_are_found_once_for_all_pages():
+    patterns = {"c": {"depends_on": ["a", "a", "b"]}, "a": {"depends_on": []},
+                "b": {"depends_on": ["a"]}}
+    assert publish.users_of(patterns) == {"a": ["b", "c"], "b": ["c"]}
