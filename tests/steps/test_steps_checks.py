@@ -24,6 +24,19 @@ def test_references_in_dependency_order_resolve():
     assert tables["users"]["columns"] == ["id", "email"]
 
 
+def test_each_table_belongs_to_the_file_that_created_it():
+    two = SourceFile("out/sql/two.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"
+                                        "CREATE INDEX a_id ON a (id);\n"
+                                        "CREATE TABLE b (id INTEGER PRIMARY KEY);\n")
+    later = SourceFile("out/sql/later.sql", "CREATE TABLE c (\n    id INTEGER PRIMARY KEY,\n"
+                                            "    b_id INTEGER REFERENCES b (id)\n);\n")
+    tables = load_schema([two, USERS, later])
+    assert {name: t["file"] for name, t in tables.items()} == {
+        "a": "out/sql/two.sql", "b": "out/sql/two.sql", "users": "out/sql/users.sql",
+        "c": "out/sql/later.sql"}
+    assert tables["c"]["references"] == [["b_id", "b", "id"]]
+
+
 def test_dangling_table_reference_names_file_and_line():
     with pytest.raises(UserError) as err:
         load_schema([ORDERS])
