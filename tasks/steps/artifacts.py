@@ -116,6 +116,11 @@ def manifest_files() -> dict[str, dict]:
     return _MANIFEST_FILES.get() or {}
 
 
+def manifest_checksums() -> dict[str, str | None]:
+    """Every generated file's checksum, by path (see `manifest_files`)."""
+    return {path: entry.get("checksum") for path, entry in manifest_files().items()}
+
+
 class ManifestDigests:
     """Digests of parts of one manifest version, by path prefix.
 

@@ -91,7 +91,7 @@ def import_check(python_dir: str, models_dir: str) -> None:
     An edit of one pattern imports its module and those that import it."""
     files = generated(models_dir, ".py")
     modules = module_names(files, python_dir)
-    checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
+    checksums = artifacts.manifest_checksums()
     environment = envelope_digest(layout.ENV)
     kept = unchanged_results(modules, previous_results(artifacts.IMPORT_CHECK, environment),
                              checksums)
@@ -142,6 +142,15 @@ def closure_by_checksum(files: list[str], checksums: dict[str, str | None],
     return closure
 
 
+def incremental_checks() -> bool:
+    """`[tool.conductor] incremental` as load-config recorded it (false, or no
+    readable config: every check checks everything)."""
+    try:
+        return config_from_json(read_state(layout.CONFIG)).incremental
+    except StateError:
+        return False
+
+
 def previous_results(path: str, environment: str | None, key: str = "modules") -> dict:
     """The results by module (under `key`) of the state file `path`
     (import-check's, generated-tests', verify-package's), if that check ran with
@@ -149,10 +158,9 @@ def previous_results(path: str, environment: str | None, key: str = "modules") -
     false`: every module is checked every time)."""
     try:
         state = read_state(path)
-        incremental = config_from_json(read_state(layout.CONFIG)).incremental
     except StateError:
         return {}
-    if not incremental:
+    if not incremental_checks():
         return {}
     if environment is None or not isinstance(state, dict) \
             or state.get("environment") != environment or not isinstance(state.get(key), dict):
@@ -180,7 +188,7 @@ def generated_tests(python_dir: str) -> None:
     names = [Path(path).stem for path in files
              if os.path.dirname(path) == start and Path(path).stem.startswith("test")]
     flat = all(os.path.dirname(path) == start for path in files)
-    checksums = {path: entry.get("checksum") for path, entry in artifacts.manifest_files().items()}
+    checksums = artifacts.manifest_checksums()
     environment = envelope_digest(layout.ENV)
     kept = unchanged_results(names, previous_results(artifacts.GENERATED_TESTS, environment),
                              checksums) if flat else {}
@@ -383,8 +391,8 @@ def render_keys(plan: list[dict], settings: dict) -> dict[str, str]:
     import xxhash
 
     from doit_conductor.scale.action_key import code_digest, library_versions
-    sources = {source: xxhash.xxh3_128_hexdigest(safe_fs.read_bytes(source))
-               for source in {e["source"] for e in plan} | {s for e in plan for s in e["dep_sources"]}}
+    read = {e["source"] for e in plan} | {s for e in plan for s in e["dep_sources"]}
+    sources = {source: xxhash.xxh3_128_hexdigest(safe_fs.read_bytes(source)) for source in read}
     templates = sorted((entry.path, xxhash.xxh3_128_hexdigest(safe_fs.read_bytes(entry.path)))
                        for entry in safe_fs.walk(settings["templates_dir"])
                        if entry.kind == safe_fs.FILE)
