@@ -41,7 +41,7 @@ import xxhash
 from doit_conductor import safe_fs
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import read_bytes
-from doit_conductor.incremental import racy
+from doit_conductor.incremental import forked_sweep, racy
 from doit_conductor.sealed import seal, unseal
 
 SCHEMA_VERSION = 4   # 4: stats packed (`PackedStats`); 3: `Listing`
@@ -349,7 +349,12 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
         return "the command line, directory or interpreter differs from the last run's"
     paths, stats = snapshot.paths, snapshot.stats
     packed = stats if isinstance(stats, PackedStats) and current is None else None
-    for start in range(0, len(paths), CHUNK):
+    begin = 0
+    if packed is not None and forked_sweep.usable(len(paths)):
+        begin = forked_sweep.first_differing_chunk(paths, packed.chunk, _packed_sweep, CHUNK)
+        if begin is None:
+            begin = len(paths)   # every stat as recorded: only the racy contents are left
+    for start in range(begin, len(paths), CHUNK):
         end = start + CHUNK
         if packed is not None and _packed_sweep(paths[start:end]) == packed.chunk(start, end):
             continue

@@ -1,0 +1,91 @@
+"""Half of a long comparison sweep in a forked child: the answers of one sweep."""
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from doit_conductor.incremental import forked_sweep, racy, snapshot
+
+KEY = ("dir", "python", "tasks")
+CHUNK = 4
+
+pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+
+
+@pytest.fixture
+def files(tmp_path) -> list[str]:
+    paths = []
+    for number in range(40):
+        path = tmp_path / f"f{number:02}"
+        path.write_text(str(number))
+        paths.append(str(path))
+    return paths
+
+
+def recorded(paths: list[str]):
+    packed = snapshot.pack_stats(snapshot.sweep(paths))
+    size = len(packed) // len(paths)
+    return lambda start, end: packed[start * size:end * size]
+
+
+def packed_sweep(paths) -> bytes | None:
+    return snapshot.pack_stats(snapshot.sweep(paths))
+
+
+def rewrite(path: str) -> None:
+    os.utime(path, ns=(1, 1))   # a stat that cannot be the one recorded
+
+
+def test_nothing_changed(files):
+    assert forked_sweep.first_differing_chunk(files, recorded(files), packed_sweep, CHUNK) is None
+
+
+@pytest.mark.parametrize("changed, chunk_start", [(5, 4), (19, 16), (21, 20), (39, 36)])
+def test_the_first_changed_chunk_in_either_half(files, changed, chunk_start):
+    before = recorded(files)
+    rewrite(files[changed])
+    assert forked_sweep.first_differing_chunk(files, before, packed_sweep, CHUNK) == chunk_start
+
+
+def test_the_earlier_change_wins(files):
+    before = recorded(files)
+    rewrite(files[30])
+    rewrite(files[9])
+    assert forked_sweep.first_differing_chunk(files, before, packed_sweep, CHUNK) == 8
+
+
+def test_a_child_that_dies_before_answering_leaves_its_half_to_the_parent(files):
+    parent = os.getpid()
+
+    def dying_sweep(paths):
+        if os.getpid() != parent:
+            os._exit(3)
+        return packed_sweep(paths)
+
+    before = recorded(files)
+    assert forked_sweep.first_differing_chunk(files, before, dying_sweep, CHUNK) is None
+    rewrite(files[33])
+    assert forked_sweep.first_differing_chunk(files, before, dying_sweep, CHUNK) == 32
+
+
+def test_the_no_op_check_splits_a_long_sweep_and_answers_the_same(files, monkeypatch):
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs")
+    started = time.time_ns() + racy.COARSE_NS + 1_000_000_000   # nothing recent
+    taken = snapshot.decode(snapshot.encode(snapshot.take(KEY, files, 1, started)))
+    monkeypatch.setattr(forked_sweep, "MIN_PATHS", 1)
+    monkeypatch.setattr(snapshot, "CHUNK", CHUNK)
+    forks = []
+    real_fork = os.fork
+
+    def counted_fork():
+        forks.append(1)
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", counted_fork)
+    assert snapshot.first_change(taken, KEY) is None
+    rewrite(files[37])
+    assert snapshot.first_change(taken, KEY) == f"{files[37]} changed since the last run"
+    assert len(forks) == 2
