@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import pytest
 
+from doit_conductor import forked
+from doit_conductor.codegen import parse_parallel
 from doit_conductor.codegen.parse_parallel import PARALLEL_FROM, parse_all
 from doit_conductor.codegen.patterns import parse_pattern, pattern_to_json
 from doit_conductor.errors import UserError
 
-pytestmark = pytest.mark.slow   # forks a helper process
+pytestmark = pytest.mark.slow   # forks a child
 
 KINDS = {"enum": {"python/enum.py.j2": "python/{name}.py"}}
 COUNT = PARALLEL_FROM + 51
@@ -23,16 +25,37 @@ def files():
     return [enum_file(i) for i in range(COUNT)]
 
 
-def test_many_files_parse_to_the_serial_entries_in_order(files, monkeypatch):
-    import concurrent.futures
+def counted_forks(monkeypatch) -> list[int]:
     forks = []
-    real = concurrent.futures.ProcessPoolExecutor
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor",
-                        lambda *a, **k: forks.append(1) or real(*a, **k))
+    real = forked.start
+    monkeypatch.setattr(forked, "start", lambda work: forks.append(1) or real(work))
+    return forks
+
+
+def test_many_files_parse_to_the_serial_entries_in_order(files, monkeypatch):
+    forks = counted_forks(monkeypatch)
     entries = parse_all(files, KINDS)
     assert forks == [1]
-    assert entries == [pattern_to_json(parse_pattern(raw, source, KINDS))
-                       for source, raw in files]
+    serial = [pattern_to_json(parse_pattern(raw, source, KINDS)) for source, raw in files]
+    assert entries == serial
+    assert [list(entry) for entry in entries] == [list(entry) for entry in serial]  # key order
+
+
+def test_a_child_that_dies_leaves_its_half_to_this_process(files, monkeypatch):
+    import os
+    parent = os.getpid()
+    real = parse_parallel._parse_reporting
+
+    def dying(*args):
+        if os.getpid() != parent:
+            os._exit(9)
+        return real(*args)
+
+    monkeypatch.setattr(parse_parallel, "_parse_reporting", dying)
+    forks = counted_forks(monkeypatch)
+    assert [e["name"] for e in parse_all(files, KINDS)] == [
+        f"colour_{i:04d}" for i in range(COUNT)]
+    assert forks == [1]
 
 
 def test_the_first_error_in_file_order_is_reported(files):
@@ -50,16 +73,14 @@ def test_the_first_error_in_file_order_is_reported(files):
 
 
 def test_few_files_are_parsed_without_forking(monkeypatch):
-    import concurrent.futures
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", None)   # would fail if used
+    monkeypatch.setattr(forked, "start", None)   # would fail if used
     few = [enum_file(i) for i in range(PARALLEL_FROM - 1)]
     assert [e["name"] for e in parse_all(few, KINDS)] == [f"colour_{i:04d}" for i in range(len(few))]
 
 
 def test_off_the_main_thread_nothing_forks(files, monkeypatch):
-    import concurrent.futures
     import threading
-    monkeypatch.setattr(concurrent.futures, "ProcessPoolExecutor", None)   # would fail if used
+    monkeypatch.setattr(forked, "start", None)   # would fail if used
     result = []
     worker = threading.Thread(target=lambda: result.append(parse_all(files, KINDS)))
     worker.start()
