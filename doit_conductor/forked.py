@@ -24,7 +24,12 @@ _DONE = b"\x00done"   # ends a whole answer, so a cut-off one is told apart
 
 def available() -> bool:
     """Whether there is a second CPU to run a child on, and fork to start it."""
-    return hasattr(os, "fork") and len(os.sched_getaffinity(0)) >= 2
+    if not hasattr(os, "fork"):
+        return False
+    # the CPUs this process may run on (macOS has no affinity: all of them)
+    usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(
+        os.cpu_count() or 1)
+    return len(usable) >= 2
 
 
 class Child:

@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from doit_conductor import forked
 from doit_conductor.incremental import forked_sweep, racy, snapshot
 
 KEY = ("dir", "python", "tasks")
@@ -71,7 +72,7 @@ def test_a_child_that_dies_before_answering_leaves_its_half_to_the_parent(files)
 
 
 def test_the_no_op_check_splits_a_long_sweep_and_answers_the_same(files, monkeypatch):
-    if len(os.sched_getaffinity(0)) < 2:
+    if not forked.available():
         pytest.skip("needs two CPUs")
     started = time.time_ns() + racy.COARSE_NS + 1_000_000_000   # nothing recent
     taken = snapshot.decode(snapshot.encode(snapshot.take(KEY, files, 1, started)))
