@@ -1,7 +1,8 @@
-"""A long comparison sweep on two cores: its second half in a forked child.
+"""A long stat sweep on two cores: its second half in a forked child.
 
 At 10,000 patterns the no-op's check stats 47,700 paths, 95 ms on one core
-and most of the no-op.  `os.stat` holds the GIL for most of its cost
+and most of the no-op (the recording at the end of a run that did something
+sweeps them too).  `os.stat` holds the GIL for most of its cost
 (building the `stat_result`), so a second thread made it slower (160 ms); a
 forked child (`doit_conductor.forked`) that sweeps the second half against
 the same packed snapshot takes it to 53 ms.  Below `MIN_PATHS` the fork costs
@@ -13,10 +14,12 @@ from __future__ import annotations
 import struct
 import threading
 from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from doit_conductor import forked
 
 MIN_PATHS = 16_384
+Row = TypeVar("Row")
 _ANSWER = struct.Struct("<q")   # the start of the first differing chunk, or -1
 
 
@@ -59,3 +62,21 @@ def first_differing_chunk(paths: Sequence[str], recorded: Callable[[int, int], b
         return first(split, len(paths))
     found = _ANSWER.unpack(answer)[0]
     return None if found < 0 else found
+
+
+def split_sweep(paths: Sequence[str], sweep: Callable[[Sequence[str]], list[Row]],
+                packed_sweep: Callable[[Sequence[str]], bytes | None],
+                unpack: Callable[[bytes], list[Row]]) -> list[Row]:
+    """`sweep(paths)`, the second half swept in a child that sends it packed."""
+    split = len(paths) // 2
+    child = forked.start(lambda: packed_sweep(paths[split:]) or b"")
+    if child is None:
+        return sweep(paths)
+    try:
+        first = sweep(paths[:split])
+        answer = child.answer()
+    finally:
+        child.cancel()
+    if not answer:   # the child died, or a stat did not pack: its half here
+        return first + sweep(paths[split:])
+    return first + unpack(answer)

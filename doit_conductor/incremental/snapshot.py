@@ -178,8 +178,18 @@ def is_recent(stat: Stat, started_ns: int, fine: frozenset[int]) -> bool:
 
 
 def sweep(paths: tuple[str, ...]) -> list[Stat | None]:
-    """The stat of every path, in order."""
+    """The stat of every path, in order (a long sweep on two cores)."""
+    if forked_sweep.usable(len(paths)):
+        return forked_sweep.split_sweep(paths, _sweep_here, _packed_sweep, _unpacked)
+    return _sweep_here(paths)
+
+
+def _sweep_here(paths: Sequence[str]) -> list[Stat | None]:
     return [file_stat(path) for path in paths]
+
+
+def _unpacked(data: bytes) -> list[Stat | None]:
+    return [None if row == _ABSENT_ROW else row for row in _ROW.iter_unpack(data)]
 
 
 def content_digest(path: str) -> str | None:

@@ -90,3 +90,28 @@ def test_the_no_op_check_splits_a_long_sweep_and_answers_the_same(files, monkeyp
     rewrite(files[37])
     assert snapshot.first_change(taken, KEY) == f"{files[37]} changed since the last run"
     assert len(forks) == 2
+
+
+def test_a_split_sweep_is_the_sweep(files, tmp_path):
+    absent = str(tmp_path / "absent")
+    paths = [*files, absent]
+    split = forked_sweep.split_sweep(paths, snapshot.sweep, packed_sweep, unpacked)
+    assert split == snapshot.sweep(paths)
+    assert split[-1] is None
+
+
+def test_a_split_sweep_whose_child_dies_is_finished_here(files):
+    parent = os.getpid()
+
+    def dying(paths):
+        if os.getpid() != parent:
+            os._exit(3)
+        return packed_sweep(paths)
+
+    assert forked_sweep.split_sweep(files, snapshot.sweep, dying, unpacked) == \
+        snapshot.sweep(files)
+
+
+def unpacked(data: bytes) -> list:
+    size = len(snapshot.pack_stats([(0, 0, 0, 0, 0)]))
+    return [snapshot.PackedStats(data[i:i + size])[0] for i in range(0, len(data), size)]
