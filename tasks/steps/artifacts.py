@@ -25,6 +25,8 @@ DOCS_LINKS = f"{layout.STATE}/docs-links.json"
 VERIFY_PACKAGE = f"{layout.STATE}/verify-package.json"
 API_SOURCES = f"{layout.STATE}/api-sources.json"   # what api.json was read from
 CHANGE_SNAPSHOT = f"{layout.STATE}/change-snapshot.json"
+# the wheel's members as files, kept between runs (verify-package imports from it)
+UNPACKED_WHEEL = f"{layout.CACHE}/unpacked-wheel"
 CODE_STATS = f"{layout.REPORTS}/code-stats.json"
 CHANGES_MD = f"{layout.REPORTS}/changes.md"
 CHANGES_JSON = f"{layout.REPORTS}/changes.json"

@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import posixpath
-import tempfile
 from pathlib import Path
 
 import xxhash
@@ -235,46 +234,45 @@ def checksums(output_dir: str, sums_path: str) -> None:
 
 @user_action
 def verify_package(wheel_path: str) -> None:
-    """Task 19: unpack the wheel (no install), check RECORD, import every module
-    from the unpacked copy in a fresh interpreter.
+    """Task 19: check the wheel's RECORD, unpack it (no install), import every
+    module from the unpacked copy in a fresh interpreter.
+
+    The unpacked copy is kept between runs (`artifacts.UNPACKED_WHEEL`) and
+    only what differs from the wheel is written or removed: creating every
+    file anew was nearly all of this task's time (1,000 modules: 0.36 s of
+    0.40 s; 10,000: about 3.6 s), and an edit changes a member or two.
 
     Incremental like import-check: a module imported from an earlier wheel,
     with the same interpreter, is not imported again while every file of the
     wheel that its import executed has the same content."""
-    import zipfile
-
     from tasks.steps import wheel
     try:
         data = safe_fs.read_bytes(wheel_path)
     except OSError as exc:
         raise UserError(f"cannot read the wheel: {exc.strerror}", wheel_path) from None
-    files = wheel.read_wheel(data, wheel_path)
-    # scratch under .conductor/tmp, emptied by the next run that takes the lock
-    # (a kill -9 here leaves nothing in $TMPDIR)
-    safe_fs.make_dirs(layout.TMP)
-    with tempfile.TemporaryDirectory(prefix="wheel-", dir=layout.TMP) as scratch:
-        scratch = os.path.abspath(scratch)
-        with zipfile.ZipFile(wheel_path) as archive:
-            archive.extractall(scratch)   # member names were checked by read_wheel
-        sources = sorted(n for n in files if n.endswith(".py"))
-        modules = module_names([f"{scratch}/{n}" for n in sources], scratch)
-        digests = {name: xxhash.xxh3_128_hexdigest(content) for name, content in files.items()}
-        environment = envelope_digest(layout.ENV)
-        kept = unchanged_results(modules, previous_results(
-            artifacts.VERIFY_PACKAGE, environment, "imports"), digests)
-        to_import = [name for name in modules if name not in kept]
-        results = run_probe({"mode": "import", "path": [scratch], "modules": to_import,
-                             "package": artifacts.PACKAGE})["modules"] if to_import else []
-        imported = {r["module"]: {"closure": closure_by_checksum(r.get("closure", []), digests,
-                                                                 scratch)}
-                    for r in results}
-        for result in results:
-            if result["file"] and result["file"].startswith(scratch):
-                result["file"] = f"{wheel_path}!{os.path.relpath(result['file'], scratch)}"
-        error = import_failure(results)
+    files = wheel.read_wheel(data, wheel_path)   # RECORD, and every member name checked
+    written = unpack_into(files, artifacts.UNPACKED_WHEEL)
+    root = os.path.abspath(artifacts.UNPACKED_WHEEL)
+    sources = sorted(n for n in files if n.endswith(".py"))
+    modules = module_names([f"{root}/{n}" for n in sources], root)
+    digests = {name: xxhash.xxh3_128_hexdigest(content) for name, content in files.items()}
+    environment = envelope_digest(layout.ENV)
+    kept = unchanged_results(modules, previous_results(
+        artifacts.VERIFY_PACKAGE, environment, "imports"), digests)
+    to_import = [name for name in modules if name not in kept]
+    results = run_probe({"mode": "import", "path": [root], "modules": to_import,
+                         "package": artifacts.PACKAGE})["modules"] if to_import else []
+    imported = {r["module"]: {"closure": closure_by_checksum(r.get("closure", []), digests,
+                                                             root)}
+                for r in results}
+    for result in results:
+        if result["file"] and result["file"].startswith(root + os.sep):
+            result["file"] = f"{wheel_path}!{os.path.relpath(result['file'], root)}"
+    error = import_failure(results)
     if error:
         raise error
-    print(f"{len(to_import)} of {len(modules)} modules imported from the unpacked wheel; "
+    print(f"{written} of {len(files)} files of the wheel unpacked, the others already were; "
+          f"{len(to_import)} of {len(modules)} modules imported from the unpacked wheel; "
           f"the other {len(kept)} and every file of it they import are unchanged")
     write_state(artifacts.VERIFY_PACKAGE, {
         "wheel": Path(wheel_path).name, "sha256": hashlib.sha256(data).hexdigest(),
@@ -282,6 +280,27 @@ def verify_package(wheel_path: str) -> None:
         "environment": environment,
         "imports": {name: imported[name] if name in imported else kept[name]
                     for name in modules}})
+
+
+def unpack_into(files: dict[str, bytes], root: str) -> int:
+    """Make the directory `root` hold exactly `files` (member name -> bytes):
+    a member already there with the same bytes is kept, any other written
+    (atomically); anything else below `root` (a module the wheel no longer
+    has, a planted file or link) is removed, so nothing but the wheel can be
+    imported from it.  Returns how many members were written."""
+    directories = {posixpath.dirname(name) for name in files}
+    for name in list(directories):
+        while name:
+            directories.add(name)
+            name = posixpath.dirname(name)
+    safe_fs.make_dirs(root)
+    for entry in list(safe_fs.walk(root)):
+        name = os.path.relpath(entry.path, root).replace(os.sep, "/")
+        wanted = directories if entry.kind == safe_fs.DIRECTORY else \
+            files if entry.kind == safe_fs.FILE else ()
+        if name not in wanted:
+            safe_fs.remove(entry.path)   # gone already if its directory was
+    return sum(write_if_changed(f"{root}/{name}", content) for name, content in files.items())
 
 
 FORMATS = {".py": "python", ".sql": "sql", ".json": "json"}

@@ -80,6 +80,8 @@ def test_module_checks_run_again_only_what_an_edit_touched(built):
     assert "2 of 10 modules imported on their own; the other 8" in result.stdout, result.stdout
     assert "2 of 10 test modules run; the other 8" in result.stdout, result.stdout
     assert "2 of 10 modules imported from the unpacked wheel" in result.stdout, result.stdout
+    # users.py and RECORD: the unpacked copy of the last wheel keeps the rest
+    assert "2 of 14 files of the wheel unpacked" in result.stdout, result.stdout
     # users, and get_user and orders, which depend on it (their renders read it)
     assert "3 of 10 patterns rendered again from scratch" in result.stdout, result.stdout
     tests = json.loads(built.path(".conductor/state/generated-tests.json").read_text())["state"]

@@ -179,3 +179,24 @@ def test_users_of_a_pattern_are_found_once_for_all_pages():
     patterns = {"c": {"depends_on": ["a", "a", "b"]}, "a": {"depends_on": []},
                 "b": {"depends_on": ["a"]}}
     assert publish.users_of(patterns) == {"a": ["b", "c"], "b": ["c"]}
+
+
+def test_unpacking_keeps_what_is_there_and_removes_what_the_wheel_lacks(tmp_path):
+    root = tmp_path / "unpacked"
+    files = {"pkg/a.py": b"A = 1\n", "pkg/sub/b.py": b"B = 2\n", "pkg-1.0.dist-info/RECORD": b"r"}
+    assert publish.unpack_into(files, str(root)) == 3
+    assert {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()} == set(files)
+    before = (root / "pkg/a.py").stat().st_mtime_ns
+    (root / "pkg/planted.py").write_text("import os\n")              # not in the wheel
+    (root / "pkg/sub/b.py").write_bytes(b"B = 3\n")                   # not the wheel's bytes
+    (root / "pkg/c.py").symlink_to(tmp_path / "outside.py")           # a link, never followed
+    (tmp_path / "outside.py").write_text("kept\n")
+    (root / "pkg/old").mkdir()
+    (root / "pkg/old/gone.py").write_text("")
+    assert publish.unpack_into(files, str(root)) == 1
+    assert {str(p.relative_to(root)) for p in root.rglob("*")} == {
+        "pkg", "pkg/a.py", "pkg/sub", "pkg/sub/b.py", "pkg-1.0.dist-info",
+        "pkg-1.0.dist-info/RECORD"}
+    assert (root / "pkg/sub/b.py").read_bytes() == b"B = 2\n"
+    assert (root / "pkg/a.py").stat().st_mtime_ns == before
+    assert (tmp_path / "outside.py").read_text() == "kept\n"
