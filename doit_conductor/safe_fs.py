@@ -283,6 +283,7 @@ class Entry:
     kind: str      # FILE, DIRECTORY, LINK or OTHER
     size: int
     mtime: float
+    info: os.stat_result   # the lstat the listing made (no second one needed)
 
 
 def entries(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
@@ -365,7 +366,7 @@ def _observed(shown: str, root) -> None:
 def _entries(fd: int, shown: str, root=None) -> list[Entry]:
     _observed(shown, root)
     return [Entry(name, os.path.join(shown, name), kind_of(info.st_mode), info.st_size,
-                  info.st_mtime) for name, info in sorted(_lstats_at(fd).items())]
+                  info.st_mtime, info) for name, info in sorted(_lstats_at(fd).items())]
 
 
 def walk(path: str | os.PathLike, *, root: str | os.PathLike | None = None,

@@ -27,6 +27,9 @@ API_SOURCES = f"{layout.STATE}/api-sources.json"   # what api.json was read from
 CHANGE_SNAPSHOT = f"{layout.STATE}/change-snapshot.json"
 # the wheel's members as files, kept between runs (verify-package imports from it)
 UNPACKED_WHEEL = f"{layout.CACHE}/unpacked-wheel"
+# what checksums and code-stats read of each output file, by its stat (stat_memo.py)
+CHECKSUMS_MEMO = f"{layout.CACHE}/checksums-memo.json"
+CODE_STATS_MEMO = f"{layout.CACHE}/code-stats-memo.json"
 CODE_STATS = f"{layout.REPORTS}/code-stats.json"
 CHANGES_MD = f"{layout.REPORTS}/changes.md"
 CHANGES_JSON = f"{layout.REPORTS}/changes.json"

@@ -19,6 +19,7 @@ from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
+from tasks.steps.stat_memo import StatMemo
 from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
 from tasks.steps.verify import (closure_by_checksum, generated, import_failure,
                                 incremental_checks, module_names, previous_results, run_probe,
@@ -205,31 +206,43 @@ def package(models_dir: str, wheel_path: str, version: str) -> None:
             safe_fs.remove(other.path)   # a wheel of an earlier package_version
 
 
-def tree_checksums(root: str, exclude: str) -> str:
+def tree_checksums(root: str, exclude: str, memo: StatMemo | None = None) -> str:
     """`sha256sum -c` input for every file under `root` but `exclude`, sorted;
     bytecode caches and interrupted atomic writes are not part of the output.
     Walked without following links; a link, FIFO or device in the tree is
-    refused by name (a checksum file lists only files that are there)."""
+    refused by name (a checksum file lists only files that are there).  With a
+    `memo`, a file whose stat it knows is not read again."""
     excluded = posixpath.relpath(exclude, root)
+    # the walk joins each name to `root`: the relative path is what follows it
+    # (posixpath.relpath per file was half of this function's time)
+    start = len(os.path.join(root, ""))
     lines = []
     for entry in safe_fs.walk(root, skip=frozenset({"__pycache__"})):
-        rel = posixpath.relpath(entry.path, root)
+        rel = entry.path[start:]
         if rel == excluded or entry.kind == safe_fs.DIRECTORY \
                 or (entry.name.startswith(".") and entry.name.endswith(".tmp")):
             continue
         if entry.kind != safe_fs.FILE:
             raise UserError(f"is {safe_fs.describe(safe_fs.lstat(entry.path).st_mode)} in the "
                             "output tree, not a generated file; remove it", entry.path)
-        lines.append((rel, hashlib.sha256(safe_fs.read_bytes(entry.path)).hexdigest()))
+        lines.append((rel, memo.value(entry.path, _sha256, entry.info) if memo is not None
+                      else _sha256(safe_fs.read_bytes(entry.path))))
     return "".join(f"{digest}  {rel}\n" for rel, digest in sorted(lines))
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 @user_action
 def checksums(output_dir: str, sums_path: str) -> None:
-    """Task 18: SHA256SUMS of the whole output tree."""
+    """Task 18: SHA256SUMS of the whole output tree (a file read again only if
+    its stat changed since the last run: `stat_memo`)."""
+    memo = StatMemo(artifacts.CHECKSUMS_MEMO, "sha256")
     with safe_fs.batch():
-        sums = tree_checksums(output_dir, sums_path)
+        sums = tree_checksums(output_dir, sums_path, memo)
     write_if_changed(sums_path, sums.encode())
+    memo.save()
 
 
 @user_action
@@ -306,35 +319,50 @@ def unpack_into(files: dict[str, bytes], root: str) -> int:
 FORMATS = {".py": "python", ".sql": "sql", ".json": "json"}
 
 
-def count_lines(files: dict[str, bytes], pattern_of: dict[str, str],
+def line_counts(data: bytes) -> list[int]:
+    """[lines, blank lines, bytes] of one file."""
+    lines = data.decode("utf-8", "replace").splitlines()
+    return [len(lines), sum(1 for line in lines if not line.strip()), len(data)]
+
+
+def count_lines(counts: dict[str, list[int]], pattern_of: dict[str, str],
                 kinds: dict[str, str]) -> dict:
-    """Files, lines and bytes per format, per pattern kind and per pattern."""
+    """Files, lines and bytes per format, per pattern kind and per pattern, from
+    each file's `line_counts`."""
     def bucket() -> dict:
         return {"files": 0, "lines": 0, "blank": 0, "bytes": 0}
     stats: dict = {"total": bucket(), "per_format": {}, "per_kind": {}, "per_pattern": {}}
-    for path, data in sorted(files.items()):
-        lines = data.decode("utf-8", "replace").splitlines()
-        blank = sum(1 for line in lines if not line.strip())
+    for path, (lines, blank, size) in sorted(counts.items()):
         pattern = pattern_of.get(path, "?")
         fmt = FORMATS.get(Path(path).suffix, Path(path).suffix.lstrip(".") or "other")
         for key, name in (("per_format", fmt), ("per_kind", kinds.get(pattern, "?")),
                           ("per_pattern", pattern), (None, None)):
             target = stats["total"] if key is None else stats[key].setdefault(name, bucket())
             target["files"] += 1
-            target["lines"] += len(lines)
+            target["lines"] += lines
             target["blank"] += blank
-            target["bytes"] += len(data)
+            target["bytes"] += size
     return stats
 
 
 @user_action
 def code_stats(output_dir: str) -> None:
-    """Task 20: lines and files per format and per pattern kind."""
+    """Task 20: lines and files per format and per pattern kind (a file read
+    again only if its stat changed since the last run: `stat_memo`)."""
     manifest = artifacts.manifest_files()
     kinds = {name: p["kind"] for name, p in read_state(layout.PATTERNS)["patterns"].items()}
-    files = {p: safe_fs.read_bytes(p) for p in generated(output_dir)}
+    memo = StatMemo(artifacts.CODE_STATS_MEMO, "line counts")
+    listed: dict[str, dict[str, os.stat_result]] = {}   # directory -> lstat by name
+    counts = {}
+    with safe_fs.batch():
+        for path in generated(output_dir):
+            folder, name = posixpath.split(path)
+            if folder not in listed:
+                listed[folder] = safe_fs.lstats(folder)
+            counts[path] = memo.value(path, line_counts, listed[folder].get(name))
     write_json_if_changed(artifacts.CODE_STATS, count_lines(
-        files, {p: manifest[p].get("pattern", "?") for p in files}, kinds))
+        counts, {p: manifest[p].get("pattern", "?") for p in counts}, kinds))
+    memo.save()
 
 
 def _read_json(path: str) -> dict | None:

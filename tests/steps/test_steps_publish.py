@@ -157,8 +157,9 @@ def test_change_summary_flags_removals_and_signature_changes_as_breaking():
 
 
 def test_code_stats_counts_per_format_kind_and_pattern():
+    files = {"o/a.py": b"x = 1\n\ny = 2\n", "o/a.sql": b"SELECT 1;\n", "o/b.json": b"{}\n"}
     stats = publish.count_lines(
-        {"o/a.py": b"x = 1\n\ny = 2\n", "o/a.sql": b"SELECT 1;\n", "o/b.json": b"{}\n"},
+        {path: publish.line_counts(data) for path, data in files.items()},
         {"o/a.py": "a", "o/a.sql": "a", "o/b.json": "b"}, {"a": "entity", "b": "enum"})
     assert stats["total"] == {"files": 3, "lines": 5, "blank": 1, "bytes": 26}
     assert stats["per_format"]["python"] == {"files": 1, "lines": 3, "blank": 1, "bytes": 13}
