@@ -271,7 +271,11 @@ def document(results: list[tuple[str, dict[str, Cell]]], ctx: Context, args) -> 
         "| incremental compilation | `[tool.conductor] incremental = true` (default): only "
         "patterns whose inputs changed run, and only files whose content changed are compiled "
         "| `incremental = false`: every pattern is rebuilt and every generated file compiled, "
-        "every run |",
+        "every run; import-check, generated-tests, verify-package, api-surface and "
+        "reproducibility check everything whenever they run, and checksums and code-stats "
+        "read every file (otherwise only the modules whose files, or the files they import, "
+        "changed, only the patterns whose raw inputs or files changed, and only the files "
+        "whose stat changed) |",
         "",
         "*First run*: nothing built, `doit -n N codegen` (tasks 1-8).  *Subsequent run*: the "
         f"same project after {args.edit_share:.0%} of the patterns were edited (their "

@@ -5,9 +5,12 @@ import pytest
 
 import hashlib
 import json
+import os
 import re
+import time
 import zipfile
 
+from doit_conductor.incremental import racy
 from tests.support.projects import copy_project
 
 # every test here runs doit (or another interpreter) in a subprocess
@@ -121,3 +124,34 @@ def test_a_failing_generated_test_is_one_line_and_blocks_the_package(built):
         r"\.test_parse_round_trip failed", line)]
     assert len(failures) == 1, text
     assert "package" not in ran(built) and built.path(WHEEL).read_bytes() == wheel
+
+
+def test_checksums_and_code_stats_read_only_the_files_that_changed(built):
+    """Both read the whole output tree; after an edit, only the files whose stat
+    changed (or that were too recent to be remembered) are read again, and
+    SHA256SUMS still says what every file's bytes hash to."""
+    users = built.path("patterns/users.yaml")
+    users.write_text(users.read_text().replace("description: ", "description: One. ", 1))
+    built.doit(check=True)
+    # nothing written so far can be within the racy window of the next run
+    time.sleep(racy.window_ns(os.stat(built.path("output")).st_dev, racy.fine_devices())
+               / 1e9 + 0.2)
+    users.write_text(users.read_text().replace("description: ", "description: Two. ", 1))
+    result = built.doit("-v", "2", check=True)
+    counts = [tuple(map(int, found)) for found in
+              re.findall(r"(\d+) of (\d+) files read; the other", result.stdout)]
+    assert len(counts) == 2, result.stdout           # checksums, code-stats
+    for read, files in counts:
+        assert 0 < read < files / 2, counts
+    sums = built.path("output/SHA256SUMS").read_text().splitlines()
+    assert sums and all(
+        hashlib.sha256(built.path(f"output/{name}").read_bytes()).hexdigest() == digest
+        for digest, name in (line.split("  ", 1) for line in sums))
+    config = built.path("pyproject.toml")
+    config.write_text(config.read_text().replace("[tool.conductor]\n",
+                                                 "[tool.conductor]\nincremental = false\n", 1))
+    users.write_text(users.read_text().replace("description: ", "description: Three. ", 1))
+    full = built.doit("-v", "2", check=True)
+    assert [(read, files) for read, files in (tuple(map(int, found)) for found in re.findall(
+        r"(\d+) of (\d+) files read; the other", full.stdout))] == [
+        (files, files) for _, files in counts]
