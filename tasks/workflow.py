@@ -376,7 +376,7 @@ def task_docs():
         "file_dep": [layout.PATTERNS, layout.PLAN, *_doc_templates()],
         # the pages describe and link the generated files: none for a failed codegen
         "task_dep": ["codegen"],
-        "targets": _doc_pages(),
+        "targets": [*_doc_pages(), artifacts.DOCS_PAGES],
         "uptodate": [artifacts.TargetsIntact(_out())],
         "meta": _meta(15, 5),
         "clean": CLEAN,

@@ -25,6 +25,7 @@ DOCS_LINKS = f"{layout.STATE}/docs-links.json"
 VERIFY_PACKAGE = f"{layout.STATE}/verify-package.json"
 API_SOURCES = f"{layout.STATE}/api-sources.json"   # what api.json was read from
 CHANGE_SNAPSHOT = f"{layout.STATE}/change-snapshot.json"
+DOCS_PAGES = f"{layout.STATE}/docs-pages.json"   # what each docs page was rendered from
 # the wheel's members as files, kept between runs (verify-package imports from it)
 UNPACKED_WHEEL = f"{layout.CACHE}/unpacked-wheel"
 # what checksums and code-stats read of each output file, by its stat (stat_memo.py)

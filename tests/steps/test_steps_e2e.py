@@ -155,3 +155,24 @@ def test_checksums_and_code_stats_read_only_the_files_that_changed(built):
     assert [(read, files) for read, files in (tuple(map(int, found)) for found in re.findall(
         r"(\d+) of (\d+) files read; the other", full.stdout))] == [
         (files, files) for _, files in counts]
+
+
+def test_docs_render_only_the_pages_whose_inputs_changed(built):
+    users = built.path("patterns/users.yaml")
+    users.write_text(users.read_text().replace("description: ", "description: Edited. ", 1))
+    result = built.doit("-v", "2", "docs", check=True)
+    # the users page and the index, which lists every description
+    assert "2 of 11 pages rendered" in result.stdout, result.stdout
+    pages = built.tree("output/docs")
+    # a hand-edited page is set aside and written again; only it is rendered
+    page = built.path("output/docs/orders.md")
+    page.write_text(page.read_text() + "\nmine\n")
+    again = built.doit("-v", "2", "docs", check=True)
+    assert "1 of 11 pages rendered" in again.stdout, again.stdout
+    assert built.tree("output/docs") == pages
+    # every page renders as a full render would
+    built.path(".conductor/state/docs-pages.json").unlink()
+    built.doit("forget", "docs", check=True)
+    full = built.doit("-v", "2", "docs", check=True)
+    assert "11 of 11 pages rendered" in full.stdout, full.stdout
+    assert built.tree("output/docs") == pages
