@@ -31,6 +31,7 @@ UNPACKED_WHEEL = f"{layout.CACHE}/unpacked-wheel"
 # what checksums and code-stats read of each output file, by its stat (stat_memo.py)
 CHECKSUMS_MEMO = f"{layout.CACHE}/checksums-memo.json"
 CODE_STATS_MEMO = f"{layout.CACHE}/code-stats-memo.json"
+DOCS_LINKS_MEMO = f"{layout.CACHE}/docs-links-memo.json"
 CODE_STATS = f"{layout.REPORTS}/code-stats.json"
 CHANGES_MD = f"{layout.REPORTS}/changes.md"
 CHANGES_JSON = f"{layout.REPORTS}/changes.json"

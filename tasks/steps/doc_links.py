@@ -59,22 +59,37 @@ def links(text: str) -> list[tuple[int, str]]:
             for target in _LINK.findall(line) if not _EXTERNAL.match(target)]
 
 
+def parse(text: str) -> tuple[list[tuple[int, str]], list[str]]:
+    """What checking needs of a page: its `links` and its `anchors` (sorted)."""
+    return links(text), sorted(anchors(text))
+
+
 def check_links(pages: dict[str, str], read_page: Callable[[str], str | None],
                 exists: Callable[[str], bool]) -> tuple[int, list[BrokenLink]]:
     """Check the relative links of `pages` (path -> Markdown).  Targets outside
     `pages` are looked up with `exists`, and Markdown ones read with `read_page`
     for their anchors.  Returns (links checked, broken links)."""
+    return check_parsed({page: parse(text) for page, text in pages.items()}, read_page, exists)
+
+
+def check_parsed(pages: dict[str, tuple[list, list[str]]],
+                 read_page: Callable[[str], str | None],
+                 exists: Callable[[str], bool]) -> tuple[int, list[BrokenLink]]:
+    """`check_links` of pages already `parse`d (path -> (links, anchors))."""
     anchor_cache: dict[str, set[str] | None] = {}
 
     def page_anchors(path: str) -> set[str] | None:
         if path not in anchor_cache:
-            text = pages[path] if path in pages else read_page(path)
-            anchor_cache[path] = anchors(text) if text is not None else None
+            if path in pages:
+                anchor_cache[path] = set(pages[path][1])
+            else:
+                text = read_page(path)
+                anchor_cache[path] = anchors(text) if text is not None else None
         return anchor_cache[path]
 
     checked, broken = 0, []
-    for page, text in sorted(pages.items()):
-        for line, target in links(text):
+    for page, (found_links, _) in sorted(pages.items()):
+        for line, target in found_links:
             checked += 1
             file_part, _, anchor = target.partition("#")
             path = posixpath.normpath(posixpath.join(posixpath.dirname(page), file_part)) \

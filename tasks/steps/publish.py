@@ -231,23 +231,37 @@ def _rendered_pages(templates: str) -> dict[str, list[str]]:
 
 @user_action
 def docs_links(docs_dir: str) -> None:
-    """Task 16: every relative link in the docs leads to a file and anchor that exist."""
+    """Task 16: every relative link in the docs leads to a file and anchor that
+    exist (a page parsed again only if its stat changed: `stat_memo`)."""
     from tasks.steps import doc_links
-    pages = {e.path: safe_fs.read_text(e.path) for e in safe_fs.walk(docs_dir)
-             if e.name.endswith(".md") and e.kind != safe_fs.DIRECTORY}
+
+    def parsed(data: bytes) -> list:
+        return list(doc_links.parse(data.decode("utf-8")))
+
+    memo = StatMemo(artifacts.DOCS_LINKS_MEMO, "links and anchors") \
+        if incremental_checks() else None
+    pages = {}
+    with safe_fs.batch():
+        for entry in safe_fs.walk(docs_dir):
+            if entry.name.endswith(".md") and entry.kind != safe_fs.DIRECTORY:
+                pages[entry.path] = memo.value(entry.path, parsed, entry.info) \
+                    if memo is not None else parsed(safe_fs.read_bytes(entry.path))
+    if memo is not None:
+        memo.save()
 
     def read_page(path: str) -> str | None:
         try:
             return safe_fs.read_text(path)
         except (OSError, UnicodeDecodeError, UserError):
             return None
-    checked, broken = doc_links.check_links(pages, read_page, os.path.exists)
+    checked, broken = doc_links.check_parsed(pages, read_page, os.path.exists)
     if broken:
         first = broken[0]
         more = f" ({len(broken) - 1} more broken link(s))" if len(broken) > 1 else ""
         raise UserError(f"broken link '{first.target}': {first.reason}{more}",
                         first.page, first.line)
     write_state(artifacts.DOCS_LINKS, {"pages": len(pages), "links": checked})
+    print(_files_read(len(pages) if memo is None else memo.read, len(pages)))
 
 
 @user_action

@@ -126,10 +126,11 @@ def test_a_failing_generated_test_is_one_line_and_blocks_the_package(built):
     assert "package" not in ran(built) and built.path(WHEEL).read_bytes() == wheel
 
 
-def test_checksums_and_code_stats_read_only_the_files_that_changed(built):
-    """Both read the whole output tree; after an edit, only the files whose stat
-    changed (or that were too recent to be remembered) are read again, and
-    SHA256SUMS still says what every file's bytes hash to."""
+def test_checksums_code_stats_and_docs_links_read_only_the_files_that_changed(built):
+    """They read the whole output tree (docs-links: every page); after an edit,
+    only the files whose stat changed (or that were too recent to be
+    remembered) are read again, and SHA256SUMS still says what every file's
+    bytes hash to."""
     users = built.path("patterns/users.yaml")
     users.write_text(users.read_text().replace("description: ", "description: One. ", 1))
     built.doit(check=True)
@@ -140,7 +141,7 @@ def test_checksums_and_code_stats_read_only_the_files_that_changed(built):
     result = built.doit("-v", "2", check=True)
     counts = [tuple(map(int, found)) for found in
               re.findall(r"(\d+) of (\d+) files read; the other", result.stdout)]
-    assert len(counts) == 2, result.stdout           # checksums, code-stats
+    assert len(counts) == 3, result.stdout           # checksums, code-stats, docs-links
     for read, files in counts:
         assert 0 < read < files / 2, counts
     sums = built.path("output/SHA256SUMS").read_text().splitlines()
