@@ -57,14 +57,20 @@ def test_the_earlier_change_wins(files):
     assert forked_sweep.first_differing_chunk(files, before, packed_sweep, CHUNK) == 8
 
 
-def test_a_child_that_dies_before_answering_leaves_its_half_to_the_parent(files):
+def dying_in_a_child(sweep):
+    """`sweep`, except that a forked child calling it dies before answering."""
     parent = os.getpid()
 
-    def dying_sweep(paths):
+    def dying(paths):
         if os.getpid() != parent:
             os._exit(3)
-        return packed_sweep(paths)
+        return sweep(paths)
 
+    return dying
+
+
+def test_a_child_that_dies_before_answering_leaves_its_half_to_the_parent(files):
+    dying_sweep = dying_in_a_child(packed_sweep)
     before = recorded(files)
     assert forked_sweep.first_differing_chunk(files, before, dying_sweep, CHUNK) is None
     rewrite(files[33])
@@ -101,13 +107,7 @@ def test_a_split_sweep_is_the_sweep(files, tmp_path):
 
 
 def test_a_split_sweep_whose_child_dies_is_finished_here(files):
-    parent = os.getpid()
-
-    def dying(paths):
-        if os.getpid() != parent:
-            os._exit(3)
-        return packed_sweep(paths)
-
+    dying = dying_in_a_child(packed_sweep)
     assert forked_sweep.split_sweep(files, snapshot.sweep, dying, unpacked) == \
         snapshot.sweep(files)
 
