@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import os
 import signal
+import struct
 from collections.abc import Callable
 
 _HELD = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT}
-_DONE = b"\x00done"   # ends a whole answer, so a cut-off one is told apart
+_LENGTH = struct.Struct("<Q")   # before the answer: a cut-off one is told apart
 
 
 def available() -> bool:
@@ -39,15 +40,19 @@ class Child:
         self.pid, self.reader = pid, reader
 
     def answer(self) -> bytes | None:
-        """The child's answer (waits for it), or None if it did not finish."""
+        """The child's answer (waits for it), or None if it did not finish:
+        not all of it arrived, or the child did not exit normally."""
         chunks = []
         try:
             while chunk := os.read(self.reader, 1 << 20):
                 chunks.append(chunk)
         finally:
-            self._reap()
+            finished = self._reap()
         data = b"".join(chunks)
-        return data[:-len(_DONE)] if data.endswith(_DONE) else None
+        if not finished or len(data) < _LENGTH.size \
+                or _LENGTH.unpack_from(data)[0] != len(data) - _LENGTH.size:
+            return None
+        return data[_LENGTH.size:]
 
     def cancel(self) -> None:
         """Stop the child unless its answer was read (then: nothing to do)."""
@@ -58,11 +63,16 @@ class Child:
         finally:
             self._reap()
 
-    def _reap(self) -> None:
-        if self.reader >= 0:
-            os.close(self.reader)
-            self.reader = -1
-            os.waitpid(self.pid, 0)
+    def _reap(self) -> bool:
+        """Close the pipe and wait for the child; whether it exited with 0."""
+        if self.reader < 0:
+            return False
+        os.close(self.reader)
+        self.reader = -1
+        try:
+            return os.waitpid(self.pid, 0)[1] == 0
+        except ChildProcessError:   # reaped by someone else (SIGCHLD ignored)
+            return False
 
 
 def start(work: Callable[[], bytes]) -> Child | None:
@@ -77,13 +87,16 @@ def start(work: Callable[[], bytes]) -> Child | None:
         os.close(writer)
         return None
     if pid == 0:
+        status = 1
         try:
             os.close(reader)
-            data = memoryview(work() + _DONE)
+            answer = work()
+            data = memoryview(_LENGTH.pack(len(answer)) + answer)
             while data:
                 data = data[os.write(writer, data):]
+            status = 0
         finally:
-            os._exit(0)
+            os._exit(status)
     signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     os.close(writer)
     return Child(pid, reader)

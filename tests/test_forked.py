@@ -48,3 +48,7 @@ def test_a_cancelled_child_is_reaped():
     child.cancel()
     with pytest.raises(ChildProcessError):
         os.waitpid(child.pid, os.WNOHANG)
+
+
+def test_an_empty_answer_is_an_answer():
+    assert forked.start(lambda: b"").answer() == b""
