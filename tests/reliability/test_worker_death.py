@@ -89,14 +89,20 @@ def test_a_killed_worker_fails_its_task_instead_of_hanging(tmp_path, keep_going)
 
 # A quality check that, the first time it runs, records its parent (the worker
 # rendering a pattern) and keeps that worker busy: the test kills it there.
+# "The first time" is decided atomically: two workers' first checks can start
+# at once, and the loser of a plain exists() test failed its rename and died,
+# its pid left in marker.check (seen once in CI: ProcessLookupError).
 SLOW_FIRST_CHECK = (
     "import os, sys, time\n"
     "marker = sys.argv[1]\n"
-    "if not os.path.exists(marker):\n"
-    "    open(marker + '.check', 'w').write(str(os.getpid()))\n"
-    "    open(marker + '.tmp', 'w').write(str(os.getppid()))\n"
-    "    os.rename(marker + '.tmp', marker)\n"
-    "    time.sleep(120)\n")
+    "try:\n"
+    "    os.close(os.open(marker + '.first', os.O_CREAT | os.O_EXCL | os.O_WRONLY))\n"
+    "except FileExistsError:\n"
+    "    sys.exit(0)\n"
+    "open(marker + '.check', 'w').write(str(os.getpid()))\n"
+    "open(marker + '.tmp', 'w').write(str(os.getppid()))\n"
+    "os.rename(marker + '.tmp', marker)\n"
+    "time.sleep(120)\n")
 
 
 def test_a_killed_codegen_worker_fails_the_run_and_the_next_run_recovers(project, reference,
