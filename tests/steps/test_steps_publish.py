@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import io
+import posixpath
 import zipfile
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from doit_conductor.errors import UserError
 from tasks.steps import api_surface, changes, doc_links, publish, wheel
@@ -201,3 +204,15 @@ def test_unpacking_keeps_what_is_there_and_removes_what_the_wheel_lacks(tmp_path
     assert (root / "pkg/sub/b.py").read_bytes() == b"B = 2\n"
     assert (root / "pkg/a.py").stat().st_mtime_ns == before
     assert (tmp_path / "outside.py").read_text() == "kept\n"
+
+
+_SEGMENTS = st.sampled_from(["a", "b", "docs", "output", "x.py", ".", "..", ""])
+
+
+@given(st.booleans(), st.lists(_SEGMENTS, max_size=5), st.lists(_SEGMENTS, max_size=5))
+def test_relative_paths_are_what_posixpath_relpath_says(absolute, path, start):
+    lead = "/" if absolute else ""
+    path_text = lead + "/".join(path) or "."
+    start_text = lead + "/".join(start)
+    assert publish.relative_path(path_text, start_text) == posixpath.relpath(
+        path_text, start_text or ".")
