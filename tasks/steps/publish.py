@@ -399,12 +399,16 @@ def unpack_into(files: dict[str, bytes], root: str) -> int:
     a member already there with the same bytes is kept, any other written
     (atomically); anything else below `root` (a module the wheel no longer
     has, a planted file or link) is removed, so nothing but the wheel can be
-    imported from it.  Returns how many members were written."""
+    imported from it; a link standing for `root` itself is removed, never
+    followed.  Returns how many members were written."""
     directories = {posixpath.dirname(name) for name in files}
     for name in list(directories):
         while name:
             directories.add(name)
             name = posixpath.dirname(name)
+    info = safe_fs.lstat(root)
+    if info is not None and safe_fs.kind_of(info.st_mode) != safe_fs.DIRECTORY:
+        safe_fs.remove(root)   # a link or a file where the copy goes: removed as itself
     safe_fs.make_dirs(root)
     for entry in list(safe_fs.walk(root)):
         name = os.path.relpath(entry.path, root).replace(os.sep, "/")

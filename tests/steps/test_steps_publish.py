@@ -216,3 +216,14 @@ def test_relative_paths_are_what_posixpath_relpath_says(absolute, path, start):
     start_text = lead + "/".join(start)
     assert publish.relative_path(path_text, start_text) == posixpath.relpath(
         path_text, start_text or ".")
+
+
+def test_unpacking_over_a_link_removes_the_link_not_what_it_points_to(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "kept.txt").write_text("kept\n")
+    root = tmp_path / "unpacked"
+    root.symlink_to(outside)
+    assert publish.unpack_into({"pkg/a.py": b"A = 1\n"}, str(root)) == 1
+    assert not root.is_symlink() and (root / "pkg/a.py").read_bytes() == b"A = 1\n"
+    assert [p.name for p in outside.iterdir()] == ["kept.txt"]
