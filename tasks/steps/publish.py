@@ -19,7 +19,7 @@ from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
-from tasks.steps.stat_memo import StatMemo
+from tasks.steps.stat_memo import StatMemo, files_read
 from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
 from tasks.steps.verify import (closure_by_checksum, generated, import_failure,
                                 incremental_checks, module_names, previous_results, run_probe,
@@ -283,7 +283,7 @@ def docs_links(docs_dir: str) -> None:
         raise UserError(f"broken link '{first.target}': {first.reason}{more}",
                         first.page, first.line)
     write_state(artifacts.DOCS_LINKS, {"pages": len(pages), "links": checked})
-    print(_files_read(len(pages) if memo is None else memo.read, len(pages)))
+    print(files_read(len(pages) if memo is None else memo.read, len(pages)))
 
 
 @user_action
@@ -341,7 +341,7 @@ def checksums(output_dir: str, sums_path: str) -> None:
     files = sums.count("\n")
     if memo is not None:
         memo.save()
-    print(_files_read(files if memo is None else memo.read, files))
+    print(files_read(files if memo is None else memo.read, files))
 
 
 @user_action
@@ -471,12 +471,7 @@ def code_stats(output_dir: str) -> None:
         read = memo.read
     write_json_if_changed(artifacts.CODE_STATS, count_lines(
         counts, {p: manifest[p].get("pattern", "?") for p in counts}, kinds))
-    print(_files_read(read, len(counts)))
-
-
-def _files_read(read: int, files: int) -> str:
-    return (f"{read} of {files} files read; the other {files - read} have the stat "
-            "they had when last read")
+    print(files_read(read, len(counts)))
 
 
 def _read_json(path: str) -> dict | None:

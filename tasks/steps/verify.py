@@ -258,13 +258,34 @@ def sql_schema(output_dir: str, schema_sql: str) -> None:
 
 @user_action
 def schema_catalog(schemas_dir: str, index: str) -> None:
-    """Task 12: check every generated JSON schema; write the catalog sorted by $id."""
+    """Task 12: check every generated JSON schema; write the catalog sorted by $id.
+
+    A schema whose stat is the one it was checked with (`stat_memo`) keeps
+    its catalog entry unread; `incremental = false` checks every one."""
     from tasks.steps import schema_checks
+    from tasks.steps.stat_memo import StatMemo, files_read
+    memo = StatMemo(artifacts.SCHEMA_CATALOG_MEMO, "schema entries") \
+        if incremental_checks() else None
+    start = len(schemas_dir.rstrip("/")) + 1   # generated() lists paths below it
     entries = []
-    for source in read_sources(generated(schemas_dir, ".json")):
-        name = os.path.relpath(source.path, schemas_dir)
-        entries.append((source.path, schema_checks.check_json_schema(source, name)))
+    for path in generated(schemas_dir, ".json"):
+        def check(data: bytes, path: str = path) -> dict:
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise UserError(f"cannot read generated file: {exc}", path) from None
+            return schema_checks.check_json_schema(schema_checks.SourceFile(path, text),
+                                                   path[start:])
+        try:
+            entry = memo.value(path, check) if memo is not None \
+                else check(safe_fs.read_bytes(path))
+        except OSError as exc:
+            raise UserError(f"cannot read generated file: {exc}", path) from None
+        entries.append((path, entry))
+    if memo is not None:
+        memo.save()
     write_json_if_changed(index, schema_checks.schema_catalog(entries))
+    print(files_read(len(entries) if memo is None else memo.read, len(entries)))
 
 
 def first_difference(expected: bytes, actual: bytes) -> int:
