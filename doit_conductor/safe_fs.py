@@ -281,9 +281,15 @@ class Entry:
     name: str
     path: str
     kind: str      # FILE, DIRECTORY, LINK or OTHER
-    size: int
-    mtime: float
     info: os.stat_result   # the lstat the listing made (no second one needed)
+
+    @property
+    def size(self) -> int:
+        return self.info.st_size
+
+    @property
+    def mtime(self) -> float:
+        return self.info.st_mtime
 
 
 def entries(path: str | os.PathLike, *, root: str | os.PathLike | None = None,
@@ -365,8 +371,8 @@ def _observed(shown: str, root) -> None:
 
 def _entries(fd: int, shown: str, root=None) -> list[Entry]:
     _observed(shown, root)
-    return [Entry(name, os.path.join(shown, name), kind_of(info.st_mode), info.st_size,
-                  info.st_mtime, info) for name, info in sorted(_lstats_at(fd).items())]
+    return [Entry(name, os.path.join(shown, name), kind_of(info.st_mode), info)
+            for name, info in sorted(_lstats_at(fd).items())]
 
 
 def walk(path: str | os.PathLike, *, root: str | os.PathLike | None = None,

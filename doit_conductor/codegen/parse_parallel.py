@@ -40,7 +40,7 @@ def parse_all(files: list[tuple[str, bytes]], kinds: dict[str, dict[str, str]]
         answer = child.answer()
     finally:
         child.cancel()
-    if answer is None:   # the helper died (killed, out of memory): parse here
+    if answer is None:   # the child died (killed, out of memory): parse here
         return first + _parse(files[half:], kinds)
     error, second = marshal.loads(answer)
     if error is not None:

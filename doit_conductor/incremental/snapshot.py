@@ -24,7 +24,8 @@ like any other, but a changed stat counts only when the entries that matter
 changed, so a file the user writes next to them (`report.html` in the project
 root) does not count as a change.
 
-Pure apart from `os.stat`, reading the files it hashes and the encoding: no doit.
+Pure apart from `os.stat` (a sweep of 16,384+ paths split with a forked
+child: `forked_sweep`), reading the files it hashes and the encoding: no doit.
 """
 from __future__ import annotations
 

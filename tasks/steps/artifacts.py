@@ -28,7 +28,8 @@ CHANGE_SNAPSHOT = f"{layout.STATE}/change-snapshot.json"
 DOCS_PAGES = f"{layout.STATE}/docs-pages.json"   # what each docs page was rendered from
 # the wheel's members as files, kept between runs (verify-package imports from it)
 UNPACKED_WHEEL = f"{layout.CACHE}/unpacked-wheel"
-# what checksums and code-stats read of each output file, by its stat (stat_memo.py)
+# what checksums, code-stats, docs-links and schema-catalog derived from each file
+# they read, by its stat (stat_memo.py)
 CHECKSUMS_MEMO = f"{layout.CACHE}/checksums-memo.json"
 CODE_STATS_MEMO = f"{layout.CACHE}/code-stats-memo.json"
 DOCS_LINKS_MEMO = f"{layout.CACHE}/docs-links-memo.json"

@@ -410,8 +410,9 @@ def unpack_into(files: dict[str, bytes], root: str) -> int:
     if info is not None and safe_fs.kind_of(info.st_mode) != safe_fs.DIRECTORY:
         safe_fs.remove(root)   # a link or a file where the copy goes: removed as itself
     safe_fs.make_dirs(root)
+    start = len(os.path.join(root, ""))   # the walk joins each name to `root`
     for entry in list(safe_fs.walk(root)):
-        name = os.path.relpath(entry.path, root).replace(os.sep, "/")
+        name = entry.path[start:]
         wanted = directories if entry.kind == safe_fs.DIRECTORY else \
             files if entry.kind == safe_fs.FILE else ()
         if name not in wanted:
