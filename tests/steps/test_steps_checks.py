@@ -8,7 +8,7 @@ import os
 import pytest
 
 from doit_conductor.errors import UserError
-from tasks.steps import verify
+from tasks.steps import schema_checks, verify
 from tasks.steps.schema_checks import (SourceFile, check_json_schema, combine_schema,
                                        load_schema, schema_catalog, split_statements)
 
@@ -18,13 +18,21 @@ ORDERS = SourceFile("out/sql/orders.sql", "CREATE TABLE orders (\n    id INTEGER
                                            "    user_id INTEGER REFERENCES users (id)\n);\n")
 
 
-def test_references_in_dependency_order_resolve():
+@pytest.fixture(params=[1, 2, schema_checks.CHUNK])
+def chunk(request, monkeypatch):
+    """load_schema with this many files per scratch database on its fast path
+    (the answers and errors must not depend on it)."""
+    monkeypatch.setattr(schema_checks, "CHUNK", request.param)
+    return request.param
+
+
+def test_references_in_dependency_order_resolve(chunk):
     tables = load_schema([USERS, ORDERS])
     assert tables["orders"]["references"] == [["user_id", "users", "id"]]
     assert tables["users"]["columns"] == ["id", "email"]
 
 
-def test_each_table_belongs_to_the_file_that_created_it():
+def test_each_table_belongs_to_the_file_that_created_it(chunk):
     two = SourceFile("out/sql/two.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"
                                         "CREATE INDEX a_id ON a (id);\n"
                                         "CREATE TABLE b (id INTEGER PRIMARY KEY);\n")
@@ -37,36 +45,122 @@ def test_each_table_belongs_to_the_file_that_created_it():
     assert tables["c"]["references"] == [["b_id", "b", "id"]]
 
 
-def test_dangling_table_reference_names_file_and_line():
+def test_dangling_table_reference_names_file_and_line(chunk):
     with pytest.raises(UserError) as err:
         load_schema([ORDERS])
     assert (err.value.file, err.value.line) == ("out/sql/orders.sql", 3)
     assert "references table 'users', which no generated SQL file creates" in str(err.value)
 
 
-def test_reference_to_a_missing_column():
+def test_reference_to_a_missing_column(chunk):
     bad = SourceFile("o.sql", ORDERS.text.replace("users (id)", "users (uid)"))
     with pytest.raises(UserError, match=r"users\(uid\), which does not exist") as err:
         load_schema([USERS, bad])
     assert err.value.line == 3
 
 
-def test_reference_to_a_table_created_later_is_out_of_order():
+def test_reference_to_a_column_that_is_not_unique_is_one_error_naming_the_file(chunk):
+    bad = SourceFile("o.sql", ORDERS.text.replace("users (id)", "users (email)"))
+    with pytest.raises(UserError, match="rejects the foreign keys of table 'orders'") as err:
+        load_schema([USERS, bad])
+    assert err.value.file == "o.sql"
+
+
+def test_reference_to_a_table_created_later_is_out_of_order(chunk):
     with pytest.raises(UserError, match="created later .*not in dependency order"):
         load_schema([ORDERS, USERS])
 
 
-def test_sql_syntax_error_names_the_statement_line():
+def test_sql_syntax_error_names_the_statement_line(chunk):
     bad = SourceFile("bad.sql", "-- c\n\nCREATE TABLE a (id INTEGER);\nCREATE TABLEX b (id);\n")
     with pytest.raises(UserError, match="SQLite rejects") as err:
         load_schema([bad])
     assert (err.value.file, err.value.line) == ("bad.sql", 4)
 
 
-def test_unterminated_statement():
+def test_unterminated_statement(chunk):
     with pytest.raises(UserError, match="not terminated"):
         load_schema([SourceFile("x.sql", "CREATE TABLE a (id INTEGER)\n")])
     assert [line for line, _ in split_statements("-- a\nSELECT 1;\n\nSELECT\n 2;\n")] == [2, 4]
+
+
+# tables that only work together: an autoincrement counter in two files, an
+# enum's rows, a reference across many files, a self-reference
+LIBRARY = [
+    USERS,
+    SourceFile("s/colour.sql", "CREATE TABLE colour (\n    code TEXT NOT NULL PRIMARY KEY\n);\n"
+                               "INSERT INTO colour (code) VALUES\n    ('red'),\n    ('blue');\n"),
+    SourceFile("s/log.sql", "CREATE TABLE log (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT);\n"
+                            "CREATE INDEX log_at ON log (at);\n"),
+    ORDERS,
+    SourceFile("s/item.sql", "CREATE TABLE item (\n    id INTEGER PRIMARY KEY AUTOINCREMENT,\n"
+                             "    order_id INTEGER NOT NULL REFERENCES orders (id),\n"
+                             "    colour TEXT REFERENCES colour,\n"
+                             "    parent INTEGER REFERENCES item (id)\n);\n"),
+]
+
+
+def test_the_tables_do_not_depend_on_how_many_files_share_a_database(monkeypatch):
+    answers = []
+    for size in (1, 2, 3, len(LIBRARY)):
+        monkeypatch.setattr(schema_checks, "CHUNK", size)
+        answers.append(load_schema(LIBRARY))
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0]["item"]["references"] == [["colour", "colour", "code"],
+                                                ["order_id", "orders", "id"],
+                                                ["parent", "item", "id"]]
+    assert answers[0]["sqlite_sequence"]["file"] == "s/log.sql"
+
+
+def test_a_valid_library_needs_no_database_of_every_table(monkeypatch):
+    """SQLite reads its schema again after each CREATE: one database of every
+    table was quadratic (7 s of 10,000 patterns' sql-schema)."""
+    monkeypatch.setattr(schema_checks, "CHUNK", 2)
+    expected = load_schema(LIBRARY)
+
+    def together(files):
+        raise AssertionError("loaded into one database")
+    monkeypatch.setattr(schema_checks, "_load_together", together)
+    assert load_schema(LIBRARY) == expected
+
+
+@pytest.mark.parametrize("texts", [
+    ["CREATE INDEX users_email ON users (email);\n"],                # on another file's table
+    ["INSERT INTO users (id, email) VALUES (1, 'a@b');\n"],          # rows into it
+    ["CREATE TABLE copy AS SELECT * FROM users;\n"],                 # read from it
+    ["CREATE TABLE o2 (id INTEGER REFERENCES users (id));\n"
+     "INSERT INTO users (id) VALUES (7);\nINSERT INTO o2 (id) VALUES (7);\n"],  # a key enforced
+    ["CREATE TABLE codes (code TEXT UNIQUE);\n",                      # a unique, not primary, key
+     "CREATE TABLE uses (c TEXT REFERENCES codes (code));\n"],
+    ["CREATE TABLE pair (a INTEGER, b INTEGER, PRIMARY KEY (a, b));\n",  # a key of two columns
+     "CREATE TABLE pc (x INTEGER, y INTEGER, FOREIGN KEY (x, y) REFERENCES pair (a, b));\n"],
+])
+def test_statements_reading_another_files_tables_give_the_one_database_answer(texts, monkeypatch):
+    files = [USERS, *(SourceFile(f"s/more{n}.sql", text) for n, text in enumerate(texts))]
+    monkeypatch.setattr(schema_checks, "CHUNK", len(files))
+    expected = load_schema(files)
+    monkeypatch.setattr(schema_checks, "CHUNK", 1)
+    assert load_schema(files) == expected
+
+
+@pytest.mark.parametrize("text, message", [
+    ("CREATE TABLE USERS (id INTEGER);\n", "already exists"),
+    ("CREATE TABLE IF NOT EXISTS users (id INTEGER PRIMARY KEY, other TEXT);\n", None),
+    ("CREATE TABLE t (id INTEGER);\nCREATE INDEX Users ON t (id);\n", "already"),
+    ("CREATE TABLE o3 (id INTEGER REFERENCES users (id));\n"
+     "INSERT INTO o3 (id) VALUES (9);\n", "FOREIGN KEY"),
+])
+def test_a_name_or_row_clash_across_files_is_found_as_in_one_database(text, message, chunk):
+    """A clash only the one database sees (another file's name, case folded; a
+    table that IF NOT EXISTS leaves alone; a row without its referenced row)."""
+    files = [USERS, SourceFile("s/clash.sql", "-- c\n" + text)]
+    if message is None:
+        assert load_schema(files)["users"]["columns"] == ["id", "email"]
+        return
+    with pytest.raises(UserError, match=message) as err:
+        load_schema(files)
+    assert (err.value.file, err.value.line) == ("s/clash.sql", 2 if "INSERT" not in text
+                                                and "INDEX" not in text else 3)
 
 
 def test_combined_schema_keeps_order_and_loads():
