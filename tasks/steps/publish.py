@@ -19,7 +19,7 @@ from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
-from tasks.steps.stat_memo import StatMemo, files_read
+from tasks.steps.stat_memo import StatMemo, files_read, sha256
 from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
 from tasks.steps.verify import (closure_by_checksum, generated, import_failure,
                                 incremental_checks, module_names, previous_results, run_probe,
@@ -321,13 +321,9 @@ def tree_checksums(root: str, exclude: str, memo: StatMemo | None = None) -> str
         if entry.kind != safe_fs.FILE:
             raise UserError(f"is {safe_fs.describe(safe_fs.lstat(entry.path).st_mode)} in the "
                             "output tree, not a generated file; remove it", entry.path)
-        lines.append((rel, memo.value(entry.path, _sha256, entry.info) if memo is not None
-                      else _sha256(safe_fs.read_bytes(entry.path))))
+        lines.append((rel, memo.value(entry.path, sha256, entry.info) if memo is not None
+                      else sha256(safe_fs.read_bytes(entry.path))))
     return "".join(f"{digest}  {rel}\n" for rel, digest in sorted(lines))
-
-
-def _sha256(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 @user_action

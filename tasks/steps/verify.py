@@ -13,13 +13,14 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from doit_conductor import layout, safe_fs
 from doit_conductor.config import config_from_json
 from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import write_if_changed, write_json_if_changed
+from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
 from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
 
@@ -346,12 +347,21 @@ def reproducibility() -> None:
     the templates directory, the codegen settings and the rendering code are
     byte for byte what they were, and its files what they were, when its clean
     render last matched them."""
+    from tasks.steps.stat_memo import StatMemo, files_read
     plan = read_state(layout.PLAN)
     settings = read_state(layout.CODEGEN_SETTINGS)
     planned = [o["path"] for entry in plan for o in entry["outputs"]]
     check_all_planned(list(artifacts.manifest_files()), planned)
-    built = {path: _sha256_of_planned(path) for path in planned}
-    keys = render_keys(plan, settings)
+    # the files' digests by their stat (`incremental = false`: every file read)
+    memo = StatMemo(artifacts.REPRODUCIBILITY_MEMO, "sha256") if incremental_checks() else None
+    digest = _digests(memo)
+    with safe_fs.batch():
+        built = {path: _sha256_of_planned(path, digest) for path in planned}
+        keys = render_keys(plan, settings, digest)
+    if memo is not None:
+        memo.save()
+    digested = len(built) + len({e["source"] for e in plan})
+    print(files_read(digested if memo is None else memo.read, digested))
     environment = envelope_digest(layout.ENV)
     previous = previous_results(artifacts.REPRODUCIBILITY, environment, "patterns")
     outputs = {entry["name"]: {o["path"]: built[o["path"]] for o in entry["outputs"]}
@@ -378,9 +388,9 @@ def patterns_to_render(keys: dict[str, str], outputs: dict[str, dict[str, str]],
             if previous.get(name) != {"key": keys[name], "outputs": outputs[name]}]
 
 
-def _sha256_of_planned(path: str) -> str:
+def _sha256_of_planned(path: str, digest: Callable[[str], str]) -> str:
     try:
-        return hashlib.sha256(safe_fs.read_bytes(path)).hexdigest()
+        return digest(path)
     except FileNotFoundError:
         raise UserError("planned output is missing (a clean render produces it)", path) from None
 
@@ -402,18 +412,38 @@ def _render_and_compare(names: list[str], plan: list[dict]) -> None:
                                       for o in entry["outputs"]])
 
 
-# Bumped when what a pattern's clean render depends on changes.
-RENDER_KEY_VERSION = 1
+# Bumped when what a pattern's clean render depends on changes (2: pattern
+# files by sha256, as the output files; canonical JSON by orjson).
+RENDER_KEY_VERSION = 2
 
 
-def render_keys(plan: list[dict], settings: dict) -> dict[str, str]:
+def _digests(memo) -> Callable[[str], str]:
+    """The sha256 of a file by its path: read, or through `memo` (a `StatMemo`)
+    with the file's lstat from one listing of its directory."""
+    from tasks.steps.stat_memo import sha256
+    if memo is None:
+        return lambda path: sha256(safe_fs.read_bytes(path))
+    listed: dict[str, dict[str, os.stat_result]] = {}
+
+    def digest(path: str) -> str:
+        directory, name = os.path.split(path)
+        if directory not in listed:
+            listed[directory] = safe_fs.lstats(directory or ".")
+        return memo.value(path, sha256, listed[directory].get(name))
+    return digest
+
+
+def render_keys(plan: list[dict], settings: dict,
+                digest: Callable[[str], str] | None = None) -> dict[str, str]:
     """By pattern: a digest of the raw inputs of its clean render (see
-    `reproducibility`), read from the files themselves."""
+    `reproducibility`), read from the files themselves (the pattern files'
+    sha256 by `digest`, `_digests`' answer, if given)."""
     import xxhash
 
     from doit_conductor.scale.action_key import code_digest, library_versions
+    digest = digest or _digests(None)
     read = {e["source"] for e in plan} | {s for e in plan for s in e["dep_sources"]}
-    sources = {source: xxhash.xxh3_128_hexdigest(safe_fs.read_bytes(source)) for source in read}
+    sources = {source: digest(source) for source in read}
     templates = sorted((entry.path, xxhash.xxh3_128_hexdigest(safe_fs.read_bytes(entry.path)))
                        for entry in safe_fs.walk(settings["templates_dir"])
                        if entry.kind == safe_fs.FILE)
@@ -421,7 +451,7 @@ def render_keys(plan: list[dict], settings: dict) -> dict[str, str]:
     # the re-render itself) and the libraries
     code = [code_digest("doit_conductor"), code_digest("tasks.steps.reproduce"),
             library_versions(("jinja2", "markupsafe", "pyyaml")), sys.version]
-    common = json.dumps([RENDER_KEY_VERSION, templates, settings, code], sort_keys=True)
-    return {entry["name"]: xxhash.xxh3_128_hexdigest(json.dumps(
-        [common, sources[entry["source"]], [sources[s] for s in entry["dep_sources"]], entry],
-        sort_keys=True).encode()) for entry in plan}
+    common = dump_json([RENDER_KEY_VERSION, templates, settings, code]).decode()
+    return {entry["name"]: xxhash.xxh3_128_hexdigest(dump_json(
+        [common, sources[entry["source"]], [sources[s] for s in entry["dep_sources"]], entry]))
+        for entry in plan}
