@@ -1,8 +1,9 @@
-"""Task 13's slow path, run as `python -B -m tasks.steps.reproduce PLAN SETTINGS OUT
-[-]` in a fresh interpreter: every pattern (or those listed on stdin) re-parsed from
-its YAML (no pattern cache), every template compiled from source (no bytecode
-cache), rendered one after the other into OUT.  The parent compares OUT with the
-output tree byte for byte.
+"""Task 13's slow path, run as `python -B -m tasks.steps.reproduce SETTINGS OUT` in
+a fresh interpreter, the patterns to render and their plan entries (theirs and
+their dependencies') as JSON on stdin: each pattern re-parsed from its YAML (no
+pattern cache), every template compiled from source (no bytecode cache),
+rendered one after the other into OUT.  The parent compares OUT with the output
+tree byte for byte.
 """
 from __future__ import annotations
 
@@ -21,19 +22,18 @@ from doit_conductor.state_files import read_state
 
 
 def rerender(plan: list[dict], settings: dict, out: Path, only: list[str] | None = None) -> int:
-    """Render every planned output (of the patterns in `only`, if given) under
-    `out`; the number of files written."""
+    """Render the planned outputs of the patterns in `only` (every pattern of
+    `plan` if None) under `out`; `plan` holds at least their entries and those
+    of the patterns they depend on.  The number of files written."""
     templates_dir = settings["templates_dir"]
     kinds = load_kinds(templates_dir)
     env = environment(templates_dir, settings["sandbox"], None)
-    entries = [plan_entry_from_json(e) for e in plan]
-    by_name = {e.name: e for e in entries}
-    if only is not None:
-        entries = [by_name[name] for name in only]
+    raw = {e["name"]: e for e in plan}
+    entries = [plan_entry_from_json(raw[name]) for name in (raw if only is None else only)]
     needed = {name for e in entries for name in (e.name, *e.depends_on)}
-    patterns = {name: parse_pattern(read_pattern_bytes(Path(by_name[name].source),
-                                                       by_name[name].source),
-                                    by_name[name].source, kinds)
+    patterns = {name: parse_pattern(read_pattern_bytes(Path(raw[name]["source"]),
+                                                       raw[name]["source"]),
+                                    raw[name]["source"], kinds)
                 for name in sorted(needed)}
     written = 0
     for entry in entries:
@@ -48,13 +48,12 @@ def rerender(plan: list[dict], settings: dict, out: Path, only: list[str] | None
 
 
 def main(argv: list[str]) -> int:
-    """PLAN SETTINGS OUT [-]: with `-`, the patterns to render are a JSON list on stdin."""
-    plan_path, settings_path, out, *selected = argv
+    """SETTINGS OUT; stdin: {"render": [pattern names], "plan": [plan entries]}."""
+    settings_path, out = argv
     try:
-        plan = read_state(plan_path)
         settings = read_state(settings_path)
-        only = json.loads(sys.stdin.read()) if selected == ["-"] else None
-        print(rerender(plan, settings, Path(out), only))
+        request = json.loads(sys.stdin.read())
+        print(rerender(request["plan"], settings, Path(out), request["render"]))
     except UserError as err:
         sys.stderr.write(f"{err}\n")
         return 2

@@ -398,16 +398,21 @@ def _sha256_of_planned(path: str, digest: Callable[[str], str]) -> str:
 def _render_and_compare(names: list[str], plan: list[dict]) -> None:
     """Render the patterns `names` from scratch in a fresh interpreter and
     compare their files with the built ones."""
+    wanted = set(names)
+    by_name = {entry["name"]: entry for entry in plan}
+    # the entries it renders and those of their dependencies, not the whole plan
+    needed = wanted | {d for name in names for d in by_name[name]["depends_on"]}
+    request = {"render": names, "plan": [entry for entry in plan if entry["name"] in needed]}
     safe_fs.make_dirs(layout.TMP)
     with tempfile.TemporaryDirectory(prefix="reproduce-", dir=layout.TMP) as scratch:
         env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
-        done = subprocess.run([sys.executable, "-B", "-m", "tasks.steps.reproduce", layout.PLAN,
-                               layout.CODEGEN_SETTINGS, scratch, "-"], input=json.dumps(names),
-                              capture_output=True, text=True, env=env, timeout=600)
+        done = subprocess.run([sys.executable, "-B", "-m", "tasks.steps.reproduce",
+                               layout.CODEGEN_SETTINGS, scratch], input=dump_json(request),
+                              capture_output=True, env=env, timeout=600)
         if done.returncode != 0:
-            last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+            stderr = done.stderr.decode(errors="replace")
+            last = (stderr.strip().splitlines() or ["no output"])[-1]
             raise UserError(f"clean re-render failed: {last}", layout.PLAN)
-        wanted = set(names)
         compare_trees(Path(scratch), [o["path"] for entry in plan if entry["name"] in wanted
                                       for o in entry["outputs"]])
 
