@@ -28,12 +28,13 @@ CHANGE_SNAPSHOT = f"{layout.STATE}/change-snapshot.json"
 DOCS_PAGES = f"{layout.STATE}/docs-pages.json"   # what each docs page was rendered from
 # the wheel's members as files, kept between runs (verify-package imports from it)
 UNPACKED_WHEEL = f"{layout.CACHE}/unpacked-wheel"
-# what checksums, code-stats, docs-links, schema-catalog and reproducibility
-# derived from each file they read, by its stat (stat_memo.py)
+# what checksums, code-stats, docs-links, sql-schema, schema-catalog and
+# reproducibility derived from each file they read, by its stat (stat_memo.py)
 CHECKSUMS_MEMO = f"{layout.CACHE}/checksums-memo.json"
 CODE_STATS_MEMO = f"{layout.CACHE}/code-stats-memo.json"
 DOCS_LINKS_MEMO = f"{layout.CACHE}/docs-links-memo.json"
 SCHEMA_CATALOG_MEMO = f"{layout.CACHE}/schema-catalog-memo.json"
+SQL_SCHEMA_MEMO = f"{layout.CACHE}/sql-schema-memo.json"
 REPRODUCIBILITY_MEMO = f"{layout.CACHE}/reproducibility-memo.json"
 CODE_STATS = f"{layout.REPORTS}/code-stats.json"
 CHANGES_MD = f"{layout.REPORTS}/changes.md"

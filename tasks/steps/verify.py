@@ -247,14 +247,36 @@ def read_sources(paths: list[str]) -> list:
 @user_action
 def sql_schema(output_dir: str, schema_sql: str) -> None:
     """Task 11: every generated SQL file into one SQLite database, in dependency
-    order; every foreign key checked; the combined schema written."""
+    order; every foreign key checked; the combined schema written.
+
+    What each file makes in a database of its own (`schema_checks.file_shape`)
+    is remembered by the file's stat (`stat_memo`), so an edit runs the SQL of
+    the files it changed; `incremental = false` runs every file's."""
     from tasks.steps import schema_checks
-    sources = read_sources(in_dependency_order(generated(f"{output_dir}/sql", ".sql")))
-    tables = schema_checks.load_schema(sources)
+    from tasks.steps.stat_memo import StatMemo, files_read
+    paths = in_dependency_order(generated(f"{output_dir}/sql", ".sql"))
+    with safe_fs.batch():
+        sources = read_sources(paths)
+        shapes, read = None, len(paths)
+        if incremental_checks():
+            memo = StatMemo(artifacts.SQL_SCHEMA_MEMO, "sql shapes")
+            shapes = [memo.value(path, _sql_file_shape) for path in paths]
+            memo.save()
+            read = memo.read
+    print(files_read(read, len(paths)))
+    tables = schema_checks.load_schema(sources, shapes)
     write_if_changed(schema_sql, schema_checks.combine_schema(sources).encode())
     write_state(artifacts.SQL_SCHEMA, {
         "files": [s.path for s in sources], "tables": tables,
         "references": sum(len(t["references"]) for t in tables.values())})
+
+
+def _sql_file_shape(data: bytes) -> dict | None:
+    from tasks.steps import schema_checks
+    try:
+        return schema_checks.file_shape(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        return None   # read_sources names the file
 
 
 @user_action

@@ -18,21 +18,13 @@ ORDERS = SourceFile("out/sql/orders.sql", "CREATE TABLE orders (\n    id INTEGER
                                            "    user_id INTEGER REFERENCES users (id)\n);\n")
 
 
-@pytest.fixture(params=[1, 2, schema_checks.CHUNK])
-def chunk(request, monkeypatch):
-    """load_schema with this many files per scratch database on its fast path
-    (the answers and errors must not depend on it)."""
-    monkeypatch.setattr(schema_checks, "CHUNK", request.param)
-    return request.param
-
-
-def test_references_in_dependency_order_resolve(chunk):
+def test_references_in_dependency_order_resolve():
     tables = load_schema([USERS, ORDERS])
     assert tables["orders"]["references"] == [["user_id", "users", "id"]]
     assert tables["users"]["columns"] == ["id", "email"]
 
 
-def test_each_table_belongs_to_the_file_that_created_it(chunk):
+def test_each_table_belongs_to_the_file_that_created_it():
     two = SourceFile("out/sql/two.sql", "CREATE TABLE a (id INTEGER PRIMARY KEY);\n"
                                         "CREATE INDEX a_id ON a (id);\n"
                                         "CREATE TABLE b (id INTEGER PRIMARY KEY);\n")
@@ -45,40 +37,40 @@ def test_each_table_belongs_to_the_file_that_created_it(chunk):
     assert tables["c"]["references"] == [["b_id", "b", "id"]]
 
 
-def test_dangling_table_reference_names_file_and_line(chunk):
+def test_dangling_table_reference_names_file_and_line():
     with pytest.raises(UserError) as err:
         load_schema([ORDERS])
     assert (err.value.file, err.value.line) == ("out/sql/orders.sql", 3)
     assert "references table 'users', which no generated SQL file creates" in str(err.value)
 
 
-def test_reference_to_a_missing_column(chunk):
+def test_reference_to_a_missing_column():
     bad = SourceFile("o.sql", ORDERS.text.replace("users (id)", "users (uid)"))
     with pytest.raises(UserError, match=r"users\(uid\), which does not exist") as err:
         load_schema([USERS, bad])
     assert err.value.line == 3
 
 
-def test_reference_to_a_column_that_is_not_unique_is_one_error_naming_the_file(chunk):
+def test_reference_to_a_column_that_is_not_unique_is_one_error_naming_the_file():
     bad = SourceFile("o.sql", ORDERS.text.replace("users (id)", "users (email)"))
     with pytest.raises(UserError, match="rejects the foreign keys of table 'orders'") as err:
         load_schema([USERS, bad])
     assert err.value.file == "o.sql"
 
 
-def test_reference_to_a_table_created_later_is_out_of_order(chunk):
+def test_reference_to_a_table_created_later_is_out_of_order():
     with pytest.raises(UserError, match="created later .*not in dependency order"):
         load_schema([ORDERS, USERS])
 
 
-def test_sql_syntax_error_names_the_statement_line(chunk):
+def test_sql_syntax_error_names_the_statement_line():
     bad = SourceFile("bad.sql", "-- c\n\nCREATE TABLE a (id INTEGER);\nCREATE TABLEX b (id);\n")
     with pytest.raises(UserError, match="SQLite rejects") as err:
         load_schema([bad])
     assert (err.value.file, err.value.line) == ("bad.sql", 4)
 
 
-def test_unterminated_statement(chunk):
+def test_unterminated_statement():
     with pytest.raises(UserError, match="not terminated"):
         load_schema([SourceFile("x.sql", "CREATE TABLE a (id INTEGER)\n")])
     assert [line for line, _ in split_statements("-- a\nSELECT 1;\n\nSELECT\n 2;\n")] == [2, 4]
@@ -100,28 +92,37 @@ LIBRARY = [
 ]
 
 
-def test_the_tables_do_not_depend_on_how_many_files_share_a_database(monkeypatch):
-    answers = []
-    for size in (1, 2, 3, len(LIBRARY)):
-        monkeypatch.setattr(schema_checks, "CHUNK", size)
-        answers.append(load_schema(LIBRARY))
-    assert all(answer == answers[0] for answer in answers)
-    assert answers[0]["item"]["references"] == [["colour", "colour", "code"],
-                                                ["order_id", "orders", "id"],
-                                                ["parent", "item", "id"]]
-    assert answers[0]["sqlite_sequence"]["file"] == "s/log.sql"
+def one_database(files: list[SourceFile]) -> dict:
+    """load_schema's answer for `files` loaded as one file (so into one
+    database), without the file names."""
+    tables = load_schema([SourceFile("all.sql", combine_schema(files))])
+    return {name: {**table, "file": None} for name, table in tables.items()}
+
+
+def test_the_tables_are_those_of_one_database_of_every_file():
+    tables = load_schema(LIBRARY)
+    assert {name: {**table, "file": None} for name, table in tables.items()} == \
+        one_database(LIBRARY)
+    assert tables["item"]["references"] == [["colour", "colour", "code"],
+                                            ["order_id", "orders", "id"],
+                                            ["parent", "item", "id"]]
+    assert tables["sqlite_sequence"]["file"] == "s/log.sql"
+    assert tables["item"]["file"] == "s/item.sql"
 
 
 def test_a_valid_library_needs_no_database_of_every_table(monkeypatch):
-    """SQLite reads its schema again after each CREATE: one database of every
-    table was quadratic (7 s of 10,000 patterns' sql-schema)."""
-    monkeypatch.setattr(schema_checks, "CHUNK", 2)
+    """SQLite scans its schema table after each CREATE: one database of every
+    table was quadratic (7.7 s of 10,000 patterns' sql-schema)."""
     expected = load_schema(LIBRARY)
 
     def together(files):
         raise AssertionError("loaded into one database")
     monkeypatch.setattr(schema_checks, "_load_together", together)
     assert load_schema(LIBRARY) == expected
+    # the shapes a caller remembered are used, not computed again
+    shapes = [schema_checks.file_shape(source.text) for source in LIBRARY]
+    monkeypatch.setattr(schema_checks, "file_shape", together)
+    assert load_schema(LIBRARY, shapes) == expected
 
 
 @pytest.mark.parametrize("texts", [
@@ -135,12 +136,11 @@ def test_a_valid_library_needs_no_database_of_every_table(monkeypatch):
     ["CREATE TABLE pair (a INTEGER, b INTEGER, PRIMARY KEY (a, b));\n",  # a key of two columns
      "CREATE TABLE pc (x INTEGER, y INTEGER, FOREIGN KEY (x, y) REFERENCES pair (a, b));\n"],
 ])
-def test_statements_reading_another_files_tables_give_the_one_database_answer(texts, monkeypatch):
+def test_statements_reading_another_files_tables_give_the_one_database_answer(texts):
     files = [USERS, *(SourceFile(f"s/more{n}.sql", text) for n, text in enumerate(texts))]
-    monkeypatch.setattr(schema_checks, "CHUNK", len(files))
-    expected = load_schema(files)
-    monkeypatch.setattr(schema_checks, "CHUNK", 1)
-    assert load_schema(files) == expected
+    tables = load_schema(files)
+    assert {name: {**table, "file": None} for name, table in tables.items()} == \
+        one_database(files)
 
 
 @pytest.mark.parametrize("text, message", [
@@ -150,7 +150,7 @@ def test_statements_reading_another_files_tables_give_the_one_database_answer(te
     ("CREATE TABLE o3 (id INTEGER REFERENCES users (id));\n"
      "INSERT INTO o3 (id) VALUES (9);\n", "FOREIGN KEY"),
 ])
-def test_a_name_or_row_clash_across_files_is_found_as_in_one_database(text, message, chunk):
+def test_a_name_or_row_clash_across_files_is_found_as_in_one_database(text, message):
     """A clash only the one database sees (another file's name, case folded; a
     table that IF NOT EXISTS leaves alone; a row without its referenced row)."""
     files = [USERS, SourceFile("s/clash.sql", "-- c\n" + text)]

@@ -128,8 +128,9 @@ def test_a_failing_generated_test_is_one_line_and_blocks_the_package(built):
 
 def test_whole_tree_readers_read_only_the_files_that_changed(built):
     """checksums and code-stats read the whole output tree, docs-links every
-    page, schema-catalog every JSON schema, reproducibility every planned
-    output and pattern file; after an edit,
+    page, sql-schema every SQL file (running it in SQLite), schema-catalog
+    every JSON schema, reproducibility every planned output and pattern file;
+    after an edit,
     only the files whose stat changed (or that were too recent to be
     remembered) are read again, and SHA256SUMS still says what every file's
     bytes hash to."""
@@ -143,8 +144,8 @@ def test_whole_tree_readers_read_only_the_files_that_changed(built):
     result = built.doit("-v", "2", check=True)
     counts = [tuple(map(int, found)) for found in
               re.findall(r"(\d+) of (\d+) files read; the other", result.stdout)]
-    # checksums, code-stats, docs-links, schema-catalog, reproducibility
-    assert len(counts) == 5, result.stdout
+    # checksums, code-stats, docs-links, sql-schema, schema-catalog, reproducibility
+    assert len(counts) == 6, result.stdout
     for read, files in counts:
         assert 0 < read < files / 2, counts
     sums = built.path("output/SHA256SUMS").read_text().splitlines()
