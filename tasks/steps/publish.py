@@ -50,7 +50,7 @@ def api_surface_json(python_dir: str, models_dir: str, api_path: str) -> None:
         else:
             api = api_surface.module_api(safe_fs.read_text(path), path)
             read += 1
-        modules[name] = (posixpath.relpath(path, python_dir), api)
+        modules[name] = (relative_path(path, python_dir), api)
         if checksum is not None:
             sources[path] = checksum
     print(f"{read} of {len(files)} modules read; the other {len(files) - read} are unchanged "
@@ -290,8 +290,9 @@ def docs_links(docs_dir: str) -> None:
 def package(models_dir: str, wheel_path: str, version: str) -> None:
     """Task 17: a reproducible wheel of the generated package."""
     from tasks.steps import wheel
-    files = {f"{artifacts.PACKAGE}/{posixpath.relpath(p, models_dir)}": safe_fs.read_bytes(p)
-             for p in generated(models_dir, ".py")}
+    with safe_fs.batch():   # one openat per directory, not per path component
+        files = {f"{artifacts.PACKAGE}/{relative_path(p, models_dir)}": safe_fs.read_bytes(p)
+                 for p in generated(models_dir, ".py")}
     if not files:
         raise UserError("no generated modules to package", models_dir)
     write_if_changed(wheel_path, wheel.build_wheel(DISTRIBUTION, version, files, SUMMARY))
