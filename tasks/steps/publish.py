@@ -435,7 +435,8 @@ def count_lines(counts: dict[str, list[int]], pattern_of: dict[str, str],
     stats: dict = {"total": bucket(), "per_format": {}, "per_kind": {}, "per_pattern": {}}
     for path, (lines, blank, size) in sorted(counts.items()):
         pattern = pattern_of.get(path, "?")
-        fmt = FORMATS.get(Path(path).suffix, Path(path).suffix.lstrip(".") or "other")
+        suffix = _suffix(path)
+        fmt = FORMATS.get(suffix, suffix.lstrip(".") or "other")
         for key, name in (("per_format", fmt), ("per_kind", kinds.get(pattern, "?")),
                           ("per_pattern", pattern), (None, None)):
             target = stats["total"] if key is None else stats[key].setdefault(name, bucket())
@@ -444,6 +445,15 @@ def count_lines(counts: dict[str, list[int]], pattern_of: dict[str, str],
             target["blank"] += blank
             target["bytes"] += size
     return stats
+
+
+def _suffix(path: str) -> str:
+    """`PurePosixPath(path).suffix` of a plain relative path (as the manifest
+    holds) without building the path object: 74,000 of them at 10,000
+    patterns were a third of code-stats."""
+    name = path.rpartition("/")[2]
+    dot = name.rfind(".")
+    return name[dot:] if 0 < dot < len(name) - 1 else ""
 
 
 @user_action

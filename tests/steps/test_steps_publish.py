@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import posixpath
+from pathlib import PurePosixPath
 import zipfile
 
 import pytest
@@ -216,6 +217,15 @@ def test_relative_paths_are_what_posixpath_relpath_says(absolute, path, start):
     start_text = lead + "/".join(start)
     assert publish.relative_path(path_text, start_text) == posixpath.relpath(
         path_text, start_text or ".")
+
+
+@given(st.lists(st.text(alphabet="ab.", min_size=1, max_size=6).filter(
+    lambda part: part not in (".", "..")), min_size=1, max_size=4))
+def test_code_stats_reads_a_files_format_as_pathlib_would(parts):
+    """code-stats' format of a generated file (a plain relative path, as the
+    manifest holds): its suffix as PurePosixPath has it."""
+    path = "/".join(parts)
+    assert publish._suffix(path) == PurePosixPath(path).suffix
 
 
 def test_unpacking_over_a_link_removes_the_link_not_what_it_points_to(tmp_path):
