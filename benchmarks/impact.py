@@ -273,7 +273,8 @@ def document(results: list[tuple[str, dict[str, Cell]]], ctx: Context, args) -> 
         "| `incremental = false`: every pattern is rebuilt and every generated file compiled, "
         "every run; import-check, generated-tests, verify-package, api-surface and "
         "reproducibility check everything whenever they run, docs renders every page, and "
-        "checksums, code-stats, docs-links and schema-catalog read every file (otherwise only "
+        "checksums, code-stats, docs-links, sql-schema, schema-catalog and reproducibility "
+        "read every file (otherwise only "
         "the modules whose files, or the files they import, changed, only the patterns whose "
         "raw inputs or files changed, only the pages whose inputs changed, and only the files "
         "whose stat changed) |",
