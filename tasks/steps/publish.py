@@ -132,9 +132,10 @@ def relative_path(path: str, start: str) -> str:
     10,000 patterns, which was most of that task.  For two paths that are both
     relative or both absolute, neither with a `.` or `..` part or an empty
     one; anything else goes to `posixpath.relpath`."""
-    parts, base = path.split("/"), start.split("/") if start else []
-    if path.startswith("/") != start.startswith("/") or not _plain(parts) or not _plain(base):
+    if path.startswith("/") != start.startswith("/") or not _plain(path) \
+            or (start and not _plain(start)):
         return posixpath.relpath(path, start or ".")
+    parts, base = path.split("/"), start.split("/") if start else []
     common = 0
     for mine, theirs in zip(parts, base):
         if mine != theirs:
@@ -143,9 +144,11 @@ def relative_path(path: str, start: str) -> str:
     return "/".join([".."] * (len(base) - common) + parts[common:]) or "."
 
 
-def _plain(parts: list[str]) -> bool:
-    body = parts[1:] if parts and parts[0] == "" else parts   # an absolute path's leading ""
-    return all(part not in ("", ".", "..") for part in body)
+def _plain(path: str) -> bool:
+    """No part of `path` (past an absolute path's leading `/`) is empty, `.` or
+    `..` (string tests: a split and a loop per path were a third of docs)."""
+    body = f"/{path[1:] if path.startswith('/') else path}/"
+    return "//" not in body and "/./" not in body and "/../" not in body
 
 
 def index_context(patterns: dict[str, dict]) -> dict:
@@ -191,21 +194,23 @@ def docs(templates_dir: str, sandbox: bool, docs_dir: str) -> None:
                                  used_by.get(name, []))})
     templates = _docs_templates_key(templates_dir, sandbox)
     before = _rendered_pages(templates) if incremental_checks() else {}
-    env = None
-    recorded, rendered = {}, 0
-    for page, (template, context) in contexts.items():
-        path = f"{docs_dir}/{page}"
-        key = batches.digest(context)
-        known = before.get(page)
-        if known is not None and known[0] == key and _holds(path, known[1]):
-            recorded[page] = known
-            continue
-        if env is None:
-            env = environment(templates_dir, sandbox, None)
+    recorded, stale = {}, []
+    with safe_fs.batch():   # reading only: one openat per directory
+        for page, (template, context) in contexts.items():
+            key = batches.digest(context)
+            known = before.get(page)
+            if known is not None and known[0] == key \
+                    and _holds(f"{docs_dir}/{page}", known[1]):
+                recorded[page] = known
+            else:
+                stale.append((page, key))
+    env = environment(templates_dir, sandbox, None) if stale else None
+    for page, key in stale:
+        template, context = contexts[page]
         data = render.render(env, template, context).encode()
-        write_if_changed(path, data)   # a link there is replaced, never followed
+        write_if_changed(f"{docs_dir}/{page}", data)   # a link there is replaced, never followed
         recorded[page] = [key, outputs.content_checksum(data)]
-        rendered += 1
+    rendered = len(stale)
     for stale in safe_fs.entries(docs_dir):
         if stale.name.endswith(".md") and stale.name not in contexts:
             safe_fs.remove(stale.path)   # the page of a removed pattern
