@@ -17,7 +17,7 @@ import xxhash
 from doit_conductor import layout, safe_fs
 from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
+from doit_conductor.fsio import atomic_write, dump_json, write_if_changed, write_json_if_changed
 from tasks.steps import artifacts
 from tasks.steps.stat_memo import StatMemo, files_read, sha256
 from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
@@ -419,7 +419,12 @@ def unpack_into(files: dict[str, bytes], root: str) -> int:
             files if entry.kind == safe_fs.FILE else ()
         if name not in wanted:
             safe_fs.remove(entry.path)   # gone already if its directory was
-    return sum(write_if_changed(f"{root}/{name}", content) for name, content in files.items())
+    with safe_fs.batch():   # each member compared with one openat per directory
+        changed = [name for name, content in files.items()
+                   if not safe_fs.holds(f"{root}/{name}", content)]
+    for name in changed:
+        atomic_write(f"{root}/{name}", files[name])
+    return len(changed)
 
 
 FORMATS = {".py": "python", ".sql": "sql", ".json": "json"}

@@ -65,9 +65,18 @@ def run_probe(request: dict, timeout: float = 600) -> dict:
 
 def module_names(files: list[str], root: str) -> list[str]:
     """Dotted module names of .py files below `root` (the sys.path entry)."""
+    prefix = root.rstrip("/") + "/"
     names = []
     for path in files:
-        parts = list(Path(path).relative_to(root).with_suffix("").parts)
+        rel = path[len(prefix):]
+        if not path.startswith(prefix) or "//" in f"/{rel}/" or "/./" in f"/{rel}/" \
+                or "/../" in f"/{rel}/":
+            # not plainly below `root`: as pathlib reads it (a generated
+            # file's path is plain; 10,000 Path objects were most of this)
+            rel = Path(path).relative_to(root).as_posix()
+        parts = rel.split("/")
+        stem, dot = parts[-1], parts[-1].rfind(".")
+        parts[-1] = stem[:dot] if 0 < dot < len(stem) - 1 else stem   # Path.with_suffix("")
         names.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
     return names
 

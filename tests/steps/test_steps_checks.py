@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import PurePosixPath
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from doit_conductor.errors import UserError
 from tasks.steps import schema_checks, verify
@@ -161,6 +164,21 @@ def test_a_name_or_row_clash_across_files_is_found_as_in_one_database(text, mess
         load_schema(files)
     assert (err.value.file, err.value.line) == ("s/clash.sql", 2 if "INSERT" not in text
                                                 and "INDEX" not in text else 3)
+
+
+@given(st.lists(st.sampled_from(["a", "b", "__init__.py", "m.py", "x.y.py", ".", "", "c"]),
+                min_size=1, max_size=4), st.sampled_from(["root", "root/", "/abs/root", "."]))
+def test_module_names_are_those_pathlib_reads(parts, root):
+    path = f"{root.rstrip('/')}/" + "/".join(parts)
+    try:
+        relative = PurePosixPath(path).relative_to(root)
+    except ValueError:
+        return
+    expected = list(relative.with_suffix("").parts) if relative.name else None
+    if not expected:
+        return
+    assert verify.module_names([path], root) == [".".join(
+        expected[:-1] if expected[-1] == "__init__" else expected)]
 
 
 def test_combined_schema_keeps_order_and_loads():
