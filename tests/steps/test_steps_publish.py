@@ -207,6 +207,23 @@ def test_unpacking_keeps_what_is_there_and_removes_what_the_wheel_lacks(tmp_path
     assert (tmp_path / "outside.py").read_text() == "kept\n"
 
 
+_SNAPSHOT = st.dictionaries(st.sampled_from("abcdef"), st.sampled_from(["def f()", "def g()",
+                                                                         "class(A)", "1", "2"]))
+
+
+@given(_SNAPSHOT, _SNAPSHOT, _SNAPSHOT, _SNAPSHOT)
+def test_the_change_summary_is_the_set_difference_of_two_snapshots(files0, files1, api0, api1):
+    diff = changes.diff({"version": changes.SNAPSHOT_VERSION, "files": files0, "api": api0},
+                        {"version": changes.SNAPSHOT_VERSION, "files": files1, "api": api1})
+    for key, old, new in (("files", files0, files1), ("api", api0, api1)):
+        assert diff[key] == {"added": sorted(set(new) - set(old)),
+                             "removed": sorted(set(old) - set(new)),
+                             "changed": sorted(k for k in set(old) & set(new) if old[k] != new[k])}
+    assert diff["breaking"] == sorted(
+        k for k in api0 if k not in api1
+        or (api0[k].startswith(("def ", "class(")) and api0[k] != api1[k]))
+
+
 _SEGMENTS = st.sampled_from(["a", "b", "docs", "output", "x.py", ".", "..", ""])
 
 
