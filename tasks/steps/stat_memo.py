@@ -48,7 +48,9 @@ class StatMemo:
         """`derive(the bytes of file)`, or what it gave when the file last had
         this stat (`info`, its lstat if the caller has it).  A link, FIFO or
         device is refused by name (`safe_fs`)."""
-        known = self.known.get(file)
+        # what this memo learned in this run first: asked again, a file whose
+        # stat did not move is not read again
+        known = self.kept.get(file) or self.known.get(file)
         if known is not None:
             if info is None:
                 info = safe_fs.lstat(file)

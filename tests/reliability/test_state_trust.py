@@ -294,6 +294,27 @@ def test_edits_of_aggregate_outputs_are_found(fresh, reference, aggregate):
     assert result.returncode == 0 and fresh.tree() == reference.tree()
 
 
+def test_a_same_size_edit_with_its_mtime_put_back_is_found(fresh, reference):
+    """The hand-edit check of an aggregate reads it again only when its stat
+    moved since it was last read; an edit that keeps the size and puts the
+    mtime back still moves the ctime."""
+    import time
+
+    from doit_conductor.incremental import racy
+    target = fresh.path("output/SHA256SUMS")
+    fresh.path(".conductor/noop/snapshot").unlink()   # a walk: the check reads it now
+    assert run(fresh).returncode == 0
+    time.sleep(racy.window_ns(target.stat().st_dev, racy.fine_devices()) / 1e9 + 0.2)
+    before = target.stat()
+    data = target.read_bytes()
+    target.write_bytes(data[:-2] + (b"0" if data[-2:-1] != b"0" else b"1") + data[-1:])
+    os.utime(target, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert target.stat().st_size == before.st_size
+    result = run(fresh)
+    assert "output/SHA256SUMS was edited by hand" in result.stderr, result.stderr
+    assert result.returncode == 0 and fresh.tree() == reference.tree()
+
+
 # -- the reader and writer -------------------------------------------------------
 
 def test_state_round_trip_and_refusals(tmp_path):
