@@ -6,7 +6,9 @@ checksums and code-stats the output tree (4,700 files at 1,000 patterns,
 47,000 and 216 MB at 10,000, after an edit that changed four of them),
 docs-links every docs page, sql-schema every SQL file (what it makes in
 SQLite), schema-catalog every JSON schema, reproducibility every planned
-output and pattern file.  A file whose stat is the one
+output and pattern file; and the hand-edit check of every task's targets
+under output/ (`artifacts.TargetsIntact`) each of docs' pages, three times a
+run.  A file whose stat is the one
 recorded with its value keeps that value unread.  The stat is (mtime, ctime,
 size, inode, device): ctime moves with every write and no one but the kernel
 sets it.  A value is recorded only if the file's stat was not recent when the
