@@ -194,7 +194,7 @@ def docs(templates_dir: str, sandbox: bool, docs_dir: str) -> None:
                                  used_by.get(name, []))})
     templates = _docs_templates_key(templates_dir, sandbox)
     before = _rendered_pages(templates) if incremental_checks() else {}
-    recorded, stale = {}, []
+    recorded, to_render = {}, []
     with safe_fs.batch():   # reading only: one openat per directory
         for page, (template, context) in contexts.items():
             key = batches.digest(context)
@@ -203,20 +203,19 @@ def docs(templates_dir: str, sandbox: bool, docs_dir: str) -> None:
                     and _holds(f"{docs_dir}/{page}", known[1]):
                 recorded[page] = known
             else:
-                stale.append((page, key))
-    env = environment(templates_dir, sandbox, None) if stale else None
-    for page, key in stale:
+                to_render.append((page, key))
+    env = environment(templates_dir, sandbox, None) if to_render else None
+    for page, key in to_render:
         template, context = contexts[page]
         data = render.render(env, template, context).encode()
         write_if_changed(f"{docs_dir}/{page}", data)   # a link there is replaced, never followed
         recorded[page] = [key, outputs.content_checksum(data)]
-    rendered = len(stale)
-    for stale in safe_fs.entries(docs_dir):
-        if stale.name.endswith(".md") and stale.name not in contexts:
-            safe_fs.remove(stale.path)   # the page of a removed pattern
+    for entry in safe_fs.entries(docs_dir):
+        if entry.name.endswith(".md") and entry.name not in contexts:
+            safe_fs.remove(entry.path)   # the page of a removed pattern
     write_state(artifacts.DOCS_PAGES, {"templates": templates, "pages": recorded})
-    print(f"{rendered} of {len(contexts)} pages rendered; the other "
-          f"{len(contexts) - rendered} are as rendered from the same inputs")
+    print(f"{len(to_render)} of {len(contexts)} pages rendered; the other "
+          f"{len(contexts) - len(to_render)} are as rendered from the same inputs")
 
 
 def _holds(path: str, checksum: str) -> bool:
@@ -477,14 +476,9 @@ def code_stats(output_dir: str) -> None:
         read = len(counts)
     else:
         memo = StatMemo(artifacts.CODE_STATS_MEMO, "line counts")
-        listed: dict[str, dict[str, os.stat_result]] = {}   # directory -> lstat by name
-        counts = {}
+        counted = memo.by_listing(line_counts)
         with safe_fs.batch():
-            for path in generated(output_dir):
-                folder, name = posixpath.split(path)
-                if folder not in listed:
-                    listed[folder] = safe_fs.lstats(folder)
-                counts[path] = memo.value(path, line_counts, listed[folder].get(name))
+            counts = {path: counted(path) for path in generated(output_dir)}
         memo.save()
         read = memo.read
     write_json_if_changed(artifacts.CODE_STATS, count_lines(

@@ -36,7 +36,7 @@ def workflow_report(states: dict[str, dict], checksummed_files: int) -> str:
              f"- package: `{pkg['wheel']}` ({pkg['bytes']} bytes, {pkg['files']} files)",
              f"  - sha256 `{pkg['sha256']}`",
              f"  - installs nothing to verify: RECORD checked, {len(pkg['modules'])} modules "
-             "import from the wheel itself",
+             "import from the unpacked wheel",
              f"- checksums: {checksummed_files} files in SHA256SUMS", "",
              "## Code statistics", ""]
     lines += _table(("format", "files", "lines", "bytes"),

@@ -8,10 +8,9 @@ docs-links every docs page, sql-schema every SQL file (what it makes in
 SQLite), schema-catalog every JSON schema, reproducibility every planned
 output and pattern file; and the hand-edit check of every task's targets
 under output/ (`artifacts.TargetsIntact`) each of docs' pages, three times a
-run.  A file whose stat is the one
-recorded with its value keeps that value unread.  The stat is (mtime, ctime,
-size, inode, device): ctime moves with every write and no one but the kernel
-sets it.  A value is recorded only if the file's stat was not recent when the
+run.  A file whose stat is the one recorded with its value keeps that value
+unread.  The stat is (mtime, ctime, size, inode, device): ctime moves with
+every write and no one but the kernel sets it.  A value is recorded only if the file's stat was not recent when the
 file was read (a write within the file system's timestamp granularity could
 leave the stat as it was: `racy`), the rule of scan-output's memo and of the
 no-op snapshot.  The memo is a cache: missing, damaged or of another kind,
@@ -70,6 +69,18 @@ class StatMemo:
         key = _key(info)
         if not snapshot.is_recent(tuple(key), self.started_ns, self.fine):
             self.kept[file] = [*key, value]
+        return value
+
+    def by_listing(self, derive: Callable[[bytes], object]) -> Callable[[str], object]:
+        """`value(path, derive)` for one pass over many files in few directories:
+        each file's lstat from one listing of its directory, not one lstat each."""
+        listings: dict[str, dict[str, os.stat_result]] = {}
+
+        def value(path: str) -> object:
+            folder, name = os.path.split(path)
+            if folder not in listings:
+                listings[folder] = safe_fs.lstats(folder or ".")
+            return self.value(path, derive, listings[folder].get(name))
         return value
 
     def save(self) -> None:

@@ -454,19 +454,11 @@ RENDER_KEY_VERSION = 2
 
 
 def _digests(memo) -> Callable[[str], str]:
-    """The sha256 of a file by its path: read, or through `memo` (a `StatMemo`)
-    with the file's lstat from one listing of its directory."""
+    """The sha256 of a file by its path: read, or through `memo` (a `StatMemo`)."""
     from tasks.steps.stat_memo import sha256
     if memo is None:
         return lambda path: sha256(safe_fs.read_bytes(path))
-    listed: dict[str, dict[str, os.stat_result]] = {}
-
-    def digest(path: str) -> str:
-        directory, name = os.path.split(path)
-        if directory not in listed:
-            listed[directory] = safe_fs.lstats(directory or ".")
-        return memo.value(path, sha256, listed[directory].get(name))
-    return digest
+    return memo.by_listing(sha256)
 
 
 def render_keys(plan: list[dict], settings: dict,
