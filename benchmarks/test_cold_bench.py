@@ -22,7 +22,6 @@ next to them.
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 import pytest
 from benchmarks.floor import checked_floor_seconds, file_sizes, floor_seconds, planned_work
@@ -44,15 +43,15 @@ RUNS = {
 }
 
 
-def scratch_rounds(workloads, prefix: str, arguments):
-    """A pedantic `setup` giving each round a new scratch directory (the previous
-    round's removed) and `arguments(directory)`; and the list of those directories."""
+def scratch_rounds(workloads, prefix: str, arguments, leftovers: list):
+    """A pedantic `setup` giving each round a new scratch directory (kept in
+    `leftovers`, removed after the module: see there) and `arguments(directory)`;
+    and the list of those directories."""
     scratch = []
 
     def setup():
-        if scratch:
-            workloads.discard(scratch[-1])
         scratch.append(workloads.root / "copies" / f"{prefix}-{len(scratch)}")
+        leftovers.append(scratch[-1])
         return arguments(scratch[-1]), {}
     return setup, scratch
 
@@ -63,45 +62,44 @@ def tree(root) -> dict[str, str]:
             for p in sorted(base.rglob("*")) if p.is_file()}
 
 
-def paired_partners(workloads, spec: WorkloadSpec, comparisons) -> tuple[Partners, Path]:
+def paired_partners(workloads, spec: WorkloadSpec, comparisons, leftovers: list) -> Partners:
     """A careful `-n 2` build and the floor with checks, from nothing, for each
-    round of ours; what they generate is kept for the byte comparisons.  And
-    the planned project the floor reads (discard it after)."""
+    round of ours; what they generate is kept for the byte comparisons, their
+    trees (and the planned project the floor reads) in `leftovers`."""
     planned = workloads.fresh(spec)
+    leftovers.append(planned)
     doit(planned, "plan-codegen")   # the floor reads the plan: input, not work
     plan = planned_work(planned)
 
     def careful() -> float:
         root = workloads.fresh_reference(spec, "careful")
+        leftovers.append(root)
         seconds = timed(doit, root, "-n", "2")
         comparisons.trees["careful -n 2, paired"] = tree(root)
-        workloads.discard(root)
         return seconds
 
     def checked_floor() -> float:
-        scratch = workloads.root / "copies" / "checked-floor"
-        workloads.discard(scratch)
+        scratch = workloads.root / "copies" / f"checked-floor-{len(leftovers)}"
+        leftovers.append(scratch)
         seconds = checked_floor_seconds(planned, plan, scratch, 2)
         comparisons.trees["checked floor"] = {
             str(p.relative_to(scratch)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(scratch.rglob("*")) if p.is_file()}
-        workloads.discard(scratch)
         return seconds
 
-    return Partners({"careful -n 2": careful, "checked floor": checked_floor}), planned
+    return Partners({"careful -n 2": careful, "checked floor": checked_floor})
 
 
 @pytest.mark.parametrize("run", list(RUNS))
-def test_cold_codegen(benchmark, run, workloads, patterns, comparisons, enforce_targets):
+def test_cold_codegen(benchmark, run, workloads, patterns, comparisons, enforce_targets,
+                      leftovers):
     project, args = RUNS[run]
     spec = WorkloadSpec(patterns)
     paired = run == "conductor -n 2"
-    partners, planned = paired_partners(workloads, spec, comparisons) if paired else (None, None)
-    roots = []
+    partners = paired_partners(workloads, spec, comparisons, leftovers) if paired else None
+    roots = leftovers   # removed after the module (see there), not between rounds
 
     def setup():
-        if roots:
-            workloads.discard(roots[-1])
         if partners is not None:
             partners.before_round()
         roots.append(workloads.fresh(spec) if project == "conductor"
@@ -117,10 +115,8 @@ def test_cold_codegen(benchmark, run, workloads, patterns, comparisons, enforce_
     if paired:
         comparisons.sizes = file_sizes(roots[-1] / "output")
         comparisons.patterns_dir = workloads.pristine(spec) / "patterns"
-    workloads.discard(roots[-1])
     if partners is not None:
         partners.finish()
-        workloads.discard(planned)
         floor_tree = comparisons.trees.pop("checked floor")
         ours = comparisons.trees[run]
         assert floor_tree and floor_tree == {p: h for p, h in ours.items() if p in floor_tree}, \
@@ -150,17 +146,17 @@ def test_cold_codegen(benchmark, run, workloads, patterns, comparisons, enforce_
                    over_floor <= CHECKED_FLOOR_TARGET, f"<= {CHECKED_FLOOR_TARGET}"))
 
 
-def test_cold_floor(benchmark, workloads, patterns, comparisons, enforce_targets):
+def test_cold_floor(benchmark, workloads, patterns, comparisons, enforce_targets, leftovers):
     """The floor, timed right after the cold runs, and cold `-n 2` as a multiple of it."""
     sizes = getattr(comparisons, "sizes", None)
     if sizes is None:
         pytest.skip("the cold `-n 2 codegen` run was not measured in this run")
-    setup, scratch = scratch_rounds(workloads, "floor",
-                                    lambda directory: (comparisons.patterns_dir, sizes, directory))
+    setup, _ = scratch_rounds(workloads, "floor",
+                              lambda directory: (comparisons.patterns_dir, sizes, directory),
+                              leftovers)
     benchmark.group = f"cold codegen, {patterns} patterns"
     benchmark.extra_info.update(patterns=patterns, files=len(sizes), bytes=sum(sizes.values()))
     benchmark.pedantic(floor_seconds, setup=setup, rounds=ROUNDS * 2, iterations=1)
-    workloads.discard(scratch[-1])
     floor = comparisons.record("cold:floor", benchmark)
     cold = comparisons.best("cold:conductor -n 2")
     for name in RUNS:

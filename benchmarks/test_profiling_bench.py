@@ -47,20 +47,17 @@ def cpu_of(run, *args) -> float:
 
 @pytest.mark.parametrize("profiling", ["off", "on"])
 def test_profiling_overhead(benchmark, profiling, planned, workloads, patterns, comparisons,
-                            enforce_targets):
-    roots, results = [], []
+                            enforce_targets, leftovers):
+    roots, results = leftovers, []   # trees removed after the session (see leftovers)
 
     def off() -> float:
         root = workloads.copy(planned)
-        seconds = cpu_of(doit, root, "--reporter", REPORTERS["off"], "codegen")
-        workloads.discard(root)
-        return seconds
+        leftovers.append(root)
+        return cpu_of(doit, root, "--reporter", REPORTERS["off"], "codegen")
 
     partners = Partners({"off": off}) if profiling == "on" else None
 
     def setup():
-        if roots:
-            workloads.discard(roots[-1])
         if partners is not None:
             partners.before_round()
         roots.append(workloads.copy(planned))
@@ -74,7 +71,6 @@ def test_profiling_overhead(benchmark, profiling, planned, workloads, patterns, 
     benchmark.group = f"profiling overhead, cold codegen, {patterns} patterns"
     benchmark.extra_info["patterns"] = patterns
     benchmark.pedantic(run, setup=setup, rounds=ROUNDS, iterations=1)
-    workloads.discard(roots[-1])
     tasks = len(executed(results[-1]))
     # codegen runs in batches: a few dozen sub-tasks for a thousand patterns
     assert tasks > 1 and "codegen:_manifest" in executed(results[-1])

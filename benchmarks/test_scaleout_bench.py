@@ -58,18 +58,6 @@ def warm_store(workloads, planned, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def leftovers(workloads):
-    """Trees the timed builds left, removed after the module: on this machine's
-    disk (ext4 mounted with `discard`), creating files in the seconds after a
-    tree of 10,000 files was removed costs up to 1 ms each in the kernel, which
-    would time the removal rather than the build."""
-    trees: list = []
-    yield trees
-    for tree in trees:
-        workloads.discard(tree)
-
-
-@pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
     from tests.scale.dask_processes import start_cluster
     running = start_cluster(tmp_path_factory.mktemp("bench-dask"))
