@@ -272,12 +272,12 @@ def document(results: list[tuple[str, dict[str, Cell]]], ctx: Context, args) -> 
         "patterns whose inputs changed run, and only files whose content changed are compiled "
         "| `incremental = false`: every pattern is rebuilt and every generated file compiled, "
         "every run; import-check, generated-tests, verify-package, api-surface and "
-        "reproducibility check everything whenever they run, docs renders every page, and "
-        "checksums, code-stats, docs-links, sql-schema, schema-catalog and reproducibility "
-        "read every file (otherwise only "
+        "reproducibility check everything whenever they run, docs renders every page, package "
+        "deflates every module into the wheel, and checksums, code-stats, docs-links, "
+        "sql-schema, schema-catalog and reproducibility read every file (otherwise only "
         "the modules whose files, or the files they import, changed, only the patterns whose "
-        "raw inputs or files changed, only the pages whose inputs changed, and only the files "
-        "whose stat changed) |",
+        "raw inputs or files changed, only the pages whose inputs changed, only the modules "
+        "the wheel before does not hold, and only the files whose stat changed) |",
         "",
         "*First run*: nothing built, `doit -n N codegen` (tasks 1-8).  *Subsequent run*: the "
         f"same project after {args.edit_share:.0%} of the patterns were edited (their "

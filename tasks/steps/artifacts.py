@@ -36,6 +36,9 @@ DOCS_LINKS_MEMO = f"{layout.CACHE}/docs-links-memo.json"
 SCHEMA_CATALOG_MEMO = f"{layout.CACHE}/schema-catalog-memo.json"
 SQL_SCHEMA_MEMO = f"{layout.CACHE}/sql-schema-memo.json"
 REPRODUCIBILITY_MEMO = f"{layout.CACHE}/reproducibility-memo.json"
+# which wheel file package last wrote, and with which zlib: its deflated
+# members are reused for the next build (wheel.build_wheel's `previous`)
+WHEEL_BUILT = f"{layout.CACHE}/wheel-built.json"
 CODE_STATS = f"{layout.REPORTS}/code-stats.json"
 CHANGES_MD = f"{layout.REPORTS}/changes.md"
 CHANGES_JSON = f"{layout.REPORTS}/changes.json"

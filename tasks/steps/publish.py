@@ -6,10 +6,12 @@ are byte-identical.  History-dependent reports go to .conductor/reports.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import posixpath
+import zlib
 from pathlib import Path
 
 import xxhash
@@ -299,12 +301,33 @@ def package(models_dir: str, wheel_path: str, version: str) -> None:
                  for p in generated(models_dir, ".py")}
     if not files:
         raise UserError("no generated modules to package", models_dir)
-    write_if_changed(wheel_path, wheel.build_wheel(DISTRIBUTION, version, files, SUMMARY))
+    built = {"wheel": None, "zlib": zlib.ZLIB_RUNTIME_VERSION, "level": wheel.LEVEL}
+    previous = _wheel_built_before(wheel_path, built) if incremental_checks() else None
+    made = wheel.archive(wheel.wheel_entries(DISTRIBUTION, version, files, SUMMARY), previous)
+    write_if_changed(wheel_path, made.data)
+    with contextlib.suppress(OSError, UserError):   # without it the next build deflates all
+        write_state(artifacts.WHEEL_BUILT,
+                    {**built, "wheel": xxhash.xxh3_128_hexdigest(made.data)})
+    print(f"{made.compressed} of {made.members} wheel members compressed; the other "
+          f"{made.members - made.compressed} copied from the wheel before")
     folder, name = os.path.split(wheel_path)
     for other in safe_fs.entries(folder or "."):
         if other.name.startswith(f"{artifacts.PACKAGE}-") and other.name.endswith(".whl") \
                 and other.name != name:
             safe_fs.remove(other.path)   # a wheel of an earlier package_version
+
+
+def _wheel_built_before(wheel_path: str, built: dict) -> bytes | None:
+    """The wheel at `wheel_path` if package wrote it, with the zlib and level of
+    `built` (a wheel from elsewhere, or from another zlib, would make the new
+    one depend on history); None otherwise."""
+    try:
+        data = safe_fs.read_bytes(wheel_path)
+        memo = read_state(artifacts.WHEEL_BUILT)
+    except (OSError, UserError):
+        return None
+    wanted = {**built, "wheel": xxhash.xxh3_128_hexdigest(data)}
+    return data if memo == wanted else None
 
 
 def tree_checksums(root: str, exclude: str, memo: StatMemo | None = None) -> str:

@@ -11,6 +11,7 @@ import time
 import zipfile
 
 from doit_conductor.incremental import racy
+from tasks.steps import publish, wheel
 from tests.support.projects import copy_project
 
 # every test here runs doit (or another interpreter) in a subprocess
@@ -63,9 +64,18 @@ def test_an_edit_reruns_what_it_affects_and_reports_breaking_changes(built):
     pattern = built.path("patterns/orders.yaml")
     pattern.write_text(pattern.read_text().replace(
         "    - {name: note, type: str, required: false, max_length: 500}\n", ""))
-    built.doit(check=True)
+    result = built.doit("-v", "2", check=True)
     assert {"import-check", "generated-tests", "api-surface", "package", "verify-package"} \
         <= ran(built)
+    # the wheel deflates the edited module and RECORD, copies the rest from the
+    # wheel before, and is the wheel a build from nothing makes of the modules
+    compressed, members = map(int, re.search(
+        r"(\d+) of (\d+) wheel members compressed; the other", result.stdout).groups())
+    assert (compressed, members) == (2, len(zipfile.ZipFile(built.path(WHEEL)).namelist()))
+    models = built.path("output/python/conductor_models")
+    assert built.path(WHEEL).read_bytes() == wheel.build_wheel(
+        publish.DISTRIBUTION, "0.1.0", {f"conductor_models/{p.relative_to(models)}": p.read_bytes()
+                                        for p in sorted(models.rglob("*.py"))}, publish.SUMMARY)
     changes = built.path(".conductor/reports/changes.md").read_text()
     assert "**BREAKING** `conductor_models.orders.Orders.note` removed" in changes
     assert "output/python/conductor_models/orders.py" in changes

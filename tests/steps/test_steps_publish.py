@@ -34,6 +34,48 @@ def test_wheel_is_byte_identical_and_normalised():
     assert record.endswith("conductor_models-1.2.0.dist-info/RECORD,,\n")
 
 
+def _entries(wheel_bytes: bytes) -> list[tuple[str, bytes]]:
+    archive = zipfile.ZipFile(io.BytesIO(wheel_bytes))
+    return [(info.filename, archive.read(info)) for info in archive.infolist()]
+
+
+@given(st.dictionaries(st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="/\\\x00"),
+                               min_size=1, max_size=12).map(lambda n: f"pkg/{n}.py"),
+                       st.binary(max_size=3000) | st.text(max_size=3000).map(str.encode),
+                       min_size=1, max_size=8))
+def test_wheel_is_the_archive_zipfile_writes(files):
+    """build_wheel writes the archive itself; zipfile's, with the same settings,
+    is the reference, byte for byte (names beyond ASCII, empty files included)."""
+    built = wheel.build_wheel("p", "1", files, "s")
+    assert built == wheel.zip_with_zipfile(_entries(built))
+
+
+def test_a_rebuild_reuses_what_the_archive_before_compressed(monkeypatch):
+    """Members whose bytes the earlier archive holds are copied compressed, and
+    the archive is the one a build from nothing writes; a member of the earlier
+    archive that does not inflate to those bytes is compressed afresh."""
+    files = {f"conductor_models/m{i}.py": f"VALUE = {i}\n".encode() * (i + 1) for i in range(6)}
+    before = wheel.build_wheel("conductor-models", "1.0", files, "s")
+    edited = wheel.wheel_entries(
+        "conductor-models", "1.0", {**files, "conductor_models/m2.py": b"VALUE = 'edited'\n"}, "s")
+    compressed = []
+    real = wheel._compress
+    monkeypatch.setattr(wheel, "_compress", lambda data: compressed.append(data) or real(data))
+    rebuilt = wheel.archive(edited, previous=before)
+    assert rebuilt.data == wheel.archive(edited).data == wheel.zip_with_zipfile(edited)
+    # the edited module and RECORD, of 10 members
+    assert (rebuilt.compressed, rebuilt.members) == (2, 10)
+    assert compressed[0] == b"VALUE = 'edited'\n" and compressed[1].endswith(b"RECORD,,\n")
+
+    # the earlier archive's m3.py deflated from other bytes, its CRC and size kept
+    kept = zipfile.ZipFile(io.BytesIO(before)).read("conductor_models/m3.py")
+    damaged = before.replace(real(kept), real(kept.replace(b"3", b"4")), 1)
+    assert damaged != before
+    again = wheel.archive(wheel.wheel_entries("conductor-models", "1.0", files, "s"), damaged)
+    assert again.data == before and again.compressed == 1
+    assert wheel.archive(edited, previous=b"not a zip").compressed == 10
+
+
 def rewrite(data: bytes, name: str, content: bytes | None) -> bytes:
     """A copy of the wheel with one member replaced (or dropped when None)."""
     out = io.BytesIO()
