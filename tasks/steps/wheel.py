@@ -70,6 +70,8 @@ def wheel_entries(name: str, version: str, files: dict[str, bytes], summary: str
 
 @dataclass(frozen=True, slots=True)
 class Archive:
+    """A ZIP archive's bytes, and how much of it had to be compressed anew."""
+
     data: bytes
     members: int
     compressed: int   # members deflated for it; the others were copied from `previous`
@@ -143,13 +145,13 @@ def zip_with_zipfile(entries: list[tuple[str, bytes]]) -> bytes:
     """The archive of `entries` as `zipfile` writes it with the wheel's settings:
     what `build_wheel` must equal byte for byte."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
+    with zipfile.ZipFile(buffer, "w") as zipped:
         for arcname, data in entries:
             info = zipfile.ZipInfo(arcname, date_time=FIXED_TIME)
             info.compress_type = zipfile.ZIP_DEFLATED
             info.create_system = _UNIX
             info.external_attr = FILE_MODE << 16
-            archive.writestr(info, data, compresslevel=LEVEL)
+            zipped.writestr(info, data, compresslevel=LEVEL)
     return buffer.getvalue()
 
 
