@@ -45,15 +45,15 @@ RUNS = {
 
 def scratch_rounds(workloads, prefix: str, arguments, leftovers: list):
     """A pedantic `setup` giving each round a new scratch directory (kept in
-    `leftovers`, removed after the module: see there) and `arguments(directory)`;
-    and the list of those directories."""
-    scratch = []
+    `leftovers`, removed after the session: see there) and `arguments(directory)`."""
+    rounds = 0
 
     def setup():
-        scratch.append(workloads.root / "copies" / f"{prefix}-{len(scratch)}")
-        leftovers.append(scratch[-1])
-        return arguments(scratch[-1]), {}
-    return setup, scratch
+        nonlocal rounds
+        rounds += 1
+        leftovers.append(workloads.root / "copies" / f"{prefix}-{rounds}")
+        return arguments(leftovers[-1]), {}
+    return setup
 
 
 def tree(root) -> dict[str, str]:
@@ -97,13 +97,14 @@ def test_cold_codegen(benchmark, run, workloads, patterns, comparisons, enforce_
     spec = WorkloadSpec(patterns)
     paired = run == "conductor -n 2"
     partners = paired_partners(workloads, spec, comparisons, leftovers) if paired else None
-    roots = leftovers   # removed after the module (see there), not between rounds
+    roots = []   # each also in `leftovers`: removed after the session, not between rounds
 
     def setup():
         if partners is not None:
             partners.before_round()
         roots.append(workloads.fresh(spec) if project == "conductor"
                      else workloads.fresh_reference(spec, project))
+        leftovers.append(roots[-1])
         return (roots[-1], *args), {}
 
     benchmark.group = f"cold codegen, {patterns} patterns"
@@ -151,9 +152,9 @@ def test_cold_floor(benchmark, workloads, patterns, comparisons, enforce_targets
     sizes = getattr(comparisons, "sizes", None)
     if sizes is None:
         pytest.skip("the cold `-n 2 codegen` run was not measured in this run")
-    setup, _ = scratch_rounds(workloads, "floor",
-                              lambda directory: (comparisons.patterns_dir, sizes, directory),
-                              leftovers)
+    setup = scratch_rounds(workloads, "floor",
+                           lambda directory: (comparisons.patterns_dir, sizes, directory),
+                           leftovers)
     benchmark.group = f"cold codegen, {patterns} patterns"
     benchmark.extra_info.update(patterns=patterns, files=len(sizes), bytes=sum(sizes.values()))
     benchmark.pedantic(floor_seconds, setup=setup, rounds=ROUNDS * 2, iterations=1)

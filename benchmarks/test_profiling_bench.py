@@ -48,7 +48,7 @@ def cpu_of(run, *args) -> float:
 @pytest.mark.parametrize("profiling", ["off", "on"])
 def test_profiling_overhead(benchmark, profiling, planned, workloads, patterns, comparisons,
                             enforce_targets, leftovers):
-    roots, results = leftovers, []   # trees removed after the session (see leftovers)
+    roots, results = [], []   # each root also in `leftovers`: removed after the session
 
     def off() -> float:
         root = workloads.copy(planned)
@@ -61,6 +61,7 @@ def test_profiling_overhead(benchmark, profiling, planned, workloads, patterns, 
         if partners is not None:
             partners.before_round()
         roots.append(workloads.copy(planned))
+        leftovers.append(roots[-1])
         return (roots[-1], "--reporter", REPORTERS[profiling], "codegen"), {}
 
     cpu: list[float] = []

@@ -304,7 +304,8 @@ def package(models_dir: str, wheel_path: str, version: str) -> None:
     built = {"wheel": None, "zlib": zlib.ZLIB_RUNTIME_VERSION, "level": wheel.LEVEL}
     previous = _wheel_built_before(wheel_path, built) if incremental_checks() else None
     made = wheel.archive(wheel.wheel_entries(DISTRIBUTION, version, files, SUMMARY), previous)
-    write_if_changed(wheel_path, made.data)
+    if made.data != previous:   # `previous` is what the file holds, read just now
+        write_if_changed(wheel_path, made.data)
     with contextlib.suppress(OSError, UserError):   # without it the next build deflates all
         write_state(artifacts.WHEEL_BUILT,
                     {**built, "wheel": xxhash.xxh3_128_hexdigest(made.data)})

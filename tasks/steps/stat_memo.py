@@ -10,11 +10,11 @@ output and pattern file; and the hand-edit check of every task's targets
 under output/ (`artifacts.TargetsIntact`) each of docs' pages, three times a
 run.  A file whose stat is the one recorded with its value keeps that value
 unread.  The stat is (mtime, ctime, size, inode, device): ctime moves with
-every write and no one but the kernel sets it.  A value is recorded only if the file's stat was not recent when the
-file was read (a write within the file system's timestamp granularity could
-leave the stat as it was: `racy`), the rule of scan-output's memo and of the
-no-op snapshot.  The memo is a cache: missing, damaged or of another kind,
-every file is read.
+every write and no one but the kernel sets it.  A value is recorded only if
+the file's stat was not recent when the file was read (a write within the
+file system's timestamp granularity could leave the stat as it was: `racy`),
+the rule of scan-output's memo and of the no-op snapshot.  The memo is a
+cache: missing, damaged or of another kind, every file is read.
 """
 from __future__ import annotations
 
@@ -90,6 +90,9 @@ class StatMemo:
             with contextlib.suppress(OSError, UserError):
                 write_state(self.path, {"kind": self.kind, "version": VERSION,
                                         "files": self.kept})
+                # what the file holds now: a memo saved again unchanged (the
+                # hand-edit check saves after each of doit's asks) writes nothing
+                self.known = dict(self.kept)
 
     def _load(self) -> dict[str, list]:
         try:
