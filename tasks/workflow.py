@@ -199,13 +199,15 @@ def task_codegen():
     try:
         plan = read_state(layout.PLAN)
         settings = read_state(layout.CODEGEN_SETTINGS)
+        batch_index = read_state(layout.BATCH_INDEX)
     except StateError:
         plan, settings = [], None   # not planned yet (`doit list` on a fresh clone)
     if settings is None:
         yield {"basename": "codegen", "name": None, "meta": _meta(8, 3)}
         return
     depends_on = {entry["name"]: entry["depends_on"] for entry in plan}
-    assignment = batches.assign(depends_on)
+    # task 7's grouping, unless the graph has moved since (then the same as it)
+    assignment = inputs_and_plan.batch_assignment(depends_on, batch_index)[0]
     batch_deps = batches.batch_dependencies(assignment, depends_on)
     by_name = {entry["name"]: entry for entry in plan}
     rebuild = {} if settings.get("incremental", True) else {"uptodate": [False]}

@@ -14,6 +14,7 @@ import os
 import stat
 import sys
 import time
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -478,7 +479,7 @@ def plan_outputs() -> None:
     write_state(layout.CODEGEN_SETTINGS, settings)
     plan_section = {"context": context, "file": envelope_digest(layout.PLAN), "keys": keys}
     write_batch_plans(entries, index, templates["templates"], settings,
-                      batch_index.get("batches"), plan_section)
+                      batch_index, plan_section, replanned=set(fresh))
 
 
 # Bumped when what a plan entry is made of changes, so entries recorded by an
@@ -542,7 +543,8 @@ def _reusable_plan(section: object, context: str, keys: dict[str, str]) -> dict[
 
 
 def write_batch_plans(entries: list[dict], index: dict, templates: dict, settings: dict,
-                      previous: object = None, plan_section: dict | None = None) -> None:
+                      previous: object = None, plan_section: dict | None = None,
+                      replanned: Set[str] | None = None) -> None:
     """One state file per codegen batch holding everything its patterns' files
     are made from (plan entry, validated pattern and dependencies) and each
     pattern's input digest (`batches.input_digest`).  A batch sub-task depends
@@ -551,12 +553,19 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
 
     O(changed): a pattern's digest is computed from digests task 3 and 4
     already hold (its source's, those of the patterns it depends on, the
-    templates'), and a batch whose patterns' digests are the ones the batch
-    index (`layout.BATCH_INDEX`) recorded, and whose file still holds what was
-    written then, is neither encoded nor written again."""
+    templates'), and only for the patterns whose inputs moved since the batch
+    index (`layout.BATCH_INDEX`, the last `previous` document) recorded it
+    (`replanned` names the entries planned afresh; None: all of them); the
+    assignment to batches is the recorded one while the dependency graph is
+    the same (`batch_assignment`); and a batch whose patterns' digests are the
+    ones recorded, and whose file still holds what was written then, is
+    neither encoded nor written again."""
     from doit_conductor.codegen import batches
     patterns, sources = index["patterns"], index.get("sources", {})
-    assignment = batches.assign({entry["name"]: entry["depends_on"] for entry in entries})
+    if not isinstance(previous, dict):
+        previous = {}
+    assignment, assignment_record = batch_assignment(
+        {entry["name"]: entry["depends_on"] for entry in entries}, previous)
     by_name = {entry["name"]: entry for entry in entries}
     settings_digest = batches.digest(settings)
     template_digests = {name: t["digest"] for name, t in templates.items()}
@@ -567,17 +576,28 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
         return known["digest"] if known else batches.digest(
             next(p for p in patterns.values() if p["source"] == source))
 
-    digests = {name: batches.pattern_digest(
-        entry, source_digest(entry["source"]), [source_digest(s) for s in entry["dep_sources"]],
-        template_digests, index["kinds_digest"], settings_digest)
-        for name, entry in by_name.items()}
-    if not isinstance(previous, dict):
-        previous = {}
+    context = batches.digest([index["kinds_digest"], settings_digest, template_digests])
+    source_digests = {source: known["digest"] for source, known in sources.items()}
+    kept = _kept_digests(previous.get("digests"), context, source_digests)
+    digests = {}
+    for name, entry in by_name.items():
+        known = kept.get(name)
+        if known is not None and (replanned is not None and name not in replanned) \
+                and known[1] == entry["source"] and known[2] == entry["dep_sources"]:
+            digests[name] = known[0]
+        else:
+            digests[name] = batches.pattern_digest(
+                entry, source_digest(entry["source"]),
+                [source_digest(s) for s in entry["dep_sources"]],
+                template_digests, index["kinds_digest"], settings_digest)
+    recorded_batches = previous.get("batches")
+    if not isinstance(recorded_batches, dict):
+        recorded_batches = {}
     recorded = {}
     for batch, names in assignment.items():
         path = layout.batch_plan_file(batch)
         signature = batches.digest([[name, digests[name]] for name in names])
-        known = previous.get(batch)
+        known = recorded_batches.get(batch)
         if known is not None and known["signature"] == signature \
                 and envelope_digest(path) == known["file"]:
             recorded[batch] = known
@@ -590,7 +610,11 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
                           "digest": digests[name]})
         write_state(path, {"batch": batch, "patterns": items})
         recorded[batch] = {"signature": signature, "file": envelope_digest(path)}
-    document = {"batches": recorded}
+    document = {"batches": recorded, "assignment": assignment_record,
+                "digests": {"context": context, "sources": source_digests,
+                            "patterns": {name: [digests[name], by_name[name]["source"],
+                                                by_name[name]["dep_sources"]]
+                                         for name in by_name}}}
     if plan_section is not None:
         document["plan"] = plan_section  # task 7's plan keys: see `plan_outputs`
     write_state(layout.BATCH_INDEX, document)
@@ -598,6 +622,46 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
         if stale.name.endswith(".json") and not stale.name.startswith(".") \
                 and stale.name[:-5] not in assignment:
             safe_fs.remove(stale.path)
+
+
+def _kept_digests(section: object, context: str, source_digests: dict[str, str]
+                  ) -> dict[str, list]:
+    """The recorded [digest, source, dependency sources] of each pattern whose
+    digest still holds: made in `context` (kinds, settings, every template's
+    digest), and every source it was made from has the digest it had then.
+    Its plan entry must also be the one it was made from (the caller's part)."""
+    if not isinstance(section, dict) or section.get("context") != context:
+        return {}
+    recorded_sources, recorded = section.get("sources"), section.get("patterns")
+    if not isinstance(recorded_sources, dict) or not isinstance(recorded, dict):
+        return {}
+    same = {source for source, known in recorded_sources.items()
+            if source_digests.get(source) == known}
+    return {name: known for name, known in recorded.items()
+            if isinstance(known, list) and len(known) == 3 and known[1] in same
+            and isinstance(known[2], list) and all(s in same for s in known[2])}
+
+
+# Bumped when `batches.assign` would group a graph differently, so an
+# assignment recorded by an older one is made again (any recorded one is a
+# valid grouping of its graph; this keeps it the grouping of this version).
+ASSIGNMENT_VERSION = 1
+
+
+def batch_assignment(depends_on: dict[str, list[str]], batch_index: object
+                     ) -> tuple[dict[str, list[str]], dict]:
+    """(batch -> its patterns, the record kept in the batch index): the batch
+    index's assignment when made for this dependency graph, else
+    `batches.assign`'s.  Grouping 10,000 patterns by level costs ~50 ms; the
+    graph's digest ~10 ms, and an edit rarely moves the graph."""
+    from doit_conductor.codegen import batches
+    key = batches.digest([ASSIGNMENT_VERSION, batches.BUCKETS, depends_on])
+    known = batch_index.get("assignment") if isinstance(batch_index, dict) else None
+    if isinstance(known, dict) and known.get("key") == key \
+            and isinstance(known.get("batches"), dict):
+        return known["batches"], known
+    assignment = batches.assign(depends_on)
+    return assignment, {"key": key, "batches": assignment}
 
 
 def _read_batch_index() -> dict:
