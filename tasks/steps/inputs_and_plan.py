@@ -578,13 +578,15 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
 
     context = batches.digest([index["kinds_digest"], settings_digest, template_digests])
     source_digests = {source: known["digest"] for source, known in sources.items()}
-    kept = _kept_digests(previous.get("digests"), context, source_digests)
+    kept, unmoved = _kept_digests(previous.get("digests"), context, source_digests)
     digests = {}
     for name, entry in by_name.items():
         known = kept.get(name)
-        if known is not None and (replanned is not None and name not in replanned) \
-                and known[1] == entry["source"] and known[2] == entry["dep_sources"]:
-            digests[name] = known[0]
+        # A kept entry is the one the recorded digest was made from, and its
+        # own source is unmoved (its plan key holds the source's digest).
+        if known is not None and replanned is not None and name not in replanned \
+                and all(s in unmoved for s in entry["dep_sources"]):
+            digests[name] = known
         else:
             digests[name] = batches.pattern_digest(
                 entry, source_digest(entry["source"]),
@@ -612,9 +614,7 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
         recorded[batch] = {"signature": signature, "file": envelope_digest(path)}
     document = {"batches": recorded, "assignment": assignment_record,
                 "digests": {"context": context, "sources": source_digests,
-                            "patterns": {name: [digests[name], by_name[name]["source"],
-                                                by_name[name]["dep_sources"]]
-                                         for name in by_name}}}
+                            "patterns": digests}}
     if plan_section is not None:
         document["plan"] = plan_section  # task 7's plan keys: see `plan_outputs`
     write_state(layout.BATCH_INDEX, document)
@@ -625,21 +625,19 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
 
 
 def _kept_digests(section: object, context: str, source_digests: dict[str, str]
-                  ) -> dict[str, list]:
-    """The recorded [digest, source, dependency sources] of each pattern whose
-    digest still holds: made in `context` (kinds, settings, every template's
-    digest), and every source it was made from has the digest it had then.
-    Its plan entry must also be the one it was made from (the caller's part)."""
+                  ) -> tuple[dict[str, str], set[str]]:
+    """(the recorded digest of each pattern, the sources whose digest is the
+    one recorded with them), if recorded in `context` (kinds, settings, every
+    template's digest); a pattern's recorded digest holds while its plan entry
+    is the one kept from that plan and its sources are all unmoved."""
     if not isinstance(section, dict) or section.get("context") != context:
-        return {}
+        return {}, set()
     recorded_sources, recorded = section.get("sources"), section.get("patterns")
     if not isinstance(recorded_sources, dict) or not isinstance(recorded, dict):
-        return {}
-    same = {source for source, known in recorded_sources.items()
-            if source_digests.get(source) == known}
-    return {name: known for name, known in recorded.items()
-            if isinstance(known, list) and len(known) == 3 and known[1] in same
-            and isinstance(known[2], list) and all(s in same for s in known[2])}
+        return {}, set()
+    unmoved = {source for source, known in recorded_sources.items()
+               if source_digests.get(source) == known}
+    return {name: known for name, known in recorded.items() if isinstance(known, str)}, unmoved
 
 
 # Bumped when `batches.assign` would group a graph differently, so an
