@@ -44,16 +44,27 @@ def encode_state(data: object) -> bytes:
     return _PREFIX + digest + _MIDDLE + payload + b"}\n"
 
 
-def decode_state(raw: bytes) -> object:
-    """The state inside an envelope; ValueError saying what is wrong."""
+def envelope(payload: bytes) -> bytes:
+    """The state file holding `payload`, JSON its writer made (`state_entries`)."""
+    return _PREFIX + xxhash.xxh3_128_hexdigest(payload).encode() + _MIDDLE + payload + b"}\n"
+
+
+def verified_payload(raw: bytes) -> bytes:
+    """The JSON inside an envelope, its digest checked; ValueError saying what is wrong."""
     head = len(_PREFIX) + _DIGEST_LEN
     if not (raw.startswith(_PREFIX) and raw[head:head + len(_MIDDLE)] == _MIDDLE
             and raw.endswith(b"}\n")):
         raise ValueError("not a conductor state file")
     payload = raw[head + len(_MIDDLE):-2]
-    digest = raw[len(_PREFIX):head]
-    if xxhash.xxh3_128_hexdigest(payload).encode() != digest:
+    if xxhash.xxh3_128_hexdigest(payload).encode() != raw[len(_PREFIX):head]:
         raise ValueError("digest mismatch: changed since it was written")
+    return payload
+
+
+def decode_state(raw: bytes) -> object:
+    """The state inside an envelope; ValueError saying what is wrong."""
+    payload = verified_payload(raw)
+    digest = raw[len(_PREFIX):len(_PREFIX) + _DIGEST_LEN]
     known = _recall(digest)
     if known is not None:
         return known
@@ -139,8 +150,16 @@ def read_state(path: str | os.PathLike, shape: Shape | None = None) -> object:
     registered for that file).  A bad file is removed, so the next `doit` runs
     the task that produces it; the error is one line naming it."""
     path = os.fspath(path)
+    problem, data = _checked(path, read_raw(path), shape)
+    if problem is not None:
+        raise refused(path, problem)
+    return data
+
+
+def read_raw(path: str) -> bytes:
+    """The bytes of state file `path`; StateError if missing or unreadable."""
     try:
-        raw = safe_fs.read_bytes(path)
+        return safe_fs.read_bytes(path)
     except (FileNotFoundError, NotADirectoryError):
         raise StateError("workflow state is missing; run the whole workflow with `doit`",
                          path) from None
@@ -148,13 +167,15 @@ def read_state(path: str | os.PathLike, shape: Shape | None = None) -> object:
         raise StateError(f"workflow state is unreadable ({exc.strerror})", path) from None
     except UserError as exc:  # a link, a FIFO: never read
         raise StateError(f"workflow state is unreadable ({exc.message})", path) from None
-    problem, data = _checked(path, raw, shape)
-    if problem is not None:
-        if _is_state_path(path):  # never delete a file we do not own
-            safe_fs.unlink(path)
-        raise StateError(f"workflow state was unreadable ({problem}) and is removed; "
-                         "the next `doit` rebuilds it", path)
-    return data
+
+
+def refused(path: str, problem: str) -> StateError:
+    """Remove state file `path`, which must not be used (`problem` says why): the
+    error to raise."""
+    if _is_state_path(path):  # never delete a file we do not own
+        safe_fs.unlink(path)
+    return StateError(f"workflow state was unreadable ({problem}) and is removed; "
+                      "the next `doit` rebuilds it", path)
 
 
 def _is_state_path(path: str) -> bool:
@@ -206,7 +227,8 @@ def _dict_of(value: object, item: Shape) -> bool:
                                            for k, v in value.items())
 
 
-def _pattern_entry(value: object) -> bool:
+def pattern_entry(value: object) -> bool:
+    """The shape of a validated pattern (an entry of the pattern index)."""
     return (isinstance(value, dict) and isinstance(value.get("name"), str)
             and isinstance(value.get("kind"), str) and isinstance(value.get("source"), str)
             and isinstance(value.get("params"), dict) and _str_list(value.get("depends_on")))
@@ -228,7 +250,7 @@ def _file_entry(value: object) -> bool:
 
 SHAPES: dict[str, Shape] = {
     "patterns.json": lambda d: isinstance(d, dict) and isinstance(d.get("kinds_digest"), str)
-    and _dict_of(d.get("patterns"), _pattern_entry),
+    and _dict_of(d.get("patterns"), pattern_entry),
     "pattern-graph.json": lambda d: _dict_of(d, lambda p: isinstance(p, dict)
                                              and isinstance(p.get("source"), str)
                                              and isinstance(p.get("kind"), str)
@@ -272,8 +294,8 @@ def shape_for(path: str, output_dir: str | None = None) -> Shape | None:
         return lambda d: (isinstance(d, dict) and d.get("batch") == name[:-len(".json")]
                           and isinstance(d.get("patterns"), list)
                           and all(isinstance(p, dict) and isinstance(p.get("digest"), str)
-                                  and _plan_entry(p.get("entry")) and _pattern_entry(p.get("pattern"))
-                                  and _dict_of(p.get("dependencies"), _pattern_entry)
+                                  and _plan_entry(p.get("entry")) and pattern_entry(p.get("pattern"))
+                                  and _dict_of(p.get("dependencies"), pattern_entry)
                                   for p in d["patterns"]))
     return SHAPES.get(name, lambda d: isinstance(d, (dict, list)))
 

@@ -30,6 +30,7 @@ codegen_actions = lazy_module("tasks.steps.codegen")
 config = lazy_module("doit_conductor.config")
 artifacts = lazy_module("tasks.steps.artifacts")
 inputs_and_plan = lazy_module("tasks.steps.inputs_and_plan")
+pattern_index = lazy_module("tasks.steps.pattern_index")
 prepare = lazy_module("tasks.steps.prepare")
 fresh_state = lazy_module("tasks.steps.fresh_state")
 
@@ -86,7 +87,7 @@ def task_validate_patterns():
     templates = _settings().templates_dir
     return {
         "basename": "validate-patterns",
-        "actions": [inputs_and_plan.validate_patterns],
+        "actions": [pattern_index.validate_patterns],
         "file_dep": list(_pattern_files())
                     + [layout.CONFIG, f"{templates}/kinds.yaml"],
         "uptodate": [fresh_state.StateWritten()],
@@ -154,7 +155,7 @@ def task_plan_codegen():
 
 @functools.cache
 def _pattern_files() -> tuple[str, ...]:
-    return tuple(inputs_and_plan.pattern_files(_settings().patterns_dir))
+    return tuple(pattern_index.pattern_files(_settings().patterns_dir))
 
 
 def _pattern_names() -> list[str]:

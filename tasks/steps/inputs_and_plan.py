@@ -10,6 +10,7 @@ modules (and through them jinja2 and yaml) are imported inside the actions.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import stat
 import sys
@@ -30,26 +31,13 @@ from doit_conductor.state_files import (
     StateError, decode_state, envelope_digest, read_state, write_state)
 from doit_conductor.glue.checker import file_digest
 from doit_conductor.incremental import racy, snapshot
+from doit_conductor.state_entries import EntryDocument
 from tasks.steps import artifacts
 
 
-def _config():
+def workflow_config():
+    """The settings task 2 recorded."""
     return config_from_json(read_state(layout.CONFIG))
-
-
-def pattern_files(patterns_dir: str) -> list[str]:
-    """The pattern library's files, sorted (cheap: runs when dodo.py loads)."""
-    # listed, not followed: a pattern file that is a link is listed, and its
-    # reader refuses it (see `patterns.read_pattern_bytes`)
-    try:
-        listing = safe_fs.names(patterns_dir)
-    except UserError:
-        return []  # a `patterns` link: task 3 refuses it by name
-    return [f"{patterns_dir}/{name}" for name in listing if _is_pattern_file(name)]
-
-
-def _is_pattern_file(name: str) -> bool:
-    return name.endswith(".yaml") and not name.startswith(".")
 
 
 def template_files(templates_dir: str) -> list[str]:
@@ -63,110 +51,11 @@ def template_files(templates_dir: str) -> list[str]:
 
 
 @user_action
-def validate_patterns() -> None:
-    """Task 3: every pattern parsed and validated into one index, the validated
-    form every later task reads.
-
-    Incremental by content: the index records each source's digest and stat; a
-    pattern whose file still has that stat (ctime included, which no one but the
-    kernel sets), or failing that that digest, keeps its entry, unless the kinds
-    table (which validation checks template names against) changed.  So a run
-    parses what changed, and an index copied back from an older build cannot
-    hand on entries its files no longer match."""
-    from doit_conductor.codegen.kinds import kinds_digest, load_kinds
-    config = _config()
-    safe_fs.stat_dir(config.patterns_dir)  # a link there: refused by name
-    digest = kinds_digest(config.templates_dir)
-    kinds = load_kinds(config.templates_dir)  # a broken kinds.yaml is named as such
-    previous, known_sources = _reusable_index(digest)
-    with safe_fs.batch():  # the patterns directory resolved once, not per file
-        index, sources = _index_patterns(config.patterns_dir, previous, known_sources, kinds)
-    if not index:
-        raise UserError("no pattern files (*.yaml) found", config.patterns_dir)
-    write_state(layout.PATTERNS, {"kinds_digest": digest, "state_version":
-                                  layout.STATE_VERSION, "patterns": index, "sources": sources})
-    # written only when it changed, so an edit that leaves the graph alone (a
-    # description, a field) does not run task 6
-    write_state(layout.GRAPH, {name: _graph_entry(pattern) for name, pattern in index.items()})
-
-
-def _graph_entry(pattern: dict) -> dict:
-    """What task 6 checks of a validated pattern: its dependencies and the
-    patterns its fields and endpoint refer to."""
-    params = pattern["params"]
-    refers_to = [f["references"] for f in params.get("fields", []) + params.get("request", [])
-                 if f["references"]]
-    if pattern["kind"] == "endpoint":
-        refers_to.append(params["entity"])
-    return {"source": pattern["source"], "kind": pattern["kind"],
-            "depends_on": pattern["depends_on"], "refers_to": refers_to}
-
-
-def _index_patterns(patterns_dir: str, previous: dict, known_sources: dict, kinds
-                    ) -> tuple[dict[str, dict], dict[str, dict]]:
-    """(the index's entries by name, its sources by file): see `validate_patterns`.
-    The files to parse are read first and parsed together (on two cores when
-    there are many: `parse_parallel`); a file that cannot be read is reported
-    unless one before it in order does not parse."""
-    from doit_conductor.codegen.parse_parallel import parse_all
-    from doit_conductor.codegen.patterns import read_pattern_bytes
-    from doit_conductor.profiling import counters
-    index, sources = {}, {}
-    to_parse: list[tuple[str, bytes]] = []
-    unreadable = None
-    # listed and stat-ed in one pass over the directory: one fstatat per file
-    listing = safe_fs.lstats(patterns_dir)
-    for name in sorted(filter(_is_pattern_file, listing)):
-        source, info = f"{patterns_dir}/{name}", listing[name]
-        # what changes whenever the file's bytes do (ctime: no one but the kernel sets it)
-        stamp = [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
-        known = previous.get(source)
-        recorded = known_sources.get(source)
-        if known is not None and recorded is not None and recorded["stat"] == stamp:
-            index[known["name"]] = known
-            sources[source] = recorded
-            continue
-        try:
-            raw = read_pattern_bytes(Path(source), source)
-        except UserError as exc:
-            unreadable = exc
-            break
-        source_digest = xxhash.xxh3_128_hexdigest(raw)
-        if known is not None and recorded is not None and recorded["digest"] == source_digest:
-            index[known["name"]] = known
-        else:
-            to_parse.append((source, raw))
-        sources[source] = {"digest": source_digest, "stat": stamp}
-    for entry in parse_all(to_parse, kinds):
-        index[entry["name"]] = entry
-    if to_parse:
-        counters.add("patterns_parsed", len(to_parse))
-    if unreadable is not None:
-        raise unreadable
-    return index, sources
-
-
-def _reusable_index(digest: str) -> tuple[dict[str, dict], dict[str, dict]]:
-    """The previous index's entries and recorded sources, by source file, if made
-    with these kinds and this state version."""
-    try:
-        index = read_state(layout.PATTERNS)
-        if index.get("kinds_digest") != digest or index.get("state_version") != layout.STATE_VERSION:
-            return {}, {}
-        sources = index.get("sources")
-        if not isinstance(sources, dict):
-            return {}, {}
-        return {entry["source"]: entry for entry in index["patterns"].values()}, sources
-    except StateError:
-        return {}, {}
-
-
-@user_action
 def lint_templates() -> None:
     """Task 4: parse every template; record what each includes, imports or extends."""
     from doit_conductor.codegen.kinds import load_kinds
     from doit_conductor.codegen.templates import direct_references, environment, reference_closure
-    config = _config()
+    config = workflow_config()
     safe_fs.stat_dir(config.templates_dir)  # a link there: refused by name
     env = environment(config.templates_dir, config.sandbox, None)
     names = [str(Path(p).relative_to(config.templates_dir)) for p in
@@ -364,7 +253,7 @@ def scan_output() -> None:
                          "batch records\n")
     from doit_conductor.codegen import rollback
     edited = []
-    output_dir = _config().output_dir
+    output_dir = workflow_config().output_dir
     records = manifest.read_records(layout.CACHE, output_dir)
     # A record restored from an older state would call every file a later
     # build wrote a hand edit; the merged manifest says which are ours.
@@ -419,7 +308,7 @@ def _clear_generated_path(path: str, mode: int) -> None:
 def resolve_patterns() -> None:
     """Task 6: dependency order of the patterns; unknown names and cycles are errors.
 
-    Works on the graph task 3 writes beside the index (`_graph_entry`)."""
+    Works on the graph task 3 writes beside the index (`pattern_index._graph_entry`)."""
     from doit_conductor.codegen.graph import resolve_order
     graph = read_state(layout.GRAPH)
     sources = {name: p["source"] for name, p in graph.items()}
@@ -444,19 +333,21 @@ def plan_outputs() -> None:
     again, so collisions with a changed pattern are still refused."""
     from doit_conductor.codegen.patterns import pattern_from_json
     from doit_conductor.codegen.plan import plan_codegen, plan_entry_to_json
-    config = _config()
-    index = read_state(layout.PATTERNS)
+    from tasks.steps.pattern_index import read_index
+    config = workflow_config()
+    index = read_index()   # entries decoded as planned: an edit decodes a few
     templates = read_state(layout.TEMPLATES)
-    if "index" in index["patterns"]:  # task 15's docs/index.md would be both pages
+    if "index" in index.entries:  # task 15's docs/index.md would be both pages
         raise UserError("a pattern cannot be named 'index': docs/index.md is the index of "
-                        "the generated docs", index["patterns"]["index"]["source"])
-    patterns = _LazyPatterns(index["patterns"], pattern_from_json)
+                        "the generated docs", index.entry("index")["source"])
+    patterns = _LazyPatterns(index, pattern_from_json)
+    kinds_digest = index.rest["kinds_digest"]
     closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
     order = read_state(layout.ORDER)
     reserved = artifacts.reserved_outputs(config.output_dir)
     batch_index = _read_batch_index()
-    context = _plan_context(index, templates, closures, config.output_dir, reserved)
-    keys = _plan_keys(index)
+    context = _plan_context(kinds_digest, templates, closures, config.output_dir, reserved)
+    keys = _plan_keys(read_state(layout.GRAPH), index.rest["sources"])
     reused = _reusable_plan(batch_index.get("plan"), context, keys)
     planned = {name: (entry["source"], tuple(o["path"] for o in entry["outputs"]))
                for name, entry in reused.items()}
@@ -466,7 +357,7 @@ def plan_outputs() -> None:
         "templates_dir": config.templates_dir, "output_dir": config.output_dir,
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,
         "line_length": config.line_length, "validators": config.validators,
-        "checks": config.checks, "kinds_digest": index["kinds_digest"],
+        "checks": config.checks, "kinds_digest": kinds_digest,
         "template_cache": config.template_cache.enabled,
         "incremental": config.incremental,
         "state_version": layout.STATE_VERSION,
@@ -491,30 +382,32 @@ class _LazyPatterns(dict):
     """The index's patterns as `Pattern`s, each built when first asked for: an
     edit plans the changed patterns and reads the sources of their dependencies."""
 
-    def __init__(self, entries: dict[str, dict], build) -> None:
+    def __init__(self, index: EntryDocument, build) -> None:
         super().__init__()
-        self._entries, self._build = entries, build
+        self._index, self._build = index, build
 
     def __missing__(self, name: str):
-        pattern = self[name] = self._build(self._entries[name])
+        pattern = self[name] = self._build(self._index.entry(name))
         return pattern
 
 
-def _plan_context(index: dict, templates: dict, closures: dict, output_dir: str,
+def _plan_context(kinds_digest: str, templates: dict, closures: dict, output_dir: str,
                   reserved: dict) -> str:
     """Everything besides the pattern itself that a plan entry depends on (the
     working directory: path lengths are checked as absolute paths)."""
     from doit_conductor.codegen import batches
-    return batches.digest([PLAN_REUSE_VERSION, layout.STATE_VERSION, index["kinds_digest"],
+    return batches.digest([PLAN_REUSE_VERSION, layout.STATE_VERSION, kinds_digest,
                            templates["kinds"], {k: list(v) for k, v in closures.items()},
                            output_dir, reserved, os.getcwd()])
 
 
-def _plan_keys(index: dict) -> dict[str, str]:
+def _plan_keys(graph: dict[str, dict], sources: dict[str, dict]) -> dict[str, str]:
     """By pattern name: what its plan entry is made of besides the context (the
-    validated entry is a function of its source's bytes and the kinds).  A
-    pattern whose source digest is unknown gets no key and is always planned."""
-    patterns, sources = index["patterns"], index.get("sources", {})
+    validated entry is a function of its source's bytes and the kinds), from
+    the graph task 3 wrote with the index (source and dependencies of each
+    pattern).  A pattern whose source digest is unknown gets no key and is
+    always planned."""
+    patterns = graph
     keys = {}
     for name, pattern in patterns.items():
         known = sources.get(pattern["source"])
@@ -542,7 +435,7 @@ def _reusable_plan(section: object, context: str, keys: dict[str, str]) -> dict[
             if (key := keys.get(entry["name"])) is not None and recorded.get(entry["name"]) == key}
 
 
-def write_batch_plans(entries: list[dict], index: dict, templates: dict, settings: dict,
+def write_batch_plans(entries: list[dict], index: EntryDocument, templates: dict, settings: dict,
                       previous: object = None, plan_section: dict | None = None,
                       replanned: Set[str] | None = None) -> None:
     """One state file per codegen batch holding everything its patterns' files
@@ -561,7 +454,8 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
     ones recorded, and whose file still holds what was written then, is
     neither encoded nor written again."""
     from doit_conductor.codegen import batches
-    patterns, sources = index["patterns"], index.get("sources", {})
+    sources, kinds_digest = index.rest["sources"], index.rest["kinds_digest"]
+    pattern = functools.cache(index.entry)   # decoded only for the batches written
     if not isinstance(previous, dict):
         previous = {}
     assignment, assignment_record = batch_assignment(
@@ -571,12 +465,9 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
     template_digests = {name: t["digest"] for name, t in templates.items()}
 
     def source_digest(source: str) -> str:
-        known = sources.get(source)
-        # an index without source digests (never, from this task 3): the entry itself
-        return known["digest"] if known else batches.digest(
-            next(p for p in patterns.values() if p["source"] == source))
+        return sources[source]["digest"]   # task 3 records every source it indexed
 
-    context = batches.digest([index["kinds_digest"], settings_digest, template_digests])
+    context = batches.digest([kinds_digest, settings_digest, template_digests])
     source_digests = {source: known["digest"] for source, known in sources.items()}
     kept, unmoved = _kept_digests(previous.get("digests"), context, source_digests)
     digests = {}
@@ -591,7 +482,7 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
             digests[name] = batches.pattern_digest(
                 entry, source_digest(entry["source"]),
                 [source_digest(s) for s in entry["dep_sources"]],
-                template_digests, index["kinds_digest"], settings_digest)
+                template_digests, kinds_digest, settings_digest)
     recorded_batches = previous.get("batches")
     if not isinstance(recorded_batches, dict):
         recorded_batches = {}
@@ -607,8 +498,8 @@ def write_batch_plans(entries: list[dict], index: dict, templates: dict, setting
         items = []
         for name in names:
             entry = by_name[name]
-            items.append({"name": name, "entry": entry, "pattern": patterns[name],
-                          "dependencies": {d: patterns[d] for d in entry["depends_on"]},
+            items.append({"name": name, "entry": entry, "pattern": pattern(name),
+                          "dependencies": {d: pattern(d) for d in entry["depends_on"]},
                           "digest": digests[name]})
         write_state(path, {"batch": batch, "patterns": items})
         recorded[batch] = {"signature": signature, "file": envelope_digest(path)}

@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from doit_conductor import layout
+from doit_conductor import layout, state_entries
 from tests.support.projects import Project
 
 from tests.codegen.test_bad_input import assert_one_line_error
@@ -84,3 +84,30 @@ def test_a_changed_pattern_colliding_with_a_kept_one_is_refused_as_from_nothing(
     before = built.tree()
     assert collide(built) == collide(project)  # same pattern named, same words
     assert built.tree() == before
+
+
+def index_state(project: Project) -> tuple:
+    """The index's entries as bytes, its rest without the stat of each source
+    (a copy has other inodes and ctimes), and the graph's bytes."""
+    index = state_entries.read(str(project.path(layout.PATTERNS)), "patterns",
+                               lambda entry: True, lambda rest: True)
+    sources = {path: known["digest"] for path, known in index.rest.pop("sources").items()}
+    return index.entries, index.rest, sources, project.path(layout.GRAPH).read_bytes()
+
+
+def test_an_edit_indexes_what_an_index_from_nothing_does(built, tmp_path):
+    """Task 3 keeps the bytes of unchanged entries and the graph entries written
+    with them: what it writes after an edit is what parsing every pattern writes."""
+    for name, old, new in (("products", "{name: stock, type: int}",
+                            "{name: stock, type: int}\n    - {name: shelf, type: str}"),
+                           ("users", "Registered shop users", "Registered users"),
+                           ("currency", "", "depends_on: [order_status]\n")):
+        path = built.path(f"patterns/{name}.yaml")
+        path.write_text(path.read_text().replace(old, new) if old else path.read_text() + new)
+        built.doit("codegen", check=True)
+    copy = Project(tmp_path / "nothing")
+    shutil.copytree(built.root, copy.root, symlinks=True)
+    copy.path(layout.PATTERNS).unlink()   # a missing target: task 3 parses every pattern
+    copy.doit("codegen", check=True)
+    assert b"shelf" in built.path(layout.PATTERNS).read_bytes()
+    assert index_state(built) == index_state(copy)
