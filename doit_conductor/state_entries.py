@@ -53,9 +53,25 @@ def encode(rest: dict, key: str, entries: Mapping[str, bytes]) -> bytes:
     return state_files.envelope(b"{" + b",".join(parts) + b"}")
 
 
-def write(path: str, rest: dict, key: str, entries: Mapping[str, bytes]) -> bool:
-    """Atomically write the document unless `path` already holds it; True when written."""
-    return write_if_changed(path, encode(rest, key, entries))
+def write(path: str, rest: dict, key: str, entries: Mapping[str, bytes],
+          decoded: Mapping[str, object] | None = None) -> bool:
+    """Atomically write the document unless `path` already holds it; True when
+    written.  `decoded`: entries the caller holds as values, kept for readers
+    in this process (task 7 right after task 3; on a cold build, every entry)
+    so that they are not decoded again, and, when it holds all of them, the
+    whole document for `read_state` (`state_files.keep`)."""
+    raw = encode(rest, key, entries)
+    if decoded:
+        digest = state_files.raw_digest(raw)
+        state_files.keep(_ENTRIES + digest, len(raw), dict(decoded))
+        if decoded.keys() >= entries.keys():
+            state_files.keep(digest, len(raw), {**rest, key: {name: decoded[name]
+                                                             for name in sorted(entries)}})
+    return write_if_changed(path, raw)
+
+
+# Where `write` keeps the entries it was given decoded, beside whole documents.
+_ENTRIES = b"entries:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,9 +82,13 @@ class EntryDocument:
     rest: dict                  # every key but the entries'
     entries: dict[str, bytes]   # name -> the entry's JSON
     entry_shape: Shape
+    decoded: Mapping[str, object]   # entries this process wrote: see `write`
 
     def entry(self, name: str) -> dict:
-        """The entry `name`, decoded and checked for its shape (KeyError if none)."""
+        """The entry `name`, decoded and checked for its shape (KeyError if none);
+        readers treat it as read-only."""
+        if name in self.decoded:
+            return self.decoded[name]
         value = load_json(self.entries[name])
         if not self.entry_shape(value):
             raise state_files.refused(self.path, f"entry {name!r} is not the shape it has")
@@ -97,7 +117,8 @@ def read(path: str, key: str, entry_shape: Shape, rest_shape: Shape) -> EntryDoc
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         raise state_files.refused(path, str(exc).splitlines()[0] or "not the shape this file has"
                                   ) from None
-    return EntryDocument(path, rest, entries, entry_shape)
+    decoded = state_files.kept(_ENTRIES + state_files.raw_digest(raw)) or {}
+    return EntryDocument(path, rest, entries, entry_shape, decoded)
 
 
 def _split(payload: bytes, key: str) -> tuple[bytes, dict[str, bytes]] | None:

@@ -40,7 +40,7 @@ class StateError(UserError):
 def encode_state(data: object) -> bytes:
     payload = dump_json(data)[:-1]  # without the newline; the envelope ends the line
     digest = xxhash.xxh3_128_hexdigest(payload).encode()
-    _remember(digest, payload, data)
+    keep(digest, len(payload), data)
     return _PREFIX + digest + _MIDDLE + payload + b"}\n"
 
 
@@ -64,12 +64,12 @@ def verified_payload(raw: bytes) -> bytes:
 def decode_state(raw: bytes) -> object:
     """The state inside an envelope; ValueError saying what is wrong."""
     payload = verified_payload(raw)
-    digest = raw[len(_PREFIX):len(_PREFIX) + _DIGEST_LEN]
-    known = _recall(digest)
+    digest = raw_digest(raw)
+    known = kept(digest)
     if known is not None:
         return known
     data = load_json(payload)
-    _remember(digest, payload, data)
+    keep(digest, len(payload), data)
     return data
 
 
@@ -90,23 +90,31 @@ _documents: dict[bytes, tuple[int, object]] = {}
 _shapes_checked: set[tuple[bytes, str]] = set()
 
 
-def _remember(digest: bytes, payload: bytes, data: object) -> None:
-    if len(payload) < LARGE:
+def keep(key: bytes, size: int, data: object) -> None:
+    """Keep `data`, decoded from `size` bytes of JSON, under `key` (the digest of
+    those bytes, or a key derived from it), if it is library-sized."""
+    if size < LARGE:
         return
-    _documents.pop(digest, None)
-    _documents[digest] = (len(payload), data)
-    kept = sum(size for size, _ in _documents.values())
-    while kept > BUDGET and len(_documents) > 1:
+    _documents.pop(key, None)
+    _documents[key] = (size, data)
+    kept_size = sum(size for size, _ in _documents.values())
+    while kept_size > BUDGET and len(_documents) > 1:
         oldest = next(iter(_documents))
-        kept -= _documents.pop(oldest)[0]
+        kept_size -= _documents.pop(oldest)[0]
 
 
-def _recall(digest: bytes) -> object | None:
-    known = _documents.pop(digest, None)
+def kept(key: bytes) -> object | None:
+    """What `keep` kept under `key`, or None."""
+    known = _documents.pop(key, None)
     if known is None:
         return None
-    _documents[digest] = known   # now the most recently used
+    _documents[key] = known   # now the most recently used
     return known[1]
+
+
+def raw_digest(raw: bytes) -> bytes:
+    """The digest an envelope's bytes carry (unchecked: see `verified_payload`)."""
+    return raw[len(_PREFIX):len(_PREFIX) + _DIGEST_LEN]
 
 
 def forget_decoded() -> None:

@@ -431,7 +431,7 @@ def task_code_stats():
     """Files, lines and bytes per format and per pattern kind."""
     from tasks.steps import publish
     return _verify(20, "code-stats", task_code_stats.__doc__,
-                   (publish.code_stats, [_out()]), f"{_out()}/", file_dep=[layout.PATTERNS],
+                   (publish.code_stats, [_out()]), f"{_out()}/", file_dep=[layout.GRAPH],
                    targets=[artifacts.CODE_STATS])
 
 

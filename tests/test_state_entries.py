@@ -86,3 +86,21 @@ def test_a_rest_of_the_wrong_shape_is_refused(project):
 def test_only_plain_names_are_written_one_a_line():
     with pytest.raises(ValueError, match="not a plain name"):
         state_entries.encode({}, "patterns", {'a":{': b"{}"})
+
+
+def test_entries_written_in_this_process_are_read_without_decoding(project):
+    """A library-sized index: what the writer held decoded, a reader of this
+    process gets as it was (task 7 after task 3), the rest it decodes."""
+    values = {f"p{i:04d}": {"text": "x" * 1000, "n": i} for i in range(600)}
+    entries = {name: state_entries.entry_json(value) for name, value in values.items()}
+    held = {name: values[name] for name in ("p0001", "p0002")}
+    state_entries.write(PATH, {"k": 1}, "patterns", entries, decoded=held)
+    document = state_entries.read(PATH, "patterns", is_dict, is_dict)
+    assert document.entry("p0001") is values["p0001"]
+    assert document.entry("p0003") == values["p0003"] and document.entry("p0003") is not values["p0003"]
+    # all of them held: `read_state` gets the whole document without decoding it
+    state_entries.write(PATH, {"k": 2}, "patterns", entries, decoded=values)
+    assert state_files.read_state(PATH)["patterns"]["p0004"] is values["p0004"]
+    state_files.forget_decoded()
+    document = state_entries.read(PATH, "patterns", is_dict, is_dict)
+    assert document.entry("p0001") == values["p0001"] and document.entry("p0001") is not values["p0001"]

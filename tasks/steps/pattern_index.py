@@ -73,7 +73,7 @@ def validate_patterns() -> None:
     write_state(layout.GRAPH, _graph(entries, parsed, previous))
     state_entries.write(layout.PATTERNS, {
         "kinds_digest": digest, "state_version": layout.STATE_VERSION, "sources": sources,
-        "graph": envelope_digest(layout.GRAPH)}, KEY, entries)
+        "graph": envelope_digest(layout.GRAPH)}, KEY, entries, decoded=parsed)
 
 
 def _graph(entries: dict[str, bytes], parsed: dict[str, dict],
