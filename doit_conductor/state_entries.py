@@ -89,7 +89,10 @@ class EntryDocument:
         readers treat it as read-only."""
         if name in self.decoded:
             return self.decoded[name]
-        value = load_json(self.entries[name])
+        try:
+            value = load_json(self.entries[name])
+        except (ValueError, UnicodeDecodeError):
+            raise state_files.refused(self.path, f"entry {name!r} is not JSON") from None
         if not self.entry_shape(value):
             raise state_files.refused(self.path, f"entry {name!r} is not the shape it has")
         return value

@@ -104,3 +104,12 @@ def test_entries_written_in_this_process_are_read_without_decoding(project):
     state_files.forget_decoded()
     document = state_entries.read(PATH, "patterns", is_dict, is_dict)
     assert document.entry("p0001") == values["p0001"] and document.entry("p0001") is not values["p0001"]
+
+
+def test_an_entry_that_is_not_json_is_refused_and_the_file_removed(project):
+    """Only a file written on purpose with its digest recomputed can hold one."""
+    (project / PATH).write_bytes(state_entries.encode({}, "patterns", {"a": b"{", "b": b"{}"}))
+    document = state_entries.read(PATH, "patterns", is_dict, is_dict)
+    with pytest.raises(StateError, match="entry 'a' is not JSON"):
+        document.entry("a")
+    assert not (project / PATH).exists()
