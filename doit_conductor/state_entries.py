@@ -9,7 +9,7 @@ of its own,
     {"kinds_digest":"...","patterns":{
     "account":{...},
     "order":{...}
-    },"sources":{...},"state_version":4}
+    },"sources":{...},"state_version":3}
 
 which is still one JSON document in the same envelope: any reader may decode
 it whole (`read_state`), and the digest covers every byte.  But a writer can
