@@ -39,13 +39,14 @@ class StateError(UserError):
 
 def encode_state(data: object) -> bytes:
     payload = dump_json(data)[:-1]  # without the newline; the envelope ends the line
-    digest = xxhash.xxh3_128_hexdigest(payload).encode()
-    keep(digest, len(payload), data)
-    return _PREFIX + digest + _MIDDLE + payload + b"}\n"
+    raw = envelope(payload)
+    keep(raw_digest(raw), len(payload), data)
+    return raw
 
 
 def envelope(payload: bytes) -> bytes:
-    """The state file holding `payload`, JSON its writer made (`state_entries`)."""
+    """The state file holding `payload`, canonical JSON (`encode_state`) or
+    JSON its writer made (`state_entries`)."""
     return _PREFIX + xxhash.xxh3_128_hexdigest(payload).encode() + _MIDDLE + payload + b"}\n"
 
 

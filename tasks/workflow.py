@@ -200,7 +200,6 @@ def task_codegen():
     try:
         plan = read_state(layout.PLAN)
         settings = read_state(layout.CODEGEN_SETTINGS)
-        batch_index = read_state(layout.BATCH_INDEX)
     except StateError:
         plan, settings = [], None   # not planned yet (`doit list` on a fresh clone)
     if settings is None:
@@ -208,7 +207,8 @@ def task_codegen():
         return
     depends_on = {entry["name"]: entry["depends_on"] for entry in plan}
     # task 7's grouping, unless the graph has moved since (then the same as it)
-    assignment = inputs_and_plan.batch_assignment(depends_on, batch_index)[0]
+    assignment = inputs_and_plan.batch_assignment(depends_on,
+                                                  inputs_and_plan.read_batch_index())[0]
     batch_deps = batches.batch_dependencies(assignment, depends_on)
     by_name = {entry["name"]: entry for entry in plan}
     rebuild = {} if settings.get("incremental", True) else {"uptodate": [False]}

@@ -345,7 +345,7 @@ def plan_outputs() -> None:
     closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
     order = read_state(layout.ORDER)
     reserved = artifacts.reserved_outputs(config.output_dir)
-    batch_index = _read_batch_index()
+    batch_index = read_batch_index()
     context = _plan_context(kinds_digest, templates, closures, config.output_dir, reserved)
     keys = _plan_keys(read_state(layout.GRAPH), index.rest["sources"])
     reused = _reusable_plan(batch_index.get("plan"), context, keys)
@@ -407,14 +407,13 @@ def _plan_keys(graph: dict[str, dict], sources: dict[str, dict]) -> dict[str, st
     the graph task 3 wrote with the index (source and dependencies of each
     pattern).  A pattern whose source digest is unknown gets no key and is
     always planned."""
-    patterns = graph
     keys = {}
-    for name, pattern in patterns.items():
+    for name, pattern in graph.items():
         known = sources.get(pattern["source"])
         if not known or not known.get("digest"):
             continue
         parts = [pattern["source"], known["digest"],
-                 *(patterns[d]["source"] if d in patterns else "?" for d in pattern["depends_on"])]
+                 *(graph[d]["source"] if d in graph else "?" for d in pattern["depends_on"])]
         keys[name] = xxhash.xxh3_64_hexdigest("\0".join(parts).encode("utf-8", "surrogateescape"))
     return keys
 
@@ -553,7 +552,7 @@ def batch_assignment(depends_on: dict[str, list[str]], batch_index: object
     return assignment, {"key": key, "batches": assignment}
 
 
-def _read_batch_index() -> dict:
+def read_batch_index() -> dict:
     """The batch index task 7 wrote last time ({} when missing or damaged)."""
     try:
         document = read_state(layout.BATCH_INDEX)
