@@ -367,11 +367,17 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
             begin = len(paths)   # every stat as recorded: only the racy contents are left
     for start in range(begin, len(paths), CHUNK):
         end = start + CHUNK
-        if packed is not None and _packed_sweep(paths[start:end]) == packed.chunk(start, end):
+        swept = _packed_sweep(paths[start:end]) if packed is not None else None
+        if swept is not None and swept == packed.chunk(start, end):
             continue
-        # a differing chunk is swept again as tuples: one chunk, once a run
-        rows = tuple(current[start:end] if current is not None
-                     else map(file_stat, paths[start:end]))
+        # a differing chunk is compared path by path, by the stats just swept
+        # (each path is stat-ed once: an edit's check stops in this chunk)
+        if current is not None:
+            rows = tuple(current[start:end])
+        elif swept is not None:
+            rows = tuple(_unpacked(swept))
+        else:
+            rows = tuple(map(file_stat, paths[start:end]))
         recorded = tuple(stats[start:end])
         if rows == recorded:
             continue

@@ -177,6 +177,19 @@ def test_a_decoded_snapshot_compares_its_packed_stats(tmp_path):
     assert snapshot.first_change(decoded, KEY) == f"{paths[5]} appeared since the last run"
 
 
+def test_a_check_that_finds_a_change_stats_each_path_once(tmp_path, monkeypatch):
+    # an edit's check stops in the first differing chunk: the stats its packed
+    # sweep took are the ones compared path by path, not taken again
+    paths = make(tmp_path, **{f"f{i}": "x" for i in range(10)})
+    decoded = snapshot.decode(snapshot.encode(snapshot.take(KEY, paths, 1, later())))
+    os.utime(paths[7], ns=(0, 0))
+    os.unlink(paths[3])
+    stat, asked = os.stat, []
+    monkeypatch.setattr(os, "stat", lambda path, *a, **k: asked.append(path) or stat(path, *a, **k))
+    assert snapshot.first_change(decoded, KEY) == f"{paths[3]} is gone since the last run"
+    assert sorted(asked) == sorted(paths)
+
+
 def test_a_stat_past_2262_keeps_the_snapshot_unpacked(tmp_path):
     [path] = make(tmp_path, a="1")
     far = (10**19, 10**19, 1, 2, 3)   # ns past 2**63
