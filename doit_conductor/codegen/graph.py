@@ -1,28 +1,33 @@
 """The pattern dependency graph: a stable order, or the cycle that prevents one."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from graphlib import CycleError, TopologicalSorter
 
 from doit_conductor.errors import UserError
 
 
-def resolve_order(depends_on: dict[str, tuple[str, ...]], sources: dict[str, str]) -> list[str]:
+def resolve_order(depends_on: dict[str, tuple[str, ...]], sources: dict[str, str],
+                  line_of: Callable[[str, str], int | None] = lambda name, dep: None
+                  ) -> list[str]:
     """Patterns in dependency order (ties broken by name).
 
     Raises UserError for a dependency on an unknown pattern or for a cycle, naming
     the pattern file and the whole cycle (from its smallest name, `a -> b -> a`
-    where a depends on b).
+    where a depends on b); `line_of(name, dep)` is the line where pattern `name`
+    names `dep`, if known.
     """
     for name in sorted(depends_on):
         for dep in depends_on[name]:
             if dep not in depends_on:
-                raise UserError(f"depends_on names unknown pattern '{dep}'", sources[name])
+                raise UserError(f"depends_on names unknown pattern '{dep}'", sources[name],
+                                line_of(name, dep))
     try:
         TopologicalSorter({name: sorted(depends_on[name]) for name in sorted(depends_on)}).prepare()
     except CycleError as err:
         cycle = _from_smallest(list(reversed(err.args[1][1:])))
         raise UserError(f"depends_on cycle: {' -> '.join(cycle + cycle[:1])}",
-                        sources[cycle[0]]) from None
+                        sources[cycle[0]], line_of(cycle[0], (cycle + cycle[:1])[1])) from None
     return _depth_first(depends_on)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,6 +103,31 @@ def parse_pattern(raw: bytes, source: str, kinds: dict[str, dict[str, str]]) -> 
     text = _decode(raw, source)
     data, lines = _load_yaml(text, source)
     return _validate(data, lines, source, kinds)
+
+
+def line_of(source: str, wanted: Callable[[tuple, object], bool]) -> int | None:
+    """For an error found after the file was parsed (task 6's unknown dependency,
+    task 7's output path): the first line of pattern file `source` holding a
+    value that `wanted(key path, value)` accepts, such as `(("depends_on", 1),
+    "ghost")`; None when the file no longer parses or holds none."""
+    try:
+        data, lines = _load_yaml(_decode(read_pattern_bytes(Path(source), source), source),
+                                 source)
+    except UserError:
+        return None
+    return min((lines[path] for path, value in _leaves(data, ())
+                if path in lines and wanted(path, value)), default=None)
+
+
+def _leaves(value: object, path: tuple) -> Iterator[tuple[tuple, object]]:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _leaves(item, path + (key,))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _leaves(item, path + (index,))
+    else:
+        yield path, value
 
 
 def _decode(raw: bytes, source: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, NamedTuple
@@ -55,9 +55,12 @@ def plan_codegen(patterns: Mapping[str, Pattern], order: list[str],
                  closures: dict[str, tuple[str, ...]], output_dir: str,
                  reserved: Mapping[str, str] | None = None,
                  planned: Mapping[str, tuple[str, tuple[str, ...]]] | None = None,
+                 line_of: Callable[[str, str], int | None] = lambda source, template: None,
                  ) -> list[PlanEntry]:
     """One entry per pattern, in dependency order.  `reserved`: paths other
     tasks write, by task name (a key ending in `/` reserves a directory).
+    `line_of(source, template)`: the line of the pattern's `outputs` entry for
+    that template, for an error in an output path the pattern wrote.
 
     `planned` (an edit: O(changed)): by name, the source and output paths of
     patterns planned before from the same pattern, dependencies' sources, kinds,
@@ -86,13 +89,19 @@ def plan_codegen(patterns: Mapping[str, Pattern], order: list[str],
         used: set[str] = set()
         for template in templates:
             rule = pattern.outputs.get(template, kinds[pattern.kind][template])
-            path = output_path(rule, name, output_dir, pattern.source, checked_dirs)
-            if (owner := reserved_by(path, reserved or {})) is not None:
-                raise UserError(f"output {path} is written by the workflow's task '{owner}'; "
-                                "a pattern cannot produce it (choose another path)", pattern.source)
-            if path in claimed:
-                raise UserError(f"output {path} is produced twice: by this pattern and by "
-                                f"{claimed[path]}", pattern.source)
+            try:
+                path = output_path(rule, name, output_dir, pattern.source, checked_dirs)
+                if (owner := reserved_by(path, reserved or {})) is not None:
+                    raise UserError(f"output {path} is written by the workflow's task '{owner}'; "
+                                    "a pattern cannot produce it (choose another path)",
+                                    pattern.source)
+                if path in claimed:
+                    raise UserError(f"output {path} is produced twice: by this pattern and by "
+                                    f"{claimed[path]}", pattern.source)
+            except UserError as err:
+                if template in pattern.outputs and err.line is None:
+                    err.line = line_of(pattern.source, template)   # the pattern's own rule
+                raise
             claimed[path] = pattern.source
             outputs.append(Output(template, path))
             used.add(template)

@@ -310,14 +310,22 @@ def resolve_patterns() -> None:
 
     Works on the graph task 3 writes beside the index (`pattern_index._graph_entry`)."""
     from doit_conductor.codegen.graph import resolve_order
+    from doit_conductor.codegen.patterns import line_of
     graph = read_state(layout.GRAPH)
     sources = {name: p["source"] for name, p in graph.items()}
-    order = resolve_order({name: tuple(p["depends_on"]) for name, p in graph.items()}, sources)
+    order = resolve_order(
+        {name: tuple(p["depends_on"]) for name, p in graph.items()}, sources,
+        lambda name, dep: line_of(sources[name], lambda path, value: path[:1] == ("depends_on",)
+                                  and value == dep))
     for pattern in graph.values():
         for target in pattern["refers_to"]:
-            if graph[target]["kind"] != "entity":
-                raise UserError(f"refers to '{target}', a {graph[target]['kind']}; "
-                                "only entities can be referenced", pattern["source"])
+            kind = graph[target]["kind"]
+            if kind != "entity":
+                raise UserError(
+                    f"refers to '{target}', of kind '{kind}'; only entities can be referenced",
+                    pattern["source"],
+                    line_of(pattern["source"], lambda path, value: path[:1] == ("params",)
+                            and path[-1] in ("references", "entity") and value == target))
     write_state(layout.ORDER, order)
 
 
@@ -331,15 +339,17 @@ def plan_outputs() -> None:
     same context (kinds, template closures, output directory, reserved paths,
     working directory), keeps its recorded entry; only its paths are claimed
     again, so collisions with a changed pattern are still refused."""
-    from doit_conductor.codegen.patterns import pattern_from_json
+    from doit_conductor.codegen.patterns import line_of, pattern_from_json
     from doit_conductor.codegen.plan import plan_codegen, plan_entry_to_json
     from tasks.steps.pattern_index import read_index
     config = workflow_config()
     index = read_index()   # entries decoded as planned: an edit decodes a few
     templates = read_state(layout.TEMPLATES)
     if "index" in index.entries:  # task 15's docs/index.md would be both pages
+        source = index.entry("index")["source"]
         raise UserError("a pattern cannot be named 'index': docs/index.md is the index of "
-                        "the generated docs", index.entry("index")["source"])
+                        "the generated docs", source,
+                        line_of(source, lambda path, _: path == ("name",)))
     patterns = _LazyPatterns(index, pattern_from_json)
     kinds_digest = index.rest["kinds_digest"]
     closures = {name: tuple(t["closure"]) for name, t in templates["templates"].items()}
@@ -352,7 +362,8 @@ def plan_outputs() -> None:
     planned = {name: (entry["source"], tuple(o["path"] for o in entry["outputs"]))
                for name, entry in reused.items()}
     fresh = {entry.name: plan_entry_to_json(entry) for entry in plan_codegen(
-        patterns, order, templates["kinds"], closures, config.output_dir, reserved, planned)}
+        patterns, order, templates["kinds"], closures, config.output_dir, reserved, planned,
+        lambda source, template: line_of(source, lambda path, _: path == ("outputs", template)))}
     settings = {
         "templates_dir": config.templates_dir, "output_dir": config.output_dir,
         "cache_dir": layout.CACHE, "sandbox": config.sandbox,

@@ -78,42 +78,54 @@ CASES = {
     "depends_on cycle": (
         lambda p: replace_in(p, "patterns/users.yaml", "kind: entity\n",
                              "kind: entity\ndepends_on: [order_items]\n"),
-        r"patterns/\w+\.yaml: depends_on cycle: (\w+ -> )+\w+"),
+        r"patterns/order_items\.yaml:4: depends_on cycle: order_items -> orders -> users -> "
+        r"order_items"),
+    "unknown dependency": (
+        lambda p: replace_in(p, "patterns/users.yaml", "kind: entity\n",
+                             "kind: entity\ndepends_on: [products, ghost]\n"),
+        r"patterns/users\.yaml:3: depends_on names unknown pattern 'ghost'"),
+    "reference to an enum": (
+        lambda p: (replace_in(p, "patterns/orders.yaml", "[users]", "[users, currency]"),
+                   replace_in(p, "patterns/orders.yaml", "references: users}\n",
+                              "references: users}\n"
+                              "    - {name: currency, type: str, references: currency}\n")),
+        r"patterns/orders\.yaml:10: refers to 'currency', of kind 'enum'; only entities can be "
+        r"referenced"),
     "two patterns, one output path": (
         lambda p: replace_in(p, "patterns/user_role.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: sql/currency.sql}\n"),
-        r"patterns/\w+\.yaml: output output/sql/currency\.sql is produced twice"),
+        r"patterns/user_role\.yaml:3: output output/sql/currency\.sql is produced twice"),
     "output path with ..": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: ../../evil.sql}\n"),
-        r"patterns/currency\.yaml: output path '\.\./\.\./evil\.sql' must be a plain relative"),
+        r"patterns/currency\.yaml:3: output path '\.\./\.\./evil\.sql' must be a plain relative"),
     "output path segment over the file system's name limit": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: sql/" + "c" * 300 + ".sql}\n"),
-        r"patterns/currency\.yaml: output path segment 'c+\.\.\.' is 304 bytes long; the file "
+        r"patterns/currency\.yaml:3: output path segment 'c+\.\.\.' is 304 bytes long; the file "
         r"system allows \d+ for a generated file name"),
     "output name that leaves no room for its temporary name": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: sql/" + "c" * 240 + ".sql}\n"),
-        r"patterns/currency\.yaml: output path segment 'c+\.\.\.' is 244 bytes long"),
+        r"patterns/currency\.yaml:3: output path segment 'c+\.\.\.' is 244 bytes long"),
     "output over a docs page": (
         lambda p: replace_in(p, "patterns/user_role.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: docs/users.md}\n"),
-        r"patterns/user_role\.yaml: output output/docs/users\.md is written by the workflow's "
+        r"patterns/user_role\.yaml:3: output output/docs/users\.md is written by the workflow's "
         r"task 'docs'"),
     "output over the checksums": (
         lambda p: replace_in(p, "patterns/user_role.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: SHA256SUMS}\n"),
-        r"patterns/user_role\.yaml: output output/SHA256SUMS is written by the workflow's "
+        r"patterns/user_role\.yaml:3: output output/SHA256SUMS is written by the workflow's "
         r"task 'checksums'"),
     "a pattern named index": (
         lambda p: p.path("patterns/index.yaml").write_text(
             p.path("patterns/currency.yaml").read_text().replace("name: currency", "name: index")),
-        r"patterns/index\.yaml: a pattern cannot be named 'index'"),
+        r"patterns/index\.yaml:1: a pattern cannot be named 'index'"),
     "absolute output path": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
                              "kind: enum\noutputs: {sql/enum.sql.j2: /tmp/evil.sql}\n"),
-        r"patterns/currency\.yaml: output path '/tmp/evil\.sql' must be a plain relative"),
+        r"patterns/currency\.yaml:3: output path '/tmp/evil\.sql' must be a plain relative"),
     "generated code does not compile": (
         lambda p: replace_in(p, "patterns/products.yaml", "{name: stock, type: int}",
                              "{name: class, type: int}"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 
 from doit_conductor.codegen.graph import resolve_order
-from doit_conductor.codegen.patterns import MAX_PATTERN_BYTES, parse_pattern, read_pattern_bytes
+from doit_conductor.codegen.patterns import (MAX_PATTERN_BYTES, line_of, parse_pattern,
+                                             read_pattern_bytes)
 from doit_conductor.codegen.plan import output_path
 from doit_conductor.codegen.templates import reference_closure
 from doit_conductor.errors import UserError
@@ -37,6 +38,31 @@ def test_a_cycle_is_named_in_full():
 def test_unknown_dependency():
     message = error_of(lambda: resolve_order({"a": ("ghost",)}, {"a": "patterns/a.yaml"}))
     assert message == "patterns/a.yaml: depends_on names unknown pattern 'ghost'"
+
+
+def test_graph_errors_name_the_line_where_the_dependency_is_written():
+    lines = {("a", "ghost"): 7, ("a", "b"): 4, ("b", "a"): 9}
+    def line(name, dep): return lines.get((name, dep))
+    message = error_of(lambda: resolve_order({"a": ("ghost",)}, {"a": "patterns/a.yaml"}, line))
+    assert message == "patterns/a.yaml:7: depends_on names unknown pattern 'ghost'"
+    cycle = {"a": ("b",), "b": ("a",)}
+    message = error_of(lambda: resolve_order(cycle, {n: f"patterns/{n}.yaml" for n in cycle}, line))
+    assert message == "patterns/a.yaml:4: depends_on cycle: a -> b -> a"
+    lines[("c", "c")] = 2
+    message = error_of(lambda: resolve_order({"c": ("c",)}, {"c": "patterns/c.yaml"}, line))
+    assert message == "patterns/c.yaml:2: depends_on cycle: c -> c"
+
+
+def test_line_of_finds_a_value_by_its_key_path(tmp_path):
+    source = tmp_path / "p.yaml"
+    source.write_text("name: p\nkind: entity\ndepends_on:\n  - q\n  - ghost\nparams:\n"
+                      "  fields:\n    - {name: q_id, type: int, references: q}\n")
+    def dependency(dep): return lambda path, value: path[:1] == ("depends_on",) and value == dep
+    assert line_of(str(source), dependency("ghost")) == 5
+    assert line_of(str(source), lambda path, value: path[-1] == "references") == 8
+    assert line_of(str(source), dependency("nobody")) is None
+    source.write_text("name: [unclosed\n")   # changed since it was parsed: no line, no error
+    assert line_of(str(source), dependency("ghost")) is None
 
 
 def test_reference_closure_follows_chains_and_ignores_cycles():
