@@ -31,13 +31,13 @@ def assert_untouched(project, reference, outside: Path | None = None) -> None:
 
 PATTERN_CASES = {
     "traversal in outputs": ('outputs:\n  python/enum.py.j2: "../../evil_{name}.py"\n',
-                             ("patterns/currency.yaml:", "'../../evil_currency.py'")),
+                             ("patterns/currency.yaml:7:", "'../../evil_currency.py'")),
     "absolute path in outputs": ('outputs:\n  python/enum.py.j2: "/tmp/evil_{name}.py"\n',
-                                 ("patterns/currency.yaml:", "'/tmp/evil_currency.py'")),
+                                 ("patterns/currency.yaml:7:", "'/tmp/evil_currency.py'")),
     "NUL in an output path": ('outputs:\n  python/enum.py.j2: "a\\0b_{name}.py"\n',
-                              ("patterns/currency.yaml:", "control character")),
+                              ("patterns/currency.yaml:7:", "control character")),
     "newline in an output path": ('outputs:\n  python/enum.py.j2: "a\\nb_{name}.py"\n',
-                                  ("patterns/currency.yaml:", "control character")),
+                                  ("patterns/currency.yaml:7:", "control character")),
 }
 
 
