@@ -217,7 +217,7 @@ def task_codegen():
         yield {
             "basename": "codegen",
             "name": batch,
-            "doc": f"generate the files of {len(names)} patterns",
+            "doc": f"generate the files of {len(names)} pattern{'' if len(names) == 1 else 's'}",
             "actions": [(codegen_actions.build_batch, [batch, settings, None])],
             # the batch's plan changes when any input of its patterns does; the
             # settings tell build_batch why it runs (see there)
@@ -227,7 +227,7 @@ def task_codegen():
             "targets": [*(o["path"] for name in names for o in by_name[name]["outputs"]),
                         _record(batch)],
             "meta": {"conductor_cache": _cacheable(batch, settings),
-                     "conductor_ship": _shippable(batch)},
+                     "conductor_ship": _shippable(batch), "conductor_patterns": len(names)},
             # `incremental = false`: every pattern is rebuilt (and compiled) every run
             **rebuild,
             "clean": CLEAN,

@@ -24,6 +24,9 @@ from doit_conductor.profiling.records import CACHED, FAILED, RAN, UP_TO_DATE, Ta
 CODEGEN_PREFIX = "codegen:"
 CLOSING_STEP = "codegen:_manifest"
 BATCH_PREFIX = "codegen:_batch-"
+# In a codegen sub-task's meta: how many patterns it builds (the reporter sums
+# them over the run's sub-tasks for `codegen_summary`'s `planned`).
+PATTERNS_META = "conductor_patterns"
 _PATTERN_COUNTERS = ("patterns_built", "patterns_skipped", "patterns_restored", "patterns_planned")
 
 
@@ -58,8 +61,12 @@ class CodegenSummary:
         return self.cache_hits / consulted if consulted else None
 
 
-def codegen_summary(records: Sequence[TaskRecord], workers: int) -> CodegenSummary | None:
-    """The summary of Task 8 in a run; None when no codegen sub-task is in it."""
+def codegen_summary(records: Sequence[TaskRecord], workers: int,
+                    planned: int | None = None) -> CodegenSummary | None:
+    """The summary of Task 8 in a run; None when no codegen sub-task is in it.
+    `planned`: how many patterns the run's sub-tasks hold, for a run whose
+    closing step did not run to count them (a batch that ran and left its
+    record as it was)."""
     patterns = [r for r in records
                 if r.name.startswith(CODEGEN_PREFIX) and r.name != CLOSING_STEP]
     closing = [r for r in records if r.name == CLOSING_STEP]
@@ -74,7 +81,7 @@ def codegen_summary(records: Sequence[TaskRecord], workers: int) -> CodegenSumma
 
     if any(r.name.startswith(BATCH_PREFIX) for r in patterns) or any(
             name in r.counters for r in (*patterns, *closing) for name in _PATTERN_COUNTERS):
-        counts = _pattern_counts(patterns, closing, executed)
+        counts = _pattern_counts(patterns, closing, executed, planned)
     else:
         counts = dict(
             patterns=len(patterns),
@@ -97,11 +104,12 @@ def codegen_summary(records: Sequence[TaskRecord], workers: int) -> CodegenSumma
 
 
 def _pattern_counts(subtasks: Sequence[TaskRecord], closing: Sequence[TaskRecord],
-                    executed: Sequence[TaskRecord]) -> dict[str, int]:
+                    executed: Sequence[TaskRecord], in_subtasks: int | None
+                    ) -> dict[str, int]:
     """Pattern figures of a run with batches, from the sub-tasks' counters.  A
     failed sub-task counts as one failed pattern (it stops at its first); the
     patterns of a sub-task that did not run are not known one by one and count
-    as not run only through the closing step's total."""
+    as not run only through the total: the closing step's, else `in_subtasks`."""
     def total(records, name: str) -> int:
         return int(sum(r.counters.get(name, 0) for r in records))
 
@@ -111,7 +119,7 @@ def _pattern_counts(subtasks: Sequence[TaskRecord], closing: Sequence[TaskRecord
     planned = total(closing, "patterns_planned") if any(
         "patterns_planned" in r.counters for r in closing) else None
     seen = built + restored + failed + total(executed, "patterns_skipped")
-    patterns = planned if planned is not None else seen
+    patterns = planned if planned is not None else max(in_subtasks or 0, seen)
     return dict(patterns=patterns, regenerated=built, failed=failed, restored=restored,
                 up_to_date=max(patterns - built - restored - failed, 0), not_run=0)
 

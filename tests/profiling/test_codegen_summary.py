@@ -154,6 +154,32 @@ def test_summary_from_hand_made_records():
     assert not codegen_summary([_record("codegen:a", status=UP_TO_DATE)], 0).did_work
 
 
+def test_the_total_comes_from_the_sub_tasks_when_the_closing_step_did_not_run():
+    # a batch ran and left its record as it was: the closing step is up to date
+    records = [
+        _record("codegen:_batch-0-00", start=0.0, wall=0.5, patterns_built=1),
+        _record("codegen:_batch-0-01", status=UP_TO_DATE),
+        _record("codegen:_manifest", status=UP_TO_DATE),
+    ]
+    assert summary_lines(codegen_summary(records, 1, planned=10))[0] == \
+        "codegen:        1 of 10 patterns regenerated (9 up to date) in 0.50 s"
+    assert summary_lines(codegen_summary(records, 1))[0] == \
+        "codegen:        1 of 1 pattern regenerated (0 up to date) in 0.50 s"
+
+
+def test_a_batch_run_again_alone_reports_the_library_total(project):
+    patterns = len(list(project.path("patterns").glob("*.yaml")))
+    project.doit("codegen", check=True)
+    batch = next(t.name for t in recorded(project)[1] if t.name.startswith("codegen:_batch-"))
+    project.doit("forget", batch, check=True)
+    again = project.doit("codegen", check=True)
+    shown = printed(again.stdout)
+    assert (shown["regenerated"], shown["patterns"], shown["up_to_date"]) == \
+        (1, patterns, patterns - 1), again.stdout
+    statuses = {t.name: t.status for t in recorded(project)[1]}
+    assert statuses[batch] == RAN and statuses["codegen:_manifest"] == UP_TO_DATE
+
+
 def test_restored_and_unreached_patterns_are_counted():
     records = [
         _record("codegen:a", status=CACHED, start=0.0, wall=0.5),
