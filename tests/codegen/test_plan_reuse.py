@@ -74,7 +74,7 @@ def collide(project: Project) -> str:
     path.write_text(path.read_text().replace(
         "kind: enum\n", "kind: enum\noutputs: {sql/enum.sql.j2: sql/currency.sql}\n", 1))
     result = project.doit()
-    pattern = r"patterns/\w+\.yaml: output output/sql/currency\.sql is produced twice.*"
+    pattern = r"patterns/\w+\.yaml:\d+: output output/sql/currency\.sql is produced twice.*"
     assert_one_line_error(result, pattern)
     return re.search(pattern, result.stdout + result.stderr).group(0)
 
