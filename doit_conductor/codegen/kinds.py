@@ -36,15 +36,23 @@ def load_kinds(templates_dir: str) -> dict[str, dict[str, str]]:
     for kind, templates in data.items():
         if not isinstance(templates, dict) or not all(
                 isinstance(k, str) and isinstance(v, str) for k, v in templates.items()):
-            raise UserError(f"kind '{kind}' must map template names to output paths", source)
+            raise UserError(f"kind '{kind}' must map template names to output paths", source,
+                            _line(source, (kind,)))
         for template, rule in templates.items():
             info = safe_fs.lstat(Path(templates_dir) / template)
             if info is None or not stat.S_ISREG(info.st_mode):
-                raise UserError(f"kind '{kind}': template '{template}' does not exist", source)
+                raise UserError(f"kind '{kind}': template '{template}' does not exist", source,
+                                _line(source, (kind, template)))
             if "{name}" not in rule:
                 raise UserError(f"kind '{kind}': output path '{rule}' must contain {{name}}",
-                                source)
+                                source, _line(source, (kind, template)))
     return data
+
+
+def _line(source: str, under: tuple) -> int | None:
+    """The first line of what the kinds table holds under `under` (for an error)."""
+    from doit_conductor.codegen.patterns import line_of
+    return line_of(source, lambda path, _: path[:len(under)] == under)
 
 
 def kinds_digest(templates_dir: str) -> str:

@@ -107,9 +107,10 @@ def parse_pattern(raw: bytes, source: str, kinds: dict[str, dict[str, str]]) -> 
 
 def line_of(source: str, wanted: Callable[[tuple, object], bool]) -> int | None:
     """For an error found after the file was parsed (task 6's unknown dependency,
-    task 7's output path): the first line of pattern file `source` holding a
-    value that `wanted(key path, value)` accepts, such as `(("depends_on", 1),
-    "ghost")`; None when the file no longer parses or holds none."""
+    task 7's output path, the kinds table's missing template): the first line
+    of YAML file `source` (a pattern, the kinds table) holding a value that
+    `wanted(key path, value)` accepts, such as `(("depends_on", 1), "ghost")`;
+    None when the file no longer parses or holds none."""
     try:
         data, lines = _load_yaml(_decode(read_pattern_bytes(Path(source), source), source),
                                  source)

@@ -39,7 +39,8 @@ CASES = {
         r"patterns/currency\.yaml:3: template 'python/nope\.py\.j2' is not one of kind 'enum'"),
     "kinds table names a missing template": (
         lambda p: append_to(p, "templates/kinds.yaml", "  docs/gone.md.j2: docs/{name}.md\n"),
-        r"templates/kinds\.yaml: kind 'endpoint': template 'docs/gone\.md\.j2' does not exist"),
+        r"templates/kinds\.yaml:18: kind 'endpoint': template 'docs/gone\.md\.j2' does not "
+        r"exist"),
     "template syntax error": (
         lambda p: replace_in(p, "templates/sql/enum.sql.j2", "{% for value", "{% for value value"),
         # our words, file and line; the rest is Jinja2's own wording, not pinned here

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from doit_conductor.codegen.graph import resolve_order
+from doit_conductor.codegen.kinds import load_kinds
 from doit_conductor.codegen.patterns import (MAX_PATTERN_BYTES, line_of, parse_pattern,
                                              read_pattern_bytes)
 from doit_conductor.codegen.plan import output_path
@@ -51,6 +52,22 @@ def test_graph_errors_name_the_line_where_the_dependency_is_written():
     lines[("c", "c")] = 2
     message = error_of(lambda: resolve_order({"c": ("c",)}, {"c": "patterns/c.yaml"}, line))
     assert message == "patterns/c.yaml:2: depends_on cycle: c -> c"
+
+
+def test_kinds_table_errors_name_their_line(tmp_path):
+    (tmp_path / "python").mkdir()
+    (tmp_path / "python/enum.py.j2").write_text("x")
+    table = tmp_path / "kinds.yaml"
+    table.write_text("enum:\n  python/enum.py.j2: python/{name}.py\n"
+                     "  python/gone.py.j2: x/{name}.py\n")
+    assert error_of(lambda: load_kinds(str(tmp_path))).startswith(
+        f"{table}:3: kind 'enum': template 'python/gone.py.j2' does not exist")
+    table.write_text("enum:\n  python/enum.py.j2: python/fixed.py\n")
+    assert error_of(lambda: load_kinds(str(tmp_path))).startswith(
+        f"{table}:2: kind 'enum': output path 'python/fixed.py' must contain {{name}}")
+    table.write_text("# kinds\nenum: [python/enum.py.j2]\n")
+    assert error_of(lambda: load_kinds(str(tmp_path))).startswith(
+        f"{table}:2: kind 'enum' must map template names to output paths")
 
 
 def test_line_of_finds_a_value_by_its_key_path(tmp_path):
