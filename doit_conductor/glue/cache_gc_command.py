@@ -8,9 +8,10 @@ from doit.cmd_base import Command
 
 from doit_conductor import layout
 from doit_conductor.errors import UserError
+from doit_conductor.glue.option_errors import OneLineOptionErrors
 
 
-class CacheGC(Command):
+class CacheGC(OneLineOptionErrors, Command):
     name = "cache-gc"
     doc_purpose = "bound the template cache and the local action cache"
     doc_usage = ("[--max-entries N] [--max-bytes N] [--cache URL] [--actions-max-bytes N] "

@@ -6,6 +6,7 @@ import sys
 from doit.cmd_base import Command
 
 from doit_conductor.errors import UserError
+from doit_conductor.glue.option_errors import OneLineOptionErrors
 from doit_conductor.profiling.records import RecordError
 from doit_conductor.report.command import parse_options, run_pipeline, with_baseline_name
 from doit_conductor.report.options import EXIT_USER_ERROR
@@ -55,7 +56,7 @@ _OPTIONS = (
 
 
 
-class ProfileReport(Command):
+class ProfileReport(OneLineOptionErrors, Command):
     name = "profile-report"
     doc_purpose = "report on recorded runs: critical path, slack, what-if, regressions, history"
     doc_usage = "[options]"
@@ -64,6 +65,7 @@ class ProfileReport(Command):
         "Exit codes: 0 ok, 1 regression found with --fail-on-regression, 3 user error.  "
         "See docs/profile-report.md.")
     cmd_options = _OPTIONS
+    error_prefix = ""   # its user errors begin "profile-report: ", as the option errors do
 
     def parse_execute(self, in_args):
         return super().parse_execute(with_baseline_name(list(in_args)))

@@ -76,6 +76,12 @@ def test_cache_gc_refuses_negative_limits(built: Project):
         assert result.returncode == 3
         assert lines == [f"ERROR: cache-gc: {option} must be 0 or more (got -1)"]
     assert "template cache: kept" in ok(built, "cache-gc")
+    for args, line in ((["--nope"], "unknown option --nope (`doit help cache-gc` lists them)"),
+                       (["--max-entries", "x"], "option --max-entries takes a whole number, "
+                                                "not 'x'")):
+        result = built.doit("cache-gc", *args)
+        assert result.returncode == 3
+        assert (result.stdout + result.stderr).strip().splitlines() == [f"ERROR: cache-gc: {line}"]
 
 
 @pytest.mark.slow

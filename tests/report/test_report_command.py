@@ -194,6 +194,17 @@ def test_unknown_run_and_bad_options(project):
     assert_user_error(profile_report(project, "--history", "0"), "--history takes a positive N")
 
 
+def test_an_option_it_cannot_parse_is_one_line_naming_it(project):
+    # doit's parser would list the repr of every option, or say it on two lines
+    assert_user_error(profile_report(project, "--html"), "unknown option --html",
+                      "doit help profile-report")
+    assert_user_error(profile_report(project, "--top"), "option --top needs a value")
+    assert_user_error(profile_report(project, "--history", "abc"),
+                      "option --history takes a whole number, not 'abc'")
+    assert_user_error(profile_report(project, "--threshold=high"),
+                      "option --threshold takes a number, not 'high'")
+
+
 def test_garbled_and_other_schema_runs_are_one_line_errors(project):
     run_dir = metrics_root(project) / "runs" / RUN2
     (run_dir / "summary.json").write_text("{not json")
