@@ -288,3 +288,12 @@ def test_tasks_load_in_the_same_order_with_lines_from_code():
     with compat.creator_lines_from_code():
         fast = [task.name for task in loader.load_tasks(namespace)]
     assert fast == plain and len(plain) == 5
+
+
+def test_doit_names_the_option_whose_value_it_could_not_convert():
+    from doit.cmdparse import CmdOption, CmdParse, CmdParseError
+    from doit_conductor.glue.compat import option_not_converted
+    parser = CmdParse([CmdOption({"name": "top_n", "long": "top", "type": int, "default": 1})])
+    with pytest.raises(CmdParseError) as info:
+        parser.parse(["--top", "many"])
+    assert option_not_converted(info.value) == "top_n"

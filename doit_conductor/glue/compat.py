@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import re
 from collections.abc import Callable, Iterator
 
 from doit import cmd_run, loader
@@ -272,3 +273,17 @@ SOURCE_SHA256 = {
     "doit.runner:MRunner.get_next_job": MRUNNER_GET_NEXT_JOB_SHA256,
     "doit.task:Task.update_from_pickle": "7fcb7ed07a50645b98e80fa39ceb9a0395d9672b3fb19668b3a13f489f7ade96",
 }
+
+
+# -- doit: what its option parser says of a value it could not convert ------
+# (doit.cmdparse.CmdOption.str2type: "Error parsing parameter '<name>' <type>.")
+_PARAMETER = re.compile(r"parameter '(\w+)'")
+
+
+def option_not_converted(error: Exception) -> str | None:
+    """The option whose value doit could not convert to its type, by option
+    name, from doit's parse error (None: another error, or another wording)."""
+    if not isinstance(error.__context__, ValueError):
+        return None
+    found = _PARAMETER.search(str(error))
+    return found.group(1) if found else None

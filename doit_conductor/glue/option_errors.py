@@ -9,13 +9,10 @@ listed.  doit's own commands, `run` included, keep doit's messages.
 from __future__ import annotations
 
 import getopt
-import re
 import sys
 
 from doit.cmdparse import CmdParseError
 
-# doit's message for a value its type refused; nothing else says which option
-_BAD_VALUE = re.compile(r"parameter '(\w+)'")
 _TYPE_WORDS = {int: "a whole number", float: "a number", str: "a value"}
 EXIT_OPTION_ERROR = 3   # what doit exits with for an option it cannot parse
 
@@ -53,8 +50,9 @@ def option_error(command: str, options: tuple[dict, ...], args: list[str],
         return f"{command}: option {flag} needs a value"
     if not isinstance(cause, ValueError):
         return None
-    found = _BAD_VALUE.search(str(error))
-    option = next((o for o in options if found and o["name"] == found.group(1)), None)
+    from doit_conductor.glue import compat   # doit's wording: on this error path only
+    name = compat.option_not_converted(error)
+    option = next((o for o in options if o["name"] == name), None)
     if option is None or "long" not in option:
         return f"{command}: {str(error).strip().splitlines()[0]}"
     flag = f"--{option['long']}"
