@@ -45,9 +45,10 @@ def _settings():
 
 # `doit clean`: targets and the folders they leave empty (doit's `True` keeps both
 # a target directory with files and the emptied output/ tree).
-def _remove_targets(task, dryrun: bool = False) -> None:
+def _remove_targets(task, dryrun: bool = False):
     from tasks.steps.cleaning import remove_targets
-    remove_targets(task, dryrun)
+    # its TaskFailed (a refused link) is what doit's clean prints
+    return remove_targets(task, dryrun)
 
 
 CLEAN = [_remove_targets]

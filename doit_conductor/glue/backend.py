@@ -86,10 +86,21 @@ class ConductorDB:
         return tasks, digests, verified
 
     def _quarantine(self, reason: str) -> None:
+        """Set the unreadable DB aside, renamed in its own directory, reached
+        without following a link: a `.conductor` that is a link (or below one)
+        is refused by name and nothing is moved, since doit's `list` and `info`
+        read the DB without the run lock that refuses such a link first."""
         aside = f"{self.name}.corrupt"
-        os.replace(self.name, aside)
+        try:
+            with safe_fs.parent(self.name) as (fd, name):
+                os.replace(name, f"{name}.corrupt", src_dir_fd=fd, dst_dir_fd=fd)
+            done = f"moved to {aside}"
+        except UserError as exc:
+            done = f"left where it is: {exc}"
+        except FileNotFoundError:
+            done = "gone since it was read"
         sys.stderr.write(f"WARNING: {self.name}: unreadable dependency DB ({reason}); "
-                         f"moved to {aside}, every task will re-run\n")
+                         f"{done}; every task will re-run\n")
         self._changed = True
 
     def dump(self):

@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import stat as stat_module
 import sys
 import time
 from collections.abc import Iterator, Set
@@ -185,7 +186,8 @@ class FastNoop:
     def record(self, tasks: dict, selected: list[str], dep_manager) -> None:
         """After a successful run: write the snapshot, or why there is none."""
         listed = sorted(self.listed)
-        os.makedirs(os.path.dirname(self.file), exist_ok=True)
+        if not self._snapshot_directory():
+            return
         started_ns = time.time_ns()
         if self.params.get("always"):
             self._write(Declined(self.key, "the last run was --always"))
@@ -197,6 +199,22 @@ class FastNoop:
         run = list({**judged, **in_run}.values())
         with gc_pause.paused():   # a stat tuple per watched path, no cycles
             self._take(run, tasks, listed, dep_manager, started_ns)
+
+    def _snapshot_directory(self) -> bool:
+        """Make the snapshot's own directory: whatever else stands at its name
+        (a file, a link) is ours to remove, as itself; a link above it is
+        refused.  False, said at -v 2, when it cannot be made: the next run
+        then walks the tasks, slower and never wrong."""
+        directory = os.path.dirname(self.file)
+        try:
+            info = safe_fs.lstat(directory)
+            if info is not None and not stat_module.S_ISDIR(info.st_mode):
+                safe_fs.unlink(directory)
+            safe_fs.make_dirs(directory)
+        except (OSError, UserError) as exc:
+            self.say(f"fast no-op not recorded for the next run: {exc}")
+            return False
+        return True
 
     def _take(self, run: list, tasks: dict, listed: list[str], dep_manager,
               started_ns: int) -> None:

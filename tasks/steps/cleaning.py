@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from doit_conductor import safe_fs
+from doit_conductor.errors import UserError
 from doit_conductor.glue.actions import user_action
 
 from tasks.steps import artifacts
@@ -26,11 +27,16 @@ def remove_targets(task, dryrun: bool = False) -> None:
     `output` link) is refused with one line, a target that is itself a link is
     removed as the link, and a directory is emptied without entering links."""
     emptied: set[str] = set()
+    refused: UserError | None = None   # the first target below a link; the others still go
     # the digests `TargetsIntact` keeps of a task's targets go with them
     made = [*task.targets, artifacts.published_ledger(task.name)]
     for target in sorted(made, reverse=True):
         path = os.path.normpath(target)
-        info = safe_fs.lstat(path)
+        try:
+            info = safe_fs.lstat(path)
+        except UserError as exc:
+            refused = refused or exc
+            continue
         if info is None:
             continue
         if safe_fs.kind_of(info.st_mode) == safe_fs.DIRECTORY:
@@ -40,10 +46,11 @@ def remove_targets(task, dryrun: bool = False) -> None:
         if not dryrun:
             safe_fs.remove(path)
         emptied.add(os.path.dirname(path))
-    if dryrun:
-        return
-    for folder in sorted(emptied, key=lambda p: p.count(os.sep), reverse=True):
-        remove_empty_folders(folder)
+    if not dryrun:
+        for folder in sorted(emptied, key=lambda p: p.count(os.sep), reverse=True):
+            remove_empty_folders(folder)
+    if refused is not None:
+        raise refused
 
 
 def remove_empty_folders(folder: str) -> None:

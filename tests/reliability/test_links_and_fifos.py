@@ -242,3 +242,52 @@ def test_validator_scratch_stays_under_conductor_tmp(fresh, tmp_path):
     tmp = str(fresh.path(".conductor/tmp"))
     assert all(d.startswith(tmp + os.sep) for d in used), used
     assert list(fresh.path(".conductor/tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [("list",), ("info", "check-env")])
+def test_a_linked_state_directory_is_not_renamed_into_by_commands_without_the_lock(
+        fresh, outside, command):
+    # doit's `list` and `info` open the DB without the run lock, which refuses
+    # the link: the unreadable DB behind it used to be renamed over a file there
+    (outside / "doit.db").write_text("someone else's db\n")
+    (outside / "doit.db.corrupt").write_text("someone else's other file\n")
+    state = fresh.path(".conductor")
+    state.rename(fresh.root / "kept-conductor")
+    plant_link(state, outside)
+    before = tree_state(outside)
+    result = run(fresh, *command)
+    no_traceback(result)
+    assert tree_state(outside) == before
+    assert ".conductor/doit.db: unreadable dependency DB" in result.stderr
+
+
+def test_clean_reports_a_linked_output_subdirectory_and_removes_the_rest(fresh, outside):
+    sql = fresh.path("output/sql")
+    shutil.rmtree(sql)
+    (outside / "users.sql").write_text("someone else's users.sql\n")
+    plant_link(sql, outside)
+    before = tree_state(outside)
+    result = run(fresh, "clean")
+    assert tree_state(outside) == before
+    no_traceback(result)
+    # doit's clean cannot fail the command: each task that writes there says so
+    assert "output/sql: is a symbolic link" in result.stderr, result.stderr
+    left = [p for p in fresh.path("output").rglob("*") if p.is_file() and "sql" not in p.parts]
+    assert left == [], left
+
+
+@pytest.mark.parametrize("what", ["file", "link to a file"])
+def test_a_stray_file_at_the_snapshot_directory_is_replaced(fresh, outside, what):
+    noop = fresh.path(".conductor/noop")
+    shutil.rmtree(noop)
+    if what == "file":
+        noop.write_text("not a directory\n")
+    else:
+        plant_link(noop, outside / "a.txt")
+    before = tree_state(outside)
+    edit_a_pattern(fresh)
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    no_traceback(result)
+    assert tree_state(outside) == before
+    assert run(fresh).stdout.startswith("up to date: ")   # the snapshot was recorded
