@@ -33,10 +33,11 @@ class CacheGC(OneLineOptionErrors, Command):
          "help": "the action cache to bound: a directory or file:// URL, as given to "
                  "`doit --cache` (default: [tool.conductor.cache] url)"},
         {"name": "actions_max_bytes", "long": "actions-max-bytes", "type": int, "default": None,
-         "help": "keep at most N bytes of action-cache entries (default: from config)"},
+         "help": "keep at most N bytes of action-cache entries, 0: no bound "
+                 "(default: from config)"},
         {"name": "actions_max_age_days", "long": "actions-max-age-days", "type": float,
-         "default": None, "help": "remove action-cache entries older than D days "
-                                  "(default: from config)"},
+         "default": None, "help": "remove action-cache entries older than D days, 0: no "
+                                  "bound (default: from config)"},
     )
 
     def execute(self, params, args):
