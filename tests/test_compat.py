@@ -225,9 +225,10 @@ def test_mrunner_applies_worker_results_with_the_keys_failed_worker_result_write
     result = compat.failed_worker_result(task, "failed")
     assert result["name"] == "t" and result["failure"] == "failed"
     task.update_from_pickle(result["task"])   # what _process_result does with it
-    # and a replacement worker is started as doit starts one
-    assert "execute_task_subprocess" in inspect.getsource(compat.start_worker)
-    assert "job_q, result_q, runner.reporter.__class__" in inspect.getsource(compat.start_worker)
+    # and a replacement worker is started as doit starts one (its loop, these arguments)
+    assert "target=_worker" in inspect.getsource(compat.start_worker)
+    assert "runner.execute_task_subprocess(job_q, result_q, runner.reporter.__class__)" in \
+        inspect.getsource(compat._worker)
     assert "job_q, result_q, self.reporter.__class__" in inspect.getsource(MRunner._run_start_processes)
 
 
@@ -297,3 +298,41 @@ def test_doit_names_the_option_whose_value_it_could_not_convert():
     with pytest.raises(CmdParseError) as info:
         parser.parse(["--top", "many"])
     assert option_not_converted(info.value) == "top_n"
+
+
+WORKER_FORKED_DURING_A_CTRL_C = """
+import os, queue, signal
+from doit_conductor.glue import compat
+
+class Runner:
+    num_process = 1
+    reporter = object()
+    jobs = ["job"]
+    def get_next_job(self, _):
+        return self.jobs.pop() if self.jobs else None
+    def execute_task_subprocess(self, job_q, result_q, reporter_class):
+        os._exit(0)
+
+armed = []
+# a Ctrl-C that lands in a fork hook, as in doit's process while -n starts a worker
+os.register_at_fork(after_in_parent=lambda: armed and os.kill(os.getpid(), signal.SIGINT))
+armed.append(True)
+processes = []
+try:
+    processes = compat.start_workers(Runner(), queue.Queue(), None)
+    print("not interrupted")
+except KeyboardInterrupt:
+    print("interrupted")
+armed.clear()
+os.wait()
+"""
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_while_a_worker_is_forked_interrupts_the_run():
+    """Python drops an exception raised in a fork hook ('Exception ignored'):
+    the Ctrl-C must wait until the fork is done, then interrupt."""
+    result = subprocess.run([sys.executable, "-c", WORKER_FORKED_DURING_A_CTRL_C],
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip() == "interrupted", result.stdout + result.stderr
+    assert "Exception ignored" not in result.stderr, result.stderr

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import re
+import signal
+import threading
 from collections.abc import Callable, Iterator
 
 from doit import cmd_run, loader
@@ -52,7 +54,8 @@ RUN_EXECUTE_PARAMETERS = (
 # the runner and every task (lambdas, closures: failure).  Profiled runs start
 # them with the fork context, as doit was written for.  The loop below is doit's
 # `MRunner._run_start_processes` (source hash checked by the tests) with only
-# `self.Child` replaced, so `self.Child == Process` tests inside doit still hold.
+# `self.Child` replaced, so `self.Child == Process` tests inside doit still hold,
+# and each worker forked with Ctrl-C held (`_interrupt_held_over_fork`).
 MRUNNER_START_PROCESSES_SHA256 = "488099efcf3219c44d975bfc90a6a4ee290175297a95638bc2a6e36ec2538ae1"
 FORK = multiprocessing.get_context("fork") if "fork" in multiprocessing.get_all_start_methods() \
     else None
@@ -71,20 +74,44 @@ def start_workers(runner, job_q, result_q, before_fork: Callable[[object], None]
         if before_fork is not None:
             before_fork(next_job)
         job_q.put(next_job)
-        process = FORK.Process(target=runner.execute_task_subprocess,
-                               args=(job_q, result_q, runner.reporter.__class__))
-        process.start()
-        processes.append(process)
+        processes.append(start_worker(runner, job_q, result_q))
     return processes
 
 
 def start_worker(runner, job_q, result_q):
-    """One more worker, started as `start_workers` starts each (a replacement
-    for one that died: see `glue/worker_watch.py`)."""
-    process = FORK.Process(target=runner.execute_task_subprocess,
-                           args=(job_q, result_q, runner.reporter.__class__))
-    process.start()
+    """One worker, forked with Ctrl-C held (`_interrupt_held_over_fork`); also a
+    replacement for one that died (`glue/worker_watch.py`)."""
+    process = FORK.Process(target=_worker, args=(runner, job_q, result_q))
+    with _interrupt_held_over_fork():
+        process.start()
     return process
+
+
+@contextlib.contextmanager
+def _interrupt_held_over_fork() -> Iterator[None]:
+    """SIGINT blocked while a worker is forked.  A Ctrl-C that lands in a fork
+    hook (logging's, the run lock's) raises there, where Python prints
+    'Exception ignored' and drops it: the run went on and exited 0.  Blocked,
+    it waits, and is raised when the block ends, in doit's process as any
+    Ctrl-C; the worker starts with it blocked and unblocks it first."""
+    if threading.current_thread() is not threading.main_thread():
+        yield   # signals reach the main thread only
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+def _worker(runner, job_q, result_q) -> None:
+    """A worker's start: Ctrl-C unblocked (a pending one ends it quietly: doit's
+    process has it too), then doit's worker loop."""
+    try:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    except KeyboardInterrupt:
+        return
+    runner.execute_task_subprocess(job_q, result_q, runner.reporter.__class__)
 
 
 # `MRunner._process_result` applies a worker's result `{'name', 'failure',
