@@ -56,10 +56,12 @@ class FileEntry:
 @dataclass(frozen=True, slots=True)
 class PatternFiles:
     """One pattern in a batch record: the input digest its files were made from
-    (`doit_conductor.codegen.batches.input_digest`) and the files."""
+    (`doit_conductor.codegen.batches.input_digest`), the files, and the check
+    settings they last passed (`Settings.checks_digest`; "": not known)."""
 
     digest: str
     files: dict[str, FileEntry]
+    checks: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +137,10 @@ def load_record(cache_dir: str, batch: str, output_dir: str | None = None) -> Ba
             for named in files:
                 if not plain_output_path(named, output_dir):
                     raise ValueError(f"names {named!r}, not a file inside the output directory")
-            if not isinstance(built["digest"], str):
+            checks = built.get("checks", "")
+            if not isinstance(built["digest"], str) or not isinstance(checks, str):
                 raise ValueError(f"pattern {name!r} has no input digest")
-            patterns[name] = PatternFiles(built["digest"], files)
+            patterns[name] = PatternFiles(built["digest"], files, checks)
     except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
         return _unreadable(path, exc, data, info.st_mtime_ns)
     return BatchRecord(patterns, data, info.st_mtime_ns)
@@ -152,7 +155,7 @@ def _unreadable(path: str, exc: Exception, data: bytes | None, mtime_ns: int) ->
 def encode_record(batch: str, patterns: dict[str, PatternFiles]) -> bytes:
     """A batch record's bytes (also what an action-cache entry holds)."""
     return encode_state({"version": RECORD_VERSION, "batch": batch, "patterns": {
-        name: {"digest": built.digest,
+        name: {"digest": built.digest, "checks": built.checks,
                "files": {p: _entry_json(e) for p, e in sorted(built.files.items())}}
         for name, built in sorted(patterns.items())}})
 

@@ -71,6 +71,7 @@ def _build_batch(batch: str, cfg: Settings, only: list[str] | None, rebuild: boo
         kept: dict[str, manifest.PatternFiles] = {}
         staged: list[tuple[str, str, list[_Staged]]] = []
         failure = None
+        passed = cfg.checks_digest   # what a file that passed its checks passed
         for item in planned:
             name = item["name"]
             known = record.patterns.get(name)
@@ -85,7 +86,8 @@ def _build_batch(batch: str, cfg: Settings, only: list[str] | None, rebuild: boo
                 counters.add("patterns_skipped")
                 continue
             try:
-                staged.append((name, item["digest"], _stage_pattern(item, known, record, cfg)))
+                staged.append((name, item["digest"], _stage_pattern(item, known, record, cfg,
+                                                                    passed)))
             except UserError as exc:
                 failure = exc
                 if known is not None:
@@ -94,7 +96,7 @@ def _build_batch(batch: str, cfg: Settings, only: list[str] | None, rebuild: boo
         if not complete:  # patterns that left the batch stay until the closing step
             for name, known in record.patterns.items():
                 kept.setdefault(name, known)
-        _write_batch(batch, cfg, record, kept, staged, tree)
+        _write_batch(batch, cfg, record, kept, staged, tree, passed)
     if failure is not None:
         raise failure
 
@@ -115,20 +117,25 @@ def _intact(known: manifest.PatternFiles, record: manifest.BatchRecord,
 
 
 def _stage_pattern(item: dict, known: manifest.PatternFiles | None,
-                   record: manifest.BatchRecord, cfg: Settings) -> list[_Staged]:
-    """Render and check one pattern's files, writing nothing; its phases are
-    recorded under its name too (`phases.pattern_counter`)."""
+                   record: manifest.BatchRecord, cfg: Settings, passed: str) -> list[_Staged]:
+    """Render and check one pattern's files, writing nothing (`passed`: the
+    settings' `checks_digest`); its phases are recorded under its name too
+    (`phases.pattern_counter`)."""
     mark = phases.lap()
     try:
         return _stage(plan_entry_from_json(item["entry"]), pattern_from_json(item["pattern"]),
                       {d: pattern_from_json(p) for d, p in item["dependencies"].items()},
-                      known.files if known is not None else {}, record, cfg)
+                      known.files if known is not None else {}, record, cfg,
+                      recheck=known is None or known.checks != passed)
     finally:
         phases.record_pattern(item["name"], mark)
 
 
 def _stage(plan, pattern: Pattern, deps: dict[str, Pattern], previous: dict,
-           record: manifest.BatchRecord, cfg: Settings) -> list[_Staged]:
+           record: manifest.BatchRecord, cfg: Settings, recheck: bool) -> list[_Staged]:
+    """The pattern's outputs rendered and checked, nothing written; a file whose
+    bytes are the recorded ones is not compiled or written again, only checked
+    again when `recheck` (the check settings moved since its files passed)."""
     env = environment(cfg.templates_dir, cfg.sandbox,
                       str(Path(cfg.cache_dir) / "templates") if cfg.template_cache else None)
     context = render.render_context(pattern, deps)
@@ -160,6 +167,10 @@ def _stage(plan, pattern: Pattern, deps: dict[str, Pattern], previous: dict,
             known = previous.get(output.path)
             if cfg.incremental and known and known.checksum == checksum and info is not None \
                     and (record.vouches_for(known, info) or holds(output.path, data, info.st_size)):
+                if recheck:   # same bytes, other checks: they must pass these too
+                    known = dataclasses.replace(
+                        known, validator=_compile_and_check(output.path, text, cfg, external))
+                    phases.enter(WRITE)
                 counters.add("files_skipped")
                 log.info("[unchanged] %s", output.path)
                 staged[output.path] = _Staged(output.path, data, known, info, unchanged=True)
@@ -177,7 +188,8 @@ def _stage(plan, pattern: Pattern, deps: dict[str, Pattern], previous: dict,
 
 def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
                  kept: dict[str, manifest.PatternFiles],
-                 staged: list[tuple[str, str, list[_Staged]]], tree: outputs.OutputTree) -> None:
+                 staged: list[tuple[str, str, list[_Staged]]], tree: outputs.OutputTree,
+                 passed: str) -> None:
     """Write what was staged; the record before (only when a recorded file is
     replaced: with its old checksum as `previous`) and after.  Files a pattern no
     longer produces are left to the closing step, which prunes what no record
@@ -194,7 +206,8 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
         replacing = replacing or any(e.previous is not None for e in entries.values())
         # the old digest: a crash before the second write leaves the pattern to rebuild
         pending[name] = manifest.PatternFiles(known.digest if known is not None else "",
-                                             {**previous, **entries})
+                                             {**previous, **entries},
+                                             known.checks if known is not None else "")
     if replacing:
         on_disk = manifest.write_record(cfg.cache_dir, batch, pending, on_disk)
     recorded = dict(kept)
@@ -204,7 +217,7 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
         for item in files:
             written = None if item.unchanged else tree.write(item.path, item.data, item.info)
             entries[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
-        recorded[name] = manifest.PatternFiles(digest, entries)
+        recorded[name] = manifest.PatternFiles(digest, entries, passed)
         phases.record_pattern(name, mark)
         counters.add("patterns_built")
     manifest.write_record(cfg.cache_dir, batch, recorded, on_disk)

@@ -36,7 +36,9 @@ def restore_batch(files: dict[str, bytes], settings: dict, batch: str, record: s
             entries[path] = manifest.FileEntry(**{
                 **entry, "checksum": outputs.content_checksum(files[path]),
                 "size": len(files[path]), "mtime_ns": written.st_mtime_ns, "previous": None})
-        recorded[name] = manifest.PatternFiles(built["digest"], entries)
+        checks = built.get("checks")
+        recorded[name] = manifest.PatternFiles(built["digest"], entries,
+                                               checks if isinstance(checks, str) else "")
         counters.add("patterns_restored")
     manifest.write_record(cfg.cache_dir, batch, recorded, previous.data)
 

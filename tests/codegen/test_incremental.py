@@ -295,6 +295,24 @@ def _with_checks(project, checks: str) -> None:
                                                  "[tool.conductor.checks]\n" + checks))
 
 
+def test_changed_checks_apply_to_files_whose_bytes_did_not_change(built):
+    """A file that renders the same is not compiled or written again, but checks
+    that moved since it passed must pass too: a build from nothing runs them."""
+    before = generated(built.mtimes())
+    config = built.path("pyproject.toml")
+    text = config.read_text()
+    _with_checks(built, '".sql" = "grep -q Generated {file}"\n')   # every file passes
+    built.doit("codegen", check=True)
+    assert sum(r.counters.get("external_checks", 0) for r in built.last_run().values()) == 7
+    assert generated(built.mtimes()) == before
+    assert built.did_nothing(built.doit("codegen", check=True))
+    config.write_text(text.replace("line_length = 100", "line_length = 60"))
+    result = built.doit("codegen")
+    assert result.returncode != 0
+    assert re.search(r"line is \d+ characters, over the limit of 60", result.stdout + result.stderr)
+    assert generated(built.mtimes()) == before
+
+
 def test_external_checks_run_while_the_other_outputs_are_checked(built, tmp_path):
     # The schema's check (the pattern's first output) waits for a mark the check
     # of its last output, the SQL, leaves: run one after the other, the first
