@@ -11,6 +11,7 @@ read (importlib's LazyLoader).  For imports that most runs never use:
   codegen worker, which reads patterns as JSON, never parses YAML."""
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from types import ModuleType
@@ -23,12 +24,56 @@ def lazy_module(name: str) -> ModuleType:
     spec = importlib.util.find_spec(name)
     if spec is None or spec.loader is None:
         raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
+    retrying = _Retrying(spec.loader)
+    loader = importlib.util.LazyLoader(retrying)
     spec.loader = loader
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     loader.exec_module(module)
+    module.__class__ = retrying.lazy_class = _spec_not_a_use(type(module))
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, module)
     return module
+
+
+@functools.cache
+def _spec_not_a_use(lazy_class: type) -> type:
+    """importlib's lazy module class, its `__spec__` read without executing the
+    module: the import machinery reads it for `from module import name`, and
+    drops any exception raised meanwhile (CPython's check that the module is
+    not still initialising clears it), a Ctrl-C included."""
+    class LazyModule(lazy_class):
+        def __getattribute__(self, attr):
+            if attr == "__spec__":
+                return ModuleType.__getattribute__(self, attr)
+            return super().__getattribute__(attr)
+    return LazyModule
+
+
+class _Retrying:
+    """The module's own loader, for its execution on first use.  importlib's
+    lazy module stops being lazy before it executes the code, so an execution
+    that fails part-way (a Ctrl-C in the first tenth of a second of a run)
+    left a half-made module that every later import read: `cannot import name
+    ...` instead of the interrupt.  Here a failed execution puts the module
+    back as it was, lazy, and the next use executes it anew, as an import
+    after a failed import does."""
+
+    def __init__(self, loader) -> None:
+        self.loader = loader
+        self.lazy_class: type | None = None
+
+    def __getattr__(self, name: str):
+        return getattr(self.loader, name)
+
+    def exec_module(self, module: ModuleType) -> None:
+        before = dict(module.__dict__)
+        try:
+            self.loader.exec_module(module)
+        except BaseException:
+            module.__dict__.clear()
+            module.__dict__.update(before)
+            if self.lazy_class is not None:
+                module.__class__ = self.lazy_class
+            raise

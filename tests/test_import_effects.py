@@ -56,3 +56,43 @@ def test_finding_the_task_creators_executes_no_lazy_module():
     result = subprocess.run([sys.executable, "-c", LAZY_PROBE], cwd=REPO, capture_output=True,
                             text=True, timeout=120, check=True)
     assert json.loads(result.stdout) == []
+
+
+INTERRUPTED_LAZY_IMPORT = """
+import importlib._bootstrap_external as external, json, sys
+sys.path.insert(0, sys.argv[1])
+from doit_conductor.lazy import lazy_module
+
+run = external.SourceFileLoader.exec_module
+interrupted = []
+def exec_module(loader, module):   # a Ctrl-C while `second` executes, once
+    if module.__name__ == "second" and not interrupted:
+        interrupted.append(True)
+        raise KeyboardInterrupt
+    return run(loader, module)
+external.SourceFileLoader.exec_module = exec_module
+
+first, second = lazy_module("first"), lazy_module("second")
+outcome = []
+try:
+    first.value        # runs first.py: `from second import value`
+    outcome.append("ran on")
+except KeyboardInterrupt:
+    outcome.append("interrupted")
+except ImportError:
+    outcome.append("import error")
+outcome.append(second.value)   # the next use runs second.py anew
+print(json.dumps(outcome))
+"""
+
+
+@pytest.mark.slow
+def test_a_ctrl_c_while_a_lazy_module_runs_interrupts_and_leaves_it_whole(tmp_path):
+    # importlib's lazy module stopped being lazy before its code ran, and the
+    # import machinery dropped the interrupt while reading its __spec__: the
+    # run went on to `cannot import name` instead of ending as interrupted
+    (tmp_path / "first.py").write_text("from second import value\n")
+    (tmp_path / "second.py").write_text("import time\nvalue = 1\n")
+    result = subprocess.run([sys.executable, "-c", INTERRUPTED_LAZY_IMPORT, str(tmp_path)],
+                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert json.loads(result.stdout) == ["interrupted", 1], result.stdout + result.stderr
