@@ -80,9 +80,12 @@ def label(ref: str, run: store.Run) -> str:
 def default_against(root: Path, new_ref: str) -> str:
     """The run recorded just before `new_ref` (what a bare --compare compares with)."""
     new_path = resolve(root, new_ref)
-    earlier = [run for run in store.list_runs(root) if run.name < new_path.name]
+    # a baseline's directory has the name its user gave: its run is placed by its id
+    new_id = store.load_run(new_path).summary.run_id if new_ref.startswith(BASELINE_PREFIX) \
+        else new_path.name
+    earlier = [run for run in store.list_runs(root) if run.name < new_id]
     if not earlier:
-        raise UserError(f"no run before {new_path.name} to compare against; give --against")
+        raise UserError(f"no run before {new_id} to compare against; give --against")
     return earlier[-1].name
 
 

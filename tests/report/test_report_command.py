@@ -104,6 +104,14 @@ def test_compare_reproduces_the_before_after_table(project):
     assert "No regressions." in result.stdout
 
 
+def test_a_baseline_compared_alone_is_compared_with_the_run_before_its_own(project):
+    write_run(project, summary(RUN3, workers=2, wall=1.3), SLOWER)
+    assert profile_report(project, "--run", RUN2, "--save-baseline", "b").returncode == 0
+    result = profile_report(project, "--compare", "baseline:b")
+    assert result.returncode == 0, result.stderr
+    assert f"\nCompare baseline:b ({RUN2}) against {RUN1}\n" in result.stdout
+
+
 def test_regression_gate_exit_codes(project):
     write_run(project, summary(RUN3, workers=2, wall=1.3), SLOWER)
     gated = profile_report(project, "--compare", "latest", "--against", RUN2,
