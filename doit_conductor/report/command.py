@@ -54,6 +54,8 @@ def parse_options(params: dict, args: list[str]) -> Options:
         raise UserError("--fail-on-regression needs a comparison: --compare, --against or --baseline")
     if min(params["top"], params["rows"], params["noise_floor"]) < 0:
         raise UserError("--top, --rows and --noise-floor cannot be negative")
+    if params["threshold"] < 0 or (gate and params["fail_on_regression"] < 0):
+        raise UserError("--threshold and --fail-on-regression take a percentage of 0 or more")
     if params.get("task_overhead_ms", 0.0) < 0:
         raise UserError("--task-overhead-ms cannot be negative")
     return Options(

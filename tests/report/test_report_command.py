@@ -200,6 +200,9 @@ def test_unknown_run_and_bad_options(project):
     assert_user_error(profile_report(project, "--fail-on-regression", "5"), "needs a comparison")
     assert_user_error(profile_report(project, "--history", "2", "--format", "trace"), "one run")
     assert_user_error(profile_report(project, "--history", "0"), "--history takes a positive N")
+    assert_user_error(profile_report(project, "--threshold", "-5"), "0 or more")
+    assert_user_error(profile_report(project, "--compare", RUN2, "--fail-on-regression", "-1"),
+                      "0 or more")
 
 
 def test_an_option_it_cannot_parse_is_one_line_naming_it(project):
