@@ -212,7 +212,7 @@ class ConductorReporter(ConsoleReporter):
         self._write_cache_line()
         super().complete_run()
         codegen = codegen_summary.codegen_summary(tuple(self._records.values()), self._workers,
-                                                  self._meta_total(codegen_summary.PATTERNS_META))
+                                                  self._meta_numbers(codegen_summary.PATTERNS_META))
         if codegen is not None and codegen.did_work and self.verbosity > 0:
             self.write("".join(f"{line}\n" for line in codegen_summary.summary_lines(codegen)))
         wall_s = self.clock.monotonic() - self._start_mono
@@ -233,11 +233,11 @@ class ConductorReporter(ConsoleReporter):
         except OSError as exc:
             sys.stderr.write(f"WARNING: conductor reporter: metrics not finished: {exc}\n")
 
-    def _meta_total(self, key: str) -> int:
-        """The sum of the whole numbers the run's tasks declare in their meta under `key`."""
-        metas = (getattr(self._tasks.get(name), "meta", None) for name in self._records)
-        return sum(value for meta in metas if isinstance(meta, dict)
-                   and type(value := meta.get(key)) is int)
+    def _meta_numbers(self, key: str) -> dict[str, int]:
+        """The whole number each of the run's tasks declares in its meta under `key`."""
+        metas = ((name, getattr(self._tasks.get(name), "meta", None)) for name in self._records)
+        return {name: value for name, meta in metas if isinstance(meta, dict)
+                and type(value := meta.get(key)) is int}
 
     def _write_cache_line(self) -> None:
         # Only runs that consulted the action cache have its counters.

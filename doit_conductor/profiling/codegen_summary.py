@@ -16,10 +16,10 @@ per pattern, none of those counters) are summed a sub-task per pattern.
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
-from doit_conductor.profiling.records import CACHED, FAILED, RAN, UP_TO_DATE, TaskRecord
+from doit_conductor.profiling.records import CACHED, FAILED, NOT_RUN, RAN, UP_TO_DATE, TaskRecord
 
 CODEGEN_PREFIX = "codegen:"
 CLOSING_STEP = "codegen:_manifest"
@@ -62,11 +62,12 @@ class CodegenSummary:
 
 
 def codegen_summary(records: Sequence[TaskRecord], workers: int,
-                    planned: int | None = None) -> CodegenSummary | None:
+                    planned: Mapping[str, int] | None = None) -> CodegenSummary | None:
     """The summary of Task 8 in a run; None when no codegen sub-task is in it.
-    `planned`: how many patterns the run's sub-tasks hold, for a run whose
-    closing step did not run to count them (a batch that ran and left its
-    record as it was)."""
+    `planned`: how many patterns each sub-task holds (`PATTERNS_META`), for the
+    patterns of sub-tasks that did not run (a failure stopped the run) and the
+    total of a run whose closing step did not run to count them (a batch that
+    ran and left its record as it was)."""
     patterns = [r for r in records
                 if r.name.startswith(CODEGEN_PREFIX) and r.name != CLOSING_STEP]
     closing = [r for r in records if r.name == CLOSING_STEP]
@@ -81,7 +82,7 @@ def codegen_summary(records: Sequence[TaskRecord], workers: int,
 
     if any(r.name.startswith(BATCH_PREFIX) for r in patterns) or any(
             name in r.counters for r in (*patterns, *closing) for name in _PATTERN_COUNTERS):
-        counts = _pattern_counts(patterns, closing, executed, planned)
+        counts = _pattern_counts(patterns, closing, executed, planned or {})
     else:
         counts = dict(
             patterns=len(patterns),
@@ -104,12 +105,12 @@ def codegen_summary(records: Sequence[TaskRecord], workers: int,
 
 
 def _pattern_counts(subtasks: Sequence[TaskRecord], closing: Sequence[TaskRecord],
-                    executed: Sequence[TaskRecord], in_subtasks: int | None
+                    executed: Sequence[TaskRecord], held: Mapping[str, int]
                     ) -> dict[str, int]:
     """Pattern figures of a run with batches, from the sub-tasks' counters.  A
-    failed sub-task counts as one failed pattern (it stops at its first); the
-    patterns of a sub-task that did not run are not known one by one and count
-    as not run only through the total: the closing step's, else `in_subtasks`."""
+    failed sub-task counts as one failed pattern (it stops at its first); a
+    sub-task that did not run counts the patterns it holds (`held`) as not
+    run.  The total is the closing step's count, else what the sub-tasks hold."""
     def total(records, name: str) -> int:
         return int(sum(r.counters.get(name, 0) for r in records))
 
@@ -119,9 +120,11 @@ def _pattern_counts(subtasks: Sequence[TaskRecord], closing: Sequence[TaskRecord
     planned = total(closing, "patterns_planned") if any(
         "patterns_planned" in r.counters for r in closing) else None
     seen = built + restored + failed + total(executed, "patterns_skipped")
-    patterns = planned if planned is not None else max(in_subtasks or 0, seen)
+    in_subtasks = sum(held.get(r.name, 0) for r in subtasks)
+    patterns = planned if planned is not None else max(in_subtasks, seen)
+    not_run = sum(held.get(r.name, 0) for r in subtasks if r.status == NOT_RUN)
     return dict(patterns=patterns, regenerated=built, failed=failed, restored=restored,
-                up_to_date=max(patterns - built - restored - failed, 0), not_run=0)
+                up_to_date=max(patterns - built - restored - failed - not_run, 0), not_run=not_run)
 
 
 def to_json(summary: CodegenSummary) -> dict:

@@ -161,8 +161,14 @@ def test_the_total_comes_from_the_sub_tasks_when_the_closing_step_did_not_run():
         _record("codegen:_batch-0-01", status=UP_TO_DATE),
         _record("codegen:_manifest", status=UP_TO_DATE),
     ]
-    assert summary_lines(codegen_summary(records, 1, planned=10))[0] == \
+    held = {"codegen:_batch-0-00": 1, "codegen:_batch-0-01": 9}
+    assert summary_lines(codegen_summary(records, 1, planned=held))[0] == \
         "codegen:        1 of 10 patterns regenerated (9 up to date) in 0.50 s"
+    # batches a failure kept from running are not up to date
+    stopped = [_record("codegen:_batch-0-00", status=FAILED, start=0.0, wall=0.5),
+               _record("codegen:_batch-0-01", status=NOT_RUN), records[2]]
+    assert summary_lines(codegen_summary(stopped, 1, planned=held))[0] == \
+        "codegen:        0 of 10 patterns regenerated (0 up to date, 1 failed, 9 not run) in 0.50 s"
     assert summary_lines(codegen_summary(records, 1))[0] == \
         "codegen:        1 of 1 pattern regenerated (0 up to date) in 0.50 s"
 
