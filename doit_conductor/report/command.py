@@ -177,10 +177,13 @@ def output_path(selection: Selection, options: Options) -> Path | None:
     """Where the report goes (None: stdout); the rule is `report.output`'s."""
     from doit_conductor.report.output import report_path
     comparison = selection.report.comparison
+    # named by the runs compared, not the words that chose them ('previous', a
+    # prefix): a later comparison must not overwrite it; a baseline by its name
+    old = options.old if (options.old or "").startswith(BASELINE_PREFIX) else \
+        comparison and comparison.old_run
     return report_path(options.format, options.output, options.project_dir,
                        run_id=selection.run.summary.run_id if selection.run else None,
-                       against=comparison and (options.old or comparison.old_run),
-                       history=options.history)
+                       against=old, history=options.history)
 
 
 def write_output(text: str, output: Path | None) -> None:

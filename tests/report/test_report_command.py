@@ -169,6 +169,11 @@ def test_html_and_trace_go_to_conductor_reports_unless_o_says_otherwise(project)
     compared = profile_report(project, "--format", "html", "--compare", "latest")
     assert compared.returncode == 0, compared.stderr
     assert (reports / f"{RUN2}-vs-{RUN1}.html").is_file()
+    # named by the runs, not by the words that chose them
+    (reports / f"{RUN2}-vs-{RUN1}.html").unlink()
+    assert profile_report(project, "--format", "html", "--compare", RUN2[:8],
+                          "--against", "previous").returncode == 0
+    assert (reports / f"{RUN2}-vs-{RUN1}.html").is_file()
     profile_report(project, "--format", "html", "--history", "2")
     assert (reports / "history-2.html").is_file()
     # -o is honoured as given (relative to the current directory); '-' is stdout
