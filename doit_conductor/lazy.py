@@ -11,10 +11,11 @@ read (importlib's LazyLoader).  For imports that most runs never use:
   codegen worker, which reads patterns as JSON, never parses YAML."""
 from __future__ import annotations
 
-import functools
 import importlib.util
 import sys
 from types import ModuleType
+
+from doit_conductor import upstream
 
 
 def lazy_module(name: str) -> ModuleType:
@@ -30,25 +31,11 @@ def lazy_module(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     loader.exec_module(module)
-    module.__class__ = retrying.lazy_class = _spec_not_a_use(type(module))
+    module.__class__ = retrying.lazy_class = upstream.LazyModule
     parent, _, child = name.rpartition(".")
     if parent:
         setattr(sys.modules[parent], child, module)
     return module
-
-
-@functools.cache
-def _spec_not_a_use(lazy_class: type) -> type:
-    """importlib's lazy module class, its `__spec__` read without executing the
-    module: the import machinery reads it for `from module import name`, and
-    drops any exception raised meanwhile (CPython's check that the module is
-    not still initialising clears it), a Ctrl-C included."""
-    class LazyModule(lazy_class):
-        def __getattribute__(self, attr):
-            if attr == "__spec__":
-                return ModuleType.__getattribute__(self, attr)
-            return super().__getattribute__(attr)
-    return LazyModule
 
 
 class _Retrying:
@@ -65,7 +52,12 @@ class _Retrying:
         self.lazy_class: type | None = None
 
     def __getattr__(self, name: str):
+        if name in ("loader", "lazy_class"):   # unpickling: not set yet
+            raise AttributeError(name)
         return getattr(self.loader, name)
+
+    def __reduce__(self):
+        return _Retrying, (self.loader,)
 
     def exec_module(self, module: ModuleType) -> None:
         before = dict(module.__dict__)
@@ -77,3 +69,5 @@ class _Retrying:
             if self.lazy_class is not None:
                 module.__class__ = self.lazy_class
             raise
+        # run: the module's own loader again, as an eager import leaves it
+        module.__loader__ = module.__spec__.loader = self.loader

@@ -3,17 +3,19 @@
 The doit internals are in `doit_conductor.glue.compat` (only the glue may
 import doit); these are the ones the layers below the glue need: the probe's
 child reaping, the template cache's buckets and template tracebacks, and the
-POSIX-only modules.  `tests/test_compat.py` checks each against what is installed.
+POSIX-only modules, importlib's lazy module.  `tests/test_compat.py` checks
+each against what is installed.
 """
 from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
-from types import TracebackType
+from types import ModuleType, TracebackType
 
 from doit_conductor.errors import UserError
 
@@ -134,3 +136,19 @@ def directory_listings_noted(note: Callable[[object], None]) -> Iterator[None]:
         yield
     finally:
         os.scandir, os.listdir = real_scandir, real_listdir
+
+
+# -- importlib's lazy module (importlib.util._LazyModule) ----------------------
+# `LazyLoader.exec_module` gives the module this class; its `__getattribute__`
+# executes the module's code on the first attribute read.  That read must not
+# be the import machinery's own read of `__spec__` (for `from module import
+# name`): CPython clears any exception raised during it (its check that the
+# module is not still initialising), a Ctrl-C included.
+
+class LazyModule(importlib.util._LazyModule):
+    """importlib's lazy module, its `__spec__` read without executing it."""
+
+    def __getattribute__(self, attr):
+        if attr == "__spec__":
+            return ModuleType.__getattribute__(self, attr)
+        return super().__getattribute__(attr)

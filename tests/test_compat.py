@@ -9,6 +9,7 @@ import inspect
 import os
 import subprocess
 import sys
+import types
 
 import pytest
 
@@ -336,3 +337,17 @@ def test_a_ctrl_c_while_a_worker_is_forked_interrupts_the_run():
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.strip() == "interrupted", result.stdout + result.stderr
     assert "Exception ignored" not in result.stderr, result.stderr
+
+
+def test_importlib_lazy_modules_are_the_class_upstream_extends(tmp_path):
+    import importlib.util
+    (tmp_path / "lazily.py").write_text("value = 1\n")
+    spec = importlib.util.spec_from_file_location("lazily", tmp_path / "lazily.py")
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert type(module) is importlib.util._LazyModule
+    module.__class__ = upstream.LazyModule
+    assert module.__spec__.name == "lazily"
+    assert "value" not in object.__getattribute__(module, "__dict__")   # read, not executed
+    assert module.value == 1 and type(module) is types.ModuleType    # executed on first use
