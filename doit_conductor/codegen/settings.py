@@ -35,7 +35,5 @@ class Settings:
         """What a generated file is checked against (the line length, the
         validators and quality-check commands): a file whose bytes are unchanged
         is still checked again when this moved since it last passed."""
-        import xxhash
-        from doit_conductor.fsio import dump_json
-        return xxhash.xxh3_64_hexdigest(dump_json([self.line_length, self.validators,
-                                                   self.checks]))
+        from doit_conductor.codegen.batches import digest
+        return digest([self.line_length, self.validators, self.checks])

@@ -24,8 +24,8 @@ from doit_conductor.profiling.records import CACHED, FAILED, NOT_RUN, RAN, UP_TO
 CODEGEN_PREFIX = "codegen:"
 CLOSING_STEP = "codegen:_manifest"
 BATCH_PREFIX = "codegen:_batch-"
-# In a codegen sub-task's meta: how many patterns it builds (the reporter sums
-# them over the run's sub-tasks for `codegen_summary`'s `planned`).
+# In a codegen sub-task's meta: how many patterns it builds (the reporter hands
+# them to `codegen_summary` as `planned`, by sub-task).
 PATTERNS_META = "conductor_patterns"
 _PATTERN_COUNTERS = ("patterns_built", "patterns_skipped", "patterns_restored", "patterns_planned")
 
