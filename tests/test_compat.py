@@ -181,6 +181,31 @@ def test_every_command_we_install_answers_to_its_entry_point_name():
         assert ep.load().get_name() == ep.name, ep.value
 
 
+def test_creating_doit_run_reads_the_installed_entry_points_once(monkeypatch):
+    """doit looks up backends and reporters as `run` is created, each lookup a
+    reading of every installed distribution's entry points; ours share one and
+    find the same plugins."""
+    from doit import plugin
+    from doit.cmd_run import Run
+    from doit_conductor.glue.run_command import ProfilingRun
+    readings = []
+    real = plugin.entry_points
+
+    def counted(*args, **kwargs):
+        readings.append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(plugin, "entry_points", counted)
+    from doit.cmd_base import DodoTaskLoader
+    plain = Run(task_loader=DodoTaskLoader(), config={})
+    plain_readings, readings[:] = len(readings), []
+    ours = ProfilingRun(task_loader=DodoTaskLoader(), config={})
+    assert (plain_readings, len(readings)) == (2, 1)
+    assert sorted(ours.reporters) == sorted(plain.reporters) and "conductor" in ours.reporters
+    assert sorted(ours._backends) == sorted(plain._backends) and "conductor" in ours._backends
+    assert plugin.entry_points is counted   # put back
+
+
 @pytest.mark.parametrize("where", sorted(compat.SOURCE_SHA256))
 def test_doit_functions_compat_relies_on_are_unchanged(where):
     import hashlib

@@ -299,6 +299,11 @@ SOURCE_SHA256 = {
     "doit.runner:MRunner._run_tasks_init": "1309b6da0c9dae9a6786f0375324ab2d1bb3ad67d4e3fc37a7c88bce5ab9bf6b",
     "doit.runner:MRunner.get_next_job": MRUNNER_GET_NEXT_JOB_SHA256,
     "doit.task:Task.update_from_pickle": "7fcb7ed07a50645b98e80fa39ceb9a0395d9672b3fb19668b3a13f489f7ade96",
+    # glue.plugins.one_entry_point_scan: the lookup goes through the module global
+    "doit.plugin:PluginDict._from_entry_points":
+        "6d98aaca1eb085551a6b42a1205d5b59635e594d5e393bcbee87806815349454",
+    "doit.plugin:entry_points_impl":
+        "2efddeda855219f641979d8bbed42142bf0ae3fc967fe4b4bb9016552852a9c6",
 }
 
 

@@ -30,7 +30,7 @@ from collections.abc import Iterator
 from doit.cmd_run import Run
 
 from doit_conductor.errors import UserError
-from doit_conductor.glue import selection
+from doit_conductor.glue import plugins, selection
 from doit_conductor.glue.state_lock import project_lock
 from doit_conductor.scale import run_options
 
@@ -49,6 +49,10 @@ class ProfilingRun(Run):
     # doit's options plus --cache/--executor/--scheduler/--ship, inert unless given
     # (or set in a doit-conductor project's [tool.conductor]): doit_conductor.scale.
     cmd_options = Run.cmd_options + run_options.CMD_OPTIONS
+
+    def __init__(self, **kwargs):
+        with plugins.one_entry_point_scan():   # doit looks up backends, then reporters
+            super().__init__(**kwargs)
 
     # Same signature as Run._execute: doit passes options by these names
     # (compat.RUN_EXECUTE_PARAMETERS; tests compare it with doit's), plus ours.
