@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import os
+
 # Bump when the format of a state or cache file changes: check-env records it, so
 # every task downstream re-runs instead of reading state it no longer understands.
 STATE_VERSION = 3   # 3: codegen batches (plans, records) replace per-pattern files
@@ -38,6 +40,19 @@ RECORDS = f"{CACHE}/batches"        # one record per codegen batch
 # the generated files scan-output's check has read, by stat (tasks/steps/inputs_and_plan.py)
 UNTOUCHED_MEMO = f"{CACHE}/untouched.json"
 TEMPLATE_CACHE_SUFFIX = ".jbc"   # compiled templates, under {CACHE}/templates
+
+
+def backend_dir(dep_file: str) -> str:
+    """Where the conductor backend keeps what it adds to doit's DB (the run lock,
+    the scratch directory, the fast no-op's snapshot) and whose state files it
+    verifies: the DB's own directory when that is a `.conductor` (this
+    workflow's `.conductor/doit.db`), else a `.conductor` beside the DB, so that
+    in any other project nothing of the user's next to the DB (a `tmp/`, a
+    `state/`, a file named `lock`) is ever read, emptied or replaced."""
+    directory = os.path.dirname(dep_file) or "."
+    if os.path.basename(os.path.abspath(directory)) == CONDUCTOR:
+        return directory
+    return os.path.join(directory, CONDUCTOR)
 
 
 def batch_plan_file(batch: str) -> str:

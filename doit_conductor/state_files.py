@@ -363,7 +363,7 @@ def sweep(conductor_dir: str, warn: Callable[[str], object],
     is not read again.  Returns the removed paths."""
     removed = []
     trusted = trusted or {}
-    output_dir = _planned_output_dir(Path(conductor_dir))
+    output_dir = planned_output_dir(Path(conductor_dir))
     for path, info in state_file_stats(conductor_dir).items():
         known = trusted.get(path)
         if known is not None and tuple(known) == _identity(info):
@@ -381,12 +381,17 @@ def sweep(conductor_dir: str, warn: Callable[[str], object],
     return removed
 
 
-def _planned_output_dir(conductor_dir: Path) -> str | None:
-    """The output directory the last plan wrote into (from its verified settings)."""
+def planned_output_dir(conductor_dir: Path) -> str | None:
+    """The output directory the last plan wrote into (from its verified
+    settings), relative to the project; None without one."""
     try:
         settings = decode_state(safe_fs.read_bytes(conductor_dir / "state" /
                                                    "codegen-settings.json"))
-        return settings["output_dir"] if isinstance(settings["output_dir"], str) else None
+        output_dir = settings["output_dir"]
     except (OSError, ValueError, KeyError, TypeError, UserError):
         return None
+    if not isinstance(output_dir, str) or os.path.isabs(output_dir) \
+            or ".." in Path(output_dir).parts:
+        return None
+    return output_dir
 

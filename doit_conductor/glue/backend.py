@@ -61,7 +61,8 @@ class ConductorDB:
 
     @property
     def _state_dir(self) -> str:
-        return os.path.dirname(self.name) or "."
+        from doit_conductor.layout import backend_dir
+        return backend_dir(self.name)
 
     def _read_file(self) -> tuple[dict, dict, dict]:
         try:

@@ -74,7 +74,8 @@ def refuse_linked_trees(params) -> None:
     """A UserError naming the output tree or state directory if it is a link."""
     from doit_conductor.config import project_config
     from doit_conductor.fsio import check_real_directory
-    for tree in (project_config(".").output_dir, os.path.dirname(params["dep_file"]) or "."):
+    from doit_conductor.layout import backend_dir
+    for tree in (project_config(".").output_dir, backend_dir(params["dep_file"])):
         check_real_directory(tree)
 
 

@@ -10,7 +10,7 @@ created).  The argument, run by run:
    the selection with all it depends on) is up to date *now*, having swept the
    stats of everything those verdicts rest on just before asking.  Only if
    every verdict is "up-to-date" and every task is eligible (below) is a
-   `Snapshot` written, next to the DB.  A file that changes after the sweep
+   `Snapshot` written, in the backend's directory (`layout.backend_dir`).  A file that changes after the sweep
    can never show its recorded stat again (ctime only grows; a racy file is
    recorded by content), so the snapshot holds either the state the verdicts
    saw or one that does not recur: sweeping again after asking would only
@@ -76,7 +76,8 @@ KEY_OPTIONS = ("dep_file", "backend", "check_file_uptodate", "codec_cls", "dodoF
 
 
 def snapshot_file(dep_file: str) -> str:
-    return os.path.join(os.path.dirname(dep_file) or ".", FILE_NAME)
+    from doit_conductor.layout import backend_dir
+    return os.path.join(backend_dir(dep_file), FILE_NAME)
 
 
 def run_key(params: dict, args: list[str]) -> tuple[str, ...]:

@@ -26,14 +26,15 @@ def conductor_backend(params) -> bool:
 
 
 def project_lock(params) -> contextlib.AbstractContextManager:
-    """`.conductor/lock` for a conductor project (next to its DB), else nothing."""
+    """`.conductor/lock` for a conductor project (`layout.backend_dir`), else nothing."""
     if not conductor_backend(params):
         return contextlib.nullcontext()
     from doit_conductor import upstream
     upstream.require_module("fcntl", 'the run lock of backend = "conductor"')
     from doit_conductor.fsio import check_real_directory
     from doit_conductor.incremental import lock
-    state_dir = os.path.dirname(params["dep_file"]) or "."
+    from doit_conductor.layout import backend_dir
+    state_dir = backend_dir(params["dep_file"])
     check_real_directory(state_dir)
     return lock.run_lock(os.getcwd(), state_dir, announce=sys.stderr.write)
 

@@ -12,8 +12,8 @@ holder (pid, host, start time, command) so a waiting run can say whom it waits
 for.  The record is cleared only when a run ends normally; one still present
 when the lock is free means the previous run was killed or interrupted, which
 is reported in one line, and the temporary files its atomic writes may have
-left in `output/` and next to the DB are removed (no run is writing them: we
-hold the lock).
+left in the lock's directory and in the output directory the workflow's last
+plan wrote into are removed (no run is writing them: we hold the lock).
 
 Only the process that took the lock holds it: forked `doit -n` workers close
 their copy, so an orphaned worker can never keep a repository locked.
@@ -97,14 +97,20 @@ def read_holder(path: str | os.PathLike) -> Holder | None:
         os.close(fd)
 
 
-def effective_settings(root: str | os.PathLike) -> tuple[LockSettings, str]:
+def effective_settings(root: str | os.PathLike) -> tuple[LockSettings, str | None]:
     """`[tool.conductor.lock]` overridden by the environment, and the output
-    directory.  A broken pyproject.toml means the defaults (see
-    `config.project_config`): task 2 reports it properly."""
+    directory the workflow's last plan wrote into (None in a project where no
+    plan was recorded: its `output/`, if any, is the user's).  A broken
+    pyproject.toml means the defaults (see `config.project_config`): task 2
+    reports it properly."""
     from doit_conductor.config import LockSettings, project_config
+    from doit_conductor.layout import CONDUCTOR
+    from doit_conductor.state_files import planned_output_dir
     config = project_config(root)
     wait, timeout = _overridden(config.lock.wait, config.lock.timeout_s)
-    return LockSettings(wait=wait, timeout_s=timeout), str(Path(root) / config.output_dir)
+    output_dir = planned_output_dir(Path(root) / CONDUCTOR)
+    return (LockSettings(wait=wait, timeout_s=timeout),
+            None if output_dir is None else str(Path(root) / output_dir))
 
 
 def _overridden(wait: bool, timeout: float) -> tuple[bool, float]:

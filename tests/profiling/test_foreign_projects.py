@@ -208,3 +208,33 @@ def test_without_fcntl_and_resource_only_the_conductor_features_refuse(tmp_path)
                              fresh_copy(template, tmp_path / "p"), *option, "greet")
         assert code == 3 and "Traceback" not in err, (option, err)
         assert err.count("\n") == 1 and f"needs the `{module}` module" in err, err
+
+
+@pytest.mark.parametrize("db", [".doit.db", "sub/dep.db"])
+def test_the_conductor_backend_leaves_the_users_files_beside_its_db_alone(tmp_path, db):
+    """With `--backend conductor` in a project of its own, the DB sits in the
+    project's root (or wherever `--db-file` puts it): the lock, the scratch
+    directory, the fast no-op's snapshot and the state-file check belong in a
+    `.conductor` beside it, never in the user's `tmp/`, `state/`, `lock` or
+    `noop`, even after a run that was killed (which clears leftovers)."""
+    project = make_project(tmp_path / "project", "module")
+    where = project / os.path.dirname(db)
+    users = {"tmp/important.txt": "precious\n", "state/settings.json": '{"a": 1}\n',
+             "lock": "mine\n", "noop": "my notes\n", "output/.draft.tmp": "half\n",
+             ".conductor-notes.tmp": "kept\n"}
+    for name, text in users.items():
+        (where / name).parent.mkdir(parents=True, exist_ok=True)
+        (where / name).write_text(text)
+    args = ("--backend", "conductor", "--db-file", db, "greet")
+    from doit_conductor.incremental import lock
+    for round_ in range(3):
+        code, _, err = run(WAYS["doit"], project, *args)
+        assert code == 0, err
+        assert "WARNING" not in err
+        assert ("did not finish" in err) == (round_ == 1), err
+        if round_ == 0:   # a run killed while holding the lock: its record stays
+            (where / ".conductor" / "lock").write_text(json.dumps(lock.holder_to_json(
+                lock.Holder(999_999_999, "elsewhere", 1.0, "doit"))) + "\n")
+    for name, text in users.items():
+        assert (where / name).read_text() == text, name
+    assert (where / ".conductor" / "noop" / "snapshot").is_file()

@@ -132,7 +132,7 @@ def test_environment_overrides_the_config(tmp_path, monkeypatch):
         "[tool.conductor.lock]\nwait = false\ntimeout_s = 5\n")
     settings, output_dir = lock.effective_settings(tmp_path)
     assert settings == LockSettings(wait=False, timeout_s=5.0)
-    assert output_dir == str(tmp_path / "output")
+    assert output_dir is None   # no plan recorded: no output directory is ours
     monkeypatch.setenv(lock.ENV_WAIT, "1")
     monkeypatch.setenv(lock.ENV_TIMEOUT, "2.5")
     assert lock.effective_settings(tmp_path)[0] == LockSettings(wait=True, timeout_s=2.5)
