@@ -213,6 +213,12 @@ def has_records(cache_dir: str) -> bool:
     return bool(safe_fs.entries(os.path.join(cache_dir, RECORDS)))
 
 
+# The batch of a manifest entry no record lists any more, kept by a merge that
+# may not let files go (a pattern left a batch that was rebuilt, and the run
+# failed before its closing step): the next closing step prunes it.
+ORPHAN = ""
+
+
 @dataclass(frozen=True, slots=True)
 class Merged:
     """What `merge_manifest` did: whether it rewrote the manifest, and the files the
@@ -231,10 +237,11 @@ def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None,
     manifest was last merged), only their entries are replaced; without it, or
     when the manifest is missing or unreadable, it is rebuilt from every record.
     `records` (`read_records`, read by a caller that holds the run lock) spares
-    reading them again.  `keep_others` (a batch that failed part-way) adds and
-    replaces entries but removes none: only the closing step, which knows every
-    batch ran, lets files go (and prunes them).  Serialised with an advisory lock:
-    parallel workers may finish at once.
+    reading them again.  `keep_others` (a batch that failed part-way, the scan
+    before codegen) adds and replaces entries but removes none (an entry no
+    record lists any more stays, as an `ORPHAN`): only the closing step, which
+    knows every batch ran, lets files go, orphans included, and prunes them.
+    Serialised with an advisory lock: parallel workers may finish at once.
     """
     # never truncated, never through a link (a link to a file elsewhere used to
     # be emptied by every run): see `safe_fs.open_lock`
@@ -247,13 +254,15 @@ def merge_manifest(cache_dir: str, changed: Iterable[str] | None = None,
         except OSError:
             current = None
         old = _manifest_files(current)
+        # keep_others: add and replace only; an entry dropped here would be a
+        # file nobody prunes
         if changed is None or old is None:
-            names, files = record_names(cache_dir), {}
+            names = record_names(cache_dir)
+            files = {path: {**entry, "batch": ORPHAN} for path, entry in old.items()} \
+                if keep_others and old else {}
         else:
             names = sorted(set(changed))
-            drop = set(names)
-            # keep_others: add and replace only; an entry dropped here would be
-            # a file nobody prunes
+            drop = {*names, ORPHAN}
             files = dict(old) if keep_others else {
                 path: entry for path, entry in old.items() if entry["batch"] not in drop}
         for name in names:

@@ -264,7 +264,8 @@ def scan_output() -> None:
     recorded = manifest.recorded_files(records)
     with safe_fs.batch():
         edited = _set_aside_edits(recorded)
-    manifest.merge_manifest(layout.CACHE, records=records)
+    # files no record lists any more stay listed, for codegen's closing step to prune
+    manifest.merge_manifest(layout.CACHE, records=records, keep_others=True)
     write_state(layout.SCAN, {"hand_edited": edited})
 
 
