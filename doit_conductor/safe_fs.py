@@ -626,8 +626,8 @@ def stat_dir(path: str | os.PathLike, *, root: str | os.PathLike | None = None
 def open_lock(path: str | os.PathLike, mode: int = 0o644) -> int:
     """A read-write descriptor of the lock file `path`, created if missing and
     never truncated here; UserError if a link or anything but a regular file
-    stands there (a link to a file elsewhere must not be truncated or
-    written)."""
+    stands there, or a file with other hard links (a link to a file elsewhere,
+    symbolic or hard, must not be truncated or written)."""
     with parent(path, create=True) as (fd, name):
         try:
             handle = os.open(name, _LOCK, mode, dir_fd=fd)
@@ -640,4 +640,8 @@ def open_lock(path: str | os.PathLike, mode: int = 0o644) -> int:
     if not stat.S_ISREG(info.st_mode):
         os.close(handle)
         raise not_regular(path, info.st_mode)
+    if info.st_nlink > 1:
+        os.close(handle)
+        raise UserError(f"has {info.st_nlink - 1} other hard link(s), which may be files "
+                        "outside the project: refusing to write it; remove it", os.fspath(path))
     return handle

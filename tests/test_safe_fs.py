@@ -127,6 +127,9 @@ def test_a_lock_file_is_created_never_truncated_never_followed(tree):
         safe_fs.open_lock("out/filelink")
     with pytest.raises(UserError, match="out/fifo: is a FIFO"):
         safe_fs.open_lock("out/fifo")
+    os.link(tree / "secret", "state/hardlock")   # the same file by another name
+    with pytest.raises(UserError, match="state/hardlock: has 1 other hard link"):
+        safe_fs.open_lock("state/hardlock")
     assert (tree / "secret").read_text() == "secret\n"
 
 

@@ -136,6 +136,20 @@ def test_a_lock_file_link_is_refused_not_truncated(fresh, outside, lock_file):
     assert victim.read_text() == "someone else's a.txt\n"
 
 
+@pytest.mark.parametrize("lock_file", [".conductor/lock",
+                                       ".conductor/cache/.compile.manifest.lock"])
+def test_a_lock_file_hard_link_is_refused_not_truncated(fresh, outside, lock_file):
+    """O_NOFOLLOW stops a symbolic link, not a hard link to a file elsewhere
+    (by anyone who can write the checkout): the run lock used to empty it."""
+    victim = outside / "a.txt"
+    fresh.path(lock_file).unlink(missing_ok=True)
+    os.link(victim, fresh.path(lock_file))
+    edit_a_pattern(fresh)
+    result = run(fresh)
+    assert_one_line_error(result, lock_file, "other hard link")
+    assert victim.read_text() == "someone else's a.txt\n"
+
+
 @pytest.mark.parametrize("where", [".conductor/metrics", ".conductor/metrics/runs"])
 def test_run_records_are_not_written_through_a_metrics_link(fresh, outside, where):
     plant_link(fresh.path(where), outside)
