@@ -18,6 +18,7 @@ The document also carries the xxhash checker's digest table (see `checker.py`).
 """
 from __future__ import annotations
 
+import errno
 import os
 import sys
 
@@ -91,15 +92,16 @@ class ConductorDB:
         without following a link: a `.conductor` that is a link (or below one)
         is refused by name and nothing is moved, since doit's `list` and `info`
         read the DB without the run lock that refuses such a link first."""
-        aside = f"{self.name}.corrupt"
         try:
             with safe_fs.parent(self.name) as (fd, name):
-                os.replace(name, f"{name}.corrupt", src_dir_fd=fd, dst_dir_fd=fd)
-            done = f"moved to {aside}"
+                aside = _set_aside(fd, name)
+            done = f"moved to {os.path.join(os.path.dirname(self.name), aside)}"
         except UserError as exc:
             done = f"left where it is: {exc}"
         except FileNotFoundError:
             done = "gone since it was read"
+        except OSError as exc:   # saved over at the end of the run
+            done = f"left where it is ({exc.strerror})"
         sys.stderr.write(f"WARNING: {self.name}: unreadable dependency DB ({reason}); "
                          f"{done}; every task will re-run\n")
         self._changed = True
@@ -154,3 +156,21 @@ class ConductorDB:
         self._tasks = {}
         self._changed = True
 
+
+
+# What a rename cannot replace: a directory (a DB that was one, set aside before).
+_TAKEN = (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST)
+
+
+def _set_aside(fd: int, name: str) -> str:
+    """Rename `name` (in the directory `fd`) to `<name>.corrupt`, or to the first
+    free `<name>.corrupt-N` where something a rename cannot replace stands."""
+    for number in range(100):
+        aside = f"{name}.corrupt" + (f"-{number}" if number else "")
+        try:
+            os.replace(name, aside, src_dir_fd=fd, dst_dir_fd=fd)
+            return aside
+        except OSError as exc:
+            if exc.errno not in _TAKEN:
+                raise
+    raise OSError(errno.EEXIST, "no free name to set it aside under")

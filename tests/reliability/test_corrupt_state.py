@@ -56,6 +56,21 @@ def test_dependency_db(fresh, reference, damage):
     assert fresh.did_nothing(again), again.stdout
 
 
+def test_a_db_set_aside_twice(fresh, reference):
+    """A DB that was a directory is set aside as one; a DB damaged later is set
+    aside beside it, not left to fail every run on the taken name."""
+    db = fresh.path(".conductor/doit.db")
+    data = db.read_bytes()
+    db.unlink()
+    db.mkdir()
+    first = run(fresh)
+    assert first.returncode == 0 and fresh.path(".conductor/doit.db.corrupt").is_dir()
+    db.write_bytes(data[:len(data) // 2])
+    result = run(fresh)
+    assert len(warnings_about(result, "moved to .conductor/doit.db.corrupt-1")) == 1
+    assert_recovered(fresh, reference, result)
+
+
 @pytest.mark.parametrize("damage", DAMAGE)
 def test_template_cache_entries(fresh, reference, damage):
     entries = sorted(fresh.path(f"{CACHE}/templates").glob("*.jbc"))
