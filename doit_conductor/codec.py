@@ -4,7 +4,8 @@ A record becomes a JSON object of its fields, in declaration order: tuples
 become lists, nested records objects, dicts are copied.  Reading it back goes
 by the field annotations: lists back to tuples, objects back to nested records,
 scalars checked against their type (an int is accepted for a float and made
-one), unknown keys ignored (a newer writer's extra fields), missing keys taken
+one; a float must be finite: Python's json writes NaN and Infinity, which no
+figure of ours is), unknown keys ignored (a newer writer's extra fields), missing keys taken
 from the field defaults.  Anything else is a `RecordError` naming the record.
 
 The one versioning rule: a document that is read on its own carries
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -65,6 +67,8 @@ def from_json(cls: type[T], data: object, what: str, *, version: int | None = No
             elif scalar is not None:
                 if type(value) is not scalar:
                     value = _other_scalar(scalar, value)
+                if scalar is float and not math.isfinite(value):
+                    raise _Mismatch(" must be a finite number")
             elif decode is not None:
                 value = decode(value)
             values[name] = value
@@ -73,7 +77,11 @@ def from_json(cls: type[T], data: object, what: str, *, version: int | None = No
     try:
         return cls(**values)
     except TypeError as exc:
-        raise RecordError(f"{what}: {exc}") from None
+        missing = [f.name for f in dataclasses.fields(cls) if f.name not in values
+                   and f.default is dataclasses.MISSING
+                   and f.default_factory is dataclasses.MISSING]
+        raise RecordError(f"{what}: missing '{missing[0]}'" if missing
+                          else f"{what}: {exc}") from None
 
 
 class _Mismatch(ValueError):

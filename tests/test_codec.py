@@ -45,10 +45,16 @@ def test_an_int_is_read_as_float_but_a_wrong_type_is_an_error():
 
 
 def test_a_missing_required_field_or_non_object_is_an_error():
-    with pytest.raises(RecordError, match="^outer: "):
+    with pytest.raises(RecordError, match="^outer: missing 'parts'$"):
         from_json(Outer, {"name": "a"}, "outer")
     with pytest.raises(RecordError, match="^outer: expected a JSON object$"):
         from_json(Outer, ["a"], "outer")
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_a_float_that_is_not_a_finite_number_is_an_error(value):
+    with pytest.raises(RecordError, match=r"^outer: 'ratio' must be a finite number$"):
+        from_json(Outer, {"name": "a", "parts": [], "ratio": value}, "outer")
 
 
 def test_schema_version_is_written_and_checked():

@@ -109,6 +109,8 @@ def task_record_from_json(data: dict) -> TaskRecord:
     record = from_json(TaskRecord, data, "task record", version=SCHEMA_VERSION)
     if record.status not in STATUSES:
         raise RecordError(f"task record {record.name!r}: unknown status {record.status!r}")
+    if record.wall_s < 0:
+        raise RecordError(f"task record {record.name!r}: negative wall_s {record.wall_s!r}")
     return record
 
 

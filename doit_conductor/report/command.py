@@ -14,6 +14,7 @@ any task runs.
 """
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,12 +53,18 @@ def parse_options(params: dict, args: list[str]) -> Options:
     gate = params["fail_on_regression"] is not None
     if gate and not new:
         raise UserError("--fail-on-regression needs a comparison: --compare, --against or --baseline")
-    if min(params["top"], params["rows"], params["noise_floor"]) < 0:
-        raise UserError("--top, --rows and --noise-floor cannot be negative")
-    if params["threshold"] < 0 or (gate and params["fail_on_regression"] < 0):
+    # nan compares false with every bound (a gate that never fails) and inf
+    # hides every change: neither is a setting
+    if min(params["top"], params["rows"], params["noise_floor"]) < 0 \
+            or not math.isfinite(params["noise_floor"]):
+        raise UserError("--top, --rows and --noise-floor cannot be negative "
+                        "(nor --noise-floor infinite)")
+    if not _percentage(params["threshold"]) or (gate and not _percentage(
+            params["fail_on_regression"])):
         raise UserError("--threshold and --fail-on-regression take a percentage of 0 or more")
-    if params.get("task_overhead_ms", 0.0) < 0:
-        raise UserError("--task-overhead-ms cannot be negative")
+    if not params.get("task_overhead_ms", 0.0) >= 0 \
+            or not math.isfinite(params.get("task_overhead_ms", 0.0)):
+        raise UserError("--task-overhead-ms takes a number of 0 or more")
     return Options(
         project_dir=Path(params.get("cwdPath") or "."),
         run=params["run"] or "latest",
@@ -92,6 +99,10 @@ def baseline_name(requested: str, run_start: float) -> str:
         return requested
     from datetime import datetime, timezone
     return datetime.fromtimestamp(run_start, timezone.utc).strftime("%Y%m%d_%H%M%S")
+
+
+def _percentage(value: float) -> bool:
+    return math.isfinite(value) and value >= 0
 
 
 def parse_workers(text: str) -> tuple[int, ...]:

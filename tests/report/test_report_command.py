@@ -208,6 +208,12 @@ def test_unknown_run_and_bad_options(project):
     assert_user_error(profile_report(project, "--threshold", "-5"), "0 or more")
     assert_user_error(profile_report(project, "--compare", RUN2, "--fail-on-regression", "-1"),
                       "0 or more")
+    # nan compares false with every bound: a gate that could never fail
+    for value in ("nan", "inf"):
+        assert_user_error(profile_report(project, "--compare", RUN2, "--fail-on-regression",
+                                         value), "0 or more")
+        assert_user_error(profile_report(project, "--threshold", value), "0 or more")
+        assert_user_error(profile_report(project, "--noise-floor", value), "--noise-floor")
 
 
 def test_an_option_it_cannot_parse_is_one_line_naming_it(project):
@@ -229,6 +235,20 @@ def test_garbled_and_other_schema_runs_are_one_line_errors(project):
     data["schema_version"] = 99
     (run_dir / "summary.json").write_text(json.dumps(data))
     assert_user_error(profile_report(project), "schema version 99")
+    (run_dir / "summary.json").write_text((metrics_root(project) / "runs" / RUN1 /
+                                           "summary.json").read_text())
+    lines = (run_dir / "tasks.jsonl").read_text().splitlines()
+    for bad, words in (({"wall_s": float("nan")}, ("'wall_s' must be a finite number",)),
+                       ({"wall_s": -5.0}, ("negative wall_s",)),
+                       ({"status": None}, ("'status'",))):
+        task = {**json.loads(lines[0]), **bad}
+        if bad == {"status": None}:
+            del task["status"]
+        (run_dir / "tasks.jsonl").write_text("\n".join([json.dumps(task), *lines[1:]]) + "\n")
+        for output in ("text", "html", "json"):
+            result = profile_report(project, "--format", output, "-o", str(project / "r.out"))
+            assert_user_error(result, "tasks.jsonl:1", *words)
+            assert "__init__" not in result.stderr
     # History skips the unreadable run and says so.
     history = profile_report(project, "--history", "5")
     assert history.returncode == 0
