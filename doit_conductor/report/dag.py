@@ -5,7 +5,10 @@ Pure functions on records: no I/O, no printing.
 * Nodes are the run's task records.  A task comes after (see `task_deps`):
   its `task_dep` (doit's list, implicit deps included), its `setup` and
   `calc_dep` tasks, the task its delayed creator waited for (`create_after`),
-  and the task that declares one of its `file_dep` as a target.  Every
+  and the task that declares one of its `file_dep` as a target.  A `setup`
+  task also comes after the other dependencies of the task that needed it
+  first in the run (doit starts a task's setup tasks only once the rest of
+  its dependencies are done and it is found not up to date).  Every
   sub-task `base:name` also comes before its group task `base`, because a
   group finishes after its sub-tasks.  Dependencies on tasks that are not in
   the run are ignored.  Only the analysed run's records are read: when two
@@ -136,7 +139,14 @@ def build_graph(records: Sequence[TaskRecord]) -> TaskGraph:
         if sep and group in known and record.name not in deps[group]:
             deps[group].append(record.name)
     rank = dispatch_rank(records)
-    order = _topological_order(deps, rank)
+    plain = {name: list(d) for name, d in deps.items()}
+    for setup, after in _setup_waits(records, deps, rank).items():
+        deps[setup].extend(dep for dep in after if dep not in deps[setup])
+    try:
+        order = _topological_order(deps, rank)
+    except RecordError:   # a setup task its user's dependencies wait for: as declared
+        deps = plain
+        order = _topological_order(deps, rank)
     successors: dict[str, list[str]] = {name: [] for name in names}
     for name in order:
         for dep in deps[name]:
@@ -148,6 +158,18 @@ def build_graph(records: Sequence[TaskRecord]) -> TaskGraph:
         durations={record.name: measured_duration(record) for record in records},
         rank=rank,
     )
+
+
+def _setup_waits(records: Sequence[TaskRecord], deps: dict[str, list[str]],
+                 rank: dict[str, int]) -> dict[str, list[str]]:
+    """For each setup task in the run: the dependencies, besides its setup
+    tasks, of the task that needed it first (by dispatch rank)."""
+    first: dict[str, TaskRecord] = {}
+    for record in sorted(records, key=lambda r: rank[r.name]):
+        for setup in record.setup:
+            first.setdefault(setup, record)
+    return {setup: [dep for dep in deps[user.name] if dep != setup and dep not in user.setup]
+            for setup, user in first.items() if setup in deps}
 
 
 def _topological_order(deps: dict[str, list[str]], rank: dict[str, int]) -> tuple[str, ...]:

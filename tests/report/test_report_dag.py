@@ -126,9 +126,29 @@ def test_every_kind_of_edge_orders_the_graph():
                record("e", 3, create_after="a")]
     graph, timings, path = analyse(records)
     assert set(graph.deps["b"]) == {"a", "c", "d"}
+    assert set(graph.deps["c"]) == {"a", "d"}   # doit starts a setup task after the rest
     assert graph.deps["e"] == ("a",)
     assert path.tasks == ("a", "e") and path.duration_s == 5
-    assert timings["b"].earliest_start_s == 2 and timings["b"].slack_s == 2
+    assert timings["c"].earliest_start_s == 2
+    assert timings["b"].earliest_start_s == 3 and timings["b"].slack_s == 1
+
+
+def test_a_setup_task_waits_for_the_other_dependencies_of_its_task():
+    """doit runs f's setup task s only once e, f's task_dep, is done: the path
+    is e, s, f (a run measured 4.25 s), not e, f with s beside it."""
+    records = [record("e", 2, start=0), record("s", 2, start=2),
+               record("f", 0.2, ["e"], start=4, setup=("s",))]
+    _, timings, path = analyse(records)
+    assert path.tasks == ("e", "s", "f") and path.duration_s == pytest.approx(4.2)
+    assert timings["s"].slack_s == 0
+
+
+def test_a_setup_task_two_tasks_need_follows_the_first_one_in_the_run():
+    records = [record("a", 1, start=0), record("b", 3, start=0), record("s", 1, start=1),
+               record("x", 1, ["a"], start=2, setup=("s",)),
+               record("y", 1, ["b"], start=3, setup=("s",))]
+    graph, _, _ = analyse(records)
+    assert graph.deps["s"] == ("a",)
 
 
 def test_an_undeclared_file_is_no_edge():
