@@ -202,8 +202,9 @@ class ConductorReporter(ConsoleReporter):
     def complete_run(self):
         # Inside doit's `finally`: an exception in flight means an interrupted run.
         interrupted = sys.exc_info()[1] is not None
+        stopped = interrupted or any(r.status == FAILED for r in self._records.values())
         for name, status, error in unfinished(self._started, self._records,
-                                              self._progress.in_run()):
+                                              self._progress.in_run(), stopped):
             if name in self._tasks:  # not a sub-task only expected from the last run
                 self._finish(self._tasks[name], status, error)
         closing = self._progress.closing()

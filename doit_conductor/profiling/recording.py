@@ -65,16 +65,20 @@ def task_record(name: str, status: str, place: TaskPlace, measurement: Measureme
 
 
 def unfinished(started: Iterable[str], recorded: Collection[str],
-               in_run: Iterable[str]) -> list[tuple[str, str, str | None]]:
+               in_run: Iterable[str], stopped: bool = True) -> list[tuple[str, str, str | None]]:
     """(name, status, error) of each task of the run without an outcome, by name.
 
     A task that started and never finished was interrupted under it: failed.
-    A task of the run that never started did not run.
+    A task of the run that never started did not run, when a failure or an
+    interruption `stopped` the run; in a run that was not stopped, it is a
+    setup task no task needed (doit runs one only for a task not up to
+    date), which doit does not mention and gets no record.
     """
     started = set(started)
     outcomes = [(name, FAILED, INTERRUPTED) for name in sorted(started.difference(recorded))]
-    for name in sorted(set(in_run).difference(recorded, started)):
-        outcomes.append((name, NOT_RUN, None))
+    if stopped:
+        for name in sorted(set(in_run).difference(recorded, started)):
+            outcomes.append((name, NOT_RUN, None))
     return outcomes
 
 

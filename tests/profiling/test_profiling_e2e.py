@@ -334,3 +334,28 @@ def test_after_a_failure_progress_lines_estimate_nothing(dodo_project):
     assert "run: 2 ran, 0 up to date, 0 cached, 1 failed, 1 not run in " in failed.stdout
     quiet = dodo_project.doit("--reporter", "conductor", "-v", "0", "-a")
     assert quiet.returncode == 1 and "run: " not in quiet.stdout
+
+
+SETUP_DODO = '''
+def task_env():
+    """a setup task: doit runs it only for a task that is not up to date."""
+    return {"actions": ["echo env"]}
+
+def task_gen():
+    for name in ("a", "b"):
+        yield {"name": name, "actions": [f"echo {name} > {name}.txt"],
+               "file_dep": ["dodo.py"], "targets": [f"{name}.txt"], "setup": ["env"]}
+'''
+
+
+def test_a_setup_task_no_task_needed_is_not_a_task_that_did_not_run(dodo_project):
+    """Plain doit says nothing of a setup task whose tasks were up to date; the
+    closing line used to count it "not run" and name it, in a run that
+    succeeded."""
+    dodo_project.write_dodo(SETUP_DODO)
+    first = dodo_project.doit("--reporter", "conductor", "gen")
+    assert first.returncode == 0 and "\nrun: 4 ran, 0 up to date" in first.stdout
+    again = dodo_project.doit("--reporter", "conductor", "gen")
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "not run:" not in again.stdout and ", 0 not run in " in again.stdout
+    assert "env" not in by_name(dodo_project.last_run())

@@ -34,6 +34,12 @@ def test_unfinished_tasks_of_an_interrupted_run():
                         ("early", NOT_RUN, None), ("later", NOT_RUN, None)]
 
 
+def test_a_task_never_reached_in_a_run_not_stopped_gets_no_outcome():
+    # a setup task of tasks that were all up to date
+    assert unfinished(started=["a"], recorded={"a"}, in_run=["a", "setup"],
+                      stopped=False) == []
+
+
 def test_error_text_keeps_the_exception_line_and_a_bounded_length():
     assert error_text("TaskError", " boom \n", ["Traceback\n", "ValueError: x\n"]) == \
         "TaskError: boom (ValueError: x)"
