@@ -16,10 +16,10 @@ from jinja2 import meta
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 
+from doit_conductor import safe_fs
 from doit_conductor.codegen import escape
 from doit_conductor.codegen.bytecode_cache import TemplateBytecodeCache
 from doit_conductor.errors import UserError
-from doit_conductor.paths import inside
 
 
 def pascal(value: str) -> str:
@@ -63,15 +63,41 @@ def _check_repeat(sequence, count) -> None:
 
 
 class ContainedLoader(jinja2.FileSystemLoader):
-    """Loads templates only from files that really are inside the templates
-    directory: a symbolic link out of it (to ~/.ssh/id_rsa, /etc/passwd) would
-    otherwise be read and published in a generated file."""
+    """Loads templates only from regular files inside the templates directory,
+    reached without following a symbolic link: a link (to ~/.ssh/id_rsa,
+    /etc/passwd, or another template) is refused before anything is opened
+    through it, as is a FIFO or a device (`safe_fs.open_regular`)."""
 
     def get_source(self, environment, template):
-        source, filename, uptodate = super().get_source(environment, template)
-        if not inside(os.path.realpath(self.searchpath[0]), filename):
-            raise UserError("template resolves outside the templates directory "
-                            "(a symbolic link); refusing to read it", filename)
+        pieces = []
+        for piece in template.split("/"):   # as Jinja2's loaders split a name
+            if os.sep in piece or (os.altsep and os.altsep in piece) or piece == os.pardir:
+                raise jinja2.TemplateNotFound(template)
+            if piece and piece != os.curdir:
+                pieces.append(piece)
+        if not pieces:
+            raise jinja2.TemplateNotFound(template)
+        root = self.searchpath[0]
+        filename = os.path.normpath(os.path.join(root, *pieces))
+        try:
+            fd = safe_fs.open_regular(os.path.join(*pieces), root=root)
+        except (FileNotFoundError, NotADirectoryError):
+            raise jinja2.TemplateNotFound(template) from None
+        except UserError as exc:
+            # the link may be a directory on the way (`_partials`): named as found
+            where = exc.file or filename   # named from the root down, or below it
+            if not (os.path.isabs(where) or where.startswith(root.rstrip(os.sep) + os.sep)):
+                where = os.path.join(root, where)
+            raise UserError(f"template {exc.message}", where) from None
+        try:
+            mtime = os.fstat(fd).st_mtime_ns
+            source = safe_fs.read_fd(fd, filename).decode(self.encoding)
+        finally:
+            os.close(fd)
+
+        def uptodate() -> bool:
+            info = safe_fs.lstat(filename)
+            return info is not None and info.st_mtime_ns == mtime
         return source, filename, uptodate
 
 

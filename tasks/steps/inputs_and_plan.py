@@ -35,6 +35,16 @@ from doit_conductor.state_entries import EntryDocument
 from tasks.steps import artifacts
 
 
+def _refuse_unlisted(env, name: str) -> None:
+    """The loader's refusal of a template the listing did not find, if it has one
+    (a symbolic link, or a linked directory on the way, is not listed)."""
+    import jinja2
+    try:
+        env.loader.get_source(env, name)
+    except jinja2.TemplateNotFound:
+        pass
+
+
 def workflow_config():
     """The settings task 2 recorded."""
     return config_from_json(read_state(layout.CONFIG))
@@ -64,6 +74,7 @@ def lint_templates() -> None:
     for name, refs in direct.items():
         for ref in refs:
             if ref not in direct:
+                _refuse_unlisted(env, ref)   # a link on its way is named as such
                 raise UserError(f"references template '{ref}', which does not exist",
                                 f"{config.templates_dir}/{name}")
     kinds = load_kinds(config.templates_dir)

@@ -48,8 +48,11 @@ def test_symlinked_project_directory_is_refused(fresh, reference, tmp_path, dire
     assert_clean_build_after(fresh, reference)
 
 
-def test_template_linked_out_of_templates_is_not_read(fresh, reference, tmp_path):
-    secret = tmp_path / "secret"
+@pytest.mark.parametrize("target", ["outside", "inside"])
+def test_template_linked_out_of_templates_is_not_read(fresh, reference, tmp_path, target):
+    """Refused before it is opened (a link to a FIFO or a 1 GB file used to be
+    read first), whether it leads out of templates/ or to another template."""
+    secret = tmp_path / "secret" if target == "outside" else fresh.path("templates/secret.txt")
     secret.write_text("-- the secret {{ pattern.name }}\n")
     template = fresh.path("templates/sql/enum.sql.j2")
     saved = template.read_bytes()
@@ -57,7 +60,9 @@ def test_template_linked_out_of_templates_is_not_read(fresh, reference, tmp_path
     template.symlink_to(secret)
     result = run(fresh)
     assert_one_line_error(result, "templates/sql/enum.sql.j2:",
-                          "resolves outside the templates directory")
+                          "template is a symbolic link, not a regular file")
+    if target == "inside":
+        secret.unlink()
     assert not any(b"the secret" in path.read_bytes()
                    for path in fresh.path("output").rglob("*") if path.is_file())
     template.unlink()
@@ -178,3 +183,17 @@ def test_scratch_directories_of_a_killed_run_are_removed(fresh, reference):
     assert_clean_build_after(fresh, reference, after_a_kill=True)
     assert not scratch.exists() and not list(fresh.path(".conductor/tmp").iterdir())
     assert not fragment_tmp.exists()
+
+
+def test_a_linked_template_directory_is_named(fresh, reference):
+    """A link at `templates/_partials` is not listed (never entered): the
+    templates that include from it used to be told it "does not exist"."""
+    partials = fresh.path("templates/_partials")
+    real = fresh.path("templates/_partials.real")
+    partials.rename(real)
+    partials.symlink_to("_partials.real", target_is_directory=True)
+    result = run(fresh)
+    assert_one_line_error(result, "templates/_partials: template is a symbolic link")
+    partials.unlink()
+    real.rename(partials)
+    assert_clean_build_after(fresh, reference)
