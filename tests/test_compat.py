@@ -376,3 +376,22 @@ def test_importlib_lazy_modules_are_the_class_upstream_extends(tmp_path):
     assert module.__spec__.name == "lazily"
     assert "value" not in object.__getattribute__(module, "__dict__")   # read, not executed
     assert module.value == 1 and type(module) is types.ModuleType    # executed on first use
+
+
+def test_a_worker_ignores_ctrl_c_once_its_loop_ends():
+    """What is left of a worker after doit's loop is multiprocessing's exit: a
+    second Ctrl-C there printed "Process ForkProcess-1:" and a traceback."""
+    import signal
+
+    class Runner:
+        reporter = object()
+
+        def execute_task_subprocess(self, job_q, result_q, reporter_class):
+            raise KeyboardInterrupt   # the first Ctrl-C, inside the loop
+
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        compat._worker(Runner(), None, None)   # ends quietly
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, saved)

@@ -106,12 +106,16 @@ def _interrupt_held_over_fork() -> Iterator[None]:
 
 def _worker(runner, job_q, result_q) -> None:
     """A worker's start: Ctrl-C unblocked (a pending one ends it quietly: doit's
-    process has it too), then doit's worker loop."""
+    process has it too), then doit's worker loop; once that ends, Ctrl-C is
+    ignored: what is left is multiprocessing's exit (joining the result
+    queue's feeder thread), where a second Ctrl-C printed a traceback."""
     try:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        runner.execute_task_subprocess(job_q, result_q, runner.reporter.__class__)
     except KeyboardInterrupt:
-        return
-    runner.execute_task_subprocess(job_q, result_q, runner.reporter.__class__)
+        pass
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 # `MRunner._process_result` applies a worker's result `{'name', 'failure',

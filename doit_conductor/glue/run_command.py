@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
 from collections.abc import Iterator
 
@@ -130,6 +131,10 @@ class ProfilingRun(Run):
         except KeyboardInterrupt:
             if not self._wants_probe(self._params.get("reporter")):
                 raise  # plain doit: its traceback, and death by the signal
+            # The user has asked once: what is left (this line, multiprocessing
+            # joining what the tasks started) must not end in a traceback on
+            # a second Ctrl-C.
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
             # doit's runners have already saved the tasks that finished and
             # reported the run (`finally` in run_all); what is left of the
             # exception is a traceback the user does not need.

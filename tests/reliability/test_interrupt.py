@@ -114,3 +114,47 @@ def test_ctrl_c_leaves_no_external_check_running(fresh, script):
         wait_for(lambda: not _processes_running(pause), timeout=10)
     finally:
         kill_group(process, signal.SIGKILL)
+
+
+LINGERING_DODO = '''
+import multiprocessing, signal, time
+
+DOIT_CONFIG = {"reporter": "conductor"}
+
+def linger():
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    time.sleep(4)
+
+def start():
+    # not a daemon: the interpreter joins it as it exits
+    multiprocessing.get_context("fork").Process(target=linger).start()
+    open("started", "w").close()
+    time.sleep(60)
+
+def task_wait():
+    return {"actions": [start], "uptodate": [False]}
+'''
+
+
+def test_a_second_ctrl_c_while_the_run_exits_is_not_a_traceback(tmp_path):
+    """After the first Ctrl-C the run says so and exits; a second one while the
+    interpreter joins a process a task started used to end in multiprocessing's
+    KeyboardInterrupt traceback."""
+    import os
+    import subprocess
+    import time
+    from tests.support.doit import child_env
+    (tmp_path / "dodo.py").write_text(LINGERING_DODO)
+    process = subprocess.Popen([sys.executable, "-m", "doit"], cwd=tmp_path, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env=child_env(), start_new_session=True)
+    try:
+        wait_for(lambda: (tmp_path / "started").exists())
+        os.killpg(process.pid, signal.SIGINT)
+        time.sleep(1.5)   # the run has ended; the interpreter joins the lingering child
+        os.killpg(process.pid, signal.SIGINT)
+        out, err = process.communicate(timeout=30)
+    finally:
+        kill_group(process, signal.SIGKILL)
+    assert process.returncode == 130, out + err
+    assert "Traceback" not in out + err and "interrupted" in err, out + err
