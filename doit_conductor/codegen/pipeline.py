@@ -48,16 +48,20 @@ def build_batch(batch: str, settings: dict, only: list[str] | None = None,
     A pattern whose input digest is the one its files were recorded with, and
     whose files are still as recorded (by their stat), is skipped unless
     `rebuild` (then every pattern is rendered; unchanged files are still neither
-    compiled nor written).  On failure
-    what was built is recorded and the manifest merged before the failure is
-    reported, since codegen:_manifest will not run: it stays accurate after a
-    failed run."""
+    compiled nor written).  On failure, and for `only`,
+    what was built is recorded and the manifest merged (before the failure is
+    reported), since codegen:_manifest will not run: it stays accurate after a
+    failed or a one-pattern run."""
     cfg = Settings(**settings)
     try:
         _build_batch(batch, cfg, only, rebuild)
     except UserError:
         manifest.merge_manifest(cfg.cache_dir, [batch], keep_others=True)
         raise
+    if only is not None:
+        # `codegen:<pattern>` has no closing step either: the manifest follows
+        # the files it wrote, or task 5 finds it stale on the next run
+        manifest.merge_manifest(cfg.cache_dir, [batch], keep_others=True)
 
 
 def _build_batch(batch: str, cfg: Settings, only: list[str] | None, rebuild: bool) -> None:

@@ -83,8 +83,10 @@ def test_a_one_pattern_selection_builds_that_pattern_only(built):
     assert {p for p in changed_files(before, generated(built.mtimes()))
             if "users" in p} == set()
     # up to date right after, and the whole codegen then builds what is left
-    built.doit("codegen:currency", check=True)
-    assert built.statuses("codegen:") == {"codegen:currency": "up-to-date"}
+    again = built.doit("codegen:currency", check=True)
+    # nothing at all: the manifest follows what the one pattern wrote (the scan
+    # of task 5 used to find it stale and run once more)
+    assert built.did_nothing(again), again.stdout
     built.doit("codegen", check=True)
     # users and the patterns that read its data, not currency again
     assert "users" in ran(built) and "currency" not in ran(built)
