@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 
 from doit_conductor import layout, safe_fs
+from doit_conductor.errors import UserError
 from doit_conductor.file_cache import FileVersionCache
 
 PACKAGE = "conductor_models"
@@ -238,6 +239,8 @@ class GeneratedFiles:
 
 # what TargetsIntact read of each task's targets, by their stat (stat_memo.py)
 TARGETS_MEMO = f"{layout.CACHE}/targets-intact"
+# The digest of a target that is not a regular file: matches no content checksum.
+NOT_A_FILE = "not a regular file"
 
 
 def published_ledger(task_name: str) -> str:
@@ -278,6 +281,11 @@ class TargetsIntact:
                     digests[path] = self._memo.value(path, content_checksum)
                 except (FileNotFoundError, NotADirectoryError):
                     digests[path] = None
+                except UserError:
+                    # a link, FIFO or socket where the task writes a file (never
+                    # read): the task runs, and its atomic write replaces it as
+                    # itself (a link on the way is refused there, by name)
+                    digests[path] = NOT_A_FILE
         self._memo.save()
         return digests
 
