@@ -45,6 +45,16 @@ def one_line(value: object) -> str:
     return _escape_unprintable(str(value))
 
 
+def text(value: object) -> str:
+    """Text for a paragraph of a document (Markdown): its line breaks kept, every
+    other character that is not printable (NUL, a terminal escape, a
+    bidirectional override) shown as its escape."""
+    value = str(value)
+    if value.isprintable():
+        return value
+    return "\n".join(_escape_unprintable(line) for line in value.split("\n"))
+
+
 def sql_ident(value: object) -> str:
     """A SQL identifier: bare when plain, otherwise double-quoted with `"` doubled."""
     text = str(value)
@@ -106,6 +116,7 @@ _json_string = json.encoder.encode_basestring
 
 FILTERS = {
     "one_line": one_line,
+    "text": text,
     "sql_ident": sql_ident,
     "sql_string": sql_string,
     "py_ident": py_ident,

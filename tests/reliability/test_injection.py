@@ -198,3 +198,21 @@ def test_a_field_doc_cannot_break_out_of_the_docs_table(fresh, reference):
     users.write_bytes(saved)
     assert run(fresh).returncode == 0
     assert fresh.tree() == reference.tree()
+
+
+def test_control_characters_of_a_description_reach_the_docs_page_escaped(fresh, reference):
+    """NUL, a terminal escape and a bidirectional override (U+202E) written as
+    YAML escapes used to reach output/docs/<name>.md raw."""
+    users = fresh.path("patterns/users.yaml")
+    saved = users.read_bytes()
+    users.write_text(users.read_text().replace(
+        "description: Registered shop users",
+        'description: "a\\u0000b\\u202ec \\x1b[31m red\\nsecond line"'))
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    page = fresh.path("output/docs/users.md").read_text()
+    assert not any(c in page for c in "\x00\x1b\u202e")
+    assert "a\\x00b\\u202ec \\x1b[31m red\nsecond line" in page
+    users.write_bytes(saved)
+    assert run(fresh).returncode == 0
+    assert fresh.tree() == reference.tree()
