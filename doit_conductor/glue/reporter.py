@@ -107,7 +107,7 @@ class ConductorReporter(ConsoleReporter):
             counts={}, totals={}, host=host_info(), completed=False)
         try:
             self._writer = store.RunWriter(self._root, self._summary)
-            store.prune_runs(self._root, store.keep_runs_setting(project),
+            store.prune_runs(self._root, store.keep_runs_setting(project, sys.stderr.write),
                              spare=self._writer.path)
         except (OSError, UserError) as exc:
             # Metrics are a by-product: a read-only tree must not stop the build,

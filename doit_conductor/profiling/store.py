@@ -28,12 +28,13 @@ import re
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from doit_conductor import safe_fs
-from doit_conductor.config import Config, project_config
+from doit_conductor.config import Config, load_config
 from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, dump_json
 from doit_conductor.profiling.records import (
@@ -96,11 +97,17 @@ def list_runs(root: Path) -> list[Path]:
     return sorted(runs, key=lambda p: p.name)
 
 
-def keep_runs_setting(project_dir: Path) -> int:
+def keep_runs_setting(project_dir: Path, warn: Callable[[str], object] = lambda _: None) -> int:
     """`[tool.conductor.metrics] keep_runs` of the project's pyproject.toml; the
-    default (50) where there is none or the config does not validate, the one
-    policy of `config.project_config`."""
-    return project_config(project_dir).keep_runs
+    default (50) where there is none, or where the config does not validate,
+    which `warn` is told in one line (in a project without this workflow's
+    task 2, nothing else would say it)."""
+    try:
+        return load_config(project_dir).keep_runs
+    except UserError as exc:
+        warn(f"WARNING: {exc}; the conductor reporter keeps the newest "
+             f"{DEFAULT_KEEP_RUNS} runs\n")
+        return DEFAULT_KEEP_RUNS
 
 
 def prune_runs(root: Path, keep: int, *, spare: Path | None = None) -> list[Path]:

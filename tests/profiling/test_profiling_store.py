@@ -114,7 +114,11 @@ def test_keep_runs_setting(tmp_path):
     (tmp_path / "pyproject.toml").write_text("[tool.conductor.metrics]\nkeep_runs = 7\n")
     assert store.keep_runs_setting(tmp_path) == 7
     (tmp_path / "pyproject.toml").write_text("[tool.conductor.metrics]\nkeep_runs = 0\n")
-    assert store.keep_runs_setting(tmp_path) == store.DEFAULT_KEEP_RUNS
+    said = []
+    assert store.keep_runs_setting(tmp_path, said.append) == store.DEFAULT_KEEP_RUNS
+    # a project without this workflow's task 2 hears of it from the reporter
+    assert len(said) == 1 and said[0].startswith("WARNING: pyproject.toml:2: ")
+    assert "keep_runs" in said[0] and f"newest {store.DEFAULT_KEEP_RUNS} runs" in said[0]
     (tmp_path / "pyproject.toml").write_text("not [ toml")
     assert store.keep_runs_setting(tmp_path) == store.DEFAULT_KEEP_RUNS
     # one policy with load-config: a config that does not validate means the defaults
