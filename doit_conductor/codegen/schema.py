@@ -17,7 +17,7 @@ FIELD = {
     "name": Field(str, required=True, pattern=IDENT),
     "type": Field(FIELD_TYPES, required=True),
     "required": Field(bool, default=True),
-    "max_length": Field(int, default=None),
+    "max_length": Field(int, default=None, minimum=1),
     "references": Field(str, default=None, pattern=IDENT),
     "doc": Field(str, default=""),
 }

@@ -30,6 +30,9 @@ CASES = {
     "missing key": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n", ""),
         r"patterns/currency\.yaml:1: missing required key 'kind'"),
+    "max_length below 1": (
+        lambda p: replace_in(p, "patterns/users.yaml", "max_length: 60", "max_length: -3"),
+        r"patterns/users\.yaml:\d+: params\.fields\.\d+\.max_length: must be at least 1"),
     "wrong type": (
         lambda p: replace_in(p, "patterns/products.yaml", "type: float", "type: decimal"),
         r"patterns/products\.yaml:9: params\.fields\.2\.type: must be one of int, str"),
