@@ -95,6 +95,10 @@ def plan_codegen(patterns: Mapping[str, Pattern], order: list[str],
                     raise UserError(f"output {path} is written by the workflow's task '{owner}'; "
                                     "a pattern cannot produce it (choose another path)",
                                     pattern.source)
+                twin = next((o.template for o in outputs if o.path == path), None)
+                if twin is not None:   # two of its own templates
+                    raise UserError(f"output {path} is produced twice by this pattern: by "
+                                    f"templates {twin} and {template}", pattern.source)
                 if path in claimed:
                     raise UserError(f"output {path} is produced twice: by this pattern and by "
                                     f"{claimed[path]}", pattern.source)
