@@ -25,8 +25,19 @@ _CHUNK = 1 << 20
 def file_digest(path: str) -> str:
     """xxh3-128 of a file's content, as hex.  Opened non-blocking and checked: a
     FIFO or a device (a file_dep linked to /dev/zero, say) is never read; it
-    digests as its type, so the task runs and its action says what is wrong."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    digests as its type, so the task runs and its action says what is wrong.
+    A symbolic link is not opened either (a template linked to a file outside
+    the project, even one of the same content, must not be read through): it
+    digests as where it leads and the stat of what is there, so a change of
+    either is a change, and the task that reads it runs (and refuses it)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        info = os.stat(path)
+        return (f"link:{os.readlink(path)}:{info.st_mtime_ns}:{info.st_ctime_ns}:"
+                f"{info.st_size}:{info.st_ino}")
     try:
         mode = os.fstat(fd).st_mode
         if not stat_module.S_ISREG(mode):

@@ -48,14 +48,17 @@ def test_symlinked_project_directory_is_refused(fresh, reference, tmp_path, dire
     assert_clean_build_after(fresh, reference)
 
 
-@pytest.mark.parametrize("target", ["outside", "inside"])
+@pytest.mark.parametrize("target", ["outside", "inside", "same content"])
 def test_template_linked_out_of_templates_is_not_read(fresh, reference, tmp_path, target):
     """Refused before it is opened (a link to a FIFO or a 1 GB file used to be
-    read first), whether it leads out of templates/ or to another template."""
-    secret = tmp_path / "secret" if target == "outside" else fresh.path("templates/secret.txt")
-    secret.write_text("-- the secret {{ pattern.name }}\n")
+    read first), whether it leads out of templates/ or to another template; and
+    to a copy of the template it replaced, which the up-to-date check used to
+    read through the link and call unchanged."""
     template = fresh.path("templates/sql/enum.sql.j2")
     saved = template.read_bytes()
+    secret = tmp_path / "secret" if target != "inside" else fresh.path("templates/secret.txt")
+    secret.write_bytes(saved if target == "same content" else
+                       b"-- the secret {{ pattern.name }}\n")
     template.unlink()
     template.symlink_to(secret)
     result = run(fresh)
