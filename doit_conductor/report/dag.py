@@ -8,7 +8,8 @@ Pure functions on records: no I/O, no printing.
   and the task that declares one of its `file_dep` as a target.  A `setup`
   task also comes after the other dependencies of the task that needed it
   first in the run (doit starts a task's setup tasks only once the rest of
-  its dependencies are done and it is found not up to date).  Every
+  its dependencies are done and it is found not up to date), unless it
+  started before one of them ended (selected on its own, it runs when ready).  Every
   sub-task `base:name` also comes before its group task `base`, because a
   group finishes after its sub-tasks.  Dependencies on tasks that are not in
   the run are ignored.  Only the analysed run's records are read: when two
@@ -163,12 +164,21 @@ def build_graph(records: Sequence[TaskRecord]) -> TaskGraph:
 def _setup_waits(records: Sequence[TaskRecord], deps: dict[str, list[str]],
                  rank: dict[str, int]) -> dict[str, list[str]]:
     """For each setup task in the run: the dependencies, besides its setup
-    tasks, of the task that needed it first (by dispatch rank)."""
+    tasks, of the task that needed it first (by dispatch rank), that it waited
+    for in the measured run.  One that started before such a dependency ended
+    was not held back by it (selected on its own, doit runs it when ready)."""
+    by_name = {record.name: record for record in records}
     first: dict[str, TaskRecord] = {}
     for record in sorted(records, key=lambda r: rank[r.name]):
         for setup in record.setup:
             first.setdefault(setup, record)
-    return {setup: [dep for dep in deps[user.name] if dep != setup and dep not in user.setup]
+
+    def waited(setup: str, dep: str) -> bool:
+        start, end = by_name[setup].start, by_name[dep].end
+        return start is None or end is None or start >= end - EPSILON_S
+
+    return {setup: [dep for dep in deps[user.name] if dep != setup and dep not in user.setup
+                    and waited(setup, dep)]
             for setup, user in first.items() if setup in deps}
 
 

@@ -103,8 +103,10 @@ def test_graph_has_every_kind_of_edge(two_runs):
     assert set(graph.deps["use"]) == {"gen", "serve", "scan"}
     assert set(graph.deps["made:a"]) == {"gen"} and set(graph.deps["made:b"]) == {"gen"}
     assert set(graph.deps["made"]) == {"gen", "made:a", "made:b"}
-    # doit starts use's setup task once use's other dependencies are done
-    assert set(graph.deps["serve"]) == {"gen", "scan"}
+    # doit starts use's setup task once use's other dependencies are done,
+    # unless it ran on its own: serve (a default task) started at 2, before gen
+    # ended, after scan
+    assert set(graph.deps["serve"]) == {"scan"}
     groups = {g.level: set(g.tasks) for g in concurrency_groups(graph)}
     assert groups == {0: {"gen", "scan"}, 1: {"serve", "made:a", "made:b"}, 2: {"use", "made"}}
 
@@ -115,16 +117,16 @@ def test_critical_path_slack_and_what_if_match_the_hand_computed_answers(two_run
     timings = cpm_timings(graph)
     path = critical_path(graph, timings)
     assert path.tasks == ("gen", "made:a") and path.duration_s == 9
-    # serve (3 s) starts after gen, at 5, and use after it, at 8, finishing at
-    # 9 with made:a: both chains are critical; scan (must finish by serve's
-    # latest start 5) has 4 s of slack, made:b 3.
+    # serve (3 s) runs after scan, from 1 to 4; use can start at 5 (after gen)
+    # and must finish by 9: 3 s of slack; serve (must finish by use's latest
+    # start 8) has 4, scan (by serve's latest start 5) 4, made:b 3.
     assert {n: t.slack_s for n, t in timings.items()} == {
-        "gen": 0, "made:a": 0, "made": 0, "use": 0, "serve": 0, "scan": 4, "made:b": 3}
-    assert timings["use"].earliest_start_s == 8 and timings["made:a"].earliest_start_s == 5
-    # 1 worker: every task in turn, 15 s.  2 workers: gen|scan, at 5 serve |
-    # made:a, at 8 made:b (dispatched before use), use from 9 to 10.
+        "gen": 0, "made:a": 0, "made": 0, "use": 3, "serve": 4, "scan": 4, "made:b": 3}
+    assert timings["use"].earliest_start_s == 5 and timings["made:a"].earliest_start_s == 5
+    # 1 worker: every task in turn, 15 s.  2 workers: gen|scan, serve on the
+    # second from 1 to 4, then at 5 made:a | made:b, use from 6 to 7: done at 9.
     predicted = {w.workers: w.predicted_wall_s for w in what_if(graph, (1, 2, 8))}
-    assert predicted == {1: 15, 2: 10, 8: 9}
+    assert predicted == {1: 15, 2: 9, 8: 9}
 
 
 def test_the_analysed_run_decides_the_file_edge(two_runs):

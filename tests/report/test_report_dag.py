@@ -143,6 +143,16 @@ def test_a_setup_task_waits_for_the_other_dependencies_of_its_task():
     assert timings["s"].slack_s == 0
 
 
+def test_a_setup_task_that_ran_on_its_own_does_not_wait():
+    """s selected too (a default task): doit ran it beside e, so it is no
+    chain e, s, f; the path is e, f (a run measured 2.23 s)."""
+    records = [record("e", 2, start=0), record("s", 2, start=0),
+               record("f", 0.2, ["e"], start=2, setup=("s",))]
+    graph, _, path = analyse(records)
+    assert graph.deps["s"] == ()
+    assert path.duration_s == pytest.approx(2.2)
+
+
 def test_a_setup_task_two_tasks_need_follows_the_first_one_in_the_run():
     records = [record("a", 1, start=0), record("b", 3, start=0), record("s", 1, start=1),
                record("x", 1, ["a"], start=2, setup=("s",)),
