@@ -101,6 +101,11 @@ class RunSummary:
     task_numbers: dict[str, int] | None = None
 
 
+# What a task's record measures: none of it can be negative.
+MEASURES = ("wall_s", "cpu_user_s", "cpu_sys_s", "peak_rss_bytes", "io_read_bytes",
+            "io_write_bytes", "rss_base_bytes", "peak_rss_children_bytes")
+
+
 def task_record_to_json(record: TaskRecord) -> dict:
     return to_json(record, version=SCHEMA_VERSION)
 
@@ -109,8 +114,10 @@ def task_record_from_json(data: dict) -> TaskRecord:
     record = from_json(TaskRecord, data, "task record", version=SCHEMA_VERSION)
     if record.status not in STATUSES:
         raise RecordError(f"task record {record.name!r}: unknown status {record.status!r}")
-    if record.wall_s < 0:
-        raise RecordError(f"task record {record.name!r}: negative wall_s {record.wall_s!r}")
+    for name in MEASURES:
+        value = getattr(record, name)
+        if value is not None and value < 0:
+            raise RecordError(f"task record {record.name!r}: negative {name} {value!r}")
     return record
 
 

@@ -240,6 +240,8 @@ def test_garbled_and_other_schema_runs_are_one_line_errors(project):
     lines = (run_dir / "tasks.jsonl").read_text().splitlines()
     for bad, words in (({"wall_s": float("nan")}, ("'wall_s' must be a finite number",)),
                        ({"wall_s": -5.0}, ("negative wall_s",)),
+                       ({"cpu_user_s": -3.0}, ("negative cpu_user_s",)),
+                       ({"peak_rss_bytes": -5}, ("negative peak_rss_bytes",)),
                        ({"status": None}, ("'status'",))):
         task = {**json.loads(lines[0]), **bad}
         if bad == {"status": None}:
