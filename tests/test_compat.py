@@ -395,3 +395,27 @@ def test_a_worker_ignores_ctrl_c_once_its_loop_ends():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     finally:
         signal.signal(signal.SIGINT, saved)
+
+
+def test_a_profiled_run_raises_one_keyboard_interrupt_and_ignores_the_next():
+    """From the moment a run is set up: one Ctrl-C interrupts it, later ones
+    are ignored (they used to land in doit's closing steps, the lock's release
+    or multiprocessing's exit, each a traceback); a run not interrupted leaves
+    the handler as it found it."""
+    import os
+    import signal
+    from doit_conductor.glue.run_command import _interrupt_once
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        with _interrupt_once():
+            pass
+        assert signal.getsignal(signal.SIGINT) is saved
+        with pytest.raises(KeyboardInterrupt):
+            with _interrupt_once():
+                os.kill(os.getpid(), signal.SIGINT)   # handled at the next bytecode
+                for _ in range(1000):
+                    pass
+        os.kill(os.getpid(), signal.SIGINT)   # ignored: nothing raised
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, saved)

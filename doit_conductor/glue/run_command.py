@@ -26,6 +26,7 @@ import contextlib
 import os
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 
 from doit.cmd_run import Run
@@ -37,6 +38,31 @@ from doit_conductor.scale import run_options
 
 
 INTERRUPTED = 130  # 128 + SIGINT, what shells report for a Ctrl-C'd command
+
+
+@contextlib.contextmanager
+def _interrupt_once():
+    """Ctrl-C raises KeyboardInterrupt once; every later one is ignored, for
+    the rest of the process when the run was interrupted.  The user has asked:
+    what is left (doit's closing steps, the DB saved, the lock released, this
+    line, multiprocessing joining what the tasks started) must not end in a
+    traceback on a second Ctrl-C.  Forked workers inherit it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield   # only the main thread may set a handler
+        return
+
+    def interrupt(signum, frame):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, interrupt)
+    try:
+        yield
+    except KeyboardInterrupt:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        raise
+    if signal.getsignal(signal.SIGINT) is interrupt:   # not interrupted: as it was
+        signal.signal(signal.SIGINT, previous)
 
 
 class _UpToDate(Exception):
@@ -131,9 +157,8 @@ class ProfilingRun(Run):
         except KeyboardInterrupt:
             if not self._wants_probe(self._params.get("reporter")):
                 raise  # plain doit: its traceback, and death by the signal
-            # The user has asked once: what is left (this line, multiprocessing
-            # joining what the tasks started) must not end in a traceback on
-            # a second Ctrl-C.
+            # `_interrupt_once` ignores any further Ctrl-C from the moment the
+            # run was set up; before that, from here
             signal.signal(signal.SIGINT, signal.SIG_IGN)
             # doit's runners have already saved the tasks that finished and
             # reported the run (`finally` in run_all); what is left of the
@@ -160,6 +185,8 @@ class ProfilingRun(Run):
             from doit_conductor.run_params import check_run_params
             check_run_params(self._params)
             run_options.check_worker_count(self._params.get("num_process", 0))
+        if self._wants_probe(self._params.get("reporter")):   # dodo's DOIT_CONFIG merged
+            self._held.enter_context(_interrupt_once())
         self._held.enter_context(self.run_lock())
         if (getattr(self, "_params", None) or {}).get("backend") == "conductor":
             from doit_conductor import gc_pause
