@@ -51,6 +51,7 @@ class Field:
     item: object = None      # list items / dict values: a Field, or a spec (dict of Fields)
     max_items: int = 1000
     minimum: float | None = None
+    maximum: float | None = None
     unique: bool = False     # a list that may not repeat an entry
     what: str | None = None  # how the type is named in messages ("a table")
 
@@ -93,6 +94,8 @@ def check_value(field: Field, value: object, path: tuple) -> object:
         raise SchemaError(path, f"must match {field.pattern}, got {value!r}")
     if field.minimum is not None and value < field.minimum:
         raise SchemaError(path, f"must be at least {field.minimum:g}")
+    if field.maximum is not None and value > field.maximum:
+        raise SchemaError(path, f"must be at most {field.maximum:,}")
     if expected is list:
         return _list(field, value, path)
     if expected is dict and field.item is not None:

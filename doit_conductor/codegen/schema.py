@@ -17,7 +17,9 @@ FIELD = {
     "name": Field(str, required=True, pattern=IDENT),
     "type": Field(FIELD_TYPES, required=True),
     "required": Field(bool, default=True),
-    "max_length": Field(int, default=None, minimum=1),
+    # at most PostgreSQL's varchar limit: the generated tests build a string
+    # one longer, which a larger bound would make gigabytes long
+    "max_length": Field(int, default=None, minimum=1, maximum=10_485_760),
     "references": Field(str, default=None, pattern=IDENT),
     "doc": Field(str, default=""),
 }

@@ -30,6 +30,10 @@ CASES = {
     "missing key": (
         lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n", ""),
         r"patterns/currency\.yaml:1: missing required key 'kind'"),
+    "max_length too large": (
+        lambda p: replace_in(p, "patterns/users.yaml", "max_length: 60", "max_length: 4000000000"),
+        r"patterns/users\.yaml:\d+: params\.fields\.\d+\.max_length: must be at most "
+        r"10,485,760"),
     "max_length below 1": (
         lambda p: replace_in(p, "patterns/users.yaml", "max_length: 60", "max_length: -3"),
         r"patterns/users\.yaml:\d+: params\.fields\.\d+\.max_length: must be at least 1"),
