@@ -20,7 +20,7 @@ from doit_conductor import layout, safe_fs
 from doit_conductor.config import config_from_json
 from doit_conductor.glue.actions import user_action
 from doit_conductor.errors import UserError
-from doit_conductor.fsio import dump_json, write_if_changed, write_json_if_changed
+from doit_conductor.fsio import dump_json, write_if_changed
 from tasks.steps import artifacts
 from doit_conductor.state_files import StateError, envelope_digest, read_state, write_state
 
@@ -316,7 +316,12 @@ def schema_catalog(schemas_dir: str, index: str) -> None:
         entries.append((path, entry))
     if memo is not None:
         memo.save()
-    write_json_if_changed(index, schema_checks.schema_catalog(entries))
+    # A description's format characters (U+202E, U+2028...) written escaped,
+    # as the schema files have them: in JSON they occur only inside strings.
+    text = dump_json(schema_checks.schema_catalog(entries)).decode()[:-1]
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else json.dumps(c)[1:-1] for c in text)
+    write_if_changed(index, (text + "\n").encode())
     print(files_read(len(entries) if memo is None else memo.read, len(entries)))
 
 

@@ -213,6 +213,9 @@ def test_control_characters_of_a_description_reach_the_docs_page_escaped(fresh, 
     page = fresh.path("output/docs/users.md").read_text()
     assert not any(c in page for c in "\x00\x1b\u202e")
     assert "a\\x00b\\u202ec \\x1b[31m red\nsecond line" in page
+    catalog = fresh.path("output/schemas/index.json").read_text()
+    assert not any(c in catalog for c in "\x00\x1b\u202e")
+    assert "\\u202e" in catalog
     users.write_bytes(saved)
     assert run(fresh).returncode == 0
     assert fresh.tree() == reference.tree()
