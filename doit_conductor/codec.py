@@ -5,8 +5,8 @@ become lists, nested records objects, dicts are copied.  Reading it back goes
 by the field annotations: lists back to tuples, objects back to nested records,
 scalars checked against their type (an int is accepted for a float and made
 one; a float must be finite: Python's json writes NaN and Infinity, which no
-figure of ours is), unknown keys ignored (a newer writer's extra fields), missing keys taken
-from the field defaults.  Anything else is a `RecordError` naming the record.
+figure of ours is), unknown keys ignored (a newer writer's extra fields),
+missing keys taken from the field defaults.  Anything else is a `RecordError` naming the record.
 
 The one versioning rule: a document that is read on its own carries
 `schema_version` (`to_json(record, version=N)`), and `from_json(..., version=N)`

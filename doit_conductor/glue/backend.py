@@ -157,7 +157,6 @@ class ConductorDB:
         self._changed = True
 
 
-
 # What a rename cannot replace: a directory (a DB that was one, set aside before).
 _TAKEN = (errno.EISDIR, errno.ENOTDIR, errno.ENOTEMPTY, errno.EEXIST)
 

@@ -10,8 +10,8 @@ created).  The argument, run by run:
    the selection with all it depends on) is up to date *now*, having swept the
    stats of everything those verdicts rest on just before asking.  Only if
    every verdict is "up-to-date" and every task is eligible (below) is a
-   `Snapshot` written, in the backend's directory (`layout.backend_dir`).  A file that changes after the sweep
-   can never show its recorded stat again (ctime only grows; a racy file is
+   `Snapshot` written, in the backend's directory (`layout.backend_dir`).  A
+   file that changes after the sweep can never show its recorded stat again (ctime only grows; a racy file is
    recorded by content), so the snapshot holds either the state the verdicts
    saw or one that does not recur: sweeping again after asking would only
    spot the second case one run earlier.

@@ -55,15 +55,13 @@ def parse_options(params: dict, args: list[str]) -> Options:
         raise UserError("--fail-on-regression needs a comparison: --compare, --against or --baseline")
     # nan compares false with every bound (a gate that never fails) and inf
     # hides every change: neither is a setting
-    if min(params["top"], params["rows"], params["noise_floor"]) < 0 \
-            or not math.isfinite(params["noise_floor"]):
+    if min(params["top"], params["rows"]) < 0 or not _non_negative(params["noise_floor"]):
         raise UserError("--top, --rows and --noise-floor cannot be negative "
                         "(nor --noise-floor infinite)")
-    if not _percentage(params["threshold"]) or (gate and not _percentage(
+    if not _non_negative(params["threshold"]) or (gate and not _non_negative(
             params["fail_on_regression"])):
         raise UserError("--threshold and --fail-on-regression take a percentage of 0 or more")
-    if not params.get("task_overhead_ms", 0.0) >= 0 \
-            or not math.isfinite(params.get("task_overhead_ms", 0.0)):
+    if not _non_negative(params.get("task_overhead_ms", 0.0)):
         raise UserError("--task-overhead-ms takes a number of 0 or more")
     return Options(
         project_dir=Path(params.get("cwdPath") or "."),
@@ -101,7 +99,8 @@ def baseline_name(requested: str, run_start: float) -> str:
     return datetime.fromtimestamp(run_start, timezone.utc).strftime("%Y%m%d_%H%M%S")
 
 
-def _percentage(value: float) -> bool:
+def _non_negative(value: float) -> bool:
+    """0 or more, and a number (nan fails every comparison, so is refused here)."""
     return math.isfinite(value) and value >= 0
 
 

@@ -9,8 +9,8 @@ Pure functions on records: no I/O, no printing.
   task also comes after the other dependencies of the task that needed it
   first in the run (doit starts a task's setup tasks only once the rest of
   its dependencies are done and it is found not up to date), unless it
-  started before one of them ended (selected on its own, it runs when ready).  Every
-  sub-task `base:name` also comes before its group task `base`, because a
+  started before one of them ended (selected on its own, it runs when
+  ready).  Every sub-task `base:name` also comes before its group task `base`, because a
   group finishes after its sub-tasks.  Dependencies on tasks that are not in
   the run are ignored.  Only the analysed run's records are read: when two
   runs disagree about an edge, the run being analysed wins.

@@ -104,8 +104,8 @@ CASES = {
                              "kind: enum\noutputs: {sql/enum.sql.j2: sql/currency.sql}\n"),
         r"patterns/user_role\.yaml:3: output output/sql/currency\.sql is produced twice"),
     "two templates of one pattern, one output path": (
-        lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n",
-                             "kind: enum\noutputs: {sql/enum.sql.j2: python/tests/test_currency.py}\n"),
+        lambda p: replace_in(p, "patterns/currency.yaml", "kind: enum\n", "kind: enum\noutputs: "
+                             "{sql/enum.sql.j2: python/tests/test_currency.py}\n"),
         r"patterns/currency\.yaml:3: output output/python/tests/test_currency\.py is produced "
         r"twice by this pattern: by templates python/test_enum\.py\.j2 and sql/enum\.sql\.j2"),
     "output path with ..": (
