@@ -121,13 +121,19 @@ import multiprocessing, signal, time
 
 DOIT_CONFIG = {"reporter": "conductor"}
 
-def linger():
+def linger(ready):
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    ready.set()
     time.sleep(4)
 
 def start():
     # not a daemon: the interpreter joins it as it exits
-    multiprocessing.get_context("fork").Process(target=linger).start()
+    context = multiprocessing.get_context("fork")
+    ready = context.Event()
+    context.Process(target=linger, args=(ready,)).start()
+    # the Ctrl-C the test sends goes to the child too: only once it ignores it
+    # (on a busy machine a child still starting up printed its own traceback)
+    ready.wait(30)
     open("started", "w").close()
     time.sleep(60)
 
