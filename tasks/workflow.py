@@ -377,7 +377,9 @@ def task_docs():
     return {
         "basename": "docs",
         "actions": [(publish.docs, [_settings().templates_dir, _settings().sandbox, _products().docs_dir])],
-        "file_dep": [layout.PATTERNS, layout.PLAN, *_doc_templates()],
+        # layout.TEMPLATES: the digests of the templates the docs templates
+        # include, import or extend, which the pages are rendered with too
+        "file_dep": [layout.PATTERNS, layout.PLAN, layout.TEMPLATES, *_doc_templates()],
         # the pages describe and link the generated files: none for a failed codegen
         "task_dep": ["codegen"],
         "targets": [*_doc_pages(), artifacts.DOCS_PAGES],

@@ -191,3 +191,19 @@ def test_docs_render_only_the_pages_whose_inputs_changed(built):
     full = built.doit("-v", "2", "docs", check=True)
     assert "11 of 11 pages rendered" in full.stdout, full.stdout
     assert built.tree("output/docs") == pages
+
+
+def test_docs_follow_a_template_the_docs_templates_include(built):
+    """A partial edited: every page says what a build from nothing says (the
+    docs task depended on its two templates only, and stayed up to date)."""
+    partial = built.path("templates/_partials/docfoot.j2")
+    partial.write_text("Footer one\n")
+    pattern_page = built.path("templates/docs/pattern.md.j2")
+    pattern_page.write_text(pattern_page.read_text() + '{% include "_partials/docfoot.j2" %}\n')
+    built.doit(check=True)
+    page = built.path("output/docs/orders.md")
+    assert page.read_text().rstrip().endswith("Footer one")
+    partial.write_text("Footer two\n")
+    result = built.doit(check=True)
+    assert page.read_text().rstrip().endswith("Footer two"), result.stdout
+    assert built.doit(check=True).stdout.startswith("up to date: ")
