@@ -49,6 +49,10 @@ class ConductorDB:
         # only by a run, which swept them first (another command trusts nothing new)
         self._verified = verified
         self._swept = False
+        # tasks whose values this process set or removed (the tasks a run
+        # executed): the fast no-op's recording sweeps again only their targets;
+        # None once every task's were removed
+        self.saved: set[str] | None = set()
 
     def sweep_state(self) -> None:
         """Remove state files that fail their digest or shape, so their tasks run again.
@@ -136,6 +140,8 @@ class ConductorDB:
     def set(self, task_id, dependency, value):
         self._tasks.setdefault(task_id, {})[dependency] = value
         self._changed = True
+        if self.saved is not None:
+            self.saved.add(task_id)
 
     def get(self, task_id, dependency):
         values = self._tasks.get(task_id)
@@ -147,6 +153,8 @@ class ConductorDB:
     def remove(self, task_id):
         if self._tasks.pop(task_id, None) is not None:
             self._changed = True
+        if self.saved is not None:
+            self.saved.add(task_id)
 
     def items(self) -> list[tuple[str, dict]]:
         """(task, {dependency: value}) for every task, by name (what `doit dumpdb` shows)."""
@@ -155,6 +163,7 @@ class ConductorDB:
     def remove_all(self):
         self._tasks = {}
         self._changed = True
+        self.saved = None
 
 
 # What a rename cannot replace: a directory (a DB that was one, set aside before).

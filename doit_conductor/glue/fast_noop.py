@@ -14,7 +14,13 @@ created).  The argument, run by run:
    file that changes after the sweep can never show its recorded stat again (ctime only grows; a racy file is
    recorded by content), so the snapshot holds either the state the verdicts
    saw or one that does not recur: sweeping again after asking would only
-   spot the second case one run earlier.
+   spot the second case one run earlier.  By the same argument the sweep
+   may reuse older stats: when the check at the start of the run found a
+   change, it swept every path, and the recording stats again only where
+   the run wrote (the targets of the tasks whose values it saved, the
+   directories holding watched paths, the DB; `snapshot.swept_again`).  A
+   file a task wrote without declaring it keeps the check's stat, which the
+   next check finds moved: one walk more, never a change missed.
 2. The next `doit run` with the same key (directory, task selection, options
    that decide what is up to date, interpreter) sweeps the same paths.  If all
    are as recorded, every input of every verdict is as it was, so doit's walk
@@ -98,6 +104,8 @@ class FastNoop:
         self.listed: set[str] = set()
         self.said: set[str] = set()
         self.declined: str | None = None
+        self.swept: snapshot.Sweep | None = None   # every watched path, as `check` found it
+        snapshot.starting(None)
 
     def say(self, line: str) -> None:
         """One line at `-v 2`, never the same one twice in a run; on stderr, which
@@ -145,11 +153,16 @@ class FastNoop:
         if record.key != self.key:
             return snapshot.first_change(record, self.key)
         moved: dict[str, snapshot.Stat | None] = {}
-        change = snapshot.first_change(record, self.key, moved=moved)
+        now: list[snapshot.Stat | None] = []
+        change = snapshot.first_change(record, self.key, moved=moved, into=now)
         if change is None:
             self._tasks = record.tasks
             if record.contents or moved:
                 self._settle(record, started_ns, moved)
+        elif now:
+            # the run's recording sweeps again only where the run wrote
+            self.swept = snapshot.Sweep(dict(zip(record.paths, now)), started_ns)
+            snapshot.starting(self.swept)
         return change
 
     def _settle(self, record: Snapshot, started_ns: int,
@@ -227,8 +240,11 @@ class FastNoop:
             paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *modules]
             if self.params.get("dodoFile"):
                 paths.append(self.params["dodoFile"])
+            written = None if self.swept is None else \
+                written_paths(run, dep_manager, [self.params["dep_file"], *listed])
             taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices(),
-                                  watched_listings(run, modules, set(paths)))
+                                  watched_listings(run, modules, set(paths)),
+                                  self.swept, written)
             refused = snapshot.refused_listing(taken)
             if refused is not None:
                 reason = (f"{refused} is a symbolic link or below one: its targets are "
@@ -297,6 +313,34 @@ def watched_listings(run: list, modules: list[str],
     return {directory: snapshot.Listing(tuple(sorted(targets.get(directory, ()))),
                                         directory in imported)
             for directory in sorted(targets.keys() | imported)}
+
+
+def written_paths(run: list, dep_manager, also: list[str]) -> snapshot.Written | None:
+    """Where this run may have written: the targets of every task whose values
+    it saved (the tasks it executed), the directories holding them (a file
+    written, replaced or made moves its directory's stat, and a directory made
+    its parent's), everything below those targets that are directories, and
+    `also` (the DB, the directories listed); None when that is not known:
+    the backend does not say which tasks it saved, or one with actions
+    declares no targets (`doit codegen:<pattern>` writes its batch's files)
+    or is not in `run` (every path is swept again)."""
+    saved = getattr(dep_manager.backend, "saved", None)
+    if saved is None:
+        return None
+    executed = [task for task in run if task.name in saved]
+    if len(executed) < len(saved) or any(task.actions and not task.targets
+                                         for task in executed):
+        return None
+    targets = {target for task in executed for target in task.targets}
+    exact = {*also, *targets}
+    for target in targets:
+        directory = os.path.dirname(target)
+        while directory and directory not in exact:
+            exact.add(directory)
+            directory = os.path.dirname(directory)
+    exact.add(".")
+    under = tuple(sorted(os.path.join(target, "") for target in targets if os.path.isdir(target)))
+    return snapshot.Written(frozenset(exact), under)
 
 
 def stale_task(run: list, tasks: dict, dep_manager) -> str | None:

@@ -207,8 +207,12 @@ class ProfilingRun(Run):
 
 
 def _forget_decoded() -> None:
-    """Free the state documents the run kept decoded (`state_files.forget_decoded`);
-    a run that never read one (the no-op) never imported the module."""
+    """Free the state documents the run kept decoded (`state_files.forget_decoded`)
+    and the check's sweep; a run that never read one (the no-op) never imported
+    the module."""
+    snapshot = sys.modules.get("doit_conductor.incremental.snapshot")
+    if snapshot is not None:
+        snapshot.starting(None)
     state_files = sys.modules.get("doit_conductor.state_files")
     if state_files is not None:
         state_files.forget_decoded()

@@ -80,3 +80,24 @@ def split_sweep(paths: Sequence[str], sweep: Callable[[Sequence[str]], list[Row]
     if not answer:   # the child died, or a stat did not pack: its half here
         return first + sweep(paths[split:])
     return first + unpack(answer)
+
+
+def packed_sweep(paths: Sequence[str], packed: Callable[[Sequence[str]], bytes | None]
+                 ) -> bytes | None:
+    """`packed(paths)`, the second half swept in a forked child (None: a stat
+    did not pack)."""
+    split = len(paths) // 2
+    child = forked.start(lambda: packed(paths[split:]) or b"")
+    if child is None:
+        return packed(paths)
+    try:
+        first = packed(paths[:split])
+        answer = child.answer()
+    finally:
+        child.cancel()
+    if first is None:
+        return None
+    if not answer:   # the child died, or a stat did not pack: its half here
+        rest = packed(paths[split:])
+        return None if rest is None else first + rest
+    return first + answer

@@ -87,6 +87,24 @@ class Declined:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Sweep:
+    """Every path of the last snapshot as the check at the start of a run found
+    it (`first_change(..., into=)`), the start of the same run's recording."""
+
+    stats: dict[str, Stat | None]       # by path
+    started_ns: int                     # wall clock before the check's sweep
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """Where a run may have written: `paths` exactly, and everything below each
+    directory of `under` (each ending with "/")."""
+
+    paths: frozenset[str]
+    under: tuple[str, ...] = ()
+
+
 def file_stat(path: str) -> Stat | None:
     try:
         info = os.stat(path)
@@ -271,18 +289,26 @@ def _scan(path: str, listing: Listing) -> tuple[str, list[str]]:
 
 def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
          fine: frozenset[int] = frozenset(),
-         listings: Mapping[str, Listing] | None = None) -> Snapshot:
+         listings: Mapping[str, Listing] | None = None,
+         earlier: Sweep | None = None, written: Written | None = None) -> Snapshot:
     """Sweep `paths` and the directories of `listings` now; `started_ns` (the
     wall clock read before this call and before the verdicts it records were
     reached) decides which entries are racy, with the window of each one's
     device (`fine`: the fine-grained devices).  A directory that is also in
     `paths` is watched whole: its listing entry is dropped.  A target found to
-    be a symbolic link joins the paths swept."""
+    be a symbolic link joins the paths swept.  With `earlier` (the run's check)
+    and `written` (where the run may have written), only those paths, the ones
+    `earlier` did not sweep and those racy then are swept again
+    (`swept_again`)."""
     whole = set(paths)
     listings = {path: listing for path, listing in (listings or {}).items()
                 if path not in whole}
     ordered = tuple(dict.fromkeys([*paths, *sorted(listings)]))
-    stats = tuple(sweep(ordered))
+    if earlier is None or written is None:
+        stats = tuple(sweep(ordered))
+    else:   # a listing directory's entries are scanned now: its stat is taken now too
+        stats = tuple(swept_again(ordered, earlier,
+                                  Written(written.paths | listings.keys(), written.under), fine))
     # listed after their stat was taken: an entry added in between moves the
     # stat the next check compares
     scans = {path: _scan(path, listing) for path, listing in listings.items()}
@@ -302,6 +328,38 @@ def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
                 if stat is not None and (stat[0] >= earliest or stat[1] >= earliest)
                 and is_recent(stat, started_ns, fine)}
     return Snapshot(key, ordered, stats, contents, tasks, started_ns, digests)
+
+
+_UNSWEPT = object()
+
+
+def swept_again(paths: tuple[str, ...], earlier: Sweep, written: Written,
+                fine: frozenset[int]) -> list[Stat | None]:
+    """The stat of every path at the end of a run whose check swept `earlier`:
+    swept again where the run may have written (`written`), where `earlier`
+    has none, and where `earlier`'s was racy then, and every directory holding
+    another of the paths (files come and go in one without being declared:
+    a temporary file, a record dropped); `earlier`'s elsewhere.
+
+    A path written after the check without being swept again keeps its
+    earlier stat in the snapshot.  No later stat equals that one (ctime moves
+    with every write and only grows; a stat not racy when taken cannot be left
+    as it was by a later write), so the next check sees a change: a write the
+    run did not declare costs the next run its fast no-op, and is never
+    missed."""
+    known = earlier.stats
+    stats = [known.get(path, _UNSWEPT) for path in paths]
+    # nothing older than the widest racy window can be recent
+    earliest = earlier.started_ns - racy.COARSE_NS
+    exact = written.paths | {path.rpartition("/")[0] for path in paths}
+    under = written.under
+    again = [index for index, (path, row) in enumerate(zip(paths, stats))
+             if row is _UNSWEPT or path in exact or path.startswith(under)
+             or (row is not None and (row[0] >= earliest or row[1] >= earliest)
+                 and is_recent(row, earlier.started_ns, fine))]
+    for index, row in zip(again, sweep(tuple(paths[index] for index in again))):
+        stats[index] = row
+    return stats
 
 
 def refused_listing(taken: Snapshot) -> str | None:
@@ -327,6 +385,38 @@ def judging(taken: Snapshot) -> Iterator[None]:
         _JUDGED.clear()
 
 
+# The stats the check at the start of this run swept, with the directory they
+# are relative to, for a check in the walk whose paths no task of the run can
+# have written yet (`start_stat`).
+_started: tuple[str, dict[str, Stat | None]] | None = None
+
+
+def starting(swept: Sweep | None) -> None:
+    """Keep `swept` for the run in this directory (None: forget it)."""
+    global _started
+    _started = None if swept is None else (os.getcwd(), swept.stats)
+
+
+def start_stat(path: str) -> Stat | None | object:
+    """The stat the run's check swept for `path` (None: it did not exist), or
+    NOT_SWEPT.  Only for a path that no task the run executed before the
+    caller asks can have written."""
+    if _started is None or _started[0] != os.getcwd():
+        return NOT_SWEPT
+    return _started[1].get(path, NOT_SWEPT)
+
+
+def swept_stats() -> Mapping[str, Stat | None]:
+    """What `judged_stat` and then `start_stat` answer from, for a check that
+    looks up many paths: the recording's sweep while `judging`, else the run's
+    check's in its directory, else nothing."""
+    if _JUDGED:
+        return _JUDGED
+    if _started is not None and _started[0] == os.getcwd():
+        return _started[1]
+    return {}
+
+
 def judged_stat(path: str) -> Stat | None | object:
     """The stat swept for `path` while `judging` (None: it did not exist), or
     NOT_SWEPT: stat it yourself."""
@@ -350,24 +440,33 @@ CHUNK = 2048
 
 def first_change(snapshot: Snapshot, key: tuple[str, ...],
                  current: list[Stat | None] | None = None,
-                 moved: dict[str, Stat | None] | None = None) -> str | None:
+                 moved: dict[str, Stat | None] | None = None,
+                 into: list[Stat | None] | None = None) -> str | None:
     """What differs from the snapshot (one line), or None: nothing did.
 
     `current` is a sweep of `snapshot.paths` made after the snapshot; swept here
     if not given.  `moved`, if given, receives the listing directories whose
-    stat moved while none of the entries that matter changed (path -> new stat)."""
+    stat moved while none of the entries that matter changed (path -> new stat).
+    `into`, if given, receives the stat of every path now when something
+    differs: every path is swept, in one pass, before any is compared (the
+    start of the run's recording: `swept_again`)."""
     if snapshot.key != key:
         return "the command line, directory or interpreter differs from the last run's"
     paths, stats = snapshot.paths, snapshot.stats
     packed = stats if isinstance(stats, PackedStats) and current is None else None
+    whole = _whole_sweep(paths) if packed is not None and into is not None else None
     begin = 0
-    if packed is not None and forked_sweep.usable(len(paths)):
+    if packed is not None and whole is None and forked_sweep.usable(len(paths)):
         begin = forked_sweep.first_differing_chunk(paths, packed.chunk, _packed_sweep, CHUNK)
         if begin is None:
             begin = len(paths)   # every stat as recorded: only the racy contents are left
+    change = None
     for start in range(begin, len(paths), CHUNK):
         end = start + CHUNK
-        swept = _packed_sweep(paths[start:end]) if packed is not None else None
+        if whole is not None:
+            swept = whole[start * _ROW.size:end * _ROW.size]
+        else:
+            swept = _packed_sweep(paths[start:end]) if packed is not None else None
         if swept is not None and swept == packed.chunk(start, end):
             continue
         # a differing chunk is compared path by path, by the stats just swept
@@ -379,22 +478,43 @@ def first_change(snapshot: Snapshot, key: tuple[str, ...],
         else:
             rows = tuple(map(file_stat, paths[start:end]))
         recorded = tuple(stats[start:end])
-        if rows == recorded:
+        if rows != recorded:
+            change = _changed_row(snapshot, paths[start:end], recorded, rows, moved)
+            if change is not None:
+                break
+    if change is None:
+        for path, digest in snapshot.contents.items():
+            if (_digest_now(path, snapshot.listings) or "") != digest:
+                change = f"{path} changed since the last run"
+                break
+    if change is not None and into is not None:
+        into[:] = _unpacked(whole) if whole is not None else sweep(paths)
+    return change
+
+
+def _whole_sweep(paths: tuple[str, ...]) -> bytes | None:
+    """Every path's stat packed, on two cores for a long sweep (None: one did
+    not pack)."""
+    if forked_sweep.usable(len(paths)):
+        return forked_sweep.packed_sweep(paths, _packed_sweep)
+    return _packed_sweep(paths)
+
+
+def _changed_row(snapshot: Snapshot, paths: Sequence[str], recorded: tuple, rows: tuple,
+                 moved: dict[str, Stat | None] | None) -> str | None:
+    """The first of `paths` whose stat in `rows` is a change from `recorded`
+    (one line), or None."""
+    for path, old, new in zip(paths, recorded, rows):
+        if old == new:
             continue
-        for path, old, new in zip(paths[start:end], recorded, rows):
-            if old == new:
-                continue
-            if path in snapshot.listings and new is not None and old is not None:
-                listing, digest = snapshot.listings[path]
-                if listing_digest(path, listing) == digest:
-                    if moved is not None:
-                        moved[path] = new
-                    continue   # only entries that do not matter came or went
-            what = "appeared" if old is None else "is gone" if new is None else "changed"
-            return f"{path} {what} since the last run"
-    for path, digest in snapshot.contents.items():
-        if (_digest_now(path, snapshot.listings) or "") != digest:
-            return f"{path} changed since the last run"
+        if path in snapshot.listings and new is not None and old is not None:
+            listing, digest = snapshot.listings[path]
+            if listing_digest(path, listing) == digest:
+                if moved is not None:
+                    moved[path] = new
+                continue   # only entries that do not matter came or went
+        what = "appeared" if old is None else "is gone" if new is None else "changed"
+        return f"{path} {what} since the last run"
     return None
 
 

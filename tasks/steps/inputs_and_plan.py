@@ -15,7 +15,7 @@ import os
 import stat
 import sys
 import time
-from collections.abc import Set
+from collections.abc import Mapping, Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,10 +118,17 @@ class _Memo:
     def vouches(self, manifest_digest: str | None) -> bool:
         if manifest_digest is None or manifest_digest != self.manifest:
             return False
-        for path, known in self.files.items():
-            if known[:5] != _lstat_key(path):
-                return False
-        return True
+        swept = snapshot.swept_stats()
+        return all(_unmoved(path, known, swept) for path, known in self.files.items())
+
+
+def _unmoved(path: str, known: list, swept: Mapping) -> bool:
+    """Whether `path` has the stat the memo's `known` entry was read with."""
+    mtime, ctime, size, inode, device, _ = known
+    now = swept.get(path, snapshot.NOT_SWEPT)
+    if now is snapshot.NOT_SWEPT:
+        return [mtime, ctime, size, inode, device] == _lstat_key(path)
+    return now == (mtime, ctime, size, inode, device)
 
 
 # Per working directory.  doit asks twice in a run that executed something (its
@@ -145,10 +152,11 @@ def _all_recorded(listed: dict[str, dict], memo: _Memo, version: str | None) -> 
     `version` just before it was read) holds its recorded content."""
     seen = memo.files
     fine = racy.fine_devices()
+    swept = snapshot.swept_stats()
     remembered = 0      # files of `listed` found in `seen` afterwards
     for path, entry in listed.items():
         known = seen.get(path)
-        if known is not None and known[:5] == _lstat_key(path):
+        if known is not None and _unmoved(path, known, swept):
             checksum = known[5]
         else:
             try:
@@ -204,9 +212,14 @@ def _save_memo(memo: _Memo) -> None:
 def _lstat_key(path: str) -> list[int] | None:
     # At the end of a run the fast no-op's recording has just stat-ed every
     # file this check watches: that stat is the one the next no-op compares.
-    # (A path that became a link cannot keep the stat the memo holds: making
-    # a link to a file or moving it moves its ctime.)
+    # In doit's walk, the fast no-op's check at the start of the run has: no
+    # task that runs before scan-output is judged writes output/ (codegen,
+    # which does, waits for scan-output).  (A path that became a link cannot
+    # keep the stat the memo holds: making a link to a file or moving it moves
+    # its ctime.)
     swept = snapshot.judged_stat(path)
+    if swept is snapshot.NOT_SWEPT:
+        swept = snapshot.start_stat(path)
     if swept is not snapshot.NOT_SWEPT:
         return None if swept is None else list(swept)
     try:

@@ -160,6 +160,59 @@ def test_a_file_changed_while_the_run_records_its_snapshot_is_seen_by_the_next(t
     assert (root / "first.out").read_text() == "hello\nlate\n"
 
 
+UNDECLARED = """\
+def copy(source, target):
+    with open(target, "w") as handle:
+        handle.write(open(source).read())
+
+
+def copy_and_note(source, target):
+    copy(source, target)
+    with open("side.txt", "a") as handle:   # written, not declared a target
+        handle.write("noted\\n")
+
+
+def task_first():
+    return {"actions": [(copy_and_note, ["first.txt", "first.out"])],
+            "file_dep": ["first.txt"], "targets": ["first.out"]}
+
+
+def task_second():
+    return {"actions": [(copy, ["side.txt", "second.out"])], "file_dep": ["side.txt"],
+            "targets": ["second.out"]}
+"""
+
+
+def test_the_recording_sweeps_where_tasks_wrote_and_an_undeclared_write_costs_one_walk(tmp_path):
+    """After a run that executed tasks, the recording stats again only what
+    they declared (and directories): a file a task wrote without declaring it
+    keeps the stat the run's check found, which the next check sees moved."""
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(UNDECLARED)
+    (root / "first.txt").write_text("hello\n")
+    doit(root)
+    assert fast(doit(root))
+    (root / "first.txt").write_text("changed\n")
+    result = doit(root, "-v", "2")
+    assert declined(result) == "first.txt changed since the last run"
+    assert ran(result) == ["first", "second"]   # doit saw side.txt change within the run
+    result = doit(root, "-v", "2")
+    assert declined(result) == "side.txt changed since the last run" and ran(result) == []
+    assert fast(doit(root))
+    assert (root / "second.out").read_text() == "noted\nnoted\n"
+
+
+def test_after_a_task_that_declares_no_targets_the_recording_sweeps_every_path(tmp_path):
+    """Nothing says where such a task wrote: the next run is a no-op as before."""
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(UNDECLARED.replace('"targets": ["first.out"]', '"verbosity": 0'))
+    (root / "first.txt").write_text("hello\n")
+    doit(root)
+    (root / "first.txt").write_text("changed\n")
+    assert ran(doit(root, "-v", "2")) == ["first", "second"]
+    assert fast(doit(root))
+
+
 @pytest.mark.parametrize("change, args, reason", [
     (None, ["copy"], "the command line, directory or interpreter differs from the last run's"),
     (None, ["-a"], "--always given"),

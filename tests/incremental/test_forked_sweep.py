@@ -115,3 +115,36 @@ def test_a_split_sweep_whose_child_dies_is_finished_here(files):
 def unpacked(data: bytes) -> list:
     size = len(snapshot.pack_stats([(0, 0, 0, 0, 0)]))
     return [snapshot.PackedStats(data[i:i + size])[0] for i in range(0, len(data), size)]
+
+
+def test_a_packed_sweep_on_two_cores_is_the_sweep(files, tmp_path):
+    paths = [*files, str(tmp_path / "absent")]
+    assert forked_sweep.packed_sweep(paths, packed_sweep) == packed_sweep(paths)
+    dying = dying_in_a_child(packed_sweep)
+    assert forked_sweep.packed_sweep(paths, dying) == packed_sweep(paths)
+
+
+def test_a_check_that_wants_every_stat_sweeps_each_path_once(files, monkeypatch):
+    """With `into`, the check's one split sweep is compared, then handed over."""
+    if not forked.available():
+        pytest.skip("needs two CPUs")
+    started = time.time_ns() + racy.COARSE_NS + 1_000_000_000   # nothing recent
+    taken = snapshot.decode(snapshot.encode(snapshot.take(KEY, files, 1, started)))
+    monkeypatch.setattr(forked_sweep, "MIN_PATHS", 1)
+    monkeypatch.setattr(snapshot, "CHUNK", CHUNK)
+    swept = []
+    real_stat = os.stat
+
+    def counted_stat(path, *args, **kwargs):
+        swept.append(path)
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", counted_stat)
+    now: list = []
+    assert snapshot.first_change(taken, KEY, into=now) is None and now == []
+    rewrite(files[2])
+    swept.clear()
+    assert snapshot.first_change(taken, KEY, into=now) == f"{files[2]} changed since the last run"
+    # the parent's half, once (the child's stats are its own process's)
+    assert sorted(swept) == sorted(files[:len(files) // 2])
+    assert now == snapshot.sweep(files)

@@ -256,3 +256,69 @@ def test_a_target_directory_that_is_a_link_or_below_one_is_never_listed(tmp_path
     assert snapshot.refused_listing(taken) == "out"
     assert snapshot.refused_listing(snapshot.take(KEY, [], 1, later(),
                                                   listings={"real": targets})) is None
+
+
+def test_the_check_hands_the_recording_every_stat_once_something_changed(tmp_path):
+    paths = make(tmp_path, a="1", b="2", c="3")
+    taken = snapshot.take(KEY, paths, 3, later())
+    (tmp_path / "a").write_text("changed")
+    now: list = []
+    assert snapshot.first_change(taken, KEY, into=now) == f"{paths[0]} changed since the last run"
+    assert now == snapshot.sweep(tuple(paths))   # past the first change too
+    nothing: list = []
+    taken = snapshot.take(KEY, paths, 3, later())
+    assert snapshot.first_change(taken, KEY, into=nothing) is None and nothing == []
+
+
+def test_the_recording_sweeps_again_only_where_the_run_wrote(tmp_path):
+    """A path the run did not declare writing keeps the check's stat; if the run
+    wrote it all the same, the next check sees that stat gone: never missed."""
+    declared, undeclared, new = make(tmp_path, d="1", u="2", n="3")
+    earlier = snapshot.Sweep(dict(zip([declared, undeclared], snapshot.sweep((declared,
+                                                                               undeclared)))),
+                             later())   # nothing was racy when the check swept
+    time.sleep(0.05)   # past the clock tick of the first writes
+    (tmp_path / "d").write_text("written, declared")
+    (tmp_path / "u").write_text("written, undeclared")
+    written = snapshot.Written(frozenset({declared}))
+    taken = snapshot.take(KEY, [declared, undeclared, new], 3, time.time_ns(),
+                          earlier=earlier, written=written)
+    assert list(taken.stats) == [snapshot.file_stat(declared), earlier.stats[undeclared],
+                                 snapshot.file_stat(new)]   # a path the check had not swept
+    assert snapshot.first_change(taken, KEY) == f"{undeclared} changed since the last run"
+
+
+def test_the_recording_sweeps_again_directories_and_what_was_racy(tmp_path):
+    (tmp_path / "d").mkdir()
+    inner, racy_file = str(tmp_path / "d" / "x"), str(tmp_path / "r")
+    (tmp_path / "d" / "x").write_text("1")
+    (tmp_path / "r").write_text("1")
+    directory = str(tmp_path / "d")
+    paths = (directory, inner, racy_file)
+    stats = snapshot.sweep(paths)
+    # `r` was written just before the check: racy then, swept again
+    earlier = snapshot.Sweep({directory: stats[0], inner: stats[1], racy_file: stats[2]},
+                             time.time_ns())
+    time.sleep(0.05)
+    (tmp_path / "d" / "y").write_text("a file nobody declared")
+    (tmp_path / "r").write_text("2")
+    again = snapshot.swept_again(paths, earlier, snapshot.Written(frozenset()),
+                                 racy.fine_devices())
+    assert again[0] == snapshot.file_stat(directory) != stats[0]   # holds `inner`
+    assert again[2] == snapshot.file_stat(racy_file)
+
+
+def test_the_checks_sweep_is_kept_for_its_run_and_directory_only(tmp_path, monkeypatch):
+    [path] = make(tmp_path, a="1")
+    monkeypatch.chdir(tmp_path)
+    swept = snapshot.Sweep({"a": snapshot.file_stat("a")}, time.time_ns())
+    snapshot.starting(swept)
+    try:
+        assert snapshot.start_stat("a") == swept.stats["a"] == snapshot.file_stat(path)
+        assert snapshot.start_stat("b") is snapshot.NOT_SWEPT
+        monkeypatch.chdir(tmp_path.parent)
+        assert snapshot.start_stat("a") is snapshot.NOT_SWEPT   # another project's "a"
+    finally:
+        snapshot.starting(None)
+    monkeypatch.chdir(tmp_path)
+    assert snapshot.start_stat("a") is snapshot.NOT_SWEPT
