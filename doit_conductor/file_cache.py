@@ -20,7 +20,7 @@ def file_version(path: str) -> Version | None:
     """The file's identity and version, None if it does not exist."""
     try:
         info = os.stat(path)
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):   # a file where a folder belongs
         return None
     return (info.st_dev, info.st_ino, info.st_mtime_ns, info.st_size)
 

@@ -220,6 +220,8 @@ def check_real_directory(directory: str) -> None:
             return  # created by makedirs as a real directory
         if stat.S_ISLNK(mode):
             raise UserError(SYMLINK_REFUSAL, partial)
+        if not stat.S_ISDIR(mode):   # a file where a folder of the project belongs
+            raise UserError(safe_fs.NOT_A_DIRECTORY, partial)
     if info is not None and stat.S_ISDIR(info.st_mode):
         _real_dirs[key] = (info.st_dev, info.st_ino, info.st_mode)
 

@@ -325,6 +325,34 @@ def state_file_stats(conductor_dir: str) -> dict[str, os.stat_result]:
     return dict(sorted(found.items()))
 
 
+# The folders of `conductor_dir` that hold only files the workflow writes, and
+# which of their names are such files.
+_OWN_FOLDERS = {"state": ".json", "state/batches": ".json", "cache/batches": ".json",
+                "reports": ""}
+_KINDS = {safe_fs.LINK: "a symbolic link", safe_fs.DIRECTORY: "a directory",
+          safe_fs.OTHER: "a FIFO, socket or device"}
+
+
+def misplaced(conductor_dir: str) -> list[safe_fs.Entry]:
+    """What stands where a file the workflow writes belongs and is no file (a
+    link, a directory, a FIFO): its producer would be judged up to date (doit's
+    target check follows a link) while every reader refuses it."""
+    found = []
+    for folder, suffix in _OWN_FOLDERS.items():
+        try:
+            listed = safe_fs.entries(os.path.join(conductor_dir, folder))
+        except UserError:
+            continue   # a link at the folder itself: the writers refuse it by name
+        found += [e for e in listed if e.kind != safe_fs.FILE and e.name.endswith(suffix)
+                  and not e.name.startswith(".")]
+    manifest = os.path.join(conductor_dir, "cache", "compile.manifest")
+    info = _lstat(manifest)
+    if info is not None and safe_fs.kind_of(info.st_mode) != safe_fs.FILE:
+        found.append(safe_fs.Entry("compile.manifest", manifest, safe_fs.kind_of(info.st_mode),
+                                   info))
+    return found
+
+
 def _listing(directory: str) -> list[safe_fs.Entry]:
     """The regular files of `directory` (a link or FIFO among them is left alone:
     its reader refuses it with one line)."""
@@ -363,6 +391,15 @@ def sweep(conductor_dir: str, warn: Callable[[str], object],
     is not read again.  Returns the removed paths."""
     removed = []
     trusted = trusted or {}
+    for entry in misplaced(conductor_dir):
+        try:
+            safe_fs.remove(entry.path)
+        except (OSError, UserError):
+            continue   # its reader refuses it by name
+        removed.append(entry.path)
+        warn(f"WARNING: {entry.path}: {_KINDS[entry.kind]} where a file of the workflow's "
+             "belongs; removed (nothing it points to is touched), rebuilt by the task "
+             "that writes it\n")
     output_dir = planned_output_dir(Path(conductor_dir))
     for path, info in state_file_stats(conductor_dir).items():
         known = trusted.get(path)

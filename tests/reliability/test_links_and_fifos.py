@@ -327,3 +327,45 @@ def test_a_stray_file_at_the_snapshot_directory_is_replaced(fresh, outside, what
     no_traceback(result)
     assert tree_state(outside) == before
     assert run(fresh).stdout.startswith("up to date: ")   # the snapshot was recorded
+
+
+def plant(path: Path, what: str, outside: Path) -> None:
+    path.unlink()
+    if what == "fifo":
+        os.mkfifo(path)
+    elif what == "directory":
+        path.mkdir()
+        (path / "mine").write_text("x\n")
+    else:
+        path.symlink_to(outside / "a.txt")
+
+
+@pytest.mark.parametrize("what", ["link", "fifo", "directory"])
+@pytest.mark.parametrize("where", [".conductor/cache/batches/{batch}.json",
+                                   ".conductor/state/docs-links.json",
+                                   ".conductor/reports/changes.json"])
+def test_no_file_at_a_workflow_file_is_removed_and_the_file_rebuilt(fresh, reference, outside,
+                                                                     where, what):
+    """Its producer was judged up to date (doit's target check follows a link):
+    a batch record so planted pruned the batch's files, a state or report file
+    failed every run.  Removed by name before any task is judged."""
+    before = tree_state(outside)
+    path = fresh.path(where.format(batch=fresh.batch_of("currency").split(":", 1)[1]))
+    plant(path, what, outside)
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"WARNING: {path.relative_to(fresh.root)}: a " in result.stderr
+    assert path.is_file() and not path.is_symlink()
+    assert fresh.tree() == reference.tree()
+    assert tree_state(outside) == before
+    assert fresh.doit().stdout.startswith("up to date: ")
+
+
+@pytest.mark.parametrize("folder", [".conductor/state", ".conductor/cache"])
+def test_a_file_where_a_workflow_folder_belongs_is_one_line(fresh, folder):
+    shutil.rmtree(fresh.path(folder))
+    fresh.path(folder).write_text("junk\n")
+    result = run(fresh)
+    assert result.returncode != 0
+    assert_one_line_error(result, folder)
+    assert fresh.path(folder).read_text() == "junk\n"
