@@ -64,6 +64,18 @@ def listings_observed(note: Callable[[str], None]) -> Iterator[None]:
         _LISTING_OBSERVERS.remove(note)
 
 
+@contextlib.contextmanager
+def unobserved() -> Iterator[None]:
+    """No listing in the block is told to `listings_observed`: bookkeeping of
+    our own (the run records kept), which no task's verdict rests on."""
+    observers = _LISTING_OBSERVERS[:]
+    _LISTING_OBSERVERS.clear()
+    try:
+        yield
+    finally:
+        _LISTING_OBSERVERS[:] = observers
+
+
 def describe(mode: int) -> str:
     """What a non-regular file is, in words (for a refusal)."""
     if stat.S_ISLNK(mode):

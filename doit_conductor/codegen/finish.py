@@ -77,7 +77,9 @@ def changed_batches(changed: list[str] | None, cache_dir: str) -> list[str] | No
 
 def collect_template_cache(directory: str | Path, max_entries: int, max_bytes: int) -> Collected:
     """Evict least recently used compiled templates until both bounds hold (a
-    link at the cache directory is refused by name; see `safe_fs`)."""
-    listing = [e for e in safe_fs.entries(directory)
-               if e.name.endswith(layout.TEMPLATE_CACHE_SUFFIX)]
+    link at the cache directory is refused by name; see `safe_fs`).  Not a
+    listing the fast no-op watches: no task's verdict rests on the cache."""
+    with safe_fs.unobserved():
+        listing = [e for e in safe_fs.entries(directory)
+                   if e.name.endswith(layout.TEMPLATE_CACHE_SUFFIX)]
     return collect(stored_files(listing), max_entries=max_entries, max_bytes=max_bytes)

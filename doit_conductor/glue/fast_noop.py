@@ -37,7 +37,11 @@ a link, which doit follows, also by its stat); the DB file (so `doit forget`, `i
 task creators and what they import), and the entries of their directories
 that Python could import instead (a new module shadowing one); and every
 directory listed in the main process while tasks were created and run (a new
-pattern file changes the task list), whole.  A file written into the project
+pattern file changes the task list), whole.  One a task creator listed whose
+names are not the ones that listing found (a file added while the run went
+on) is recorded with its stat from before that listing, so the next run
+walks and creates the task for it.  The run records and the template cache
+are listed unobserved: no verdict rests on them.  A file written into the project
 that is none of these (`report.html` in its root) is not a change.
 
 Eligible tasks: doit decides these from files and saved values alone.  A task
@@ -101,7 +105,9 @@ class FastNoop:
         self.out = out
         self.file = snapshot_file(params["dep_file"])
         self.key = run_key(params, args)
-        self.listed: set[str] = set()
+        # every directory listed; those a task creator listed, with their stat
+        # and names when it first did (taken before its listing)
+        self.listed: dict[str, snapshot.Listed | None] = {}
         self.said: set[str] = set()
         self.declined: str | None = None
         self.swept: snapshot.Sweep | None = None   # every watched path, as `check` found it
@@ -192,14 +198,16 @@ class FastNoop:
         runs its tasks (doit's own process only; its workers do not create tasks)."""
         def note(path) -> None:
             if isinstance(path, (str, bytes, os.PathLike)):
-                self.listed.add(os.path.abspath(os.fsdecode(path)))
+                path = os.path.abspath(os.fsdecode(path))
+                if self.listed.get(path) is None:
+                    self.listed[path] = snapshot.listed_now(path) if creating_tasks() else None
         # what glob and pathlib list, and what safe_fs lists by descriptor
         with upstream.directory_listings_noted(note), safe_fs.listings_observed(note):
             yield
 
     def record(self, tasks: dict, selected: list[str], dep_manager) -> None:
         """After a successful run: write the snapshot, or why there is none."""
-        listed = sorted(self.listed)
+        listed = dict(sorted(self.listed.items()))
         if not self._snapshot_directory():
             return
         started_ns = time.time_ns()
@@ -230,8 +238,8 @@ class FastNoop:
             return False
         return True
 
-    def _take(self, run: list, tasks: dict, listed: list[str], dep_manager,
-              started_ns: int) -> None:
+    def _take(self, run: list, tasks: dict, listed: dict[str, snapshot.Listed | None],
+              dep_manager, started_ns: int) -> None:
         """Sweep what the run's verdicts rest on, ask doit for them again, and
         write the snapshot or why there is none."""
         paths, reason = watched_paths(run)
@@ -240,11 +248,11 @@ class FastNoop:
             paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *modules]
             if self.params.get("dodoFile"):
                 paths.append(self.params["dodoFile"])
-            written = None if self.swept is None else \
-                written_paths(run, dep_manager, [self.params["dep_file"], *listed])
+            written = written_paths(run, dep_manager, [self.params["dep_file"], *listed])
             taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices(),
                                   watched_listings(run, modules, set(paths)),
-                                  self.swept, written)
+                                  self.swept, written,
+                                  {path: then for path, then in listed.items() if then})
             refused = snapshot.refused_listing(taken)
             if refused is not None:
                 reason = (f"{refused} is a symbolic link or below one: its targets are "
@@ -315,6 +323,25 @@ def watched_listings(run: list, modules: list[str],
             for directory in sorted(targets.keys() | imported)}
 
 
+# doit's functions that call task creators: the loader's for `dodo.py`, the
+# dispatcher's for a `create_after` creator once the task it waits for ran.
+_CREATORS = {("loader.py", "load_tasks"), ("loader.py", "_process_gen"),
+             ("control.py", "_add_task")}
+
+
+def creating_tasks() -> bool:
+    """Whether this thread is inside one of doit's calls of a task creator: a
+    listing made there decides which tasks exist (a glob of input files)."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        code = frame.f_code
+        if (os.path.basename(code.co_filename), code.co_name) in _CREATORS \
+                and os.path.basename(os.path.dirname(code.co_filename)) == "doit":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def written_paths(run: list, dep_manager, also: list[str]) -> snapshot.Written | None:
     """Where this run may have written: the targets of every task whose values
     it saved (the tasks it executed), the directories holding them (a file
@@ -339,8 +366,11 @@ def written_paths(run: list, dep_manager, also: list[str]) -> snapshot.Written |
             exact.add(directory)
             directory = os.path.dirname(directory)
     exact.add(".")
-    under = tuple(sorted(os.path.join(target, "") for target in targets if os.path.isdir(target)))
-    return snapshot.Written(frozenset(exact), under)
+    under = [os.path.join(target, "") for target in targets if os.path.isdir(target)]
+    # the directories listed are watched by their absolute paths
+    exact.update([os.path.abspath(path) for path in exact])
+    under += [os.path.join(os.path.abspath(path), "") for path in under]
+    return snapshot.Written(frozenset(exact), tuple(sorted(set(under))))
 
 
 def stale_task(run: list, tasks: dict, dep_manager) -> str | None:

@@ -105,6 +105,26 @@ class Written:
     under: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A directory as a run listed it: its stat just before, and its names
+    (None: it could not be listed)."""
+
+    stat: "Stat | None"
+    names: frozenset[str] | None
+
+
+def listed_now(path: str) -> Listed:
+    """`path`'s stat, then its names (an entry added in between shows in the
+    names only: the stat is the older)."""
+    stat_before = file_stat(path)
+    try:
+        names = frozenset(safe_fs.unnoted_names(path)[0])
+    except (OSError, UserError):
+        names = None
+    return Listed(stat_before, names)
+
+
 def file_stat(path: str) -> Stat | None:
     try:
         info = os.stat(path)
@@ -290,7 +310,8 @@ def _scan(path: str, listing: Listing) -> tuple[str, list[str]]:
 def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
          fine: frozenset[int] = frozenset(),
          listings: Mapping[str, Listing] | None = None,
-         earlier: Sweep | None = None, written: Written | None = None) -> Snapshot:
+         earlier: Sweep | None = None, written: Written | None = None,
+         listed: Mapping[str, Listed] | None = None) -> Snapshot:
     """Sweep `paths` and the directories of `listings` now; `started_ns` (the
     wall clock read before this call and before the verdicts it records were
     reached) decides which entries are racy, with the window of each one's
@@ -299,7 +320,9 @@ def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
     be a symbolic link joins the paths swept.  With `earlier` (the run's check)
     and `written` (where the run may have written), only those paths, the ones
     `earlier` did not sweep and those racy then are swept again
-    (`swept_again`)."""
+    (`swept_again`).  `listed`: directories of `paths` as the run listed
+    them; one whose names differ now is recorded with its stat from before
+    that listing (`as_listed`)."""
     whole = set(paths)
     listings = {path: listing for path, listing in (listings or {}).items()
                 if path not in whole}
@@ -324,10 +347,36 @@ def take(key: tuple[str, ...], paths: list[str], tasks: int, started_ns: int,
     # nothing older than the widest racy window can be recent: most entries
     # are settled by one comparison
     earliest = started_ns - racy.COARSE_NS
+    as_listed = _as_listed(ordered, listed or {})
+    if as_listed:
+        stats = tuple(as_listed.get(path, stat) for path, stat in zip(ordered, stats))
     contents = {path: _digest_now(path, digests) or "" for path, stat in zip(ordered, stats)
                 if stat is not None and (stat[0] >= earliest or stat[1] >= earliest)
                 and is_recent(stat, started_ns, fine)}
+    for path in as_listed.keys() & contents.keys():
+        # what it held when listed is not known now: the next check walks
+        contents[path] = UNKNOWN
     return Snapshot(key, ordered, stats, contents, tasks, started_ns, digests)
+
+
+# A racy entry's digest that no content has.
+UNKNOWN = "unknown"
+
+
+def _as_listed(paths: tuple[str, ...], listed: Mapping[str, Listed]
+               ) -> dict[str, Stat | None]:
+    """The stat to record of each listed directory among `paths` whose names
+    are not those its listing found: the one from before that listing.  What
+    the run made of the listing (the tasks a creator made from a glob) rests
+    on those names; recorded with a later stat, a file added since (by a task,
+    or by hand while the run went on) would be no change to the next check,
+    and no run would ever see it."""
+    whole = set(paths)
+    changed = {}
+    for path, then in listed.items():
+        if path in whole and listed_now(path).names != then.names:
+            changed[path] = then.stat
+    return changed
 
 
 _UNSWEPT = object()

@@ -87,9 +87,12 @@ def new_run_id(epoch: float, pid: int) -> str:
 
 
 def list_runs(root: Path) -> list[Path]:
-    """Run directories under `root`, oldest first (complete or not)."""
+    """Run directories under `root`, oldest first (complete or not).  Not a
+    listing the fast no-op watches: a run's verdicts do not rest on the runs
+    recorded (a run adds one after the progress lines read them)."""
     try:
-        entries = safe_fs.entries(runs_dir(root))
+        with safe_fs.unobserved():
+            entries = safe_fs.entries(runs_dir(root))
     except UserError:
         return []  # a link at metrics/ or runs/: not followed (the writer says so)
     runs = [runs_dir(root) / e.name for e in entries
@@ -111,7 +114,13 @@ def keep_runs_setting(project_dir: Path, warn: Callable[[str], object] = lambda 
 
 
 def prune_runs(root: Path, keep: int, *, spare: Path | None = None) -> list[Path]:
-    """Delete all but the `keep` newest runs; never `spare` (the run being written)."""
+    """Delete all but the `keep` newest runs; never `spare` (the run being written).
+    Not a listing the fast no-op watches: a run's verdicts do not rest on it."""
+    with safe_fs.unobserved():
+        return _prune_runs(root, keep, spare)
+
+
+def _prune_runs(root: Path, keep: int, spare: Path | None) -> list[Path]:
     runs = list_runs(root)
     doomed = [r for r in runs[:max(0, len(runs) - keep)] if r != spare]
     for run in doomed:

@@ -2,6 +2,7 @@
 must not be, and every real change it must see."""
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -210,6 +211,60 @@ def test_after_a_task_that_declares_no_targets_the_recording_sweeps_every_path(t
     doit(root)
     (root / "first.txt").write_text("changed\n")
     assert ran(doit(root, "-v", "2")) == ["first", "second"]
+    assert fast(doit(root))
+
+
+LISTED = """\
+import glob, os
+
+
+def copy(source, target):
+    with open(target, "w") as handle:
+        handle.write(open(source).read())
+
+
+def add_one():
+    # as a user adding a file while the run goes on: after the task list was made
+    with open("in/late.txt", "w") as handle:
+        handle.write("late\\n")
+    open("added.out", "w").close()
+
+
+def task_copy():
+    for path in sorted(glob.glob("in/*.txt")):
+        target = "out/" + os.path.basename(path)
+        yield {"name": path, "actions": [(copy, [path, target])],
+               "file_dep": [path], "targets": [target]}
+
+
+def task_add():
+    return {"actions": [add_one], "file_dep": ["trigger.txt"], "targets": ["added.out"]}
+"""
+
+
+@pytest.mark.parametrize("snapshot_before", [False, True])
+def test_a_file_added_to_a_listed_directory_after_its_listing_is_seen(tmp_path,
+                                                                      snapshot_before):
+    """The tasks were made from the listing before the file came: the next run
+    walks and makes its task (the directory used to be recorded as it was at
+    the end of the run, so no later run saw the file)."""
+    root = mini(tmp_path)
+    (root / "dodo.py").write_text(LISTED)
+    (root / "in").mkdir()
+    (root / "out").mkdir()
+    (root / "in" / "a.txt").write_text("a\n")
+    (root / "trigger.txt").write_text("1\n")
+    if snapshot_before:   # a check that swept every path, then this run
+        doit(root)
+        os.remove(root / "in" / "late.txt")
+        doit(root)
+        assert fast(doit(root))
+        (root / "trigger.txt").write_text("2\n")
+    doit(root)
+    assert (root / "in" / "late.txt").exists() and not (root / "out" / "late.txt").exists()
+    result = doit(root, "-v", "2")
+    assert "in changed since the last run" in declined(result)
+    assert (root / "out" / "late.txt").read_text() == "late\n"
     assert fast(doit(root))
 
 
