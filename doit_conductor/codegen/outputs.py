@@ -151,6 +151,12 @@ def prune(paths: list[str], output_dir: str) -> list[str]:
     return removed
 
 
+# What a hand edit found before its file is written again says (scan-output,
+# and a batch that finds one made after scan-output looked).
+HAND_EDITED = ("{} was edited by hand: your version is kept as {}; codegen regenerates "
+               "the file (change the pattern or template instead)")
+
+
 def set_aside(path: str, hand_edits_dir: str) -> str:
     """Move a hand-edited file (or a directory someone made where a generated file
     belongs) under `hand_edits_dir`, named by the time it was found and never over

@@ -18,6 +18,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import stat
 import tempfile
 import time
 from dataclasses import dataclass
@@ -217,14 +218,37 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
     recorded = dict(kept)
     for name, digest, files in staged:
         mark = phases.lap()
+        known = record.patterns.get(name)
         entries = {}
         for item in files:
-            written = None if item.unchanged else tree.write(item.path, item.data, item.info)
+            written = None if item.unchanged else tree.write(
+                item.path, item.data,
+                _unless_hand_edited(item, known.files.get(item.path) if known else None, record))
             entries[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
         recorded[name] = manifest.PatternFiles(digest, entries, passed)
         phases.record_pattern(name, mark)
         counters.add("patterns_built")
     manifest.write_record(cfg.cache_dir, batch, recorded, on_disk)
+
+
+def _unless_hand_edited(item: "_Staged", known: manifest.FileEntry | None,
+                        record: manifest.BatchRecord) -> os.stat_result | None:
+    """The stat to write `item` over: its own, unless the file holds no content
+    its record knows (a hand edit made after scan-output looked, while this run
+    went on), which is set aside first, as scan-output does (None: nothing
+    there any more).  A file the record does not list is not ours to judge."""
+    info = item.info
+    if known is None or info is None or not stat.S_ISREG(info.st_mode) \
+            or record.vouches_for(known, info):
+        return info
+    checksum = outputs.file_checksum(item.path)
+    if checksum is None:
+        return None
+    if known.knows(checksum):
+        return info
+    aside = outputs.set_aside(item.path, layout.HAND_EDITS)
+    log.warning(outputs.HAND_EDITED.format(item.path, aside))
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -309,8 +309,7 @@ def _set_aside_edits(recorded: dict[str, manifest.FileEntry]) -> list[str]:
             continue
         aside = outputs.set_aside(path, layout.HAND_EDITS)
         edited.append(path)
-        sys.stderr.write(f"{path} was edited by hand: your version is kept as {aside}; "
-                         "codegen regenerates the file (change the pattern or template instead)\n")
+        sys.stderr.write(outputs.HAND_EDITED.format(path, aside) + "\n")
     return edited
 
 

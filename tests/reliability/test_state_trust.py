@@ -353,3 +353,28 @@ def test_sweep_reads_only_changed_files_and_a_restored_mtime_hides_nothing(tmp_p
     removed = state_files.sweep(str(conductor), warnings.append, trusted=trusted)
     assert removed == [str(edited)] and len(warnings) == 1 and not edited.exists()
     assert good.exists()
+
+
+def test_a_hand_edit_made_after_scan_output_looked_is_kept_by_the_batch(fresh):
+    """scan-output judges at the start of a run; an edit made after that, to a
+    file the run then regenerates, was overwritten and lost.  Simulated by a
+    memo that has learned the edited file's stat as holding the generated
+    content (as if scan-output had looked just before the edit)."""
+    target = fresh.path("output/python/conductor_models/currency.py")
+    target.write_text(target.read_text() + "# mine\n")
+    edited = target.read_bytes()
+    memo_path = fresh.path(".conductor/cache/untouched.json")
+    memo = state_files.read_state(memo_path, lambda _: True)
+    key = "output/python/conductor_models/currency.py"
+    info = os.stat(target)
+    memo["files"][key][:5] = [info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino,
+                              info.st_dev]
+    state_files.write_state(memo_path, memo)
+    source = fresh.path("patterns/currency.yaml")
+    source.write_text(source.read_text().replace("description: ", "description: Edited. ", 1))
+    result = run(fresh, "-v", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "-- scan-output" in result.stdout   # it did not look again
+    assert f"{key} was edited by hand" in result.stdout + result.stderr
+    assert [p.read_bytes() for p in set_aside(fresh)] == [edited]
+    assert b"# mine" not in target.read_bytes() and b"Edited." in target.read_bytes()
