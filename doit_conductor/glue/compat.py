@@ -10,7 +10,9 @@ use these internals do.  CPython's and Jinja2's internals are in
 from __future__ import annotations
 
 import contextlib
+import inspect
 import multiprocessing
+import os
 import re
 import signal
 import threading
@@ -296,7 +298,31 @@ class _CreatorLines:
 # `state_lock`, which takes the run lock in `get_checker_cls`, called by
 # `DoitCmdBase.execute` after the configuration is merged and before the DB
 # opens) assume.  tests/test_compat.py compares each with the installed doit.
+# -- doit: where it calls task creators ----------------------------------------
+# The loader calls the creators of dodo.py (`load_tasks`, its `_process_gen`),
+# the dispatcher a `create_after` creator once what it waits for ran
+# (`TaskDispatcher._add_task`).  Their sources are pinned below.
+_CREATOR_CALLERS = {("loader.py", "load_tasks"), ("loader.py", "_process_gen"),
+                    ("control.py", "_add_task")}
+
+
+def creating_tasks() -> bool:
+    """Whether this thread is inside one of doit's calls of a task creator: a
+    directory listed there decides which tasks exist (a glob of input files)."""
+    frame = inspect.currentframe()
+    while frame is not None:
+        code = frame.f_code
+        if (os.path.basename(code.co_filename), code.co_name) in _CREATOR_CALLERS \
+                and os.path.basename(os.path.dirname(code.co_filename)) == "doit":
+            return True
+        frame = frame.f_back
+    return False
+
+
 SOURCE_SHA256 = {
+    "doit.loader:load_tasks": "6f2eb2a556a33d538bc7e176d2b3ce64dc459e284a546d17f7bd8150b88a06c3",
+    "doit.control:TaskDispatcher._add_task":
+        "bb36a9c9b5ee4c67e21e9bc26c8ec3ae2e94061ef907c2f24f92c3f2ac1da156",
     "doit.cmd_base:DoitCmdBase.execute": "abbedda71881a250e0bfc83f0909bbc3bbbb348f531540ebf4130be29e7a4826",
     "doit.loader:_get_task_creators": "988397b2763ce7d44cd2680c40b06899addd20a891cb4c9b5d2967294a75e77c",
     "doit.runner:Runner._handle_task_error": "16cb95a8137490547b117a95cdea6d2585d0d7f0ce15b494cb458a89691aaa12",

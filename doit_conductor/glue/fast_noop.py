@@ -200,7 +200,8 @@ class FastNoop:
             if isinstance(path, (str, bytes, os.PathLike)):
                 path = os.path.abspath(os.fsdecode(path))
                 if self.listed.get(path) is None:
-                    self.listed[path] = snapshot.listed_now(path) if creating_tasks() else None
+                    self.listed[path] = snapshot.listed_now(path) if compat.creating_tasks() \
+                        else None
         # what glob and pathlib list, and what safe_fs lists by descriptor
         with upstream.directory_listings_noted(note), safe_fs.listings_observed(note):
             yield
@@ -321,25 +322,6 @@ def watched_listings(run: list, modules: list[str],
     return {directory: snapshot.Listing(tuple(sorted(targets.get(directory, ()))),
                                         directory in imported)
             for directory in sorted(targets.keys() | imported)}
-
-
-# doit's functions that call task creators: the loader's for `dodo.py`, the
-# dispatcher's for a `create_after` creator once the task it waits for ran.
-_CREATORS = {("loader.py", "load_tasks"), ("loader.py", "_process_gen"),
-             ("control.py", "_add_task")}
-
-
-def creating_tasks() -> bool:
-    """Whether this thread is inside one of doit's calls of a task creator: a
-    listing made there decides which tasks exist (a glob of input files)."""
-    frame = sys._getframe(1)
-    while frame is not None:
-        code = frame.f_code
-        if (os.path.basename(code.co_filename), code.co_name) in _CREATORS \
-                and os.path.basename(os.path.dirname(code.co_filename)) == "doit":
-            return True
-        frame = frame.f_back
-    return False
 
 
 def written_paths(run: list, dep_manager, also: list[str]) -> snapshot.Written | None:
