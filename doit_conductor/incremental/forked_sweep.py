@@ -20,6 +20,7 @@ from doit_conductor import forked
 
 MIN_PATHS = 16_384
 Row = TypeVar("Row")
+T = TypeVar("T")
 _ANSWER = struct.Struct("<q")   # the start of the first differing chunk, or -1
 
 
@@ -68,36 +69,37 @@ def split_sweep(paths: Sequence[str], sweep: Callable[[Sequence[str]], list[Row]
                 packed_sweep: Callable[[Sequence[str]], bytes | None],
                 unpack: Callable[[bytes], list[Row]]) -> list[Row]:
     """`sweep(paths)`, the second half swept in a child that sends it packed."""
-    split = len(paths) // 2
-    child = forked.start(lambda: packed_sweep(paths[split:]) or b"")
-    if child is None:
+    halves = _halves(paths, sweep, packed_sweep)
+    if halves is None:
         return sweep(paths)
-    try:
-        first = sweep(paths[:split])
-        answer = child.answer()
-    finally:
-        child.cancel()
-    if not answer:   # the child died, or a stat did not pack: its half here
-        return first + sweep(paths[split:])
-    return first + unpack(answer)
+    first, answer, split = halves
+    return first + (unpack(answer) if answer else sweep(paths[split:]))
 
 
 def packed_sweep(paths: Sequence[str], packed: Callable[[Sequence[str]], bytes | None]
                  ) -> bytes | None:
     """`packed(paths)`, the second half swept in a forked child (None: a stat
     did not pack)."""
+    halves = _halves(paths, packed, packed)
+    if halves is None:
+        return packed(paths)
+    first, answer, split = halves
+    rest = answer or packed(paths[split:])
+    return None if first is None or rest is None else first + rest
+
+
+def _halves(paths: Sequence[str], here: Callable[[Sequence[str]], T],
+            packed: Callable[[Sequence[str]], bytes | None]) -> tuple[T, bytes, int] | None:
+    """(`here` of the first half, the child's `packed` of the second half, where
+    the halves meet); the child's answer is empty if it died or a stat did not
+    pack (its half is then the caller's to sweep).  None: no child could start."""
     split = len(paths) // 2
     child = forked.start(lambda: packed(paths[split:]) or b"")
     if child is None:
-        return packed(paths)
+        return None
     try:
-        first = packed(paths[:split])
+        first = here(paths[:split])
         answer = child.answer()
     finally:
         child.cancel()
-    if first is None:
-        return None
-    if not answer:   # the child died, or a stat did not pack: its half here
-        rest = packed(paths[split:])
-        return None if rest is None else first + rest
-    return first + answer
+    return first, answer or b"", split

@@ -77,13 +77,18 @@ def test_a_child_that_dies_before_answering_leaves_its_half_to_the_parent(files)
     assert forked_sweep.first_differing_chunk(files, before, dying_sweep, CHUNK) == 32
 
 
-def test_the_no_op_check_splits_a_long_sweep_and_answers_the_same(files, monkeypatch):
+@pytest.fixture
+def taken(files, monkeypatch):
+    """A decoded snapshot of `files` whose checks split every sweep, in chunks of CHUNK."""
     if not forked.available():
         pytest.skip("needs two CPUs")
     started = time.time_ns() + racy.COARSE_NS + 1_000_000_000   # nothing recent
-    taken = snapshot.decode(snapshot.encode(snapshot.take(KEY, files, 1, started)))
     monkeypatch.setattr(forked_sweep, "MIN_PATHS", 1)
     monkeypatch.setattr(snapshot, "CHUNK", CHUNK)
+    return snapshot.decode(snapshot.encode(snapshot.take(KEY, files, 1, started)))
+
+
+def test_the_no_op_check_splits_a_long_sweep_and_answers_the_same(files, taken, monkeypatch):
     forks = []
     real_fork = os.fork
 
@@ -124,14 +129,8 @@ def test_a_packed_sweep_on_two_cores_is_the_sweep(files, tmp_path):
     assert forked_sweep.packed_sweep(paths, dying) == packed_sweep(paths)
 
 
-def test_a_check_that_wants_every_stat_sweeps_each_path_once(files, monkeypatch):
+def test_a_check_that_wants_every_stat_sweeps_each_path_once(files, taken, monkeypatch):
     """With `into`, the check's one split sweep is compared, then handed over."""
-    if not forked.available():
-        pytest.skip("needs two CPUs")
-    started = time.time_ns() + racy.COARSE_NS + 1_000_000_000   # nothing recent
-    taken = snapshot.decode(snapshot.encode(snapshot.take(KEY, files, 1, started)))
-    monkeypatch.setattr(forked_sweep, "MIN_PATHS", 1)
-    monkeypatch.setattr(snapshot, "CHUNK", CHUNK)
     swept = []
     real_stat = os.stat
 
