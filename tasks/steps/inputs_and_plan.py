@@ -96,9 +96,14 @@ def outputs_untouched() -> bool:
     with safe_fs.batch():
         if memo.vouches(version):
             return True
-        listed = artifacts.recorded_manifest()
-        if listed is None:
-            return not manifest.has_records(layout.CACHE)
+        try:
+            listed = artifacts.recorded_manifest()
+            if listed is None:
+                return not manifest.has_records(layout.CACHE)
+        except UserError:
+            # a link or a file where .conductor/cache belongs: scan-output runs,
+            # and fails naming it, as a task (not doit's walk) does
+            return False
         return _all_recorded(listed, memo, version)
 
 

@@ -368,4 +368,5 @@ def test_a_file_where_a_workflow_folder_belongs_is_one_line(fresh, folder):
     result = run(fresh)
     assert result.returncode != 0
     assert_one_line_error(result, folder)
+    assert "interrupted" not in result.stdout + result.stderr   # a task failed, naming it
     assert fresh.path(folder).read_text() == "junk\n"
