@@ -48,16 +48,37 @@ def from_manifest(batch: str, merged: dict[str, dict],
     for path, data in merged.items():
         if not isinstance(data, dict) or data.get("batch") != batch:
             continue
-        pattern = data.get("pattern")
-        if not isinstance(pattern, str) or not plain_output_path(path, output_dir):
-            continue
-        try:
-            entry = from_json(FileEntry, {k: v for k, v in data.items()
-                                          if k not in ("pattern", "batch")}, path)
-        except (ValueError, TypeError, KeyError):
-            continue
-        by_pattern.setdefault(pattern, {})[path] = entry
+        entry = _file_entry(path, data, output_dir)
+        if entry is not None:
+            by_pattern.setdefault(data["pattern"], {})[path] = entry
     return {name: PatternFiles("", files) for name, files in by_pattern.items()}
+
+
+def unrecorded(merged: dict[str, dict] | None, recorded: dict[str, FileEntry],
+               output_dir: str | None) -> dict[str, FileEntry]:
+    """The files the manifest lists and no record does, with the manifest's
+    entries: still ours (task 13 drops the record of a file it found
+    differing; a file no pattern produces any more waits to be pruned), so a
+    hand edit of one is set aside like any other."""
+    found = {}
+    for path, data in (merged or {}).items():
+        if path not in recorded and isinstance(data, dict):
+            entry = _file_entry(path, data, output_dir)
+            if entry is not None:
+                found[path] = entry
+    return found
+
+
+def _file_entry(path: str, data: dict, output_dir: str | None) -> FileEntry | None:
+    """A manifest entry as a record's, or None: not a plain path inside the
+    output directory, or not an entry this code wrote."""
+    if not isinstance(data.get("pattern"), str) or not plain_output_path(path, output_dir):
+        return None
+    try:
+        return from_json(FileEntry, {k: v for k, v in data.items()
+                                     if k not in ("pattern", "batch")}, path)
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def repair_outdated(cache_dir: str, records: dict[str, dict[str, PatternFiles]],

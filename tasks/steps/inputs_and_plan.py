@@ -284,13 +284,14 @@ def scan_output() -> None:
     edited = []
     output_dir = workflow_config().output_dir
     records = manifest.read_records(layout.CACHE, output_dir)
+    merged = manifest.read_manifest(layout.CACHE)
     # A record restored from an older state would call every file a later
     # build wrote a hand edit; the merged manifest says which are ours.
-    for path in rollback.repair_outdated(layout.CACHE, records,
-                                         manifest.read_manifest(layout.CACHE), output_dir):
+    for path in rollback.repair_outdated(layout.CACHE, records, merged, output_dir):
         sys.stderr.write(f"WARNING: {path}: older than the generated files it lists "
                          f"(restored from a backup?); rewritten from {manifest.MANIFEST}\n")
     recorded = manifest.recorded_files(records)
+    recorded.update(rollback.unrecorded(merged, recorded, output_dir))
     with safe_fs.batch():
         edited = _set_aside_edits(recorded)
     # files no record lists any more stay listed, for codegen's closing step to prune

@@ -378,3 +378,20 @@ def test_a_hand_edit_made_after_scan_output_looked_is_kept_by_the_batch(fresh):
     assert f"{key} was edited by hand" in result.stdout + result.stderr
     assert [p.read_bytes() for p in set_aside(fresh)] == [edited]
     assert b"# mine" not in target.read_bytes() and b"Edited." in target.read_bytes()
+
+
+def test_a_hand_edit_of_a_file_whose_record_was_dropped_is_kept(fresh, reference):
+    """Task 13 drops the record of a batch whose file it found differing from a
+    clean render (a hand edit made while the run went on): the next run's
+    scan-output had no record to judge the file by, and codegen overwrote it.
+    The merged manifest still says what the file held."""
+    target = fresh.path("output/python/conductor_models/currency.py")
+    target.write_text(target.read_text() + "# mine\n")
+    edited = target.read_bytes()
+    batch = fresh.batch_of("currency").split(":", 1)[1]
+    fresh.path(f".conductor/cache/batches/{batch}.json").unlink()
+    result = run(fresh)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "output/python/conductor_models/currency.py was edited by hand" in result.stderr
+    assert [p.read_bytes() for p in set_aside(fresh)] == [edited]
+    assert fresh.tree() == reference.tree()
