@@ -249,7 +249,8 @@ class FastNoop:
             paths += [*listed, self.params["dep_file"], *CONFIG_FILES, *modules]
             if self.params.get("dodoFile"):
                 paths.append(self.params["dodoFile"])
-            written = written_paths(run, dep_manager, [self.params["dep_file"], *listed])
+            written = None if self.swept is None else \
+                written_paths(run, dep_manager, [self.params["dep_file"], *listed])
             taken = snapshot.take(self.key, paths, len(run), started_ns, racy.fine_devices(),
                                   watched_listings(run, modules, set(paths)),
                                   self.swept, written,
@@ -341,12 +342,13 @@ def written_paths(run: list, dep_manager, also: list[str]) -> snapshot.Written |
                                          for task in executed):
         return None
     targets = {target for task in executed for target in task.targets}
-    exact = {*also, *targets}
-    for target in targets:
+    exact = set(targets)
+    for target in targets:   # a target's own pass adds its ancestors
         directory = os.path.dirname(target)
         while directory and directory not in exact:
             exact.add(directory)
             directory = os.path.dirname(directory)
+    exact.update(also)
     exact.add(".")
     under = [os.path.join(target, "") for target in targets if os.path.isdir(target)]
     # the directories listed are watched by their absolute paths
