@@ -219,7 +219,9 @@ def _lstat_key(path: str) -> list[int] | None:
     # file this check watches: that stat is the one the next no-op compares.
     # In doit's walk, the fast no-op's check at the start of the run has: no
     # task that runs before scan-output is judged writes output/ (codegen,
-    # which does, waits for scan-output).  (A path that became a link cannot
+    # which does, waits for scan-output).  A hand edit made since is set aside
+    # by the batch that would replace the file (pipeline._unless_hand_edited),
+    # or seen by the next run's check.  (A path that became a link cannot
     # keep the stat the memo holds: making a link to a file or moving it moves
     # its ctime.)
     swept = snapshot.judged_stat(path)
