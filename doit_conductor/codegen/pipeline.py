@@ -36,7 +36,7 @@ from doit_conductor.errors import UserError
 from doit_conductor.fsio import atomic_write, holds
 from doit_conductor.profiling import counters, phases
 from doit_conductor.profiling.phases import COMPILE, GENERATE, QUALITY, WRITE
-from doit_conductor.state_files import read_state
+from doit_conductor.state_files import envelope_digest, read_state
 
 log = logging.getLogger(__name__)   # routed to the console by the glue
 
@@ -216,6 +216,7 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
     if replacing:
         on_disk = manifest.write_record(cfg.cache_dir, batch, pending, on_disk)
     recorded = dict(kept)
+    listed = _ManifestWitness(cfg)
     for name, digest, files in staged:
         mark = phases.lap()
         known = record.patterns.get(name)
@@ -223,7 +224,8 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
         for item in files:
             written = None if item.unchanged else tree.write(
                 item.path, item.data,
-                _unless_hand_edited(item, known.files.get(item.path) if known else None, record))
+                _unless_hand_edited(item, known.files.get(item.path) if known else None, record,
+                                    listed))
             entries[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
         recorded[name] = manifest.PatternFiles(digest, entries, passed)
         phases.record_pattern(name, mark)
@@ -231,15 +233,44 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
     manifest.write_record(cfg.cache_dir, batch, recorded, on_disk)
 
 
+class _ManifestWitness:
+    """The merged manifest's entries, read when first asked for: what a file
+    held when its record is gone (task 13 drops the record of a file it found
+    differing from a clean render).  Kept per process and manifest version: a
+    worker asked by many batches whose records are gone reads it once."""
+
+    _known: dict[tuple[str, str | None], dict[str, manifest.FileEntry]] = {}
+
+    def __init__(self, cfg: Settings) -> None:
+        self.cfg = cfg
+
+    def entry(self, path: str) -> manifest.FileEntry | None:
+        key = (os.path.abspath(self.cfg.cache_dir),
+               envelope_digest(os.path.join(self.cfg.cache_dir, manifest.MANIFEST)))
+        if key not in self._known:
+            from doit_conductor.codegen import rollback
+            self._known.clear()
+            self._known[key] = rollback.unrecorded(manifest.read_manifest(self.cfg.cache_dir), {},
+                                                   self.cfg.output_dir)
+        return self._known[key].get(path)
+
+
 def _unless_hand_edited(item: "_Staged", known: manifest.FileEntry | None,
-                        record: manifest.BatchRecord) -> os.stat_result | None:
+                        record: manifest.BatchRecord,
+                        listed: _ManifestWitness) -> os.stat_result | None:
     """The stat to write `item` over: its own, unless the file holds no content
     its record knows (a hand edit made after scan-output looked, while this run
     went on), which is set aside first, as scan-output does (None: nothing
-    there any more).  A file the record does not list is not ours to judge."""
+    there any more).  A file the record does not list is judged by the merged
+    manifest's entry; one neither lists is not ours to judge."""
     info = item.info
-    if known is None or info is None or not stat.S_ISREG(info.st_mode) \
-            or record.vouches_for(known, info):
+    if info is None or not stat.S_ISREG(info.st_mode):
+        return info
+    if known is None:
+        known = listed.entry(item.path)
+        if known is None:
+            return info
+    elif record.vouches_for(known, info):
         return info
     checksum = outputs.file_checksum(item.path)
     if checksum is None:

@@ -395,3 +395,26 @@ def test_a_hand_edit_of_a_file_whose_record_was_dropped_is_kept(fresh, reference
     assert "output/python/conductor_models/currency.py was edited by hand" in result.stderr
     assert [p.read_bytes() for p in set_aside(fresh)] == [edited]
     assert fresh.tree() == reference.tree()
+
+
+def test_a_hand_edit_made_after_scan_output_looked_is_kept_when_its_record_is_gone(fresh,
+                                                                                  reference):
+    """Both at once: the record dropped (by task 13, say) and the edit made
+    after scan-output looked (simulated as above).  The batch judges the file
+    by the merged manifest, as scan-output does."""
+    target = fresh.path("output/python/conductor_models/currency.py")
+    target.write_text(target.read_text() + "# mine\n")
+    edited = target.read_bytes()
+    memo_path = fresh.path(".conductor/cache/untouched.json")
+    memo = state_files.read_state(memo_path, lambda _: True)
+    info = os.stat(target)
+    memo["files"]["output/python/conductor_models/currency.py"][:5] = [
+        info.st_mtime_ns, info.st_ctime_ns, info.st_size, info.st_ino, info.st_dev]
+    state_files.write_state(memo_path, memo)
+    batch = fresh.batch_of("currency").split(":", 1)[1]
+    fresh.path(f".conductor/cache/batches/{batch}.json").unlink()
+    result = run(fresh, "-v", "2")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "-- scan-output" in result.stdout   # it did not look again
+    assert [p.read_bytes() for p in set_aside(fresh)] == [edited]
+    assert fresh.tree() == reference.tree()
