@@ -311,56 +311,43 @@ def shape_for(path: str, output_dir: str | None = None) -> Shape | None:
 
 # -- the sweep before a run ----------------------------------------------------
 
+# The folders of `conductor_dir` that hold only files the workflow writes:
+# state files (`write_state`, every `.json` name in them, and compile.manifest),
+# and the reports of tasks 20-22.
+_STATE_FOLDERS = ("state", "state/batches", "cache/batches")
+_REPORTS = "reports"
+
+
 def state_file_stats(conductor_dir: str) -> dict[str, os.stat_result]:
     """Every file `write_state` writes under `conductor_dir`, with its lstat from
     its directory's listing (one listing a directory, not a walk from the
     project root per file: 1,800 state files at 10,000 patterns)."""
-    found = {e.path: e.info for folder in ("state", "state/batches", "cache/batches")
-             for e in _listing(os.path.join(conductor_dir, folder))
-             if e.name.endswith(".json")}
-    manifest = os.path.join(conductor_dir, "cache", "compile.manifest")
-    info = _lstat(manifest)
-    if info is not None and safe_fs.kind_of(info.st_mode) == safe_fs.FILE:
-        found[manifest] = info
-    return dict(sorted(found.items()))
+    return _files(_workflow_entries(conductor_dir, _STATE_FOLDERS))
 
 
-# The folders of `conductor_dir` that hold only files the workflow writes, and
-# which of their names are such files.
-_OWN_FOLDERS = {"state": ".json", "state/batches": ".json", "cache/batches": ".json",
-                "reports": ""}
-_KINDS = {safe_fs.LINK: "a symbolic link", safe_fs.DIRECTORY: "a directory",
-          safe_fs.OTHER: "a FIFO, socket or device"}
-
-
-def misplaced(conductor_dir: str) -> list[safe_fs.Entry]:
-    """What stands where a file the workflow writes belongs and is no file (a
-    link, a directory, a FIFO): its producer would be judged up to date (doit's
-    target check follows a link) while every reader refuses it."""
+def _workflow_entries(conductor_dir: str, folders: tuple[str, ...]) -> list[safe_fs.Entry]:
+    """What stands at the names of workflow files in `folders` (and at
+    compile.manifest), whatever it is, each folder listed once.  A link at a
+    folder itself gives nothing: the writers refuse it by name."""
     found = []
-    for folder, suffix in _OWN_FOLDERS.items():
+    for folder in folders:
         try:
             listed = safe_fs.entries(os.path.join(conductor_dir, folder))
         except UserError:
-            continue   # a link at the folder itself: the writers refuse it by name
-        found += [e for e in listed if e.kind != safe_fs.FILE and e.name.endswith(suffix)
-                  and not e.name.startswith(".")]
+            continue
+        found += [e for e in listed if not e.name.startswith(".")
+                  and (folder == _REPORTS or e.name.endswith(".json"))]
     manifest = os.path.join(conductor_dir, "cache", "compile.manifest")
     info = _lstat(manifest)
-    if info is not None and safe_fs.kind_of(info.st_mode) != safe_fs.FILE:
+    if info is not None:
         found.append(safe_fs.Entry("compile.manifest", manifest, safe_fs.kind_of(info.st_mode),
                                    info))
     return found
 
 
-def _listing(directory: str) -> list[safe_fs.Entry]:
-    """The regular files of `directory` (a link or FIFO among them is left alone:
-    its reader refuses it with one line)."""
-    try:
-        return [e for e in safe_fs.entries(directory)
-                if e.kind == safe_fs.FILE and not e.name.startswith(".")]
-    except UserError:
-        return []  # a link at a state directory: the writers refuse it by name
+def _files(entries: list[safe_fs.Entry]) -> dict[str, os.stat_result]:
+    """The regular files among `entries`, by path, with their lstat."""
+    return dict(sorted((e.path, e.info) for e in entries if e.kind == safe_fs.FILE))
 
 
 def _lstat(path: str) -> os.stat_result | None:
@@ -391,17 +378,25 @@ def sweep(conductor_dir: str, warn: Callable[[str], object],
     is not read again.  Returns the removed paths."""
     removed = []
     trusted = trusted or {}
-    for entry in misplaced(conductor_dir):
+    entries = _workflow_entries(conductor_dir, (*_STATE_FOLDERS, _REPORTS))
+    # Not a file (a link, a directory, a FIFO): its producer would be judged up
+    # to date (doit's target check follows a link) while every reader refuses it.
+    for entry in entries:
+        if entry.kind == safe_fs.FILE:
+            continue
         try:
             safe_fs.remove(entry.path)
         except (OSError, UserError):
             continue   # its reader refuses it by name
         removed.append(entry.path)
-        warn(f"WARNING: {entry.path}: {_KINDS[entry.kind]} where a file of the workflow's "
-             "belongs; removed (nothing it points to is touched), rebuilt by the task "
-             "that writes it\n")
+        warn(f"WARNING: {entry.path}: {safe_fs.describe(entry.info.st_mode)} where a file "
+             "of the workflow's belongs; removed (nothing it points to is touched), rebuilt "
+             "by the task that writes it\n")
     output_dir = planned_output_dir(Path(conductor_dir))
-    for path, info in state_file_stats(conductor_dir).items():
+    reports = os.path.join(conductor_dir, _REPORTS, "")
+    for path, info in _files(entries).items():
+        if path.startswith(reports):
+            continue   # published JSON, not in an envelope
         known = trusted.get(path)
         if known is not None and tuple(known) == _identity(info):
             continue

@@ -216,7 +216,7 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
     if replacing:
         on_disk = manifest.write_record(cfg.cache_dir, batch, pending, on_disk)
     recorded = dict(kept)
-    listed = _ManifestWitness(cfg)
+    witness = _ManifestWitness(cfg)
     for name, digest, files in staged:
         mark = phases.lap()
         known = record.patterns.get(name)
@@ -225,7 +225,7 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
             written = None if item.unchanged else tree.write(
                 item.path, item.data,
                 _unless_hand_edited(item, known.files.get(item.path) if known else None, record,
-                                    listed))
+                                    witness))
             entries[item.path] = _with_mtime(item.entry, (written or item.info).st_mtime_ns)
         recorded[name] = manifest.PatternFiles(digest, entries, passed)
         phases.record_pattern(name, mark)
@@ -233,31 +233,36 @@ def _write_batch(batch: str, cfg: Settings, record: manifest.BatchRecord,
     manifest.write_record(cfg.cache_dir, batch, recorded, on_disk)
 
 
-class _ManifestWitness:
-    """The merged manifest's entries, read when first asked for: what a file
-    held when its record is gone (task 13 drops the record of a file it found
-    differing from a clean render).  Kept per process and manifest version: a
-    worker asked by many batches whose records are gone reads it once."""
+# The merged manifest's entries as records', by its directory and version:
+# a worker asked by many batches whose records are gone converts it once.
+_MANIFEST_ENTRIES: dict[tuple[str, str | None], dict[str, manifest.FileEntry]] = {}
 
-    _known: dict[tuple[str, str | None], dict[str, manifest.FileEntry]] = {}
+
+class _ManifestWitness:
+    """What a file held by the merged manifest, read when first asked for (once
+    per batch): a file whose record is gone (task 13 drops the record of a
+    file it found differing from a clean render) is judged by it."""
 
     def __init__(self, cfg: Settings) -> None:
         self.cfg = cfg
+        self.entries: dict[str, manifest.FileEntry] | None = None
 
     def entry(self, path: str) -> manifest.FileEntry | None:
-        key = (os.path.abspath(self.cfg.cache_dir),
-               envelope_digest(os.path.join(self.cfg.cache_dir, manifest.MANIFEST)))
-        if key not in self._known:
-            from doit_conductor.codegen import rollback
-            self._known.clear()
-            self._known[key] = rollback.unrecorded(manifest.read_manifest(self.cfg.cache_dir), {},
-                                                   self.cfg.output_dir)
-        return self._known[key].get(path)
+        if self.entries is None:
+            key = (os.path.abspath(self.cfg.cache_dir),
+                   envelope_digest(os.path.join(self.cfg.cache_dir, manifest.MANIFEST)))
+            if key not in _MANIFEST_ENTRIES:
+                from doit_conductor.codegen import rollback
+                _MANIFEST_ENTRIES.clear()
+                _MANIFEST_ENTRIES[key] = rollback.unrecorded(
+                    manifest.read_manifest(self.cfg.cache_dir), {}, self.cfg.output_dir)
+            self.entries = _MANIFEST_ENTRIES[key]
+        return self.entries.get(path)
 
 
 def _unless_hand_edited(item: "_Staged", known: manifest.FileEntry | None,
                         record: manifest.BatchRecord,
-                        listed: _ManifestWitness) -> os.stat_result | None:
+                        witness: _ManifestWitness) -> os.stat_result | None:
     """The stat to write `item` over: its own, unless the file holds no content
     its record knows (a hand edit made after scan-output looked, while this run
     went on), which is set aside first, as scan-output does (None: nothing
@@ -267,7 +272,7 @@ def _unless_hand_edited(item: "_Staged", known: manifest.FileEntry | None,
     if info is None or not stat.S_ISREG(info.st_mode):
         return info
     if known is None:
-        known = listed.entry(item.path)
+        known = witness.entry(item.path)
         if known is None:
             return info
     elif record.vouches_for(known, info):

@@ -118,11 +118,14 @@ def listed_now(path: str) -> Listed:
     """`path`'s stat, then its names (an entry added in between shows in the
     names only: the stat is the older)."""
     stat_before = file_stat(path)
+    return Listed(stat_before, _names(path))
+
+
+def _names(path: str) -> frozenset[str] | None:
     try:
-        names = frozenset(safe_fs.unnoted_names(path)[0])
+        return frozenset(safe_fs.unnoted_names(path)[0])
     except (OSError, UserError):
-        names = None
-    return Listed(stat_before, names)
+        return None
 
 
 def file_stat(path: str) -> Stat | None:
@@ -374,7 +377,7 @@ def _as_listed(paths: tuple[str, ...], listed: Mapping[str, Listed]
     whole = set(paths)
     changed = {}
     for path, then in listed.items():
-        if path in whole and listed_now(path).names != then.names:
+        if path in whole and _names(path) != then.names:
             changed[path] = then.stat
     return changed
 
